@@ -1,0 +1,655 @@
+//! The address space: VMAs over host-backed physical memory, with per-page presence.
+//!
+//! Anonymous pages start not present. They become present when user code touches them (the CPU
+//! backend's page walk calls [`AddressSpace::handle_user_fault`]) or when the kernel stub faults
+//! them in. [`AddressSpace::evict`] (and the guest's own `madvise(MADV_PAGEOUT)`) takes a page
+//! out again, as reclaim would; its contents survive, as they would in swap.
+
+pub mod phys;
+pub mod vma;
+
+pub use phys::{PhysEvent, PhysMemory};
+pub use vma::{Prot, Vma, VmaKind, VmaSet};
+
+use crate::addr::PhysAddr;
+use crate::kernel_stub::errno::{Errno, KResult};
+
+/// Where things go in a process's address space (per architecture).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Page size in bytes (4096 on arm64, 8192 on SPARC64).
+    pub page_size: u64,
+    /// One past the highest user address.
+    pub task_size: u64,
+    /// One past the top of the main stack.
+    pub stack_top: u64,
+    /// Size of the main stack mapping.
+    pub stack_size: u64,
+    /// mmap allocates top-down below this address.
+    pub mmap_base: u64,
+    /// mmap never allocates below this address.
+    pub mmap_min: u64,
+    /// The most the brk heap may grow.
+    pub heap_max: u64,
+    /// Bits of a user pointer that the MMU ignores for translation (arm64 TBI: the top byte).
+    pub ignored_top_bits: u32,
+}
+
+impl Layout {
+    /// arm64 Linux with 48-bit virtual addresses and 4 KiB pages, no randomisation.
+    pub fn arm64() -> Layout {
+        let task_size = 1u64 << 48;
+        let stack_top = task_size - 0x1000;
+        let stack_size = 8 << 20;
+        Layout {
+            page_size: 4096,
+            task_size,
+            stack_top,
+            stack_size,
+            mmap_base: stack_top - stack_size - (128 << 20),
+            mmap_min: 0x1_0000,
+            heap_max: 1 << 30,
+            ignored_top_bits: 8,
+        }
+    }
+
+    /// sparc64 Linux: 8 KiB pages, the stack below `STACK_TOP64` (0x80000000000 - 4 GiB),
+    /// user addresses in the lower half of the 44-bit VA space.
+    pub fn sparc64() -> Layout {
+        let stack_top = 0x0000_0800_0000_0000 - (1u64 << 32);
+        let stack_size = 8 << 20;
+        Layout {
+            page_size: 8192,
+            task_size: 0x0000_0800_0000_0000,
+            stack_top,
+            stack_size,
+            mmap_base: stack_top - stack_size - (128 << 20),
+            mmap_min: 0x1_0000,
+            heap_max: 1 << 30,
+            ignored_top_bits: 0,
+        }
+    }
+}
+
+/// Why a user access could not be served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// No mapping at the address (`SEGV_MAPERR`).
+    Unmapped,
+    /// A mapping without the needed permission (`SEGV_ACCERR`).
+    Protection,
+}
+
+/// The kind of a memory access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// A load.
+    Read,
+    /// A store.
+    Write,
+    /// An instruction fetch.
+    Fetch,
+}
+
+impl Access {
+    fn needs(self) -> Prot {
+        match self {
+            Access::Read => Prot::READ,
+            Access::Write => Prot::WRITE,
+            Access::Fetch => Prot::EXEC,
+        }
+    }
+}
+
+/// Counters of memory events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MmStats {
+    /// Pages made present by a fault (user or kernel).
+    pub page_faults: u64,
+    /// Of those, pages that had been evicted before (major faults).
+    pub major_faults: u64,
+    /// Pages evicted.
+    pub evictions: u64,
+}
+
+/// The user address space of the one guest process.
+pub struct AddressSpace {
+    layout: Layout,
+    phys: PhysMemory,
+    vmas: VmaSet,
+    heap_seg: Option<PhysAddr>,
+    brk_start: u64,
+    brk: u64,
+    /// Pages evicted and not yet faulted back: (segment, page offset).
+    evicted: std::collections::HashSet<(u64, u64)>,
+    /// Bumped whenever translations or permissions change, so the CPU backend knows to flush
+    /// its TLB.
+    generation: u64,
+    stats: MmStats,
+}
+
+impl AddressSpace {
+    /// An empty address space.
+    pub fn new(layout: Layout) -> AddressSpace {
+        let phys = PhysMemory::new(layout.page_size, 1 << 47);
+        AddressSpace {
+            layout,
+            phys,
+            vmas: VmaSet::default(),
+            heap_seg: None,
+            brk_start: 0,
+            brk: 0,
+            evicted: Default::default(),
+            generation: 0,
+            stats: MmStats::default(),
+        }
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    /// The page size.
+    pub fn page_size(&self) -> u64 {
+        self.layout.page_size
+    }
+    /// Counters.
+    pub fn stats(&self) -> MmStats {
+        self.stats
+    }
+    /// The translation generation (see the field doc).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+    /// The VMAs.
+    pub fn vmas(&self) -> &VmaSet {
+        &self.vmas
+    }
+    /// Physical memory, for the CPU backend.
+    pub fn phys_mut(&mut self) -> &mut PhysMemory {
+        &mut self.phys
+    }
+    /// Physical memory.
+    pub fn phys(&self) -> &PhysMemory {
+        &self.phys
+    }
+
+    fn page_down(&self, a: u64) -> u64 {
+        a & !(self.layout.page_size - 1)
+    }
+    fn page_up(&self, a: u64) -> Option<u64> {
+        a.checked_add(self.layout.page_size - 1).map(|x| self.page_down(x))
+    }
+    fn is_page_aligned(&self, a: u64) -> bool {
+        a % self.layout.page_size == 0
+    }
+
+    /// Strip the bits the MMU ignores (arm64 TBI) from a user pointer. Returns `None` for an
+    /// address that can never be a user address (for example a kernel address).
+    pub fn untag(&self, addr: u64) -> Option<u64> {
+        let bits = self.layout.ignored_top_bits;
+        let a = if bits == 0 { addr } else { (addr << bits) >> bits };
+        (a < self.layout.task_size).then_some(a)
+    }
+
+    fn new_mapping(&mut self, start: u64, len: u64, prot: Prot, shared: bool, kind: VmaKind) -> KResult<()> {
+        let seg = self.phys.allocate(len).map_err(|_| Errno::ENOMEM)?;
+        self.vmas.insert(Vma { start, end: start + len, prot, shared, kind, seg, seg_off: 0 });
+        Ok(())
+    }
+
+    /// Map fresh zeroed memory at a fixed page-aligned range that must be free (used by exec).
+    pub fn map_fixed(&mut self, start: u64, len: u64, prot: Prot, kind: VmaKind) -> KResult<()> {
+        if !self.is_page_aligned(start) || len == 0 || !self.is_page_aligned(len) {
+            return Err(Errno::EINVAL);
+        }
+        let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
+        if end > self.layout.task_size || self.vmas.overlaps(start, end) {
+            return Err(Errno::EEXIST);
+        }
+        self.new_mapping(start, len, prot, false, kind)
+    }
+
+    /// Create the main stack mapping; returns its top.
+    pub fn map_stack(&mut self) -> KResult<u64> {
+        let top = self.layout.stack_top;
+        self.map_fixed(top - self.layout.stack_size, self.layout.stack_size, Prot::RW, VmaKind::Stack)?;
+        Ok(top)
+    }
+
+    /// Set where the brk heap starts (the page-aligned end of the executable's bss).
+    pub fn init_brk(&mut self, start: u64) -> KResult<()> {
+        let start = self.page_up(start).ok_or(Errno::ENOMEM)?;
+        let seg = self.phys.allocate(self.layout.heap_max).map_err(|_| Errno::ENOMEM)?;
+        self.heap_seg = Some(seg);
+        self.brk_start = start;
+        self.brk = start;
+        Ok(())
+    }
+
+    /// The current program break.
+    pub fn brk(&self) -> u64 {
+        self.brk
+    }
+
+    /// `brk(2)`: move the break; returns the new break (the old one when the move fails), as
+    /// the raw syscall does.
+    pub fn set_brk(&mut self, requested: u64) -> u64 {
+        let Some(seg) = self.heap_seg else { return self.brk };
+        if requested < self.brk_start || requested > self.brk_start + self.layout.heap_max {
+            return self.brk;
+        }
+        let (Some(old_end), Some(new_end)) = (self.page_up(self.brk), self.page_up(requested)) else {
+            return self.brk;
+        };
+        if new_end > old_end {
+            if self.vmas.overlaps(old_end, new_end) {
+                return self.brk;
+            }
+            let seg_off = old_end - self.brk_start;
+            // Extend the heap VMA (or create it on first growth).
+            let extended = match self.vmas.find(old_end - 1) {
+                Some(v) if v.kind == VmaKind::Heap && v.end == old_end => {
+                    let v = v.clone();
+                    self.vmas.remove_range(v.start, v.end);
+                    self.vmas.insert(Vma { end: new_end, ..v });
+                    true
+                }
+                _ => false,
+            };
+            if !extended {
+                self.vmas.insert(Vma { start: old_end, end: new_end, prot: Prot::RW, shared: false, kind: VmaKind::Heap, seg, seg_off });
+            }
+        } else if new_end < old_end {
+            self.vmas.remove_range(new_end, old_end);
+            // Pages given back are zero when the heap grows again.
+            if let Some(s) = self.phys.segment_mut(seg) {
+                let from = (new_end - self.brk_start) as usize;
+                let to = (old_end - self.brk_start) as usize;
+                s.bytes_mut()[from..to].fill(0);
+                let mut off = from as u64;
+                while off < to as u64 {
+                    s.set_present(off, false);
+                    off += self.layout.page_size;
+                }
+            }
+            self.generation += 1;
+        }
+        self.brk = requested;
+        self.brk
+    }
+
+    /// `mmap(2)` of anonymous memory (or, with `contents`, a private copy of a file).
+    /// `addr` must already be untagged. Returns the start address.
+    pub fn mmap(&mut self, addr: u64, len: u64, prot: Prot, request: MapRequest, kind: VmaKind) -> KResult<u64> {
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let len = self.page_up(len).ok_or(Errno::ENOMEM)?;
+        if len > self.layout.task_size {
+            return Err(Errno::ENOMEM);
+        }
+        let start = match request.placement {
+            Placement::Fixed | Placement::FixedNoReplace => {
+                if !self.is_page_aligned(addr) {
+                    return Err(Errno::EINVAL);
+                }
+                let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
+                if end > self.layout.task_size || addr < self.layout.page_size {
+                    return Err(if request.placement == Placement::Fixed { Errno::ENOMEM } else { Errno::EPERM });
+                }
+                if self.vmas.overlaps(addr, end) {
+                    if request.placement == Placement::FixedNoReplace {
+                        return Err(Errno::EEXIST);
+                    }
+                    self.munmap(addr, len)?;
+                }
+                addr
+            }
+            Placement::Hint => {
+                let hint = self.page_down(addr);
+                let fits = hint >= self.layout.mmap_min
+                    && hint.checked_add(len).is_some_and(|e| e <= self.layout.mmap_base && !self.vmas.overlaps(hint, e));
+                if hint != 0 && fits {
+                    hint
+                } else {
+                    self.vmas.find_free_top_down(len, self.layout.mmap_min, self.layout.mmap_base).ok_or(Errno::ENOMEM)?
+                }
+            }
+        };
+        self.new_mapping(start, len, prot, request.shared, kind)?;
+        self.generation += 1;
+        Ok(start)
+    }
+
+    /// `munmap(2)`; `addr` already untagged.
+    pub fn munmap(&mut self, addr: u64, len: u64) -> KResult<()> {
+        if !self.is_page_aligned(addr) || len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let len = self.page_up(len).ok_or(Errno::EINVAL)?;
+        let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
+        if end > self.layout.task_size {
+            return Err(Errno::EINVAL);
+        }
+        let removed = self.vmas.remove_range(addr, end);
+        for piece in removed {
+            if Some(piece.seg) != self.heap_seg && !self.vmas.uses_segment(piece.seg) {
+                self.evicted.retain(|&(s, _)| s != piece.seg.0);
+                self.phys.release(piece.seg);
+            }
+        }
+        self.generation += 1;
+        Ok(())
+    }
+
+    /// `mprotect(2)`; `addr` already untagged. `prot` is the new protection (its TAGGED bit,
+    /// once set on a VMA, is kept: PROT_MTE cannot be removed).
+    pub fn mprotect(&mut self, addr: u64, len: u64, prot: Prot) -> KResult<()> {
+        if !self.is_page_aligned(addr) {
+            return Err(Errno::EINVAL);
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let len = self.page_up(len).ok_or(Errno::ENOMEM)?;
+        let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
+        if !self.vmas.covers(addr, end) {
+            return Err(Errno::ENOMEM);
+        }
+        self.vmas.update_range(addr, end, |v| v.prot = prot);
+        self.generation += 1;
+        Ok(())
+    }
+
+    /// `madvise(2)`; `addr` already untagged.
+    pub fn madvise(&mut self, addr: u64, len: u64, advice: Advice) -> KResult<()> {
+        if !self.is_page_aligned(addr) {
+            return Err(Errno::EINVAL);
+        }
+        let len = self.page_up(len).ok_or(Errno::EINVAL)?;
+        if len == 0 {
+            return Ok(());
+        }
+        let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
+        if !self.vmas.covers(addr, end) {
+            return Err(Errno::ENOMEM);
+        }
+        match advice {
+            Advice::Hint => Ok(()),
+            Advice::DontNeed => {
+                let vmas: Vec<Vma> = self.vmas.intersecting(addr, end).cloned().collect();
+                for v in vmas.iter().filter(|v| !v.shared) {
+                    let (from, to) = (v.start.max(addr), v.end.min(end));
+                    let seg_from = v.seg_off + (from - v.start);
+                    if let Some(s) = self.phys.segment_mut(v.seg) {
+                        s.bytes_mut()[seg_from as usize..(seg_from + (to - from)) as usize].fill(0);
+                        let mut off = seg_from;
+                        while off < seg_from + (to - from) {
+                            s.set_present(off, false);
+                            off += self.layout.page_size;
+                        }
+                    }
+                }
+                self.generation += 1;
+                Ok(())
+            }
+            Advice::PageOut => {
+                self.evict(addr, len);
+                Ok(())
+            }
+        }
+    }
+
+    /// Evict the resident pages of `[addr, addr+len)` as reclaim would: they become not
+    /// present, their contents are kept. Returns how many pages were evicted.
+    pub fn evict(&mut self, addr: u64, len: u64) -> u64 {
+        let (start, Some(end)) = (self.page_down(addr), addr.checked_add(len).and_then(|e| self.page_up(e))) else {
+            return 0;
+        };
+        let vmas: Vec<Vma> = self.vmas.intersecting(start, end).cloned().collect();
+        let mut n = 0;
+        for v in vmas {
+            let mut page = v.start.max(start);
+            while page < v.end.min(end) {
+                let off = v.seg_off + (page - v.start);
+                if let Some(s) = self.phys.segment_mut(v.seg) {
+                    if s.set_present(off, false) {
+                        n += 1;
+                        self.evicted.insert((v.seg.0, off));
+                    }
+                }
+                page += self.layout.page_size;
+            }
+        }
+        self.stats.evictions += n;
+        self.generation += 1;
+        n
+    }
+
+    /// Is the page holding the untagged address `addr` present?
+    pub fn is_present(&self, addr: u64) -> bool {
+        self.vmas.find(addr).and_then(|v| self.phys.containing(v.phys(addr))).is_some_and(|(s, off)| s.is_present(off))
+    }
+
+    /// The page-fault handler: an access of kind `access` to the untagged address `addr`.
+    /// On success the page is present and its physical address is returned.
+    pub fn handle_user_fault(&mut self, addr: u64, access: Access) -> Result<PhysAddr, FaultKind> {
+        let vma = self.vmas.find(addr).ok_or(FaultKind::Unmapped)?;
+        if !vma.prot.contains(access.needs()) {
+            return Err(FaultKind::Protection);
+        }
+        let pa = vma.phys(addr);
+        let seg_pa = vma.seg;
+        let off = pa.0 - seg_pa.0;
+        let page_off = off - off % self.layout.page_size;
+        if let Some(s) = self.phys.segment_mut(seg_pa) {
+            if !s.set_present(off, true) {
+                self.stats.page_faults += 1;
+                if self.evicted.remove(&(seg_pa.0, page_off)) {
+                    self.stats.major_faults += 1;
+                }
+            }
+        }
+        Ok(pa)
+    }
+
+    /// The protection of the mapping at the untagged address `addr`.
+    pub fn prot_at(&self, addr: u64) -> Option<Prot> {
+        self.vmas.find(addr).map(|v| v.prot)
+    }
+
+    /// Copy bytes at the untagged address `addr` into `buf` through the kernel's own mapping:
+    /// no permission or presence check (used by exec and diagnostics). Fails on a hole.
+    pub fn read_kernel(&self, addr: u64, buf: &mut [u8]) -> Result<(), FaultKind> {
+        self.for_each_chunk(addr, buf.len() as u64, |seg, off, i, n| {
+            buf[i..i + n].copy_from_slice(&seg.bytes()[off..off + n]);
+        })
+    }
+
+    /// Write bytes at the untagged address `addr` through the kernel's own mapping.
+    pub fn write_kernel(&mut self, addr: u64, data: &[u8]) -> Result<(), FaultKind> {
+        let chunks = self.chunks(addr, data.len() as u64)?;
+        for (seg, off, i, n) in chunks {
+            let s = self.phys.segment_mut(seg).ok_or(FaultKind::Unmapped)?;
+            s.bytes_mut()[off..off + n].copy_from_slice(&data[i..i + n]);
+        }
+        Ok(())
+    }
+
+    /// Split `[addr, addr+len)` into per-VMA pieces: (segment, offset in it, offset in the
+    /// caller's buffer, length).
+    fn chunks(&self, addr: u64, len: u64) -> Result<Vec<(PhysAddr, usize, usize, usize)>, FaultKind> {
+        let mut out = Vec::new();
+        let mut done = 0u64;
+        while done < len {
+            let a = addr.checked_add(done).ok_or(FaultKind::Unmapped)?;
+            let v = self.vmas.find(a).ok_or(FaultKind::Unmapped)?;
+            let n = (v.end - a).min(len - done);
+            let off = v.seg_off + (a - v.start);
+            out.push((v.seg, off as usize, done as usize, n as usize));
+            done += n;
+        }
+        Ok(out)
+    }
+
+    fn for_each_chunk(&self, addr: u64, len: u64, mut f: impl FnMut(&phys::Segment, usize, usize, usize)) -> Result<(), FaultKind> {
+        for (seg, off, i, n) in self.chunks(addr, len)? {
+            let s = self.phys.segment(seg).ok_or(FaultKind::Unmapped)?;
+            f(s, off, i, n);
+        }
+        Ok(())
+    }
+
+    /// A user-visible summary of the mappings, like `/proc/self/maps`.
+    pub fn maps(&self) -> String {
+        let mut s = String::new();
+        for v in self.vmas.iter() {
+            let name = match &v.kind {
+                VmaKind::Image => "[image]".to_string(),
+                VmaKind::Heap => "[heap]".to_string(),
+                VmaKind::Stack => "[stack]".to_string(),
+                VmaKind::Anon => String::new(),
+                VmaKind::File(p) => p.clone(),
+            };
+            s.push_str(&format!("{:012x}-{:012x} {}{} {}\n", v.start, v.end, v.prot, if v.shared { 's' } else { 'p' }, name));
+        }
+        s
+    }
+}
+
+/// Where `mmap` may place a mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// `addr` is a hint.
+    Hint,
+    /// MAP_FIXED: exactly at `addr`, replacing what is there.
+    Fixed,
+    /// MAP_FIXED_NOREPLACE: exactly at `addr`, failing with EEXIST if anything is there.
+    FixedNoReplace,
+}
+
+/// The placement and sharing of an mmap request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapRequest {
+    /// Placement.
+    pub placement: Placement,
+    /// MAP_SHARED.
+    pub shared: bool,
+}
+
+/// What `madvise` does with a range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Advice {
+    /// An advice that changes nothing observable (MADV_NORMAL, WILLNEED, ...).
+    Hint,
+    /// MADV_DONTNEED / MADV_FREE: private anonymous pages read back as zero.
+    DontNeed,
+    /// MADV_PAGEOUT: reclaim the pages now (they become not present; contents kept).
+    PageOut,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn space() -> AddressSpace {
+        AddressSpace::new(Layout::arm64())
+    }
+    const ANON: MapRequest = MapRequest { placement: Placement::Hint, shared: false };
+
+    #[test]
+    fn mmap_hint_fixed_and_noreplace() {
+        let mut mm = space();
+        let a = mm.mmap(0, 5000, Prot::RW, ANON, VmaKind::Anon).unwrap();
+        assert_eq!(a % 4096, 0);
+        assert_eq!(mm.vmas().find(a).unwrap().len(), 8192);
+        let fixed = MapRequest { placement: Placement::FixedNoReplace, shared: false };
+        assert_eq!(mm.mmap(a, 4096, Prot::RW, fixed, VmaKind::Anon), Err(Errno::EEXIST));
+        let fixed = MapRequest { placement: Placement::Fixed, shared: false };
+        assert_eq!(mm.mmap(a + 1, 4096, Prot::RW, fixed, VmaKind::Anon), Err(Errno::EINVAL));
+        mm.write_kernel(a, b"abc").unwrap();
+        assert_eq!(mm.mmap(a, 4096, Prot::READ, fixed, VmaKind::Anon), Ok(a));
+        let mut b = [1u8; 3];
+        mm.read_kernel(a, &mut b).unwrap();
+        assert_eq!(b, [0, 0, 0], "MAP_FIXED replaced the old page with a fresh one");
+        assert_eq!(mm.mmap(0, 0, Prot::RW, ANON, VmaKind::Anon), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn munmap_middle_and_segment_release() {
+        let mut mm = space();
+        let a = mm.mmap(0, 3 * 4096, Prot::RW, ANON, VmaKind::Anon).unwrap();
+        mm.phys_mut().take_events();
+        mm.munmap(a + 4096, 4096).unwrap();
+        assert!(mm.vmas().find(a + 4096).is_none());
+        assert!(mm.phys_mut().take_events().is_empty(), "segment still used by the two halves");
+        mm.munmap(a, 3 * 4096).unwrap();
+        assert_eq!(mm.phys_mut().take_events().len(), 1);
+        assert_eq!(mm.munmap(a + 1, 4096), Err(Errno::EINVAL));
+        assert_eq!(mm.munmap(a, 0), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn faults_presence_and_eviction() {
+        let mut mm = space();
+        let a = mm.mmap(0, 2 * 4096, Prot::READ, ANON, VmaKind::Anon).unwrap();
+        assert!(!mm.is_present(a));
+        assert_eq!(mm.handle_user_fault(a + 8, Access::Write), Err(FaultKind::Protection));
+        assert_eq!(mm.handle_user_fault(a - 8, Access::Read), Err(FaultKind::Unmapped));
+        mm.handle_user_fault(a + 8, Access::Read).unwrap();
+        assert!(mm.is_present(a) && !mm.is_present(a + 4096));
+        assert_eq!(mm.stats().page_faults, 1);
+        let g = mm.generation();
+        assert_eq!(mm.evict(a, 8192), 1);
+        assert!(mm.generation() > g);
+        assert!(!mm.is_present(a));
+        mm.handle_user_fault(a, Access::Read).unwrap();
+        assert_eq!(mm.stats().major_faults, 1);
+    }
+
+    #[test]
+    fn brk_grows_shrinks_and_zeroes() {
+        let mut mm = space();
+        mm.init_brk(0x41_2345).unwrap();
+        let base = mm.brk();
+        assert_eq!(base, 0x41_3000);
+        assert_eq!(mm.set_brk(0), base, "brk(0) queries");
+        assert_eq!(mm.set_brk(base + 10000), base + 10000);
+        mm.write_kernel(base + 9000, b"x").unwrap();
+        assert_eq!(mm.set_brk(base + 100), base + 100);
+        assert!(mm.vmas().find(base + 9000).is_none());
+        mm.set_brk(base + 10000);
+        let mut b = [9u8];
+        mm.read_kernel(base + 9000, &mut b).unwrap();
+        assert_eq!(b, [0]);
+        assert_eq!(mm.set_brk(base + (2 << 30)), base + 10000, "beyond the heap limit fails");
+    }
+
+    #[test]
+    fn mprotect_and_madvise() {
+        let mut mm = space();
+        let a = mm.mmap(0, 2 * 4096, Prot::RW, ANON, VmaKind::Anon).unwrap();
+        mm.write_kernel(a, b"data").unwrap();
+        mm.mprotect(a, 4096, Prot::READ).unwrap();
+        assert_eq!(mm.prot_at(a), Some(Prot::READ));
+        assert_eq!(mm.prot_at(a + 4096), Some(Prot::RW));
+        assert_eq!(mm.mprotect(a, 3 * 4096, Prot::READ), Err(Errno::ENOMEM));
+        mm.madvise(a, 4096, Advice::DontNeed).unwrap();
+        let mut b = [1u8; 4];
+        mm.read_kernel(a, &mut b).unwrap();
+        assert_eq!(b, [0; 4]);
+        mm.handle_user_fault(a + 4096, Access::Read).unwrap();
+        mm.madvise(a + 4096, 4096, Advice::PageOut).unwrap();
+        assert!(!mm.is_present(a + 4096));
+        assert_eq!(mm.madvise(a + 8192, 4096, Advice::Hint), Err(Errno::ENOMEM));
+    }
+
+    #[test]
+    fn untag_strips_top_byte_only_for_user_addresses() {
+        let mm = space();
+        assert_eq!(mm.untag(0x0300_0000_0040_0000), Some(0x40_0000));
+        assert_eq!(mm.untag(0xffff_0000_0000_0000), None);
+        assert_eq!(mm.untag(1 << 48), None);
+    }
+}

@@ -1,0 +1,205 @@
+//! Physical memory: host-backed segments that both the kernel stub and the CPU backend see.
+//!
+//! Every mapping the guest can touch is backed by a [`Segment`] of host memory (an anonymous
+//! host mapping, so untouched pages cost nothing). The CPU backend maps each segment at its
+//! physical address; the stub reads and writes the same bytes through its own pointer, the way
+//! the kernel reaches user memory through its linear map. Segments never move, so the host
+//! pointer handed to the backend stays valid until the segment is released.
+
+use std::collections::BTreeMap;
+
+use memmap2::MmapMut;
+
+use crate::addr::PhysAddr;
+
+/// Where the first segment is placed in the physical address space.
+pub const PHYS_BASE: u64 = 0x1_0000_0000;
+
+/// One contiguous block of physical memory.
+pub struct Segment {
+    pa: PhysAddr,
+    mem: MmapMut,
+    /// Per page: is it resident? A page that is not resident must be faulted in before a
+    /// kernel access with page faults disabled can reach it; its contents survive (as swap).
+    present: Vec<bool>,
+    page_size: u64,
+}
+
+impl Segment {
+    /// The physical address of the first byte.
+    pub fn pa(&self) -> PhysAddr {
+        self.pa
+    }
+    /// Length in bytes (a multiple of the page size).
+    pub fn len(&self) -> u64 {
+        self.mem.len() as u64
+    }
+    /// True for a zero-length segment (never created).
+    pub fn is_empty(&self) -> bool {
+        self.mem.is_empty()
+    }
+    /// The host address of the first byte, for the CPU backend's `mem_map_ptr`.
+    pub fn host_ptr(&mut self) -> *mut u8 {
+        self.mem.as_mut_ptr()
+    }
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.mem
+    }
+    /// The bytes, writable.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.mem
+    }
+    /// Is the page holding `offset` resident?
+    pub fn is_present(&self, offset: u64) -> bool {
+        self.present[(offset / self.page_size) as usize]
+    }
+    /// Mark the page holding `offset` resident or not; returns the previous state.
+    pub fn set_present(&mut self, offset: u64, present: bool) -> bool {
+        let slot = &mut self.present[(offset / self.page_size) as usize];
+        std::mem::replace(slot, present)
+    }
+}
+
+/// A change of the physical map that the CPU backend must mirror.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhysEvent {
+    /// A new segment: map `len` bytes at `pa` onto host memory at `host`.
+    Mapped {
+        /// Physical address.
+        pa: PhysAddr,
+        /// Length in bytes.
+        len: u64,
+        /// Host pointer to the backing memory (valid until the matching `Unmapped`).
+        host: *mut u8,
+    },
+    /// A segment was released: unmap it.
+    Unmapped {
+        /// Physical address.
+        pa: PhysAddr,
+        /// Length in bytes.
+        len: u64,
+    },
+}
+
+/// Errors of the physical allocator.
+#[derive(Debug, thiserror::Error)]
+pub enum PhysError {
+    /// The host refused the backing memory.
+    #[error("host could not provide {len} bytes of guest memory: {source}")]
+    Host {
+        /// Requested length.
+        len: u64,
+        /// Host error.
+        source: std::io::Error,
+    },
+    /// The physical address space is used up.
+    #[error("guest physical address space exhausted")]
+    Exhausted,
+}
+
+/// All physical segments, by physical address.
+pub struct PhysMemory {
+    segments: BTreeMap<u64, Segment>,
+    next_pa: u64,
+    limit: u64,
+    page_size: u64,
+    events: Vec<PhysEvent>,
+}
+
+impl PhysMemory {
+    /// An empty physical memory whose addresses stay below `limit`.
+    pub fn new(page_size: u64, limit: u64) -> PhysMemory {
+        PhysMemory { segments: BTreeMap::new(), next_pa: PHYS_BASE, limit, page_size, events: Vec::new() }
+    }
+
+    /// Allocate a zeroed, non-resident segment of `len` bytes (a multiple of the page size).
+    pub fn allocate(&mut self, len: u64) -> Result<PhysAddr, PhysError> {
+        debug_assert!(len > 0 && len % self.page_size == 0);
+        // Leave one guard page between segments so an access running off the end of one can
+        // never land in the next.
+        let pa = self.next_pa;
+        let end = pa.checked_add(len).ok_or(PhysError::Exhausted)?;
+        if end > self.limit {
+            return Err(PhysError::Exhausted);
+        }
+        let host_len = usize::try_from(len).map_err(|_| PhysError::Exhausted)?;
+        let mut mem = MmapMut::map_anon(host_len).map_err(|source| PhysError::Host { len, source })?;
+        let pages = (len / self.page_size) as usize;
+        let host = mem.as_mut_ptr();
+        self.segments.insert(pa, Segment { pa: PhysAddr(pa), mem, present: vec![false; pages], page_size: self.page_size });
+        self.next_pa = end + self.page_size;
+        self.events.push(PhysEvent::Mapped { pa: PhysAddr(pa), len, host });
+        Ok(PhysAddr(pa))
+    }
+
+    /// Release the segment starting at `pa`.
+    pub fn release(&mut self, pa: PhysAddr) {
+        if let Some(seg) = self.segments.remove(&pa.0) {
+            self.events.push(PhysEvent::Unmapped { pa, len: seg.len() });
+        }
+    }
+
+    /// The segment starting exactly at `pa`.
+    pub fn segment(&self, pa: PhysAddr) -> Option<&Segment> {
+        self.segments.get(&pa.0)
+    }
+
+    /// The segment starting exactly at `pa`, writable.
+    pub fn segment_mut(&mut self, pa: PhysAddr) -> Option<&mut Segment> {
+        self.segments.get_mut(&pa.0)
+    }
+
+    /// The segment containing `pa` and the offset of `pa` in it.
+    pub fn containing(&self, pa: PhysAddr) -> Option<(&Segment, u64)> {
+        let (_, seg) = self.segments.range(..=pa.0).next_back()?;
+        let off = pa.0 - seg.pa.0;
+        (off < seg.len()).then_some((seg, off))
+    }
+
+    /// Take the changes the CPU backend has not mirrored yet.
+    pub fn take_events(&mut self) -> Vec<PhysEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Every live segment, for a backend that attaches late.
+    pub fn segments(&mut self) -> impl Iterator<Item = &mut Segment> {
+        self.segments.values_mut()
+    }
+
+    /// Number of live segments.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocate_release_and_events() {
+        let mut pm = PhysMemory::new(4096, 1 << 40);
+        let a = pm.allocate(8192).unwrap();
+        let b = pm.allocate(4096).unwrap();
+        assert!(b.0 >= a.0 + 8192 + 4096, "a guard page separates segments");
+        assert_eq!(pm.containing(PhysAddr(a.0 + 4097)).map(|(_, o)| o), Some(4097));
+        assert!(pm.containing(PhysAddr(a.0 + 8192)).is_none());
+        let seg = pm.segment_mut(a).unwrap();
+        assert!(!seg.is_present(0));
+        assert!(!seg.set_present(4096, true));
+        assert!(seg.is_present(5000));
+        assert!(seg.bytes().iter().all(|&x| x == 0));
+        pm.release(a);
+        let ev = pm.take_events();
+        assert_eq!(ev.len(), 3);
+        assert!(matches!(ev[2], PhysEvent::Unmapped { pa, len: 8192 } if pa == a));
+    }
+
+    #[test]
+    fn exhaustion_is_an_error() {
+        let mut pm = PhysMemory::new(4096, PHYS_BASE + 8192);
+        assert!(pm.allocate(4096).is_ok());
+        assert!(matches!(pm.allocate(4096), Err(PhysError::Exhausted)));
+    }
+}

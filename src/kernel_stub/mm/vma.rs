@@ -1,0 +1,261 @@
+//! Virtual memory areas: the ranges of the address space and what backs them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::addr::PhysAddr;
+
+/// Protection bits of a mapping, in the kernel's generic sense (`PROT_READ`, `PROT_WRITE`,
+/// `PROT_EXEC`), plus the architecture's tagging bit when the mapping is tag-checked.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Prot(u32);
+
+impl Prot {
+    /// No access.
+    pub const NONE: Prot = Prot(0);
+    /// Readable.
+    pub const READ: Prot = Prot(1);
+    /// Writable.
+    pub const WRITE: Prot = Prot(2);
+    /// Executable.
+    pub const EXEC: Prot = Prot(4);
+    /// Tag-checked memory (`PROT_MTE` on arm64, `PROT_ADI` on SPARC).
+    pub const TAGGED: Prot = Prot(0x100);
+    /// Read and write.
+    pub const RW: Prot = Prot(3);
+    /// Read, write and execute.
+    pub const RWX: Prot = Prot(7);
+
+    /// Does `self` include every bit of `other`?
+    pub fn contains(self, other: Prot) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// The raw bits.
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+    /// From the generic `PROT_READ|PROT_WRITE|PROT_EXEC` bits.
+    pub fn from_rwx(bits: u32) -> Prot {
+        Prot(bits & 7)
+    }
+    /// Only the read/write/execute bits.
+    pub fn rwx(self) -> Prot {
+        Prot(self.0 & 7)
+    }
+}
+
+impl std::ops::BitOr for Prot {
+    type Output = Prot;
+    fn bitor(self, rhs: Prot) -> Prot {
+        Prot(self.0 | rhs.0)
+    }
+}
+
+impl fmt::Debug for Prot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Prot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = |p: Prot, ch: char| if self.contains(p) { ch } else { '-' };
+        write!(f, "{}{}{}", c(Prot::READ, 'r'), c(Prot::WRITE, 'w'), c(Prot::EXEC, 'x'))?;
+        if self.contains(Prot::TAGGED) {
+            f.write_str("t")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a mapping was created for (shown in traces and memory maps).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VmaKind {
+    /// A segment of the executable.
+    Image,
+    /// The brk heap.
+    Heap,
+    /// The main thread's stack.
+    Stack,
+    /// Anonymous memory from mmap.
+    Anon,
+    /// A private copy of a file's contents, from mmap of a file.
+    File(String),
+}
+
+/// One virtual memory area `[start, end)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vma {
+    /// First address (page aligned).
+    pub start: u64,
+    /// One past the last address (page aligned).
+    pub end: u64,
+    /// Protection.
+    pub prot: Prot,
+    /// Shared (MAP_SHARED) rather than private.
+    pub shared: bool,
+    /// What it is.
+    pub kind: VmaKind,
+    /// The physical segment backing it.
+    pub seg: PhysAddr,
+    /// Offset of `start` inside that segment.
+    pub seg_off: u64,
+}
+
+impl Vma {
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+    /// Never true: a VMA always covers at least one page.
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+    /// Does the VMA contain `addr`?
+    pub fn contains(&self, addr: u64) -> bool {
+        self.start <= addr && addr < self.end
+    }
+    /// The physical address of `addr` (which must be inside).
+    pub fn phys(&self, addr: u64) -> PhysAddr {
+        PhysAddr(self.seg.0 + self.seg_off + (addr - self.start))
+    }
+    /// The part `[from, to)` of this VMA, same backing.
+    fn slice(&self, from: u64, to: u64) -> Vma {
+        Vma { start: from, end: to, seg_off: self.seg_off + (from - self.start), ..self.clone() }
+    }
+}
+
+/// The set of VMAs of an address space, ordered and non-overlapping.
+#[derive(Default)]
+pub struct VmaSet {
+    by_start: BTreeMap<u64, Vma>,
+}
+
+impl VmaSet {
+    /// The VMA containing `addr`.
+    pub fn find(&self, addr: u64) -> Option<&Vma> {
+        let (_, v) = self.by_start.range(..=addr).next_back()?;
+        v.contains(addr).then_some(v)
+    }
+    /// Does any VMA intersect `[start, end)`?
+    pub fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.intersecting(start, end).next().is_some()
+    }
+    /// The VMAs intersecting `[start, end)`, in order.
+    pub fn intersecting(&self, start: u64, end: u64) -> impl Iterator<Item = &Vma> {
+        let first = self.by_start.range(..=start).next_back().filter(|(_, v)| v.end > start).map(|(k, _)| *k).unwrap_or(start);
+        self.by_start.range(first..end).map(|(_, v)| v).filter(move |v| v.end > start && v.start < end)
+    }
+    /// Insert a VMA; the caller guarantees the range is free.
+    pub fn insert(&mut self, vma: Vma) {
+        debug_assert!(!self.overlaps(vma.start, vma.end));
+        self.by_start.insert(vma.start, vma);
+    }
+    /// Remove `[start, end)` from every VMA it touches, splitting at the edges. Returns the
+    /// removed pieces.
+    pub fn remove_range(&mut self, start: u64, end: u64) -> Vec<Vma> {
+        let hit: Vec<Vma> = self.intersecting(start, end).cloned().collect();
+        let mut removed = Vec::new();
+        for v in hit {
+            self.by_start.remove(&v.start);
+            if v.start < start {
+                self.by_start.insert(v.start, v.slice(v.start, start));
+            }
+            if v.end > end {
+                self.by_start.insert(end, v.slice(end, v.end));
+            }
+            removed.push(v.slice(v.start.max(start), v.end.min(end)));
+        }
+        removed
+    }
+    /// Apply `f` to the parts of the VMAs inside `[start, end)`, splitting at the edges.
+    pub fn update_range(&mut self, start: u64, end: u64, mut f: impl FnMut(&mut Vma)) {
+        for mut piece in self.remove_range(start, end) {
+            f(&mut piece);
+            self.by_start.insert(piece.start, piece);
+        }
+    }
+    /// Is `[start, end)` entirely covered by VMAs, without holes?
+    pub fn covers(&self, start: u64, end: u64) -> bool {
+        let mut at = start;
+        for v in self.intersecting(start, end) {
+            if v.start > at {
+                return false;
+            }
+            at = v.end;
+        }
+        at >= end
+    }
+    /// Is any VMA backed by the segment at `seg`?
+    pub fn uses_segment(&self, seg: PhysAddr) -> bool {
+        self.by_start.values().any(|v| v.seg == seg)
+    }
+    /// All VMAs in address order.
+    pub fn iter(&self) -> impl Iterator<Item = &Vma> {
+        self.by_start.values()
+    }
+    /// The highest free gap of `len` bytes ending at or below `top` and starting at or above
+    /// `bottom`.
+    pub fn find_free_top_down(&self, len: u64, bottom: u64, top: u64) -> Option<u64> {
+        let mut hi = top;
+        for v in self.by_start.values().rev() {
+            if v.start >= hi {
+                hi = hi.min(v.start);
+                continue;
+            }
+            if v.end <= hi && hi - v.end >= len {
+                let start = hi - len;
+                return (start >= bottom).then_some(start);
+            }
+            hi = hi.min(v.start);
+            if hi < bottom {
+                return None;
+            }
+        }
+        (hi >= bottom.saturating_add(len)).then(|| hi - len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vma(start: u64, end: u64) -> Vma {
+        Vma { start, end, prot: Prot::RW, shared: false, kind: VmaKind::Anon, seg: PhysAddr(0x1000_0000), seg_off: 0 }
+    }
+
+    #[test]
+    fn split_on_remove_keeps_backing_offsets() {
+        let mut s = VmaSet::default();
+        s.insert(vma(0x10000, 0x14000));
+        let removed = s.remove_range(0x11000, 0x12000);
+        assert_eq!(removed.len(), 1);
+        assert_eq!(removed[0].seg_off, 0x1000);
+        let rest: Vec<_> = s.iter().map(|v| (v.start, v.end, v.seg_off)).collect();
+        assert_eq!(rest, vec![(0x10000, 0x11000, 0), (0x12000, 0x14000, 0x2000)]);
+        assert_eq!(s.find(0x12345).unwrap().phys(0x12345), PhysAddr(0x1000_0000 + 0x2345));
+        assert!(s.find(0x11800).is_none());
+        assert!(!s.covers(0x10000, 0x13000));
+        assert!(s.covers(0x12000, 0x14000));
+    }
+
+    #[test]
+    fn update_range_splits_and_changes_prot() {
+        let mut s = VmaSet::default();
+        s.insert(vma(0x10000, 0x14000));
+        s.update_range(0x11000, 0x12000, |v| v.prot = Prot::READ);
+        let prots: Vec<_> = s.iter().map(|v| (v.start, v.prot)).collect();
+        assert_eq!(prots, vec![(0x10000, Prot::RW), (0x11000, Prot::READ), (0x12000, Prot::RW)]);
+    }
+
+    #[test]
+    fn free_gap_search_is_top_down() {
+        let mut s = VmaSet::default();
+        s.insert(vma(0x20000, 0x30000));
+        s.insert(vma(0x38000, 0x40000));
+        assert_eq!(s.find_free_top_down(0x4000, 0x10000, 0x40000), Some(0x34000));
+        assert_eq!(s.find_free_top_down(0x9000, 0x10000, 0x40000), Some(0x17000));
+        assert_eq!(s.find_free_top_down(0x20000, 0x10000, 0x40000), None);
+        assert_eq!(s.find_free_top_down(0x1000, 0x10000, 0x50000), Some(0x4f000));
+    }
+}

@@ -1,0 +1,196 @@
+//! The kernel stub: a model of the parts of Linux a user program meets.
+//!
+//! It serves syscalls, owns the address space and the in-memory files, and performs the
+//! kernel's own accesses to user memory. It never touches the CPU backend: the backend hands
+//! it a trapped syscall or fault and mirrors the physical-memory changes it reports, so every
+//! part of the stub runs in plain unit tests.
+
+pub mod errno;
+pub mod mm;
+pub mod signal;
+pub mod syscalls;
+pub mod trace;
+pub mod uaccess;
+pub mod version;
+pub mod vfs;
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::arch::Arch;
+use crate::kernel_stub::mm::{AddressSpace, Layout};
+use crate::kernel_stub::signal::SignalState;
+use crate::kernel_stub::trace::Trace;
+use crate::kernel_stub::uaccess::UaccessCtx;
+use crate::kernel_stub::version::KernelVersion;
+use crate::kernel_stub::vfs::{InputSource, OutputSink, Vfs};
+
+/// Options of the modelled kernel and process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelConfig {
+    /// The kernel version whose behaviour is modelled.
+    pub version: KernelVersion,
+    /// Seed of every random source (getrandom, AT_RANDOM): equal seeds give equal runs.
+    pub seed: u64,
+    /// Real/effective user id.
+    pub uid: u32,
+    /// Real/effective group id.
+    pub gid: u32,
+    /// Process id (the thread id is the same: one thread).
+    pub pid: u32,
+    /// `uname -n`.
+    pub hostname: String,
+    /// Where fd 0 reads from.
+    pub stdin: InputSource,
+    /// Where fd 1 goes.
+    pub stdout: OutputSink,
+    /// Where fd 2 goes.
+    pub stderr: OutputSink,
+}
+
+impl Default for KernelConfig {
+    fn default() -> Self {
+        KernelConfig {
+            version: KernelVersion::default(),
+            seed: 0,
+            uid: 1000,
+            gid: 1000,
+            pid: 4242,
+            hostname: "tagmmu".into(),
+            stdin: InputSource::Empty,
+            stdout: OutputSink::Inherit,
+            stderr: OutputSink::Inherit,
+        }
+    }
+}
+
+/// Resource limits (`RLIMIT_*`), as (soft, hard).
+#[derive(Clone, Debug)]
+pub struct Rlimits(pub [(u64, u64); 16]);
+
+/// `RLIM_INFINITY`.
+pub const RLIM_INFINITY: u64 = u64::MAX;
+
+impl Default for Rlimits {
+    fn default() -> Self {
+        let inf = (RLIM_INFINITY, RLIM_INFINITY);
+        let mut l = [inf; 16];
+        l[3] = (8 << 20, RLIM_INFINITY); // RLIMIT_STACK
+        l[4] = (0, RLIM_INFINITY); // RLIMIT_CORE
+        l[6] = (63_704, 63_704); // RLIMIT_NPROC
+        l[7] = (1024, 1_048_576); // RLIMIT_NOFILE
+        l[8] = (8 << 20, 8 << 20); // RLIMIT_MEMLOCK
+        l[11] = (63_704, 63_704); // RLIMIT_SIGPENDING
+        l[12] = (819_200, 819_200); // RLIMIT_MSGQUEUE
+        l[13] = (0, 0); // RLIMIT_NICE
+        l[14] = (0, 0); // RLIMIT_RTPRIO
+        Rlimits(l)
+    }
+}
+
+/// Counters of kernel-stub activity.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KernelStats {
+    /// Syscalls served (including failed and unknown ones).
+    pub syscalls: u64,
+    /// Syscalls that returned -ENOSYS because tagmmu does not model them.
+    pub unknown_syscalls: u64,
+}
+
+/// The kernel stub's state for the one guest process.
+pub struct Kernel {
+    /// The architecture.
+    pub arch: Arch,
+    /// Options.
+    pub config: KernelConfig,
+    /// The address space.
+    pub mm: AddressSpace,
+    /// Files and descriptors.
+    pub vfs: Vfs,
+    /// Signal dispositions, mask, pending set.
+    pub signals: SignalState,
+    /// How user pointers are treated.
+    pub uaccess: UaccessCtx,
+    /// Resource limits.
+    pub rlimits: Rlimits,
+    /// `prctl(PR_SET_NAME)`.
+    pub comm: String,
+    /// `set_tid_address`.
+    pub clear_child_tid: u64,
+    /// The syscall and event trace.
+    pub trace: Trace,
+    /// Counters.
+    pub stats: KernelStats,
+    /// The guest's stack pointer at the current syscall (set by the CPU backend).
+    pub current_sp: u64,
+    /// The executable's path, as exec was given it.
+    pub exe_path: String,
+    /// Unknown syscall numbers already reported.
+    pub unknown_reported: BTreeSet<u64>,
+    /// Messages for the user (unknown syscalls, ...), in order.
+    pub notices: Vec<String>,
+    rng: ChaCha8Rng,
+    started: Instant,
+    /// Nanoseconds added to the clocks by guest sleeps (sleeping does not block the host).
+    slept_ns: u64,
+}
+
+impl Kernel {
+    /// A fresh kernel with an empty address space.
+    pub fn new(arch: Arch, config: KernelConfig) -> Kernel {
+        let layout = match arch {
+            Arch::Arm64 => Layout::arm64(),
+            Arch::Sparc64 => Layout::sparc64(),
+        };
+        let vfs = Vfs::new(config.stdin.clone(), config.stdout.clone(), config.stderr.clone());
+        Kernel {
+            arch,
+            mm: AddressSpace::new(layout),
+            vfs,
+            signals: SignalState::default(),
+            uaccess: UaccessCtx::default(),
+            rlimits: Rlimits::default(),
+            comm: String::new(),
+            clear_child_tid: 0,
+            current_sp: 0,
+            exe_path: String::new(),
+            trace: Trace::default(),
+            stats: KernelStats::default(),
+            unknown_reported: BTreeSet::new(),
+            notices: Vec::new(),
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            started: Instant::now(),
+            slept_ns: 0,
+            config,
+        }
+    }
+
+    /// Fill `buf` from the seeded random source.
+    pub fn random_bytes(&mut self, buf: &mut [u8]) {
+        use rand::RngCore;
+        self.rng.fill_bytes(buf);
+    }
+
+    /// Nanoseconds since the guest started, plus time it slept.
+    pub fn monotonic_ns(&self) -> u64 {
+        self.started.elapsed().as_nanos() as u64 + self.slept_ns
+    }
+
+    /// Nanoseconds the guest has slept (added to every clock).
+    pub fn slept_ns(&self) -> u64 {
+        self.slept_ns
+    }
+
+    /// Sleep: advance the guest's clocks without blocking the host.
+    pub fn sleep(&mut self, ns: u64) {
+        self.slept_ns = self.slept_ns.saturating_add(ns);
+    }
+
+    /// Record a notice for the user.
+    pub fn notice(&mut self, msg: String) {
+        self.notices.push(msg);
+    }
+}

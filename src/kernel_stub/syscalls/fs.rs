@@ -1,0 +1,391 @@
+//! File syscalls over the in-memory filesystem.
+
+use crate::addr::UserAddr;
+use crate::arch::{read_u64, Arch, StructWriter};
+use crate::kernel_stub::errno::{Errno, KResult};
+use crate::kernel_stub::uaccess;
+use crate::kernel_stub::vfs::{mode, Node, OpenFlags, StatInfo, Whence};
+use crate::kernel_stub::Kernel;
+
+/// `MAX_RW_COUNT`: the most one read or write transfers (INT_MAX rounded down to a page).
+pub const MAX_RW_COUNT: u64 = 0x7fff_f000;
+/// `UIO_MAXIOV`.
+pub const UIO_MAXIOV: u64 = 1024;
+/// Largest single transfer buffered at once from an endless source such as /dev/zero.
+const ENDLESS_CHUNK: usize = 16 << 20;
+
+/// Decode the architecture's `O_*` bits.
+pub fn decode_open_flags(arch: Arch, raw: u64) -> OpenFlags {
+    let acc = raw & 3;
+    let (creat, excl, trunc, append, nonblock, directory, direct, cloexec) = match arch {
+        // include/uapi/asm-generic/fcntl.h with arm64's own O_DIRECTORY/O_DIRECT values.
+        Arch::Arm64 => (0o100, 0o200, 0o1000, 0o2000, 0o4000, 0o40000, 0o200000, 0o2000000),
+        // arch/sparc/include/uapi/asm/fcntl.h
+        Arch::Sparc64 => (0x200, 0x800, 0x400, 0x8, 0x4000, 0x10000, 0x100000, 0x400000),
+    };
+    OpenFlags {
+        read: acc == 0 || acc == 2,
+        write: acc == 1 || acc == 2,
+        create: raw & creat != 0,
+        excl: raw & excl != 0,
+        trunc: raw & trunc != 0,
+        append: raw & append != 0,
+        nonblock: raw & nonblock != 0,
+        directory: raw & directory != 0,
+        direct: raw & direct != 0,
+        cloexec: raw & cloexec != 0,
+    }
+}
+
+fn encode_open_flags(arch: Arch, f: &OpenFlags) -> u64 {
+    let (append, nonblock, direct) = match arch {
+        Arch::Arm64 => (0o2000, 0o4000, 0o200000),
+        Arch::Sparc64 => (0x8, 0x4000, 0x100000),
+    };
+    let acc = match (f.read, f.write) {
+        (true, true) => 2,
+        (false, true) => 1,
+        _ => 0,
+    };
+    acc | if f.append { append } else { 0 } | if f.nonblock { nonblock } else { 0 } | if f.direct { direct } else { 0 }
+}
+
+/// Encode `struct stat` as the architecture lays it out.
+pub fn encode_stat(arch: Arch, st: &StatInfo, uid: u32, gid: u32) -> Vec<u8> {
+    let mut w = StructWriter::new(arch);
+    match arch {
+        // asm-generic/stat.h (arm64): 128 bytes.
+        Arch::Arm64 => {
+            w.u64(st.dev).u64(st.ino).u32(st.mode).u32(st.nlink).u32(uid).u32(gid).u64(st.rdev).u64(0);
+            w.u64(st.size).u32(st.blksize).u32(0).u64(st.blocks);
+            w.pad(6 * 8).u32(0).u32(0);
+        }
+        // arch/sparc/include/uapi/asm/stat.h, 64-bit `struct stat`: 104 bytes.
+        Arch::Sparc64 => {
+            w.u32(st.dev as u32).u32(0).u64(st.ino).u32(st.mode).u16(st.nlink as u16).u16(0);
+            w.u32(uid).u32(gid).u32(st.rdev as u32).u32(0).u64(st.size);
+            w.pad(6 * 8).u64(st.blksize as u64).u64(st.blocks).pad(16);
+        }
+    }
+    w.finish()
+}
+
+impl Kernel {
+    pub(super) fn sys_openat(&mut self, dirfd: u64, path: u64, flags: u64, perm: u64) -> KResult<u64> {
+        let p = self.user_path(path)?;
+        let p = self.at_path(dirfd, &p)?;
+        let f = decode_open_flags(self.arch, flags);
+        self.vfs.open(&p, f, perm as u32).map(|fd| fd as u64)
+    }
+
+    pub(super) fn sys_read(&mut self, fd: u64, buf: u64, len: u64, at: Option<u64>) -> KResult<u64> {
+        let len = len.min(MAX_RW_COUNT) as usize;
+        let f = self.vfs.file(fd)?.clone();
+        if !f.flags.read {
+            return Err(Errno::EBADF);
+        }
+        if uaccess::access_ok(&self.mm, self.uaccess, UserAddr(buf), len as u64).is_none() {
+            return Err(Errno::EFAULT);
+        }
+        let node_is_file = matches!(self.vfs.node(fd)?, Node::File(_));
+        let want = if matches!(self.vfs.node(fd)?, Node::Zero) { len.min(ENDLESS_CHUNK) } else { len };
+        // Read at the position without moving it, copy, then advance by what reached the user.
+        let pos = at.unwrap_or(f.pos);
+        let data = if node_is_file { self.vfs.read(fd, want, Some(pos))? } else { self.vfs.read(fd, want, None)? };
+        let left = uaccess::copy_to_user(&mut self.mm, self.uaccess, UserAddr(buf), &data);
+        let copied = data.len() - left;
+        if copied == 0 && !data.is_empty() {
+            return Err(Errno::EFAULT);
+        }
+        if node_is_file && at.is_none() {
+            self.vfs.lseek(fd, (pos + copied as u64) as i64, Whence::Set)?;
+        }
+        Ok(copied as u64)
+    }
+
+    pub(super) fn sys_write(&mut self, fd: u64, buf: u64, len: u64, at: Option<u64>) -> KResult<u64> {
+        let len = len.min(MAX_RW_COUNT) as usize;
+        let f = self.vfs.file(fd)?;
+        if !f.flags.write {
+            return Err(Errno::EBADF);
+        }
+        if uaccess::access_ok(&self.mm, self.uaccess, UserAddr(buf), len as u64).is_none() {
+            return Err(Errno::EFAULT);
+        }
+        let mut data = vec![0; len];
+        let left = uaccess::copy_from_user(&mut self.mm, self.uaccess, &mut data, UserAddr(buf));
+        if left == len && len > 0 {
+            return Err(Errno::EFAULT);
+        }
+        data.truncate(len - left);
+        self.vfs.write(fd, &data, at).map(|n| n as u64)
+    }
+
+    pub(super) fn sys_pread(&mut self, fd: u64, buf: u64, len: u64, off: u64) -> KResult<u64> {
+        if (off as i64) < 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.sys_read(fd, buf, len, Some(off))
+    }
+
+    pub(super) fn sys_pwrite(&mut self, fd: u64, buf: u64, len: u64, off: u64) -> KResult<u64> {
+        if (off as i64) < 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.sys_write(fd, buf, len, Some(off))
+    }
+
+    fn read_iovecs(&mut self, iov: u64, cnt: u64) -> KResult<Vec<(u64, u64)>> {
+        if cnt > UIO_MAXIOV {
+            return Err(Errno::EINVAL);
+        }
+        let raw = uaccess::read_user(&mut self.mm, self.uaccess, UserAddr(iov), (cnt * 16) as usize)?;
+        let mut v = Vec::with_capacity(cnt as usize);
+        let mut total: u64 = 0;
+        for c in raw.chunks(16) {
+            let (base, len) = (read_u64(self.arch, &c[..8]), read_u64(self.arch, &c[8..]));
+            if (len as i64) < 0 {
+                return Err(Errno::EINVAL);
+            }
+            total = total.checked_add(len).filter(|t| *t <= i64::MAX as u64).ok_or(Errno::EINVAL)?;
+            v.push((base, len));
+        }
+        Ok(v)
+    }
+
+    pub(super) fn sys_readv(&mut self, fd: u64, iov: u64, cnt: u64) -> KResult<u64> {
+        let iovs = self.read_iovecs(iov, cnt)?;
+        let mut total = 0u64;
+        for (base, len) in iovs {
+            match self.sys_read(fd, base, len, None) {
+                Ok(n) => {
+                    total += n;
+                    if n < len {
+                        break;
+                    }
+                }
+                Err(e) if total == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(total)
+    }
+
+    pub(super) fn sys_writev(&mut self, fd: u64, iov: u64, cnt: u64) -> KResult<u64> {
+        let iovs = self.read_iovecs(iov, cnt)?;
+        let mut total = 0u64;
+        for (base, len) in iovs {
+            if len == 0 {
+                continue;
+            }
+            match self.sys_write(fd, base, len, None) {
+                Ok(n) => {
+                    total += n;
+                    if n < len {
+                        break;
+                    }
+                }
+                Err(e) if total == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(total)
+    }
+
+    pub(super) fn sys_lseek(&mut self, fd: u64, off: u64, whence: u64) -> KResult<u64> {
+        let w = match whence {
+            0 => Whence::Set,
+            1 => Whence::Cur,
+            2 => Whence::End,
+            _ => return Err(Errno::EINVAL),
+        };
+        self.vfs.lseek(fd, off as i64, w)
+    }
+
+    fn put_stat(&mut self, st: StatInfo, buf: u64) -> KResult<u64> {
+        let bytes = encode_stat(self.arch, &st, self.config.uid, self.config.gid);
+        uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(buf), &bytes)?;
+        Ok(0)
+    }
+
+    pub(super) fn sys_fstat(&mut self, fd: u64, buf: u64) -> KResult<u64> {
+        let st = self.vfs.fstat(fd)?;
+        self.put_stat(st, buf)
+    }
+
+    pub(super) fn sys_newfstatat(&mut self, dirfd: u64, path: u64, buf: u64, flags: u64) -> KResult<u64> {
+        const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+        const AT_NO_AUTOMOUNT: u64 = 0x800;
+        const AT_EMPTY_PATH: u64 = 0x1000;
+        if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let p = self.user_path(path)?;
+        if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
+            return self.sys_fstat(dirfd, buf);
+        }
+        let p = self.at_path(dirfd, &p)?;
+        let st = self.vfs.stat(&p)?;
+        self.put_stat(st, buf)
+    }
+
+    pub(super) fn sys_unlinkat(&mut self, dirfd: u64, path: u64, flags: u64) -> KResult<u64> {
+        const AT_REMOVEDIR: u64 = 0x200;
+        if flags & !AT_REMOVEDIR != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let p = self.user_path(path)?;
+        let p = self.at_path(dirfd, &p)?;
+        self.vfs.unlink(&p, flags & AT_REMOVEDIR != 0).map(|_| 0)
+    }
+
+    pub(super) fn sys_mkdirat(&mut self, dirfd: u64, path: u64, perm: u64) -> KResult<u64> {
+        let p = self.user_path(path)?;
+        let p = self.at_path(dirfd, &p)?;
+        self.vfs.mkdir(&p, perm as u32).map(|_| 0)
+    }
+
+    pub(super) fn sys_chdir(&mut self, path: u64) -> KResult<u64> {
+        let p = self.user_path(path)?;
+        self.vfs.chdir(&p).map(|_| 0)
+    }
+
+    pub(super) fn sys_faccessat(&mut self, dirfd: u64, path: u64) -> KResult<u64> {
+        let p = self.user_path(path)?;
+        let p = self.at_path(dirfd, &p)?;
+        self.vfs.stat(&p).map(|_| 0)
+    }
+
+    pub(super) fn sys_readlinkat(&mut self, dirfd: u64, path: u64, buf: u64, size: u64) -> KResult<u64> {
+        let p = self.user_path(path)?;
+        let p = self.at_path(dirfd, &p)?;
+        if (size as i64) <= 0 {
+            return Err(Errno::EINVAL);
+        }
+        // The one symbolic link there is: /proc/self/exe names the executable (readlink does
+        // not NUL-terminate and truncates silently).
+        if self.vfs.resolve(&p)? == "/proc/self/exe" && !self.exe_path.is_empty() {
+            let target = self.exe_path.clone().into_bytes();
+            let n = target.len().min(size as usize);
+            uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(buf), &target[..n])?;
+            return Ok(n as u64);
+        }
+        self.vfs.stat(&p).map(|_| 0).and(Err(Errno::EINVAL))
+    }
+
+    pub(super) fn sys_getcwd(&mut self, buf: u64, size: u64) -> KResult<u64> {
+        let mut cwd = self.vfs.cwd().as_bytes().to_vec();
+        cwd.push(0);
+        if (size as usize) < cwd.len() {
+            return Err(Errno::ERANGE);
+        }
+        uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(buf), &cwd)?;
+        Ok(cwd.len() as u64)
+    }
+
+    pub(super) fn sys_dup3(&mut self, fd: u64, newfd: u64, flags: u64) -> KResult<u64> {
+        let cloexec_bit = match self.arch {
+            Arch::Arm64 => 0o2000000,
+            Arch::Sparc64 => 0x400000,
+        };
+        if flags & !cloexec_bit != 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.vfs.dup(fd, Some(newfd), flags != 0).map(|fd| fd as u64)
+    }
+
+    pub(super) fn sys_fcntl(&mut self, fd: u64, cmd: u64, arg: u64) -> KResult<u64> {
+        const F_DUPFD: u64 = 0;
+        const F_GETFD: u64 = 1;
+        const F_SETFD: u64 = 2;
+        const F_GETFL: u64 = 3;
+        const F_SETFL: u64 = 4;
+        const F_DUPFD_CLOEXEC: u64 = 1030;
+        let f = self.vfs.file(fd)?.clone();
+        match cmd {
+            F_DUPFD | F_DUPFD_CLOEXEC => self.vfs.dup(fd, None, cmd == F_DUPFD_CLOEXEC).map(|n| n as u64),
+            F_GETFD => Ok(f.flags.cloexec as u64),
+            F_SETFD => Ok(0),
+            F_GETFL => Ok(encode_open_flags(self.arch, &f.flags)),
+            F_SETFL => {
+                let _ = arg;
+                Ok(0)
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    pub(super) fn sys_ioctl(&mut self, fd: u64, req: u64) -> KResult<u64> {
+        const FIONCLEX: u64 = 0x5450;
+        const FIOCLEX: u64 = 0x5451;
+        const FIONBIO: u64 = 0x5421;
+        self.vfs.file(fd)?;
+        match req {
+            FIONCLEX | FIOCLEX | FIONBIO => Ok(0),
+            // No descriptor is a terminal (the standard streams present themselves as pipes),
+            // and no other ioctl is modelled for these files.
+            _ => Err(Errno::ENOTTY),
+        }
+    }
+
+    pub(super) fn sys_getdents64(&mut self, fd: u64, buf: u64, size: u64) -> KResult<u64> {
+        let f = self.vfs.file(fd)?.clone();
+        if !matches!(self.vfs.node(fd)?, Node::Dir) {
+            return Err(Errno::ENOTDIR);
+        }
+        let entries = self.vfs.list_dir(&f.path)?;
+        let mut out = Vec::new();
+        let mut idx = f.pos as usize;
+        while idx < entries.len() {
+            let (name, ino, m) = &entries[idx];
+            let reclen = (19 + name.len() + 1).div_ceil(8) * 8;
+            if out.len() + reclen > size as usize {
+                break;
+            }
+            let dtype = match m & 0o170000 {
+                mode::S_IFDIR => 4,
+                mode::S_IFREG => 8,
+                mode::S_IFCHR => 2,
+                mode::S_IFIFO => 1,
+                _ => 0,
+            };
+            let mut w = StructWriter::new(self.arch);
+            w.u64(*ino).u64(idx as u64 + 1).u16(reclen as u16).bytes(&[dtype]).bytes(name.as_bytes());
+            w.pad(reclen - w.len());
+            out.extend_from_slice(&w.finish());
+            idx += 1;
+        }
+        if out.is_empty() && idx < entries.len() {
+            return Err(Errno::EINVAL);
+        }
+        uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(buf), &out)?;
+        self.vfs.lseek(fd, idx as i64, Whence::Set)?;
+        Ok(out.len() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arm64_open_flags() {
+        let f = decode_open_flags(Arch::Arm64, 0o2 | 0o100 | 0o1000 | 0o2000000);
+        assert!(f.read && f.write && f.create && f.trunc && f.cloexec && !f.excl && !f.directory);
+        let f = decode_open_flags(Arch::Arm64, 0o40000);
+        assert!(f.directory && f.read && !f.write);
+        assert!(decode_open_flags(Arch::Arm64, 0o200000).direct);
+    }
+
+    #[test]
+    fn arm64_stat_layout() {
+        let st = StatInfo { dev: 1, ino: 2, mode: 0o100644, nlink: 1, rdev: 0, size: 0x1234, blksize: 4096, blocks: 10 };
+        let b = encode_stat(Arch::Arm64, &st, 1000, 1001);
+        assert_eq!(b.len(), 128);
+        assert_eq!(u32::from_le_bytes(b[16..20].try_into().unwrap()), 0o100644);
+        assert_eq!(u32::from_le_bytes(b[24..28].try_into().unwrap()), 1000);
+        assert_eq!(u64::from_le_bytes(b[48..56].try_into().unwrap()), 0x1234);
+        assert_eq!(u32::from_le_bytes(b[56..60].try_into().unwrap()), 4096);
+        assert_eq!(u64::from_le_bytes(b[64..72].try_into().unwrap()), 10);
+    }
+}

@@ -1,0 +1,199 @@
+//! Memory syscalls: mmap, munmap, mprotect, madvise, mremap (brk is served directly).
+
+use crate::addr::UserAddr;
+use crate::arch::Arch;
+use crate::kernel_stub::errno::{Errno, KResult};
+use crate::kernel_stub::mm::{Advice, MapRequest, Placement, Prot, VmaKind};
+use crate::kernel_stub::uaccess;
+use crate::kernel_stub::vfs::Node;
+use crate::kernel_stub::Kernel;
+
+const PROT_READ: u64 = 1;
+const PROT_WRITE: u64 = 2;
+const PROT_EXEC: u64 = 4;
+const PROT_GROWSDOWN: u64 = 0x0100_0000;
+const PROT_GROWSUP: u64 = 0x0200_0000;
+/// arm64 `PROT_BTI`.
+const PROT_BTI: u64 = 0x10;
+
+const MAP_SHARED: u64 = 0x01;
+const MAP_PRIVATE: u64 = 0x02;
+const MAP_SHARED_VALIDATE: u64 = 0x03;
+const MAP_TYPE: u64 = 0x0f;
+const MAP_FIXED: u64 = 0x10;
+const MAP_ANONYMOUS: u64 = 0x20;
+const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
+/// asm-generic MAP_HUGETLB.
+const MAP_HUGETLB: u64 = 0x4_0000;
+/// Flags MAP_SHARED_VALIDATE accepts (LEGACY_MAP_MASK plus MAP_SYNC is not supported here).
+const LEGACY_MAP_MASK: u64 = 0x01 | 0x02 | 0x10 | 0x20 | 0x0100 | 0x0800 | 0x1000 | 0x2000 | 0x4000 | 0x8000 | 0x1_0000 | 0x2_0000 | 0x4_0000;
+
+const MREMAP_MAYMOVE: u64 = 1;
+const MREMAP_FIXED: u64 = 2;
+const MREMAP_DONTUNMAP: u64 = 4;
+
+impl Kernel {
+    /// Validate and convert the `prot` argument (arch_validate_prot).
+    fn decode_prot(&self, prot: u64) -> KResult<Prot> {
+        let arch_ok = match self.arch {
+            Arch::Arm64 => PROT_BTI,
+            Arch::Sparc64 => 0,
+        };
+        if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN | PROT_GROWSUP | arch_ok) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        Ok(Prot::from_rwx((prot & 7) as u32))
+    }
+
+    /// Untag an address argument of an address-space syscall (munmap, mprotect, madvise):
+    /// tags are accepted when the thread enabled the tagged-address ABI.
+    fn untag_arg(&self, addr: u64) -> u64 {
+        if self.uaccess.tagged_addr_abi {
+            self.mm.untag(addr).unwrap_or(addr)
+        } else {
+            addr
+        }
+    }
+
+    pub(super) fn sys_mmap(&mut self, addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> KResult<u64> {
+        let page = self.mm.page_size();
+        if off % page != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let p = self.decode_prot(prot)?;
+        let shared = match flags & MAP_TYPE {
+            MAP_SHARED => true,
+            MAP_PRIVATE => false,
+            MAP_SHARED_VALIDATE => {
+                if flags & !LEGACY_MAP_MASK != 0 {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                true
+            }
+            _ => return Err(Errno::EINVAL),
+        };
+        if flags & MAP_HUGETLB != 0 {
+            // No hugetlbfs pool is configured, as on a machine with nr_hugepages = 0.
+            return Err(Errno::ENOMEM);
+        }
+        let placement = if flags & MAP_FIXED_NOREPLACE != 0 {
+            Placement::FixedNoReplace
+        } else if flags & MAP_FIXED != 0 {
+            Placement::Fixed
+        } else {
+            Placement::Hint
+        };
+        let req = MapRequest { placement, shared };
+        if flags & MAP_ANONYMOUS != 0 {
+            return self.mm.mmap(addr, len, p, req, VmaKind::Anon);
+        }
+        // A file mapping.
+        let f = self.vfs.file(fd)?.clone();
+        match self.vfs.node(fd)? {
+            Node::File(_) => {}
+            Node::Zero => return self.mm.mmap(addr, len, p, req, VmaKind::Anon),
+            _ => return Err(Errno::ENODEV),
+        }
+        if !f.flags.read || (shared && p.contains(Prot::WRITE) && !f.flags.write) {
+            return Err(Errno::EACCES);
+        }
+        if shared {
+            // Shared file mappings need the page cache to be the mapping's memory; tagmmu
+            // does not model that yet, and says so rather than giving incoherent memory.
+            self.notice("mmap(MAP_SHARED) of a file is not modelled: returning -ENODEV".into());
+            return Err(Errno::ENODEV);
+        }
+        let contents = self.vfs.file_bytes(fd)?;
+        let start = (off as usize).min(contents.len());
+        let end = (off as usize).saturating_add(len as usize).min(contents.len());
+        let data = contents[start..end].to_vec();
+        let at = self.mm.mmap(addr, len, p, req, VmaKind::File(f.path.clone()))?;
+        self.mm.write_kernel(at, &data).map_err(|_| Errno::EFAULT)?;
+        Ok(at)
+    }
+
+    pub(super) fn sys_munmap(&mut self, addr: u64, len: u64) -> KResult<u64> {
+        let a = self.untag_arg(addr);
+        self.mm.munmap(a, len).map(|_| 0)
+    }
+
+    pub(super) fn sys_mprotect(&mut self, addr: u64, len: u64, prot: u64) -> KResult<u64> {
+        let p = self.decode_prot(prot)?;
+        let a = self.untag_arg(addr);
+        self.mm.mprotect(a, len, p).map(|_| 0)
+    }
+
+    pub(super) fn sys_madvise(&mut self, addr: u64, len: u64, advice: u64) -> KResult<u64> {
+        let adv = match advice {
+            // NORMAL, RANDOM, SEQUENTIAL, WILLNEED, DONTFORK, DOFORK, MERGEABLE, UNMERGEABLE,
+            // HUGEPAGE, NOHUGEPAGE, DONTDUMP, DODUMP, WIPEONFORK, KEEPONFORK, COLD,
+            // POPULATE_READ, POPULATE_WRITE: nothing observable for one process.
+            0..=3 | 10..=20 | 22 | 23 => Advice::Hint,
+            4 | 8 => Advice::DontNeed,
+            21 => Advice::PageOut,
+            _ => return Err(Errno::EINVAL),
+        };
+        let a = self.untag_arg(addr);
+        self.mm.madvise(a, len, adv).map(|_| 0)
+    }
+
+    pub(super) fn sys_mremap(&mut self, old: u64, old_len: u64, new_len: u64, flags: u64, new_addr: u64) -> KResult<u64> {
+        let page = self.mm.page_size();
+        if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 || old % page != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if flags & MREMAP_DONTUNMAP != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let old = self.untag_arg(old);
+        let round = |x: u64| x.checked_add(page - 1).map(|v| v & !(page - 1));
+        let (Some(old_len), Some(new_len)) = (round(old_len), round(new_len)) else { return Err(Errno::EINVAL) };
+        if new_len == 0 || old_len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let vma = self.mm.vmas().find(old).cloned().ok_or(Errno::EFAULT)?;
+        if old + old_len > vma.end {
+            return Err(Errno::EFAULT);
+        }
+        if flags & MREMAP_FIXED == 0 && new_len <= old_len {
+            if new_len < old_len {
+                self.mm.munmap(old + new_len, old_len - new_len)?;
+            }
+            return Ok(old);
+        }
+        if flags & MREMAP_MAYMOVE == 0 {
+            // Growing in place would need the backing segment to grow; report what Linux
+            // reports when the next range is taken.
+            return Err(Errno::ENOMEM);
+        }
+        let placement = if flags & MREMAP_FIXED != 0 { Placement::Fixed } else { Placement::Hint };
+        let req = MapRequest { placement, shared: vma.shared };
+        let hint = if flags & MREMAP_FIXED != 0 { new_addr } else { 0 };
+        let mut data = vec![0; old_len.min(new_len) as usize];
+        self.mm.read_kernel(old, &mut data).map_err(|_| Errno::EFAULT)?;
+        let at = self.mm.mmap(hint, new_len, vma.prot, req, vma.kind.clone())?;
+        self.mm.write_kernel(at, &data).map_err(|_| Errno::EFAULT)?;
+        self.mm.munmap(old, old_len)?;
+        Ok(at)
+    }
+
+    pub(super) fn sys_getrandom(&mut self, buf: u64, len: u64, flags: u64) -> KResult<u64> {
+        if flags & !7 != 0 || flags & 6 == 6 {
+            return Err(Errno::EINVAL);
+        }
+        let len = len.min(super::fs::MAX_RW_COUNT).min(32 << 20) as usize;
+        let mut data = vec![0; len];
+        self.random_bytes(&mut data);
+        let left = uaccess::copy_to_user(&mut self.mm, self.uaccess, UserAddr(buf), &data);
+        if left == len && len > 0 {
+            return Err(Errno::EFAULT);
+        }
+        Ok((len - left) as u64)
+    }
+}

@@ -1,0 +1,188 @@
+//! Process-wide syscalls: uname, rlimits, prctl, sysinfo, futex, kill.
+
+use crate::addr::UserAddr;
+use crate::arch::{read_u32, read_u64, StructWriter};
+use crate::kernel_stub::errno::{Errno, KResult};
+use crate::kernel_stub::signal::NSIG;
+use crate::kernel_stub::uaccess;
+use crate::kernel_stub::Kernel;
+
+/// `prctl` options tagmmu models.
+pub mod pr {
+    #![allow(missing_docs)]
+    pub const PR_SET_PDEATHSIG: u64 = 1;
+    pub const PR_GET_PDEATHSIG: u64 = 2;
+    pub const PR_GET_DUMPABLE: u64 = 3;
+    pub const PR_SET_DUMPABLE: u64 = 4;
+    pub const PR_SET_NAME: u64 = 15;
+    pub const PR_GET_NAME: u64 = 16;
+    pub const PR_GET_SECCOMP: u64 = 21;
+    pub const PR_SET_NO_NEW_PRIVS: u64 = 38;
+    pub const PR_GET_NO_NEW_PRIVS: u64 = 39;
+    pub const PR_SET_TAGGED_ADDR_CTRL: u64 = 55;
+    pub const PR_GET_TAGGED_ADDR_CTRL: u64 = 56;
+    pub const PR_TAGGED_ADDR_ENABLE: u64 = 1;
+}
+
+impl Kernel {
+    pub(super) fn sys_uname(&mut self, buf: u64) -> KResult<u64> {
+        let mut w = StructWriter::new(self.arch);
+        w.cstr_field("Linux", 65)
+            .cstr_field(&self.config.hostname, 65)
+            .cstr_field(&self.config.version.release(), 65)
+            .cstr_field("#1 SMP PREEMPT tagmmu", 65)
+            .cstr_field(self.arch.machine(), 65)
+            .cstr_field("(none)", 65);
+        uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(buf), &w.finish())?;
+        Ok(0)
+    }
+
+    pub(super) fn sys_prlimit(&mut self, pid: u64, resource: u64, new: u64, old: u64) -> KResult<u64> {
+        if pid != 0 && pid as u32 != self.config.pid {
+            return Err(Errno::ESRCH);
+        }
+        if resource >= 16 {
+            return Err(Errno::EINVAL);
+        }
+        let current = self.rlimits.0[resource as usize];
+        let new_limit = if new != 0 {
+            let b = uaccess::read_user(&mut self.mm, self.uaccess, UserAddr(new), 16)?;
+            let (cur, max) = (read_u64(self.arch, &b[..8]), read_u64(self.arch, &b[8..]));
+            if cur > max {
+                return Err(Errno::EINVAL);
+            }
+            if max > current.1 && self.config.uid != 0 {
+                return Err(Errno::EPERM);
+            }
+            Some((cur, max))
+        } else {
+            None
+        };
+        if old != 0 {
+            let mut w = StructWriter::new(self.arch);
+            w.u64(current.0).u64(current.1);
+            uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(old), &w.finish())?;
+        }
+        if let Some(l) = new_limit {
+            self.rlimits.0[resource as usize] = l;
+        }
+        Ok(0)
+    }
+
+    pub(super) fn sys_prctl(&mut self, a: [u64; 6]) -> KResult<u64> {
+        use pr::*;
+        match a[0] {
+            PR_SET_NAME => {
+                let mut b = vec![0; 16];
+                let left = uaccess::copy_from_user(&mut self.mm, self.uaccess, &mut b, UserAddr(a[1]));
+                // Like strncpy_from_user into a 16-byte comm: fault only if nothing was read.
+                if left == 16 {
+                    return Err(Errno::EFAULT);
+                }
+                b[15] = 0;
+                let end = b.iter().position(|&c| c == 0).unwrap_or(15);
+                self.comm = String::from_utf8_lossy(&b[..end]).into_owned();
+                Ok(0)
+            }
+            PR_GET_NAME => {
+                let mut b = self.comm.as_bytes().to_vec();
+                b.resize(16, 0);
+                uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(a[1]), &b)?;
+                Ok(0)
+            }
+            PR_GET_DUMPABLE => Ok(1),
+            PR_SET_DUMPABLE => {
+                if a[1] > 1 {
+                    Err(Errno::EINVAL)
+                } else {
+                    Ok(0)
+                }
+            }
+            PR_SET_PDEATHSIG => {
+                if a[1] > NSIG as u64 {
+                    Err(Errno::EINVAL)
+                } else {
+                    Ok(0)
+                }
+            }
+            PR_GET_PDEATHSIG => {
+                uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(a[1]), &StructWriter::new(self.arch).u32(0).finish())?;
+                Ok(0)
+            }
+            PR_GET_SECCOMP => Ok(0),
+            PR_SET_NO_NEW_PRIVS => {
+                if a[1] != 1 || a[2] | a[3] | a[4] != 0 {
+                    Err(Errno::EINVAL)
+                } else {
+                    Ok(0)
+                }
+            }
+            PR_GET_NO_NEW_PRIVS => Ok(0),
+            PR_SET_TAGGED_ADDR_CTRL => {
+                // arm64 only. Without MTE the only valid bit is PR_TAGGED_ADDR_ENABLE
+                // (arch/arm64/kernel/process.c set_tagged_addr_ctrl).
+                if self.arch != crate::arch::Arch::Arm64 || a[2] | a[3] | a[4] != 0 || a[1] & !PR_TAGGED_ADDR_ENABLE != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                self.uaccess.tagged_addr_abi = a[1] & PR_TAGGED_ADDR_ENABLE != 0;
+                Ok(0)
+            }
+            PR_GET_TAGGED_ADDR_CTRL => {
+                if self.arch != crate::arch::Arch::Arm64 || a[1] | a[2] | a[3] | a[4] != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                Ok(self.uaccess.tagged_addr_abi as u64)
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    pub(super) fn sys_sysinfo(&mut self, buf: u64) -> KResult<u64> {
+        let mut w = StructWriter::new(self.arch);
+        let uptime = self.monotonic_ns() / 1_000_000_000;
+        w.u64(uptime).u64(0).u64(0).u64(0);
+        w.u64(4 << 30).u64(3 << 30).u64(0).u64(0).u64(0).u64(0);
+        w.u16(1).u16(0).u32(0).u64(0).u64(0).u32(1).pad(4);
+        uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(buf), &w.finish())?;
+        Ok(0)
+    }
+
+    pub(super) fn sys_futex(&mut self, uaddr: u64, op: u64, val: u64) -> KResult<u64> {
+        const FUTEX_WAIT: u64 = 0;
+        const FUTEX_WAKE: u64 = 1;
+        const FUTEX_WAIT_BITSET: u64 = 9;
+        const FUTEX_WAKE_BITSET: u64 = 10;
+        const FUTEX_CMD_MASK: u64 = !(128 | 256);
+        if uaddr % 4 != 0 {
+            return Err(Errno::EINVAL);
+        }
+        match op & FUTEX_CMD_MASK {
+            FUTEX_WAKE | FUTEX_WAKE_BITSET => Ok(0),
+            FUTEX_WAIT | FUTEX_WAIT_BITSET => {
+                let b = uaccess::read_user(&mut self.mm, self.uaccess, UserAddr(uaddr), 4)?;
+                if read_u32(self.arch, &b) != val as u32 {
+                    return Err(Errno::EAGAIN);
+                }
+                // One thread waiting on itself can never be woken: on Linux it would sleep
+                // forever. tagmmu times the wait out instead of hanging.
+                self.notice(format!("futex wait at {uaddr:#x} can never be woken (single-threaded guest): returning -ETIMEDOUT"));
+                Err(Errno::ETIMEDOUT)
+            }
+            _ => Err(Errno::ENOSYS),
+        }
+    }
+
+    pub(super) fn sys_kill(&mut self, pid: i64, signo: u64) -> KResult<u64> {
+        if signo > NSIG as u64 {
+            return Err(Errno::EINVAL);
+        }
+        let me = self.config.pid as i64;
+        if !(pid == me || pid == 0 || pid == -1 || pid == -me) {
+            return Err(Errno::ESRCH);
+        }
+        if signo != 0 {
+            self.signals.raise(signo as u32);
+        }
+        Ok(0)
+    }
+}

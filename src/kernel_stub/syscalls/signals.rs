@@ -1,0 +1,121 @@
+//! Signal syscalls: rt_sigaction, rt_sigprocmask, sigaltstack.
+
+use crate::addr::UserAddr;
+use crate::arch::{read_u32, read_u64, StructWriter};
+use crate::kernel_stub::errno::{Errno, KResult};
+use crate::kernel_stub::signal::{AltStack, MaskHow, SigAction, SS_DISABLE, SS_ONSTACK};
+use crate::kernel_stub::uaccess;
+use crate::kernel_stub::Kernel;
+
+/// `MINSIGSTKSZ` on arm64 (the kernel checks against it in sigaltstack).
+const MINSIGSTKSZ: u64 = 5120;
+/// `SS_AUTODISARM`.
+const SS_AUTODISARM: u32 = 1 << 31;
+
+impl Kernel {
+    /// Encode a `struct sigaction` as rt_sigaction's user ABI lays it out (arm64:
+    /// handler, flags, restorer, mask).
+    fn encode_sigaction(&self, a: &SigAction) -> Vec<u8> {
+        let mut w = StructWriter::new(self.arch);
+        w.u64(a.handler).u64(a.flags).u64(a.restorer).u64(a.mask);
+        w.finish()
+    }
+
+    pub(super) fn sys_rt_sigaction(&mut self, signo: u64, act: u64, oact: u64, sigsetsize: u64) -> KResult<u64> {
+        if sigsetsize != 8 {
+            return Err(Errno::EINVAL);
+        }
+        let new = if act != 0 {
+            let b = uaccess::read_user(&mut self.mm, self.uaccess, UserAddr(act), 32)?;
+            Some(SigAction {
+                handler: read_u64(self.arch, &b[0..]),
+                flags: read_u64(self.arch, &b[8..]),
+                restorer: read_u64(self.arch, &b[16..]),
+                mask: read_u64(self.arch, &b[24..]),
+            })
+        } else {
+            None
+        };
+        let old = self.signals.set_action(signo, new)?;
+        if oact != 0 {
+            let bytes = self.encode_sigaction(&old);
+            uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(oact), &bytes)?;
+        }
+        Ok(0)
+    }
+
+    pub(super) fn sys_rt_sigprocmask(&mut self, how: u64, set: u64, oset: u64, sigsetsize: u64) -> KResult<u64> {
+        if sigsetsize != 8 {
+            return Err(Errno::EINVAL);
+        }
+        let new = if set != 0 {
+            let how = match how {
+                0 => MaskHow::Block,
+                1 => MaskHow::Unblock,
+                2 => MaskHow::SetMask,
+                _ => return Err(Errno::EINVAL),
+            };
+            let b = uaccess::read_user(&mut self.mm, self.uaccess, UserAddr(set), 8)?;
+            Some((how, read_u64(self.arch, &b)))
+        } else {
+            None
+        };
+        let old = self.signals.blocked;
+        if oset != 0 {
+            let mut w = StructWriter::new(self.arch);
+            w.u64(old);
+            uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(oset), &w.finish())?;
+        }
+        if let Some((how, set)) = new {
+            self.signals.set_mask(how, Some(set));
+        }
+        Ok(0)
+    }
+
+    /// Is `sp` on the alternate signal stack?
+    pub fn on_altstack(&self, sp: u64) -> bool {
+        let s = self.signals.altstack;
+        s.flags & SS_DISABLE == 0 && sp > s.sp && sp - s.sp <= s.size
+    }
+
+    pub(super) fn sys_sigaltstack_at(&mut self, ss: u64, oss: u64, sp: u64) -> KResult<u64> {
+        let on = self.on_altstack(sp);
+        let cur = self.signals.altstack;
+        let new = if ss != 0 {
+            let b = uaccess::read_user(&mut self.mm, self.uaccess, UserAddr(ss), 24)?;
+            let st = AltStack { sp: read_u64(self.arch, &b[0..]), flags: read_u32(self.arch, &b[8..]), size: read_u64(self.arch, &b[16..]) };
+            if on {
+                return Err(Errno::EPERM);
+            }
+            let mode = st.flags & !SS_AUTODISARM;
+            if mode != SS_DISABLE && mode != SS_ONSTACK && mode != 0 {
+                return Err(Errno::EINVAL);
+            }
+            if mode == SS_DISABLE {
+                Some(AltStack { sp: 0, flags: SS_DISABLE, size: 0 })
+            } else {
+                if st.size < MINSIGSTKSZ {
+                    return Err(Errno::ENOMEM);
+                }
+                Some(AltStack { flags: st.flags & SS_AUTODISARM, ..st })
+            }
+        } else {
+            None
+        };
+        if oss != 0 {
+            let flags = if on { SS_ONSTACK } else { cur.flags };
+            let mut w = StructWriter::new(self.arch);
+            w.u64(cur.sp).u32(flags).u32(0).u64(cur.size);
+            uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(oss), &w.finish())?;
+        }
+        if let Some(n) = new {
+            self.signals.altstack = n;
+        }
+        Ok(0)
+    }
+
+    pub(super) fn sys_sigaltstack(&mut self, ss: u64, oss: u64) -> KResult<u64> {
+        let sp = self.current_sp;
+        self.sys_sigaltstack_at(ss, oss, sp)
+    }
+}

@@ -1,0 +1,88 @@
+//! Clocks and sleeping. Sleeping never blocks the host: it advances the guest's clocks.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::addr::UserAddr;
+use crate::arch::{read_u64, StructWriter};
+use crate::kernel_stub::errno::{Errno, KResult};
+use crate::kernel_stub::uaccess;
+use crate::kernel_stub::Kernel;
+
+const NSEC: u64 = 1_000_000_000;
+
+impl Kernel {
+    fn clock_ns(&self, clk: u64) -> KResult<u64> {
+        match clk {
+            // REALTIME, REALTIME_COARSE, REALTIME_ALARM, TAI
+            0 | 5 | 8 | 11 => {
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+                Ok(now + self.slept_ns())
+            }
+            // MONOTONIC, PROCESS_CPUTIME, THREAD_CPUTIME, MONOTONIC_RAW, MONOTONIC_COARSE,
+            // BOOTTIME, BOOTTIME_ALARM
+            1..=4 | 6 | 7 | 9 => Ok(self.monotonic_ns()),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    fn put_timespec(&mut self, addr: u64, ns: u64) -> KResult<()> {
+        let mut w = StructWriter::new(self.arch);
+        w.u64(ns / NSEC).u64(ns % NSEC);
+        uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(addr), &w.finish())
+    }
+
+    fn get_timespec(&mut self, addr: u64) -> KResult<u64> {
+        let b = uaccess::read_user(&mut self.mm, self.uaccess, UserAddr(addr), 16)?;
+        let (s, ns) = (read_u64(self.arch, &b[..8]) as i64, read_u64(self.arch, &b[8..]) as i64);
+        if s < 0 || !(0..NSEC as i64).contains(&ns) {
+            return Err(Errno::EINVAL);
+        }
+        Ok((s as u64).saturating_mul(NSEC).saturating_add(ns as u64))
+    }
+
+    pub(super) fn sys_clock_gettime(&mut self, clk: u64, tp: u64) -> KResult<u64> {
+        let ns = self.clock_ns(clk)?;
+        self.put_timespec(tp, ns)?;
+        Ok(0)
+    }
+
+    pub(super) fn sys_clock_getres(&mut self, clk: u64, tp: u64) -> KResult<u64> {
+        let res = match clk {
+            5 | 6 => 4_000_000,
+            _ => 1,
+        };
+        self.clock_ns(clk)?;
+        if tp != 0 {
+            self.put_timespec(tp, res)?;
+        }
+        Ok(0)
+    }
+
+    pub(super) fn sys_gettimeofday(&mut self, tv: u64) -> KResult<u64> {
+        if tv != 0 {
+            let ns = self.clock_ns(0)?;
+            let mut w = StructWriter::new(self.arch);
+            w.u64(ns / NSEC).u64((ns % NSEC) / 1000);
+            uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(tv), &w.finish())?;
+        }
+        Ok(0)
+    }
+
+    pub(super) fn sys_nanosleep(&mut self, req: u64) -> KResult<u64> {
+        let ns = self.get_timespec(req)?;
+        self.sleep(ns);
+        Ok(0)
+    }
+
+    pub(super) fn sys_clock_nanosleep(&mut self, clk: u64, flags: u64, req: u64) -> KResult<u64> {
+        const TIMER_ABSTIME: u64 = 1;
+        let now = self.clock_ns(clk)?;
+        if matches!(clk, 2 | 3) {
+            return Err(Errno::EINVAL);
+        }
+        let t = self.get_timespec(req)?;
+        let ns = if flags & TIMER_ABSTIME != 0 { t.saturating_sub(now) } else { t };
+        self.sleep(ns);
+        Ok(0)
+    }
+}
