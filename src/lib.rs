@@ -10,3 +10,6 @@
 pub mod addr;
 pub mod arch;
 pub mod kernel_stub;
+pub mod emu;
+pub mod machine;
+pub mod report;

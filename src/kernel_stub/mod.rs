@@ -6,6 +6,7 @@
 //! part of the stub runs in plain unit tests.
 
 pub mod errno;
+pub mod exec;
 pub mod mm;
 pub mod signal;
 pub mod syscalls;

@@ -1,0 +1,541 @@
+//! The arm64 backend: Unicorn's AArch64 CPU running the guest at EL0.
+//!
+//! - **Translation** is ours: Unicorn runs with a virtual TLB, and every TLB fill asks the
+//!   kernel stub's address space (top-byte-ignore, VMA permissions, page presence). A fill for
+//!   a page the guest may not touch maps it onto an unmapped "fault window" in physical space,
+//!   so the access itself traps with its exact address and the faulting instruction not
+//!   performed (the PC stays on it).
+//! - **Syscalls** (`svc #0`) arrive as interrupt 2 with the PC already past the `svc`.
+//! - **Undefined instructions** arrive as interrupt 1 with the PC on the instruction: an MRS of
+//!   an ID register is emulated as Linux does; anything else is SIGILL.
+
+pub mod sysregs;
+
+use std::time::Instant;
+
+use unicorn_engine::{Arch as UcArch, Mode, Prot as UcProt, RegisterARM64, RegisterARM64CP, TlbEntry, TlbType, Unicorn};
+use unicorn_engine::{HookType, MemType};
+
+use crate::emu::disasm::Disassembler;
+use crate::emu::guard::catch;
+use crate::emu::{EmuError, EmuStats, FatalSignal, RunLimits, Stop, UcContext};
+use crate::kernel_stub::exec::InitialState;
+use crate::kernel_stub::mm::{Access, FaultKind, PhysEvent, Prot};
+use crate::kernel_stub::signal::{code, default_action, sig, DefaultAction, SIG_DFL, SIG_IGN};
+use crate::kernel_stub::syscalls::SyscallOutcome;
+use crate::kernel_stub::trace::TraceEvent;
+use crate::kernel_stub::Kernel;
+use sysregs::{IdRegs, MteLevel};
+
+/// Physical window that no memory is mapped at: a TLB fill for a forbidden page points there,
+/// so the access faults with its in-page offset intact.
+const FAULT_WINDOW_PA: u64 = 0x7f00_0000_0000;
+/// Emulation stops when the PC reaches this (a kernel address no user code can run at).
+const UNTIL: u64 = 0xffff_ffff_ffff_fff0;
+/// Interrupt numbers Unicorn reports (QEMU's EXCP_*).
+const EXCP_UDEF: u32 = 1;
+const EXCP_SWI: u32 = 2;
+const EXCP_PREFETCH_ABORT: u32 = 3;
+const EXCP_DATA_ABORT: u32 = 4;
+const EXCP_BKPT: u32 = 7;
+/// How often (in translation blocks) the wall clock is checked.
+const CLOCK_CHECK_BLOCKS: u64 = 4096;
+
+/// Options of the arm64 CPU.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Arm64Options {
+    /// The MTE level offered to the guest (ID registers and HWCAP2).
+    pub mte: MteLevel,
+    /// FEAT_MTE_TAGGED_FAR.
+    pub mte_far: bool,
+    /// Trace every instruction.
+    pub trace_insns: bool,
+    /// Budgets.
+    pub limits: RunLimits,
+}
+
+/// A signal waiting to be delivered when the CPU is stopped.
+#[derive(Clone, Copy, Debug)]
+struct PendingSignal {
+    signo: u32,
+    si_code: i32,
+    addr: Option<u64>,
+    /// Raised by a fault the thread cannot continue past (force_sig_fault).
+    forced: bool,
+}
+
+/// Everything the hooks need: the state lives in Unicorn's user data, not in globals.
+pub(crate) struct Guest {
+    kernel: Kernel,
+    disasm: Disassembler,
+    user_regs: IdRegs,
+    stop: Option<Stop>,
+    pending: Option<PendingSignal>,
+    error: Option<EmuError>,
+    /// A data access the TLB fill refused: (untagged page, the tagged page as accessed, kind).
+    refused: Option<(u64, u64, FaultKind)>,
+    tlb_gen: u64,
+    flush_tlb: bool,
+    /// Set while tagmmu itself changes Unicorn's memory map: Unicorn then probes the TLB with
+    /// the physical address of the region, which is not a guest access.
+    remapping: bool,
+    limits: RunLimits,
+    stats: EmuStats,
+    started: Instant,
+}
+
+fn xreg(n: u32) -> i32 {
+    match n {
+        0..=28 => RegisterARM64::X0 as i32 + n as i32,
+        29 => RegisterARM64::X29 as i32,
+        30 => RegisterARM64::X30 as i32,
+        _ => RegisterARM64::XZR as i32,
+    }
+}
+
+fn cp(op0: u32, op1: u32, crn: u32, crm: u32, op2: u32) -> RegisterARM64CP {
+    RegisterARM64CP { crn, crm, op0, op1, op2, val: 0 }
+}
+
+/// The CPU's ID registers as Unicorn's model implements them.
+fn read_system_id_regs(uc: &Unicorn<Guest>) -> IdRegs {
+    let rd = |op0, op1, crn, crm, op2| {
+        let mut r = cp(op0, op1, crn, crm, op2);
+        uc.reg_read_arm64_coproc(&mut r).map(|_| r.val).unwrap_or(0)
+    };
+    IdRegs {
+        midr: rd(3, 0, 0, 0, 0),
+        pfr0: rd(3, 0, 0, 4, 0),
+        pfr1: rd(3, 0, 0, 4, 1),
+        pfr2: 0,
+        zfr0: rd(3, 0, 0, 4, 4),
+        isar0: rd(3, 0, 0, 6, 0),
+        isar1: rd(3, 0, 0, 6, 1),
+        isar2: rd(3, 0, 0, 6, 2),
+        mmfr0: rd(3, 0, 0, 7, 0),
+        mmfr1: rd(3, 0, 0, 7, 1),
+        mmfr2: rd(3, 0, 0, 7, 2),
+    }
+}
+
+/// The user-visible ID registers of tagmmu's arm64 CPU with `opts` (for HWCAPs before a run).
+pub fn user_id_regs(opts: &Arm64Options) -> Result<IdRegs, EmuError> {
+    let mut uc = Unicorn::new(UcArch::ARM64, Mode::ARM).op("open")?;
+    uc.ctl_set_cpu_model(unicorn_engine::Arm64CpuModel::MAX as i32).op("set cpu model")?;
+    let mut regs = IdRegs::default();
+    let rd = |uc: &Unicorn<()>, crm, op2| {
+        let mut r = cp(3, 0, 0, crm, op2);
+        uc.reg_read_arm64_coproc(&mut r).map(|_| r.val).unwrap_or(0)
+    };
+    regs.midr = rd(&uc, 0, 0);
+    regs.pfr0 = rd(&uc, 4, 0);
+    regs.pfr1 = rd(&uc, 4, 1);
+    regs.zfr0 = rd(&uc, 4, 4);
+    regs.isar0 = rd(&uc, 6, 0);
+    regs.isar1 = rd(&uc, 6, 1);
+    regs.isar2 = rd(&uc, 6, 2);
+    regs.mmfr0 = rd(&uc, 7, 0);
+    regs.mmfr1 = rd(&uc, 7, 1);
+    regs.mmfr2 = rd(&uc, 7, 2);
+    uc.emu_stop().ok();
+    Ok(regs.user_view(opts.mte, opts.mte_far))
+}
+
+/// Mirror the kernel stub's physical-memory changes into Unicorn and flush the TLB when the
+/// translations changed.
+fn sync_memory(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+    let events = uc.get_data_mut().kernel.mm.phys_mut().take_events();
+    uc.get_data_mut().remapping = true;
+    let r = apply_phys_events(uc, events);
+    uc.get_data_mut().remapping = false;
+    r?;
+    let g = uc.get_data_mut();
+    let gen = g.kernel.mm.generation();
+    if gen != g.tlb_gen || g.flush_tlb {
+        g.tlb_gen = gen;
+        g.flush_tlb = false;
+        uc.ctl_flush_tlb().op("flush tlb")?;
+    }
+    Ok(())
+}
+
+fn apply_phys_events(uc: &mut Unicorn<Guest>, events: Vec<PhysEvent>) -> Result<(), EmuError> {
+    for ev in events {
+        match ev {
+            PhysEvent::Mapped { pa, len, host } => {
+                // SAFETY: `host` points at `len` bytes of a segment owned by the kernel stub's
+                // physical memory, which neither moves nor is freed before the matching
+                // `Unmapped` event; that event is applied here before the CPU runs again.
+                unsafe { uc.mem_map_ptr(pa.0, len, UcProt::ALL, host.cast()) }.op("map guest memory")?;
+            }
+            PhysEvent::Unmapped { pa, len } => uc.mem_unmap(pa.0, len).op("unmap guest memory")?,
+        }
+    }
+    Ok(())
+}
+
+fn read_insn(g: &Guest, pc: u64) -> Option<u32> {
+    let mut b = [0u8; 4];
+    let a = g.kernel.mm.untag(pc)?;
+    g.kernel.mm.read_kernel(a, &mut b).ok()?;
+    Some(u32::from_le_bytes(b))
+}
+
+fn disasm_at(g: &Guest, pc: u64) -> String {
+    match read_insn(g, pc) {
+        Some(w) => g.disasm.one(&w.to_le_bytes(), pc),
+        None => "(unreadable)".into(),
+    }
+}
+
+/// TLB fill: the page walk, against the kernel stub's address space.
+fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEntry> {
+    let g = uc.get_data_mut();
+    if g.remapping {
+        return None;
+    }
+    g.stats.tlb_fills += 1;
+    let access = match ty {
+        MemType::WRITE => Access::Write,
+        MemType::FETCH => Access::Fetch,
+        _ => Access::Read,
+    };
+    let result = match g.kernel.mm.untag(vaddr) {
+        None => Err(FaultKind::Unmapped),
+        Some(va) => g.kernel.mm.handle_user_fault(va, access).map(|pa| (va, pa)),
+    };
+    match result {
+        Ok((va, pa)) => {
+            let prot = g.kernel.mm.prot_at(va).unwrap_or(Prot::NONE);
+            let mut perms = UcProt::NONE;
+            if prot.contains(Prot::READ) {
+                perms |= UcProt::READ;
+            }
+            if prot.contains(Prot::WRITE) {
+                perms |= UcProt::WRITE;
+            }
+            if prot.contains(Prot::EXEC) {
+                perms |= UcProt::EXEC;
+            }
+            Some(TlbEntry { paddr: pa.0 & !0xfff, perms })
+        }
+        Err(kind) if access == Access::Fetch => {
+            // When a stop is requested, Unicorn looks up the block at the `until` address;
+            // that is not a guest fetch. A real one is reported from the PC once stopped.
+            if vaddr & !0xfff != UNTIL & !0xfff && g.pending.is_none() && g.stop.is_none() {
+                let pc = uc.pc_read().unwrap_or(vaddr);
+                let code = if kind == FaultKind::Unmapped { code::SEGV_MAPERR } else { code::SEGV_ACCERR };
+                uc.get_data_mut().pending = Some(PendingSignal { signo: sig::SIGSEGV, si_code: code, addr: Some(pc), forced: true });
+            }
+            None
+        }
+        Err(kind) => {
+            let page = g.kernel.mm.untag(vaddr).unwrap_or(vaddr);
+            g.refused = Some((page, vaddr, kind));
+            g.flush_tlb = true;
+            let perms = if access == Access::Write { UcProt::WRITE } else { UcProt::READ };
+            Some(TlbEntry { paddr: FAULT_WINDOW_PA, perms })
+        }
+    }
+}
+
+/// An access that reached unmapped physical memory: a refused page's fault window.
+fn on_unmapped(uc: &mut Unicorn<Guest>, addr: u64) -> bool {
+    let g = uc.get_data_mut();
+    match g.refused.take() {
+        Some((_, tagged_page, kind)) if (FAULT_WINDOW_PA..FAULT_WINDOW_PA + 0x1000).contains(&addr) => {
+            let fault_addr = tagged_page | (addr - FAULT_WINDOW_PA);
+            let code = if kind == FaultKind::Unmapped { code::SEGV_MAPERR } else { code::SEGV_ACCERR };
+            g.pending = Some(PendingSignal { signo: sig::SIGSEGV, si_code: code, addr: Some(fault_addr), forced: true });
+        }
+        _ => g.error = Some(EmuError::Internal(format!("access to unmapped physical address {addr:#x} with no refused page"))),
+    }
+    false
+}
+
+fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+    let nr = uc.reg_read(RegisterARM64::X8).op("read x8")?;
+    let mut args = [0u64; 6];
+    for (i, a) in args.iter_mut().enumerate() {
+        *a = uc.reg_read(xreg(i as u32)).op("read syscall argument")?;
+    }
+    let sp = uc.reg_read(RegisterARM64::SP).op("read sp")?;
+    let g = uc.get_data_mut();
+    g.kernel.current_sp = sp;
+    let outcome = g.kernel.syscall(nr, args);
+    match outcome {
+        SyscallOutcome::Return(r) => {
+            let v = match r {
+                Ok(v) => v,
+                Err(e) => (-e.generic()) as u64,
+            };
+            uc.reg_write(RegisterARM64::X0, v).op("write x0")?;
+        }
+        SyscallOutcome::Exit(status) => {
+            uc.get_data_mut().stop = Some(Stop::Exited { status });
+            uc.emu_stop().op("stop")?;
+            return Ok(());
+        }
+        SyscallOutcome::SigReturn => {
+            return Err(EmuError::Unsupported("rt_sigreturn: arm64 signal frames are not modelled yet".into()));
+        }
+    }
+    sync_memory(uc)?;
+    // Return to user: deliver what became pending (kill/tgkill to self).
+    let g = uc.get_data_mut();
+    if let Some(signo) = g.kernel.signals.take_deliverable() {
+        g.pending = Some(PendingSignal { signo, si_code: code::SI_TKILL, addr: None, forced: false });
+        uc.emu_stop().op("stop")?;
+    }
+    Ok(())
+}
+
+fn on_undefined(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+    let pc = uc.pc_read().op("read pc")?;
+    let insn = read_insn(uc.get_data(), pc);
+    if let Some((3, 0, 0, crm, op2, rt)) = insn.and_then(sysregs::decode_mrs) {
+        if let Some(v) = uc.get_data().user_regs.read_el0(crm, op2) {
+            if rt != 31 {
+                uc.reg_write(xreg(rt), v).op("write mrs result")?;
+            }
+            uc.get_data_mut().stats.emulated_insns += 1;
+            uc.set_pc(pc + 4).op("advance pc")?;
+            return Ok(());
+        }
+    }
+    uc.get_data_mut().pending = Some(PendingSignal { signo: sig::SIGILL, si_code: code::ILL_ILLOPC, addr: Some(pc), forced: true });
+    uc.emu_stop().op("stop")
+}
+
+fn on_interrupt(uc: &mut Unicorn<Guest>, intno: u32) -> Result<(), EmuError> {
+    match intno {
+        EXCP_SWI => on_syscall(uc),
+        EXCP_UDEF => on_undefined(uc),
+        EXCP_BKPT => {
+            let pc = uc.pc_read().op("read pc")?;
+            uc.get_data_mut().pending = Some(PendingSignal { signo: sig::SIGTRAP, si_code: code::TRAP_BRKPT, addr: Some(pc), forced: true });
+            uc.emu_stop().op("stop")
+        }
+        EXCP_DATA_ABORT | EXCP_PREFETCH_ABORT => {
+            // Translation faults come through the TLB fill; what is left are alignment faults
+            // (SP alignment, exclusive accesses), which Linux reports as SIGBUS.
+            let pc = uc.pc_read().op("read pc")?;
+            uc.get_data_mut().pending = Some(PendingSignal { signo: sig::SIGBUS, si_code: code::BUS_ADRALN, addr: Some(pc), forced: true });
+            uc.emu_stop().op("stop")
+        }
+        other => {
+            let pc = uc.pc_read().op("read pc")?;
+            uc.get_data_mut().pending = Some(PendingSignal { signo: sig::SIGILL, si_code: code::ILL_ILLOPC, addr: Some(pc), forced: true });
+            uc.get_data_mut().kernel.notice(format!("unexpected CPU exception {other} at {pc:#x}: delivering SIGILL"));
+            uc.emu_stop().op("stop")
+        }
+    }
+}
+
+fn on_block(uc: &mut Unicorn<Guest>, size: u32) {
+    let g = uc.get_data_mut();
+    g.stats.blocks += 1;
+    g.stats.instructions += (size / 4) as u64;
+    let mut stop = None;
+    if let Some(b) = g.limits.insn_budget {
+        if g.stats.instructions > b {
+            stop = Some(Stop::InsnBudget { executed: g.stats.instructions });
+        }
+    }
+    if let Some(t) = g.limits.time_budget {
+        if g.stats.blocks % CLOCK_CHECK_BLOCKS == 0 && g.started.elapsed() > t {
+            stop = Some(Stop::TimeBudget { elapsed_ms: g.started.elapsed().as_millis() as u64 });
+        }
+    }
+    if stop.is_some() {
+        g.stop = stop;
+        let _ = uc.emu_stop();
+    }
+}
+
+/// Configure the CPU as Linux leaves it for a new EL0 task.
+fn setup_cpu(uc: &mut Unicorn<Guest>, start: InitialState) -> Result<(), EmuError> {
+    uc.ctl_set_tlb_type(TlbType::VIRTUAL).op("set tlb type")?;
+    // EL0t, all flags clear.
+    uc.reg_write(RegisterARM64::PSTATE, 0).op("write pstate")?;
+    // SCTLR_EL1 as Linux sets it for EL0: cache-type and DC ZVA access (UCT, DZE), cache
+    // maintenance (UCI); the MMU stays off (translation is the TLB hook's).
+    let mut sctlr = cp(3, 0, 1, 0, 0);
+    uc.reg_read_arm64_coproc(&mut sctlr).op("read sctlr")?;
+    sctlr.val |= (1 << 14) | (1 << 15) | (1 << 26);
+    uc.reg_write_arm64_coproc(&sctlr).op("write sctlr")?;
+    // CPACR_EL1.FPEN: FP/SIMD usable at EL0 (SVE stays trapped: tagmmu offers no SVE).
+    let mut cpacr = cp(3, 0, 1, 0, 2);
+    cpacr.val = 3 << 20;
+    uc.reg_write_arm64_coproc(&cpacr).op("write cpacr")?;
+    // CNTKCTL_EL1.EL0VCTEN: the virtual counter is readable at EL0, as Linux configures it.
+    let mut cntkctl = cp(3, 0, 14, 1, 0);
+    cntkctl.val = 1 << 1;
+    uc.reg_write_arm64_coproc(&cntkctl).op("write cntkctl")?;
+    for n in 0..=30 {
+        uc.reg_write(xreg(n), 0).op("clear registers")?;
+    }
+    uc.reg_write(RegisterARM64::SP, start.sp).op("write sp")?;
+    uc.reg_write(RegisterARM64::TPIDR_EL0, 0).op("write tpidr")?;
+    uc.set_pc(start.pc).op("write pc")?;
+    Ok(())
+}
+
+/// The result of a run: the kernel (with its files and counters), how it ended, counters.
+pub struct RunOutput {
+    /// The kernel stub after the run.
+    pub kernel: Kernel,
+    /// How the run ended.
+    pub stop: Stop,
+    /// CPU counters.
+    pub stats: EmuStats,
+}
+
+/// Run the guest whose image `kernel` has exec'd, from `start`, until it ends.
+pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<RunOutput, EmuError> {
+    let guest = Guest {
+        kernel,
+        disasm: Disassembler::new(crate::arch::Arch::Arm64),
+        user_regs: IdRegs::default(),
+        stop: None,
+        pending: None,
+        error: None,
+        refused: None,
+        tlb_gen: u64::MAX,
+        flush_tlb: true,
+        remapping: false,
+        limits: opts.limits,
+        stats: EmuStats::default(),
+        started: Instant::now(),
+    };
+    let mut uc = Unicorn::new_with_data(UcArch::ARM64, Mode::ARM, guest).op("open")?;
+    uc.ctl_set_cpu_model(unicorn_engine::Arm64CpuModel::MAX as i32).op("set cpu model")?;
+    // QEMU's ARM targets default to 1 KiB target pages; Linux/arm64 here uses 4 KiB.
+    uc.ctl_set_page_size(4096).op("set page size")?;
+    let sys = read_system_id_regs(&uc);
+    uc.get_data_mut().user_regs = sys.user_view(opts.mte, opts.mte_far);
+    setup_cpu(&mut uc, start)?;
+    sync_memory(&mut uc)?;
+    install_hooks(&mut uc, opts.trace_insns)?;
+
+    let stop = loop {
+        let pc = uc.pc_read().op("read pc")?;
+        let r = uc.emu_start(pc, UNTIL, 0, 0);
+        let g = uc.get_data_mut();
+        if let Some(e) = g.error.take() {
+            return Err(e);
+        }
+        if let Some(stop) = g.stop.take() {
+            break stop;
+        }
+        if let Some(p) = g.pending.take() {
+            sync_memory(&mut uc)?;
+            if let Some(stop) = deliver(&mut uc, p)? {
+                break stop;
+            }
+            continue;
+        }
+        match r {
+            Err(err) if err != unicorn_engine::uc_error::EXCEPTION => return Err(EmuError::Unicorn { op: "run", err }),
+            _ => {
+                // Unicorn also returns when a hook changed the memory map (it abandons the
+                // current block): resume. Reaching UNTIL, or a refused fetch there, means a
+                // jump into kernel space.
+                let pc = uc.pc_read().op("read pc")?;
+                let g = uc.get_data();
+                let runnable = g.kernel.mm.untag(pc).and_then(|a| g.kernel.mm.prot_at(a)).is_some_and(|p| p.contains(Prot::EXEC));
+                if runnable {
+                    continue;
+                }
+                let sig = PendingSignal { signo: sig::SIGSEGV, si_code: code::SEGV_MAPERR, addr: Some(pc), forced: true };
+                if let Some(stop) = deliver(&mut uc, sig)? {
+                    break stop;
+                }
+            }
+        }
+    };
+    let g = uc.get_data_mut();
+    let stats = g.stats;
+    // Move the kernel out of the engine's data.
+    let kernel = std::mem::replace(&mut g.kernel, Kernel::new(crate::arch::Arch::Arm64, Default::default()));
+    Ok(RunOutput { kernel, stop, stats })
+}
+
+/// Deliver a signal at a clean stop. Returns the stop if it ends the guest.
+fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, EmuError> {
+    let pc = uc.pc_read().op("read pc")?;
+    let g = uc.get_data_mut();
+    if p.forced {
+        g.kernel.signals.force(p.signo);
+    }
+    let act = g.kernel.signals.action(p.signo);
+    let fatal = if act.handler == SIG_IGN {
+        false
+    } else if act.handler == SIG_DFL {
+        matches!(default_action(p.signo), DefaultAction::Terminate | DefaultAction::CoreDump)
+    } else {
+        return Err(EmuError::Unsupported(format!(
+            "delivering {} to the guest's handler at {:#x}: arm64 signal frames are not modelled yet",
+            crate::kernel_stub::signal::signal_name(p.signo),
+            act.handler
+        )));
+    };
+    let action = if fatal { "killed" } else { "ignored" };
+    if g.kernel.trace.syscalls {
+        g.kernel.trace.emit(TraceEvent::Signal { signo: p.signo, si_code: p.si_code, addr: p.addr, action: action.into() });
+    }
+    if !fatal {
+        return Ok(None);
+    }
+    let insn = disasm_at(g, pc);
+    Ok(Some(Stop::Killed { signal: FatalSignal::new(p.signo, p.si_code, p.addr, pc, insn) }))
+}
+
+fn install_hooks(uc: &mut Unicorn<Guest>, trace_insns: bool) -> Result<(), EmuError> {
+    uc.add_tlb_hook(0, u64::MAX, |uc, vaddr, ty| match catch(|| on_tlb_fill(uc, vaddr, ty)) {
+        Ok(e) => e,
+        Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in TLB fill: {m}")), None),
+    })
+    .op("add tlb hook")?;
+    uc.add_mem_hook(HookType::MEM_UNMAPPED, 0, u64::MAX, |uc, _ty, addr, _size, _val| match catch(|| on_unmapped(uc, addr)) {
+        Ok(b) => b,
+        Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in fault hook: {m}")), false),
+    })
+    .op("add unmapped hook")?;
+    uc.add_intr_hook(|uc, intno| match catch(|| on_interrupt(uc, intno)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => hook_failed(uc, e, ()),
+        Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in interrupt hook: {m}")), ()),
+    })
+    .op("add interrupt hook")?;
+    uc.add_block_hook(1, 0, |uc, _addr, size| {
+        if let Err(m) = catch(|| on_block(uc, size)) {
+            hook_failed(uc, EmuError::Internal(format!("panic in block hook: {m}")), ());
+        }
+    })
+    .op("add block hook")?;
+    if trace_insns {
+        uc.add_code_hook(1, 0, |uc, addr, _size| {
+            let r = catch(|| {
+                let g = uc.get_data_mut();
+                let text = disasm_at(g, addr);
+                g.kernel.trace.emit(TraceEvent::Insn { pc: addr, text });
+            });
+            if let Err(m) = r {
+                hook_failed(uc, EmuError::Internal(format!("panic in trace hook: {m}")), ());
+            }
+        })
+        .op("add code hook")?;
+    }
+    Ok(())
+}
+
+/// Record an error from inside a hook, stop the CPU, and give the hook's fallback result.
+fn hook_failed<R>(uc: &mut Unicorn<Guest>, e: EmuError, fallback: R) -> R {
+    let g = uc.get_data_mut();
+    if g.error.is_none() {
+        g.error = Some(e);
+    }
+    let _ = uc.emu_stop();
+    fallback
+}

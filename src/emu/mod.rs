@@ -1,0 +1,126 @@
+//! CPU backends (Unicorn), ELF loading and disassembly.
+
+pub mod arm64;
+pub mod disasm;
+pub mod elf;
+mod guard;
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::kernel_stub::signal::{code_name, signal_name};
+
+/// Limits on a run, so that an endless guest always ends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunLimits {
+    /// Stop after about this many instructions (counted per translation block).
+    pub insn_budget: Option<u64>,
+    /// Stop after this much wall time.
+    pub time_budget: Option<Duration>,
+}
+
+/// A signal that ended the guest.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FatalSignal {
+    /// Signal number.
+    pub signo: u32,
+    /// Its name (`SIGSEGV`).
+    pub name: String,
+    /// `si_code`.
+    pub si_code: i32,
+    /// Its name (`SEGV_MAPERR`).
+    pub code_name: String,
+    /// The fault address (`si_addr`) for a fault.
+    pub addr: Option<u64>,
+    /// Where the guest was.
+    pub pc: u64,
+    /// The instruction at `pc`, disassembled.
+    pub insn: String,
+}
+
+impl FatalSignal {
+    /// A fatal signal with names filled in.
+    pub fn new(signo: u32, si_code: i32, addr: Option<u64>, pc: u64, insn: String) -> FatalSignal {
+        FatalSignal { signo, name: signal_name(signo), si_code, code_name: code_name(signo, si_code), addr, pc, insn }
+    }
+}
+
+impl fmt::Display for FatalSignal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.name, self.code_name)?;
+        if let Some(a) = self.addr {
+            write!(f, " at address {a:#x}")?;
+        }
+        write!(f, ", pc {:#x}: {}", self.pc, self.insn)
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Stop {
+    /// The guest exited with this status.
+    Exited {
+        /// The exit status (0..=255).
+        status: i32,
+    },
+    /// A signal killed the guest.
+    Killed {
+        /// The signal.
+        signal: FatalSignal,
+    },
+    /// The instruction budget ran out.
+    InsnBudget {
+        /// Instructions executed.
+        executed: u64,
+    },
+    /// The wall-time budget ran out.
+    TimeBudget {
+        /// Milliseconds elapsed.
+        elapsed_ms: u64,
+    },
+}
+
+/// Counters from the CPU backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EmuStats {
+    /// Instructions executed (counted per translation block: a block left early by a fault
+    /// still counts whole).
+    pub instructions: u64,
+    /// Translation blocks executed.
+    pub blocks: u64,
+    /// TLB fills (page walks).
+    pub tlb_fills: u64,
+    /// Emulated instructions (MRS of ID registers, tag instructions).
+    pub emulated_insns: u64,
+}
+
+/// Errors of the CPU backend (not guest faults: those are signals).
+#[derive(Debug, thiserror::Error)]
+pub enum EmuError {
+    /// Unicorn refused an operation.
+    #[error("unicorn: {op}: {err:?}")]
+    Unicorn {
+        /// What tagmmu was doing.
+        op: &'static str,
+        /// Unicorn's error.
+        err: unicorn_engine::uc_error,
+    },
+    /// An invariant of tagmmu broke (a bug): reported, never a host crash.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// The guest needs something tagmmu does not model yet.
+    #[error("not supported: {0}")]
+    Unsupported(String),
+}
+
+/// Attach an operation name to a Unicorn result.
+pub(crate) trait UcContext<T> {
+    fn op(self, op: &'static str) -> Result<T, EmuError>;
+}
+
+impl<T> UcContext<T> for Result<T, unicorn_engine::uc_error> {
+    fn op(self, op: &'static str) -> Result<T, EmuError> {
+        self.map_err(|err| EmuError::Unicorn { op, err })
+    }
+}

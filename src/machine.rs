@@ -1,0 +1,179 @@
+//! The machine: assembles a guest (executable, kernel stub, CPU) and runs it.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::arch::Arch;
+use crate::emu::arm64::sysregs::MteLevel;
+use crate::emu::arm64::{self, Arm64Options};
+use crate::emu::elf::{self, LoadError};
+use crate::emu::{EmuError, RunLimits};
+use crate::kernel_stub::errno::Errno;
+use crate::kernel_stub::exec::{at, ExecParams};
+use crate::kernel_stub::vfs::OutputSink;
+use crate::kernel_stub::{Kernel, KernelConfig};
+use crate::report::{RunResult, RunStats};
+
+/// `AT_MINSIGSTKSZ` on arm64 without SVE/SME: sizeof(struct rt_sigframe) (4688) plus the
+/// frame record and alignment (arch/arm64/kernel/signal.c).
+pub const ARM64_MINSIGSTKSZ: u64 = 4720;
+
+/// What to trace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TraceOptions {
+    /// Syscalls and signals.
+    pub syscalls: bool,
+    /// Every instruction.
+    pub insns: bool,
+    /// Print events to stderr as they happen.
+    pub print: bool,
+    /// Keep events in the result.
+    pub keep: bool,
+}
+
+/// Everything that defines a machine and its guest.
+#[derive(Clone, Debug)]
+pub struct MachineConfig {
+    /// The static executable to run (a host path).
+    pub program: PathBuf,
+    /// argv[0] and AT_EXECFN (defaults to the program path as given).
+    pub argv0: Option<String>,
+    /// Arguments after argv[0].
+    pub args: Vec<String>,
+    /// Environment, as `KEY=value`.
+    pub env: Vec<String>,
+    /// Required architecture (default: whatever the executable is).
+    pub arch: Option<Arch>,
+    /// The kernel stub's options.
+    pub kernel: KernelConfig,
+    /// The MTE level the arm64 CPU offers.
+    pub mte: MteLevel,
+    /// FEAT_MTE_TAGGED_FAR.
+    pub mte_far: bool,
+    /// Budgets.
+    pub limits: RunLimits,
+    /// Tracing.
+    pub trace: TraceOptions,
+    /// Files placed in the guest's filesystem before it starts: (guest path, contents).
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+impl MachineConfig {
+    /// A machine running `program` with no arguments, an empty environment, captured output
+    /// and default options.
+    pub fn new(program: impl Into<PathBuf>) -> MachineConfig {
+        MachineConfig {
+            program: program.into(),
+            argv0: None,
+            args: Vec::new(),
+            env: Vec::new(),
+            arch: None,
+            kernel: KernelConfig { stdout: OutputSink::Capture, stderr: OutputSink::Capture, ..Default::default() },
+            mte: MteLevel::None,
+            mte_far: true,
+            limits: RunLimits::default(),
+            trace: TraceOptions::default(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Set the arguments (after argv[0]).
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Add an environment variable.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push(format!("{key}={value}"));
+        self
+    }
+
+    /// Set the budgets.
+    pub fn limits(mut self, limits: RunLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Place a file in the guest's filesystem.
+    pub fn file(mut self, guest_path: &str, contents: impl Into<Vec<u8>>) -> Self {
+        self.files.push((guest_path.to_string(), contents.into()));
+        self
+    }
+}
+
+/// Errors that keep a machine from running (guest faults are results, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum MachineError {
+    /// The executable could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// exec failed in the kernel stub.
+    #[error("exec of {path} failed: {errno} ({})", errno.description())]
+    Exec {
+        /// The program.
+        path: String,
+        /// Why.
+        errno: Errno,
+    },
+    /// A file for the guest's filesystem could not be placed.
+    #[error("cannot place guest file {path}: {errno}")]
+    File {
+        /// Guest path.
+        path: String,
+        /// Why.
+        errno: Errno,
+    },
+    /// The CPU backend failed.
+    #[error(transparent)]
+    Emu(#[from] EmuError),
+    /// The architecture is recognised but has no runner.
+    #[error("{0} executables cannot be run yet")]
+    Unsupported(Arch),
+}
+
+/// Build the machine described by `cfg`, run its guest to the end, and return the result.
+pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
+    let started = Instant::now();
+    let image = elf::load_file(&cfg.program, cfg.arch)?;
+    if image.arch != Arch::Arm64 {
+        return Err(MachineError::Unsupported(image.arch));
+    }
+    let mut kernel = Kernel::new(image.arch, cfg.kernel.clone());
+    kernel.trace.syscalls = cfg.trace.syscalls;
+    kernel.trace.insns = cfg.trace.insns;
+    kernel.trace.print = cfg.trace.print;
+    kernel.trace.keep = cfg.trace.keep;
+    for (path, contents) in &cfg.files {
+        kernel.vfs.add_file(path, contents.clone()).map_err(|errno| MachineError::File { path: path.clone(), errno })?;
+    }
+    let opts = Arm64Options { mte: cfg.mte, mte_far: cfg.mte_far, trace_insns: cfg.trace.insns, limits: cfg.limits };
+    let regs = arm64::user_id_regs(&opts)?;
+    let (hwcap, hwcap2) = regs.hwcaps();
+    let execfn = cfg.argv0.clone().unwrap_or_else(|| cfg.program.display().to_string());
+    let mut argv = vec![execfn.clone()];
+    argv.extend(cfg.args.iter().cloned());
+    let params = ExecParams {
+        argv,
+        envp: cfg.env.clone(),
+        execfn,
+        arch_auxv: vec![(at::AT_MINSIGSTKSZ, ARM64_MINSIGSTKSZ)],
+        hwcap,
+        hwcap2: Some(hwcap2),
+        hwcap3: None,
+    };
+    // /proc/self/exe names the executable by its absolute path, as Linux does.
+    let exe = std::fs::canonicalize(&cfg.program).unwrap_or_else(|_| cfg.program.clone());
+    let start = kernel.exec(&image, &params).map_err(|errno| MachineError::Exec { path: cfg.program.display().to_string(), errno })?;
+    kernel.exe_path = exe.display().to_string();
+    let out = arm64::run(kernel, start, opts)?;
+    let mut kernel = out.kernel;
+    Ok(RunResult {
+        stop: out.stop,
+        stdout: kernel.vfs.captured_stdout().to_vec(),
+        stderr: kernel.vfs.captured_stderr().to_vec(),
+        stats: RunStats { cpu: out.stats, mm: kernel.mm.stats(), kernel: kernel.stats.clone(), wall_us: started.elapsed().as_micros() as u64 },
+        trace: kernel.trace.take(),
+        notices: std::mem::take(&mut kernel.notices),
+    })
+}
