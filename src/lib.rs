@@ -13,3 +13,5 @@ pub mod kernel_stub;
 pub mod emu;
 pub mod machine;
 pub mod report;
+pub mod programs;
+pub mod scenario;

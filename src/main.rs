@@ -1,20 +1,203 @@
-use std::process::ExitCode;
+//! The `tagmmu` command line.
 
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use tagmmu::emu::RunLimits;
+use tagmmu::kernel_stub::version::KernelVersion;
+use tagmmu::kernel_stub::vfs::{InputSource, OutputSink};
 use tagmmu::machine::{self, MachineConfig};
-use tagmmu::kernel_stub::vfs::OutputSink;
+use tagmmu::scenario;
+
+/// Emulate the tag-checking MMUs of arm64 MTE and SPARC ADI, with a Linux kernel stub.
+#[derive(Parser)]
+#[command(name = "tagmmu", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a static Linux executable, like qemu-user.
+    Exec(ExecArgs),
+    /// Run a YAML scenario and check its expectations.
+    Run(RunArgs),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TraceWhat {
+    /// Syscalls and signals.
+    Syscalls,
+    /// Syscalls, signals and every instruction.
+    Insn,
+}
+
+#[derive(clap::Args)]
+struct ExecArgs {
+    /// Trace syscalls and signals to stderr (`--trace=insn` adds every instruction).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "syscalls", value_enum)]
+    trace: Option<TraceWhat>,
+    /// Stop the guest after about N instructions (exit status 125).
+    #[arg(long, value_name = "N")]
+    insn_budget: Option<u64>,
+    /// Stop the guest after SECONDS of wall time (exit status 124).
+    #[arg(long, value_name = "SECONDS")]
+    time_budget: Option<f64>,
+    /// Set an environment variable for the guest.
+    #[arg(short = 'E', value_name = "VAR=VALUE")]
+    set_env: Vec<String>,
+    /// Remove an environment variable from the guest's environment.
+    #[arg(short = 'U', value_name = "VAR")]
+    unset_env: Vec<String>,
+    /// Start the guest with an empty environment (the host's is passed by default, as qemu-user does).
+    #[arg(long)]
+    clear_env: bool,
+    /// argv[0] for the guest.
+    #[arg(long, value_name = "NAME")]
+    argv0: Option<String>,
+    /// Seed of the guest's random sources.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Kernel version to model, e.g. 5.16.
+    #[arg(long, value_name = "VERSION")]
+    kernel: Option<KernelVersion>,
+    /// Place a host file in the guest filesystem.
+    #[arg(long = "file", value_name = "GUEST_PATH=HOST_PATH")]
+    files: Vec<String>,
+    /// The static executable.
+    program: PathBuf,
+    /// Its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Include the syscall trace in the result.
+    #[arg(long)]
+    trace: bool,
+    /// The scenario file.
+    scenario: PathBuf,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut cfg = MachineConfig::new(&args[0]).args(args[1..].to_vec());
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Exec(a) => exec(a),
+        Command::Run(a) => run(a),
+    }
+}
+
+fn exec(a: ExecArgs) -> ExitCode {
+    let mut cfg = MachineConfig::new(&a.program).args(a.args.clone());
+    cfg.argv0 = a.argv0.clone();
+    let mut env: Vec<(String, String)> = if a.clear_env { Vec::new() } else { std::env::vars().collect() };
+    for kv in &a.set_env {
+        let Some((k, v)) = kv.split_once('=') else {
+            eprintln!("tagmmu: -E takes VAR=VALUE, got {kv:?}");
+            return ExitCode::from(2);
+        };
+        env.retain(|(x, _)| x != k);
+        env.push((k.into(), v.into()));
+    }
+    env.retain(|(k, _)| !a.unset_env.contains(k));
+    cfg.env = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+    cfg.kernel.seed = a.seed;
+    if let Some(v) = a.kernel {
+        cfg.kernel.version = v;
+    }
+    cfg.kernel.stdin = InputSource::Inherit;
     cfg.kernel.stdout = OutputSink::Inherit;
     cfg.kernel.stderr = OutputSink::Inherit;
-    if std::env::var("TAGMMU_DEBUG").is_ok() { cfg.trace.syscalls = true; cfg.trace.print = true; }
+    for f in &a.files {
+        let Some((guest, host)) = f.split_once('=') else {
+            eprintln!("tagmmu: --file takes GUEST_PATH=HOST_PATH, got {f:?}");
+            return ExitCode::from(2);
+        };
+        match std::fs::read(host) {
+            Ok(b) => cfg.files.push((guest.into(), b)),
+            Err(e) => {
+                eprintln!("tagmmu: --file {f}: cannot read {host}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if let Some(s) = a.time_budget {
+        if !(s.is_finite() && s > 0.0) {
+            eprintln!("tagmmu: --time-budget must be a positive number of seconds");
+            return ExitCode::from(2);
+        }
+        cfg.limits = RunLimits { time_budget: Some(Duration::from_secs_f64(s)), ..cfg.limits };
+    }
+    cfg.limits.insn_budget = a.insn_budget;
+    if let Some(t) = a.trace {
+        cfg.trace.syscalls = true;
+        cfg.trace.insns = t == TraceWhat::Insn;
+        cfg.trace.print = true;
+    }
     match machine::run(&cfg) {
         Ok(r) => {
-            for n in &r.notices { eprintln!("tagmmu: {n}"); }
-            if let Some(l) = r.report_line() { eprintln!("{l}"); }
+            if let Some(l) = r.report_line() {
+                eprintln!("{l}");
+            }
             ExitCode::from(r.exit_code() as u8)
         }
-        Err(e) => { eprintln!("tagmmu: {e}"); ExitCode::from(1) }
+        Err(e) => {
+            eprintln!("tagmmu: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(a: RunArgs) -> ExitCode {
+    let loaded = match scenario::load(&a.scenario) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tagmmu: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match loaded.run(a.trace) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("tagmmu: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if a.json {
+        match serde_json::to_string_pretty(&serde_json::json!({ "name": outcome.name, "passed": outcome.passed(), "exit_code": outcome.result.exit_code(), "result": outcome.result, "checks": outcome.checks })) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("tagmmu: cannot encode the result: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        print!("{}", String::from_utf8_lossy(&outcome.result.stdout));
+        eprint!("{}", String::from_utf8_lossy(&outcome.result.stderr));
+        for ev in &outcome.result.trace {
+            eprintln!("[tagmmu] {}", ev.line());
+        }
+        if let Some(l) = outcome.result.report_line() {
+            eprintln!("{l}");
+        }
+        for c in &outcome.checks {
+            let mark = if c.ok { "ok  " } else { "FAIL" };
+            eprintln!("{mark} {}: expected {:?}, got {:?}", c.what, c.expected, c.actual);
+        }
+        let verdict = if outcome.passed() { "PASS" } else { "FAIL" };
+        eprintln!("scenario {}: {verdict} (exit status {})", outcome.name, outcome.result.exit_code());
+    }
+    if outcome.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

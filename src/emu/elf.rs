@@ -5,6 +5,8 @@
 
 use goblin::elf::header::{EI_CLASS, EI_DATA, ELFCLASS64, ELFDATA2LSB, ELFDATA2MSB, ET_DYN, ET_EXEC};
 use goblin::elf::program_header::{PF_R, PF_W, PF_X, PT_INTERP, PT_LOAD, PT_PHDR};
+use goblin::container::{Container, Ctx};
+use goblin::elf::program_header::ProgramHeader;
 use goblin::elf::Elf;
 
 use crate::arch::Arch;
@@ -160,17 +162,24 @@ pub fn parse(bytes: &[u8], expect: Option<Arch>) -> Result<ElfImage, ElfError> {
     if phoff.checked_add(phsize).is_none_or(|end| end > bytes.len() as u64) {
         return Err(ElfError::Truncated(format!("program headers at {phoff:#x}+{phsize:#x} run past the end of the file ({:#x} bytes)", bytes.len())));
     }
-    let elf = Elf::parse(bytes).map_err(|e| ElfError::Malformed(e.to_string()))?;
-    if elf.header.e_type != ET_EXEC && elf.header.e_type != ET_DYN {
-        return Err(ElfError::NotExecutable(elf.header.e_type));
+    // Like the kernel, look only at the ELF header and the program headers: section headers
+    // play no part in exec.
+    if elf.e_type != ET_EXEC && elf.e_type != ET_DYN {
+        return Err(ElfError::NotExecutable(elf.e_type));
     }
-    if let Some(ph) = elf.program_headers.iter().find(|p| p.p_type == PT_INTERP) {
+    if elf.e_phentsize as usize != ProgramHeader::size(Ctx::new(Container::Big, goblin::container::Endian::Little)) {
+        return Err(ElfError::Malformed(format!("e_phentsize {} is not the size of an ELF64 program header", elf.e_phentsize)));
+    }
+    let endian = if arch.big_endian() { goblin::container::Endian::Big } else { goblin::container::Endian::Little };
+    let program_headers = ProgramHeader::parse(bytes, phoff as usize, elf.e_phnum as usize, Ctx::new(Container::Big, endian))
+        .map_err(|e| ElfError::Malformed(e.to_string()))?;
+    if let Some(ph) = program_headers.iter().find(|p| p.p_type == PT_INTERP) {
         let s = ph.p_offset as usize;
         let e = (ph.p_offset + ph.p_filesz) as usize;
         let name = bytes.get(s..e).map(|b| String::from_utf8_lossy(b).trim_end_matches('\0').to_string()).unwrap_or_else(|| "?".into());
         return Err(ElfError::Dynamic(name));
     }
-    let bias = if elf.header.e_type == ET_DYN {
+    let bias = if elf.e_type == ET_DYN {
         match arch {
             Arch::Arm64 => ET_DYN_BASE_ARM64,
             Arch::Sparc64 => ET_DYN_BASE_SPARC64,
@@ -184,7 +193,7 @@ pub fn parse(bytes: &[u8], expect: Option<Arch>) -> Result<ElfImage, ElfError> {
     };
     let mut segments: Vec<LoadSegment> = Vec::new();
     let mut phdr_addr = None;
-    for ph in elf.program_headers.iter() {
+    for ph in program_headers.iter() {
         if ph.p_type == PT_PHDR {
             phdr_addr = Some(ph.p_vaddr.wrapping_add(bias));
         }
@@ -235,7 +244,7 @@ pub fn parse(bytes: &[u8], expect: Option<Arch>) -> Result<ElfImage, ElfError> {
     // Without PT_PHDR, the headers are wherever the segment holding e_phoff maps them.
     let phdr_addr = phdr_addr
         .or_else(|| {
-            elf.program_headers
+            program_headers
                 .iter()
                 .filter(|p| p.p_type == PT_LOAD)
                 .find(|p| p.p_offset <= phoff && phoff + phsize <= p.p_offset + p.p_filesz)
@@ -245,11 +254,11 @@ pub fn parse(bytes: &[u8], expect: Option<Arch>) -> Result<ElfImage, ElfError> {
     let brk_start = segments.iter().map(|s| s.vaddr + s.memsz).max().unwrap_or(0);
     Ok(ElfImage {
         arch,
-        entry: elf.header.e_entry.wrapping_add(bias),
+        entry: elf.e_entry.wrapping_add(bias),
         segments,
         phdr_addr,
-        phnum: elf.header.e_phnum as u64,
-        phent: elf.header.e_phentsize as u64,
+        phnum: elf.e_phnum as u64,
+        phent: elf.e_phentsize as u64,
         brk_start,
         load_bias: bias,
     })

@@ -190,8 +190,11 @@ impl Kernel {
         self.slept_ns = self.slept_ns.saturating_add(ns);
     }
 
-    /// Record a notice for the user.
+    /// Record a notice for the user (printed at once when the guest's stderr is the host's).
     pub fn notice(&mut self, msg: String) {
+        if self.config.stderr == OutputSink::Inherit {
+            eprintln!("tagmmu: {msg}");
+        }
         self.notices.push(msg);
     }
 }

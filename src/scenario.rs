@@ -1,0 +1,407 @@
+//! YAML scenarios: one file names the program, its arguments, the machine options and what
+//! the run is expected to do. This module owns the schema; unknown fields are errors, and
+//! every error names the file, the line and the field.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::arch::Arch;
+use crate::emu::{RunLimits, Stop};
+use crate::kernel_stub::signal::{code_name, signal_name};
+use crate::kernel_stub::version::KernelVersion;
+use crate::kernel_stub::vfs::{InputSource, OutputSink};
+use crate::machine::{self, MachineConfig, MachineError};
+use crate::report::RunResult;
+
+/// A scenario file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// A short name (defaults to the file name).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// What the scenario shows.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The program: `guest:<arch>/<name>` for a program built from `programs/`, or a path
+    /// relative to the scenario file.
+    pub program: String,
+    /// Arguments after argv[0].
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// argv[0] (default: the program path).
+    #[serde(default)]
+    pub argv0: Option<String>,
+    /// Environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// What the guest reads on fd 0.
+    #[serde(default)]
+    pub stdin: Option<String>,
+    /// Files placed in the guest filesystem.
+    #[serde(default)]
+    pub files: Vec<FileSpec>,
+    /// Machine options.
+    #[serde(default)]
+    pub machine: MachineSpec,
+    /// Budgets.
+    #[serde(default)]
+    pub limits: LimitsSpec,
+    /// Expectations.
+    #[serde(default)]
+    pub expect: Option<Expect>,
+}
+
+/// A file for the guest filesystem.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    /// Guest path.
+    pub path: String,
+    /// Inline contents.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// A host file (relative to the scenario) whose contents are copied in.
+    #[serde(default)]
+    pub host: Option<String>,
+}
+
+/// Machine options.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineSpec {
+    /// Required architecture.
+    #[serde(default)]
+    pub arch: Option<Arch>,
+    /// Modelled kernel version, as a string such as "5.19".
+    #[serde(default, deserialize_with = "kernel_version")]
+    pub kernel: Option<KernelVersion>,
+    /// Seed of the random sources.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// User id.
+    #[serde(default)]
+    pub uid: Option<u32>,
+    /// Group id.
+    #[serde(default)]
+    pub gid: Option<u32>,
+}
+
+/// Budgets.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    /// Instruction budget.
+    #[serde(default)]
+    pub insn_budget: Option<u64>,
+    /// Wall-time budget in milliseconds (default 60000).
+    #[serde(default)]
+    pub time_budget_ms: Option<u64>,
+}
+
+/// What the run must do. Every field given is checked.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Exit status (for a normal exit).
+    #[serde(default)]
+    pub exit: Option<i32>,
+    /// The fatal signal, by name (`SIGSEGV`).
+    #[serde(default)]
+    pub signal: Option<String>,
+    /// Its si_code, by name (`SEGV_MAPERR`).
+    #[serde(default)]
+    pub si_code: Option<String>,
+    /// Its fault address.
+    #[serde(default)]
+    pub fault_addr: Option<u64>,
+    /// How the run stops: `exit`, `signal`, `insn_budget`, `time_budget`.
+    #[serde(default)]
+    pub stop: Option<String>,
+    /// Exact stdout.
+    #[serde(default)]
+    pub stdout: Option<String>,
+    /// Substrings stdout must contain.
+    #[serde(default)]
+    pub stdout_contains: Vec<String>,
+    /// Substrings stderr must contain.
+    #[serde(default)]
+    pub stderr_contains: Vec<String>,
+}
+
+fn kernel_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<KernelVersion>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        S(String),
+        F(f64),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::S(s)) => s.parse().map(Some).map_err(serde::de::Error::custom),
+        Some(Raw::F(f)) => Err(serde::de::Error::custom(format!("kernel version {f} must be a quoted string such as \"5.10\" (a YAML number loses trailing zeros)"))),
+    }
+}
+
+/// Errors of scenario files.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// Path.
+        path: String,
+        /// Error.
+        source: std::io::Error,
+    },
+    /// The YAML does not fit the schema.
+    #[error("{path}:{line}:{column}: {msg}")]
+    Parse {
+        /// Path.
+        path: String,
+        /// Line (1-based).
+        line: usize,
+        /// Column (1-based).
+        column: usize,
+        /// What is wrong, naming the field.
+        msg: String,
+    },
+    /// A value that parses but makes no sense.
+    #[error("{path}: field `{field}`: {msg}")]
+    Invalid {
+        /// Path.
+        path: String,
+        /// The field.
+        field: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The machine could not run.
+    #[error("{path}: {source}")]
+    Machine {
+        /// Path.
+        path: String,
+        /// Error.
+        source: MachineError,
+    },
+}
+
+/// One checked expectation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// What was checked.
+    pub what: String,
+    /// Expected.
+    pub expected: String,
+    /// Observed.
+    pub actual: String,
+    /// Did it hold?
+    pub ok: bool,
+}
+
+/// A scenario's run and its checks.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    /// Scenario name.
+    pub name: String,
+    /// The run.
+    pub result: RunResult,
+    /// The checks, in order.
+    pub checks: Vec<Check>,
+}
+
+impl Outcome {
+    /// Did every expectation hold?
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.ok)
+    }
+}
+
+/// A parsed scenario with the directory its relative paths start from.
+#[derive(Clone, Debug)]
+pub struct LoadedScenario {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// The file.
+    pub path: PathBuf,
+}
+
+/// Parse scenario text; `path` is used in messages and for relative paths.
+pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
+    let scenario: Scenario = serde_yaml::from_str(text).map_err(|e| {
+        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+        ScenarioError::Parse { path: path.display().to_string(), line, column, msg: e.to_string() }
+    })?;
+    Ok(LoadedScenario { scenario, path: path.to_path_buf() })
+}
+
+/// Read and parse a scenario file.
+pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: path.display().to_string(), source })?;
+    parse(&text, path)
+}
+
+impl LoadedScenario {
+    fn invalid(&self, field: &str, msg: impl Into<String>) -> ScenarioError {
+        ScenarioError::Invalid { path: self.path.display().to_string(), field: field.into(), msg: msg.into() }
+    }
+
+    fn relative(&self, p: &str) -> PathBuf {
+        let base = self.path.parent().unwrap_or(Path::new("."));
+        base.join(p)
+    }
+
+    /// The scenario's name.
+    pub fn name(&self) -> String {
+        self.scenario.name.clone().unwrap_or_else(|| self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default())
+    }
+
+    /// The machine configuration this scenario describes.
+    pub fn machine_config(&self) -> Result<MachineConfig, ScenarioError> {
+        let s = &self.scenario;
+        let program = match s.program.strip_prefix("guest:") {
+            Some(name) => crate::programs::guest_program(name).map_err(|m| self.invalid("program", m))?,
+            None => self.relative(&s.program),
+        };
+        let mut cfg = MachineConfig::new(program).args(s.args.clone());
+        cfg.argv0 = s.argv0.clone().or_else(|| Some(s.program.clone()));
+        cfg.env = s.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        cfg.arch = s.machine.arch;
+        if let Some(v) = s.machine.kernel {
+            cfg.kernel.version = v;
+        }
+        if let Some(seed) = s.machine.seed {
+            cfg.kernel.seed = seed;
+        }
+        if let Some(uid) = s.machine.uid {
+            cfg.kernel.uid = uid;
+        }
+        if let Some(gid) = s.machine.gid {
+            cfg.kernel.gid = gid;
+        }
+        cfg.kernel.stdin = s.stdin.clone().map(|t| InputSource::Bytes(t.into_bytes())).unwrap_or(InputSource::Empty);
+        cfg.kernel.stdout = OutputSink::Capture;
+        cfg.kernel.stderr = OutputSink::Capture;
+        cfg.limits = RunLimits {
+            insn_budget: s.limits.insn_budget,
+            time_budget: Some(Duration::from_millis(s.limits.time_budget_ms.unwrap_or(60_000))),
+        };
+        for (i, f) in s.files.iter().enumerate() {
+            let contents = match (&f.content, &f.host) {
+                (Some(c), None) => c.clone().into_bytes(),
+                (None, Some(h)) => std::fs::read(self.relative(h)).map_err(|e| self.invalid(&format!("files[{i}].host"), format!("cannot read {h}: {e}")))?,
+                _ => return Err(self.invalid(&format!("files[{i}]"), "give exactly one of `content` and `host`")),
+            };
+            cfg.files.push((f.path.clone(), contents));
+        }
+        if let Some(e) = &s.expect {
+            if let Some(st) = &e.stop {
+                if !["exit", "signal", "insn_budget", "time_budget"].contains(&st.as_str()) {
+                    return Err(self.invalid("expect.stop", format!("unknown stop {st:?}: expected exit, signal, insn_budget or time_budget")));
+                }
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Run the scenario and check its expectations.
+    pub fn run(&self, trace: bool) -> Result<Outcome, ScenarioError> {
+        let mut cfg = self.machine_config()?;
+        if trace {
+            cfg.trace.syscalls = true;
+            cfg.trace.keep = true;
+        }
+        let result = machine::run(&cfg).map_err(|source| ScenarioError::Machine { path: self.path.display().to_string(), source })?;
+        let checks = self.scenario.expect.as_ref().map(|e| check(e, &result)).unwrap_or_default();
+        Ok(Outcome { name: self.name(), result, checks })
+    }
+}
+
+fn check(e: &Expect, r: &RunResult) -> Vec<Check> {
+    let mut out = Vec::new();
+    let mut add = |what: &str, expected: String, actual: String| {
+        let ok = expected == actual;
+        out.push(Check { what: what.into(), expected, actual, ok });
+    };
+    let stop_kind = match &r.stop {
+        Stop::Exited { .. } => "exit",
+        Stop::Killed { .. } => "signal",
+        Stop::InsnBudget { .. } => "insn_budget",
+        Stop::TimeBudget { .. } => "time_budget",
+    };
+    if let Some(s) = &e.stop {
+        add("stop", s.clone(), stop_kind.into());
+    }
+    if let Some(x) = e.exit {
+        let actual = match &r.stop {
+            Stop::Exited { status } => status.to_string(),
+            _ => format!("no exit ({stop_kind})"),
+        };
+        add("exit", x.to_string(), actual);
+    }
+    let sig = match &r.stop {
+        Stop::Killed { signal } => Some(signal),
+        _ => None,
+    };
+    if let Some(s) = &e.signal {
+        add("signal", s.clone(), sig.map(|s| signal_name(s.signo)).unwrap_or_else(|| format!("none ({stop_kind})")));
+    }
+    if let Some(c) = &e.si_code {
+        add("si_code", c.clone(), sig.map(|s| code_name(s.signo, s.si_code)).unwrap_or_else(|| "none".into()));
+    }
+    if let Some(a) = e.fault_addr {
+        add("fault_addr", format!("{a:#x}"), sig.and_then(|s| s.addr).map(|a| format!("{a:#x}")).unwrap_or_else(|| "none".into()));
+    }
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    if let Some(s) = &e.stdout {
+        add("stdout", s.clone(), stdout.to_string());
+    }
+    for s in &e.stdout_contains {
+        let ok = stdout.contains(s.as_str());
+        out.push(Check { what: "stdout contains".into(), expected: s.clone(), actual: if ok { s.clone() } else { stdout.to_string() }, ok });
+    }
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    for s in &e.stderr_contains {
+        let ok = stderr.contains(s.as_str());
+        out.push(Check { what: "stderr contains".into(), expected: s.clone(), actual: if ok { s.clone() } else { stderr.to_string() }, ok });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<LoadedScenario, ScenarioError> {
+        parse(text, Path::new("configs/x.yaml"))
+    }
+
+    #[test]
+    fn unknown_fields_name_file_line_and_field() {
+        let e = p("program: guest:arm64/hello\nmachine:\n  kernal: \"5.16\"\n").unwrap_err().to_string();
+        assert!(e.starts_with("configs/x.yaml:3:"), "{e}");
+        assert!(e.contains("unknown field `kernal`"), "{e}");
+    }
+
+    #[test]
+    fn kernel_version_must_be_a_string() {
+        let e = p("program: x\nmachine:\n  kernel: 5.10\n").unwrap_err().to_string();
+        assert!(e.contains("quoted string"), "{e}");
+        let s = p("program: x\nmachine:\n  kernel: \"5.10\"\n").unwrap();
+        assert_eq!(s.scenario.machine.kernel, Some(KernelVersion { major: 5, minor: 10 }));
+        assert!(p("program: x\nmachine:\n  kernel: \"five\"\n").unwrap_err().to_string().contains("invalid kernel version"));
+    }
+
+    #[test]
+    fn missing_program_and_bad_types() {
+        assert!(p("args: []\n").unwrap_err().to_string().contains("missing field `program`"));
+        assert!(p("program: x\nlimits:\n  insn_budget: lots\n").unwrap_err().to_string().contains("insn_budget"));
+        let s = p("program: x\nfiles:\n  - path: /tmp/a\n").unwrap();
+        assert!(s.machine_config().unwrap_err().to_string().contains("files[0]"));
+        let s = p("program: x\nexpect:\n  stop: crashed\n").unwrap();
+        assert!(s.machine_config().unwrap_err().to_string().contains("expect.stop"));
+    }
+}

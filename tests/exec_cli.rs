@@ -1,0 +1,158 @@
+//! `tagmmu exec` end to end: real static arm64 programs through the CLI binary.
+
+mod common;
+use common::*;
+
+#[test]
+fn hello_world_prints_and_exits_zero() {
+    let out = exec(&guest("arm64/hello"), &[]);
+    assert_eq!(text(&out.stdout), "hello from tagmmu (arm64)\n");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn exit_status_is_the_guests() {
+    for code in ["0", "1", "42", "255"] {
+        let out = exec(&guest("arm64/exitcode"), &[code]);
+        assert_eq!(out.status.code(), Some(code.parse().unwrap()), "exit {code}");
+    }
+}
+
+#[test]
+fn segv_on_unmapped_address_is_reported_with_disassembly() {
+    let out = exec(&guest("arm64/segv"), &["read"]);
+    assert_eq!(out.status.code(), Some(128 + 11));
+    assert_eq!(text(&out.stdout), "about to fault (read)\n");
+    let err = text(&out.stderr);
+    assert!(err.contains("guest killed by SIGSEGV (SEGV_MAPERR) at address 0x10"), "{err}");
+    assert!(err.contains(", pc 0x") && err.contains(": ldr "), "the faulting load is disassembled: {err}");
+    let out = exec(&guest("arm64/segv"), &["ro"]);
+    assert!(text(&out.stderr).contains("SIGSEGV (SEGV_ACCERR)"), "write to .rodata: {}", text(&out.stderr));
+    let out = exec(&guest("arm64/segv"), &["exec"]);
+    assert!(text(&out.stderr).contains("SIGSEGV (SEGV_MAPERR) at address 0x10, pc 0x10"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn unknown_syscall_is_enosys_and_reported_once() {
+    let out = exec(&guest("arm64/unknown_syscall"), &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "syscall(4000): -1 ENOSYS\nsyscall(444444): -1 ENOSYS\nafter: ok\n");
+    let err = text(&out.stderr);
+    assert_eq!(err.matches("unknown syscall 4000").count(), 1, "{err}");
+    assert_eq!(err.matches("unknown syscall 444444").count(), 1, "{err}");
+}
+
+#[test]
+fn endless_loop_is_stopped_by_each_budget() {
+    let loop_prog = guest("arm64/loop");
+    let out = tagmmu().args(["exec", "--insn-budget", "2000000"]).arg(&loop_prog).output().unwrap();
+    assert_eq!(out.status.code(), Some(tagmmu::report::EXIT_INSN_BUDGET));
+    assert!(text(&out.stderr).contains("instruction budget exhausted"), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "looping\n");
+    let t = std::time::Instant::now();
+    let out = tagmmu().args(["exec", "--time-budget", "0.3"]).arg(&loop_prog).output().unwrap();
+    assert_eq!(out.status.code(), Some(tagmmu::report::EXIT_TIME_BUDGET));
+    assert!(text(&out.stderr).contains("wall-time budget exhausted"), "{}", text(&out.stderr));
+    assert!(t.elapsed().as_secs() < 20);
+}
+
+#[test]
+fn trace_prints_decoded_syscalls() {
+    let out = tagmmu().args(["exec", "--clear-env", "--trace"]).arg(guest("arm64/hello")).output().unwrap();
+    let err = text(&out.stderr);
+    assert!(err.contains("[tagmmu] write(1, \"hello from tagmmu (arm64)\\n\", 26) = 26"), "{err}");
+    assert!(err.contains("exit_group(0) = ? (exit status 0)"), "{err}");
+    let out = tagmmu().args(["exec", "--clear-env", "--trace=insn"]).arg(guest("arm64/exitcode")).arg("3").output().unwrap();
+    let err = text(&out.stderr);
+    assert!(err.contains(": svc #0"), "instructions are traced: {}", &err[..err.len().min(2000)]);
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn env_and_argv_reach_the_guest() {
+    let out = tagmmu()
+        .args(["exec", "--clear-env", "-E", "TAGMMU_TEST_VAR=xyz", "--argv0", "myname"])
+        .arg(guest("arm64/args"))
+        .args(["one", "two words"])
+        .output()
+        .unwrap();
+    let o = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{o}");
+    assert!(o.contains("argv[0]: myname\nargv[1]: one\nargv[2]: two words\n"), "{o}");
+    assert!(o.contains("TAGMMU_TEST_VAR: xyz"), "{o}");
+    assert!(o.contains("args: all ok"), "{o}");
+}
+
+#[test]
+fn files_and_stdin_come_from_the_machine_not_the_host() {
+    let dir = scratch();
+    let host = dir.path().join("in.txt");
+    std::fs::write(&host, "from a provided file\n").unwrap();
+    let out = tagmmu()
+        .args(["exec", "--clear-env", "--file"])
+        .arg(format!("/data/in.txt={}", host.display()))
+        .arg(guest("arm64/cat"))
+        .arg("/data/in.txt")
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout), "from a provided file\n");
+    // The host path itself does not exist for the guest.
+    let out = exec(&guest("arm64/cat"), &[host.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("No such file or directory"));
+}
+
+#[test]
+fn each_bad_elf_class_gets_a_clear_error() {
+    let dir = scratch();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let hello = std::fs::read(guest("arm64/hello")).unwrap();
+    let mut elf32 = hello.clone();
+    elf32[4] = 1;
+    let mut x86 = hello.clone();
+    x86[18..20].copy_from_slice(&62u16.to_le_bytes());
+    let mut overlapping = hello.clone();
+    // Make the second PT_LOAD start where the first one does.
+    let phoff = u64::from_le_bytes(hello[32..40].try_into().unwrap()) as usize;
+    let phnum = u16::from_le_bytes(hello[56..58].try_into().unwrap()) as usize;
+    let loads: Vec<usize> = (0..phnum).map(|i| phoff + 56 * i).filter(|&o| u32::from_le_bytes(hello[o..o + 4].try_into().unwrap()) == 1).collect();
+    assert!(loads.len() >= 2, "a static glibc program has two PT_LOADs");
+    let first_vaddr = hello[loads[0] + 16..loads[0] + 24].to_vec();
+    overlapping[loads[1] + 16..loads[1] + 24].copy_from_slice(&first_vaddr);
+    let cases: Vec<(std::path::PathBuf, &str)> = vec![
+        (write("script", b"#!/bin/sh\necho hi\n"), "not an ELF file"),
+        (write("elf32", &elf32), "wrong ELF class 1"),
+        (write("x86", &x86), "unsupported machine"),
+        (write("truncated", &hello[..hello.len() / 2]), "truncated file"),
+        (write("overlap", &overlapping), "overlapping PT_LOAD segments"),
+    ];
+    for (path, msg) in cases {
+        let out = exec(&path, &[]);
+        assert_eq!(out.status.code(), Some(1), "{}", path.display());
+        let err = text(&out.stderr);
+        assert!(err.contains(msg), "{}: expected {msg:?} in {err:?}", path.display());
+        assert!(err.contains(&path.display().to_string()), "the error names the file: {err}");
+    }
+    let out = exec(&dir.path().join("missing"), &[]);
+    assert!(text(&out.stderr).contains("cannot read"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn dynamic_executable_is_refused() {
+    let cc = require_tool("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu");
+    let dir = scratch();
+    let src = dir.path().join("d.c");
+    std::fs::write(&src, "int main(void){return 0;}\n").unwrap();
+    let bin = dir.path().join("d");
+    let st = std::process::Command::new(cc).arg("-o").arg(&bin).arg(&src).status().unwrap();
+    assert!(st.success());
+    let out = exec(&bin, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("dynamically linked executable (interpreter /lib/ld-linux-aarch64.so.1)"), "{err}");
+    assert!(err.contains("only static executables are supported"), "{err}");
+}

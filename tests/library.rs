@@ -1,0 +1,94 @@
+//! The library API, used the way a kernel engineer would in their own test suite.
+
+mod common;
+use common::*;
+
+use tagmmu::emu::{RunLimits, Stop};
+use tagmmu::machine::{self, MachineConfig};
+
+#[test]
+fn run_a_program_and_inspect_the_result() {
+    let cfg = MachineConfig::new(guest("arm64/hello"));
+    let r = machine::run(&cfg).unwrap();
+    assert_eq!(r.stop, Stop::Exited { status: 0 });
+    assert_eq!(r.stdout, b"hello from tagmmu (arm64)\n");
+    assert!(r.stats.kernel.syscalls >= 5);
+    assert!(r.stats.cpu.instructions > 1000);
+    assert!(r.stats.mm.page_faults > 0, "pages are faulted in on first touch");
+}
+
+#[test]
+fn argv_envp_and_auxv() {
+    let cfg = MachineConfig::new(guest("arm64/args")).args(["a", "b"]).env("TAGMMU_TEST_VAR", "v1");
+    let r = machine::run(&cfg).unwrap();
+    let o = text(&r.stdout);
+    assert_eq!(r.stop, Stop::Exited { status: 0 }, "{o}");
+    assert!(o.contains("argc: 3"), "{o}");
+    assert!(o.contains("TAGMMU_TEST_VAR: v1"), "{o}");
+    for line in ["pagesz: 4096", "platform: aarch64", "execfn: ok", "random: ok", "phdr: ok", "hwcap: ok", "secure: ok"] {
+        assert!(o.contains(line), "{line} in {o}");
+    }
+}
+
+#[test]
+fn file_io_brk_and_mmap() {
+    for prog in ["arm64/fileio", "arm64/memory", "arm64/sysinfo"] {
+        let r = machine::run(&MachineConfig::new(guest(prog))).unwrap();
+        let o = text(&r.stdout);
+        assert_eq!(r.stop, Stop::Exited { status: 0 }, "{prog}: {o}");
+        assert!(o.contains("all ok"), "{prog}: {o}");
+    }
+}
+
+#[test]
+fn unknown_syscalls_are_counted_and_noticed() {
+    let r = machine::run(&MachineConfig::new(guest("arm64/unknown_syscall"))).unwrap();
+    assert_eq!(r.stats.kernel.unknown_syscalls, 2, "4000 and 444444 (rseq is modelled: it answers ENOSYS on purpose) {:?}", r.notices);
+    assert_eq!(r.notices.iter().filter(|n| n.contains("unknown syscall 4000")).count(), 1);
+}
+
+#[test]
+fn segv_gives_a_structured_fatal_signal() {
+    let r = machine::run(&MachineConfig::new(guest("arm64/segv")).args(["write"])).unwrap();
+    let Stop::Killed { signal } = &r.stop else { panic!("{:?}", r.stop) };
+    assert_eq!((signal.signo, signal.name.as_str(), signal.code_name.as_str()), (11, "SIGSEGV", "SEGV_MAPERR"));
+    assert_eq!(signal.addr, Some(0x10));
+    assert!(signal.insn.starts_with("str"), "{}", signal.insn);
+    assert_eq!(r.exit_code(), 139);
+}
+
+#[test]
+fn budgets_stop_an_endless_loop() {
+    let cfg = MachineConfig::new(guest("arm64/loop")).limits(RunLimits { insn_budget: Some(500_000), time_budget: None });
+    let r = machine::run(&cfg).unwrap();
+    assert!(matches!(r.stop, Stop::InsnBudget { executed } if executed > 500_000 && executed < 600_000), "{:?}", r.stop);
+    let cfg = MachineConfig::new(guest("arm64/loop")).limits(RunLimits { insn_budget: None, time_budget: Some(std::time::Duration::from_millis(200)) });
+    let r = machine::run(&cfg).unwrap();
+    assert!(matches!(r.stop, Stop::TimeBudget { elapsed_ms } if elapsed_ms >= 200), "{:?}", r.stop);
+}
+
+#[test]
+fn provided_files_and_deterministic_randomness() {
+    let cfg = MachineConfig::new(guest("arm64/cat")).args(["/etc/motd"]).file("/etc/motd", "hi from the machine\n");
+    let r = machine::run(&cfg).unwrap();
+    assert_eq!(r.stdout, b"hi from the machine\n");
+}
+
+#[test]
+fn syscall_trace_is_kept_as_data() {
+    let mut cfg = MachineConfig::new(guest("arm64/hello"));
+    cfg.trace.syscalls = true;
+    cfg.trace.keep = true;
+    let r = machine::run(&cfg).unwrap();
+    let names: Vec<&str> = r
+        .trace
+        .iter()
+        .filter_map(|e| match e {
+            tagmmu::kernel_stub::trace::TraceEvent::Syscall { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names.first(), Some(&"brk"));
+    assert_eq!(names.last(), Some(&"exit_group"));
+    assert!(names.contains(&"write"));
+}
