@@ -17,15 +17,27 @@ struct Target {
 }
 
 const TARGETS: &[Target] = &[
-    Target { dir: "arm64", cc_env: "TAGMMU_CC_ARM64", cc: "aarch64-linux-gnu-gcc" },
-    Target { dir: "sparc64", cc_env: "TAGMMU_CC_SPARC64", cc: "sparc64-linux-gnu-gcc" },
+    Target {
+        dir: "arm64",
+        cc_env: "TAGMMU_CC_ARM64",
+        cc: "aarch64-linux-gnu-gcc",
+    },
+    Target {
+        dir: "sparc64",
+        cc_env: "TAGMMU_CC_SPARC64",
+        cc: "sparc64-linux-gnu-gcc",
+    },
 ];
 
 fn extra_flags(src: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(src).unwrap_or_default();
     text.lines()
         .filter_map(|l| l.trim().strip_prefix("// tagmmu: cflags"))
-        .flat_map(|rest| rest.split_whitespace().map(String::from).collect::<Vec<_>>())
+        .flat_map(|rest| {
+            rest.split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
@@ -45,10 +57,17 @@ fn main() {
     for t in TARGETS {
         println!("cargo:rerun-if-env-changed={}", t.cc_env);
         let src_dir = Path::new("programs").join(t.dir);
-        let Ok(entries) = std::fs::read_dir(&src_dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&src_dir) else {
+            continue;
+        };
         let mut sources: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("c") | Some("S")))
+            .filter(|p| {
+                matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("c") | Some("S")
+                )
+            })
             .collect();
         sources.sort();
         for s in &sources {
@@ -75,7 +94,10 @@ fn main() {
                     let cc = cc.clone();
                     std::thread::spawn(move || {
                         let mut cmd = Command::new(&cc);
-                        cmd.args(["-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o"]).arg(&out).arg(&src).args(extra_flags(&src));
+                        cmd.args(["-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+                            .arg(&out)
+                            .arg(&src)
+                            .args(extra_flags(&src));
                         let r = cmd.output().expect("run the cross compiler");
                         (src, r)
                     })
@@ -84,7 +106,11 @@ fn main() {
             for h in handles {
                 let (src, r) = h.join().expect("compiler thread");
                 if !r.status.success() {
-                    panic!("guest program {} does not compile:\n{}", src.display(), String::from_utf8_lossy(&r.stderr));
+                    panic!(
+                        "guest program {} does not compile:\n{}",
+                        src.display(),
+                        String::from_utf8_lossy(&r.stderr)
+                    );
                 }
             }
         }

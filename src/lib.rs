@@ -5,13 +5,28 @@
 //! - [`machine`] assembles a guest from a [`scenario`] or from code and runs it;
 //! - [`emu`] holds the CPU backends (Unicorn), ELF loading and disassembly;
 //! - [`kernel_stub`] models the Linux kernel and never touches the CPU backend.
+//!
+//! Running a guest program from a test suite:
+//!
+//! ```
+//! use tagmmu::emu::Stop;
+//! use tagmmu::machine::{self, MachineConfig};
+//!
+//! let program = tagmmu::programs::guest_program("arm64/segv").expect("built by the build script");
+//! let result = machine::run(&MachineConfig::new(program).args(["write"])).unwrap();
+//! let Stop::Killed { signal } = &result.stop else { panic!("expected a fatal signal") };
+//! assert_eq!(signal.name, "SIGSEGV");
+//! assert_eq!(signal.code_name, "SEGV_MAPERR");
+//! assert_eq!(signal.addr, Some(0x10));
+//! assert_eq!(result.exit_code(), 128 + 11);
+//! ```
 #![warn(missing_docs)]
 
 pub mod addr;
 pub mod arch;
-pub mod kernel_stub;
 pub mod emu;
+pub mod kernel_stub;
 pub mod machine;
-pub mod report;
 pub mod programs;
+pub mod report;
 pub mod scenario;

@@ -68,7 +68,11 @@ impl MachineConfig {
             args: Vec::new(),
             env: Vec::new(),
             arch: None,
-            kernel: KernelConfig { stdout: OutputSink::Capture, stderr: OutputSink::Capture, ..Default::default() },
+            kernel: KernelConfig {
+                stdout: OutputSink::Capture,
+                stderr: OutputSink::Capture,
+                ..Default::default()
+            },
             mte: MteLevel::None,
             mte_far: true,
             limits: RunLimits::default(),
@@ -145,12 +149,26 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
     kernel.trace.print = cfg.trace.print;
     kernel.trace.keep = cfg.trace.keep;
     for (path, contents) in &cfg.files {
-        kernel.vfs.add_file(path, contents.clone()).map_err(|errno| MachineError::File { path: path.clone(), errno })?;
+        kernel
+            .vfs
+            .add_file(path, contents.clone())
+            .map_err(|errno| MachineError::File {
+                path: path.clone(),
+                errno,
+            })?;
     }
-    let opts = Arm64Options { mte: cfg.mte, mte_far: cfg.mte_far, trace_insns: cfg.trace.insns, limits: cfg.limits };
+    let opts = Arm64Options {
+        mte: cfg.mte,
+        mte_far: cfg.mte_far,
+        trace_insns: cfg.trace.insns,
+        limits: cfg.limits,
+    };
     let regs = arm64::user_id_regs(&opts)?;
     let (hwcap, hwcap2) = regs.hwcaps();
-    let execfn = cfg.argv0.clone().unwrap_or_else(|| cfg.program.display().to_string());
+    let execfn = cfg
+        .argv0
+        .clone()
+        .unwrap_or_else(|| cfg.program.display().to_string());
     let mut argv = vec![execfn.clone()];
     argv.extend(cfg.args.iter().cloned());
     let params = ExecParams {
@@ -164,7 +182,12 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
     };
     // /proc/self/exe names the executable by its absolute path, as Linux does.
     let exe = std::fs::canonicalize(&cfg.program).unwrap_or_else(|_| cfg.program.clone());
-    let start = kernel.exec(&image, &params).map_err(|errno| MachineError::Exec { path: cfg.program.display().to_string(), errno })?;
+    let start = kernel
+        .exec(&image, &params)
+        .map_err(|errno| MachineError::Exec {
+            path: cfg.program.display().to_string(),
+            errno,
+        })?;
     kernel.exe_path = exe.display().to_string();
     let out = arm64::run(kernel, start, opts)?;
     let mut kernel = out.kernel;
@@ -172,7 +195,12 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
         stop: out.stop,
         stdout: kernel.vfs.captured_stdout().to_vec(),
         stderr: kernel.vfs.captured_stderr().to_vec(),
-        stats: RunStats { cpu: out.stats, mm: kernel.mm.stats(), kernel: kernel.stats.clone(), wall_us: started.elapsed().as_micros() as u64 },
+        stats: RunStats {
+            cpu: out.stats,
+            mm: kernel.mm.stats(),
+            kernel: kernel.stats.clone(),
+            wall_us: started.elapsed().as_micros() as u64,
+        },
         trace: kernel.trace.take(),
         notices: std::mem::take(&mut kernel.notices),
     })

@@ -24,26 +24,54 @@ fn tagmmu_matches_qemu_aarch64() {
     let mut names: Vec<String> = std::fs::read_dir(&src_dir)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("// tagmmu: differential")))
+        .filter(|e| {
+            std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("// tagmmu: differential"))
+        })
         .map(|e| e.path().file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert!(names.len() >= 8, "the corpus has its differential programs: {names:?}");
+    assert!(
+        names.len() >= 8,
+        "the corpus has its differential programs: {names:?}"
+    );
     let mut compared = 0;
     for name in &names {
         let prog = guest(&format!("arm64/{name}"));
         // Run both from the program's directory with the same argv[0], so args prints alike.
         let dir = prog.parent().unwrap();
         for args in runs(name) {
-            let ours = Command::new(env!("CARGO_BIN_EXE_tagmmu")).current_dir(dir).args(["exec", "--clear-env"]).arg(format!("./{name}")).args(&args).output().unwrap();
-            let theirs = Command::new(&qemu).current_dir(dir).env_clear().arg(format!("./{name}")).args(&args).output().unwrap();
+            let ours = Command::new(env!("CARGO_BIN_EXE_tagmmu"))
+                .current_dir(dir)
+                .args(["exec", "--clear-env"])
+                .arg(format!("./{name}"))
+                .args(&args)
+                .output()
+                .unwrap();
+            let theirs = Command::new(&qemu)
+                .current_dir(dir)
+                .env_clear()
+                .arg(format!("./{name}"))
+                .args(&args)
+                .output()
+                .unwrap();
             // qemu-user re-raises a fatal signal on itself; the shell convention is 128+sig.
             let status = |o: &std::process::Output| {
                 use std::os::unix::process::ExitStatusExt;
-                o.status.code().unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0))
+                o.status
+                    .code()
+                    .unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0))
             };
-            assert_eq!(text(&ours.stdout), text(&theirs.stdout), "{name} {args:?}: stdout differs (tagmmu stderr: {})", text(&ours.stderr));
-            assert_eq!(status(&ours), status(&theirs), "{name} {args:?}: exit status differs");
+            assert_eq!(
+                text(&ours.stdout),
+                text(&theirs.stdout),
+                "{name} {args:?}: stdout differs (tagmmu stderr: {})",
+                text(&ours.stderr)
+            );
+            assert_eq!(
+                status(&ours),
+                status(&theirs),
+                "{name} {args:?}: exit status differs"
+            );
             compared += 1;
         }
     }

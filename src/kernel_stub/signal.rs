@@ -47,9 +47,38 @@ pub mod sig {
 /// The name of a signal, e.g. `"SIGSEGV"`.
 pub fn signal_name(signo: u32) -> String {
     const NAMES: [&str; 32] = [
-        "0", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL", "SIGUSR1", "SIGSEGV",
-        "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN",
-        "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+        "0",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
     ];
     match signo {
         0..=31 => NAMES[signo as usize].to_string(),
@@ -156,7 +185,8 @@ pub enum DefaultAction {
 pub fn default_action(signo: u32) -> DefaultAction {
     use sig::*;
     match signo {
-        SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGBUS | SIGFPE | SIGSEGV | SIGXCPU | SIGXFSZ | SIGSYS => DefaultAction::CoreDump,
+        SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGBUS | SIGFPE | SIGSEGV | SIGXCPU | SIGXFSZ
+        | SIGSYS => DefaultAction::CoreDump,
         SIGCHLD | SIGURG | SIGWINCH | SIGCONT => DefaultAction::Ignore,
         SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => DefaultAction::Stop,
         _ => DefaultAction::Terminate,
@@ -211,7 +241,16 @@ pub struct SignalState {
 
 impl Default for SignalState {
     fn default() -> Self {
-        SignalState { actions: [SigAction::default(); NSIG], blocked: 0, pending: 0, altstack: AltStack { sp: 0, flags: SS_DISABLE, size: 0 } }
+        SignalState {
+            actions: [SigAction::default(); NSIG],
+            blocked: 0,
+            pending: 0,
+            altstack: AltStack {
+                sp: 0,
+                flags: SS_DISABLE,
+                size: 0,
+            },
+        }
     }
 }
 
@@ -241,7 +280,9 @@ impl SignalState {
             // The kernel clears flag bits it does not know, so user space can probe them.
             act.flags &= !flags::SA_UNSUPPORTED;
             self.actions[(signo - 1) as usize] = act;
-            if act.handler == SIG_IGN || (act.handler == SIG_DFL && default_action(signo) == DefaultAction::Ignore) {
+            if act.handler == SIG_IGN
+                || (act.handler == SIG_DFL && default_action(signo) == DefaultAction::Ignore)
+            {
                 self.pending &= !bit(signo);
             }
         }
@@ -303,12 +344,23 @@ mod tests {
     #[test]
     fn sigaction_rules() {
         let mut s = SignalState::default();
-        let act = SigAction { handler: 0x1234, flags: flags::SA_SIGINFO | flags::SA_UNSUPPORTED, restorer: 0, mask: u64::MAX };
-        assert_eq!(s.set_action(sig::SIGSEGV as u64, Some(act)).unwrap(), SigAction::default());
+        let act = SigAction {
+            handler: 0x1234,
+            flags: flags::SA_SIGINFO | flags::SA_UNSUPPORTED,
+            restorer: 0,
+            mask: u64::MAX,
+        };
+        assert_eq!(
+            s.set_action(sig::SIGSEGV as u64, Some(act)).unwrap(),
+            SigAction::default()
+        );
         let got = s.action(sig::SIGSEGV);
         assert_eq!(got.flags, flags::SA_SIGINFO, "unknown flags are cleared");
         assert_eq!(got.mask & UNBLOCKABLE, 0);
-        assert_eq!(s.set_action(sig::SIGKILL as u64, Some(act)), Err(Errno::EINVAL));
+        assert_eq!(
+            s.set_action(sig::SIGKILL as u64, Some(act)),
+            Err(Errno::EINVAL)
+        );
         assert_eq!(s.set_action(0, None), Err(Errno::EINVAL));
         assert_eq!(s.set_action(65, None), Err(Errno::EINVAL));
         assert!(s.set_action(64, None).is_ok());
@@ -330,7 +382,14 @@ mod tests {
     #[test]
     fn forced_fault_resets_ignored_handler() {
         let mut s = SignalState::default();
-        s.set_action(sig::SIGSEGV as u64, Some(SigAction { handler: SIG_IGN, ..Default::default() })).unwrap();
+        s.set_action(
+            sig::SIGSEGV as u64,
+            Some(SigAction {
+                handler: SIG_IGN,
+                ..Default::default()
+            }),
+        )
+        .unwrap();
         s.force(sig::SIGSEGV);
         assert_eq!(s.action(sig::SIGSEGV).handler, SIG_DFL);
         assert_eq!(code_name(sig::SIGSEGV, code::SEGV_MTESERR), "SEGV_MTESERR");

@@ -13,7 +13,10 @@ pub mod sysregs;
 
 use std::time::Instant;
 
-use unicorn_engine::{Arch as UcArch, Mode, Prot as UcProt, RegisterARM64, RegisterARM64CP, TlbEntry, TlbType, Unicorn};
+use unicorn_engine::{
+    Arch as UcArch, Mode, Prot as UcProt, RegisterARM64, RegisterARM64CP, TlbEntry, TlbType,
+    Unicorn,
+};
 use unicorn_engine::{HookType, MemType};
 
 use crate::emu::disasm::Disassembler;
@@ -94,7 +97,14 @@ fn xreg(n: u32) -> i32 {
 }
 
 fn cp(op0: u32, op1: u32, crn: u32, crm: u32, op2: u32) -> RegisterARM64CP {
-    RegisterARM64CP { crn, crm, op0, op1, op2, val: 0 }
+    RegisterARM64CP {
+        crn,
+        crm,
+        op0,
+        op1,
+        op2,
+        val: 0,
+    }
 }
 
 /// The CPU's ID registers as Unicorn's model implements them.
@@ -121,7 +131,8 @@ fn read_system_id_regs(uc: &Unicorn<Guest>) -> IdRegs {
 /// The user-visible ID registers of tagmmu's arm64 CPU with `opts` (for HWCAPs before a run).
 pub fn user_id_regs(opts: &Arm64Options) -> Result<IdRegs, EmuError> {
     let mut uc = Unicorn::new(UcArch::ARM64, Mode::ARM).op("open")?;
-    uc.ctl_set_cpu_model(unicorn_engine::Arm64CpuModel::MAX as i32).op("set cpu model")?;
+    uc.ctl_set_cpu_model(unicorn_engine::Arm64CpuModel::MAX as i32)
+        .op("set cpu model")?;
     let mut regs = IdRegs::default();
     let rd = |uc: &Unicorn<()>, crm, op2| {
         let mut r = cp(3, 0, 0, crm, op2);
@@ -166,7 +177,8 @@ fn apply_phys_events(uc: &mut Unicorn<Guest>, events: Vec<PhysEvent>) -> Result<
                 // SAFETY: `host` points at `len` bytes of a segment owned by the kernel stub's
                 // physical memory, which neither moves nor is freed before the matching
                 // `Unmapped` event; that event is applied here before the CPU runs again.
-                unsafe { uc.mem_map_ptr(pa.0, len, UcProt::ALL, host.cast()) }.op("map guest memory")?;
+                unsafe { uc.mem_map_ptr(pa.0, len, UcProt::ALL, host.cast()) }
+                    .op("map guest memory")?;
             }
             PhysEvent::Unmapped { pa, len } => uc.mem_unmap(pa.0, len).op("unmap guest memory")?,
         }
@@ -217,15 +229,27 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
             if prot.contains(Prot::EXEC) {
                 perms |= UcProt::EXEC;
             }
-            Some(TlbEntry { paddr: pa.0 & !0xfff, perms })
+            Some(TlbEntry {
+                paddr: pa.0 & !0xfff,
+                perms,
+            })
         }
         Err(kind) if access == Access::Fetch => {
             // When a stop is requested, Unicorn looks up the block at the `until` address;
             // that is not a guest fetch. A real one is reported from the PC once stopped.
             if vaddr & !0xfff != UNTIL & !0xfff && g.pending.is_none() && g.stop.is_none() {
                 let pc = uc.pc_read().unwrap_or(vaddr);
-                let code = if kind == FaultKind::Unmapped { code::SEGV_MAPERR } else { code::SEGV_ACCERR };
-                uc.get_data_mut().pending = Some(PendingSignal { signo: sig::SIGSEGV, si_code: code, addr: Some(pc), forced: true });
+                let code = if kind == FaultKind::Unmapped {
+                    code::SEGV_MAPERR
+                } else {
+                    code::SEGV_ACCERR
+                };
+                uc.get_data_mut().pending = Some(PendingSignal {
+                    signo: sig::SIGSEGV,
+                    si_code: code,
+                    addr: Some(pc),
+                    forced: true,
+                });
             }
             None
         }
@@ -233,8 +257,15 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
             let page = g.kernel.mm.untag(vaddr).unwrap_or(vaddr);
             g.refused = Some((page, vaddr, kind));
             g.flush_tlb = true;
-            let perms = if access == Access::Write { UcProt::WRITE } else { UcProt::READ };
-            Some(TlbEntry { paddr: FAULT_WINDOW_PA, perms })
+            let perms = if access == Access::Write {
+                UcProt::WRITE
+            } else {
+                UcProt::READ
+            };
+            Some(TlbEntry {
+                paddr: FAULT_WINDOW_PA,
+                perms,
+            })
         }
     }
 }
@@ -243,12 +274,27 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
 fn on_unmapped(uc: &mut Unicorn<Guest>, addr: u64) -> bool {
     let g = uc.get_data_mut();
     match g.refused.take() {
-        Some((_, tagged_page, kind)) if (FAULT_WINDOW_PA..FAULT_WINDOW_PA + 0x1000).contains(&addr) => {
+        Some((_, tagged_page, kind))
+            if (FAULT_WINDOW_PA..FAULT_WINDOW_PA + 0x1000).contains(&addr) =>
+        {
             let fault_addr = tagged_page | (addr - FAULT_WINDOW_PA);
-            let code = if kind == FaultKind::Unmapped { code::SEGV_MAPERR } else { code::SEGV_ACCERR };
-            g.pending = Some(PendingSignal { signo: sig::SIGSEGV, si_code: code, addr: Some(fault_addr), forced: true });
+            let code = if kind == FaultKind::Unmapped {
+                code::SEGV_MAPERR
+            } else {
+                code::SEGV_ACCERR
+            };
+            g.pending = Some(PendingSignal {
+                signo: sig::SIGSEGV,
+                si_code: code,
+                addr: Some(fault_addr),
+                forced: true,
+            });
         }
-        _ => g.error = Some(EmuError::Internal(format!("access to unmapped physical address {addr:#x} with no refused page"))),
+        _ => {
+            g.error = Some(EmuError::Internal(format!(
+                "access to unmapped physical address {addr:#x} with no refused page"
+            )))
+        }
     }
     false
 }
@@ -277,14 +323,21 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             return Ok(());
         }
         SyscallOutcome::SigReturn => {
-            return Err(EmuError::Unsupported("rt_sigreturn: arm64 signal frames are not modelled yet".into()));
+            return Err(EmuError::Unsupported(
+                "rt_sigreturn: arm64 signal frames are not modelled yet".into(),
+            ));
         }
     }
     sync_memory(uc)?;
     // Return to user: deliver what became pending (kill/tgkill to self).
     let g = uc.get_data_mut();
     if let Some(signo) = g.kernel.signals.take_deliverable() {
-        g.pending = Some(PendingSignal { signo, si_code: code::SI_TKILL, addr: None, forced: false });
+        g.pending = Some(PendingSignal {
+            signo,
+            si_code: code::SI_TKILL,
+            addr: None,
+            forced: false,
+        });
         uc.emu_stop().op("stop")?;
     }
     Ok(())
@@ -303,7 +356,12 @@ fn on_undefined(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             return Ok(());
         }
     }
-    uc.get_data_mut().pending = Some(PendingSignal { signo: sig::SIGILL, si_code: code::ILL_ILLOPC, addr: Some(pc), forced: true });
+    uc.get_data_mut().pending = Some(PendingSignal {
+        signo: sig::SIGILL,
+        si_code: code::ILL_ILLOPC,
+        addr: Some(pc),
+        forced: true,
+    });
     uc.emu_stop().op("stop")
 }
 
@@ -313,20 +371,37 @@ fn on_interrupt(uc: &mut Unicorn<Guest>, intno: u32) -> Result<(), EmuError> {
         EXCP_UDEF => on_undefined(uc),
         EXCP_BKPT => {
             let pc = uc.pc_read().op("read pc")?;
-            uc.get_data_mut().pending = Some(PendingSignal { signo: sig::SIGTRAP, si_code: code::TRAP_BRKPT, addr: Some(pc), forced: true });
+            uc.get_data_mut().pending = Some(PendingSignal {
+                signo: sig::SIGTRAP,
+                si_code: code::TRAP_BRKPT,
+                addr: Some(pc),
+                forced: true,
+            });
             uc.emu_stop().op("stop")
         }
         EXCP_DATA_ABORT | EXCP_PREFETCH_ABORT => {
             // Translation faults come through the TLB fill; what is left are alignment faults
             // (SP alignment, exclusive accesses), which Linux reports as SIGBUS.
             let pc = uc.pc_read().op("read pc")?;
-            uc.get_data_mut().pending = Some(PendingSignal { signo: sig::SIGBUS, si_code: code::BUS_ADRALN, addr: Some(pc), forced: true });
+            uc.get_data_mut().pending = Some(PendingSignal {
+                signo: sig::SIGBUS,
+                si_code: code::BUS_ADRALN,
+                addr: Some(pc),
+                forced: true,
+            });
             uc.emu_stop().op("stop")
         }
         other => {
             let pc = uc.pc_read().op("read pc")?;
-            uc.get_data_mut().pending = Some(PendingSignal { signo: sig::SIGILL, si_code: code::ILL_ILLOPC, addr: Some(pc), forced: true });
-            uc.get_data_mut().kernel.notice(format!("unexpected CPU exception {other} at {pc:#x}: delivering SIGILL"));
+            uc.get_data_mut().pending = Some(PendingSignal {
+                signo: sig::SIGILL,
+                si_code: code::ILL_ILLOPC,
+                addr: Some(pc),
+                forced: true,
+            });
+            uc.get_data_mut().kernel.notice(format!(
+                "unexpected CPU exception {other} at {pc:#x}: delivering SIGILL"
+            ));
             uc.emu_stop().op("stop")
         }
     }
@@ -339,12 +414,16 @@ fn on_block(uc: &mut Unicorn<Guest>, size: u32) {
     let mut stop = None;
     if let Some(b) = g.limits.insn_budget {
         if g.stats.instructions > b {
-            stop = Some(Stop::InsnBudget { executed: g.stats.instructions });
+            stop = Some(Stop::InsnBudget {
+                executed: g.stats.instructions,
+            });
         }
     }
     if let Some(t) = g.limits.time_budget {
-        if g.stats.blocks % CLOCK_CHECK_BLOCKS == 0 && g.started.elapsed() > t {
-            stop = Some(Stop::TimeBudget { elapsed_ms: g.started.elapsed().as_millis() as u64 });
+        if g.stats.blocks.is_multiple_of(CLOCK_CHECK_BLOCKS) && g.started.elapsed() > t {
+            stop = Some(Stop::TimeBudget {
+                elapsed_ms: g.started.elapsed().as_millis() as u64,
+            });
         }
     }
     if stop.is_some() {
@@ -376,7 +455,8 @@ fn setup_cpu(uc: &mut Unicorn<Guest>, start: InitialState) -> Result<(), EmuErro
         uc.reg_write(xreg(n), 0).op("clear registers")?;
     }
     uc.reg_write(RegisterARM64::SP, start.sp).op("write sp")?;
-    uc.reg_write(RegisterARM64::TPIDR_EL0, 0).op("write tpidr")?;
+    uc.reg_write(RegisterARM64::TPIDR_EL0, 0)
+        .op("write tpidr")?;
     uc.set_pc(start.pc).op("write pc")?;
     Ok(())
 }
@@ -409,7 +489,8 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
         started: Instant::now(),
     };
     let mut uc = Unicorn::new_with_data(UcArch::ARM64, Mode::ARM, guest).op("open")?;
-    uc.ctl_set_cpu_model(unicorn_engine::Arm64CpuModel::MAX as i32).op("set cpu model")?;
+    uc.ctl_set_cpu_model(unicorn_engine::Arm64CpuModel::MAX as i32)
+        .op("set cpu model")?;
     // QEMU's ARM targets default to 1 KiB target pages; Linux/arm64 here uses 4 KiB.
     uc.ctl_set_page_size(4096).op("set page size")?;
     let sys = read_system_id_regs(&uc);
@@ -436,18 +517,30 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
             continue;
         }
         match r {
-            Err(err) if err != unicorn_engine::uc_error::EXCEPTION => return Err(EmuError::Unicorn { op: "run", err }),
+            Err(err) if err != unicorn_engine::uc_error::EXCEPTION => {
+                return Err(EmuError::Unicorn { op: "run", err })
+            }
             _ => {
                 // Unicorn also returns when a hook changed the memory map (it abandons the
                 // current block): resume. Reaching UNTIL, or a refused fetch there, means a
                 // jump into kernel space.
                 let pc = uc.pc_read().op("read pc")?;
                 let g = uc.get_data();
-                let runnable = g.kernel.mm.untag(pc).and_then(|a| g.kernel.mm.prot_at(a)).is_some_and(|p| p.contains(Prot::EXEC));
+                let runnable = g
+                    .kernel
+                    .mm
+                    .untag(pc)
+                    .and_then(|a| g.kernel.mm.prot_at(a))
+                    .is_some_and(|p| p.contains(Prot::EXEC));
                 if runnable {
                     continue;
                 }
-                let sig = PendingSignal { signo: sig::SIGSEGV, si_code: code::SEGV_MAPERR, addr: Some(pc), forced: true };
+                let sig = PendingSignal {
+                    signo: sig::SIGSEGV,
+                    si_code: code::SEGV_MAPERR,
+                    addr: Some(pc),
+                    forced: true,
+                };
                 if let Some(stop) = deliver(&mut uc, sig)? {
                     break stop;
                 }
@@ -457,8 +550,15 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
     let g = uc.get_data_mut();
     let stats = g.stats;
     // Move the kernel out of the engine's data.
-    let kernel = std::mem::replace(&mut g.kernel, Kernel::new(crate::arch::Arch::Arm64, Default::default()));
-    Ok(RunOutput { kernel, stop, stats })
+    let kernel = std::mem::replace(
+        &mut g.kernel,
+        Kernel::new(crate::arch::Arch::Arm64, Default::default()),
+    );
+    Ok(RunOutput {
+        kernel,
+        stop,
+        stats,
+    })
 }
 
 /// Deliver a signal at a clean stop. Returns the stop if it ends the guest.
@@ -472,7 +572,10 @@ fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, Em
     let fatal = if act.handler == SIG_IGN {
         false
     } else if act.handler == SIG_DFL {
-        matches!(default_action(p.signo), DefaultAction::Terminate | DefaultAction::CoreDump)
+        matches!(
+            default_action(p.signo),
+            DefaultAction::Terminate | DefaultAction::CoreDump
+        )
     } else {
         return Err(EmuError::Unsupported(format!(
             "delivering {} to the guest's handler at {:#x}: arm64 signal frames are not modelled yet",
@@ -482,35 +585,65 @@ fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, Em
     };
     let action = if fatal { "killed" } else { "ignored" };
     if g.kernel.trace.syscalls {
-        g.kernel.trace.emit(TraceEvent::Signal { signo: p.signo, si_code: p.si_code, addr: p.addr, action: action.into() });
+        g.kernel.trace.emit(TraceEvent::Signal {
+            signo: p.signo,
+            si_code: p.si_code,
+            addr: p.addr,
+            action: action.into(),
+        });
     }
     if !fatal {
         return Ok(None);
     }
     let insn = disasm_at(g, pc);
-    Ok(Some(Stop::Killed { signal: FatalSignal::new(p.signo, p.si_code, p.addr, pc, insn) }))
+    Ok(Some(Stop::Killed {
+        signal: FatalSignal::new(p.signo, p.si_code, p.addr, pc, insn),
+    }))
 }
 
 fn install_hooks(uc: &mut Unicorn<Guest>, trace_insns: bool) -> Result<(), EmuError> {
-    uc.add_tlb_hook(0, u64::MAX, |uc, vaddr, ty| match catch(|| on_tlb_fill(uc, vaddr, ty)) {
-        Ok(e) => e,
-        Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in TLB fill: {m}")), None),
+    uc.add_tlb_hook(0, u64::MAX, |uc, vaddr, ty| {
+        match catch(|| on_tlb_fill(uc, vaddr, ty)) {
+            Ok(e) => e,
+            Err(m) => hook_failed(
+                uc,
+                EmuError::Internal(format!("panic in TLB fill: {m}")),
+                None,
+            ),
+        }
     })
     .op("add tlb hook")?;
-    uc.add_mem_hook(HookType::MEM_UNMAPPED, 0, u64::MAX, |uc, _ty, addr, _size, _val| match catch(|| on_unmapped(uc, addr)) {
-        Ok(b) => b,
-        Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in fault hook: {m}")), false),
-    })
+    uc.add_mem_hook(
+        HookType::MEM_UNMAPPED,
+        0,
+        u64::MAX,
+        |uc, _ty, addr, _size, _val| match catch(|| on_unmapped(uc, addr)) {
+            Ok(b) => b,
+            Err(m) => hook_failed(
+                uc,
+                EmuError::Internal(format!("panic in fault hook: {m}")),
+                false,
+            ),
+        },
+    )
     .op("add unmapped hook")?;
     uc.add_intr_hook(|uc, intno| match catch(|| on_interrupt(uc, intno)) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => hook_failed(uc, e, ()),
-        Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in interrupt hook: {m}")), ()),
+        Err(m) => hook_failed(
+            uc,
+            EmuError::Internal(format!("panic in interrupt hook: {m}")),
+            (),
+        ),
     })
     .op("add interrupt hook")?;
     uc.add_block_hook(1, 0, |uc, _addr, size| {
         if let Err(m) = catch(|| on_block(uc, size)) {
-            hook_failed(uc, EmuError::Internal(format!("panic in block hook: {m}")), ());
+            hook_failed(
+                uc,
+                EmuError::Internal(format!("panic in block hook: {m}")),
+                (),
+            );
         }
     })
     .op("add block hook")?;
@@ -522,7 +655,11 @@ fn install_hooks(uc: &mut Unicorn<Guest>, trace_insns: bool) -> Result<(), EmuEr
                 g.kernel.trace.emit(TraceEvent::Insn { pc: addr, text });
             });
             if let Err(m) = r {
-                hook_failed(uc, EmuError::Internal(format!("panic in trace hook: {m}")), ());
+                hook_failed(
+                    uc,
+                    EmuError::Internal(format!("panic in trace hook: {m}")),
+                    (),
+                );
             }
         })
         .op("add code hook")?;

@@ -178,23 +178,43 @@ impl AddressSpace {
         a & !(self.layout.page_size - 1)
     }
     fn page_up(&self, a: u64) -> Option<u64> {
-        a.checked_add(self.layout.page_size - 1).map(|x| self.page_down(x))
+        a.checked_add(self.layout.page_size - 1)
+            .map(|x| self.page_down(x))
     }
     fn is_page_aligned(&self, a: u64) -> bool {
-        a % self.layout.page_size == 0
+        a.is_multiple_of(self.layout.page_size)
     }
 
     /// Strip the bits the MMU ignores (arm64 TBI) from a user pointer. Returns `None` for an
     /// address that can never be a user address (for example a kernel address).
     pub fn untag(&self, addr: u64) -> Option<u64> {
         let bits = self.layout.ignored_top_bits;
-        let a = if bits == 0 { addr } else { (addr << bits) >> bits };
+        let a = if bits == 0 {
+            addr
+        } else {
+            (addr << bits) >> bits
+        };
         (a < self.layout.task_size).then_some(a)
     }
 
-    fn new_mapping(&mut self, start: u64, len: u64, prot: Prot, shared: bool, kind: VmaKind) -> KResult<()> {
+    fn new_mapping(
+        &mut self,
+        start: u64,
+        len: u64,
+        prot: Prot,
+        shared: bool,
+        kind: VmaKind,
+    ) -> KResult<()> {
         let seg = self.phys.allocate(len).map_err(|_| Errno::ENOMEM)?;
-        self.vmas.insert(Vma { start, end: start + len, prot, shared, kind, seg, seg_off: 0 });
+        self.vmas.insert(Vma {
+            start,
+            end: start + len,
+            prot,
+            shared,
+            kind,
+            seg,
+            seg_off: 0,
+        });
         Ok(())
     }
 
@@ -213,14 +233,22 @@ impl AddressSpace {
     /// Create the main stack mapping; returns its top.
     pub fn map_stack(&mut self) -> KResult<u64> {
         let top = self.layout.stack_top;
-        self.map_fixed(top - self.layout.stack_size, self.layout.stack_size, Prot::RW, VmaKind::Stack)?;
+        self.map_fixed(
+            top - self.layout.stack_size,
+            self.layout.stack_size,
+            Prot::RW,
+            VmaKind::Stack,
+        )?;
         Ok(top)
     }
 
     /// Set where the brk heap starts (the page-aligned end of the executable's bss).
     pub fn init_brk(&mut self, start: u64) -> KResult<()> {
         let start = self.page_up(start).ok_or(Errno::ENOMEM)?;
-        let seg = self.phys.allocate(self.layout.heap_max).map_err(|_| Errno::ENOMEM)?;
+        let seg = self
+            .phys
+            .allocate(self.layout.heap_max)
+            .map_err(|_| Errno::ENOMEM)?;
         self.heap_seg = Some(seg);
         self.brk_start = start;
         self.brk = start;
@@ -235,11 +263,14 @@ impl AddressSpace {
     /// `brk(2)`: move the break; returns the new break (the old one when the move fails), as
     /// the raw syscall does.
     pub fn set_brk(&mut self, requested: u64) -> u64 {
-        let Some(seg) = self.heap_seg else { return self.brk };
+        let Some(seg) = self.heap_seg else {
+            return self.brk;
+        };
         if requested < self.brk_start || requested > self.brk_start + self.layout.heap_max {
             return self.brk;
         }
-        let (Some(old_end), Some(new_end)) = (self.page_up(self.brk), self.page_up(requested)) else {
+        let (Some(old_end), Some(new_end)) = (self.page_up(self.brk), self.page_up(requested))
+        else {
             return self.brk;
         };
         if new_end > old_end {
@@ -258,7 +289,15 @@ impl AddressSpace {
                 _ => false,
             };
             if !extended {
-                self.vmas.insert(Vma { start: old_end, end: new_end, prot: Prot::RW, shared: false, kind: VmaKind::Heap, seg, seg_off });
+                self.vmas.insert(Vma {
+                    start: old_end,
+                    end: new_end,
+                    prot: Prot::RW,
+                    shared: false,
+                    kind: VmaKind::Heap,
+                    seg,
+                    seg_off,
+                });
             }
         } else if new_end < old_end {
             self.vmas.remove_range(new_end, old_end);
@@ -281,7 +320,14 @@ impl AddressSpace {
 
     /// `mmap(2)` of anonymous memory (or, with `contents`, a private copy of a file).
     /// `addr` must already be untagged. Returns the start address.
-    pub fn mmap(&mut self, addr: u64, len: u64, prot: Prot, request: MapRequest, kind: VmaKind) -> KResult<u64> {
+    pub fn mmap(
+        &mut self,
+        addr: u64,
+        len: u64,
+        prot: Prot,
+        request: MapRequest,
+        kind: VmaKind,
+    ) -> KResult<u64> {
         if len == 0 {
             return Err(Errno::EINVAL);
         }
@@ -296,7 +342,11 @@ impl AddressSpace {
                 }
                 let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
                 if end > self.layout.task_size || addr < self.layout.page_size {
-                    return Err(if request.placement == Placement::Fixed { Errno::ENOMEM } else { Errno::EPERM });
+                    return Err(if request.placement == Placement::Fixed {
+                        Errno::ENOMEM
+                    } else {
+                        Errno::EPERM
+                    });
                 }
                 if self.vmas.overlaps(addr, end) {
                     if request.placement == Placement::FixedNoReplace {
@@ -309,11 +359,15 @@ impl AddressSpace {
             Placement::Hint => {
                 let hint = self.page_down(addr);
                 let fits = hint >= self.layout.mmap_min
-                    && hint.checked_add(len).is_some_and(|e| e <= self.layout.mmap_base && !self.vmas.overlaps(hint, e));
+                    && hint.checked_add(len).is_some_and(|e| {
+                        e <= self.layout.mmap_base && !self.vmas.overlaps(hint, e)
+                    });
                 if hint != 0 && fits {
                     hint
                 } else {
-                    self.vmas.find_free_top_down(len, self.layout.mmap_min, self.layout.mmap_base).ok_or(Errno::ENOMEM)?
+                    self.vmas
+                        .find_free_top_down(len, self.layout.mmap_min, self.layout.mmap_base)
+                        .ok_or(Errno::ENOMEM)?
                 }
             }
         };
@@ -404,7 +458,10 @@ impl AddressSpace {
     /// Evict the resident pages of `[addr, addr+len)` as reclaim would: they become not
     /// present, their contents are kept. Returns how many pages were evicted.
     pub fn evict(&mut self, addr: u64, len: u64) -> u64 {
-        let (start, Some(end)) = (self.page_down(addr), addr.checked_add(len).and_then(|e| self.page_up(e))) else {
+        let (start, Some(end)) = (
+            self.page_down(addr),
+            addr.checked_add(len).and_then(|e| self.page_up(e)),
+        ) else {
             return 0;
         };
         let vmas: Vec<Vma> = self.vmas.intersecting(start, end).cloned().collect();
@@ -429,7 +486,10 @@ impl AddressSpace {
 
     /// Is the page holding the untagged address `addr` present?
     pub fn is_present(&self, addr: u64) -> bool {
-        self.vmas.find(addr).and_then(|v| self.phys.containing(v.phys(addr))).is_some_and(|(s, off)| s.is_present(off))
+        self.vmas
+            .find(addr)
+            .and_then(|v| self.phys.containing(v.phys(addr)))
+            .is_some_and(|(s, off)| s.is_present(off))
     }
 
     /// The page-fault handler: an access of kind `access` to the untagged address `addr`.
@@ -479,7 +539,11 @@ impl AddressSpace {
 
     /// Split `[addr, addr+len)` into per-VMA pieces: (segment, offset in it, offset in the
     /// caller's buffer, length).
-    fn chunks(&self, addr: u64, len: u64) -> Result<Vec<(PhysAddr, usize, usize, usize)>, FaultKind> {
+    fn chunks(
+        &self,
+        addr: u64,
+        len: u64,
+    ) -> Result<Vec<(PhysAddr, usize, usize, usize)>, FaultKind> {
         let mut out = Vec::new();
         let mut done = 0u64;
         while done < len {
@@ -493,7 +557,12 @@ impl AddressSpace {
         Ok(out)
     }
 
-    fn for_each_chunk(&self, addr: u64, len: u64, mut f: impl FnMut(&phys::Segment, usize, usize, usize)) -> Result<(), FaultKind> {
+    fn for_each_chunk(
+        &self,
+        addr: u64,
+        len: u64,
+        mut f: impl FnMut(&phys::Segment, usize, usize, usize),
+    ) -> Result<(), FaultKind> {
         for (seg, off, i, n) in self.chunks(addr, len)? {
             let s = self.phys.segment(seg).ok_or(FaultKind::Unmapped)?;
             f(s, off, i, n);
@@ -512,7 +581,14 @@ impl AddressSpace {
                 VmaKind::Anon => String::new(),
                 VmaKind::File(p) => p.clone(),
             };
-            s.push_str(&format!("{:012x}-{:012x} {}{} {}\n", v.start, v.end, v.prot, if v.shared { 's' } else { 'p' }, name));
+            s.push_str(&format!(
+                "{:012x}-{:012x} {}{} {}\n",
+                v.start,
+                v.end,
+                v.prot,
+                if v.shared { 's' } else { 'p' },
+                name
+            ));
         }
         s
     }
@@ -556,7 +632,10 @@ mod tests {
     fn space() -> AddressSpace {
         AddressSpace::new(Layout::arm64())
     }
-    const ANON: MapRequest = MapRequest { placement: Placement::Hint, shared: false };
+    const ANON: MapRequest = MapRequest {
+        placement: Placement::Hint,
+        shared: false,
+    };
 
     #[test]
     fn mmap_hint_fixed_and_noreplace() {
@@ -564,16 +643,35 @@ mod tests {
         let a = mm.mmap(0, 5000, Prot::RW, ANON, VmaKind::Anon).unwrap();
         assert_eq!(a % 4096, 0);
         assert_eq!(mm.vmas().find(a).unwrap().len(), 8192);
-        let fixed = MapRequest { placement: Placement::FixedNoReplace, shared: false };
-        assert_eq!(mm.mmap(a, 4096, Prot::RW, fixed, VmaKind::Anon), Err(Errno::EEXIST));
-        let fixed = MapRequest { placement: Placement::Fixed, shared: false };
-        assert_eq!(mm.mmap(a + 1, 4096, Prot::RW, fixed, VmaKind::Anon), Err(Errno::EINVAL));
+        let fixed = MapRequest {
+            placement: Placement::FixedNoReplace,
+            shared: false,
+        };
+        assert_eq!(
+            mm.mmap(a, 4096, Prot::RW, fixed, VmaKind::Anon),
+            Err(Errno::EEXIST)
+        );
+        let fixed = MapRequest {
+            placement: Placement::Fixed,
+            shared: false,
+        };
+        assert_eq!(
+            mm.mmap(a + 1, 4096, Prot::RW, fixed, VmaKind::Anon),
+            Err(Errno::EINVAL)
+        );
         mm.write_kernel(a, b"abc").unwrap();
         assert_eq!(mm.mmap(a, 4096, Prot::READ, fixed, VmaKind::Anon), Ok(a));
         let mut b = [1u8; 3];
         mm.read_kernel(a, &mut b).unwrap();
-        assert_eq!(b, [0, 0, 0], "MAP_FIXED replaced the old page with a fresh one");
-        assert_eq!(mm.mmap(0, 0, Prot::RW, ANON, VmaKind::Anon), Err(Errno::EINVAL));
+        assert_eq!(
+            b,
+            [0, 0, 0],
+            "MAP_FIXED replaced the old page with a fresh one"
+        );
+        assert_eq!(
+            mm.mmap(0, 0, Prot::RW, ANON, VmaKind::Anon),
+            Err(Errno::EINVAL)
+        );
     }
 
     #[test]
@@ -583,7 +681,10 @@ mod tests {
         mm.phys_mut().take_events();
         mm.munmap(a + 4096, 4096).unwrap();
         assert!(mm.vmas().find(a + 4096).is_none());
-        assert!(mm.phys_mut().take_events().is_empty(), "segment still used by the two halves");
+        assert!(
+            mm.phys_mut().take_events().is_empty(),
+            "segment still used by the two halves"
+        );
         mm.munmap(a, 3 * 4096).unwrap();
         assert_eq!(mm.phys_mut().take_events().len(), 1);
         assert_eq!(mm.munmap(a + 1, 4096), Err(Errno::EINVAL));
@@ -593,10 +694,18 @@ mod tests {
     #[test]
     fn faults_presence_and_eviction() {
         let mut mm = space();
-        let a = mm.mmap(0, 2 * 4096, Prot::READ, ANON, VmaKind::Anon).unwrap();
+        let a = mm
+            .mmap(0, 2 * 4096, Prot::READ, ANON, VmaKind::Anon)
+            .unwrap();
         assert!(!mm.is_present(a));
-        assert_eq!(mm.handle_user_fault(a + 8, Access::Write), Err(FaultKind::Protection));
-        assert_eq!(mm.handle_user_fault(a - 8, Access::Read), Err(FaultKind::Unmapped));
+        assert_eq!(
+            mm.handle_user_fault(a + 8, Access::Write),
+            Err(FaultKind::Protection)
+        );
+        assert_eq!(
+            mm.handle_user_fault(a - 8, Access::Read),
+            Err(FaultKind::Unmapped)
+        );
         mm.handle_user_fault(a + 8, Access::Read).unwrap();
         assert!(mm.is_present(a) && !mm.is_present(a + 4096));
         assert_eq!(mm.stats().page_faults, 1);
@@ -623,7 +732,11 @@ mod tests {
         let mut b = [9u8];
         mm.read_kernel(base + 9000, &mut b).unwrap();
         assert_eq!(b, [0]);
-        assert_eq!(mm.set_brk(base + (2 << 30)), base + 10000, "beyond the heap limit fails");
+        assert_eq!(
+            mm.set_brk(base + (2 << 30)),
+            base + 10000,
+            "beyond the heap limit fails"
+        );
     }
 
     #[test]

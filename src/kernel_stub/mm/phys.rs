@@ -110,12 +110,18 @@ pub struct PhysMemory {
 impl PhysMemory {
     /// An empty physical memory whose addresses stay below `limit`.
     pub fn new(page_size: u64, limit: u64) -> PhysMemory {
-        PhysMemory { segments: BTreeMap::new(), next_pa: PHYS_BASE, limit, page_size, events: Vec::new() }
+        PhysMemory {
+            segments: BTreeMap::new(),
+            next_pa: PHYS_BASE,
+            limit,
+            page_size,
+            events: Vec::new(),
+        }
     }
 
     /// Allocate a zeroed, non-resident segment of `len` bytes (a multiple of the page size).
     pub fn allocate(&mut self, len: u64) -> Result<PhysAddr, PhysError> {
-        debug_assert!(len > 0 && len % self.page_size == 0);
+        debug_assert!(len > 0 && len.is_multiple_of(self.page_size));
         // Leave one guard page between segments so an access running off the end of one can
         // never land in the next.
         let pa = self.next_pa;
@@ -124,12 +130,25 @@ impl PhysMemory {
             return Err(PhysError::Exhausted);
         }
         let host_len = usize::try_from(len).map_err(|_| PhysError::Exhausted)?;
-        let mut mem = MmapMut::map_anon(host_len).map_err(|source| PhysError::Host { len, source })?;
+        let mut mem =
+            MmapMut::map_anon(host_len).map_err(|source| PhysError::Host { len, source })?;
         let pages = (len / self.page_size) as usize;
         let host = mem.as_mut_ptr();
-        self.segments.insert(pa, Segment { pa: PhysAddr(pa), mem, present: vec![false; pages], page_size: self.page_size });
+        self.segments.insert(
+            pa,
+            Segment {
+                pa: PhysAddr(pa),
+                mem,
+                present: vec![false; pages],
+                page_size: self.page_size,
+            },
+        );
         self.next_pa = end + self.page_size;
-        self.events.push(PhysEvent::Mapped { pa: PhysAddr(pa), len, host });
+        self.events.push(PhysEvent::Mapped {
+            pa: PhysAddr(pa),
+            len,
+            host,
+        });
         Ok(PhysAddr(pa))
     }
 
@@ -183,7 +202,10 @@ mod tests {
         let a = pm.allocate(8192).unwrap();
         let b = pm.allocate(4096).unwrap();
         assert!(b.0 >= a.0 + 8192 + 4096, "a guard page separates segments");
-        assert_eq!(pm.containing(PhysAddr(a.0 + 4097)).map(|(_, o)| o), Some(4097));
+        assert_eq!(
+            pm.containing(PhysAddr(a.0 + 4097)).map(|(_, o)| o),
+            Some(4097)
+        );
         assert!(pm.containing(PhysAddr(a.0 + 8192)).is_none());
         let seg = pm.segment_mut(a).unwrap();
         assert!(!seg.is_present(0));

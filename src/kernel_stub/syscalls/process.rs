@@ -37,7 +37,13 @@ impl Kernel {
         Ok(0)
     }
 
-    pub(super) fn sys_prlimit(&mut self, pid: u64, resource: u64, new: u64, old: u64) -> KResult<u64> {
+    pub(super) fn sys_prlimit(
+        &mut self,
+        pid: u64,
+        resource: u64,
+        new: u64,
+        old: u64,
+    ) -> KResult<u64> {
         if pid != 0 && pid as u32 != self.config.pid {
             return Err(Errno::ESRCH);
         }
@@ -74,7 +80,8 @@ impl Kernel {
         match a[0] {
             PR_SET_NAME => {
                 let mut b = vec![0; 16];
-                let left = uaccess::copy_from_user(&mut self.mm, self.uaccess, &mut b, UserAddr(a[1]));
+                let left =
+                    uaccess::copy_from_user(&mut self.mm, self.uaccess, &mut b, UserAddr(a[1]));
                 // Like strncpy_from_user into a 16-byte comm: fault only if nothing was read.
                 if left == 16 {
                     return Err(Errno::EFAULT);
@@ -106,7 +113,12 @@ impl Kernel {
                 }
             }
             PR_GET_PDEATHSIG => {
-                uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(a[1]), &StructWriter::new(self.arch).u32(0).finish())?;
+                uaccess::write_user(
+                    &mut self.mm,
+                    self.uaccess,
+                    UserAddr(a[1]),
+                    &StructWriter::new(self.arch).u32(0).finish(),
+                )?;
                 Ok(0)
             }
             PR_GET_SECCOMP => Ok(0),
@@ -121,7 +133,10 @@ impl Kernel {
             PR_SET_TAGGED_ADDR_CTRL => {
                 // arm64 only. Without MTE the only valid bit is PR_TAGGED_ADDR_ENABLE
                 // (arch/arm64/kernel/process.c set_tagged_addr_ctrl).
-                if self.arch != crate::arch::Arch::Arm64 || a[2] | a[3] | a[4] != 0 || a[1] & !PR_TAGGED_ADDR_ENABLE != 0 {
+                if self.arch != crate::arch::Arch::Arm64
+                    || a[2] | a[3] | a[4] != 0
+                    || a[1] & !PR_TAGGED_ADDR_ENABLE != 0
+                {
                     return Err(Errno::EINVAL);
                 }
                 self.uaccess.tagged_addr_abi = a[1] & PR_TAGGED_ADDR_ENABLE != 0;
@@ -153,7 +168,7 @@ impl Kernel {
         const FUTEX_WAIT_BITSET: u64 = 9;
         const FUTEX_WAKE_BITSET: u64 = 10;
         const FUTEX_CMD_MASK: u64 = !(128 | 256);
-        if uaddr % 4 != 0 {
+        if !uaddr.is_multiple_of(4) {
             return Err(Errno::EINVAL);
         }
         match op & FUTEX_CMD_MASK {

@@ -21,7 +21,13 @@ impl Kernel {
         w.finish()
     }
 
-    pub(super) fn sys_rt_sigaction(&mut self, signo: u64, act: u64, oact: u64, sigsetsize: u64) -> KResult<u64> {
+    pub(super) fn sys_rt_sigaction(
+        &mut self,
+        signo: u64,
+        act: u64,
+        oact: u64,
+        sigsetsize: u64,
+    ) -> KResult<u64> {
         if sigsetsize != 8 {
             return Err(Errno::EINVAL);
         }
@@ -44,7 +50,13 @@ impl Kernel {
         Ok(0)
     }
 
-    pub(super) fn sys_rt_sigprocmask(&mut self, how: u64, set: u64, oset: u64, sigsetsize: u64) -> KResult<u64> {
+    pub(super) fn sys_rt_sigprocmask(
+        &mut self,
+        how: u64,
+        set: u64,
+        oset: u64,
+        sigsetsize: u64,
+    ) -> KResult<u64> {
         if sigsetsize != 8 {
             return Err(Errno::EINVAL);
         }
@@ -83,7 +95,11 @@ impl Kernel {
         let cur = self.signals.altstack;
         let new = if ss != 0 {
             let b = uaccess::read_user(&mut self.mm, self.uaccess, UserAddr(ss), 24)?;
-            let st = AltStack { sp: read_u64(self.arch, &b[0..]), flags: read_u32(self.arch, &b[8..]), size: read_u64(self.arch, &b[16..]) };
+            let st = AltStack {
+                sp: read_u64(self.arch, &b[0..]),
+                flags: read_u32(self.arch, &b[8..]),
+                size: read_u64(self.arch, &b[16..]),
+            };
             if on {
                 return Err(Errno::EPERM);
             }
@@ -92,12 +108,19 @@ impl Kernel {
                 return Err(Errno::EINVAL);
             }
             if mode == SS_DISABLE {
-                Some(AltStack { sp: 0, flags: SS_DISABLE, size: 0 })
+                Some(AltStack {
+                    sp: 0,
+                    flags: SS_DISABLE,
+                    size: 0,
+                })
             } else {
                 if st.size < MINSIGSTKSZ {
                     return Err(Errno::ENOMEM);
                 }
-                Some(AltStack { flags: st.flags & SS_AUTODISARM, ..st })
+                Some(AltStack {
+                    flags: st.flags & SS_AUTODISARM,
+                    ..st
+                })
             }
         } else {
             None

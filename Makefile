@@ -1,0 +1,26 @@
+# Quick start: `make demo` runs the main demo, `make test` runs the whole test suite.
+# Both install what is missing first (scripts/setup.sh).
+
+CARGO ?= cargo
+
+.PHONY: setup build demo test lint bench
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	$(CARGO) build --release
+
+demo: build
+	@scripts/demo.sh target/release/tagmmu
+
+test: setup
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --no-fail-fast && $(CARGO) test --doc; \
+	else \
+		$(CARGO) test --no-fail-fast; \
+	fi
+
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
