@@ -250,3 +250,33 @@ fn dynamic_executable_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn bad_syscall_arguments_get_linux_errors() {
+    // The expected lines are Linux's answers (see programs/arm64/badargs.c).
+    let out = exec(&guest("arm64/badargs"), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let expected = "write bad buffer: EFAULT\nwrite /dev/null huge: 2147479552\nread into bad buffer: EFAULT\nopenat bad path: EFAULT\nmmap len 0: EINVAL\nmmap huge: ENOMEM\nmmap bad offset: EINVAL\nmmap fixed unaligned: EINVAL\nmmap bad type: EINVAL\nmmap bad fd: EBADF\nmunmap unaligned: EINVAL\nmunmap len 0: EINVAL\nmprotect unmapped: ENOMEM\nmadvise bad advice: EINVAL\nmprotect bad prot: EINVAL\nwritev too many: EINVAL\nreadv bad iov: EFAULT\nlseek on a pipe-like stdout: ESPIPE\nlseek bad whence: EINVAL\nlseek negative: EINVAL\nclose bad fd: EBADF\nread closed: EBADF\nsigaction SIGKILL: EINVAL\nrt_sigaction bad size: EINVAL\nrt_sigprocmask bad how: EINVAL\nprlimit bad resource: EINVAL\ngetrandom bad flags: EINVAL\nclock_gettime bad clock: EINVAL\nuname bad buffer: EFAULT\nfstat bad buffer: EFAULT\nunlink missing: ENOENT\nbrk(1) keeps the break: yes\nkill self 0: ok\nkill bad signal: EINVAL\nbadargs: done\n";
+    assert_eq!(text(&out.stdout), expected);
+}
+
+#[test]
+fn id_registers_read_as_linux_emulates_them() {
+    let out = exec(&guest("arm64/idregs"), &[]);
+    assert_eq!(
+        text(&out.stdout),
+        "idregs: all ok\n",
+        "{}",
+        text(&out.stderr)
+    );
+    for (arg, line) in [
+        ("unemulated", "reading ID_PFR0_EL1\n"),
+        ("privileged", "masking interrupts\n"),
+    ] {
+        let out = exec(&guest("arm64/idregs"), &[arg]);
+        assert_eq!(out.status.code(), Some(128 + 4), "{arg}: SIGILL");
+        assert_eq!(text(&out.stdout), line);
+        let err = text(&out.stderr);
+        assert!(err.contains("SIGILL (ILL_ILLOPC)"), "{err}");
+    }
+}

@@ -140,3 +140,14 @@ fn syscall_trace_is_kept_as_data() {
     assert_eq!(names.last(), Some(&"exit_group"));
     assert!(names.contains(&"write"));
 }
+
+#[test]
+fn evicted_pages_fault_back_in_with_their_contents() {
+    let r = machine::run(&MachineConfig::new(guest("arm64/evict"))).unwrap();
+    assert_eq!(text(&r.stdout), "evict: contents kept\n");
+    assert_eq!(r.stats.mm.evictions, 4);
+    assert_eq!(
+        r.stats.mm.major_faults, 4,
+        "each evicted page is faulted back in once"
+    );
+}

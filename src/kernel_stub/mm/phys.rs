@@ -105,7 +105,14 @@ pub struct PhysMemory {
     limit: u64,
     page_size: u64,
     events: Vec<PhysEvent>,
+    /// Bytes of all live segments.
+    reserved: u64,
+    /// The most `reserved` may reach (the guest's memory limit).
+    budget: u64,
 }
+
+/// Default limit on the guest's mapped memory (its address-space reservations).
+pub const DEFAULT_MEMORY_BUDGET: u64 = 64 << 30;
 
 impl PhysMemory {
     /// An empty physical memory whose addresses stay below `limit`.
@@ -116,7 +123,19 @@ impl PhysMemory {
             limit,
             page_size,
             events: Vec::new(),
+            reserved: 0,
+            budget: DEFAULT_MEMORY_BUDGET,
         }
+    }
+
+    /// Limit the total size of live segments (mmap beyond it fails with ENOMEM).
+    pub fn set_budget(&mut self, bytes: u64) {
+        self.budget = bytes;
+    }
+
+    /// Bytes of all live segments.
+    pub fn reserved(&self) -> u64 {
+        self.reserved
     }
 
     /// Allocate a zeroed, non-resident segment of `len` bytes (a multiple of the page size).
@@ -130,8 +149,16 @@ impl PhysMemory {
             return Err(PhysError::Exhausted);
         }
         let host_len = usize::try_from(len).map_err(|_| PhysError::Exhausted)?;
-        let mut mem =
-            MmapMut::map_anon(host_len).map_err(|source| PhysError::Host { len, source })?;
+        if self.reserved.saturating_add(len) > self.budget {
+            return Err(PhysError::Exhausted);
+        }
+        // Reserve address space only: host pages are committed when first touched.
+        let mut mem = memmap2::MmapOptions::new()
+            .len(host_len)
+            .no_reserve_swap()
+            .map_anon()
+            .map_err(|source| PhysError::Host { len, source })?;
+        self.reserved += len;
         let pages = (len / self.page_size) as usize;
         let host = mem.as_mut_ptr();
         self.segments.insert(
@@ -155,6 +182,7 @@ impl PhysMemory {
     /// Release the segment starting at `pa`.
     pub fn release(&mut self, pa: PhysAddr) {
         if let Some(seg) = self.segments.remove(&pa.0) {
+            self.reserved -= seg.len();
             self.events.push(PhysEvent::Unmapped { pa, len: seg.len() });
         }
     }
@@ -223,5 +251,12 @@ mod tests {
         let mut pm = PhysMemory::new(4096, PHYS_BASE + 8192);
         assert!(pm.allocate(4096).is_ok());
         assert!(matches!(pm.allocate(4096), Err(PhysError::Exhausted)));
+        let mut pm = PhysMemory::new(4096, 1 << 46);
+        pm.set_budget(3 * 4096);
+        let a = pm.allocate(2 * 4096).unwrap();
+        assert!(matches!(pm.allocate(2 * 4096), Err(PhysError::Exhausted)));
+        pm.release(a);
+        assert_eq!(pm.reserved(), 0);
+        assert!(pm.allocate(3 * 4096).is_ok());
     }
 }
