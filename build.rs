@@ -17,27 +17,15 @@ struct Target {
 }
 
 const TARGETS: &[Target] = &[
-    Target {
-        dir: "arm64",
-        cc_env: "TAGMMU_CC_ARM64",
-        cc: "aarch64-linux-gnu-gcc",
-    },
-    Target {
-        dir: "sparc64",
-        cc_env: "TAGMMU_CC_SPARC64",
-        cc: "sparc64-linux-gnu-gcc",
-    },
+    Target { dir: "arm64", cc_env: "TAGMMU_CC_ARM64", cc: "aarch64-linux-gnu-gcc" },
+    Target { dir: "sparc64", cc_env: "TAGMMU_CC_SPARC64", cc: "sparc64-linux-gnu-gcc" },
 ];
 
 fn extra_flags(src: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(src).unwrap_or_default();
     text.lines()
         .filter_map(|l| l.trim().strip_prefix("// tagmmu: cflags"))
-        .flat_map(|rest| {
-            rest.split_whitespace()
-                .map(String::from)
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|rest| rest.split_whitespace().map(String::from).collect::<Vec<_>>())
         .collect()
 }
 
@@ -62,12 +50,7 @@ fn main() {
         };
         let mut sources: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                matches!(
-                    p.extension().and_then(|e| e.to_str()),
-                    Some("c") | Some("S")
-                )
-            })
+            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("c") | Some("S")))
             .collect();
         sources.sort();
         for s in &sources {
@@ -75,7 +58,10 @@ fn main() {
         }
         let cc = std::env::var(t.cc_env).unwrap_or_else(|_| t.cc.to_string());
         if Command::new(&cc).arg("--version").output().is_err() {
-            println!("cargo:warning=cross compiler {cc} not found: the {} guest programs are not built (run `make setup`)", t.dir);
+            println!(
+                "cargo:warning=cross compiler {cc} not found: the {} guest programs are not built (run `make setup`)",
+                t.dir
+            );
             continue;
         }
         let dest = guest_dir.join(t.dir);
@@ -106,11 +92,7 @@ fn main() {
             for h in handles {
                 let (src, r) = h.join().expect("compiler thread");
                 if !r.status.success() {
-                    panic!(
-                        "guest program {} does not compile:\n{}",
-                        src.display(),
-                        String::from_utf8_lossy(&r.stderr)
-                    );
+                    panic!("guest program {} does not compile:\n{}", src.display(), String::from_utf8_lossy(&r.stderr));
                 }
             }
         }

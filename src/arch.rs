@@ -66,38 +66,23 @@ pub struct StructWriter {
 impl StructWriter {
     /// An empty struct in the byte order of `arch`.
     pub fn new(arch: Arch) -> StructWriter {
-        StructWriter {
-            bytes: Vec::new(),
-            big: arch.big_endian(),
-        }
+        StructWriter { bytes: Vec::new(), big: arch.big_endian() }
     }
     /// Append a u64.
     pub fn u64(&mut self, v: u64) -> &mut Self {
-        let b = if self.big {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        };
+        let b = if self.big { v.to_be_bytes() } else { v.to_le_bytes() };
         self.bytes.extend_from_slice(&b);
         self
     }
     /// Append a u32.
     pub fn u32(&mut self, v: u32) -> &mut Self {
-        let b = if self.big {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        };
+        let b = if self.big { v.to_be_bytes() } else { v.to_le_bytes() };
         self.bytes.extend_from_slice(&b);
         self
     }
     /// Append a u16.
     pub fn u16(&mut self, v: u16) -> &mut Self {
-        let b = if self.big {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        };
+        let b = if self.big { v.to_be_bytes() } else { v.to_le_bytes() };
         self.bytes.extend_from_slice(&b);
         self
     }

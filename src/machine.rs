@@ -68,11 +68,7 @@ impl MachineConfig {
             args: Vec::new(),
             env: Vec::new(),
             arch: None,
-            kernel: KernelConfig {
-                stdout: OutputSink::Capture,
-                stderr: OutputSink::Capture,
-                ..Default::default()
-            },
+            kernel: KernelConfig { stdout: OutputSink::Capture, stderr: OutputSink::Capture, ..Default::default() },
             mte: MteLevel::None,
             mte_far: true,
             limits: RunLimits::default(),
@@ -152,23 +148,18 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
         kernel
             .vfs
             .add_file(path, contents.clone())
-            .map_err(|errno| MachineError::File {
-                path: path.clone(),
-                errno,
-            })?;
+            .map_err(|errno| MachineError::File { path: path.clone(), errno })?;
     }
-    let opts = Arm64Options {
+    let mut opts = Arm64Options {
         mte: cfg.mte,
         mte_far: cfg.mte_far,
         trace_insns: cfg.trace.insns,
         limits: cfg.limits,
+        sigreturn_trampoline: 0,
     };
     let regs = arm64::user_id_regs(&opts)?;
     let (hwcap, hwcap2) = regs.hwcaps();
-    let execfn = cfg
-        .argv0
-        .clone()
-        .unwrap_or_else(|| cfg.program.display().to_string());
+    let execfn = cfg.argv0.clone().unwrap_or_else(|| cfg.program.display().to_string());
     let mut argv = vec![execfn.clone()];
     argv.extend(cfg.args.iter().cloned());
     let params = ExecParams {
@@ -184,11 +175,10 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
     let exe = std::fs::canonicalize(&cfg.program).unwrap_or_else(|_| cfg.program.clone());
     let start = kernel
         .exec(&image, &params)
-        .map_err(|errno| MachineError::Exec {
-            path: cfg.program.display().to_string(),
-            errno,
-        })?;
+        .map_err(|errno| MachineError::Exec { path: cfg.program.display().to_string(), errno })?;
     kernel.exe_path = exe.display().to_string();
+    opts.sigreturn_trampoline = arm64::map_sigreturn_trampoline(&mut kernel)
+        .map_err(|errno| MachineError::Exec { path: cfg.program.display().to_string(), errno })?;
     let out = arm64::run(kernel, start, opts)?;
     let mut kernel = out.kernel;
     Ok(RunResult {

@@ -111,15 +111,15 @@ fn programs(dir_only: bool) -> ExitCode {
     let mut found: Vec<String> = Vec::new();
     for arch in ["arm64", "sparc64"] {
         if let Ok(rd) = std::fs::read_dir(dir.join(arch)) {
-            found.extend(
-                rd.filter_map(|e| e.ok())
-                    .map(|e| format!("{arch}/{}", e.file_name().to_string_lossy())),
-            );
+            found.extend(rd.filter_map(|e| e.ok()).map(|e| format!("{arch}/{}", e.file_name().to_string_lossy())));
         }
     }
     found.sort();
     if found.is_empty() {
-        eprintln!("tagmmu: no guest programs were built in {}: install the cross compilers (`make setup`) and rebuild", dir.display());
+        eprintln!(
+            "tagmmu: no guest programs were built in {}: install the cross compilers (`make setup`) and rebuild",
+            dir.display()
+        );
         return ExitCode::from(1);
     }
     for f in found {
@@ -131,11 +131,7 @@ fn programs(dir_only: bool) -> ExitCode {
 fn exec(a: ExecArgs) -> ExitCode {
     let mut cfg = MachineConfig::new(&a.program).args(a.args.clone());
     cfg.argv0 = a.argv0.clone();
-    let mut env: Vec<(String, String)> = if a.clear_env {
-        Vec::new()
-    } else {
-        std::env::vars().collect()
-    };
+    let mut env: Vec<(String, String)> = if a.clear_env { Vec::new() } else { std::env::vars().collect() };
     for kv in &a.set_env {
         let Some((k, v)) = kv.split_once('=') else {
             eprintln!("tagmmu: -E takes VAR=VALUE, got {kv:?}");
@@ -171,10 +167,7 @@ fn exec(a: ExecArgs) -> ExitCode {
             eprintln!("tagmmu: --time-budget must be a positive number of seconds");
             return ExitCode::from(2);
         }
-        cfg.limits = RunLimits {
-            time_budget: Some(Duration::from_secs_f64(s)),
-            ..cfg.limits
-        };
+        cfg.limits = RunLimits { time_budget: Some(Duration::from_secs_f64(s)), ..cfg.limits };
     }
     cfg.limits.insn_budget = a.insn_budget;
     if let Some(t) = a.trace {
@@ -232,17 +225,10 @@ fn run(a: RunArgs) -> ExitCode {
         }
         for c in &outcome.checks {
             let mark = if c.ok { "ok  " } else { "FAIL" };
-            eprintln!(
-                "{mark} {}: expected {:?}, got {:?}",
-                c.what, c.expected, c.actual
-            );
+            eprintln!("{mark} {}: expected {:?}, got {:?}", c.what, c.expected, c.actual);
         }
         let verdict = if outcome.passed() { "PASS" } else { "FAIL" };
-        eprintln!(
-            "scenario {}: {verdict} (exit status {})",
-            outcome.name,
-            outcome.result.exit_code()
-        );
+        eprintln!("scenario {}: {verdict} (exit status {})", outcome.name, outcome.result.exit_code());
     }
     if outcome.passed() {
         ExitCode::SUCCESS

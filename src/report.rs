@@ -63,12 +63,12 @@ impl RunResult {
         match &self.stop {
             Stop::Exited { .. } => None,
             Stop::Killed { signal } => Some(format!("tagmmu: guest killed by {signal}")),
-            Stop::InsnBudget { executed } => Some(format!(
-                "tagmmu: instruction budget exhausted after {executed} instructions; guest stopped"
-            )),
-            Stop::TimeBudget { elapsed_ms } => Some(format!(
-                "tagmmu: wall-time budget exhausted after {elapsed_ms} ms; guest stopped"
-            )),
+            Stop::InsnBudget { executed } => {
+                Some(format!("tagmmu: instruction budget exhausted after {executed} instructions; guest stopped"))
+            }
+            Stop::TimeBudget { elapsed_ms } => {
+                Some(format!("tagmmu: wall-time budget exhausted after {elapsed_ms} ms; guest stopped"))
+            }
         }
     }
 }

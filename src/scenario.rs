@@ -142,7 +142,9 @@ fn kernel_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<KernelVersio
     match Option::<Raw>::deserialize(d)? {
         None => Ok(None),
         Some(Raw::S(s)) => s.parse().map(Some).map_err(serde::de::Error::custom),
-        Some(Raw::F(f)) => Err(serde::de::Error::custom(format!("kernel version {f} must be a quoted string such as \"5.10\" (a YAML number loses trailing zeros)"))),
+        Some(Raw::F(f)) => Err(serde::de::Error::custom(format!(
+            "kernel version {f} must be a quoted string such as \"5.10\" (a YAML number loses trailing zeros)"
+        ))),
     }
 }
 
@@ -232,39 +234,22 @@ pub struct LoadedScenario {
 /// Parse scenario text; `path` is used in messages and for relative paths.
 pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
     let scenario: Scenario = serde_yaml::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
-        ScenarioError::Parse {
-            path: path.display().to_string(),
-            line,
-            column,
-            msg: e.to_string(),
-        }
+        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+        ScenarioError::Parse { path: path.display().to_string(), line, column, msg: e.to_string() }
     })?;
-    Ok(LoadedScenario {
-        scenario,
-        path: path.to_path_buf(),
-    })
+    Ok(LoadedScenario { scenario, path: path.to_path_buf() })
 }
 
 /// Read and parse a scenario file.
 pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ScenarioError::Io { path: path.display().to_string(), source })?;
     parse(&text, path)
 }
 
 impl LoadedScenario {
     fn invalid(&self, field: &str, msg: impl Into<String>) -> ScenarioError {
-        ScenarioError::Invalid {
-            path: self.path.display().to_string(),
-            field: field.into(),
-            msg: msg.into(),
-        }
+        ScenarioError::Invalid { path: self.path.display().to_string(), field: field.into(), msg: msg.into() }
     }
 
     fn relative(&self, p: &str) -> PathBuf {
@@ -274,21 +259,17 @@ impl LoadedScenario {
 
     /// The scenario's name.
     pub fn name(&self) -> String {
-        self.scenario.name.clone().unwrap_or_else(|| {
-            self.path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        })
+        self.scenario
+            .name
+            .clone()
+            .unwrap_or_else(|| self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default())
     }
 
     /// The machine configuration this scenario describes.
     pub fn machine_config(&self) -> Result<MachineConfig, ScenarioError> {
         let s = &self.scenario;
         let program = match s.program.strip_prefix("guest:") {
-            Some(name) => {
-                crate::programs::guest_program(name).map_err(|m| self.invalid("program", m))?
-            }
+            Some(name) => crate::programs::guest_program(name).map_err(|m| self.invalid("program", m))?,
             None => self.relative(&s.program),
         };
         let mut cfg = MachineConfig::new(program).args(s.args.clone());
@@ -307,38 +288,29 @@ impl LoadedScenario {
         if let Some(gid) = s.machine.gid {
             cfg.kernel.gid = gid;
         }
-        cfg.kernel.stdin = s
-            .stdin
-            .clone()
-            .map(|t| InputSource::Bytes(t.into_bytes()))
-            .unwrap_or(InputSource::Empty);
+        cfg.kernel.stdin = s.stdin.clone().map(|t| InputSource::Bytes(t.into_bytes())).unwrap_or(InputSource::Empty);
         cfg.kernel.stdout = OutputSink::Capture;
         cfg.kernel.stderr = OutputSink::Capture;
         cfg.limits = RunLimits {
             insn_budget: s.limits.insn_budget,
-            time_budget: Some(Duration::from_millis(
-                s.limits.time_budget_ms.unwrap_or(60_000),
-            )),
+            time_budget: Some(Duration::from_millis(s.limits.time_budget_ms.unwrap_or(60_000))),
         };
         for (i, f) in s.files.iter().enumerate() {
             let contents = match (&f.content, &f.host) {
                 (Some(c), None) => c.clone().into_bytes(),
-                (None, Some(h)) => std::fs::read(self.relative(h)).map_err(|e| {
-                    self.invalid(&format!("files[{i}].host"), format!("cannot read {h}: {e}"))
-                })?,
-                _ => {
-                    return Err(self.invalid(
-                        &format!("files[{i}]"),
-                        "give exactly one of `content` and `host`",
-                    ))
-                }
+                (None, Some(h)) => std::fs::read(self.relative(h))
+                    .map_err(|e| self.invalid(&format!("files[{i}].host"), format!("cannot read {h}: {e}")))?,
+                _ => return Err(self.invalid(&format!("files[{i}]"), "give exactly one of `content` and `host`")),
             };
             cfg.files.push((f.path.clone(), contents));
         }
         if let Some(e) = &s.expect {
             if let Some(st) = &e.stop {
                 if !["exit", "signal", "insn_budget", "time_budget"].contains(&st.as_str()) {
-                    return Err(self.invalid("expect.stop", format!("unknown stop {st:?}: expected exit, signal, insn_budget or time_budget")));
+                    return Err(self.invalid(
+                        "expect.stop",
+                        format!("unknown stop {st:?}: expected exit, signal, insn_budget or time_budget"),
+                    ));
                 }
             }
         }
@@ -352,21 +324,10 @@ impl LoadedScenario {
             cfg.trace.syscalls = true;
             cfg.trace.keep = true;
         }
-        let result = machine::run(&cfg).map_err(|source| ScenarioError::Machine {
-            path: self.path.display().to_string(),
-            source,
-        })?;
-        let checks = self
-            .scenario
-            .expect
-            .as_ref()
-            .map(|e| check(e, &result))
-            .unwrap_or_default();
-        Ok(Outcome {
-            name: self.name(),
-            result,
-            checks,
-        })
+        let result = machine::run(&cfg)
+            .map_err(|source| ScenarioError::Machine { path: self.path.display().to_string(), source })?;
+        let checks = self.scenario.expect.as_ref().map(|e| check(e, &result)).unwrap_or_default();
+        Ok(Outcome { name: self.name(), result, checks })
     }
 }
 
@@ -374,12 +335,7 @@ fn check(e: &Expect, r: &RunResult) -> Vec<Check> {
     let mut out = Vec::new();
     let mut add = |what: &str, expected: String, actual: String| {
         let ok = expected == actual;
-        out.push(Check {
-            what: what.into(),
-            expected,
-            actual,
-            ok,
-        });
+        out.push(Check { what: what.into(), expected, actual, ok });
     };
     let stop_kind = match &r.stop {
         Stop::Exited { .. } => "exit",
@@ -402,28 +358,16 @@ fn check(e: &Expect, r: &RunResult) -> Vec<Check> {
         _ => None,
     };
     if let Some(s) = &e.signal {
-        add(
-            "signal",
-            s.clone(),
-            sig.map(|s| signal_name(s.signo))
-                .unwrap_or_else(|| format!("none ({stop_kind})")),
-        );
+        add("signal", s.clone(), sig.map(|s| signal_name(s.signo)).unwrap_or_else(|| format!("none ({stop_kind})")));
     }
     if let Some(c) = &e.si_code {
-        add(
-            "si_code",
-            c.clone(),
-            sig.map(|s| code_name(s.signo, s.si_code))
-                .unwrap_or_else(|| "none".into()),
-        );
+        add("si_code", c.clone(), sig.map(|s| code_name(s.signo, s.si_code)).unwrap_or_else(|| "none".into()));
     }
     if let Some(a) = e.fault_addr {
         add(
             "fault_addr",
             format!("{a:#x}"),
-            sig.and_then(|s| s.addr)
-                .map(|a| format!("{a:#x}"))
-                .unwrap_or_else(|| "none".into()),
+            sig.and_then(|s| s.addr).map(|a| format!("{a:#x}")).unwrap_or_else(|| "none".into()),
         );
     }
     let stdout = String::from_utf8_lossy(&r.stdout);
@@ -462,27 +406,17 @@ mod tests {
 
     #[test]
     fn unknown_fields_name_file_line_and_field() {
-        let e = p("program: guest:arm64/hello\nmachine:\n  kernal: \"5.16\"\n")
-            .unwrap_err()
-            .to_string();
+        let e = p("program: guest:arm64/hello\nmachine:\n  kernal: \"5.16\"\n").unwrap_err().to_string();
         assert!(e.starts_with("configs/x.yaml:3:"), "{e}");
         assert!(e.contains("unknown field `kernal`"), "{e}");
     }
 
     #[test]
     fn kernel_version_must_be_a_string() {
-        let e = p("program: x\nmachine:\n  kernel: 5.10\n")
-            .unwrap_err()
-            .to_string();
+        let e = p("program: x\nmachine:\n  kernel: 5.10\n").unwrap_err().to_string();
         assert!(e.contains("quoted string"), "{e}");
         let s = p("program: x\nmachine:\n  kernel: \"5.10\"\n").unwrap();
-        assert_eq!(
-            s.scenario.machine.kernel,
-            Some(KernelVersion {
-                major: 5,
-                minor: 10
-            })
-        );
+        assert_eq!(s.scenario.machine.kernel, Some(KernelVersion { major: 5, minor: 10 }));
         assert!(p("program: x\nmachine:\n  kernel: \"five\"\n")
             .unwrap_err()
             .to_string()
@@ -491,25 +425,11 @@ mod tests {
 
     #[test]
     fn missing_program_and_bad_types() {
-        assert!(p("args: []\n")
-            .unwrap_err()
-            .to_string()
-            .contains("missing field `program`"));
-        assert!(p("program: x\nlimits:\n  insn_budget: lots\n")
-            .unwrap_err()
-            .to_string()
-            .contains("insn_budget"));
+        assert!(p("args: []\n").unwrap_err().to_string().contains("missing field `program`"));
+        assert!(p("program: x\nlimits:\n  insn_budget: lots\n").unwrap_err().to_string().contains("insn_budget"));
         let s = p("program: x\nfiles:\n  - path: /tmp/a\n").unwrap();
-        assert!(s
-            .machine_config()
-            .unwrap_err()
-            .to_string()
-            .contains("files[0]"));
+        assert!(s.machine_config().unwrap_err().to_string().contains("files[0]"));
         let s = p("program: x\nexpect:\n  stop: crashed\n").unwrap();
-        assert!(s
-            .machine_config()
-            .unwrap_err()
-            .to_string()
-            .contains("expect.stop"));
+        assert!(s.machine_config().unwrap_err().to_string().contains("expect.stop"));
     }
 }

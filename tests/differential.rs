@@ -13,6 +13,7 @@ fn runs(name: &str) -> Vec<Vec<&'static str>> {
         "args" => vec![vec!["one", "two words", "three"]],
         "exitcode" => vec![vec![], vec!["42"], vec!["255"]],
         "segv" => vec![vec!["read"], vec!["write"], vec!["exec"], vec!["ro"]],
+        "signals" => vec![vec![], vec!["default"]],
         _ => vec![vec![]],
     }
 }
@@ -24,16 +25,11 @@ fn tagmmu_matches_qemu_aarch64() {
     let mut names: Vec<String> = std::fs::read_dir(&src_dir)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| {
-            std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("// tagmmu: differential"))
-        })
+        .filter(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("// tagmmu: differential")))
         .map(|e| e.path().file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert!(
-        names.len() >= 8,
-        "the corpus has its differential programs: {names:?}"
-    );
+    assert!(names.len() >= 8, "the corpus has its differential programs: {names:?}");
     let mut compared = 0;
     for name in &names {
         let prog = guest(&format!("arm64/{name}"));
@@ -47,19 +43,12 @@ fn tagmmu_matches_qemu_aarch64() {
                 .args(&args)
                 .output()
                 .unwrap();
-            let theirs = Command::new(&qemu)
-                .current_dir(dir)
-                .env_clear()
-                .arg(format!("./{name}"))
-                .args(&args)
-                .output()
-                .unwrap();
+            let theirs =
+                Command::new(&qemu).current_dir(dir).env_clear().arg(format!("./{name}")).args(&args).output().unwrap();
             // qemu-user re-raises a fatal signal on itself; the shell convention is 128+sig.
             let status = |o: &std::process::Output| {
                 use std::os::unix::process::ExitStatusExt;
-                o.status
-                    .code()
-                    .unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0))
+                o.status.code().unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0))
             };
             assert_eq!(
                 text(&ours.stdout),
@@ -67,11 +56,7 @@ fn tagmmu_matches_qemu_aarch64() {
                 "{name} {args:?}: stdout differs (tagmmu stderr: {})",
                 text(&ours.stderr)
             );
-            assert_eq!(
-                status(&ours),
-                status(&theirs),
-                "{name} {args:?}: exit status differs"
-            );
+            assert_eq!(status(&ours), status(&theirs), "{name} {args:?}: exit status differs");
             compared += 1;
         }
     }

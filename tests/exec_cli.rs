@@ -14,11 +14,7 @@ fn hello_world_prints_and_exits_zero() {
 fn exit_status_is_the_guests() {
     for code in ["0", "1", "42", "255"] {
         let out = exec(&guest("arm64/exitcode"), &[code]);
-        assert_eq!(
-            out.status.code(),
-            Some(code.parse().unwrap()),
-            "exit {code}"
-        );
+        assert_eq!(out.status.code(), Some(code.parse().unwrap()), "exit {code}");
     }
 }
 
@@ -28,36 +24,19 @@ fn segv_on_unmapped_address_is_reported_with_disassembly() {
     assert_eq!(out.status.code(), Some(128 + 11));
     assert_eq!(text(&out.stdout), "about to fault (read)\n");
     let err = text(&out.stderr);
-    assert!(
-        err.contains("guest killed by SIGSEGV (SEGV_MAPERR) at address 0x10"),
-        "{err}"
-    );
-    assert!(
-        err.contains(", pc 0x") && err.contains(": ldr "),
-        "the faulting load is disassembled: {err}"
-    );
+    assert!(err.contains("guest killed by SIGSEGV (SEGV_MAPERR) at address 0x10"), "{err}");
+    assert!(err.contains(", pc 0x") && err.contains(": ldr "), "the faulting load is disassembled: {err}");
     let out = exec(&guest("arm64/segv"), &["ro"]);
-    assert!(
-        text(&out.stderr).contains("SIGSEGV (SEGV_ACCERR)"),
-        "write to .rodata: {}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("SIGSEGV (SEGV_ACCERR)"), "write to .rodata: {}", text(&out.stderr));
     let out = exec(&guest("arm64/segv"), &["exec"]);
-    assert!(
-        text(&out.stderr).contains("SIGSEGV (SEGV_MAPERR) at address 0x10, pc 0x10"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("SIGSEGV (SEGV_MAPERR) at address 0x10, pc 0x10"), "{}", text(&out.stderr));
 }
 
 #[test]
 fn unknown_syscall_is_enosys_and_reported_once() {
     let out = exec(&guest("arm64/unknown_syscall"), &[]);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(
-        text(&out.stdout),
-        "syscall(4000): -1 ENOSYS\nsyscall(444444): -1 ENOSYS\nafter: ok\n"
-    );
+    assert_eq!(text(&out.stdout), "syscall(4000): -1 ENOSYS\nsyscall(444444): -1 ENOSYS\nafter: ok\n");
     let err = text(&out.stderr);
     assert_eq!(err.matches("unknown syscall 4000").count(), 1, "{err}");
     assert_eq!(err.matches("unknown syscall 444444").count(), 1, "{err}");
@@ -66,82 +45,41 @@ fn unknown_syscall_is_enosys_and_reported_once() {
 #[test]
 fn endless_loop_is_stopped_by_each_budget() {
     let loop_prog = guest("arm64/loop");
-    let out = tagmmu()
-        .args(["exec", "--insn-budget", "2000000"])
-        .arg(&loop_prog)
-        .output()
-        .unwrap();
+    let out = tagmmu().args(["exec", "--insn-budget", "2000000"]).arg(&loop_prog).output().unwrap();
     assert_eq!(out.status.code(), Some(tagmmu::report::EXIT_INSN_BUDGET));
-    assert!(
-        text(&out.stderr).contains("instruction budget exhausted"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("instruction budget exhausted"), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "looping\n");
     let t = std::time::Instant::now();
-    let out = tagmmu()
-        .args(["exec", "--time-budget", "0.3"])
-        .arg(&loop_prog)
-        .output()
-        .unwrap();
+    let out = tagmmu().args(["exec", "--time-budget", "0.3"]).arg(&loop_prog).output().unwrap();
     assert_eq!(out.status.code(), Some(tagmmu::report::EXIT_TIME_BUDGET));
-    assert!(
-        text(&out.stderr).contains("wall-time budget exhausted"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("wall-time budget exhausted"), "{}", text(&out.stderr));
     assert!(t.elapsed().as_secs() < 20);
 }
 
 #[test]
 fn trace_prints_decoded_syscalls() {
-    let out = tagmmu()
-        .args(["exec", "--clear-env", "--trace"])
-        .arg(guest("arm64/hello"))
-        .output()
-        .unwrap();
+    let out = tagmmu().args(["exec", "--clear-env", "--trace"]).arg(guest("arm64/hello")).output().unwrap();
     let err = text(&out.stderr);
-    assert!(
-        err.contains("[tagmmu] write(1, \"hello from tagmmu (arm64)\\n\", 26) = 26"),
-        "{err}"
-    );
+    assert!(err.contains("[tagmmu] write(1, \"hello from tagmmu (arm64)\\n\", 26) = 26"), "{err}");
     assert!(err.contains("exit_group(0) = ? (exit status 0)"), "{err}");
-    let out = tagmmu()
-        .args(["exec", "--clear-env", "--trace=insn"])
-        .arg(guest("arm64/exitcode"))
-        .arg("3")
-        .output()
-        .unwrap();
+    let out =
+        tagmmu().args(["exec", "--clear-env", "--trace=insn"]).arg(guest("arm64/exitcode")).arg("3").output().unwrap();
     let err = text(&out.stderr);
-    assert!(
-        err.contains(": svc #0"),
-        "instructions are traced: {}",
-        &err[..err.len().min(2000)]
-    );
+    assert!(err.contains(": svc #0"), "instructions are traced: {}", &err[..err.len().min(2000)]);
     assert_eq!(out.status.code(), Some(3));
 }
 
 #[test]
 fn env_and_argv_reach_the_guest() {
     let out = tagmmu()
-        .args([
-            "exec",
-            "--clear-env",
-            "-E",
-            "TAGMMU_TEST_VAR=xyz",
-            "--argv0",
-            "myname",
-        ])
+        .args(["exec", "--clear-env", "-E", "TAGMMU_TEST_VAR=xyz", "--argv0", "myname"])
         .arg(guest("arm64/args"))
         .args(["one", "two words"])
         .output()
         .unwrap();
     let o = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{o}");
-    assert!(
-        o.contains("argv[0]: myname\nargv[1]: one\nargv[2]: two words\n"),
-        "{o}"
-    );
+    assert!(o.contains("argv[0]: myname\nargv[1]: one\nargv[2]: two words\n"), "{o}");
     assert!(o.contains("TAGMMU_TEST_VAR: xyz"), "{o}");
     assert!(o.contains("args: all ok"), "{o}");
 }
@@ -193,35 +131,18 @@ fn each_bad_elf_class_gets_a_clear_error() {
         (write("script", b"#!/bin/sh\necho hi\n"), "not an ELF file"),
         (write("elf32", &elf32), "wrong ELF class 1"),
         (write("x86", &x86), "unsupported machine"),
-        (
-            write("truncated", &hello[..hello.len() / 2]),
-            "truncated file",
-        ),
-        (
-            write("overlap", &overlapping),
-            "overlapping PT_LOAD segments",
-        ),
+        (write("truncated", &hello[..hello.len() / 2]), "truncated file"),
+        (write("overlap", &overlapping), "overlapping PT_LOAD segments"),
     ];
     for (path, msg) in cases {
         let out = exec(&path, &[]);
         assert_eq!(out.status.code(), Some(1), "{}", path.display());
         let err = text(&out.stderr);
-        assert!(
-            err.contains(msg),
-            "{}: expected {msg:?} in {err:?}",
-            path.display()
-        );
-        assert!(
-            err.contains(&path.display().to_string()),
-            "the error names the file: {err}"
-        );
+        assert!(err.contains(msg), "{}: expected {msg:?} in {err:?}", path.display());
+        assert!(err.contains(&path.display().to_string()), "the error names the file: {err}");
     }
     let out = exec(&dir.path().join("missing"), &[]);
-    assert!(
-        text(&out.stderr).contains("cannot read"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("cannot read"), "{}", text(&out.stderr));
 }
 
 #[test]
@@ -231,24 +152,13 @@ fn dynamic_executable_is_refused() {
     let src = dir.path().join("d.c");
     std::fs::write(&src, "int main(void){return 0;}\n").unwrap();
     let bin = dir.path().join("d");
-    let st = std::process::Command::new(cc)
-        .arg("-o")
-        .arg(&bin)
-        .arg(&src)
-        .status()
-        .unwrap();
+    let st = std::process::Command::new(cc).arg("-o").arg(&bin).arg(&src).status().unwrap();
     assert!(st.success());
     let out = exec(&bin, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(
-        err.contains("dynamically linked executable (interpreter /lib/ld-linux-aarch64.so.1)"),
-        "{err}"
-    );
-    assert!(
-        err.contains("only static executables are supported"),
-        "{err}"
-    );
+    assert!(err.contains("dynamically linked executable (interpreter /lib/ld-linux-aarch64.so.1)"), "{err}");
+    assert!(err.contains("only static executables are supported"), "{err}");
 }
 
 #[test]
@@ -263,16 +173,8 @@ fn bad_syscall_arguments_get_linux_errors() {
 #[test]
 fn id_registers_read_as_linux_emulates_them() {
     let out = exec(&guest("arm64/idregs"), &[]);
-    assert_eq!(
-        text(&out.stdout),
-        "idregs: all ok\n",
-        "{}",
-        text(&out.stderr)
-    );
-    for (arg, line) in [
-        ("unemulated", "reading ID_PFR0_EL1\n"),
-        ("privileged", "masking interrupts\n"),
-    ] {
+    assert_eq!(text(&out.stdout), "idregs: all ok\n", "{}", text(&out.stderr));
+    for (arg, line) in [("unemulated", "reading ID_PFR0_EL1\n"), ("privileged", "masking interrupts\n")] {
         let out = exec(&guest("arm64/idregs"), &[arg]);
         assert_eq!(out.status.code(), Some(128 + 4), "{arg}: SIGILL");
         assert_eq!(text(&out.stdout), line);

@@ -14,31 +14,19 @@ fn run_a_program_and_inspect_the_result() {
     assert_eq!(r.stdout, b"hello from tagmmu (arm64)\n");
     assert!(r.stats.kernel.syscalls >= 5);
     assert!(r.stats.cpu.instructions > 1000);
-    assert!(
-        r.stats.mm.page_faults > 0,
-        "pages are faulted in on first touch"
-    );
+    assert!(r.stats.mm.page_faults > 0, "pages are faulted in on first touch");
 }
 
 #[test]
 fn argv_envp_and_auxv() {
-    let cfg = MachineConfig::new(guest("arm64/args"))
-        .args(["a", "b"])
-        .env("TAGMMU_TEST_VAR", "v1");
+    let cfg = MachineConfig::new(guest("arm64/args")).args(["a", "b"]).env("TAGMMU_TEST_VAR", "v1");
     let r = machine::run(&cfg).unwrap();
     let o = text(&r.stdout);
     assert_eq!(r.stop, Stop::Exited { status: 0 }, "{o}");
     assert!(o.contains("argc: 3"), "{o}");
     assert!(o.contains("TAGMMU_TEST_VAR: v1"), "{o}");
-    for line in [
-        "pagesz: 4096",
-        "platform: aarch64",
-        "execfn: ok",
-        "random: ok",
-        "phdr: ok",
-        "hwcap: ok",
-        "secure: ok",
-    ] {
+    for line in ["pagesz: 4096", "platform: aarch64", "execfn: ok", "random: ok", "phdr: ok", "hwcap: ok", "secure: ok"]
+    {
         assert!(o.contains(line), "{line} in {o}");
     }
 }
@@ -61,29 +49,14 @@ fn unknown_syscalls_are_counted_and_noticed() {
         "4000 and 444444 (rseq is modelled: it answers ENOSYS on purpose) {:?}",
         r.notices
     );
-    assert_eq!(
-        r.notices
-            .iter()
-            .filter(|n| n.contains("unknown syscall 4000"))
-            .count(),
-        1
-    );
+    assert_eq!(r.notices.iter().filter(|n| n.contains("unknown syscall 4000")).count(), 1);
 }
 
 #[test]
 fn segv_gives_a_structured_fatal_signal() {
     let r = machine::run(&MachineConfig::new(guest("arm64/segv")).args(["write"])).unwrap();
-    let Stop::Killed { signal } = &r.stop else {
-        panic!("{:?}", r.stop)
-    };
-    assert_eq!(
-        (
-            signal.signo,
-            signal.name.as_str(),
-            signal.code_name.as_str()
-        ),
-        (11, "SIGSEGV", "SEGV_MAPERR")
-    );
+    let Stop::Killed { signal } = &r.stop else { panic!("{:?}", r.stop) };
+    assert_eq!((signal.signo, signal.name.as_str(), signal.code_name.as_str()), (11, "SIGSEGV", "SEGV_MAPERR"));
     assert_eq!(signal.addr, Some(0x10));
     assert!(signal.insn.starts_with("str"), "{}", signal.insn);
     assert_eq!(r.exit_code(), 139);
@@ -91,33 +64,23 @@ fn segv_gives_a_structured_fatal_signal() {
 
 #[test]
 fn budgets_stop_an_endless_loop() {
-    let cfg = MachineConfig::new(guest("arm64/loop")).limits(RunLimits {
-        insn_budget: Some(500_000),
-        time_budget: None,
-    });
+    let cfg =
+        MachineConfig::new(guest("arm64/loop")).limits(RunLimits { insn_budget: Some(500_000), time_budget: None });
     let r = machine::run(&cfg).unwrap();
     assert!(
         matches!(r.stop, Stop::InsnBudget { executed } if executed > 500_000 && executed < 600_000),
         "{:?}",
         r.stop
     );
-    let cfg = MachineConfig::new(guest("arm64/loop")).limits(RunLimits {
-        insn_budget: None,
-        time_budget: Some(std::time::Duration::from_millis(200)),
-    });
+    let cfg = MachineConfig::new(guest("arm64/loop"))
+        .limits(RunLimits { insn_budget: None, time_budget: Some(std::time::Duration::from_millis(200)) });
     let r = machine::run(&cfg).unwrap();
-    assert!(
-        matches!(r.stop, Stop::TimeBudget { elapsed_ms } if elapsed_ms >= 200),
-        "{:?}",
-        r.stop
-    );
+    assert!(matches!(r.stop, Stop::TimeBudget { elapsed_ms } if elapsed_ms >= 200), "{:?}", r.stop);
 }
 
 #[test]
 fn provided_files_and_deterministic_randomness() {
-    let cfg = MachineConfig::new(guest("arm64/cat"))
-        .args(["/etc/motd"])
-        .file("/etc/motd", "hi from the machine\n");
+    let cfg = MachineConfig::new(guest("arm64/cat")).args(["/etc/motd"]).file("/etc/motd", "hi from the machine\n");
     let r = machine::run(&cfg).unwrap();
     assert_eq!(r.stdout, b"hi from the machine\n");
 }
@@ -146,8 +109,5 @@ fn evicted_pages_fault_back_in_with_their_contents() {
     let r = machine::run(&MachineConfig::new(guest("arm64/evict"))).unwrap();
     assert_eq!(text(&r.stdout), "evict: contents kept\n");
     assert_eq!(r.stats.mm.evictions, 4);
-    assert_eq!(
-        r.stats.mm.major_faults, 4,
-        "each evicted page is faulted back in once"
-    );
+    assert_eq!(r.stats.mm.major_faults, 4, "each evicted page is faulted back in once");
 }

@@ -15,15 +15,10 @@ impl Disassembler {
     /// `(no disassembler)` rather than failing the run.
     pub fn new(arch: Arch) -> Disassembler {
         let cs = match arch {
-            Arch::Arm64 => Capstone::new()
-                .arm64()
-                .mode(capstone::arch::arm64::ArchMode::Arm)
-                .endian(Endian::Little)
-                .build(),
-            Arch::Sparc64 => Capstone::new()
-                .sparc()
-                .mode(capstone::arch::sparc::ArchMode::V9)
-                .build(),
+            Arch::Arm64 => {
+                Capstone::new().arm64().mode(capstone::arch::arm64::ArchMode::Arm).endian(Endian::Little).build()
+            }
+            Arch::Sparc64 => Capstone::new().sparc().mode(capstone::arch::sparc::ArchMode::V9).build(),
         };
         Disassembler { cs: cs.ok() }
     }
@@ -35,13 +30,9 @@ impl Disassembler {
         };
         match cs.disasm_count(bytes, addr, 1) {
             Ok(insns) => match insns.iter().next() {
-                Some(i) => format!(
-                    "{} {}",
-                    i.mnemonic().unwrap_or("?"),
-                    i.op_str().unwrap_or("")
-                )
-                .trim_end()
-                .to_string(),
+                Some(i) => {
+                    format!("{} {}", i.mnemonic().unwrap_or("?"), i.op_str().unwrap_or("")).trim_end().to_string()
+                }
                 None => format!(".word {}", hex(bytes)),
             },
             Err(_) => format!(".word {}", hex(bytes)),
@@ -61,15 +52,9 @@ mod tests {
     fn arm64_and_sparc() {
         let d = Disassembler::new(Arch::Arm64);
         assert_eq!(d.one(&[0x01, 0x00, 0x00, 0xd4], 0x1000), "svc #0");
-        assert_eq!(
-            d.one(&[0xa6, 0x0c, 0x40, 0xf9], 0x1000),
-            "ldr x6, [x5, #0x18]"
-        );
+        assert_eq!(d.one(&[0xa6, 0x0c, 0x40, 0xf9], 0x1000), "ldr x6, [x5, #0x18]");
         let d = Disassembler::new(Arch::Sparc64);
         // ta 0x6d
-        assert_eq!(
-            d.one(&[0x91, 0xd0, 0x20, 0x6d], 0x1000),
-            "ta %icc, %g0 + 0x6d"
-        );
+        assert_eq!(d.one(&[0x91, 0xd0, 0x20, 0x6d], 0x1000), "ta %icc, %g0 + 0x6d");
     }
 }

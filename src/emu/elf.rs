@@ -4,9 +4,7 @@
 //! static-pie). The image is plain data; the kernel stub's exec maps it.
 
 use goblin::container::{Container, Ctx};
-use goblin::elf::header::{
-    EI_CLASS, EI_DATA, ELFCLASS64, ELFDATA2LSB, ELFDATA2MSB, ET_DYN, ET_EXEC,
-};
+use goblin::elf::header::{EI_CLASS, EI_DATA, ELFCLASS64, ELFDATA2LSB, ELFDATA2MSB, ET_DYN, ET_EXEC};
 use goblin::elf::program_header::ProgramHeader;
 use goblin::elf::program_header::{PF_R, PF_W, PF_X, PT_INTERP, PT_LOAD, PT_PHDR};
 use goblin::elf::Elf;
@@ -56,15 +54,15 @@ pub enum ElfError {
     #[error("not an executable (e_type {0}): expected ET_EXEC or a static-pie ET_DYN")]
     NotExecutable(u16),
     /// A dynamically linked executable.
-    #[error("dynamically linked executable (interpreter {0}): only static executables are supported; link with -static")]
+    #[error(
+        "dynamically linked executable (interpreter {0}): only static executables are supported; link with -static"
+    )]
     Dynamic(String),
     /// The file ends before a header or segment it declares.
     #[error("truncated file: {0}")]
     Truncated(String),
     /// Two PT_LOAD segments claim the same addresses.
-    #[error(
-        "overlapping PT_LOAD segments: [{a_start:#x}, {a_end:#x}) and [{b_start:#x}, {b_end:#x})"
-    )]
+    #[error("overlapping PT_LOAD segments: [{a_start:#x}, {a_end:#x}) and [{b_start:#x}, {b_end:#x})")]
     Overlapping {
         /// First segment start.
         a_start: u64,
@@ -136,10 +134,7 @@ pub fn parse(bytes: &[u8], expect: Option<Arch>) -> Result<ElfImage, ElfError> {
         return Err(ElfError::NotElf);
     }
     if bytes.len() < 64 {
-        return Err(ElfError::Truncated(format!(
-            "{} bytes is shorter than an ELF64 header",
-            bytes.len()
-        )));
+        return Err(ElfError::Truncated(format!("{} bytes is shorter than an ELF64 header", bytes.len())));
     }
     if bytes[EI_CLASS] != ELFCLASS64 {
         return Err(ElfError::WrongClass(bytes[EI_CLASS]));
@@ -152,43 +147,24 @@ pub fn parse(bytes: &[u8], expect: Option<Arch>) -> Result<ElfImage, ElfError> {
     let arch = match code {
         goblin::elf::header::EM_AARCH64 => Arch::Arm64,
         goblin::elf::header::EM_SPARCV9 => Arch::Sparc64,
-        _ => {
-            return Err(ElfError::WrongMachine {
-                code,
-                found: machine_name(code),
-            })
-        }
+        _ => return Err(ElfError::WrongMachine { code, found: machine_name(code) }),
     };
-    let want = if arch.big_endian() {
-        ELFDATA2MSB
-    } else {
-        ELFDATA2LSB
-    };
+    let want = if arch.big_endian() { ELFDATA2MSB } else { ELFDATA2LSB };
     if data != want {
         return Err(ElfError::WrongEndian {
             machine: machine_name(code),
-            expected: if arch.big_endian() {
-                "big-endian"
-            } else {
-                "little-endian"
-            },
+            expected: if arch.big_endian() { "big-endian" } else { "little-endian" },
         });
     }
     if let Some(e) = expect {
         if e != arch {
-            return Err(ElfError::ArchMismatch {
-                found: arch,
-                expected: e,
-            });
+            return Err(ElfError::ArchMismatch { found: arch, expected: e });
         }
     }
     let elf = Elf::parse_header(bytes).map_err(|e| ElfError::Malformed(e.to_string()))?;
     let phoff = elf.e_phoff;
     let phsize = elf.e_phentsize as u64 * elf.e_phnum as u64;
-    if phoff
-        .checked_add(phsize)
-        .is_none_or(|end| end > bytes.len() as u64)
-    {
+    if phoff.checked_add(phsize).is_none_or(|end| end > bytes.len() as u64) {
         return Err(ElfError::Truncated(format!(
             "program headers at {phoff:#x}+{phsize:#x} run past the end of the file ({:#x} bytes)",
             bytes.len()
@@ -199,36 +175,22 @@ pub fn parse(bytes: &[u8], expect: Option<Arch>) -> Result<ElfImage, ElfError> {
     if elf.e_type != ET_EXEC && elf.e_type != ET_DYN {
         return Err(ElfError::NotExecutable(elf.e_type));
     }
-    if elf.e_phentsize as usize
-        != ProgramHeader::size(Ctx::new(Container::Big, goblin::container::Endian::Little))
-    {
+    if elf.e_phentsize as usize != ProgramHeader::size(Ctx::new(Container::Big, goblin::container::Endian::Little)) {
         return Err(ElfError::Malformed(format!(
             "e_phentsize {} is not the size of an ELF64 program header",
             elf.e_phentsize
         )));
     }
-    let endian = if arch.big_endian() {
-        goblin::container::Endian::Big
-    } else {
-        goblin::container::Endian::Little
-    };
-    let program_headers = ProgramHeader::parse(
-        bytes,
-        phoff as usize,
-        elf.e_phnum as usize,
-        Ctx::new(Container::Big, endian),
-    )
-    .map_err(|e| ElfError::Malformed(e.to_string()))?;
+    let endian = if arch.big_endian() { goblin::container::Endian::Big } else { goblin::container::Endian::Little };
+    let program_headers =
+        ProgramHeader::parse(bytes, phoff as usize, elf.e_phnum as usize, Ctx::new(Container::Big, endian))
+            .map_err(|e| ElfError::Malformed(e.to_string()))?;
     if let Some(ph) = program_headers.iter().find(|p| p.p_type == PT_INTERP) {
         let s = ph.p_offset as usize;
         let e = (ph.p_offset + ph.p_filesz) as usize;
         let name = bytes
             .get(s..e)
-            .map(|b| {
-                String::from_utf8_lossy(b)
-                    .trim_end_matches('\0')
-                    .to_string()
-            })
+            .map(|b| String::from_utf8_lossy(b).trim_end_matches('\0').to_string())
             .unwrap_or_else(|| "?".into());
         return Err(ElfError::Dynamic(name));
     }
@@ -254,16 +216,11 @@ pub fn parse(bytes: &[u8], expect: Option<Arch>) -> Result<ElfImage, ElfError> {
             continue;
         }
         let vaddr = ph.p_vaddr.wrapping_add(bias);
-        let bad = |why: &str| ElfError::BadSegment {
-            vaddr,
-            why: why.to_string(),
-        };
+        let bad = |why: &str| ElfError::BadSegment { vaddr, why: why.to_string() };
         if ph.p_filesz > ph.p_memsz {
             return Err(bad("p_filesz is larger than p_memsz"));
         }
-        let end = vaddr
-            .checked_add(ph.p_memsz)
-            .ok_or_else(|| bad("wraps around the address space"))?;
+        let end = vaddr.checked_add(ph.p_memsz).ok_or_else(|| bad("wraps around the address space"))?;
         if end > task_size {
             return Err(bad("lies outside the user address space"));
         }
@@ -274,16 +231,13 @@ pub fn parse(bytes: &[u8], expect: Option<Arch>) -> Result<ElfImage, ElfError> {
             Vec::new()
         } else {
             let s = ph.p_offset;
-            let e = s
-                .checked_add(ph.p_filesz)
-                .filter(|&e| e <= bytes.len() as u64)
-                .ok_or_else(|| {
-                    ElfError::Truncated(format!(
-                        "segment at {vaddr:#x} needs file bytes {s:#x}..{:#x}, file has {:#x}",
-                        s.saturating_add(ph.p_filesz),
-                        bytes.len()
-                    ))
-                })?;
+            let e = s.checked_add(ph.p_filesz).filter(|&e| e <= bytes.len() as u64).ok_or_else(|| {
+                ElfError::Truncated(format!(
+                    "segment at {vaddr:#x} needs file bytes {s:#x}..{:#x}, file has {:#x}",
+                    s.saturating_add(ph.p_filesz),
+                    bytes.len()
+                ))
+            })?;
             bytes[s as usize..e as usize].to_vec()
         };
         let mut prot = Prot::NONE;
@@ -306,12 +260,7 @@ pub fn parse(bytes: &[u8], expect: Option<Arch>) -> Result<ElfImage, ElfError> {
                 });
             }
         }
-        segments.push(LoadSegment {
-            vaddr,
-            memsz: ph.p_memsz,
-            data,
-            prot,
-        });
+        segments.push(LoadSegment { vaddr, memsz: ph.p_memsz, data, prot });
     }
     if segments.is_empty() {
         return Err(ElfError::NoSegments);
@@ -326,11 +275,7 @@ pub fn parse(bytes: &[u8], expect: Option<Arch>) -> Result<ElfImage, ElfError> {
                 .map(|p| p.p_vaddr.wrapping_add(bias) + (phoff - p.p_offset))
         })
         .unwrap_or(0);
-    let brk_start = segments
-        .iter()
-        .map(|s| s.vaddr + s.memsz)
-        .max()
-        .unwrap_or(0);
+    let brk_start = segments.iter().map(|s| s.vaddr + s.memsz).max().unwrap_or(0);
     Ok(ElfImage {
         arch,
         entry: elf.e_entry.wrapping_add(bias),
@@ -345,14 +290,8 @@ pub fn parse(bytes: &[u8], expect: Option<Arch>) -> Result<ElfImage, ElfError> {
 
 /// Read and parse the executable at `path`.
 pub fn load_file(path: &std::path::Path, expect: Option<Arch>) -> Result<ElfImage, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
-    parse(&bytes, expect).map_err(|source| LoadError::Elf {
-        path: path.display().to_string(),
-        source,
-    })
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
+    parse(&bytes, expect).map_err(|source| LoadError::Elf { path: path.display().to_string(), source })
 }
 
 /// An executable that could not be read or parsed, with its path.
@@ -381,34 +320,17 @@ pub(crate) mod tests {
     use super::*;
 
     /// A minimal valid ELF64 executable: header, program headers, and one PT_LOAD.
-    pub(crate) fn tiny_elf(
-        machine: u16,
-        big: bool,
-        loads: &[(u64, u64, u64, u32)],
-        interp: bool,
-    ) -> Vec<u8> {
+    pub(crate) fn tiny_elf(machine: u16, big: bool, loads: &[(u64, u64, u64, u32)], interp: bool) -> Vec<u8> {
         let phnum = loads.len() + interp as usize;
         let mut v = vec![0u8; 64 + 56 * phnum];
         let w16 = |v: &mut Vec<u8>, o: usize, x: u16| {
-            v[o..o + 2].copy_from_slice(&if big {
-                x.to_be_bytes()
-            } else {
-                x.to_le_bytes()
-            })
+            v[o..o + 2].copy_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() })
         };
         let w32 = |v: &mut Vec<u8>, o: usize, x: u32| {
-            v[o..o + 4].copy_from_slice(&if big {
-                x.to_be_bytes()
-            } else {
-                x.to_le_bytes()
-            })
+            v[o..o + 4].copy_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() })
         };
         let w64 = |v: &mut Vec<u8>, o: usize, x: u64| {
-            v[o..o + 8].copy_from_slice(&if big {
-                x.to_be_bytes()
-            } else {
-                x.to_le_bytes()
-            })
+            v[o..o + 8].copy_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() })
         };
         v[..4].copy_from_slice(b"\x7fELF");
         v[4] = 2;
@@ -453,83 +375,41 @@ pub(crate) mod tests {
 
     #[test]
     fn accepts_a_static_executable() {
-        let b = tiny_elf(
-            goblin::elf::header::EM_AARCH64,
-            false,
-            &[(0x40_0000, 0x100, 0x2000, RX)],
-            false,
-        );
+        let b = tiny_elf(goblin::elf::header::EM_AARCH64, false, &[(0x40_0000, 0x100, 0x2000, RX)], false);
         let img = parse(&b, Some(Arch::Arm64)).unwrap();
         assert_eq!(img.entry, 0x40_0000);
         assert_eq!(img.segments[0].data.len(), 0x100);
         assert_eq!(img.segments[0].prot, Prot::READ | Prot::EXEC);
         assert_eq!(img.brk_start, 0x40_2000);
-        let b = tiny_elf(
-            goblin::elf::header::EM_SPARCV9,
-            true,
-            &[(0x10_0000, 0x10, 0x10, RX)],
-            false,
-        );
+        let b = tiny_elf(goblin::elf::header::EM_SPARCV9, true, &[(0x10_0000, 0x10, 0x10, RX)], false);
         assert_eq!(parse(&b, None).unwrap().arch, Arch::Sparc64);
     }
 
     #[test]
     fn rejects_each_bad_class() {
         assert_eq!(parse(b"#!/bin/sh\n", None), Err(ElfError::NotElf));
-        let good = tiny_elf(
-            goblin::elf::header::EM_AARCH64,
-            false,
-            &[(0x40_0000, 0x100, 0x100, RX)],
-            false,
-        );
+        let good = tiny_elf(goblin::elf::header::EM_AARCH64, false, &[(0x40_0000, 0x100, 0x100, RX)], false);
         let mut b = good.clone();
         b[4] = 1;
         assert_eq!(parse(&b, None), Err(ElfError::WrongClass(1)));
         let b = tiny_elf(62, false, &[(0x40_0000, 0x100, 0x100, RX)], false);
-        assert!(matches!(
-            parse(&b, None),
-            Err(ElfError::WrongMachine { code: 62, .. })
-        ));
-        assert!(matches!(
-            parse(&good, Some(Arch::Sparc64)),
-            Err(ElfError::ArchMismatch { .. })
-        ));
-        let b = tiny_elf(
-            goblin::elf::header::EM_AARCH64,
-            true,
-            &[(0x40_0000, 0x100, 0x100, RX)],
-            false,
-        );
+        assert!(matches!(parse(&b, None), Err(ElfError::WrongMachine { code: 62, .. })));
+        assert!(matches!(parse(&good, Some(Arch::Sparc64)), Err(ElfError::ArchMismatch { .. })));
+        let b = tiny_elf(goblin::elf::header::EM_AARCH64, true, &[(0x40_0000, 0x100, 0x100, RX)], false);
         assert!(matches!(parse(&b, None), Err(ElfError::WrongEndian { .. })));
-        let b = tiny_elf(
-            goblin::elf::header::EM_AARCH64,
-            false,
-            &[(0x40_0000, 0x100, 0x100, RX)],
-            true,
-        );
+        let b = tiny_elf(goblin::elf::header::EM_AARCH64, false, &[(0x40_0000, 0x100, 0x100, RX)], true);
         assert_eq!(parse(&b, None), Err(ElfError::Dynamic("/lib/ld.so".into())));
         let b = &good[..good.len() - 1];
         assert!(matches!(parse(b, None), Err(ElfError::Truncated(_))));
-        assert!(matches!(
-            parse(&good[..40], None),
-            Err(ElfError::Truncated(_))
-        ));
+        assert!(matches!(parse(&good[..40], None), Err(ElfError::Truncated(_))));
         let b = tiny_elf(
             goblin::elf::header::EM_AARCH64,
             false,
-            &[
-                (0x40_0000, 0x100, 0x2000, RX),
-                (0x40_1000, 0x10, 0x10, PF_R),
-            ],
+            &[(0x40_0000, 0x100, 0x2000, RX), (0x40_1000, 0x10, 0x10, PF_R)],
             false,
         );
         assert!(matches!(parse(&b, None), Err(ElfError::Overlapping { .. })));
-        let b = tiny_elf(
-            goblin::elf::header::EM_AARCH64,
-            false,
-            &[(0x40_0000, 0x200, 0x100, RX)],
-            false,
-        );
+        let b = tiny_elf(goblin::elf::header::EM_AARCH64, false, &[(0x40_0000, 0x200, 0x100, RX)], false);
         assert!(matches!(parse(&b, None), Err(ElfError::BadSegment { .. })));
         let mut b = good.clone();
         b[16] = 1; // ET_REL

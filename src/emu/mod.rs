@@ -41,15 +41,7 @@ pub struct FatalSignal {
 impl FatalSignal {
     /// A fatal signal with names filled in.
     pub fn new(signo: u32, si_code: i32, addr: Option<u64>, pc: u64, insn: String) -> FatalSignal {
-        FatalSignal {
-            signo,
-            name: signal_name(signo),
-            si_code,
-            code_name: code_name(signo, si_code),
-            addr,
-            pc,
-            insn,
-        }
+        FatalSignal { signo, name: signal_name(signo), si_code, code_name: code_name(signo, si_code), addr, pc, insn }
     }
 }
 

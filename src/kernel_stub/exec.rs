@@ -83,13 +83,7 @@ impl Kernel {
         let mut ranges: Vec<(u64, u64, Prot)> = image
             .segments
             .iter()
-            .map(|s| {
-                (
-                    s.vaddr & !(page - 1),
-                    (s.vaddr + s.memsz).div_ceil(page) * page,
-                    s.prot,
-                )
-            })
+            .map(|s| (s.vaddr & !(page - 1), (s.vaddr + s.memsz).div_ceil(page) * page, s.prot))
             .collect();
         ranges.sort_by_key(|r| r.0);
         let mut merged: Vec<(u64, u64, Prot)> = Vec::new();
@@ -113,13 +107,10 @@ impl Kernel {
             }
         }
         for (start, end, prot) in merged {
-            self.mm
-                .map_fixed(start, end - start, prot, VmaKind::Image)?;
+            self.mm.map_fixed(start, end - start, prot, VmaKind::Image)?;
         }
         for s in &image.segments {
-            self.mm
-                .write_kernel(s.vaddr, &s.data)
-                .map_err(|_| Errno::EFAULT)?;
+            self.mm.write_kernel(s.vaddr, &s.data).map_err(|_| Errno::EFAULT)?;
         }
         self.mm.init_brk(image.brk_start)?;
         let top = self.mm.map_stack()?;
@@ -127,20 +118,9 @@ impl Kernel {
         self.build_stack(top, image, params)
     }
 
-    fn build_stack(
-        &mut self,
-        top: u64,
-        image: &ElfImage,
-        params: &ExecParams,
-    ) -> KResult<InitialState> {
-        let total: usize = params
-            .argv
-            .iter()
-            .chain(&params.envp)
-            .map(|s| s.len() + 1)
-            .sum::<usize>()
-            + params.execfn.len()
-            + 1;
+    fn build_stack(&mut self, top: u64, image: &ElfImage, params: &ExecParams) -> KResult<InitialState> {
+        let total: usize =
+            params.argv.iter().chain(&params.envp).map(|s| s.len() + 1).sum::<usize>() + params.execfn.len() + 1;
         if total > MAX_ARG_BYTES {
             return Err(Errno::E2BIG);
         }
@@ -222,10 +202,7 @@ impl Kernel {
             w.u64(*k).u64(*v);
         }
         uaccess::write_user(&mut self.mm, ctx, UserAddr(sp), &w.finish())?;
-        Ok(InitialState {
-            pc: image.entry,
-            sp,
-        })
+        Ok(InitialState { pc: image.entry, sp })
     }
 }
 
@@ -247,12 +224,7 @@ mod tests {
                     data: vec![0xaa; 0x1800],
                     prot: Prot::READ | Prot::EXEC,
                 },
-                LoadSegment {
-                    vaddr: 0x40_1800,
-                    memsz: 0x3000,
-                    data: vec![0xbb; 0x100],
-                    prot: Prot::RW,
-                },
+                LoadSegment { vaddr: 0x40_1800, memsz: 0x3000, data: vec![0xbb; 0x100], prot: Prot::RW },
             ],
             phdr_addr: 0x40_0040,
             phnum: 2,
@@ -311,10 +283,7 @@ mod tests {
             aux.insert(key, val);
             a += 16;
         }
-        assert_eq!(
-            order[..4],
-            [at::AT_HWCAP, at::AT_PAGESZ, at::AT_CLKTCK, at::AT_PHDR]
-        );
+        assert_eq!(order[..4], [at::AT_HWCAP, at::AT_PAGESZ, at::AT_CLKTCK, at::AT_PHDR]);
         assert_eq!(aux[&at::AT_PAGESZ], 4096);
         assert_eq!(aux[&at::AT_ENTRY], 0x40_0010);
         assert_eq!(aux[&at::AT_HWCAP2], 0x40000);
@@ -333,10 +302,7 @@ mod tests {
     #[test]
     fn huge_arguments_are_e2big() {
         let mut k = Kernel::new(Arch::Arm64, KernelConfig::default());
-        let params = ExecParams {
-            argv: vec!["x".repeat(MAX_ARG_BYTES)],
-            ..Default::default()
-        };
+        let params = ExecParams { argv: vec!["x".repeat(MAX_ARG_BYTES)], ..Default::default() };
         assert_eq!(k.exec(&image(), &params), Err(Errno::E2BIG));
     }
 }

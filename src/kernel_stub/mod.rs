@@ -146,11 +146,7 @@ impl Kernel {
             Arch::Arm64 => Layout::arm64(),
             Arch::Sparc64 => Layout::sparc64(),
         };
-        let vfs = Vfs::new(
-            config.stdin.clone(),
-            config.stdout.clone(),
-            config.stderr.clone(),
-        );
+        let vfs = Vfs::new(config.stdin.clone(), config.stdout.clone(), config.stderr.clone());
         Kernel {
             arch,
             mm: AddressSpace::new(layout),

@@ -43,15 +43,8 @@ impl TraceEvent {
     /// One line, as `--trace` prints it.
     pub fn line(&self) -> String {
         match self {
-            TraceEvent::Syscall {
-                name, args, result, ..
-            } => format!("{name}({args}) = {result}"),
-            TraceEvent::Signal {
-                signo,
-                si_code,
-                addr,
-                action,
-            } => {
+            TraceEvent::Syscall { name, args, result, .. } => format!("{name}({args}) = {result}"),
+            TraceEvent::Signal { signo, si_code, addr, action } => {
                 let a = addr.map(|a| format!(" si_addr={a:#x}")).unwrap_or_default();
                 format!(
                     "--- {} {{si_code={}{a}}} {action} ---",

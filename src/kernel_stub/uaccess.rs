@@ -19,11 +19,7 @@ pub struct UaccessCtx {
 /// `access_ok()` plus untagging: the untagged start address of a user range of `len` bytes,
 /// or `None` if the range is not a user range.
 pub fn access_ok(mm: &AddressSpace, ctx: UaccessCtx, addr: UserAddr, len: u64) -> Option<u64> {
-    let a = if ctx.tagged_addr_abi {
-        mm.untag(addr.raw())?
-    } else {
-        addr.raw()
-    };
+    let a = if ctx.tagged_addr_abi { mm.untag(addr.raw())? } else { addr.raw() };
     let end = a.checked_add(len)?;
     (end <= mm.layout().task_size).then_some(a)
 }
@@ -47,11 +43,7 @@ fn copy_user(
             break;
         };
         let n = ((page - a % page) as usize).min(len - done);
-        let Some((seg_pa, off)) = mm
-            .phys()
-            .containing(pa)
-            .map(|(s, off)| (s.pa(), off as usize))
-        else {
+        let Some((seg_pa, off)) = mm.phys().containing(pa).map(|(s, off)| (s.pa(), off as usize)) else {
             break;
         };
         let Some(seg) = mm.phys_mut().segment_mut(seg_pa) else {
@@ -65,34 +57,21 @@ fn copy_user(
 
 /// `copy_to_user`: returns the bytes not copied.
 pub fn copy_to_user(mm: &mut AddressSpace, ctx: UaccessCtx, dst: UserAddr, src: &[u8]) -> usize {
-    copy_user(mm, ctx, dst, src.len(), Access::Write, |user, at| {
-        user.copy_from_slice(&src[at..at + user.len()])
-    })
+    copy_user(mm, ctx, dst, src.len(), Access::Write, |user, at| user.copy_from_slice(&src[at..at + user.len()]))
 }
 
 /// `copy_from_user`: returns the bytes not copied (the uncopied tail of `dst` is zeroed, as
 /// Linux does).
-pub fn copy_from_user(
-    mm: &mut AddressSpace,
-    ctx: UaccessCtx,
-    dst: &mut [u8],
-    src: UserAddr,
-) -> usize {
-    let left = copy_user(mm, ctx, src, dst.len(), Access::Read, |user, at| {
-        dst[at..at + user.len()].copy_from_slice(user)
-    });
+pub fn copy_from_user(mm: &mut AddressSpace, ctx: UaccessCtx, dst: &mut [u8], src: UserAddr) -> usize {
+    let left =
+        copy_user(mm, ctx, src, dst.len(), Access::Read, |user, at| dst[at..at + user.len()].copy_from_slice(user));
     let n = dst.len();
     dst[n - left..].fill(0);
     left
 }
 
 /// Read a whole user buffer or fail with EFAULT.
-pub fn read_user(
-    mm: &mut AddressSpace,
-    ctx: UaccessCtx,
-    src: UserAddr,
-    len: usize,
-) -> KResult<Vec<u8>> {
+pub fn read_user(mm: &mut AddressSpace, ctx: UaccessCtx, src: UserAddr, len: usize) -> KResult<Vec<u8>> {
     let mut v = vec![0; len];
     if copy_from_user(mm, ctx, &mut v, src) != 0 {
         return Err(Errno::EFAULT);
@@ -101,12 +80,7 @@ pub fn read_user(
 }
 
 /// Write a whole user buffer or fail with EFAULT.
-pub fn write_user(
-    mm: &mut AddressSpace,
-    ctx: UaccessCtx,
-    dst: UserAddr,
-    data: &[u8],
-) -> KResult<()> {
+pub fn write_user(mm: &mut AddressSpace, ctx: UaccessCtx, dst: UserAddr, data: &[u8]) -> KResult<()> {
     if copy_to_user(mm, ctx, dst, data) != 0 {
         return Err(Errno::EFAULT);
     }
@@ -115,12 +89,7 @@ pub fn write_user(
 
 /// `strncpy_from_user`: a NUL-terminated string of at most `max` bytes (without the NUL).
 /// EFAULT if unreadable, ENAMETOOLONG if no NUL within `max`.
-pub fn read_cstring(
-    mm: &mut AddressSpace,
-    ctx: UaccessCtx,
-    src: UserAddr,
-    max: usize,
-) -> KResult<Vec<u8>> {
+pub fn read_cstring(mm: &mut AddressSpace, ctx: UaccessCtx, src: UserAddr, max: usize) -> KResult<Vec<u8>> {
     let mut out = Vec::new();
     let page = mm.page_size() as usize;
     while out.len() < max {
@@ -148,10 +117,7 @@ mod tests {
 
     fn setup() -> (AddressSpace, u64) {
         let mut mm = AddressSpace::new(Layout::arm64());
-        let req = MapRequest {
-            placement: Placement::Hint,
-            shared: false,
-        };
+        let req = MapRequest { placement: Placement::Hint, shared: false };
         let a = mm.mmap(0, 3 * 4096, Prot::RW, req, VmaKind::Anon).unwrap();
         mm.munmap(a + 2 * 4096, 4096).unwrap();
         (mm, a)
@@ -162,15 +128,9 @@ mod tests {
         let (mut mm, a) = setup();
         let ctx = UaccessCtx::default();
         let data = vec![7u8; 100];
-        assert_eq!(
-            copy_to_user(&mut mm, ctx, UserAddr(a + 2 * 4096 - 40), &data),
-            60
-        );
+        assert_eq!(copy_to_user(&mut mm, ctx, UserAddr(a + 2 * 4096 - 40), &data), 60);
         let mut back = vec![1u8; 100];
-        assert_eq!(
-            copy_from_user(&mut mm, ctx, &mut back, UserAddr(a + 2 * 4096 - 40)),
-            60
-        );
+        assert_eq!(copy_from_user(&mut mm, ctx, &mut back, UserAddr(a + 2 * 4096 - 40)), 60);
         assert!(back[..40].iter().all(|&b| b == 7) && back[40..].iter().all(|&b| b == 0));
         assert!(mm.is_present(a + 4096), "the copy faulted the page in");
     }
@@ -182,14 +142,8 @@ mod tests {
         let ctx = UaccessCtx::default();
         assert_eq!(copy_to_user(&mut mm, ctx, UserAddr(a), b"xy"), 2);
         let tagged = UserAddr(a | (3 << 56));
-        assert_eq!(
-            read_user(&mut mm, ctx, tagged, 4),
-            Err(Errno::EFAULT),
-            "tagged pointer without the ABI"
-        );
-        let abi = UaccessCtx {
-            tagged_addr_abi: true,
-        };
+        assert_eq!(read_user(&mut mm, ctx, tagged, 4), Err(Errno::EFAULT), "tagged pointer without the ABI");
+        let abi = UaccessCtx { tagged_addr_abi: true };
         assert_eq!(read_user(&mut mm, abi, tagged, 4), Ok(vec![0; 4]));
     }
 
@@ -198,18 +152,9 @@ mod tests {
         let (mut mm, a) = setup();
         let ctx = UaccessCtx::default();
         mm.write_kernel(a + 4096 - 3, b"abcdef\0").unwrap();
-        assert_eq!(
-            read_cstring(&mut mm, ctx, UserAddr(a + 4096 - 3), 100).unwrap(),
-            b"abcdef"
-        );
-        assert_eq!(
-            read_cstring(&mut mm, ctx, UserAddr(a + 4096 - 3), 4),
-            Err(Errno::ENAMETOOLONG)
-        );
+        assert_eq!(read_cstring(&mut mm, ctx, UserAddr(a + 4096 - 3), 100).unwrap(), b"abcdef");
+        assert_eq!(read_cstring(&mut mm, ctx, UserAddr(a + 4096 - 3), 4), Err(Errno::ENAMETOOLONG));
         mm.write_kernel(a + 2 * 4096 - 2, b"zz").unwrap();
-        assert_eq!(
-            read_cstring(&mut mm, ctx, UserAddr(a + 2 * 4096 - 2), 100),
-            Err(Errno::EFAULT)
-        );
+        assert_eq!(read_cstring(&mut mm, ctx, UserAddr(a + 2 * 4096 - 2), 100), Err(Errno::EFAULT));
     }
 }

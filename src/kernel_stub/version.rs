@@ -14,10 +14,7 @@ pub struct KernelVersion {
 
 impl Default for KernelVersion {
     fn default() -> Self {
-        KernelVersion {
-            major: 5,
-            minor: 19,
-        }
+        KernelVersion { major: 5, minor: 19 }
     }
 }
 
@@ -44,10 +41,7 @@ impl FromStr for KernelVersion {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || BadVersion(s.to_string());
         let (a, b) = s.trim().split_once('.').ok_or_else(bad)?;
-        Ok(KernelVersion {
-            major: a.parse().map_err(|_| bad())?,
-            minor: b.parse().map_err(|_| bad())?,
-        })
+        Ok(KernelVersion { major: a.parse().map_err(|_| bad())?, minor: b.parse().map_err(|_| bad())? })
     }
 }
 

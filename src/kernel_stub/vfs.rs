@@ -170,11 +170,7 @@ pub fn normalize(cwd: &str, path: &str) -> KResult<String> {
     if path.len() > 4095 {
         return Err(Errno::ENAMETOOLONG);
     }
-    let joined = if path.starts_with('/') {
-        path.to_string()
-    } else {
-        format!("{cwd}/{path}")
-    };
+    let joined = if path.starts_with('/') { path.to_string() } else { format!("{cwd}/{path}") };
     let mut parts: Vec<&str> = Vec::new();
     for p in joined.split('/') {
         match p {
@@ -213,38 +209,15 @@ impl Vfs {
             captured_err: Vec::new(),
         };
         for d in ["/", "/tmp", "/dev", "/dev/shm", "/proc"] {
-            v.add_node(
-                d,
-                Node::Dir,
-                if d == "/tmp" || d == "/dev/shm" {
-                    0o1777
-                } else {
-                    0o755
-                },
-            );
+            v.add_node(d, Node::Dir, if d == "/tmp" || d == "/dev/shm" { 0o1777 } else { 0o755 });
         }
         v.add_node("/dev/null", Node::Null, 0o666);
         v.add_node("/dev/zero", Node::Zero, 0o666);
-        for (i, s) in [Stream::In, Stream::Out, Stream::Err]
-            .into_iter()
-            .enumerate()
-        {
+        for (i, s) in [Stream::In, Stream::Out, Stream::Err].into_iter().enumerate() {
             let ino = v.inodes.len();
-            v.inodes.push(Inode {
-                node: Node::Stream(s),
-                perm: 0o600,
-            });
-            let flags = OpenFlags {
-                read: i == 0,
-                write: i != 0,
-                ..Default::default()
-            };
-            v.fds.push(Some(OpenFile {
-                ino,
-                path: format!("pipe:[{i}]"),
-                pos: 0,
-                flags,
-            }));
+            v.inodes.push(Inode { node: Node::Stream(s), perm: 0o600 });
+            let flags = OpenFlags { read: i == 0, write: i != 0, ..Default::default() };
+            v.fds.push(Some(OpenFile { ino, path: format!("pipe:[{i}]"), pos: 0, flags }));
         }
         v
     }
@@ -340,11 +313,7 @@ impl Vfs {
                 if !flags.create {
                     return Err(Errno::ENOENT);
                 }
-                match self
-                    .names
-                    .get(parent_of(&path))
-                    .map(|&i| &self.inodes[i].node)
-                {
+                match self.names.get(parent_of(&path)).map(|&i| &self.inodes[i].node) {
                     Some(Node::Dir) => {}
                     Some(_) => return Err(Errno::ENOTDIR),
                     None => return Err(Errno::ENOENT),
@@ -370,27 +339,16 @@ impl Vfs {
             _ if flags.directory => return Err(Errno::ENOTDIR),
             _ => {}
         }
-        self.install(OpenFile {
-            ino,
-            path,
-            pos: 0,
-            flags,
-        })
+        self.install(OpenFile { ino, path, pos: 0, flags })
     }
 
     /// The open file behind `fd`.
     pub fn file(&self, fd: u64) -> KResult<&OpenFile> {
-        self.fds
-            .get(fd as usize)
-            .and_then(Option::as_ref)
-            .ok_or(Errno::EBADF)
+        self.fds.get(fd as usize).and_then(Option::as_ref).ok_or(Errno::EBADF)
     }
 
     fn file_mut(&mut self, fd: u64) -> KResult<&mut OpenFile> {
-        self.fds
-            .get_mut(fd as usize)
-            .and_then(Option::as_mut)
-            .ok_or(Errno::EBADF)
+        self.fds.get_mut(fd as usize).and_then(Option::as_mut).ok_or(Errno::EBADF)
     }
 
     /// What `fd` refers to.
@@ -601,10 +559,7 @@ impl Vfs {
     /// `stat(path)`.
     pub fn stat(&self, path: &str) -> KResult<StatInfo> {
         let p = self.resolve(path)?;
-        self.names
-            .get(&p)
-            .map(|&i| self.stat_ino(i))
-            .ok_or(Errno::ENOENT)
+        self.names.get(&p).map(|&i| self.stat_ino(i)).ok_or(Errno::ENOENT)
     }
 
     /// `unlinkat(path)` (with `dir`: AT_REMOVEDIR).
@@ -667,24 +622,12 @@ impl Vfs {
 
     /// The names in the directory `path` (for getdents64).
     pub fn list_dir(&self, path: &str) -> KResult<Vec<(String, u64, u32)>> {
-        let prefix = if path == "/" {
-            "/".to_string()
-        } else {
-            format!("{path}/")
-        };
+        let prefix = if path == "/" { "/".to_string() } else { format!("{path}/") };
         Ok(self
             .names
             .iter()
-            .filter(|(k, _)| {
-                k.starts_with(&prefix) && k.len() > prefix.len() && !k[prefix.len()..].contains('/')
-            })
-            .map(|(k, &i)| {
-                (
-                    k[prefix.len()..].to_string(),
-                    i as u64 + 1,
-                    self.stat_ino(i).mode,
-                )
-            })
+            .filter(|(k, _)| k.starts_with(&prefix) && k.len() > prefix.len() && !k[prefix.len()..].contains('/'))
+            .map(|(k, &i)| (k[prefix.len()..].to_string(), i as u64 + 1, self.stat_ino(i).mode))
             .collect())
     }
 }
@@ -694,20 +637,11 @@ mod tests {
     use super::*;
 
     fn rw_create() -> OpenFlags {
-        OpenFlags {
-            read: true,
-            write: true,
-            create: true,
-            ..Default::default()
-        }
+        OpenFlags { read: true, write: true, create: true, ..Default::default() }
     }
 
     fn vfs() -> Vfs {
-        Vfs::new(
-            InputSource::Bytes(b"in".to_vec()),
-            OutputSink::Capture,
-            OutputSink::Capture,
-        )
+        Vfs::new(InputSource::Bytes(b"in".to_vec()), OutputSink::Capture, OutputSink::Capture)
     }
 
     #[test]
@@ -730,28 +664,11 @@ mod tests {
         assert_eq!(v.fstat(fd).unwrap().size, 9);
         v.ftruncate(fd, 2).unwrap();
         assert_eq!(v.read(fd, 20, Some(0)).unwrap(), b"he");
-        let excl = OpenFlags {
-            excl: true,
-            ..rw_create()
-        };
+        let excl = OpenFlags { excl: true, ..rw_create() };
         assert_eq!(v.open("/tmp/f", excl, 0), Err(Errno::EEXIST));
         v.unlink("/tmp/f", false).unwrap();
-        assert_eq!(
-            v.open(
-                "/tmp/f",
-                OpenFlags {
-                    read: true,
-                    ..Default::default()
-                },
-                0
-            ),
-            Err(Errno::ENOENT)
-        );
-        assert_eq!(
-            v.read(fd, 1, Some(0)).unwrap(),
-            b"h",
-            "an unlinked open file stays readable"
-        );
+        assert_eq!(v.open("/tmp/f", OpenFlags { read: true, ..Default::default() }, 0), Err(Errno::ENOENT));
+        assert_eq!(v.read(fd, 1, Some(0)).unwrap(), b"h", "an unlinked open file stays readable");
         v.close(fd).unwrap();
         assert_eq!(v.close(fd), Err(Errno::EBADF));
         assert_eq!(v.open("/nodir/f", rw_create(), 0), Err(Errno::ENOENT));
@@ -774,10 +691,7 @@ mod tests {
     fn provided_files_and_dirs() {
         let mut v = vfs();
         v.add_file("/data/in/x.txt", b"abc".to_vec()).unwrap();
-        assert_eq!(
-            v.stat("/data/in").unwrap().mode & mode::S_IFDIR,
-            mode::S_IFDIR
-        );
+        assert_eq!(v.stat("/data/in").unwrap().mode & mode::S_IFDIR, mode::S_IFDIR);
         assert_eq!(v.file_contents("/data/in/x.txt"), Some(&b"abc"[..]));
         assert_eq!(v.unlink("/data", true), Err(Errno::ENOTEMPTY));
         v.mkdir("/tmp/d", 0o755).unwrap();

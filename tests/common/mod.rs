@@ -16,13 +16,7 @@ pub fn tagmmu() -> Command {
 
 /// Run `tagmmu exec` on a guest program with arguments, empty environment.
 pub fn exec(program: &Path, args: &[&str]) -> Output {
-    tagmmu()
-        .arg("exec")
-        .arg("--clear-env")
-        .arg(program)
-        .args(args)
-        .output()
-        .expect("run tagmmu")
+    tagmmu().arg("exec").arg("--clear-env").arg(program).args(args).output().expect("run tagmmu")
 }
 
 /// Text of a byte stream.

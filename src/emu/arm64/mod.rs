@@ -14,8 +14,7 @@ pub mod sysregs;
 use std::time::Instant;
 
 use unicorn_engine::{
-    Arch as UcArch, Mode, Prot as UcProt, RegisterARM64, RegisterARM64CP, TlbEntry, TlbType,
-    Unicorn,
+    Arch as UcArch, Mode, Prot as UcProt, RegisterARM64, RegisterARM64CP, TlbEntry, TlbType, Unicorn,
 };
 use unicorn_engine::{HookType, MemType};
 
@@ -24,6 +23,7 @@ use crate::emu::guard::catch;
 use crate::emu::{EmuError, EmuStats, FatalSignal, RunLimits, Stop, UcContext};
 use crate::kernel_stub::exec::InitialState;
 use crate::kernel_stub::mm::{Access, FaultKind, PhysEvent, Prot};
+use crate::kernel_stub::signal::arm64::{Arm64Regs, SigInfo};
 use crate::kernel_stub::signal::{code, default_action, sig, DefaultAction, SIG_DFL, SIG_IGN};
 use crate::kernel_stub::syscalls::SyscallOutcome;
 use crate::kernel_stub::trace::TraceEvent;
@@ -55,6 +55,23 @@ pub struct Arm64Options {
     pub trace_insns: bool,
     /// Budgets.
     pub limits: RunLimits,
+    /// Address of the `rt_sigreturn` trampoline (see [`map_sigreturn_trampoline`]).
+    pub sigreturn_trampoline: u64,
+}
+
+/// The arm64 sigreturn trampoline: `mov x8, #139; svc #0` (Linux's vDSO `__kernel_rt_sigreturn`).
+pub const SIGRETURN_CODE: [u32; 2] = [0xd280_1168, 0xd400_0001];
+
+/// Map the page that signal handlers return to when they have no SA_RESTORER (Linux uses
+/// the vDSO's sigreturn trampoline; tagmmu has no vDSO and maps this one page, named
+/// `[vdso]`, at the top of the address space). Returns its address.
+pub fn map_sigreturn_trampoline(kernel: &mut Kernel) -> Result<u64, crate::kernel_stub::errno::Errno> {
+    let page = kernel.mm.page_size();
+    let at = kernel.mm.layout().task_size - page;
+    kernel.mm.map_fixed(at, page, Prot::READ | Prot::EXEC, crate::kernel_stub::mm::VmaKind::Vdso)?;
+    let code: Vec<u8> = SIGRETURN_CODE.iter().flat_map(|w| w.to_le_bytes()).collect();
+    kernel.mm.write_kernel(at, &code).map_err(|_| crate::kernel_stub::errno::Errno::EFAULT)?;
+    Ok(at)
 }
 
 /// A signal waiting to be delivered when the CPU is stopped.
@@ -63,6 +80,8 @@ struct PendingSignal {
     signo: u32,
     si_code: i32,
     addr: Option<u64>,
+    /// ESR_EL1 of a memory fault, for the frame's esr_context.
+    esr: Option<u64>,
     /// Raised by a fault the thread cannot continue past (force_sig_fault).
     forced: bool,
 }
@@ -76,15 +95,62 @@ pub(crate) struct Guest {
     pending: Option<PendingSignal>,
     error: Option<EmuError>,
     /// A data access the TLB fill refused: (untagged page, the tagged page as accessed, kind).
-    refused: Option<(u64, u64, FaultKind)>,
+    refused: Option<(u64, u64, FaultKind, Access)>,
     tlb_gen: u64,
     flush_tlb: bool,
+    /// Where a handler returns without SA_RESTORER (tagmmu's sigreturn trampoline page).
+    sigreturn_trampoline: u64,
     /// Set while tagmmu itself changes Unicorn's memory map: Unicorn then probes the TLB with
     /// the physical address of the region, which is not a guest access.
     remapping: bool,
     limits: RunLimits,
     stats: EmuStats,
     started: Instant,
+}
+
+/// ESR_EL1 as Linux reports it for a user memory fault: EC (data or instruction abort from
+/// EL0), IL, WnR for stores, and the fault status code (level-3 translation or permission).
+fn esr_for(access: Access, kind: FaultKind) -> u64 {
+    let ec: u64 = if access == Access::Fetch { 0x20 } else { 0x24 };
+    let fsc: u64 = if kind == FaultKind::Unmapped { 0x07 } else { 0x0f };
+    let wnr: u64 = if access == Access::Write { 1 << 6 } else { 0 };
+    (ec << 26) | (1 << 25) | wnr | fsc
+}
+
+/// Read the thread's user registers.
+fn read_regs(uc: &Unicorn<Guest>) -> Result<Arm64Regs, EmuError> {
+    let mut r = Arm64Regs::default();
+    for (i, x) in r.x.iter_mut().enumerate() {
+        *x = uc.reg_read(xreg(i as u32)).op("read x")?;
+    }
+    r.sp = uc.reg_read(RegisterARM64::SP).op("read sp")?;
+    r.pc = uc.reg_read(RegisterARM64::PC).op("read pc")?;
+    r.pstate = uc.reg_read(RegisterARM64::PSTATE).op("read pstate")?;
+    r.fpsr = uc.reg_read(RegisterARM64::FPSR).op("read fpsr")? as u32;
+    r.fpcr = uc.reg_read(RegisterARM64::FPCR).op("read fpcr")? as u32;
+    for (i, v) in r.v.iter_mut().enumerate() {
+        let b = uc.reg_read_long(RegisterARM64::Q0 as i32 + i as i32).op("read q")?;
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&b[..16]);
+        *v = u128::from_le_bytes(a);
+    }
+    Ok(r)
+}
+
+/// Write the thread's user registers.
+fn write_regs(uc: &mut Unicorn<Guest>, r: &Arm64Regs) -> Result<(), EmuError> {
+    for (i, x) in r.x.iter().enumerate() {
+        uc.reg_write(xreg(i as u32), *x).op("write x")?;
+    }
+    uc.reg_write(RegisterARM64::SP, r.sp).op("write sp")?;
+    uc.reg_write(RegisterARM64::PSTATE, r.pstate).op("write pstate")?;
+    uc.reg_write(RegisterARM64::FPSR, r.fpsr as u64).op("write fpsr")?;
+    uc.reg_write(RegisterARM64::FPCR, r.fpcr as u64).op("write fpcr")?;
+    for (i, v) in r.v.iter().enumerate() {
+        uc.reg_write_long(RegisterARM64::Q0 as i32 + i as i32, &v.to_le_bytes()).op("write q")?;
+    }
+    uc.set_pc(r.pc).op("write pc")?;
+    Ok(())
 }
 
 fn xreg(n: u32) -> i32 {
@@ -97,14 +163,7 @@ fn xreg(n: u32) -> i32 {
 }
 
 fn cp(op0: u32, op1: u32, crn: u32, crm: u32, op2: u32) -> RegisterARM64CP {
-    RegisterARM64CP {
-        crn,
-        crm,
-        op0,
-        op1,
-        op2,
-        val: 0,
-    }
+    RegisterARM64CP { crn, crm, op0, op1, op2, val: 0 }
 }
 
 /// The CPU's ID registers as Unicorn's model implements them.
@@ -131,8 +190,7 @@ fn read_system_id_regs(uc: &Unicorn<Guest>) -> IdRegs {
 /// The user-visible ID registers of tagmmu's arm64 CPU with `opts` (for HWCAPs before a run).
 pub fn user_id_regs(opts: &Arm64Options) -> Result<IdRegs, EmuError> {
     let mut uc = Unicorn::new(UcArch::ARM64, Mode::ARM).op("open")?;
-    uc.ctl_set_cpu_model(unicorn_engine::Arm64CpuModel::MAX as i32)
-        .op("set cpu model")?;
+    uc.ctl_set_cpu_model(unicorn_engine::Arm64CpuModel::MAX as i32).op("set cpu model")?;
     let mut regs = IdRegs::default();
     let rd = |uc: &Unicorn<()>, crm, op2| {
         let mut r = cp(3, 0, 0, crm, op2);
@@ -177,8 +235,7 @@ fn apply_phys_events(uc: &mut Unicorn<Guest>, events: Vec<PhysEvent>) -> Result<
                 // SAFETY: `host` points at `len` bytes of a segment owned by the kernel stub's
                 // physical memory, which neither moves nor is freed before the matching
                 // `Unmapped` event; that event is applied here before the CPU runs again.
-                unsafe { uc.mem_map_ptr(pa.0, len, UcProt::ALL, host.cast()) }
-                    .op("map guest memory")?;
+                unsafe { uc.mem_map_ptr(pa.0, len, UcProt::ALL, host.cast()) }.op("map guest memory")?;
             }
             PhysEvent::Unmapped { pa, len } => uc.mem_unmap(pa.0, len).op("unmap guest memory")?,
         }
@@ -229,25 +286,19 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
             if prot.contains(Prot::EXEC) {
                 perms |= UcProt::EXEC;
             }
-            Some(TlbEntry {
-                paddr: pa.0 & !0xfff,
-                perms,
-            })
+            Some(TlbEntry { paddr: pa.0 & !0xfff, perms })
         }
         Err(kind) if access == Access::Fetch => {
             // When a stop is requested, Unicorn looks up the block at the `until` address;
             // that is not a guest fetch. A real one is reported from the PC once stopped.
             if vaddr & !0xfff != UNTIL & !0xfff && g.pending.is_none() && g.stop.is_none() {
                 let pc = uc.pc_read().unwrap_or(vaddr);
-                let code = if kind == FaultKind::Unmapped {
-                    code::SEGV_MAPERR
-                } else {
-                    code::SEGV_ACCERR
-                };
+                let code = if kind == FaultKind::Unmapped { code::SEGV_MAPERR } else { code::SEGV_ACCERR };
                 uc.get_data_mut().pending = Some(PendingSignal {
                     signo: sig::SIGSEGV,
                     si_code: code,
                     addr: Some(pc),
+                    esr: Some(esr_for(Access::Fetch, kind)),
                     forced: true,
                 });
             }
@@ -255,17 +306,10 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
         }
         Err(kind) => {
             let page = g.kernel.mm.untag(vaddr).unwrap_or(vaddr);
-            g.refused = Some((page, vaddr, kind));
+            g.refused = Some((page, vaddr, kind, access));
             g.flush_tlb = true;
-            let perms = if access == Access::Write {
-                UcProt::WRITE
-            } else {
-                UcProt::READ
-            };
-            Some(TlbEntry {
-                paddr: FAULT_WINDOW_PA,
-                perms,
-            })
+            let perms = if access == Access::Write { UcProt::WRITE } else { UcProt::READ };
+            Some(TlbEntry { paddr: FAULT_WINDOW_PA, perms })
         }
     }
 }
@@ -274,26 +318,20 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
 fn on_unmapped(uc: &mut Unicorn<Guest>, addr: u64) -> bool {
     let g = uc.get_data_mut();
     match g.refused.take() {
-        Some((_, tagged_page, kind))
-            if (FAULT_WINDOW_PA..FAULT_WINDOW_PA + 0x1000).contains(&addr) =>
-        {
+        Some((_, tagged_page, kind, access)) if (FAULT_WINDOW_PA..FAULT_WINDOW_PA + 0x1000).contains(&addr) => {
             let fault_addr = tagged_page | (addr - FAULT_WINDOW_PA);
-            let code = if kind == FaultKind::Unmapped {
-                code::SEGV_MAPERR
-            } else {
-                code::SEGV_ACCERR
-            };
+            let code = if kind == FaultKind::Unmapped { code::SEGV_MAPERR } else { code::SEGV_ACCERR };
             g.pending = Some(PendingSignal {
                 signo: sig::SIGSEGV,
                 si_code: code,
                 addr: Some(fault_addr),
+                esr: Some(esr_for(access, kind)),
                 forced: true,
             });
         }
         _ => {
-            g.error = Some(EmuError::Internal(format!(
-                "access to unmapped physical address {addr:#x} with no refused page"
-            )))
+            g.error =
+                Some(EmuError::Internal(format!("access to unmapped physical address {addr:#x} with no refused page")))
         }
     }
     false
@@ -323,21 +361,29 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             return Ok(());
         }
         SyscallOutcome::SigReturn => {
-            return Err(EmuError::Unsupported(
-                "rt_sigreturn: arm64 signal frames are not modelled yet".into(),
-            ));
+            let mut regs = read_regs(uc)?;
+            let sp = regs.sp;
+            if uc.get_data_mut().kernel.restore_rt_frame_arm64(&mut regs).is_ok() {
+                write_regs(uc, &regs)?;
+            } else {
+                // A bad frame: arm64_notify_segfault(sp).
+                uc.get_data_mut().pending = Some(PendingSignal {
+                    signo: sig::SIGSEGV,
+                    si_code: code::SEGV_MAPERR,
+                    addr: Some(sp),
+                    esr: None,
+                    forced: true,
+                });
+                uc.emu_stop().op("stop")?;
+                return Ok(());
+            }
         }
     }
     sync_memory(uc)?;
     // Return to user: deliver what became pending (kill/tgkill to self).
     let g = uc.get_data_mut();
     if let Some(signo) = g.kernel.signals.take_deliverable() {
-        g.pending = Some(PendingSignal {
-            signo,
-            si_code: code::SI_TKILL,
-            addr: None,
-            forced: false,
-        });
+        g.pending = Some(PendingSignal { signo, si_code: code::SI_TKILL, addr: None, esr: None, forced: false });
         uc.emu_stop().op("stop")?;
     }
     Ok(())
@@ -356,12 +402,8 @@ fn on_undefined(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             return Ok(());
         }
     }
-    uc.get_data_mut().pending = Some(PendingSignal {
-        signo: sig::SIGILL,
-        si_code: code::ILL_ILLOPC,
-        addr: Some(pc),
-        forced: true,
-    });
+    uc.get_data_mut().pending =
+        Some(PendingSignal { signo: sig::SIGILL, si_code: code::ILL_ILLOPC, addr: Some(pc), esr: None, forced: true });
     uc.emu_stop().op("stop")
 }
 
@@ -375,6 +417,7 @@ fn on_interrupt(uc: &mut Unicorn<Guest>, intno: u32) -> Result<(), EmuError> {
                 signo: sig::SIGTRAP,
                 si_code: code::TRAP_BRKPT,
                 addr: Some(pc),
+                esr: None,
                 forced: true,
             });
             uc.emu_stop().op("stop")
@@ -387,6 +430,7 @@ fn on_interrupt(uc: &mut Unicorn<Guest>, intno: u32) -> Result<(), EmuError> {
                 signo: sig::SIGBUS,
                 si_code: code::BUS_ADRALN,
                 addr: Some(pc),
+                esr: None,
                 forced: true,
             });
             uc.emu_stop().op("stop")
@@ -397,11 +441,10 @@ fn on_interrupt(uc: &mut Unicorn<Guest>, intno: u32) -> Result<(), EmuError> {
                 signo: sig::SIGILL,
                 si_code: code::ILL_ILLOPC,
                 addr: Some(pc),
+                esr: None,
                 forced: true,
             });
-            uc.get_data_mut().kernel.notice(format!(
-                "unexpected CPU exception {other} at {pc:#x}: delivering SIGILL"
-            ));
+            uc.get_data_mut().kernel.notice(format!("unexpected CPU exception {other} at {pc:#x}: delivering SIGILL"));
             uc.emu_stop().op("stop")
         }
     }
@@ -414,16 +457,12 @@ fn on_block(uc: &mut Unicorn<Guest>, size: u32) {
     let mut stop = None;
     if let Some(b) = g.limits.insn_budget {
         if g.stats.instructions > b {
-            stop = Some(Stop::InsnBudget {
-                executed: g.stats.instructions,
-            });
+            stop = Some(Stop::InsnBudget { executed: g.stats.instructions });
         }
     }
     if let Some(t) = g.limits.time_budget {
         if g.stats.blocks.is_multiple_of(CLOCK_CHECK_BLOCKS) && g.started.elapsed() > t {
-            stop = Some(Stop::TimeBudget {
-                elapsed_ms: g.started.elapsed().as_millis() as u64,
-            });
+            stop = Some(Stop::TimeBudget { elapsed_ms: g.started.elapsed().as_millis() as u64 });
         }
     }
     if stop.is_some() {
@@ -455,8 +494,7 @@ fn setup_cpu(uc: &mut Unicorn<Guest>, start: InitialState) -> Result<(), EmuErro
         uc.reg_write(xreg(n), 0).op("clear registers")?;
     }
     uc.reg_write(RegisterARM64::SP, start.sp).op("write sp")?;
-    uc.reg_write(RegisterARM64::TPIDR_EL0, 0)
-        .op("write tpidr")?;
+    uc.reg_write(RegisterARM64::TPIDR_EL0, 0).op("write tpidr")?;
     uc.set_pc(start.pc).op("write pc")?;
     Ok(())
 }
@@ -483,14 +521,14 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
         refused: None,
         tlb_gen: u64::MAX,
         flush_tlb: true,
+        sigreturn_trampoline: opts.sigreturn_trampoline,
         remapping: false,
         limits: opts.limits,
         stats: EmuStats::default(),
         started: Instant::now(),
     };
     let mut uc = Unicorn::new_with_data(UcArch::ARM64, Mode::ARM, guest).op("open")?;
-    uc.ctl_set_cpu_model(unicorn_engine::Arm64CpuModel::MAX as i32)
-        .op("set cpu model")?;
+    uc.ctl_set_cpu_model(unicorn_engine::Arm64CpuModel::MAX as i32).op("set cpu model")?;
     // QEMU's ARM targets default to 1 KiB target pages; Linux/arm64 here uses 4 KiB.
     uc.ctl_set_page_size(4096).op("set page size")?;
     let sys = read_system_id_regs(&uc);
@@ -514,24 +552,21 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
             if let Some(stop) = deliver(&mut uc, p)? {
                 break stop;
             }
+            if let Some(stop) = deliver_pending(&mut uc)? {
+                break stop;
+            }
             continue;
         }
         match r {
-            Err(err) if err != unicorn_engine::uc_error::EXCEPTION => {
-                return Err(EmuError::Unicorn { op: "run", err })
-            }
+            Err(err) if err != unicorn_engine::uc_error::EXCEPTION => return Err(EmuError::Unicorn { op: "run", err }),
             _ => {
                 // Unicorn also returns when a hook changed the memory map (it abandons the
                 // current block): resume. Reaching UNTIL, or a refused fetch there, means a
                 // jump into kernel space.
                 let pc = uc.pc_read().op("read pc")?;
                 let g = uc.get_data();
-                let runnable = g
-                    .kernel
-                    .mm
-                    .untag(pc)
-                    .and_then(|a| g.kernel.mm.prot_at(a))
-                    .is_some_and(|p| p.contains(Prot::EXEC));
+                let runnable =
+                    g.kernel.mm.untag(pc).and_then(|a| g.kernel.mm.prot_at(a)).is_some_and(|p| p.contains(Prot::EXEC));
                 if runnable {
                     continue;
                 }
@@ -539,6 +574,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
                     signo: sig::SIGSEGV,
                     si_code: code::SEGV_MAPERR,
                     addr: Some(pc),
+                    esr: None,
                     forced: true,
                 };
                 if let Some(stop) = deliver(&mut uc, sig)? {
@@ -550,18 +586,12 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
     let g = uc.get_data_mut();
     let stats = g.stats;
     // Move the kernel out of the engine's data.
-    let kernel = std::mem::replace(
-        &mut g.kernel,
-        Kernel::new(crate::arch::Arch::Arm64, Default::default()),
-    );
-    Ok(RunOutput {
-        kernel,
-        stop,
-        stats,
-    })
+    let kernel = std::mem::replace(&mut g.kernel, Kernel::new(crate::arch::Arch::Arm64, Default::default()));
+    Ok(RunOutput { kernel, stop, stats })
 }
 
-/// Deliver a signal at a clean stop. Returns the stop if it ends the guest.
+/// Deliver a signal at a clean stop: run its handler (building the signal frame), ignore it,
+/// or end the guest. Returns the stop if it ends the guest.
 fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, EmuError> {
     let pc = uc.pc_read().op("read pc")?;
     let g = uc.get_data_mut();
@@ -572,16 +602,42 @@ fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, Em
     let fatal = if act.handler == SIG_IGN {
         false
     } else if act.handler == SIG_DFL {
-        matches!(
-            default_action(p.signo),
-            DefaultAction::Terminate | DefaultAction::CoreDump
-        )
+        matches!(default_action(p.signo), DefaultAction::Terminate | DefaultAction::CoreDump)
     } else {
-        return Err(EmuError::Unsupported(format!(
-            "delivering {} to the guest's handler at {:#x}: arm64 signal frames are not modelled yet",
-            crate::kernel_stub::signal::signal_name(p.signo),
-            act.handler
-        )));
+        let info = SigInfo {
+            signo: p.signo,
+            code: p.si_code,
+            addr: p.addr,
+            sender: p.addr.is_none().then_some((g.kernel.config.pid, g.kernel.config.uid)),
+            esr: p.esr,
+            fault_address: p.addr.unwrap_or(0),
+        };
+        let trampoline = g.sigreturn_trampoline;
+        if g.kernel.trace.syscalls {
+            g.kernel.trace.emit(TraceEvent::Signal {
+                signo: p.signo,
+                si_code: p.si_code,
+                addr: p.addr,
+                action: format!("handler {:#x}", act.handler),
+            });
+        }
+        let mut regs = read_regs(uc)?;
+        let g = uc.get_data_mut();
+        match g.kernel.setup_rt_frame_arm64(&mut regs, &info, &act, trampoline) {
+            Ok(()) => {
+                write_regs(uc, &regs)?;
+                return Ok(None);
+            }
+            Err(_) => {
+                // The frame could not be written: force_sigsegv.
+                g.kernel.signals.force(sig::SIGSEGV);
+                let _ = g.kernel.signals.set_action(sig::SIGSEGV as u64, Some(Default::default()));
+                let insn = disasm_at(g, pc);
+                return Ok(Some(Stop::Killed {
+                    signal: FatalSignal::new(sig::SIGSEGV, code::SI_KERNEL, None, pc, insn),
+                }));
+            }
+        }
     };
     let action = if fatal { "killed" } else { "ignored" };
     if g.kernel.trace.syscalls {
@@ -596,54 +652,43 @@ fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, Em
         return Ok(None);
     }
     let insn = disasm_at(g, pc);
-    Ok(Some(Stop::Killed {
-        signal: FatalSignal::new(p.signo, p.si_code, p.addr, pc, insn),
-    }))
+    Ok(Some(Stop::Killed { signal: FatalSignal::new(p.signo, p.si_code, p.addr, pc, insn) }))
+}
+
+/// Deliver every signal that is pending and not blocked (after a handler's frame is built,
+/// the next one stacks on top, as Linux does).
+fn deliver_pending(uc: &mut Unicorn<Guest>) -> Result<Option<Stop>, EmuError> {
+    while let Some(signo) = uc.get_data_mut().kernel.signals.take_deliverable() {
+        let p = PendingSignal { signo, si_code: code::SI_TKILL, addr: None, esr: None, forced: false };
+        if let Some(stop) = deliver(uc, p)? {
+            return Ok(Some(stop));
+        }
+    }
+    Ok(None)
 }
 
 fn install_hooks(uc: &mut Unicorn<Guest>, trace_insns: bool) -> Result<(), EmuError> {
-    uc.add_tlb_hook(0, u64::MAX, |uc, vaddr, ty| {
-        match catch(|| on_tlb_fill(uc, vaddr, ty)) {
-            Ok(e) => e,
-            Err(m) => hook_failed(
-                uc,
-                EmuError::Internal(format!("panic in TLB fill: {m}")),
-                None,
-            ),
-        }
+    uc.add_tlb_hook(0, u64::MAX, |uc, vaddr, ty| match catch(|| on_tlb_fill(uc, vaddr, ty)) {
+        Ok(e) => e,
+        Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in TLB fill: {m}")), None),
     })
     .op("add tlb hook")?;
-    uc.add_mem_hook(
-        HookType::MEM_UNMAPPED,
-        0,
-        u64::MAX,
-        |uc, _ty, addr, _size, _val| match catch(|| on_unmapped(uc, addr)) {
+    uc.add_mem_hook(HookType::MEM_UNMAPPED, 0, u64::MAX, |uc, _ty, addr, _size, _val| {
+        match catch(|| on_unmapped(uc, addr)) {
             Ok(b) => b,
-            Err(m) => hook_failed(
-                uc,
-                EmuError::Internal(format!("panic in fault hook: {m}")),
-                false,
-            ),
-        },
-    )
+            Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in fault hook: {m}")), false),
+        }
+    })
     .op("add unmapped hook")?;
     uc.add_intr_hook(|uc, intno| match catch(|| on_interrupt(uc, intno)) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => hook_failed(uc, e, ()),
-        Err(m) => hook_failed(
-            uc,
-            EmuError::Internal(format!("panic in interrupt hook: {m}")),
-            (),
-        ),
+        Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in interrupt hook: {m}")), ()),
     })
     .op("add interrupt hook")?;
     uc.add_block_hook(1, 0, |uc, _addr, size| {
         if let Err(m) = catch(|| on_block(uc, size)) {
-            hook_failed(
-                uc,
-                EmuError::Internal(format!("panic in block hook: {m}")),
-                (),
-            );
+            hook_failed(uc, EmuError::Internal(format!("panic in block hook: {m}")), ());
         }
     })
     .op("add block hook")?;
@@ -655,11 +700,7 @@ fn install_hooks(uc: &mut Unicorn<Guest>, trace_insns: bool) -> Result<(), EmuEr
                 g.kernel.trace.emit(TraceEvent::Insn { pc: addr, text });
             });
             if let Err(m) = r {
-                hook_failed(
-                    uc,
-                    EmuError::Internal(format!("panic in trace hook: {m}")),
-                    (),
-                );
+                hook_failed(uc, EmuError::Internal(format!("panic in trace hook: {m}")), ());
             }
         })
         .op("add code hook")?;

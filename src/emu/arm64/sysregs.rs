@@ -100,11 +100,7 @@ impl IdRegs {
             MteLevel::Mte2 => 2 << 8,
             MteLevel::Mte3 => 3 << 8,
         };
-        let pfr2 = if mte != MteLevel::None && mte_far {
-            1 << 8
-        } else {
-            0
-        } & PFR2_VISIBLE;
+        let pfr2 = if mte != MteLevel::None && mte_far { 1 << 8 } else { 0 } & PFR2_VISIBLE;
         IdRegs {
             midr: self.midr,
             pfr0: (self.pfr0 & PFR0_VISIBLE) | PFR0_FORCED,
@@ -230,14 +226,7 @@ pub fn decode_mrs(insn: u32) -> Option<(u32, u32, u32, u32, u32, u32)> {
         return None;
     }
     let op0 = 2 + ((insn >> 19) & 1);
-    Some((
-        op0,
-        (insn >> 16) & 7,
-        (insn >> 12) & 0xf,
-        (insn >> 8) & 0xf,
-        (insn >> 5) & 7,
-        insn & 0x1f,
-    ))
+    Some((op0, (insn >> 16) & 7, (insn >> 12) & 0xf, (insn >> 8) & 0xf, (insn >> 5) & 7, insn & 0x1f))
 }
 
 #[cfg(test)]
@@ -263,11 +252,7 @@ mod tests {
         assert_eq!(u.pfr0 & 0xff, 0x11, "EL0 and EL1 forced to 1");
         assert_eq!(field(u.pfr0, 32), 0, "SVE hidden");
         assert_eq!(field(u.pfr0, 60), 0, "CSV3 hidden");
-        assert_eq!(
-            field(u.isar1, 4) | field(u.isar1, 24),
-            0,
-            "pointer auth hidden"
-        );
+        assert_eq!(field(u.isar1, 4) | field(u.isar1, 24), 0, "pointer auth hidden");
         assert_eq!(u.mmfr0, 0x0000_0111_ff00_0000);
         assert_eq!(u.pfr2, 0);
         assert_eq!(u.read_el0(0, 5), Some(0x8000_0000));
@@ -279,10 +264,7 @@ mod tests {
         assert_eq!(field(m.pfr1, 8), 2);
         assert_eq!(m.hwcaps().1 & (1 << 18), 1 << 18, "HWCAP2_MTE");
         assert_eq!(m.hwcap3(), 1, "HWCAP3_MTE_FAR");
-        assert_eq!(
-            sys().user_view(MteLevel::Mte3, false).hwcaps().1 & (1 << 22),
-            1 << 22
-        );
+        assert_eq!(sys().user_view(MteLevel::Mte3, false).hwcaps().1 & (1 << 22), 1 << 22);
     }
 
     #[test]
@@ -293,16 +275,8 @@ mod tests {
         }
         assert_eq!(h & (1 << 22), 0, "no SVE");
         assert_eq!(h & (1 << 30), 0, "no PACA");
-        assert_eq!(
-            decode_mrs(0xd538_0000),
-            Some((3, 0, 0, 0, 0, 0)),
-            "mrs x0, midr_el1"
-        );
-        assert_eq!(
-            decode_mrs(0xd53b_d041),
-            Some((3, 3, 13, 0, 2, 1)),
-            "mrs x1, tpidr_el0"
-        );
+        assert_eq!(decode_mrs(0xd538_0000), Some((3, 0, 0, 0, 0, 0)), "mrs x0, midr_el1");
+        assert_eq!(decode_mrs(0xd53b_d041), Some((3, 3, 13, 0, 2, 1)), "mrs x1, tpidr_el0");
         assert_eq!(decode_mrs(0xd51b_d041), None, "msr");
     }
 }

@@ -178,8 +178,7 @@ impl AddressSpace {
         a & !(self.layout.page_size - 1)
     }
     fn page_up(&self, a: u64) -> Option<u64> {
-        a.checked_add(self.layout.page_size - 1)
-            .map(|x| self.page_down(x))
+        a.checked_add(self.layout.page_size - 1).map(|x| self.page_down(x))
     }
     fn is_page_aligned(&self, a: u64) -> bool {
         a.is_multiple_of(self.layout.page_size)
@@ -189,32 +188,13 @@ impl AddressSpace {
     /// address that can never be a user address (for example a kernel address).
     pub fn untag(&self, addr: u64) -> Option<u64> {
         let bits = self.layout.ignored_top_bits;
-        let a = if bits == 0 {
-            addr
-        } else {
-            (addr << bits) >> bits
-        };
+        let a = if bits == 0 { addr } else { (addr << bits) >> bits };
         (a < self.layout.task_size).then_some(a)
     }
 
-    fn new_mapping(
-        &mut self,
-        start: u64,
-        len: u64,
-        prot: Prot,
-        shared: bool,
-        kind: VmaKind,
-    ) -> KResult<()> {
+    fn new_mapping(&mut self, start: u64, len: u64, prot: Prot, shared: bool, kind: VmaKind) -> KResult<()> {
         let seg = self.phys.allocate(len).map_err(|_| Errno::ENOMEM)?;
-        self.vmas.insert(Vma {
-            start,
-            end: start + len,
-            prot,
-            shared,
-            kind,
-            seg,
-            seg_off: 0,
-        });
+        self.vmas.insert(Vma { start, end: start + len, prot, shared, kind, seg, seg_off: 0 });
         Ok(())
     }
 
@@ -233,22 +213,14 @@ impl AddressSpace {
     /// Create the main stack mapping; returns its top.
     pub fn map_stack(&mut self) -> KResult<u64> {
         let top = self.layout.stack_top;
-        self.map_fixed(
-            top - self.layout.stack_size,
-            self.layout.stack_size,
-            Prot::RW,
-            VmaKind::Stack,
-        )?;
+        self.map_fixed(top - self.layout.stack_size, self.layout.stack_size, Prot::RW, VmaKind::Stack)?;
         Ok(top)
     }
 
     /// Set where the brk heap starts (the page-aligned end of the executable's bss).
     pub fn init_brk(&mut self, start: u64) -> KResult<()> {
         let start = self.page_up(start).ok_or(Errno::ENOMEM)?;
-        let seg = self
-            .phys
-            .allocate(self.layout.heap_max)
-            .map_err(|_| Errno::ENOMEM)?;
+        let seg = self.phys.allocate(self.layout.heap_max).map_err(|_| Errno::ENOMEM)?;
         self.heap_seg = Some(seg);
         self.brk_start = start;
         self.brk = start;
@@ -269,8 +241,7 @@ impl AddressSpace {
         if requested < self.brk_start || requested > self.brk_start + self.layout.heap_max {
             return self.brk;
         }
-        let (Some(old_end), Some(new_end)) = (self.page_up(self.brk), self.page_up(requested))
-        else {
+        let (Some(old_end), Some(new_end)) = (self.page_up(self.brk), self.page_up(requested)) else {
             return self.brk;
         };
         if new_end > old_end {
@@ -320,14 +291,7 @@ impl AddressSpace {
 
     /// `mmap(2)` of anonymous memory (or, with `contents`, a private copy of a file).
     /// `addr` must already be untagged. Returns the start address.
-    pub fn mmap(
-        &mut self,
-        addr: u64,
-        len: u64,
-        prot: Prot,
-        request: MapRequest,
-        kind: VmaKind,
-    ) -> KResult<u64> {
+    pub fn mmap(&mut self, addr: u64, len: u64, prot: Prot, request: MapRequest, kind: VmaKind) -> KResult<u64> {
         if len == 0 {
             return Err(Errno::EINVAL);
         }
@@ -342,11 +306,7 @@ impl AddressSpace {
                 }
                 let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
                 if end > self.layout.task_size || addr < self.layout.page_size {
-                    return Err(if request.placement == Placement::Fixed {
-                        Errno::ENOMEM
-                    } else {
-                        Errno::EPERM
-                    });
+                    return Err(if request.placement == Placement::Fixed { Errno::ENOMEM } else { Errno::EPERM });
                 }
                 if self.vmas.overlaps(addr, end) {
                     if request.placement == Placement::FixedNoReplace {
@@ -359,9 +319,9 @@ impl AddressSpace {
             Placement::Hint => {
                 let hint = self.page_down(addr);
                 let fits = hint >= self.layout.mmap_min
-                    && hint.checked_add(len).is_some_and(|e| {
-                        e <= self.layout.mmap_base && !self.vmas.overlaps(hint, e)
-                    });
+                    && hint
+                        .checked_add(len)
+                        .is_some_and(|e| e <= self.layout.mmap_base && !self.vmas.overlaps(hint, e));
                 if hint != 0 && fits {
                     hint
                 } else {
@@ -458,10 +418,7 @@ impl AddressSpace {
     /// Evict the resident pages of `[addr, addr+len)` as reclaim would: they become not
     /// present, their contents are kept. Returns how many pages were evicted.
     pub fn evict(&mut self, addr: u64, len: u64) -> u64 {
-        let (start, Some(end)) = (
-            self.page_down(addr),
-            addr.checked_add(len).and_then(|e| self.page_up(e)),
-        ) else {
+        let (start, Some(end)) = (self.page_down(addr), addr.checked_add(len).and_then(|e| self.page_up(e))) else {
             return 0;
         };
         let vmas: Vec<Vma> = self.vmas.intersecting(start, end).cloned().collect();
@@ -486,10 +443,7 @@ impl AddressSpace {
 
     /// Is the page holding the untagged address `addr` present?
     pub fn is_present(&self, addr: u64) -> bool {
-        self.vmas
-            .find(addr)
-            .and_then(|v| self.phys.containing(v.phys(addr)))
-            .is_some_and(|(s, off)| s.is_present(off))
+        self.vmas.find(addr).and_then(|v| self.phys.containing(v.phys(addr))).is_some_and(|(s, off)| s.is_present(off))
     }
 
     /// The page-fault handler: an access of kind `access` to the untagged address `addr`.
@@ -539,11 +493,7 @@ impl AddressSpace {
 
     /// Split `[addr, addr+len)` into per-VMA pieces: (segment, offset in it, offset in the
     /// caller's buffer, length).
-    fn chunks(
-        &self,
-        addr: u64,
-        len: u64,
-    ) -> Result<Vec<(PhysAddr, usize, usize, usize)>, FaultKind> {
+    fn chunks(&self, addr: u64, len: u64) -> Result<Vec<(PhysAddr, usize, usize, usize)>, FaultKind> {
         let mut out = Vec::new();
         let mut done = 0u64;
         while done < len {
@@ -580,6 +530,7 @@ impl AddressSpace {
                 VmaKind::Stack => "[stack]".to_string(),
                 VmaKind::Anon => String::new(),
                 VmaKind::File(p) => p.clone(),
+                VmaKind::Vdso => "[vdso]".to_string(),
             };
             s.push_str(&format!(
                 "{:012x}-{:012x} {}{} {}\n",
@@ -632,10 +583,7 @@ mod tests {
     fn space() -> AddressSpace {
         AddressSpace::new(Layout::arm64())
     }
-    const ANON: MapRequest = MapRequest {
-        placement: Placement::Hint,
-        shared: false,
-    };
+    const ANON: MapRequest = MapRequest { placement: Placement::Hint, shared: false };
 
     #[test]
     fn mmap_hint_fixed_and_noreplace() {
@@ -643,35 +591,16 @@ mod tests {
         let a = mm.mmap(0, 5000, Prot::RW, ANON, VmaKind::Anon).unwrap();
         assert_eq!(a % 4096, 0);
         assert_eq!(mm.vmas().find(a).unwrap().len(), 8192);
-        let fixed = MapRequest {
-            placement: Placement::FixedNoReplace,
-            shared: false,
-        };
-        assert_eq!(
-            mm.mmap(a, 4096, Prot::RW, fixed, VmaKind::Anon),
-            Err(Errno::EEXIST)
-        );
-        let fixed = MapRequest {
-            placement: Placement::Fixed,
-            shared: false,
-        };
-        assert_eq!(
-            mm.mmap(a + 1, 4096, Prot::RW, fixed, VmaKind::Anon),
-            Err(Errno::EINVAL)
-        );
+        let fixed = MapRequest { placement: Placement::FixedNoReplace, shared: false };
+        assert_eq!(mm.mmap(a, 4096, Prot::RW, fixed, VmaKind::Anon), Err(Errno::EEXIST));
+        let fixed = MapRequest { placement: Placement::Fixed, shared: false };
+        assert_eq!(mm.mmap(a + 1, 4096, Prot::RW, fixed, VmaKind::Anon), Err(Errno::EINVAL));
         mm.write_kernel(a, b"abc").unwrap();
         assert_eq!(mm.mmap(a, 4096, Prot::READ, fixed, VmaKind::Anon), Ok(a));
         let mut b = [1u8; 3];
         mm.read_kernel(a, &mut b).unwrap();
-        assert_eq!(
-            b,
-            [0, 0, 0],
-            "MAP_FIXED replaced the old page with a fresh one"
-        );
-        assert_eq!(
-            mm.mmap(0, 0, Prot::RW, ANON, VmaKind::Anon),
-            Err(Errno::EINVAL)
-        );
+        assert_eq!(b, [0, 0, 0], "MAP_FIXED replaced the old page with a fresh one");
+        assert_eq!(mm.mmap(0, 0, Prot::RW, ANON, VmaKind::Anon), Err(Errno::EINVAL));
     }
 
     #[test]
@@ -681,10 +610,7 @@ mod tests {
         mm.phys_mut().take_events();
         mm.munmap(a + 4096, 4096).unwrap();
         assert!(mm.vmas().find(a + 4096).is_none());
-        assert!(
-            mm.phys_mut().take_events().is_empty(),
-            "segment still used by the two halves"
-        );
+        assert!(mm.phys_mut().take_events().is_empty(), "segment still used by the two halves");
         mm.munmap(a, 3 * 4096).unwrap();
         assert_eq!(mm.phys_mut().take_events().len(), 1);
         assert_eq!(mm.munmap(a + 1, 4096), Err(Errno::EINVAL));
@@ -694,18 +620,10 @@ mod tests {
     #[test]
     fn faults_presence_and_eviction() {
         let mut mm = space();
-        let a = mm
-            .mmap(0, 2 * 4096, Prot::READ, ANON, VmaKind::Anon)
-            .unwrap();
+        let a = mm.mmap(0, 2 * 4096, Prot::READ, ANON, VmaKind::Anon).unwrap();
         assert!(!mm.is_present(a));
-        assert_eq!(
-            mm.handle_user_fault(a + 8, Access::Write),
-            Err(FaultKind::Protection)
-        );
-        assert_eq!(
-            mm.handle_user_fault(a - 8, Access::Read),
-            Err(FaultKind::Unmapped)
-        );
+        assert_eq!(mm.handle_user_fault(a + 8, Access::Write), Err(FaultKind::Protection));
+        assert_eq!(mm.handle_user_fault(a - 8, Access::Read), Err(FaultKind::Unmapped));
         mm.handle_user_fault(a + 8, Access::Read).unwrap();
         assert!(mm.is_present(a) && !mm.is_present(a + 4096));
         assert_eq!(mm.stats().page_faults, 1);
@@ -732,11 +650,7 @@ mod tests {
         let mut b = [9u8];
         mm.read_kernel(base + 9000, &mut b).unwrap();
         assert_eq!(b, [0]);
-        assert_eq!(
-            mm.set_brk(base + (2 << 30)),
-            base + 10000,
-            "beyond the heap limit fails"
-        );
+        assert_eq!(mm.set_brk(base + (2 << 30)), base + 10000, "beyond the heap limit fails");
     }
 
     #[test]

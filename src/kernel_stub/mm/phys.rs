@@ -161,21 +161,10 @@ impl PhysMemory {
         self.reserved += len;
         let pages = (len / self.page_size) as usize;
         let host = mem.as_mut_ptr();
-        self.segments.insert(
-            pa,
-            Segment {
-                pa: PhysAddr(pa),
-                mem,
-                present: vec![false; pages],
-                page_size: self.page_size,
-            },
-        );
+        self.segments
+            .insert(pa, Segment { pa: PhysAddr(pa), mem, present: vec![false; pages], page_size: self.page_size });
         self.next_pa = end + self.page_size;
-        self.events.push(PhysEvent::Mapped {
-            pa: PhysAddr(pa),
-            len,
-            host,
-        });
+        self.events.push(PhysEvent::Mapped { pa: PhysAddr(pa), len, host });
         Ok(PhysAddr(pa))
     }
 
@@ -230,10 +219,7 @@ mod tests {
         let a = pm.allocate(8192).unwrap();
         let b = pm.allocate(4096).unwrap();
         assert!(b.0 >= a.0 + 8192 + 4096, "a guard page separates segments");
-        assert_eq!(
-            pm.containing(PhysAddr(a.0 + 4097)).map(|(_, o)| o),
-            Some(4097)
-        );
+        assert_eq!(pm.containing(PhysAddr(a.0 + 4097)).map(|(_, o)| o), Some(4097));
         assert!(pm.containing(PhysAddr(a.0 + 8192)).is_none());
         let seg = pm.segment_mut(a).unwrap();
         assert!(!seg.is_present(0));

@@ -60,13 +60,7 @@ impl fmt::Debug for Prot {
 impl fmt::Display for Prot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = |p: Prot, ch: char| if self.contains(p) { ch } else { '-' };
-        write!(
-            f,
-            "{}{}{}",
-            c(Prot::READ, 'r'),
-            c(Prot::WRITE, 'w'),
-            c(Prot::EXEC, 'x')
-        )?;
+        write!(f, "{}{}{}", c(Prot::READ, 'r'), c(Prot::WRITE, 'w'), c(Prot::EXEC, 'x'))?;
         if self.contains(Prot::TAGGED) {
             f.write_str("t")?;
         }
@@ -87,6 +81,8 @@ pub enum VmaKind {
     Anon,
     /// A private copy of a file's contents, from mmap of a file.
     File(String),
+    /// The page holding the signal-return trampoline (Linux's vDSO provides it).
+    Vdso,
 }
 
 /// One virtual memory area `[start, end)`.
@@ -127,12 +123,7 @@ impl Vma {
     }
     /// The part `[from, to)` of this VMA, same backing.
     fn slice(&self, from: u64, to: u64) -> Vma {
-        Vma {
-            start: from,
-            end: to,
-            seg_off: self.seg_off + (from - self.start),
-            ..self.clone()
-        }
+        Vma { start: from, end: to, seg_off: self.seg_off + (from - self.start), ..self.clone() }
     }
 }
 
@@ -154,17 +145,9 @@ impl VmaSet {
     }
     /// The VMAs intersecting `[start, end)`, in order.
     pub fn intersecting(&self, start: u64, end: u64) -> impl Iterator<Item = &Vma> {
-        let first = self
-            .by_start
-            .range(..=start)
-            .next_back()
-            .filter(|(_, v)| v.end > start)
-            .map(|(k, _)| *k)
-            .unwrap_or(start);
-        self.by_start
-            .range(first..end)
-            .map(|(_, v)| v)
-            .filter(move |v| v.end > start && v.start < end)
+        let first =
+            self.by_start.range(..=start).next_back().filter(|(_, v)| v.end > start).map(|(k, _)| *k).unwrap_or(start);
+        self.by_start.range(first..end).map(|(_, v)| v).filter(move |v| v.end > start && v.start < end)
     }
     /// Insert a VMA; the caller guarantees the range is free.
     pub fn insert(&mut self, vma: Vma) {
@@ -241,15 +224,7 @@ mod tests {
     use super::*;
 
     fn vma(start: u64, end: u64) -> Vma {
-        Vma {
-            start,
-            end,
-            prot: Prot::RW,
-            shared: false,
-            kind: VmaKind::Anon,
-            seg: PhysAddr(0x1000_0000),
-            seg_off: 0,
-        }
+        Vma { start, end, prot: Prot::RW, shared: false, kind: VmaKind::Anon, seg: PhysAddr(0x1000_0000), seg_off: 0 }
     }
 
     #[test]
@@ -260,14 +235,8 @@ mod tests {
         assert_eq!(removed.len(), 1);
         assert_eq!(removed[0].seg_off, 0x1000);
         let rest: Vec<_> = s.iter().map(|v| (v.start, v.end, v.seg_off)).collect();
-        assert_eq!(
-            rest,
-            vec![(0x10000, 0x11000, 0), (0x12000, 0x14000, 0x2000)]
-        );
-        assert_eq!(
-            s.find(0x12345).unwrap().phys(0x12345),
-            PhysAddr(0x1000_0000 + 0x2345)
-        );
+        assert_eq!(rest, vec![(0x10000, 0x11000, 0), (0x12000, 0x14000, 0x2000)]);
+        assert_eq!(s.find(0x12345).unwrap().phys(0x12345), PhysAddr(0x1000_0000 + 0x2345));
         assert!(s.find(0x11800).is_none());
         assert!(!s.covers(0x10000, 0x13000));
         assert!(s.covers(0x12000, 0x14000));
@@ -279,14 +248,7 @@ mod tests {
         s.insert(vma(0x10000, 0x14000));
         s.update_range(0x11000, 0x12000, |v| v.prot = Prot::READ);
         let prots: Vec<_> = s.iter().map(|v| (v.start, v.prot)).collect();
-        assert_eq!(
-            prots,
-            vec![
-                (0x10000, Prot::RW),
-                (0x11000, Prot::READ),
-                (0x12000, Prot::RW)
-            ]
-        );
+        assert_eq!(prots, vec![(0x10000, Prot::RW), (0x11000, Prot::READ), (0x12000, Prot::RW)]);
     }
 
     #[test]
@@ -294,18 +256,9 @@ mod tests {
         let mut s = VmaSet::default();
         s.insert(vma(0x20000, 0x30000));
         s.insert(vma(0x38000, 0x40000));
-        assert_eq!(
-            s.find_free_top_down(0x4000, 0x10000, 0x40000),
-            Some(0x34000)
-        );
-        assert_eq!(
-            s.find_free_top_down(0x9000, 0x10000, 0x40000),
-            Some(0x17000)
-        );
+        assert_eq!(s.find_free_top_down(0x4000, 0x10000, 0x40000), Some(0x34000));
+        assert_eq!(s.find_free_top_down(0x9000, 0x10000, 0x40000), Some(0x17000));
         assert_eq!(s.find_free_top_down(0x20000, 0x10000, 0x40000), None);
-        assert_eq!(
-            s.find_free_top_down(0x1000, 0x10000, 0x50000),
-            Some(0x4f000)
-        );
+        assert_eq!(s.find_free_top_down(0x1000, 0x10000, 0x50000), Some(0x4f000));
     }
 }

@@ -19,13 +19,9 @@ pub fn decode_open_flags(arch: Arch, raw: u64) -> OpenFlags {
     let acc = raw & 3;
     let (creat, excl, trunc, append, nonblock, directory, direct, cloexec) = match arch {
         // include/uapi/asm-generic/fcntl.h with arm64's own O_DIRECTORY/O_DIRECT values.
-        Arch::Arm64 => (
-            0o100, 0o200, 0o1000, 0o2000, 0o4000, 0o40000, 0o200000, 0o2000000,
-        ),
+        Arch::Arm64 => (0o100, 0o200, 0o1000, 0o2000, 0o4000, 0o40000, 0o200000, 0o2000000),
         // arch/sparc/include/uapi/asm/fcntl.h
-        Arch::Sparc64 => (
-            0x200, 0x800, 0x400, 0x8, 0x4000, 0x10000, 0x100000, 0x400000,
-        ),
+        Arch::Sparc64 => (0x200, 0x800, 0x400, 0x8, 0x4000, 0x10000, 0x100000, 0x400000),
     };
     OpenFlags {
         read: acc == 0 || acc == 2,
@@ -51,9 +47,7 @@ fn encode_open_flags(arch: Arch, f: &OpenFlags) -> u64 {
         (false, true) => 1,
         _ => 0,
     };
-    acc | if f.append { append } else { 0 }
-        | if f.nonblock { nonblock } else { 0 }
-        | if f.direct { direct } else { 0 }
+    acc | if f.append { append } else { 0 } | if f.nonblock { nonblock } else { 0 } | if f.direct { direct } else { 0 }
 }
 
 /// Encode `struct stat` as the architecture lays it out.
@@ -62,25 +56,13 @@ pub fn encode_stat(arch: Arch, st: &StatInfo, uid: u32, gid: u32) -> Vec<u8> {
     match arch {
         // asm-generic/stat.h (arm64): 128 bytes.
         Arch::Arm64 => {
-            w.u64(st.dev)
-                .u64(st.ino)
-                .u32(st.mode)
-                .u32(st.nlink)
-                .u32(uid)
-                .u32(gid)
-                .u64(st.rdev)
-                .u64(0);
+            w.u64(st.dev).u64(st.ino).u32(st.mode).u32(st.nlink).u32(uid).u32(gid).u64(st.rdev).u64(0);
             w.u64(st.size).u32(st.blksize).u32(0).u64(st.blocks);
             w.pad(6 * 8).u32(0).u32(0);
         }
         // arch/sparc/include/uapi/asm/stat.h, 64-bit `struct stat`: 104 bytes.
         Arch::Sparc64 => {
-            w.u32(st.dev as u32)
-                .u32(0)
-                .u64(st.ino)
-                .u32(st.mode)
-                .u16(st.nlink as u16)
-                .u16(0);
+            w.u32(st.dev as u32).u32(0).u64(st.ino).u32(st.mode).u16(st.nlink as u16).u16(0);
             w.u32(uid).u32(gid).u32(st.rdev as u32).u32(0).u64(st.size);
             w.pad(6 * 8).u64(st.blksize as u64).u64(st.blocks).pad(16);
         }
@@ -89,26 +71,14 @@ pub fn encode_stat(arch: Arch, st: &StatInfo, uid: u32, gid: u32) -> Vec<u8> {
 }
 
 impl Kernel {
-    pub(super) fn sys_openat(
-        &mut self,
-        dirfd: u64,
-        path: u64,
-        flags: u64,
-        perm: u64,
-    ) -> KResult<u64> {
+    pub(super) fn sys_openat(&mut self, dirfd: u64, path: u64, flags: u64, perm: u64) -> KResult<u64> {
         let p = self.user_path(path)?;
         let p = self.at_path(dirfd, &p)?;
         let f = decode_open_flags(self.arch, flags);
         self.vfs.open(&p, f, perm as u32).map(|fd| fd as u64)
     }
 
-    pub(super) fn sys_read(
-        &mut self,
-        fd: u64,
-        buf: u64,
-        len: u64,
-        at: Option<u64>,
-    ) -> KResult<u64> {
+    pub(super) fn sys_read(&mut self, fd: u64, buf: u64, len: u64, at: Option<u64>) -> KResult<u64> {
         let len = len.min(MAX_RW_COUNT) as usize;
         let f = self.vfs.file(fd)?.clone();
         if !f.flags.read {
@@ -118,37 +88,22 @@ impl Kernel {
             return Err(Errno::EFAULT);
         }
         let node_is_file = matches!(self.vfs.node(fd)?, Node::File(_));
-        let want = if matches!(self.vfs.node(fd)?, Node::Zero) {
-            len.min(ENDLESS_CHUNK)
-        } else {
-            len
-        };
+        let want = if matches!(self.vfs.node(fd)?, Node::Zero) { len.min(ENDLESS_CHUNK) } else { len };
         // Read at the position without moving it, copy, then advance by what reached the user.
         let pos = at.unwrap_or(f.pos);
-        let data = if node_is_file {
-            self.vfs.read(fd, want, Some(pos))?
-        } else {
-            self.vfs.read(fd, want, None)?
-        };
+        let data = if node_is_file { self.vfs.read(fd, want, Some(pos))? } else { self.vfs.read(fd, want, None)? };
         let left = uaccess::copy_to_user(&mut self.mm, self.uaccess, UserAddr(buf), &data);
         let copied = data.len() - left;
         if copied == 0 && !data.is_empty() {
             return Err(Errno::EFAULT);
         }
         if node_is_file && at.is_none() {
-            self.vfs
-                .lseek(fd, (pos + copied as u64) as i64, Whence::Set)?;
+            self.vfs.lseek(fd, (pos + copied as u64) as i64, Whence::Set)?;
         }
         Ok(copied as u64)
     }
 
-    pub(super) fn sys_write(
-        &mut self,
-        fd: u64,
-        buf: u64,
-        len: u64,
-        at: Option<u64>,
-    ) -> KResult<u64> {
+    pub(super) fn sys_write(&mut self, fd: u64, buf: u64, len: u64, at: Option<u64>) -> KResult<u64> {
         let len = len.min(MAX_RW_COUNT);
         let f = self.vfs.file(fd)?;
         if !f.flags.write {
@@ -168,12 +123,7 @@ impl Kernel {
         while written < len {
             let n = CHUNK.min(len - written) as usize;
             let mut data = vec![0; n];
-            let left = uaccess::copy_from_user(
-                &mut self.mm,
-                self.uaccess,
-                &mut data,
-                UserAddr(buf + written),
-            );
+            let left = uaccess::copy_from_user(&mut self.mm, self.uaccess, &mut data, UserAddr(buf + written));
             data.truncate(n - left);
             if data.is_empty() {
                 break;
@@ -212,12 +162,7 @@ impl Kernel {
         if cnt > UIO_MAXIOV {
             return Err(Errno::EINVAL);
         }
-        let raw = uaccess::read_user(
-            &mut self.mm,
-            self.uaccess,
-            UserAddr(iov),
-            (cnt * 16) as usize,
-        )?;
+        let raw = uaccess::read_user(&mut self.mm, self.uaccess, UserAddr(iov), (cnt * 16) as usize)?;
         let mut v = Vec::with_capacity(cnt as usize);
         let mut total: u64 = 0;
         for c in raw.chunks(16) {
@@ -225,10 +170,7 @@ impl Kernel {
             if (len as i64) < 0 {
                 return Err(Errno::EINVAL);
             }
-            total = total
-                .checked_add(len)
-                .filter(|t| *t <= i64::MAX as u64)
-                .ok_or(Errno::EINVAL)?;
+            total = total.checked_add(len).filter(|t| *t <= i64::MAX as u64).ok_or(Errno::EINVAL)?;
             v.push((base, len));
         }
         Ok(v)
@@ -294,13 +236,7 @@ impl Kernel {
         self.put_stat(st, buf)
     }
 
-    pub(super) fn sys_newfstatat(
-        &mut self,
-        dirfd: u64,
-        path: u64,
-        buf: u64,
-        flags: u64,
-    ) -> KResult<u64> {
+    pub(super) fn sys_newfstatat(&mut self, dirfd: u64, path: u64, buf: u64, flags: u64) -> KResult<u64> {
         const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
         const AT_NO_AUTOMOUNT: u64 = 0x800;
         const AT_EMPTY_PATH: u64 = 0x1000;
@@ -343,13 +279,7 @@ impl Kernel {
         self.vfs.stat(&p).map(|_| 0)
     }
 
-    pub(super) fn sys_readlinkat(
-        &mut self,
-        dirfd: u64,
-        path: u64,
-        buf: u64,
-        size: u64,
-    ) -> KResult<u64> {
+    pub(super) fn sys_readlinkat(&mut self, dirfd: u64, path: u64, buf: u64, size: u64) -> KResult<u64> {
         let p = self.user_path(path)?;
         let p = self.at_path(dirfd, &p)?;
         if (size as i64) <= 0 {
@@ -384,9 +314,7 @@ impl Kernel {
         if flags & !cloexec_bit != 0 {
             return Err(Errno::EINVAL);
         }
-        self.vfs
-            .dup(fd, Some(newfd), flags != 0)
-            .map(|fd| fd as u64)
+        self.vfs.dup(fd, Some(newfd), flags != 0).map(|fd| fd as u64)
     }
 
     pub(super) fn sys_fcntl(&mut self, fd: u64, cmd: u64, arg: u64) -> KResult<u64> {
@@ -398,10 +326,7 @@ impl Kernel {
         const F_DUPFD_CLOEXEC: u64 = 1030;
         let f = self.vfs.file(fd)?.clone();
         match cmd {
-            F_DUPFD | F_DUPFD_CLOEXEC => self
-                .vfs
-                .dup(fd, None, cmd == F_DUPFD_CLOEXEC)
-                .map(|n| n as u64),
+            F_DUPFD | F_DUPFD_CLOEXEC => self.vfs.dup(fd, None, cmd == F_DUPFD_CLOEXEC).map(|n| n as u64),
             F_GETFD => Ok(f.flags.cloexec as u64),
             F_SETFD => Ok(0),
             F_GETFL => Ok(encode_open_flags(self.arch, &f.flags)),
@@ -448,11 +373,7 @@ impl Kernel {
                 _ => 0,
             };
             let mut w = StructWriter::new(self.arch);
-            w.u64(*ino)
-                .u64(idx as u64 + 1)
-                .u16(reclen as u16)
-                .bytes(&[dtype])
-                .bytes(name.as_bytes());
+            w.u64(*ino).u64(idx as u64 + 1).u16(reclen as u16).bytes(&[dtype]).bytes(name.as_bytes());
             w.pad(reclen - w.len());
             out.extend_from_slice(&w.finish());
             idx += 1;
@@ -481,16 +402,8 @@ mod tests {
 
     #[test]
     fn arm64_stat_layout() {
-        let st = StatInfo {
-            dev: 1,
-            ino: 2,
-            mode: 0o100644,
-            nlink: 1,
-            rdev: 0,
-            size: 0x1234,
-            blksize: 4096,
-            blocks: 10,
-        };
+        let st =
+            StatInfo { dev: 1, ino: 2, mode: 0o100644, nlink: 1, rdev: 0, size: 0x1234, blksize: 4096, blocks: 10 };
         let b = encode_stat(Arch::Arm64, &st, 1000, 1001);
         assert_eq!(b.len(), 128);
         assert_eq!(u32::from_le_bytes(b[16..20].try_into().unwrap()), 0o100644);

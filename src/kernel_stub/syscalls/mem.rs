@@ -26,19 +26,8 @@ const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
 /// asm-generic MAP_HUGETLB.
 const MAP_HUGETLB: u64 = 0x4_0000;
 /// Flags MAP_SHARED_VALIDATE accepts (LEGACY_MAP_MASK plus MAP_SYNC is not supported here).
-const LEGACY_MAP_MASK: u64 = 0x01
-    | 0x02
-    | 0x10
-    | 0x20
-    | 0x0100
-    | 0x0800
-    | 0x1000
-    | 0x2000
-    | 0x4000
-    | 0x8000
-    | 0x1_0000
-    | 0x2_0000
-    | 0x4_0000;
+const LEGACY_MAP_MASK: u64 =
+    0x01 | 0x02 | 0x10 | 0x20 | 0x0100 | 0x0800 | 0x1000 | 0x2000 | 0x4000 | 0x8000 | 0x1_0000 | 0x2_0000 | 0x4_0000;
 
 const MREMAP_MAYMOVE: u64 = 1;
 const MREMAP_FIXED: u64 = 2;
@@ -51,9 +40,7 @@ impl Kernel {
             Arch::Arm64 => PROT_BTI,
             Arch::Sparc64 => 0,
         };
-        if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN | PROT_GROWSUP | arch_ok)
-            != 0
-        {
+        if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN | PROT_GROWSUP | arch_ok) != 0 {
             return Err(Errno::EINVAL);
         }
         Ok(Prot::from_rwx((prot & 7) as u32))
@@ -69,15 +56,7 @@ impl Kernel {
         }
     }
 
-    pub(super) fn sys_mmap(
-        &mut self,
-        addr: u64,
-        len: u64,
-        prot: u64,
-        flags: u64,
-        fd: u64,
-        off: u64,
-    ) -> KResult<u64> {
+    pub(super) fn sys_mmap(&mut self, addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> KResult<u64> {
         let page = self.mm.page_size();
         if !off.is_multiple_of(page) {
             return Err(Errno::EINVAL);
@@ -130,13 +109,9 @@ impl Kernel {
         }
         let contents = self.vfs.file_bytes(fd)?;
         let start = (off as usize).min(contents.len());
-        let end = (off as usize)
-            .saturating_add(len as usize)
-            .min(contents.len());
+        let end = (off as usize).saturating_add(len as usize).min(contents.len());
         let data = contents[start..end].to_vec();
-        let at = self
-            .mm
-            .mmap(addr, len, p, req, VmaKind::File(f.path.clone()))?;
+        let at = self.mm.mmap(addr, len, p, req, VmaKind::File(f.path.clone()))?;
         self.mm.write_kernel(at, &data).map_err(|_| Errno::EFAULT)?;
         Ok(at)
     }
@@ -175,9 +150,7 @@ impl Kernel {
         new_addr: u64,
     ) -> KResult<u64> {
         let page = self.mm.page_size();
-        if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) != 0
-            || !old.is_multiple_of(page)
-        {
+        if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 || !old.is_multiple_of(page) {
             return Err(Errno::EINVAL);
         }
         if flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0 {
@@ -209,27 +182,12 @@ impl Kernel {
             // reports when the next range is taken.
             return Err(Errno::ENOMEM);
         }
-        let placement = if flags & MREMAP_FIXED != 0 {
-            Placement::Fixed
-        } else {
-            Placement::Hint
-        };
-        let req = MapRequest {
-            placement,
-            shared: vma.shared,
-        };
-        let hint = if flags & MREMAP_FIXED != 0 {
-            new_addr
-        } else {
-            0
-        };
+        let placement = if flags & MREMAP_FIXED != 0 { Placement::Fixed } else { Placement::Hint };
+        let req = MapRequest { placement, shared: vma.shared };
+        let hint = if flags & MREMAP_FIXED != 0 { new_addr } else { 0 };
         let mut data = vec![0; old_len.min(new_len) as usize];
-        self.mm
-            .read_kernel(old, &mut data)
-            .map_err(|_| Errno::EFAULT)?;
-        let at = self
-            .mm
-            .mmap(hint, new_len, vma.prot, req, vma.kind.clone())?;
+        self.mm.read_kernel(old, &mut data).map_err(|_| Errno::EFAULT)?;
+        let at = self.mm.mmap(hint, new_len, vma.prot, req, vma.kind.clone())?;
         self.mm.write_kernel(at, &data).map_err(|_| Errno::EFAULT)?;
         self.mm.munmap(old, old_len)?;
         Ok(at)

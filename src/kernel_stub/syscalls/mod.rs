@@ -151,20 +151,13 @@ impl Kernel {
         let tracing = self.trace.syscalls && (self.trace.print || self.trace.keep);
         // Arguments are decoded before the call: a write's buffer or a path is shown as the
         // guest passed it.
-        let decoded = if tracing {
-            sysno.map(|s| self.decode_args(s, &args))
-        } else {
-            None
-        };
+        let decoded = if tracing { sysno.map(|s| self.decode_args(s, &args)) } else { None };
         let outcome = match sysno {
             Some(s) => self.dispatch(s, args),
             None => {
                 self.stats.unknown_syscalls += 1;
                 if self.unknown_reported.insert(nr) {
-                    self.notice(format!(
-                        "unknown syscall {nr} ({} numbering): returning -ENOSYS",
-                        self.arch
-                    ));
+                    self.notice(format!("unknown syscall {nr} ({} numbering): returning -ENOSYS", self.arch));
                 }
                 SyscallOutcome::Return(Err(Errno::ENOSYS))
             }
@@ -174,20 +167,11 @@ impl Kernel {
             let args_text = decoded.unwrap_or_else(|| format!("nr={nr}"));
             let (ret, result) = match &outcome {
                 SyscallOutcome::Return(Ok(v)) => (*v as i64, format_ok(sysno, *v)),
-                SyscallOutcome::Return(Err(e)) => (
-                    -e.generic(),
-                    format!("-1 {} ({})", e.name(), e.description()),
-                ),
+                SyscallOutcome::Return(Err(e)) => (-e.generic(), format!("-1 {} ({})", e.name(), e.description())),
                 SyscallOutcome::Exit(code) => (0, format!("? (exit status {code})")),
                 SyscallOutcome::SigReturn => (0, "? (return from signal handler)".into()),
             };
-            self.trace.emit(TraceEvent::Syscall {
-                nr,
-                name,
-                args: args_text,
-                ret,
-                result,
-            });
+            self.trace.emit(TraceEvent::Syscall { nr, name, args: args_text, ret, result });
         }
         outcome
     }
@@ -303,21 +287,15 @@ impl Kernel {
                 ArgKind::Size => v.to_string(),
                 ArgKind::Octal => format!("{v:#o}"),
                 ArgKind::Signal => crate::kernel_stub::signal::signal_name(v as u32),
-                ArgKind::Path => {
-                    match uaccess::read_cstring(&mut self.mm, self.uaccess, UserAddr(v), 4096) {
-                        Ok(b) => format!("{:?}", String::from_utf8_lossy(&b)),
-                        Err(_) => format!("{v:#x}"),
-                    }
-                }
+                ArgKind::Path => match uaccess::read_cstring(&mut self.mm, self.uaccess, UserAddr(v), 4096) {
+                    Ok(b) => format!("{:?}", String::from_utf8_lossy(&b)),
+                    Err(_) => format!("{v:#x}"),
+                },
                 ArgKind::OutBuf => {
                     let n = (args[i + 1] as usize).min(32);
                     match uaccess::read_user(&mut self.mm, self.uaccess, UserAddr(v), n) {
                         Ok(b) => {
-                            let more = if (args[i + 1] as usize) > n {
-                                "..."
-                            } else {
-                                ""
-                            };
+                            let more = if (args[i + 1] as usize) > n { "..." } else { "" };
                             format!("{:?}{more}", String::from_utf8_lossy(&b))
                         }
                         Err(_) => format!("{v:#x}"),

@@ -37,13 +37,7 @@ impl Kernel {
         Ok(0)
     }
 
-    pub(super) fn sys_prlimit(
-        &mut self,
-        pid: u64,
-        resource: u64,
-        new: u64,
-        old: u64,
-    ) -> KResult<u64> {
+    pub(super) fn sys_prlimit(&mut self, pid: u64, resource: u64, new: u64, old: u64) -> KResult<u64> {
         if pid != 0 && pid as u32 != self.config.pid {
             return Err(Errno::ESRCH);
         }
@@ -80,8 +74,7 @@ impl Kernel {
         match a[0] {
             PR_SET_NAME => {
                 let mut b = vec![0; 16];
-                let left =
-                    uaccess::copy_from_user(&mut self.mm, self.uaccess, &mut b, UserAddr(a[1]));
+                let left = uaccess::copy_from_user(&mut self.mm, self.uaccess, &mut b, UserAddr(a[1]));
                 // Like strncpy_from_user into a 16-byte comm: fault only if nothing was read.
                 if left == 16 {
                     return Err(Errno::EFAULT);
@@ -180,7 +173,9 @@ impl Kernel {
                 }
                 // One thread waiting on itself can never be woken: on Linux it would sleep
                 // forever. tagmmu times the wait out instead of hanging.
-                self.notice(format!("futex wait at {uaddr:#x} can never be woken (single-threaded guest): returning -ETIMEDOUT"));
+                self.notice(format!(
+                    "futex wait at {uaddr:#x} can never be woken (single-threaded guest): returning -ETIMEDOUT"
+                ));
                 Err(Errno::ETIMEDOUT)
             }
             _ => Err(Errno::ENOSYS),

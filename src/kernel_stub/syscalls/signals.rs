@@ -3,14 +3,12 @@
 use crate::addr::UserAddr;
 use crate::arch::{read_u32, read_u64, StructWriter};
 use crate::kernel_stub::errno::{Errno, KResult};
-use crate::kernel_stub::signal::{AltStack, MaskHow, SigAction, SS_DISABLE, SS_ONSTACK};
+use crate::kernel_stub::signal::{AltStack, MaskHow, SigAction, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK};
 use crate::kernel_stub::uaccess;
 use crate::kernel_stub::Kernel;
 
 /// `MINSIGSTKSZ` on arm64 (the kernel checks against it in sigaltstack).
 const MINSIGSTKSZ: u64 = 5120;
-/// `SS_AUTODISARM`.
-const SS_AUTODISARM: u32 = 1 << 31;
 
 impl Kernel {
     /// Encode a `struct sigaction` as rt_sigaction's user ABI lays it out (arm64:
@@ -21,13 +19,7 @@ impl Kernel {
         w.finish()
     }
 
-    pub(super) fn sys_rt_sigaction(
-        &mut self,
-        signo: u64,
-        act: u64,
-        oact: u64,
-        sigsetsize: u64,
-    ) -> KResult<u64> {
+    pub(super) fn sys_rt_sigaction(&mut self, signo: u64, act: u64, oact: u64, sigsetsize: u64) -> KResult<u64> {
         if sigsetsize != 8 {
             return Err(Errno::EINVAL);
         }
@@ -50,13 +42,7 @@ impl Kernel {
         Ok(0)
     }
 
-    pub(super) fn sys_rt_sigprocmask(
-        &mut self,
-        how: u64,
-        set: u64,
-        oset: u64,
-        sigsetsize: u64,
-    ) -> KResult<u64> {
+    pub(super) fn sys_rt_sigprocmask(&mut self, how: u64, set: u64, oset: u64, sigsetsize: u64) -> KResult<u64> {
         if sigsetsize != 8 {
             return Err(Errno::EINVAL);
         }
@@ -108,19 +94,12 @@ impl Kernel {
                 return Err(Errno::EINVAL);
             }
             if mode == SS_DISABLE {
-                Some(AltStack {
-                    sp: 0,
-                    flags: SS_DISABLE,
-                    size: 0,
-                })
+                Some(AltStack { sp: 0, flags: SS_DISABLE, size: 0 })
             } else {
                 if st.size < MINSIGSTKSZ {
                     return Err(Errno::ENOMEM);
                 }
-                Some(AltStack {
-                    flags: st.flags & SS_AUTODISARM,
-                    ..st
-                })
+                Some(AltStack { flags: st.flags & SS_AUTODISARM, ..st })
             }
         } else {
             None

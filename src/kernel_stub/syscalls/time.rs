@@ -15,10 +15,7 @@ impl Kernel {
         match clk {
             // REALTIME, REALTIME_COARSE, REALTIME_ALARM, TAI
             0 | 5 | 8 | 11 => {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(0);
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
                 Ok(now + self.slept_ns())
             }
             // MONOTONIC, PROCESS_CPUTIME, THREAD_CPUTIME, MONOTONIC_RAW, MONOTONIC_COARSE,
@@ -36,10 +33,7 @@ impl Kernel {
 
     fn get_timespec(&mut self, addr: u64) -> KResult<u64> {
         let b = uaccess::read_user(&mut self.mm, self.uaccess, UserAddr(addr), 16)?;
-        let (s, ns) = (
-            read_u64(self.arch, &b[..8]) as i64,
-            read_u64(self.arch, &b[8..]) as i64,
-        );
+        let (s, ns) = (read_u64(self.arch, &b[..8]) as i64, read_u64(self.arch, &b[8..]) as i64);
         if s < 0 || !(0..NSEC as i64).contains(&ns) {
             return Err(Errno::EINVAL);
         }
@@ -87,11 +81,7 @@ impl Kernel {
             return Err(Errno::EINVAL);
         }
         let t = self.get_timespec(req)?;
-        let ns = if flags & TIMER_ABSTIME != 0 {
-            t.saturating_sub(now)
-        } else {
-            t
-        };
+        let ns = if flags & TIMER_ABSTIME != 0 { t.saturating_sub(now) } else { t };
         self.sleep(ns);
         Ok(0)
     }

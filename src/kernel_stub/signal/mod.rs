@@ -5,6 +5,8 @@
 
 use crate::kernel_stub::errno::{Errno, KResult};
 
+pub mod arm64;
+
 /// Number of signals (`_NSIG`).
 pub const NSIG: usize = 64;
 
@@ -185,8 +187,9 @@ pub enum DefaultAction {
 pub fn default_action(signo: u32) -> DefaultAction {
     use sig::*;
     match signo {
-        SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGBUS | SIGFPE | SIGSEGV | SIGXCPU | SIGXFSZ
-        | SIGSYS => DefaultAction::CoreDump,
+        SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGBUS | SIGFPE | SIGSEGV | SIGXCPU | SIGXFSZ | SIGSYS => {
+            DefaultAction::CoreDump
+        }
         SIGCHLD | SIGURG | SIGWINCH | SIGCONT => DefaultAction::Ignore,
         SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => DefaultAction::Stop,
         _ => DefaultAction::Terminate,
@@ -226,6 +229,8 @@ pub struct AltStack {
 pub const SS_ONSTACK: u32 = 1;
 /// `SS_DISABLE`.
 pub const SS_DISABLE: u32 = 2;
+/// `SS_AUTODISARM`.
+pub const SS_AUTODISARM: u32 = 1 << 31;
 
 /// Per-process signal state.
 #[derive(Clone, Debug)]
@@ -245,11 +250,7 @@ impl Default for SignalState {
             actions: [SigAction::default(); NSIG],
             blocked: 0,
             pending: 0,
-            altstack: AltStack {
-                sp: 0,
-                flags: SS_DISABLE,
-                size: 0,
-            },
+            altstack: AltStack { sp: 0, flags: SS_DISABLE, size: 0 },
         }
     }
 }
@@ -280,9 +281,7 @@ impl SignalState {
             // The kernel clears flag bits it does not know, so user space can probe them.
             act.flags &= !flags::SA_UNSUPPORTED;
             self.actions[(signo - 1) as usize] = act;
-            if act.handler == SIG_IGN
-                || (act.handler == SIG_DFL && default_action(signo) == DefaultAction::Ignore)
-            {
+            if act.handler == SIG_IGN || (act.handler == SIG_DFL && default_action(signo) == DefaultAction::Ignore) {
                 self.pending &= !bit(signo);
             }
         }
@@ -350,17 +349,11 @@ mod tests {
             restorer: 0,
             mask: u64::MAX,
         };
-        assert_eq!(
-            s.set_action(sig::SIGSEGV as u64, Some(act)).unwrap(),
-            SigAction::default()
-        );
+        assert_eq!(s.set_action(sig::SIGSEGV as u64, Some(act)).unwrap(), SigAction::default());
         let got = s.action(sig::SIGSEGV);
         assert_eq!(got.flags, flags::SA_SIGINFO, "unknown flags are cleared");
         assert_eq!(got.mask & UNBLOCKABLE, 0);
-        assert_eq!(
-            s.set_action(sig::SIGKILL as u64, Some(act)),
-            Err(Errno::EINVAL)
-        );
+        assert_eq!(s.set_action(sig::SIGKILL as u64, Some(act)), Err(Errno::EINVAL));
         assert_eq!(s.set_action(0, None), Err(Errno::EINVAL));
         assert_eq!(s.set_action(65, None), Err(Errno::EINVAL));
         assert!(s.set_action(64, None).is_ok());
@@ -382,14 +375,7 @@ mod tests {
     #[test]
     fn forced_fault_resets_ignored_handler() {
         let mut s = SignalState::default();
-        s.set_action(
-            sig::SIGSEGV as u64,
-            Some(SigAction {
-                handler: SIG_IGN,
-                ..Default::default()
-            }),
-        )
-        .unwrap();
+        s.set_action(sig::SIGSEGV as u64, Some(SigAction { handler: SIG_IGN, ..Default::default() })).unwrap();
         s.force(sig::SIGSEGV);
         assert_eq!(s.action(sig::SIGSEGV).handler, SIG_DFL);
         assert_eq!(code_name(sig::SIGSEGV, code::SEGV_MTESERR), "SEGV_MTESERR");
