@@ -174,7 +174,7 @@ impl Kernel {
     /// at `regs.sp`. EFAULT/EINVAL for a bad frame (the caller kills with SIGSEGV).
     pub fn restore_rt_frame_arm64(&mut self, regs: &mut Arm64Regs) -> KResult<()> {
         let frame = regs.sp;
-        if frame % 16 != 0 {
+        if !frame.is_multiple_of(16) {
             return Err(Errno::EFAULT);
         }
         let ctx = UaccessCtx::default();
@@ -204,7 +204,7 @@ impl Kernel {
             if magic == 0 {
                 break;
             }
-            if size < 8 || size % 16 != 0 || off + size > end {
+            if size < 8 || !size.is_multiple_of(16) || off + size > end {
                 return Err(Errno::EINVAL);
             }
             if magic == FPSIMD_MAGIC {
