@@ -27,6 +27,8 @@ pub mod arch;
 pub mod emu;
 pub mod kernel_stub;
 pub mod machine;
+pub mod mte;
 pub mod programs;
 pub mod report;
 pub mod scenario;
+pub mod tags;

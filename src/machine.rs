@@ -12,11 +12,16 @@ use crate::kernel_stub::errno::Errno;
 use crate::kernel_stub::exec::{at, ExecParams};
 use crate::kernel_stub::vfs::OutputSink;
 use crate::kernel_stub::{Kernel, KernelConfig};
+use crate::mte::{MteMachine, TcfMode};
 use crate::report::{RunResult, RunStats};
 
 /// `AT_MINSIGSTKSZ` on arm64 without SVE/SME: sizeof(struct rt_sigframe) (4688) plus the
 /// frame record and alignment (arch/arm64/kernel/signal.c).
 pub const ARM64_MINSIGSTKSZ: u64 = 4720;
+
+/// Default instructions between modelled timer ticks (about 4 ms of a 250 Hz kernel on a
+/// core retiring a few hundred million instructions a second).
+pub const DEFAULT_TICK_INTERVAL: u64 = 1_000_000;
 
 /// What to trace.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -48,8 +53,13 @@ pub struct MachineConfig {
     pub kernel: KernelConfig,
     /// The MTE level the arm64 CPU offers.
     pub mte: MteLevel,
-    /// FEAT_MTE_TAGGED_FAR.
+    /// FEAT_MTE_TAGGED_FAR (HWCAP3_MTE_FAR).
     pub mte_far: bool,
+    /// The CPU's preferred tag-check mode (used when a thread asks for several).
+    pub mte_preferred: TcfMode,
+    /// Instructions between modelled timer ticks (where async tag faults are reported when
+    /// no syscall comes first).
+    pub tick_interval: u64,
     /// Budgets.
     pub limits: RunLimits,
     /// Tracing.
@@ -69,8 +79,10 @@ impl MachineConfig {
             env: Vec::new(),
             arch: None,
             kernel: KernelConfig { stdout: OutputSink::Capture, stderr: OutputSink::Capture, ..Default::default() },
-            mte: MteLevel::None,
+            mte: MteLevel::Mte2,
             mte_far: true,
+            mte_preferred: TcfMode::Async,
+            tick_interval: DEFAULT_TICK_INTERVAL,
             limits: RunLimits::default(),
             trace: TraceOptions::default(),
             files: Vec::new(),
@@ -139,7 +151,9 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
     if image.arch != Arch::Arm64 {
         return Err(MachineError::Unsupported(image.arch));
     }
-    let mut kernel = Kernel::new(image.arch, cfg.kernel.clone());
+    let mut kcfg = cfg.kernel.clone();
+    kcfg.mte = MteMachine { level: cfg.mte, preferred: cfg.mte_preferred, tagged_far: cfg.mte_far };
+    let mut kernel = Kernel::new(image.arch, kcfg);
     kernel.trace.syscalls = cfg.trace.syscalls;
     kernel.trace.insns = cfg.trace.insns;
     kernel.trace.print = cfg.trace.print;
@@ -156,6 +170,7 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
         trace_insns: cfg.trace.insns,
         limits: cfg.limits,
         sigreturn_trampoline: 0,
+        tick_interval: cfg.tick_interval,
     };
     let regs = arm64::user_id_regs(&opts)?;
     let (hwcap, hwcap2) = regs.hwcaps();
@@ -169,7 +184,8 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
         arch_auxv: vec![(at::AT_MINSIGSTKSZ, ARM64_MINSIGSTKSZ)],
         hwcap,
         hwcap2: Some(hwcap2),
-        hwcap3: None,
+        // AT_HWCAP3 (as 6.x kernels report it) carries HWCAP3_MTE_FAR on MTE machines.
+        hwcap3: (cfg.mte != MteLevel::None).then(|| regs.hwcap3()),
     };
     // /proc/self/exe names the executable by its absolute path, as Linux does.
     let exe = std::fs::canonicalize(&cfg.program).unwrap_or_else(|_| cfg.program.clone());

@@ -71,6 +71,15 @@ struct ExecArgs {
     /// Kernel version to model, e.g. 5.16.
     #[arg(long, value_name = "VERSION")]
     kernel: Option<KernelVersion>,
+    /// The MTE the arm64 CPU offers (none: no PROT_MTE, no tag instructions).
+    #[arg(long, value_enum, default_value = "mte2")]
+    mte: tagmmu::mte::MteLevel,
+    /// The CPU's preferred tag-check mode, used when a thread asks for several.
+    #[arg(long, value_enum, default_value = "async")]
+    mte_preferred: tagmmu::mte::TcfMode,
+    /// Instructions between modelled timer ticks (async tag faults are reported there).
+    #[arg(long, value_name = "N", default_value_t = tagmmu::machine::DEFAULT_TICK_INTERVAL)]
+    tick_interval: u64,
     /// Place a host file in the guest filesystem.
     #[arg(long = "file", value_name = "GUEST_PATH=HOST_PATH")]
     files: Vec<String>,
@@ -143,6 +152,9 @@ fn exec(a: ExecArgs) -> ExitCode {
     env.retain(|(k, _)| !a.unset_env.contains(k));
     cfg.env = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     cfg.kernel.seed = a.seed;
+    cfg.mte = a.mte;
+    cfg.mte_preferred = a.mte_preferred;
+    cfg.tick_interval = a.tick_interval;
     if let Some(v) = a.kernel {
         cfg.kernel.version = v;
     }

@@ -88,6 +88,15 @@ pub struct MachineSpec {
     /// Group id.
     #[serde(default)]
     pub gid: Option<u32>,
+    /// The MTE the arm64 CPU offers: none, mte2 (default) or mte3.
+    #[serde(default)]
+    pub mte: Option<crate::mte::MteLevel>,
+    /// The CPU's preferred tag-check mode: sync, async (default) or asymm.
+    #[serde(default)]
+    pub mte_preferred: Option<crate::mte::TcfMode>,
+    /// Instructions between modelled timer ticks.
+    #[serde(default)]
+    pub tick_interval: Option<u64>,
 }
 
 /// Budgets.
@@ -287,6 +296,15 @@ impl LoadedScenario {
         }
         if let Some(gid) = s.machine.gid {
             cfg.kernel.gid = gid;
+        }
+        if let Some(m) = s.machine.mte {
+            cfg.mte = m;
+        }
+        if let Some(m) = s.machine.mte_preferred {
+            cfg.mte_preferred = m;
+        }
+        if let Some(t) = s.machine.tick_interval {
+            cfg.tick_interval = t;
         }
         cfg.kernel.stdin = s.stdin.clone().map(|t| InputSource::Bytes(t.into_bytes())).unwrap_or(InputSource::Empty);
         cfg.kernel.stdout = OutputSink::Capture;

@@ -36,12 +36,24 @@ pub struct FatalSignal {
     pub pc: u64,
     /// The instruction at `pc`, disassembled.
     pub insn: String,
+    /// More about the fault (for a tag check fault: the pointer and memory tags).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl FatalSignal {
     /// A fatal signal with names filled in.
     pub fn new(signo: u32, si_code: i32, addr: Option<u64>, pc: u64, insn: String) -> FatalSignal {
-        FatalSignal { signo, name: signal_name(signo), si_code, code_name: code_name(signo, si_code), addr, pc, insn }
+        FatalSignal {
+            signo,
+            name: signal_name(signo),
+            si_code,
+            code_name: code_name(signo, si_code),
+            addr,
+            pc,
+            insn,
+            detail: None,
+        }
     }
 }
 
@@ -51,7 +63,11 @@ impl fmt::Display for FatalSignal {
         if let Some(a) = self.addr {
             write!(f, " at address {a:#x}")?;
         }
-        write!(f, ", pc {:#x}: {}", self.pc, self.insn)
+        write!(f, ", pc {:#x}: {}", self.pc, self.insn)?;
+        if let Some(d) = &self.detail {
+            write!(f, " ({d})")?;
+        }
+        Ok(())
     }
 }
 

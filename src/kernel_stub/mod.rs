@@ -50,6 +50,8 @@ pub struct KernelConfig {
     pub stdout: OutputSink,
     /// Where fd 2 goes.
     pub stderr: OutputSink,
+    /// arm64 MTE options of the machine.
+    pub mte: crate::mte::MteMachine,
 }
 
 impl Default for KernelConfig {
@@ -64,6 +66,7 @@ impl Default for KernelConfig {
             stdin: InputSource::Empty,
             stdout: OutputSink::Inherit,
             stderr: OutputSink::Inherit,
+            mte: crate::mte::MteMachine::default(),
         }
     }
 }
@@ -115,6 +118,8 @@ pub struct Kernel {
     pub signals: SignalState,
     /// How user pointers are treated.
     pub uaccess: UaccessCtx,
+    /// The thread's MTE state (arm64).
+    pub mte: crate::mte::MteState,
     /// Resource limits.
     pub rlimits: Rlimits,
     /// `prctl(PR_SET_NAME)`.
@@ -153,6 +158,7 @@ impl Kernel {
             vfs,
             signals: SignalState::default(),
             uaccess: UaccessCtx::default(),
+            mte: crate::mte::MteState { machine: config.mte, ..Default::default() },
             rlimits: Rlimits::default(),
             comm: String::new(),
             clear_child_tid: 0,
@@ -173,6 +179,11 @@ impl Kernel {
     pub fn random_bytes(&mut self, buf: &mut [u8]) {
         use rand::RngCore;
         self.rng.fill_bytes(buf);
+    }
+
+    /// The seeded random source (IRG, getrandom, AT_RANDOM).
+    pub fn rng(&mut self) -> &mut ChaCha8Rng {
+        &mut self.rng
     }
 
     /// Nanoseconds since the guest started, plus time it slept.

@@ -9,6 +9,7 @@
 //! - **Undefined instructions** arrive as interrupt 1 with the PC on the instruction: an MRS of
 //!   an ID register is emulated as Linux does; anything else is SIGILL.
 
+mod mte;
 pub mod sysregs;
 
 use std::time::Instant;
@@ -32,7 +33,7 @@ use sysregs::{IdRegs, MteLevel};
 
 /// Physical window that no memory is mapped at: a TLB fill for a forbidden page points there,
 /// so the access faults with its in-page offset intact.
-const FAULT_WINDOW_PA: u64 = 0x7f00_0000_0000;
+const FAULT_WINDOW_PA: u64 = 0x07f0_0000_0000;
 /// Emulation stops when the PC reaches this (a kernel address no user code can run at).
 const UNTIL: u64 = 0xffff_ffff_ffff_fff0;
 /// Interrupt numbers Unicorn reports (QEMU's EXCP_*).
@@ -57,6 +58,9 @@ pub struct Arm64Options {
     pub limits: RunLimits,
     /// Address of the `rt_sigreturn` trampoline (see [`map_sigreturn_trampoline`]).
     pub sigreturn_trampoline: u64,
+    /// Instructions between modelled timer ticks (async tag faults are reported at a tick
+    /// when no syscall comes first).
+    pub tick_interval: u64,
 }
 
 /// The arm64 sigreturn trampoline: `mov x8, #139; svc #0` (Linux's vDSO `__kernel_rt_sigreturn`).
@@ -89,6 +93,18 @@ struct PendingSignal {
 /// Everything the hooks need: the state lives in Unicorn's user data, not in globals.
 pub(crate) struct Guest {
     kernel: Kernel,
+    /// PSTATE.TCO (Unicorn's CPU has no MTE, so tagmmu keeps it).
+    tco: bool,
+    /// A tag check fault was recorded in async mode (TFSRE0_EL1.TF0).
+    async_fault: bool,
+    /// The alias region a precise tag fault took away, to restore before resuming.
+    protected_alias: Option<(u64, u64)>,
+    /// Details of the last precise tag fault, for the report.
+    tag_fault: Option<TagFault>,
+    /// Instruction count at which the next modelled timer tick happens.
+    next_tick: u64,
+    /// Instructions between modelled timer ticks.
+    tick_interval: u64,
     disasm: Disassembler,
     user_regs: IdRegs,
     stop: Option<Stop>,
@@ -108,6 +124,14 @@ pub(crate) struct Guest {
     started: Instant,
 }
 
+/// The tags of a precise tag check fault.
+#[derive(Clone, Copy, Debug)]
+struct TagFault {
+    ptr_tag: u8,
+    mem_tag: u8,
+    store: bool,
+}
+
 /// ESR_EL1 as Linux reports it for a user memory fault: EC (data or instruction abort from
 /// EL0), IL, WnR for stores, and the fault status code (level-3 translation or permission).
 fn esr_for(access: Access, kind: FaultKind) -> u64 {
@@ -125,7 +149,10 @@ fn read_regs(uc: &Unicorn<Guest>) -> Result<Arm64Regs, EmuError> {
     }
     r.sp = uc.reg_read(RegisterARM64::SP).op("read sp")?;
     r.pc = uc.reg_read(RegisterARM64::PC).op("read pc")?;
-    r.pstate = uc.reg_read(RegisterARM64::PSTATE).op("read pstate")?;
+    r.pstate = uc.reg_read(RegisterARM64::PSTATE).op("read pstate")? & !crate::kernel_stub::signal::arm64::PSTATE_TCO;
+    if uc.get_data().tco {
+        r.pstate |= crate::kernel_stub::signal::arm64::PSTATE_TCO;
+    }
     r.fpsr = uc.reg_read(RegisterARM64::FPSR).op("read fpsr")? as u32;
     r.fpcr = uc.reg_read(RegisterARM64::FPCR).op("read fpcr")? as u32;
     for (i, v) in r.v.iter_mut().enumerate() {
@@ -143,7 +170,9 @@ fn write_regs(uc: &mut Unicorn<Guest>, r: &Arm64Regs) -> Result<(), EmuError> {
         uc.reg_write(xreg(i as u32), *x).op("write x")?;
     }
     uc.reg_write(RegisterARM64::SP, r.sp).op("write sp")?;
-    uc.reg_write(RegisterARM64::PSTATE, r.pstate).op("write pstate")?;
+    uc.reg_write(RegisterARM64::PSTATE, r.pstate & !crate::kernel_stub::signal::arm64::PSTATE_TCO)
+        .op("write pstate")?;
+    uc.get_data_mut().tco = r.pstate & crate::kernel_stub::signal::arm64::PSTATE_TCO != 0;
     uc.reg_write(RegisterARM64::FPSR, r.fpsr as u64).op("write fpsr")?;
     uc.reg_write(RegisterARM64::FPCR, r.fpcr as u64).op("write fpcr")?;
     for (i, v) in r.v.iter().enumerate() {
@@ -237,7 +266,22 @@ fn apply_phys_events(uc: &mut Unicorn<Guest>, events: Vec<PhysEvent>) -> Result<
                 // `Unmapped` event; that event is applied here before the CPU runs again.
                 unsafe { uc.mem_map_ptr(pa.0, len, UcProt::ALL, host.cast()) }.op("map guest memory")?;
             }
-            PhysEvent::Unmapped { pa, len } => uc.mem_unmap(pa.0, len).op("unmap guest memory")?,
+            PhysEvent::Unmapped { pa, len, tagged } => {
+                uc.mem_unmap(pa.0, len).op("unmap guest memory")?;
+                if tagged {
+                    for tag in 0..16 {
+                        uc.mem_unmap(mte::alias_pa(pa.0, tag), len).op("unmap tag alias")?;
+                    }
+                }
+            }
+            PhysEvent::Tagged { pa, len, host } => {
+                for tag in 0..16 {
+                    // SAFETY: as for `Mapped`: the aliases share the segment's host memory,
+                    // which lives until its `Unmapped` event unmaps them too.
+                    unsafe { uc.mem_map_ptr(mte::alias_pa(pa.0, tag), len, UcProt::ALL, host.cast()) }
+                        .op("map tag alias")?;
+                }
+            }
         }
     }
     Ok(())
@@ -286,7 +330,14 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
             if prot.contains(Prot::EXEC) {
                 perms |= UcProt::EXEC;
             }
-            Some(TlbEntry { paddr: pa.0 & !0xfff, perms })
+            // A tag-checked page is entered at the alias of the pointer's tag, so the memory
+            // hook sees the tag of every access.
+            let tagged = prot.contains(Prot::TAGGED)
+                && g.kernel.mte.supported()
+                && g.kernel.mm.phys().containing(pa).is_some_and(|(s, _)| s.tags().is_some());
+            let paddr =
+                if tagged { mte::alias_pa(pa.0 & !0xfff, crate::tags::MTE.pointer_tag(vaddr)) } else { pa.0 & !0xfff };
+            Some(TlbEntry { paddr, perms })
         }
         Err(kind) if access == Access::Fetch => {
             // When a stop is requested, Unicorn looks up the block at the `until` address;
@@ -346,7 +397,13 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     let sp = uc.reg_read(RegisterARM64::SP).op("read sp")?;
     let g = uc.get_data_mut();
     g.kernel.current_sp = sp;
+    // Kernel entry: an asynchronous tag check fault recorded in TFSRE0_EL1 becomes a
+    // SIGSEGV/SEGV_MTEAERR (si_addr 0) delivered on the way back to user space.
+    let async_fault = std::mem::take(&mut g.async_fault);
     let outcome = g.kernel.syscall(nr, args);
+    if async_fault {
+        g.kernel.signals.raise_with(sig::SIGSEGV, code::SEGV_MTEAERR, Some(0));
+    }
     match outcome {
         SyscallOutcome::Return(r) => {
             let v = match r {
@@ -380,10 +437,10 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
         }
     }
     sync_memory(uc)?;
-    // Return to user: deliver what became pending (kill/tgkill to self).
+    // Return to user: deliver what became pending (kill/tgkill to self, async tag faults).
     let g = uc.get_data_mut();
-    if let Some(signo) = g.kernel.signals.take_deliverable() {
-        g.pending = Some(PendingSignal { signo, si_code: code::SI_TKILL, addr: None, esr: None, forced: false });
+    if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {
+        g.pending = Some(PendingSignal { signo, si_code, addr, esr: None, forced: false });
         uc.emu_stop().op("stop")?;
     }
     Ok(())
@@ -399,6 +456,16 @@ fn on_undefined(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             }
             uc.get_data_mut().stats.emulated_insns += 1;
             uc.set_pc(pc + 4).op("advance pc")?;
+            return Ok(());
+        }
+    }
+    // The MTE instructions exist only on a machine with MTE.
+    if uc.get_data().kernel.mte.supported() {
+        if let Some(m) = insn.and_then(crate::mte::insn::decode) {
+            if mte::execute(uc, m)? {
+                uc.get_data_mut().stats.emulated_insns += 1;
+                uc.set_pc(pc + 4).op("advance pc")?;
+            }
             return Ok(());
         }
     }
@@ -468,6 +535,18 @@ fn on_block(uc: &mut Unicorn<Guest>, size: u32) {
     if stop.is_some() {
         g.stop = stop;
         let _ = uc.emu_stop();
+        return;
+    }
+    // A modelled timer tick is a kernel entry too: report an asynchronous tag fault there.
+    if g.stats.instructions >= g.next_tick {
+        g.next_tick = g.stats.instructions + g.tick_interval;
+        if std::mem::take(&mut g.async_fault) {
+            g.kernel.signals.raise_with(sig::SIGSEGV, code::SEGV_MTEAERR, Some(0));
+            if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {
+                g.pending = Some(PendingSignal { signo, si_code, addr, esr: None, forced: false });
+                let _ = uc.emu_stop();
+            }
+        }
     }
 }
 
@@ -522,6 +601,12 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
         tlb_gen: u64::MAX,
         flush_tlb: true,
         sigreturn_trampoline: opts.sigreturn_trampoline,
+        tco: false,
+        async_fault: false,
+        protected_alias: None,
+        tag_fault: None,
+        next_tick: opts.tick_interval.max(1),
+        tick_interval: opts.tick_interval.max(1),
         remapping: false,
         limits: opts.limits,
         stats: EmuStats::default(),
@@ -548,6 +633,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
             break stop;
         }
         if let Some(p) = g.pending.take() {
+            mte::restore_alias(&mut uc)?;
             sync_memory(&mut uc)?;
             if let Some(stop) = deliver(&mut uc, p)? {
                 break stop;
@@ -599,6 +685,28 @@ fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, Em
         g.kernel.signals.force(p.signo);
     }
     let act = g.kernel.signals.action(p.signo);
+    // si_addr: Linux clears the top byte (tag bits) unless the handler asked for them with
+    // SA_EXPOSE_TAGBITS; then a tag check fault shows the logical tag in bits 59:56 and 0 in
+    // 63:60 (tagmmu's aliases carry only the 4-bit tag).
+    let exposed = act.flags & crate::kernel_stub::signal::flags::SA_EXPOSE_TAGBITS != 0;
+    let is_tag_fault = p.signo == sig::SIGSEGV && p.si_code == code::SEGV_MTESERR;
+    let si_addr = p.addr.map(|a| match (exposed, is_tag_fault) {
+        (false, _) => a & 0x00ff_ffff_ffff_ffff,
+        (true, true) => a & 0x0fff_ffff_ffff_ffff,
+        (true, false) => a,
+    });
+    let detail = if is_tag_fault {
+        g.tag_fault.take().map(|t| {
+            format!(
+                "{} through pointer tag {:#x}, granule's memory tag {:#x}",
+                if t.store { "store" } else { "load" },
+                t.ptr_tag,
+                t.mem_tag
+            )
+        })
+    } else {
+        None
+    };
     let fatal = if act.handler == SIG_IGN {
         false
     } else if act.handler == SIG_DFL {
@@ -607,10 +715,10 @@ fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, Em
         let info = SigInfo {
             signo: p.signo,
             code: p.si_code,
-            addr: p.addr,
-            sender: p.addr.is_none().then_some((g.kernel.config.pid, g.kernel.config.uid)),
+            addr: if p.si_code > 0 { si_addr } else { None },
+            sender: (p.si_code <= 0).then_some((g.kernel.config.pid, g.kernel.config.uid)),
             esr: p.esr,
-            fault_address: p.addr.unwrap_or(0),
+            fault_address: si_addr.unwrap_or(0),
         };
         let trampoline = g.sigreturn_trampoline;
         if g.kernel.trace.syscalls {
@@ -644,7 +752,7 @@ fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, Em
         g.kernel.trace.emit(TraceEvent::Signal {
             signo: p.signo,
             si_code: p.si_code,
-            addr: p.addr,
+            addr: si_addr,
             action: action.into(),
         });
     }
@@ -652,14 +760,16 @@ fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, Em
         return Ok(None);
     }
     let insn = disasm_at(g, pc);
-    Ok(Some(Stop::Killed { signal: FatalSignal::new(p.signo, p.si_code, p.addr, pc, insn) }))
+    let mut signal = FatalSignal::new(p.signo, p.si_code, si_addr, pc, insn);
+    signal.detail = detail;
+    Ok(Some(Stop::Killed { signal }))
 }
 
 /// Deliver every signal that is pending and not blocked (after a handler's frame is built,
 /// the next one stacks on top, as Linux does).
 fn deliver_pending(uc: &mut Unicorn<Guest>) -> Result<Option<Stop>, EmuError> {
-    while let Some(signo) = uc.get_data_mut().kernel.signals.take_deliverable() {
-        let p = PendingSignal { signo, si_code: code::SI_TKILL, addr: None, esr: None, forced: false };
+    while let Some((signo, si_code, addr)) = uc.get_data_mut().kernel.signals.take_deliverable() {
+        let p = PendingSignal { signo, si_code, addr, esr: None, forced: false };
         if let Some(stop) = deliver(uc, p)? {
             return Ok(Some(stop));
         }
@@ -680,6 +790,18 @@ fn install_hooks(uc: &mut Unicorn<Guest>, trace_insns: bool) -> Result<(), EmuEr
         }
     })
     .op("add unmapped hook")?;
+    if uc.get_data().kernel.mte.supported() {
+        uc.add_mem_hook(
+            HookType::MEM_READ | HookType::MEM_WRITE,
+            mte::ALIAS_BASE,
+            mte::ALIAS_END - 1,
+            |uc, ty, addr, size, _val| match catch(|| mte::on_tagged_access(uc, ty == MemType::WRITE, addr, size)) {
+                Ok(b) => b,
+                Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in tag check: {m}")), true),
+            },
+        )
+        .op("add tag check hook")?;
+    }
     uc.add_intr_hook(|uc, intno| match catch(|| on_interrupt(uc, intno)) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => hook_failed(uc, e, ()),

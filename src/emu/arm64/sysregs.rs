@@ -71,17 +71,7 @@ const MMFR2_VISIBLE: u64 = fields(&[32]);
 /// DFR0: every field hidden; DebugVer reads its safe value 6.
 const DFR0_USER: u64 = 0x6;
 
-/// The MTE level the machine offers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum MteLevel {
-    /// No MTE (PFR1.MTE = 0).
-    #[default]
-    None,
-    /// FEAT_MTE2 (PFR1.MTE = 2).
-    Mte2,
-    /// FEAT_MTE3, asymmetric mode (PFR1.MTE = 3).
-    Mte3,
-}
+pub use crate::mte::MteLevel;
 
 fn field(v: u64, shift: u32) -> u64 {
     (v >> shift) & 0xf

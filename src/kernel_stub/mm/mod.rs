@@ -33,6 +33,8 @@ pub struct Layout {
     pub heap_max: u64,
     /// Bits of a user pointer that the MMU ignores for translation (arm64 TBI: the top byte).
     pub ignored_top_bits: u32,
+    /// The tag scheme of tag-checked mappings (MTE on arm64, ADI on SPARC).
+    pub tags: crate::tags::TagScheme,
 }
 
 impl Layout {
@@ -50,6 +52,7 @@ impl Layout {
             mmap_min: 0x1_0000,
             heap_max: 1 << 30,
             ignored_top_bits: 8,
+            tags: crate::tags::MTE,
         }
     }
 
@@ -67,6 +70,7 @@ impl Layout {
             mmap_min: 0x1_0000,
             heap_max: 1 << 30,
             ignored_top_bits: 0,
+            tags: crate::tags::ADI,
         }
     }
 }
@@ -131,7 +135,8 @@ pub struct AddressSpace {
 impl AddressSpace {
     /// An empty address space.
     pub fn new(layout: Layout) -> AddressSpace {
-        let phys = PhysMemory::new(layout.page_size, 1 << 47);
+        // Physical addresses stay below 2^42: the tag aliases and the fault window live above.
+        let phys = PhysMemory::new(layout.page_size, 1 << 42);
         AddressSpace {
             layout,
             phys,
@@ -332,6 +337,9 @@ impl AddressSpace {
             }
         };
         self.new_mapping(start, len, prot, request.shared, kind)?;
+        if prot.contains(Prot::TAGGED) {
+            self.enable_tags(start, start + len);
+        }
         self.generation += 1;
         Ok(start)
     }
@@ -371,7 +379,11 @@ impl AddressSpace {
         if !self.vmas.covers(addr, end) {
             return Err(Errno::ENOMEM);
         }
-        self.vmas.update_range(addr, end, |v| v.prot = prot);
+        // A tag-checked mapping stays tag-checked (PROT_MTE cannot be removed).
+        self.vmas.update_range(addr, end, |v| v.prot = prot | v.prot.into_tagged());
+        if prot.contains(Prot::TAGGED) {
+            self.enable_tags(addr, end);
+        }
         self.generation += 1;
         Ok(())
     }
@@ -398,6 +410,9 @@ impl AddressSpace {
                     let seg_from = v.seg_off + (from - v.start);
                     if let Some(s) = self.phys.segment_mut(v.seg) {
                         s.bytes_mut()[seg_from as usize..(seg_from + (to - from)) as usize].fill(0);
+                        if let Some(t) = s.tags_mut() {
+                            t.fill(seg_from, to - from, 0);
+                        }
                         let mut off = seg_from;
                         while off < seg_from + (to - from) {
                             s.set_present(off, false);
@@ -439,6 +454,65 @@ impl AddressSpace {
         self.stats.evictions += n;
         self.generation += 1;
         n
+    }
+
+    /// Give every segment under `[start, end)` tag storage (tags start at 0).
+    fn enable_tags(&mut self, start: u64, end: u64) {
+        let segs: Vec<PhysAddr> = self.vmas.intersecting(start, end).map(|v| v.seg).collect();
+        for seg in segs {
+            self.phys.enable_tags(seg, self.layout.tags.granule);
+        }
+    }
+
+    /// The allocation tag of the granule at the untagged address `addr`, or `None` when the
+    /// mapping there is not tag-checked (or there is none).
+    pub fn tag_at(&self, addr: u64) -> Option<u8> {
+        let v = self.vmas.find(addr)?;
+        if !v.prot.contains(Prot::TAGGED) {
+            return None;
+        }
+        let (seg, off) = self.phys.containing(v.phys(addr))?;
+        seg.tags().map(|t| t.get(off))
+    }
+
+    /// Set the allocation tag of the granule at the untagged address `addr`. Returns false
+    /// (and changes nothing) when the mapping is not tag-checked: tag stores to untagged
+    /// memory are ignored.
+    pub fn set_tag(&mut self, addr: u64, tag: u8) -> bool {
+        let Some(v) = self.vmas.find(addr) else { return false };
+        if !v.prot.contains(Prot::TAGGED) {
+            return false;
+        }
+        let pa = v.phys(addr);
+        let Some((seg_pa, off)) = self.phys.containing(pa).map(|(s, o)| (s.pa(), o)) else { return false };
+        match self.phys.segment_mut(seg_pa).and_then(|s| s.tags_mut()) {
+            Some(t) => {
+                t.set(off, tag);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The tags of `[addr, addr+len)` (one per granule), for dumps and teaching output; `None`
+    /// where the memory is not tag-checked.
+    pub fn dump_tags(&self, addr: u64, len: u64) -> Vec<Option<u8>> {
+        let g = self.layout.tags.granule;
+        let mut out = Vec::new();
+        let mut a = addr - addr % g;
+        while a < addr.saturating_add(len) {
+            out.push(self.tag_at(a));
+            a += g;
+        }
+        out
+    }
+
+    /// The user address at which physical address `pa` is mapped (the first mapping found).
+    pub fn va_of(&self, pa: PhysAddr) -> Option<u64> {
+        self.vmas.iter().find_map(|v| {
+            let start = v.seg.0 + v.seg_off;
+            (pa.0 >= start && pa.0 < start + v.len()).then(|| v.start + (pa.0 - start))
+        })
     }
 
     /// Is the page holding the untagged address `addr` present?

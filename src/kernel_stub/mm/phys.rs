@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use memmap2::MmapMut;
 
 use crate::addr::PhysAddr;
+use crate::tags::TagStore;
 
 /// Where the first segment is placed in the physical address space.
 pub const PHYS_BASE: u64 = 0x1_0000_0000;
@@ -23,6 +24,8 @@ pub struct Segment {
     /// kernel access with page faults disabled can reach it; its contents survive (as swap).
     present: Vec<bool>,
     page_size: u64,
+    /// Allocation tags, once a tag-checked mapping uses this memory.
+    tags: Option<TagStore>,
 }
 
 impl Segment {
@@ -50,6 +53,14 @@ impl Segment {
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         &mut self.mem
     }
+    /// The tag storage, if this memory has ever been mapped tag-checked.
+    pub fn tags(&self) -> Option<&TagStore> {
+        self.tags.as_ref()
+    }
+    /// The tag storage, writable.
+    pub fn tags_mut(&mut self) -> Option<&mut TagStore> {
+        self.tags.as_mut()
+    }
     /// Is the page holding `offset` resident?
     pub fn is_present(&self, offset: u64) -> bool {
         self.present[(offset / self.page_size) as usize]
@@ -73,8 +84,19 @@ pub enum PhysEvent {
         /// Host pointer to the backing memory (valid until the matching `Unmapped`).
         host: *mut u8,
     },
-    /// A segment was released: unmap it.
+    /// A segment became tag-checked: map its tag aliases (same host memory).
+    Tagged {
+        /// Physical address.
+        pa: PhysAddr,
+        /// Length in bytes.
+        len: u64,
+        /// Host pointer to the backing memory.
+        host: *mut u8,
+    },
+    /// A segment was released: unmap it (and its tag aliases when `tagged`).
     Unmapped {
+        /// Was it tagged?
+        tagged: bool,
         /// Physical address.
         pa: PhysAddr,
         /// Length in bytes.
@@ -161,8 +183,10 @@ impl PhysMemory {
         self.reserved += len;
         let pages = (len / self.page_size) as usize;
         let host = mem.as_mut_ptr();
-        self.segments
-            .insert(pa, Segment { pa: PhysAddr(pa), mem, present: vec![false; pages], page_size: self.page_size });
+        self.segments.insert(
+            pa,
+            Segment { pa: PhysAddr(pa), mem, present: vec![false; pages], page_size: self.page_size, tags: None },
+        );
         self.next_pa = end + self.page_size;
         self.events.push(PhysEvent::Mapped { pa: PhysAddr(pa), len, host });
         Ok(PhysAddr(pa))
@@ -172,8 +196,21 @@ impl PhysMemory {
     pub fn release(&mut self, pa: PhysAddr) {
         if let Some(seg) = self.segments.remove(&pa.0) {
             self.reserved -= seg.len();
-            self.events.push(PhysEvent::Unmapped { pa, len: seg.len() });
+            self.events.push(PhysEvent::Unmapped { pa, len: seg.len(), tagged: seg.tags.is_some() });
         }
+    }
+
+    /// Give the segment at `pa` tag storage (all tags 0) if it has none; reports it to the
+    /// CPU backend. Returns whether storage was created.
+    pub fn enable_tags(&mut self, pa: PhysAddr, granule: u64) -> bool {
+        let Some(seg) = self.segments.get_mut(&pa.0) else { return false };
+        if seg.tags.is_some() {
+            return false;
+        }
+        seg.tags = Some(TagStore::new(seg.len(), granule));
+        let (len, host) = (seg.len(), seg.mem.as_mut_ptr());
+        self.events.push(PhysEvent::Tagged { pa, len, host });
+        true
     }
 
     /// The segment starting exactly at `pa`.
@@ -229,7 +266,7 @@ mod tests {
         pm.release(a);
         let ev = pm.take_events();
         assert_eq!(ev.len(), 3);
-        assert!(matches!(ev[2], PhysEvent::Unmapped { pa, len: 8192 } if pa == a));
+        assert!(matches!(ev[2], PhysEvent::Unmapped { pa, len: 8192, tagged: false } if pa == a));
     }
 
     #[test]

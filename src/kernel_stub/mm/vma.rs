@@ -38,6 +38,14 @@ impl Prot {
     pub fn from_rwx(bits: u32) -> Prot {
         Prot(bits & 7)
     }
+    /// `self` if it is exactly TAGGED, else NONE (helper for keeping the tag bit).
+    pub fn into_tagged(self) -> Prot {
+        if self.contains(Prot::TAGGED) {
+            Prot::TAGGED
+        } else {
+            Prot::NONE
+        }
+    }
     /// Only the read/write/execute bits.
     pub fn rwx(self) -> Prot {
         Prot(self.0 & 7)

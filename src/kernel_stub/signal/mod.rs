@@ -240,6 +240,8 @@ pub struct SignalState {
     pub blocked: u64,
     /// Pending signals.
     pub pending: u64,
+    /// The si_code and si_addr of each pending signal.
+    pending_info: [(i32, Option<u64>); NSIG],
     /// The alternate stack.
     pub altstack: AltStack,
 }
@@ -250,6 +252,7 @@ impl Default for SignalState {
             actions: [SigAction::default(); NSIG],
             blocked: 0,
             pending: 0,
+            pending_info: [(code::SI_USER, None); NSIG],
             altstack: AltStack { sp: 0, flags: SS_DISABLE, size: 0 },
         }
     }
@@ -307,20 +310,30 @@ impl SignalState {
         self.blocked & bit(signo) != 0
     }
 
-    /// Mark `signo` pending.
+    /// Mark `signo` pending (sent with kill: SI_USER).
     pub fn raise(&mut self, signo: u32) {
+        self.raise_with(signo, code::SI_USER, None);
+    }
+
+    /// Mark `signo` pending with its si_code and si_addr. A standard signal already pending
+    /// is not queued twice.
+    pub fn raise_with(&mut self, signo: u32, si_code: i32, addr: Option<u64>) {
+        if self.pending & bit(signo) == 0 {
+            self.pending_info[(signo - 1) as usize] = (si_code, addr);
+        }
         self.pending |= bit(signo);
     }
 
-    /// Take the lowest pending signal that is not blocked.
-    pub fn take_deliverable(&mut self) -> Option<u32> {
+    /// Take the lowest pending signal that is not blocked: (signo, si_code, si_addr).
+    pub fn take_deliverable(&mut self) -> Option<(u32, i32, Option<u64>)> {
         let ready = self.pending & !self.blocked;
         if ready == 0 {
             return None;
         }
         let signo = ready.trailing_zeros() + 1;
         self.pending &= !bit(signo);
-        Some(signo)
+        let (c, a) = self.pending_info[(signo - 1) as usize];
+        Some((signo, c, a))
     }
 
     /// For a fault the thread cannot survive without a handler (force_sig_fault): if the
@@ -366,10 +379,12 @@ mod tests {
         assert!(s.is_blocked(sig::SIGUSR1) && !s.is_blocked(sig::SIGKILL));
         s.raise(sig::SIGUSR1);
         s.raise(sig::SIGTERM);
-        assert_eq!(s.take_deliverable(), Some(sig::SIGTERM));
+        assert_eq!(s.take_deliverable(), Some((sig::SIGTERM, code::SI_USER, None)));
         assert_eq!(s.take_deliverable(), None);
         s.set_mask(MaskHow::Unblock, Some(bit(sig::SIGUSR1)));
-        assert_eq!(s.take_deliverable(), Some(sig::SIGUSR1));
+        assert_eq!(s.take_deliverable(), Some((sig::SIGUSR1, code::SI_USER, None)));
+        s.raise_with(sig::SIGSEGV, code::SEGV_MTEAERR, Some(0));
+        assert_eq!(s.take_deliverable(), Some((sig::SIGSEGV, code::SEGV_MTEAERR, Some(0))));
     }
 
     #[test]

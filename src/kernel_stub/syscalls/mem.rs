@@ -15,6 +15,7 @@ const PROT_GROWSDOWN: u64 = 0x0100_0000;
 const PROT_GROWSUP: u64 = 0x0200_0000;
 /// arm64 `PROT_BTI`.
 const PROT_BTI: u64 = 0x10;
+use crate::mte::PROT_MTE;
 
 const MAP_SHARED: u64 = 0x01;
 const MAP_PRIVATE: u64 = 0x02;
@@ -36,14 +37,19 @@ const MREMAP_DONTUNMAP: u64 = 4;
 impl Kernel {
     /// Validate and convert the `prot` argument (arch_validate_prot).
     fn decode_prot(&self, prot: u64) -> KResult<Prot> {
-        let arch_ok = match self.arch {
-            Arch::Arm64 => PROT_BTI,
-            Arch::Sparc64 => 0,
+        let (arch_ok, tagged_bit) = match self.arch {
+            // PROT_MTE is valid only when the system supports MTE (arch_validate_prot).
+            Arch::Arm64 => (PROT_BTI | if self.mte.supported() { PROT_MTE } else { 0 }, PROT_MTE),
+            Arch::Sparc64 => (0, 0),
         };
         if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN | PROT_GROWSUP | arch_ok) != 0 {
             return Err(Errno::EINVAL);
         }
-        Ok(Prot::from_rwx((prot & 7) as u32))
+        let mut p = Prot::from_rwx((prot & 7) as u32);
+        if tagged_bit != 0 && prot & tagged_bit != 0 {
+            p = p | Prot::TAGGED;
+        }
+        Ok(p)
     }
 
     /// Untag an address argument of an address-space syscall (munmap, mprotect, madvise):
@@ -95,7 +101,10 @@ impl Kernel {
         let f = self.vfs.file(fd)?.clone();
         match self.vfs.node(fd)? {
             Node::File(_) => {}
-            Node::Zero => return self.mm.mmap(addr, len, p, req, VmaKind::Anon),
+            Node::Zero if !shared => return self.mm.mmap(addr, len, p, req, VmaKind::Anon),
+            // Only anonymous and RAM-based (tmpfs) memory can be tag-checked
+            // (arch_validate_flags: VM_MTE_ALLOWED); a device mapping cannot.
+            _ if p.contains(Prot::TAGGED) => return Err(Errno::EINVAL),
             _ => return Err(Errno::ENODEV),
         }
         if !f.flags.read || (shared && p.contains(Prot::WRITE) && !f.flags.write) {

@@ -222,13 +222,13 @@ impl Kernel {
             ClockGetres => self.sys_clock_getres(a[0], a[1]),
             Gettimeofday => self.sys_gettimeofday(a[0]),
             SchedYield => Ok(0),
-            Kill => self.sys_kill(a[0] as i64, a[1]),
-            Tkill => self.sys_kill(a[0] as i64, a[1]),
+            Kill => self.sys_kill(a[0] as i64, a[1], crate::kernel_stub::signal::code::SI_USER),
+            Tkill => self.sys_kill(a[0] as i64, a[1], crate::kernel_stub::signal::code::SI_TKILL),
             Tgkill => {
                 if a[0] as u32 != self.config.pid {
                     Err(Errno::ESRCH)
                 } else {
-                    self.sys_kill(a[1] as i64, a[2])
+                    self.sys_kill(a[1] as i64, a[2], crate::kernel_stub::signal::code::SI_TKILL)
                 }
             }
             Sigaltstack => self.sys_sigaltstack(a[0], a[1]),

@@ -21,7 +21,6 @@ pub mod pr {
     pub const PR_GET_NO_NEW_PRIVS: u64 = 39;
     pub const PR_SET_TAGGED_ADDR_CTRL: u64 = 55;
     pub const PR_GET_TAGGED_ADDR_CTRL: u64 = 56;
-    pub const PR_TAGGED_ADDR_ENABLE: u64 = 1;
 }
 
 impl Kernel {
@@ -124,22 +123,18 @@ impl Kernel {
             }
             PR_GET_NO_NEW_PRIVS => Ok(0),
             PR_SET_TAGGED_ADDR_CTRL => {
-                // arm64 only. Without MTE the only valid bit is PR_TAGGED_ADDR_ENABLE
-                // (arch/arm64/kernel/process.c set_tagged_addr_ctrl).
-                if self.arch != crate::arch::Arch::Arm64
-                    || a[2] | a[3] | a[4] != 0
-                    || a[1] & !PR_TAGGED_ADDR_ENABLE != 0
-                {
+                // arm64 only (arch/arm64/kernel/process.c set_tagged_addr_ctrl).
+                if self.arch != crate::arch::Arch::Arm64 || a[2] | a[3] | a[4] != 0 {
                     return Err(Errno::EINVAL);
                 }
-                self.uaccess.tagged_addr_abi = a[1] & PR_TAGGED_ADDR_ENABLE != 0;
+                self.uaccess.tagged_addr_abi = self.mte.set_ctrl(a[1])?;
                 Ok(0)
             }
             PR_GET_TAGGED_ADDR_CTRL => {
                 if self.arch != crate::arch::Arch::Arm64 || a[1] | a[2] | a[3] | a[4] != 0 {
                     return Err(Errno::EINVAL);
                 }
-                Ok(self.uaccess.tagged_addr_abi as u64)
+                Ok(self.mte.get_ctrl(self.uaccess.tagged_addr_abi))
             }
             _ => Err(Errno::EINVAL),
         }
@@ -182,7 +177,7 @@ impl Kernel {
         }
     }
 
-    pub(super) fn sys_kill(&mut self, pid: i64, signo: u64) -> KResult<u64> {
+    pub(super) fn sys_kill(&mut self, pid: i64, signo: u64, si_code: i32) -> KResult<u64> {
         if signo > NSIG as u64 {
             return Err(Errno::EINVAL);
         }
@@ -191,7 +186,7 @@ impl Kernel {
             return Err(Errno::ESRCH);
         }
         if signo != 0 {
-            self.signals.raise(signo as u32);
+            self.signals.raise_with(signo as u32, si_code, None);
         }
         Ok(0)
     }

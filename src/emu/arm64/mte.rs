@@ -1,0 +1,295 @@
+//! MTE on the arm64 CPU: tag-checked accesses and the tag instructions.
+//!
+//! **Checks.** A page of a PROT_MTE mapping is entered in the TLB at one of 16 physical
+//! aliases of its memory, chosen by the pointer's tag (bits 59:56 of the virtual address).
+//! A memory hook on the alias windows sees every access with the pointer tag in its physical
+//! address and compares it with the allocation tags of the granules the access touches.
+//! - sync (and loads in asymmetric mode): the hook records the fault and removes access to
+//!   that alias region; Unicorn then abandons the instruction before it writes memory or
+//!   registers, with the PC on it. The region's access is restored before the guest resumes.
+//!   A store pair (STP) whose second half faults has its first half written: the architecture
+//!   leaves memory UNKNOWN for such a partially faulting store, and tagmmu does not undo it.
+//! - async (and stores in asymmetric mode): the access is performed and the fault is recorded
+//!   (TFSRE0_EL1); SIGSEGV/SEGV_MTEAERR with si_addr 0 is raised at the next kernel entry
+//!   (a syscall) or at the next modelled timer tick.
+//! - PSTATE.TCO set, or mode none: no check.
+//!
+//! **Instructions.** IRG, GMI, ADDG, SUBG, SUBP(S), LDG, STG, STZG, ST2G, STZ2G, STGP and
+//! MSR/MRS TCO arrive as undefined instructions and are executed here (see [`crate::mte::insn`]).
+//! LDGM, STGM and STZGM are UNDEFINED at EL0: SIGILL.
+
+use rand::Rng;
+use unicorn_engine::{Prot as UcProt, RegisterARM64, Unicorn};
+
+use super::{xreg, Guest, PendingSignal, TagFault};
+use crate::emu::{EmuError, UcContext};
+use crate::kernel_stub::mm::{Access, FaultKind};
+use crate::kernel_stub::signal::{code, sig};
+use crate::mte::insn::{Index, MteInsn};
+use crate::mte::{choose_non_excluded_tag, CheckKind};
+use crate::tags::MTE;
+
+/// Physical aliases of tag-checked memory: tag `t` of the segment at `pa` is mapped at
+/// `pa + ((t + 1) << ALIAS_SHIFT)`.
+pub const ALIAS_SHIFT: u32 = 43;
+/// First address of the alias windows.
+pub const ALIAS_BASE: u64 = 1 << ALIAS_SHIFT;
+/// One past the last alias window.
+pub const ALIAS_END: u64 = 17 << ALIAS_SHIFT;
+
+/// The physical alias of `pa` for pointer tag `tag`.
+pub fn alias_pa(pa: u64, tag: u8) -> u64 {
+    pa + ((tag as u64 + 1) << ALIAS_SHIFT)
+}
+
+/// Split an alias address into (pointer tag, physical address).
+pub fn split_alias(paddr: u64) -> (u8, u64) {
+    (((paddr >> ALIAS_SHIFT) - 1) as u8, paddr & (ALIAS_BASE - 1))
+}
+
+/// The ESR of a synchronous tag check fault from EL0 (DFSC 0x11).
+fn tag_fault_esr(store: bool) -> u64 {
+    (0x24 << 26) | (1 << 25) | if store { 1 << 6 } else { 0 } | 0x11
+}
+
+/// The memory hook on the alias windows: check the access against the allocation tags.
+pub(super) fn on_tagged_access(uc: &mut Unicorn<Guest>, store: bool, paddr: u64, size: usize) -> bool {
+    let g = uc.get_data_mut();
+    if g.tco {
+        return true;
+    }
+    let kind = g.kernel.mte.mode.check(store);
+    if kind == CheckKind::Off {
+        return true;
+    }
+    let (ptr_tag, pa) = split_alias(paddr);
+    let Some((seg, off)) = g.kernel.mm.phys().containing(crate::addr::PhysAddr(pa)) else { return true };
+    let Some(tags) = seg.tags() else { return true };
+    let Some(bad_off) = tags.first_mismatch(&MTE, off, size as u64, ptr_tag) else { return true };
+    let mem_tag = tags.get(bad_off);
+    let seg_pa = seg.pa();
+    let seg_len = seg.len();
+    match kind {
+        CheckKind::Precise => {
+            let bad_pa = crate::addr::PhysAddr(seg_pa.0 + bad_off);
+            let va = g.kernel.mm.va_of(bad_pa).unwrap_or(0);
+            let addr = MTE.with_tag(va, ptr_tag);
+            g.pending = Some(PendingSignal {
+                signo: sig::SIGSEGV,
+                si_code: code::SEGV_MTESERR,
+                addr: Some(addr),
+                esr: Some(tag_fault_esr(store)),
+                forced: true,
+            });
+            g.tag_fault = Some(TagFault { ptr_tag, mem_tag, store });
+            // Take the alias away: Unicorn re-checks the permission after the hook and
+            // abandons the access, precisely.
+            let alias = alias_pa(seg_pa.0, ptr_tag);
+            g.protected_alias = Some((alias, seg_len));
+            g.remapping = true;
+            let r = uc.mem_protect(alias, seg_len, UcProt::NONE);
+            uc.get_data_mut().remapping = false;
+            if let Err(err) = r {
+                uc.get_data_mut().error = Some(EmuError::Unicorn { op: "protect tag alias", err });
+            }
+            true
+        }
+        CheckKind::Deferred => {
+            g.async_fault = true;
+            true
+        }
+        CheckKind::Off => true,
+    }
+}
+
+/// Restore the alias region a precise tag fault took away.
+pub(super) fn restore_alias(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+    if let Some((pa, len)) = uc.get_data_mut().protected_alias.take() {
+        let g = uc.get_data_mut();
+        g.remapping = true;
+        let r = uc.mem_protect(pa, len, UcProt::ALL);
+        uc.get_data_mut().remapping = false;
+        r.op("restore tag alias")?;
+    }
+    Ok(())
+}
+
+fn get(uc: &Unicorn<Guest>, n: u8, sp: bool) -> Result<u64, EmuError> {
+    if n == 31 {
+        return if sp { uc.reg_read(RegisterARM64::SP).op("read sp") } else { Ok(0) };
+    }
+    uc.reg_read(xreg(n as u32)).op("read x")
+}
+
+fn set(uc: &mut Unicorn<Guest>, n: u8, v: u64, sp: bool) -> Result<(), EmuError> {
+    if n == 31 {
+        return if sp { uc.reg_write(RegisterARM64::SP, v).op("write sp") } else { Ok(()) };
+    }
+    uc.reg_write(xreg(n as u32), v).op("write x")
+}
+
+fn fault(uc: &mut Unicorn<Guest>, signo: u32, si_code: i32, addr: u64, esr: Option<u64>) -> Result<bool, EmuError> {
+    uc.get_data_mut().pending = Some(PendingSignal { signo, si_code, addr: Some(addr), esr, forced: true });
+    uc.emu_stop().op("stop")?;
+    Ok(false)
+}
+
+/// Translate a tag access at `addr` (a user pointer) for `access`, faulting the page in.
+fn translate(uc: &mut Unicorn<Guest>, addr: u64, access: Access) -> Result<Result<u64, (FaultKind, u64)>, EmuError> {
+    let g = uc.get_data_mut();
+    let Some(va) = g.kernel.mm.untag(addr) else { return Ok(Err((FaultKind::Unmapped, addr))) };
+    Ok(g.kernel.mm.handle_user_fault(va, access).map(|_| va).map_err(|k| (k, addr)))
+}
+
+fn esr_mem(store: bool, kind: FaultKind) -> u64 {
+    let fsc = if kind == FaultKind::Unmapped { 0x07 } else { 0x0f };
+    (0x24 << 26) | (1 << 25) | if store { 1 << 6 } else { 0 } | fsc
+}
+
+/// Execute an MTE instruction at the PC. Returns false when it raised a signal instead
+/// (the PC then stays on it).
+pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, EmuError> {
+    let exclude_gcr = uc.get_data().kernel.mte.ctrl.exclude();
+    match insn {
+        MteInsn::El1Only => {
+            let pc = uc.pc_read().op("read pc")?;
+            return fault(uc, sig::SIGILL, code::ILL_ILLOPC, pc, None);
+        }
+        MteInsn::Irg { d, n, m } => {
+            let base = get(uc, n, true)?;
+            let exclude = (get(uc, m, false)? as u16) | exclude_gcr;
+            let tag = if exclude == 0xffff {
+                0
+            } else {
+                let allowed: Vec<u8> = (0..16u8).filter(|t| exclude & (1 << t) == 0).collect();
+                let i = uc.get_data_mut().kernel.rng().gen_range(0..allowed.len());
+                allowed[i]
+            };
+            set(uc, d, MTE.with_tag(base, tag), true)?;
+        }
+        MteInsn::Gmi { d, n, m } => {
+            let tag = MTE.pointer_tag(get(uc, n, true)?);
+            let v = get(uc, m, false)? | (1 << tag);
+            set(uc, d, v, false)?;
+        }
+        MteInsn::AddSubG { sub, d, n, offset, tag_offset } => {
+            let base = get(uc, n, true)?;
+            let tag = choose_non_excluded_tag(MTE.pointer_tag(base), tag_offset, exclude_gcr);
+            let addr = if sub { base.wrapping_sub(offset) } else { base.wrapping_add(offset) };
+            set(uc, d, MTE.with_tag(addr, tag), true)?;
+        }
+        MteInsn::Subp { set_flags, d, n, m } => {
+            let sext56 = |v: u64| (((v << 8) as i64) >> 8) as u64;
+            let a = sext56(get(uc, n, true)?);
+            let b = sext56(get(uc, m, true)?);
+            let r = a.wrapping_sub(b);
+            if set_flags {
+                let nf = (r >> 63) & 1;
+                let zf = (r == 0) as u64;
+                let cf = (a >= b) as u64;
+                let vf = (((a ^ b) & (a ^ r)) >> 63) & 1;
+                uc.reg_write(RegisterARM64::NZCV, (nf << 31) | (zf << 30) | (cf << 29) | (vf << 28))
+                    .op("write nzcv")?;
+            }
+            set(uc, d, r, false)?;
+        }
+        MteInsn::Ldg { t, n, imm } => {
+            let addr = get(uc, n, true)?.wrapping_add(imm as u64) & !15;
+            let va = match translate(uc, addr, Access::Read)? {
+                Ok(va) => va,
+                Err((k, a)) => {
+                    return fault(uc, sig::SIGSEGV, segv_code(k), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(false, k)))
+                }
+            };
+            let tag = uc.get_data().kernel.mm.tag_at(va).unwrap_or(0);
+            let old = get(uc, t, false)?;
+            set(uc, t, MTE.with_tag(old, tag), false)?;
+        }
+        MteInsn::Store { kind, t, n, imm, index } => {
+            let base = get(uc, n, true)?;
+            let addr = if index == Index::Post { base } else { base.wrapping_add(imm as u64) };
+            if addr % 16 != 0 {
+                return fault(uc, sig::SIGBUS, code::BUS_ADRALN, addr & 0x00ff_ffff_ffff_ffff, None);
+            }
+            let tag = MTE.pointer_tag(get(uc, t, true)?);
+            for i in 0..kind.granules() {
+                let a = addr.wrapping_add(16 * i);
+                let va = match translate(uc, a, Access::Write)? {
+                    Ok(va) => va,
+                    Err((k, a)) => {
+                        return fault(uc, sig::SIGSEGV, segv_code(k), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k)))
+                    }
+                };
+                let mm = &mut uc.get_data_mut().kernel.mm;
+                mm.set_tag(va, tag);
+                if kind.zeroes() {
+                    mm.write_kernel(va, &[0u8; 16])
+                        .map_err(|_| EmuError::Internal("zeroing a translated granule".into()))?;
+                }
+            }
+            writeback(uc, n, base, imm, index)?;
+        }
+        MteInsn::Stgp { t1, t2, n, imm, index } => {
+            let base = get(uc, n, true)?;
+            let addr = if index == Index::Post { base } else { base.wrapping_add(imm as u64) };
+            if addr % 16 != 0 {
+                return fault(uc, sig::SIGBUS, code::BUS_ADRALN, addr & 0x00ff_ffff_ffff_ffff, None);
+            }
+            let va = match translate(uc, addr, Access::Write)? {
+                Ok(va) => va,
+                Err((k, a)) => {
+                    return fault(uc, sig::SIGSEGV, segv_code(k), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k)))
+                }
+            };
+            let mut data = [0u8; 16];
+            data[..8].copy_from_slice(&get(uc, t1, false)?.to_le_bytes());
+            data[8..].copy_from_slice(&get(uc, t2, false)?.to_le_bytes());
+            let mm = &mut uc.get_data_mut().kernel.mm;
+            mm.write_kernel(va, &data).map_err(|_| EmuError::Internal("STGP to a translated granule".into()))?;
+            mm.set_tag(va, MTE.pointer_tag(base));
+            writeback(uc, n, base, imm, index)?;
+        }
+        MteInsn::MsrTcoImm { value } => uc.get_data_mut().tco = value,
+        MteInsn::MsrTco { t } => {
+            let v = get(uc, t, false)?;
+            uc.get_data_mut().tco = v & (1 << 25) != 0;
+        }
+        MteInsn::MrsTco { t } => {
+            let v = if uc.get_data().tco { 1 << 25 } else { 0 };
+            set(uc, t, v, false)?;
+        }
+    }
+    Ok(true)
+}
+
+fn segv_code(k: FaultKind) -> i32 {
+    if k == FaultKind::Unmapped {
+        code::SEGV_MAPERR
+    } else {
+        code::SEGV_ACCERR
+    }
+}
+
+fn writeback(uc: &mut Unicorn<Guest>, n: u8, base: u64, imm: i64, index: Index) -> Result<(), EmuError> {
+    match index {
+        Index::Offset => Ok(()),
+        Index::Pre | Index::Post => set(uc, n, base.wrapping_add(imm as u64), true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alias_addresses_round_trip() {
+        let pa = 0x1_2345_6000;
+        for t in 0..16u8 {
+            let a = alias_pa(pa, t);
+            assert!((ALIAS_BASE..ALIAS_END).contains(&a));
+            assert_eq!(split_alias(a + 0x10), (t, pa + 0x10));
+        }
+        assert_eq!(tag_fault_esr(true) & 0x3f, 0x11);
+        assert_eq!(tag_fault_esr(true) >> 26, 0x24);
+    }
+}
