@@ -71,9 +71,14 @@ pub(super) fn on_tagged_access(uc: &mut Unicorn<Guest>, store: bool, paddr: u64,
     let seg_len = seg.len();
     match kind {
         CheckKind::Precise => {
-            let bad_pa = crate::addr::PhysAddr(seg_pa.0 + bad_off);
-            let va = g.kernel.mm.va_of(bad_pa).unwrap_or(0);
-            let addr = MTE.with_tag(va, ptr_tag);
+            let bad_pa = seg_pa.0 + bad_off;
+            // The virtual address as accessed: from the TLB entry that led here (it keeps
+            // bits 63:60 too), else from the mappings.
+            let alias_page = alias_pa(bad_pa, ptr_tag) & !0xfff;
+            let addr = match g.alias_va.get(&alias_page) {
+                Some(page) => page | (bad_pa & 0xfff),
+                None => MTE.with_tag(g.kernel.mm.va_of(crate::addr::PhysAddr(bad_pa)).unwrap_or(0), ptr_tag),
+            };
             g.pending = Some(PendingSignal {
                 signo: sig::SIGSEGV,
                 si_code: code::SEGV_MTESERR,

@@ -1,0 +1,64 @@
+//! Memory-heavy arm64 workload, three ways in one run: tagmmu with MTE off, tagmmu with MTE
+//! sync (every access tag-checked, all matching), and `qemu-aarch64 -cpu max` (MTE sync).
+//! Prints wall times and ratios. `cargo bench --bench memops [-- MIB ROUNDS REPEATS]`.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn time(cmd: &mut Command) -> Duration {
+    let t = Instant::now();
+    let out = cmd.output().expect("run");
+    let d = t.elapsed();
+    assert!(out.status.success(), "{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr));
+    d
+}
+
+fn best(repeats: usize, mut f: impl FnMut() -> Duration) -> Duration {
+    (0..repeats).map(|_| f()).min().expect("at least one run")
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let mib = args.first().cloned().unwrap_or_else(|| "8".into());
+    let rounds = args.get(1).cloned().unwrap_or_else(|| "4".into());
+    let repeats: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(3);
+    let prog = tagmmu::programs::guest_program("arm64/bench_memops").unwrap_or_else(|e| panic!("{e}"));
+    // The release binary when available (cargo bench builds the library in release).
+    let exe = std::env::var("TAGMMU_BIN").unwrap_or_else(|_| {
+        let release = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/tagmmu");
+        if std::path::Path::new(release).exists() {
+            release.into()
+        } else {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/target/debug/tagmmu").into()
+        }
+    });
+    println!("workload: memset + memcpy over {mib} MiB x {rounds} rounds; best of {repeats}; tagmmu = {exe}");
+    let off = best(repeats, || {
+        time(Command::new(&exe).args(["exec", "--clear-env", "--mte", "none"]).arg(&prog).args(["none", &mib, &rounds]))
+    });
+    let sync = best(repeats, || {
+        time(Command::new(&exe).args(["exec", "--clear-env"]).arg(&prog).args(["sync", &mib, &rounds]))
+    });
+    let qemu = Command::new("qemu-aarch64").arg("--version").output().is_ok().then(|| {
+        best(repeats, || {
+            time(Command::new("qemu-aarch64").args(["-cpu", "max"]).arg(&prog).args(["sync", &mib, &rounds]))
+        })
+    });
+    println!("tagmmu, MTE off:   {:>8.1} ms", off.as_secs_f64() * 1e3);
+    println!(
+        "tagmmu, MTE sync:  {:>8.1} ms   ({:.2}x MTE off)",
+        sync.as_secs_f64() * 1e3,
+        sync.as_secs_f64() / off.as_secs_f64()
+    );
+    match qemu {
+        Some(q) => {
+            println!("qemu-aarch64 -cpu max, MTE sync: {:>8.1} ms", q.as_secs_f64() * 1e3);
+            println!(
+                "ratios: tagmmu sync / qemu = {:.2}x, tagmmu off / qemu = {:.2}x",
+                sync.as_secs_f64() / q.as_secs_f64(),
+                off.as_secs_f64() / q.as_secs_f64()
+            );
+        }
+        None => println!("qemu-aarch64 not installed: no qemu column"),
+    }
+}
