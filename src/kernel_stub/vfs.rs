@@ -55,13 +55,119 @@ pub enum Stream {
     Err,
 }
 
+/// The bytes of a regular file. A file starts on the heap; when it is first mapped
+/// MAP_SHARED it moves into a fixed host buffer (its page cache) that the CPU backend maps
+/// directly, so the mapping, read() and write() all see the same bytes, and the tags of a
+/// tag-checked shared mapping belong to the file's pages.
+#[derive(Debug)]
+pub struct FileData {
+    heap: Vec<u8>,
+    paged: Option<PageCache>,
+}
+
+/// A file's page cache: a host buffer of fixed capacity, and where it is mapped in physical
+/// memory.
+#[derive(Debug)]
+struct PageCache {
+    buf: memmap2::MmapMut,
+    len: usize,
+    pa: Option<crate::addr::PhysAddr>,
+}
+
+/// Room a file gets beyond its size when it moves into a page cache.
+pub const PAGE_CACHE_SLACK: u64 = 64 << 20;
+
+impl FileData {
+    /// A file holding `bytes`.
+    pub fn new(bytes: Vec<u8>) -> FileData {
+        FileData { heap: bytes, paged: None }
+    }
+    fn bytes(&self) -> &[u8] {
+        match &self.paged {
+            Some(p) => &p.buf[..p.len],
+            None => &self.heap,
+        }
+    }
+    /// The size.
+    pub fn size(&self) -> u64 {
+        self.bytes().len() as u64
+    }
+    /// The most this file can grow to.
+    fn capacity(&self) -> u64 {
+        match &self.paged {
+            Some(p) => p.buf.len() as u64,
+            None => MAX_FILE_SIZE,
+        }
+    }
+    /// Set the size, zero-filling growth.
+    pub fn resize(&mut self, n: u64) -> KResult<()> {
+        if n > self.capacity() {
+            return Err(Errno::EFBIG);
+        }
+        match &mut self.paged {
+            Some(p) => {
+                if (n as usize) < p.len {
+                    p.buf[n as usize..p.len].fill(0);
+                }
+                p.len = n as usize;
+            }
+            None => self.heap.resize(n as usize, 0),
+        }
+        Ok(())
+    }
+    /// Write `data` at `pos`, growing the file.
+    pub fn write_at(&mut self, pos: u64, data: &[u8]) -> KResult<()> {
+        let end = pos.checked_add(data.len() as u64).ok_or(Errno::EFBIG)?;
+        if end > self.size() {
+            self.resize(end)?;
+        }
+        let dst = match &mut self.paged {
+            Some(p) => &mut p.buf[..p.len],
+            None => &mut self.heap[..],
+        };
+        dst[pos as usize..end as usize].copy_from_slice(data);
+        Ok(())
+    }
+    /// Move the file into a page cache (if it is not yet) and return the host buffer, its
+    /// capacity and the physical address it is mapped at, if it already is.
+    pub fn page_cache(&mut self) -> KResult<(*mut u8, u64, Option<crate::addr::PhysAddr>)> {
+        if self.paged.is_none() {
+            let cap = (self.heap.len() as u64 + PAGE_CACHE_SLACK).div_ceil(1 << 16) << 16;
+            let mut buf = memmap2::MmapOptions::new()
+                .len(cap as usize)
+                .no_reserve_swap()
+                .map_anon()
+                .map_err(|_| Errno::ENOMEM)?;
+            buf[..self.heap.len()].copy_from_slice(&self.heap);
+            let len = self.heap.len();
+            self.heap = Vec::new();
+            self.paged = Some(PageCache { buf, len, pa: None });
+        }
+        let p = self.paged.as_mut().expect("just created");
+        Ok((p.buf.as_mut_ptr(), p.buf.len() as u64, p.pa))
+    }
+    /// Record where the page cache is mapped in physical memory.
+    pub fn set_page_cache_pa(&mut self, pa: crate::addr::PhysAddr) {
+        if let Some(p) = &mut self.paged {
+            p.pa = Some(pa);
+        }
+    }
+}
+
+impl std::ops::Deref for FileData {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
 /// What an inode is.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub enum Node {
     /// A directory.
     Dir,
     /// A regular file with its bytes.
-    File(Vec<u8>),
+    File(FileData),
     /// `/dev/null`.
     Null,
     /// `/dev/zero`.
@@ -249,7 +355,7 @@ impl Vfs {
                 return Err(Errno::EISDIR);
             }
         }
-        self.add_node(&path, Node::File(contents), 0o644);
+        self.add_node(&path, Node::File(FileData::new(contents)), 0o644);
         Ok(())
     }
 
@@ -321,7 +427,7 @@ impl Vfs {
                 if flags.directory {
                     return Err(Errno::EINVAL);
                 }
-                self.add_node(&path, Node::File(Vec::new()), perm & 0o7777)
+                self.add_node(&path, Node::File(FileData::new(Vec::new())), perm & 0o7777)
             }
         };
         match &mut self.inodes[ino].node {
@@ -333,7 +439,7 @@ impl Vfs {
                     return Err(Errno::ENOTDIR);
                 }
                 if flags.trunc && flags.write {
-                    data.clear();
+                    data.resize(0)?;
                 }
             }
             _ if flags.directory => return Err(Errno::ENOTDIR),
@@ -455,10 +561,7 @@ impl Vfs {
                 if end > MAX_FILE_SIZE {
                     return Err(Errno::EFBIG);
                 }
-                if content.len() < end as usize {
-                    content.resize(end as usize, 0);
-                }
-                content[pos as usize..end as usize].copy_from_slice(data);
+                content.write_at(pos, data)?;
                 if at.is_none() {
                     self.file_mut(fd)?.pos = end;
                 }
@@ -521,10 +624,7 @@ impl Vfs {
             return Err(Errno::EFBIG);
         }
         match &mut self.inodes[f.ino].node {
-            Node::File(d) if f.flags.write => {
-                d.resize(len as usize, 0);
-                Ok(())
-            }
+            Node::File(d) if f.flags.write => d.resize(len as u64),
             Node::File(_) | Node::Stream(_) | Node::Null | Node::Zero => Err(Errno::EINVAL),
             Node::Dir => Err(Errno::EISDIR),
         }
@@ -615,6 +715,15 @@ impl Vfs {
     /// The contents of a regular file opened as `fd` (for a private mmap of it).
     pub fn file_bytes(&self, fd: u64) -> KResult<&[u8]> {
         match self.node(fd)? {
+            Node::File(d) => Ok(d),
+            _ => Err(Errno::ENODEV),
+        }
+    }
+
+    /// The file behind `fd`, writable (for a shared mmap of it).
+    pub fn file_data_mut(&mut self, fd: u64) -> KResult<&mut FileData> {
+        let ino = self.file(fd)?.ino;
+        match &mut self.inodes[ino].node {
             Node::File(d) => Ok(d),
             _ => Err(Errno::ENODEV),
         }

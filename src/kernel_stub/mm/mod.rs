@@ -297,6 +297,20 @@ impl AddressSpace {
     /// `mmap(2)` of anonymous memory (or, with `contents`, a private copy of a file).
     /// `addr` must already be untagged. Returns the start address.
     pub fn mmap(&mut self, addr: u64, len: u64, prot: Prot, request: MapRequest, kind: VmaKind) -> KResult<u64> {
+        self.mmap_backed(addr, len, prot, request, kind, None)
+    }
+
+    /// `mmap(2)` of existing physical memory (a file's page cache at `backing.0`, from
+    /// offset `backing.1`), or of fresh memory when `backing` is `None`.
+    pub fn mmap_backed(
+        &mut self,
+        addr: u64,
+        len: u64,
+        prot: Prot,
+        request: MapRequest,
+        kind: VmaKind,
+        backing: Option<(PhysAddr, u64)>,
+    ) -> KResult<u64> {
         if len == 0 {
             return Err(Errno::EINVAL);
         }
@@ -336,7 +350,16 @@ impl AddressSpace {
                 }
             }
         };
-        self.new_mapping(start, len, prot, request.shared, kind)?;
+        match backing {
+            None => self.new_mapping(start, len, prot, request.shared, kind)?,
+            Some((seg, seg_off)) => {
+                let seg_len = self.phys.segment(seg).map(|s| s.len()).ok_or(Errno::EINVAL)?;
+                if seg_off.checked_add(len).is_none_or(|e| e > seg_len) {
+                    return Err(Errno::ENOMEM);
+                }
+                self.vmas.insert(Vma { start, end: start + len, prot, shared: request.shared, kind, seg, seg_off });
+            }
+        }
         if prot.contains(Prot::TAGGED) {
             self.enable_tags(start, start + len);
         }

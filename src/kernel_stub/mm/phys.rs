@@ -19,13 +19,53 @@ pub const PHYS_BASE: u64 = 0x1_0000_0000;
 /// One contiguous block of physical memory.
 pub struct Segment {
     pa: PhysAddr,
-    mem: MmapMut,
+    mem: Backing,
+    /// A file's page cache: never released when its last mapping goes.
+    pinned: bool,
     /// Per page: is it resident? A page that is not resident must be faulted in before a
     /// kernel access with page faults disabled can reach it; its contents survive (as swap).
     present: Vec<bool>,
     page_size: u64,
     /// Allocation tags, once a tag-checked mapping uses this memory.
     tags: Option<TagStore>,
+}
+
+/// The host memory behind a segment.
+enum Backing {
+    /// Owned by the segment.
+    Owned(MmapMut),
+    /// Owned by someone who outlives the segment (a file's page cache in the VFS).
+    External { ptr: *mut u8, len: usize },
+}
+
+impl Backing {
+    fn as_mut_ptr(&mut self) -> *mut u8 {
+        match self {
+            Backing::Owned(m) => m.as_mut_ptr(),
+            Backing::External { ptr, .. } => *ptr,
+        }
+    }
+    fn len(&self) -> usize {
+        match self {
+            Backing::Owned(m) => m.len(),
+            Backing::External { len, .. } => *len,
+        }
+    }
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Backing::Owned(m) => m,
+            // SAFETY: `adopt`'s caller guarantees `ptr` is valid for `len` bytes for as long as
+            // the segment exists and is not accessed through another reference meanwhile.
+            Backing::External { ptr, len } => unsafe { std::slice::from_raw_parts(*ptr, *len) },
+        }
+    }
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match self {
+            Backing::Owned(m) => m,
+            // SAFETY: as for `bytes`.
+            Backing::External { ptr, len } => unsafe { std::slice::from_raw_parts_mut(*ptr, *len) },
+        }
+    }
 }
 
 impl Segment {
@@ -37,9 +77,13 @@ impl Segment {
     pub fn len(&self) -> u64 {
         self.mem.len() as u64
     }
+    /// Is this a file's page cache (kept when unmapped)?
+    pub fn is_pinned(&self) -> bool {
+        self.pinned
+    }
     /// True for a zero-length segment (never created).
     pub fn is_empty(&self) -> bool {
-        self.mem.is_empty()
+        self.mem.len() == 0
     }
     /// The host address of the first byte, for the CPU backend's `mem_map_ptr`.
     pub fn host_ptr(&mut self) -> *mut u8 {
@@ -47,11 +91,11 @@ impl Segment {
     }
     /// The bytes.
     pub fn bytes(&self) -> &[u8] {
-        &self.mem
+        self.mem.bytes()
     }
     /// The bytes, writable.
     pub fn bytes_mut(&mut self) -> &mut [u8] {
-        &mut self.mem
+        self.mem.bytes_mut()
     }
     /// The tag storage, if this memory has ever been mapped tag-checked.
     pub fn tags(&self) -> Option<&TagStore> {
@@ -185,7 +229,43 @@ impl PhysMemory {
         let host = mem.as_mut_ptr();
         self.segments.insert(
             pa,
-            Segment { pa: PhysAddr(pa), mem, present: vec![false; pages], page_size: self.page_size, tags: None },
+            Segment {
+                pa: PhysAddr(pa),
+                mem: Backing::Owned(mem),
+                pinned: false,
+                present: vec![false; pages],
+                page_size: self.page_size,
+                tags: None,
+            },
+        );
+        self.next_pa = end + self.page_size;
+        self.events.push(PhysEvent::Mapped { pa: PhysAddr(pa), len, host });
+        Ok(PhysAddr(pa))
+    }
+
+    /// Make `len` bytes of host memory at `host`, owned elsewhere, a (pinned, resident)
+    /// segment: a file's page cache.
+    ///
+    /// # Safety
+    /// `host` must stay valid for `len` bytes, and not be moved or freed, for as long as this
+    /// physical memory exists; while the segment is used, no other reference may access it.
+    pub unsafe fn adopt(&mut self, host: *mut u8, len: u64) -> Result<PhysAddr, PhysError> {
+        let pa = self.next_pa;
+        let end = pa.checked_add(len).ok_or(PhysError::Exhausted)?;
+        if end > self.limit || len % self.page_size != 0 {
+            return Err(PhysError::Exhausted);
+        }
+        let pages = (len / self.page_size) as usize;
+        self.segments.insert(
+            pa,
+            Segment {
+                pa: PhysAddr(pa),
+                mem: Backing::External { ptr: host, len: len as usize },
+                pinned: true,
+                present: vec![true; pages],
+                page_size: self.page_size,
+                tags: None,
+            },
         );
         self.next_pa = end + self.page_size;
         self.events.push(PhysEvent::Mapped { pa: PhysAddr(pa), len, host });
@@ -194,6 +274,9 @@ impl PhysMemory {
 
     /// Release the segment starting at `pa`.
     pub fn release(&mut self, pa: PhysAddr) {
+        if self.segments.get(&pa.0).is_some_and(|s| s.pinned) {
+            return;
+        }
         if let Some(seg) = self.segments.remove(&pa.0) {
             self.reserved -= seg.len();
             self.events.push(PhysEvent::Unmapped { pa, len: seg.len(), tagged: seg.tags.is_some() });

@@ -111,10 +111,21 @@ impl Kernel {
             return Err(Errno::EACCES);
         }
         if shared {
-            // Shared file mappings need the page cache to be the mapping's memory; tagmmu
-            // does not model that yet, and says so rather than giving incoherent memory.
-            self.notice("mmap(MAP_SHARED) of a file is not modelled: returning -ENODEV".into());
-            return Err(Errno::ENODEV);
+            // The mapping is the file's page cache itself: read(), write() and every shared
+            // mapping see the same bytes (and, when tag-checked, the same tags).
+            let (host, cap, pa) = self.vfs.file_data_mut(fd)?.page_cache()?;
+            let pa = match pa {
+                Some(pa) => pa,
+                None => {
+                    // SAFETY: the page cache buffer belongs to the file's inode, which the VFS
+                    // keeps (inodes are never freed) for as long as this kernel exists; it
+                    // never moves, and the VFS only touches it between guest instructions.
+                    let pa = unsafe { self.mm.phys_mut().adopt(host, cap) }.map_err(|_| Errno::ENOMEM)?;
+                    self.vfs.file_data_mut(fd)?.set_page_cache_pa(pa);
+                    pa
+                }
+            };
+            return self.mm.mmap_backed(addr, len, p, req, VmaKind::File(f.path.clone()), Some((pa, off)));
         }
         let contents = self.vfs.file_bytes(fd)?;
         let start = (off as usize).min(contents.len());
