@@ -252,7 +252,7 @@ impl PhysMemory {
     pub unsafe fn adopt(&mut self, host: *mut u8, len: u64) -> Result<PhysAddr, PhysError> {
         let pa = self.next_pa;
         let end = pa.checked_add(len).ok_or(PhysError::Exhausted)?;
-        if end > self.limit || len % self.page_size != 0 {
+        if end > self.limit || !len.is_multiple_of(self.page_size) {
             return Err(PhysError::Exhausted);
         }
         let pages = (len / self.page_size) as usize;
