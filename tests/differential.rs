@@ -43,8 +43,14 @@ fn tagmmu_matches_qemu_aarch64() {
                 .args(&args)
                 .output()
                 .unwrap();
-            let theirs =
-                Command::new(&qemu).current_dir(dir).env_clear().arg(format!("./{name}")).args(&args).output().unwrap();
+            let theirs = Command::new(&qemu)
+                .current_dir(dir)
+                .env_clear()
+                .args(["-cpu", "max"])
+                .arg(format!("./{name}"))
+                .args(&args)
+                .output()
+                .unwrap();
             // qemu-user re-raises a fatal signal on itself; the shell convention is 128+sig.
             let status = |o: &std::process::Output| {
                 use std::os::unix::process::ExitStatusExt;

@@ -99,6 +99,8 @@ pub(crate) struct Guest {
     async_fault: bool,
     /// The alias region a precise tag fault took away, to restore before resuming.
     protected_alias: Option<(u64, u64)>,
+    /// The first half of a store pair, to undo if its second half faults.
+    undo: Option<mte::StoreUndo>,
     /// Details of the last precise tag fault, for the report.
     tag_fault: Option<TagFault>,
     /// For each tagged page entered in the TLB: the virtual page (with all its top bits) it
@@ -609,6 +611,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
         async_fault: false,
         protected_alias: None,
         tag_fault: None,
+        undo: None,
         alias_va: std::collections::HashMap::new(),
         next_tick: opts.tick_interval.max(1),
         tick_interval: opts.tick_interval.max(1),
@@ -799,6 +802,12 @@ fn install_hooks(uc: &mut Unicorn<Guest>, trace_insns: bool) -> Result<(), EmuEr
     })
     .op("add unmapped hook")?;
     if uc.get_data().kernel.mte.supported() {
+        // A code hook makes Unicorn store the PC before every instruction, so a store that
+        // a tag check stops leaves the PC on that store (without it the PC is left at the
+        // start of the translation block).
+        if !trace_insns {
+            uc.add_code_hook(1, 0, |_uc, _addr, _size| {}).op("add pc-sync hook")?;
+        }
         uc.add_mem_hook(
             HookType::MEM_READ | HookType::MEM_WRITE,
             mte::ALIAS_BASE,

@@ -7,8 +7,10 @@
 //! - sync (and loads in asymmetric mode): the hook records the fault and removes access to
 //!   that alias region; Unicorn then abandons the instruction before it writes memory or
 //!   registers, with the PC on it. The region's access is restored before the guest resumes.
-//!   A store pair (STP) whose second half faults has its first half written: the architecture
-//!   leaves memory UNKNOWN for such a partially faulting store, and tagmmu does not undo it.
+//!   A store pair (STP) whose second half faults writes neither half: the hook keeps the bytes
+//!   the first half overwrote and puts them back when the second half faults (the
+//!   architecture would allow either outcome; QEMU checks the whole access first and writes
+//!   nothing, and so does tagmmu). A code hook keeps the PC exact for stores.
 //! - async (and stores in asymmetric mode): the access is performed and the fault is recorded
 //!   (TFSRE0_EL1); SIGSEGV/SEGV_MTEAERR with si_addr 0 is raised at the next kernel entry
 //!   (a syscall) or at the next modelled timer tick.
@@ -47,6 +49,16 @@ pub fn split_alias(paddr: u64) -> (u8, u64) {
     (((paddr >> ALIAS_SHIFT) - 1) as u8, paddr & (ALIAS_BASE - 1))
 }
 
+/// The bytes a checked store overwrote, kept until the next store in case it was the first
+/// half of a store pair whose second half faults.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct StoreUndo {
+    pc: u64,
+    pa: u64,
+    len: usize,
+    old: [u8; 16],
+}
+
 /// The ESR of a synchronous tag check fault from EL0 (DFSC 0x11).
 fn tag_fault_esr(store: bool) -> u64 {
     (0x24 << 26) | (1 << 25) | if store { 1 << 6 } else { 0 } | 0x11
@@ -63,14 +75,43 @@ pub(super) fn on_tagged_access(uc: &mut Unicorn<Guest>, store: bool, paddr: u64,
         return true;
     }
     let (ptr_tag, pa) = split_alias(paddr);
+    let g = uc.get_data_mut();
     let Some((seg, off)) = g.kernel.mm.phys().containing(crate::addr::PhysAddr(pa)) else { return true };
     let Some(tags) = seg.tags() else { return true };
-    let Some(bad_off) = tags.first_mismatch(&MTE, off, size as u64, ptr_tag) else { return true };
+    let Some(bad_off) = tags.first_mismatch(&MTE, off, size as u64, ptr_tag) else {
+        // A store ending at a granule boundary may be the first half of a store pair whose
+        // second half faults: keep the bytes it overwrites so that half can be undone.
+        if store && kind == CheckKind::Precise && (pa + size as u64).is_multiple_of(MTE.granule) && size <= 16 {
+            let mut old = [0u8; 16];
+            old[..size].copy_from_slice(&seg.bytes()[off as usize..off as usize + size]);
+            let pc = uc.pc_read().unwrap_or(0);
+            uc.get_data_mut().undo = Some(StoreUndo { pc, pa, len: size, old });
+        }
+        return true;
+    };
     let mem_tag = tags.get(bad_off);
     let seg_pa = seg.pa();
     let seg_len = seg.len();
     match kind {
         CheckKind::Precise => {
+            // The first half of this instruction's store pair, already written: undo it, so
+            // the faulting instruction changes no memory at all (as QEMU's whole-access check
+            // and the "access is not performed" rule have it).
+            if store {
+                let undo = g.undo.take();
+                let pc = uc.pc_read().unwrap_or(0);
+                if let Some(u) = undo.filter(|u| u.pc == pc && u.pa + u.len as u64 == pa) {
+                    let g = uc.get_data_mut();
+                    if let Some((seg_pa_u, off_u)) =
+                        g.kernel.mm.phys().containing(crate::addr::PhysAddr(u.pa)).map(|(s, o)| (s.pa(), o))
+                    {
+                        if let Some(seg) = g.kernel.mm.phys_mut().segment_mut(seg_pa_u) {
+                            seg.bytes_mut()[off_u as usize..off_u as usize + u.len].copy_from_slice(&u.old[..u.len]);
+                        }
+                    }
+                }
+            }
+            let g = uc.get_data_mut();
             let bad_pa = seg_pa.0 + bad_off;
             // The virtual address as accessed: from the TLB entry that led here (it keeps
             // bits 63:60 too), else from the mappings.
