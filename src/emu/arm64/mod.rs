@@ -806,7 +806,7 @@ fn install_hooks(uc: &mut Unicorn<Guest>, trace_insns: bool) -> Result<(), EmuEr
         // a tag check stops leaves the PC on that store (without it the PC is left at the
         // start of the translation block).
         if !trace_insns {
-            uc.add_code_hook(1, 0, |_uc, _addr, _size| {}).op("add pc-sync hook")?;
+            add_pc_sync_hook(uc)?;
         }
         uc.add_mem_hook(
             HookType::MEM_READ | HookType::MEM_WRITE,
@@ -843,6 +843,31 @@ fn install_hooks(uc: &mut Unicorn<Guest>, trace_insns: bool) -> Result<(), EmuEr
             }
         })
         .op("add code hook")?;
+    }
+    Ok(())
+}
+
+/// A code hook that does nothing: its presence makes Unicorn store the PC before every
+/// instruction. A raw C callback, so the hot path pays no closure-proxy cost.
+extern "C" fn pc_sync(_uc: *mut unicorn_engine_sys::uc_engine, _addr: u64, _size: u32, _user: *mut std::ffi::c_void) {}
+
+fn add_pc_sync_hook(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+    let mut hh: unicorn_engine_sys::uc_hook = 0;
+    // SAFETY: `pc_sync` has the signature Unicorn calls code hooks with (uc_cb_hookcode_t),
+    // touches nothing, and needs no user data; the hook lives as long as the engine.
+    let err = unsafe {
+        unicorn_engine_sys::uc_hook_add(
+            uc.get_handle(),
+            &mut hh,
+            unicorn_engine_sys::HookType::CODE.0 as i32,
+            pc_sync as *mut std::ffi::c_void,
+            std::ptr::null_mut(),
+            1,
+            0,
+        )
+    };
+    if err != unicorn_engine_sys::uc_error::OK {
+        return Err(EmuError::Unicorn { op: "add pc-sync hook", err });
     }
     Ok(())
 }
