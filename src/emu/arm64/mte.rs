@@ -85,7 +85,10 @@ pub(super) fn on_tagged_access(uc: &mut Unicorn<Guest>, store: bool, paddr: u64,
             let mut old = [0u8; 16];
             old[..size].copy_from_slice(&seg.bytes()[off as usize..off as usize + size]);
             let pc = uc.pc_read().unwrap_or(0);
-            uc.get_data_mut().undo = Some(StoreUndo { pc, pa, len: size, old });
+            // Only an instruction that stores through several accesses (a pair or a
+            // multiple-structure store) can have a later half that faults.
+            let multi = super::read_insn(uc.get_data(), pc).is_some_and(is_multi_access_store);
+            uc.get_data_mut().undo = multi.then_some(StoreUndo { pc, pa, len: size, old });
         }
         return true;
     };
@@ -146,6 +149,14 @@ pub(super) fn on_tagged_access(uc: &mut Unicorn<Guest>, store: bool, paddr: u64,
         }
         CheckKind::Off => true,
     }
+}
+
+/// Is `w` a store made of several memory accesses: STP/STNP (integer or SIMD), or ST1-ST4
+/// (multiple structures)?
+fn is_multi_access_store(w: u32) -> bool {
+    let pair = w & 0x3a40_0000 == 0x2800_0000;
+    let multiple = w & 0xbf40_0000 == 0x0c00_0000;
+    pair || multiple
 }
 
 /// Restore the alias region a precise tag fault took away.
@@ -337,5 +348,11 @@ mod tests {
         }
         assert_eq!(tag_fault_esr(true) & 0x3f, 0x11);
         assert_eq!(tag_fault_esr(true) >> 26, 0x24);
+        assert!(is_multi_access_store(0xa900_0801), "stp x1, x2, [x0]");
+        assert!(is_multi_access_store(0xad00_0060), "stp q0, q0, [x3]");
+        assert!(is_multi_access_store(0x4c00_a000), "st1 {{v0.16b, v1.16b}}, [x0]");
+        assert!(!is_multi_access_store(0x3820_6a7a), "strb w26, [x19, x0]");
+        assert!(!is_multi_access_store(0xa940_0801), "ldp x1, x2, [x0]");
+        assert!(!is_multi_access_store(0xf900_0001), "str x1, [x0]");
     }
 }
