@@ -82,3 +82,113 @@ int main(void) {
     assert!(err.contains("SIGSEGV (SEGV_MTESERR) at address 0x"), "{err}");
     assert!(err.contains("store through pointer tag 0x3, granule's memory tag 0x5"), "{err}");
 }
+
+/// Compile a small MTE test program from C source into `dir`.
+fn build(dir: &std::path::Path, name: &str, src: &str) -> std::path::PathBuf {
+    let cc = require_tool("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu");
+    let c = dir.join(format!("{name}.c"));
+    let bin = dir.join(name);
+    std::fs::write(&c, src).unwrap();
+    let inc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/arm64");
+    let st = std::process::Command::new(cc)
+        .args(["-static", "-O2", "-march=armv8.5-a+memtag", "-I"])
+        .arg(&inc)
+        .arg("-o")
+        .arg(&bin)
+        .arg(&c)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    bin
+}
+
+#[test]
+fn asymmetric_mode_faults_loads_precisely_and_stores_later() {
+    let dir = scratch();
+    let bin = build(
+        dir.path(),
+        "asymm",
+        r#"#include "mte_util.h"
+int main(void) {
+    set_mode(TCF_SYNC | TCF_ASYNC, 0xfffe);
+    install_handler(0);
+    char *p = map_mte(4096);
+    stg(tag_ptr(p, 5));
+    volatile char *bad = tag_ptr(p, 3);
+    (void)bad[0];
+    printf("load: %d code %d\n", faults, last_code);
+    bad[1] = 1;
+    printf("store before syscall: %d\n", faults);
+    getpid();
+    printf("store after syscall: %d code %d\n", faults, last_code);
+    return 0;
+}
+"#,
+    );
+    let mut cfg = MachineConfig::new(&bin);
+    cfg.mte = MteLevel::Mte3;
+    cfg.mte_preferred = tagmmu::mte::TcfMode::Asymm;
+    let r = machine::run(&cfg).unwrap();
+    assert_eq!(text(&r.stdout), "load: 1 code 9\nstore before syscall: 1\nstore after syscall: 2 code 8\n");
+    // On an MTE2 CPU the same request resolves to the preferred async mode.
+    let mut cfg = MachineConfig::new(&bin);
+    cfg.mte = MteLevel::Mte2;
+    cfg.mte_preferred = tagmmu::mte::TcfMode::Asymm;
+    let r = machine::run(&cfg).unwrap();
+    assert!(text(&r.stdout).starts_with("load: 0 code 0\n"), "{}", text(&r.stdout));
+}
+
+#[test]
+fn an_async_fault_is_reported_at_a_timer_tick_without_syscalls() {
+    let dir = scratch();
+    let bin = build(
+        dir.path(),
+        "tick",
+        r#"#include "mte_util.h"
+int main(void) {
+    set_mode(TCF_ASYNC, 0xfffe);
+    install_handler(0);
+    char *p = map_mte(4096);
+    stg(tag_ptr(p, 5));
+    ((volatile char *)tag_ptr(p, 3))[0] = 1;
+    volatile long spins = 0;
+    while (!faults && spins < 100000000)
+        spins++;
+    printf("fault %d code %d addr %lx after %s\n", faults, last_code, (unsigned long)last_addr, spins < 100000000 ? "a tick" : "nothing");
+    return 0;
+}
+"#,
+    );
+    let mut cfg = MachineConfig::new(&bin);
+    cfg.tick_interval = 50_000;
+    let r = machine::run(&cfg).unwrap();
+    assert_eq!(text(&r.stdout), "fault 1 code 8 addr 0 after a tick\n");
+}
+
+#[test]
+fn sa_expose_tagbits_shows_the_logical_tag_and_with_tagged_far_bits_63_60() {
+    let dir = scratch();
+    let bin = build(
+        dir.path(),
+        "far",
+        r#"#include "mte_util.h"
+int main(void) {
+    set_mode(TCF_SYNC, 0xfffe);
+    install_handler(0x800);
+    char *p = map_mte(4096);
+    stg(tag_ptr(p, 5));
+    volatile char *bad = (char *)((uintptr_t)tag_ptr(p + 7, 3) | (0xaUL << 60));
+    bad[0] = 1;
+    printf("%lx\n", (unsigned long)(last_addr >> 56));
+    printf("%d\n", last_addr << 8 == (uintptr_t)(p + 7) << 8);
+    return 0;
+}
+"#,
+    );
+    let r = machine::run(&MachineConfig::new(&bin)).unwrap();
+    assert_eq!(text(&r.stdout), "a3\n1\n", "FEAT_MTE_TAGGED_FAR on: bits 63:60 as accessed");
+    let mut cfg = MachineConfig::new(&bin);
+    cfg.mte_far = false;
+    let r = machine::run(&cfg).unwrap();
+    assert_eq!(text(&r.stdout), "3\n1\n", "without it bits 63:60 read 0");
+}

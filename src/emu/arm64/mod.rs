@@ -343,6 +343,9 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
                 && g.kernel.mm.phys().containing(pa).is_some_and(|(s, _)| s.tags().is_some());
             let paddr =
                 if tagged { mte::alias_pa(pa.0 & !0xfff, crate::tags::MTE.pointer_tag(vaddr)) } else { pa.0 & !0xfff };
+            if tagged {
+                g.alias_va.insert(paddr, vaddr & !0xfff);
+            }
             Some(TlbEntry { paddr, perms })
         }
         Err(kind) if access == Access::Fetch => {
