@@ -14,7 +14,7 @@ fn corpus() -> Vec<String> {
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("mte_") && n.ends_with(".c"))
+        .filter(|n| (n.starts_with("mte_") || n == "uaccess_tags.c") && n.ends_with(".c"))
         .map(|n| n.trim_end_matches(".c").to_string())
         .collect();
     v.sort();

@@ -2,18 +2,48 @@
 //!
 //! Every copy returns the number of bytes **not** copied, as Linux's `copy_{to,from}_user`
 //! do: partial progress is a result, not an error. A user pointer first passes `access_ok`
-//! (untagged only when the thread enabled the tagged-address ABI, as arm64 does), then each
-//! page is faulted in as the page-fault handler would when page faults are enabled.
+//! (untagged only when the thread enabled the tagged-address ABI, as arm64 does). Then, as
+//! the unprivileged LDTR/STTR accesses arm64's uaccess routines use:
+//! - a page that is not present is faulted in, unless page faults are disabled
+//!   (`pagefault_disable()`), when the copy stops there;
+//! - on a tag-checked mapping, the user pointer's tag is checked against every granule the
+//!   copy touches when the thread's mode makes uaccess checked (sync; loads in asymmetric
+//!   mode). A mismatch stops the copy: no signal, a short copy (kernel accesses are done with
+//!   TCO clear, so the user's TCO does not matter). In async mode the access happens and the
+//!   recorded fault is dropped on return to user, so nothing is checked here.
+//!
+//! Two copy models: [`CopyModel::Exact`] copies every accessible byte; [`CopyModel::Arm64`]
+//! follows arm64's copy routine: 16-byte units (a unit that would fault is not copied at all),
+//! and when no unit could be copied, one more attempt at a single byte (the 5.14 fix).
 
 use crate::addr::UserAddr;
 use crate::kernel_stub::errno::{Errno, KResult};
-use crate::kernel_stub::mm::{Access, AddressSpace};
+use crate::kernel_stub::mm::{Access, AddressSpace, Prot};
 
-/// The thread state that decides how a user pointer is treated.
+/// How a copy makes progress up to a fault.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CopyModel {
+    /// Byte-granular: every byte before the first inaccessible one is copied.
+    #[default]
+    Exact,
+    /// arm64 `__arch_copy_to_user`: whole 16-byte units, plus the one-byte retry.
+    Arm64,
+}
+
+/// The thread state that decides how a user access is done.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UaccessCtx {
     /// `PR_TAGGED_ADDR_ENABLE`: tagged pointers are accepted by syscalls.
     pub tagged_addr_abi: bool,
+    /// Loads from tag-checked memory are checked (sync or asymmetric mode).
+    pub check_loads: bool,
+    /// Stores to tag-checked memory are checked (sync mode).
+    pub check_stores: bool,
+    /// `pagefault_disable()`: a non-present page ends the copy instead of being faulted in.
+    pub pagefault_disabled: bool,
+    /// The copy model.
+    pub model: CopyModel,
 }
 
 /// `access_ok()` plus untagging: the untagged start address of a user range of `len` bytes,
@@ -24,6 +54,62 @@ pub fn access_ok(mm: &AddressSpace, ctx: UaccessCtx, addr: UserAddr, len: u64) -
     (end <= mm.layout().task_size).then_some(a)
 }
 
+/// How many leading bytes of `[addr, addr+len)` a user access of kind `access` can reach,
+/// faulting pages in when page faults are enabled.
+pub fn accessible(mm: &mut AddressSpace, ctx: UaccessCtx, addr: UserAddr, len: u64, access: Access) -> u64 {
+    let Some(start) = access_ok(mm, ctx, addr, len) else { return 0 };
+    let ptr_tag = mm.layout().tags.pointer_tag(addr.raw());
+    let checked = match access {
+        Access::Read => ctx.check_loads,
+        Access::Write => ctx.check_stores,
+        Access::Fetch => false,
+    };
+    let page = mm.page_size();
+    let mut done = 0u64;
+    while done < len {
+        let a = start + done;
+        let n = (page - a % page).min(len - done);
+        let Some(prot) = mm.prot_at(a) else { break };
+        let need = if access == Access::Write { Prot::WRITE } else { Prot::READ };
+        if !prot.contains(need) {
+            break;
+        }
+        if ctx.pagefault_disabled {
+            if !mm.is_present(a) {
+                break;
+            }
+        } else if mm.handle_user_fault(a, access).is_err() {
+            break;
+        }
+        if checked && prot.contains(Prot::TAGGED) {
+            if let Some(bad) = mm.first_tag_mismatch(a, n, ptr_tag) {
+                done += bad - a;
+                break;
+            }
+        }
+        done += n;
+    }
+    done
+}
+
+/// How many bytes a copy of `len` bytes with `accessible` reachable leading bytes copies.
+fn progress(model: CopyModel, accessible: u64, len: u64) -> u64 {
+    match model {
+        CopyModel::Exact => accessible,
+        CopyModel::Arm64 => {
+            if accessible >= len {
+                return len;
+            }
+            let units = accessible / 16 * 16;
+            if units == 0 && accessible >= 1 {
+                1
+            } else {
+                units
+            }
+        }
+    }
+}
+
 fn copy_user(
     mm: &mut AddressSpace,
     ctx: UaccessCtx,
@@ -32,25 +118,19 @@ fn copy_user(
     access: Access,
     mut f: impl FnMut(&mut [u8], usize),
 ) -> usize {
-    let Some(start) = access_ok(mm, ctx, addr, len as u64) else {
-        return len;
-    };
+    let reach = accessible(mm, ctx, addr, len as u64, access);
+    let n = progress(ctx.model, reach, len as u64) as usize;
+    let Some(start) = access_ok(mm, ctx, addr, len as u64) else { return len };
     let page = mm.page_size();
     let mut done = 0usize;
-    while done < len {
+    while done < n {
         let a = start + done as u64;
-        let Ok(pa) = mm.handle_user_fault(a, access) else {
-            break;
-        };
-        let n = ((page - a % page) as usize).min(len - done);
-        let Some((seg_pa, off)) = mm.phys().containing(pa).map(|(s, off)| (s.pa(), off as usize)) else {
-            break;
-        };
-        let Some(seg) = mm.phys_mut().segment_mut(seg_pa) else {
-            break;
-        };
-        f(&mut seg.bytes_mut()[off..off + n], done);
-        done += n;
+        let k = ((page - a % page) as usize).min(n - done);
+        let Some(pa) = mm.vmas().find(a).map(|v| v.phys(a)) else { break };
+        let Some((seg_pa, off)) = mm.phys().containing(pa).map(|(s, off)| (s.pa(), off as usize)) else { break };
+        let Some(seg) = mm.phys_mut().segment_mut(seg_pa) else { break };
+        f(&mut seg.bytes_mut()[off..off + k], done);
+        done += k;
     }
     len - done
 }
@@ -143,8 +223,75 @@ mod tests {
         assert_eq!(copy_to_user(&mut mm, ctx, UserAddr(a), b"xy"), 2);
         let tagged = UserAddr(a | (3 << 56));
         assert_eq!(read_user(&mut mm, ctx, tagged, 4), Err(Errno::EFAULT), "tagged pointer without the ABI");
-        let abi = UaccessCtx { tagged_addr_abi: true };
+        let abi = UaccessCtx { tagged_addr_abi: true, ..Default::default() };
         assert_eq!(read_user(&mut mm, abi, tagged, 4), Ok(vec![0; 4]));
+    }
+
+    fn tagged_setup() -> (AddressSpace, u64) {
+        let mut mm = AddressSpace::new(Layout::arm64());
+        let req = MapRequest { placement: Placement::Hint, shared: false };
+        let a = mm.mmap(0, 2 * 4096, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
+        // Tag 3 on the first 48 bytes; granule 3 (bytes 48..64) stays 0.
+        for g in 0..3 {
+            assert!(mm.set_tag(a + 16 * g, 3));
+        }
+        (mm, a)
+    }
+
+    #[test]
+    fn sync_checks_stop_the_copy_at_the_bad_granule() {
+        let (mut mm, a) = tagged_setup();
+        let sync = UaccessCtx { check_loads: true, check_stores: true, ..Default::default() };
+        let ptr = UserAddr(a | (3 << 56));
+        let abi = UaccessCtx { tagged_addr_abi: true, ..sync };
+        assert_eq!(copy_to_user(&mut mm, abi, ptr, &[1u8; 64]), 16, "bytes 48..64 are in a tag-0 granule");
+        assert_eq!(copy_to_user(&mut mm, abi, UserAddr(a | (5 << 56)), &[1u8; 8]), 8, "wrong tag: nothing");
+        let off = UaccessCtx { tagged_addr_abi: true, ..Default::default() };
+        assert_eq!(copy_to_user(&mut mm, off, ptr, &[1u8; 64]), 0, "unchecked mode: complete");
+        let loads_only = UaccessCtx { tagged_addr_abi: true, check_loads: true, ..Default::default() };
+        let mut b = [0u8; 64];
+        assert_eq!(copy_from_user(&mut mm, loads_only, &mut b, ptr), 16);
+        assert_eq!(copy_to_user(&mut mm, loads_only, ptr, &[1u8; 64]), 0, "asymmetric: stores unchecked");
+    }
+
+    #[test]
+    fn arm64_model_copies_whole_units_then_one_byte() {
+        let (mut mm, a) = tagged_setup();
+        let arm =
+            UaccessCtx { tagged_addr_abi: true, check_stores: true, model: CopyModel::Arm64, ..Default::default() };
+        let ptr = |o: u64| UserAddr((a + o) | (3 << 56));
+        // From byte 5: 43 accessible bytes -> two whole units (32 bytes).
+        assert_eq!(copy_to_user(&mut mm, arm, ptr(5), &[1u8; 59]), 59 - 32);
+        // From byte 40: 8 accessible bytes, no whole unit -> the one-byte retry.
+        assert_eq!(copy_to_user(&mut mm, arm, ptr(40), &[1u8; 24]), 23);
+        // From byte 48: nothing accessible.
+        assert_eq!(copy_to_user(&mut mm, arm, ptr(48), &[1u8; 16]), 16);
+        // Converges: each call resumes where the previous stopped, reaching byte 48.
+        let mut at = 37u64;
+        let mut calls = 0;
+        while at < 48 {
+            let left = copy_to_user(&mut mm, arm, ptr(at), &vec![1u8; (64 - at) as usize]);
+            at = 64 - left as u64;
+            calls += 1;
+        }
+        assert_eq!(at, 48);
+        assert!(calls <= 11, "{calls} calls");
+    }
+
+    #[test]
+    fn pagefault_disabled_stops_at_a_page_that_is_not_present() {
+        let (mut mm, a) = setup();
+        let nofault = UaccessCtx { pagefault_disabled: true, ..Default::default() };
+        assert_eq!(copy_to_user(&mut mm, nofault, UserAddr(a), &[1u8; 8]), 8, "never touched: not present");
+        let faulting = UaccessCtx::default();
+        assert_eq!(copy_to_user(&mut mm, faulting, UserAddr(a), &[1u8; 8]), 0);
+        assert_eq!(
+            copy_to_user(&mut mm, nofault, UserAddr(a + 4096 - 4), &[1u8; 8]),
+            4,
+            "the second page is not present"
+        );
+        mm.evict(a, 4096);
+        assert_eq!(copy_to_user(&mut mm, nofault, UserAddr(a), &[1u8; 8]), 8, "evicted");
     }
 
     #[test]

@@ -530,6 +530,18 @@ impl AddressSpace {
         out
     }
 
+    /// The first byte of `[addr, addr+len)` (untagged, within one mapping) in a granule whose
+    /// tag does not match `ptr_tag`; `None` if all match or the mapping is not tag-checked.
+    pub fn first_tag_mismatch(&self, addr: u64, len: u64, ptr_tag: u8) -> Option<u64> {
+        let v = self.vmas.find(addr)?;
+        if !v.prot.contains(Prot::TAGGED) {
+            return None;
+        }
+        let (seg, off) = self.phys.containing(v.phys(addr))?;
+        let tags = seg.tags()?;
+        tags.first_mismatch(&self.layout.tags, off, len, ptr_tag).map(|bad| addr + (bad - off))
+    }
+
     /// The user address at which physical address `pa` is mapped (the first mapping found).
     pub fn va_of(&self, pa: PhysAddr) -> Option<u64> {
         self.vmas.iter().find_map(|v| {
