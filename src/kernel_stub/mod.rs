@@ -7,6 +7,7 @@
 
 pub mod errno;
 pub mod exec;
+pub mod fault_in;
 pub mod mm;
 pub mod signal;
 pub mod syscalls;

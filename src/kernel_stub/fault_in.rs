@@ -1,0 +1,372 @@
+//! The `fault_in_*()` primitives of mm/gup.c and include/linux/pagemap.h, 5.15 to 5.19, with
+//! their exact return values and probe patterns (kernel-spec §A).
+//!
+//! They run with page faults enabled: a probe faults its page in. The probes that use
+//! `put_user`/`get_user` are unprivileged accesses on arm64 (STTRB/LDTRB), so in sync mode they
+//! are tag-checked, but only at the bytes they touch: the first byte and one byte per page.
+//! That blind spot is what lets a loop live-lock on sub-page faults.
+//!
+//! Return conventions:
+//! - pre-5.16 `fault_in_pages_*`: 0 or -EFAULT;
+//! - 5.16+ `fault_in_*`: the number of bytes **not** faulted in (0 = all; `size` = none);
+//!   the count is page-granular, so a failure is reported from the start of the failing page.
+
+use crate::addr::UserAddr;
+use crate::kernel_stub::errno::Errno;
+use crate::kernel_stub::mm::{Access, AddressSpace};
+use crate::kernel_stub::uaccess::{self, UaccessCtx};
+
+/// Which `probe_subpage_writeable()` the architecture provides.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubpageProbe {
+    /// The generic stub (every architecture but arm64): returns 0, probes nothing.
+    #[default]
+    Generic,
+    /// arm64 with MTE: `mte_probe_user_range`, one read per 16-byte granule.
+    Arm64Mte,
+}
+
+/// The probes' context: faults enabled, tag checks as the thread's mode makes them.
+fn probe_ctx(ctx: UaccessCtx) -> UaccessCtx {
+    UaccessCtx { pagefault_disabled: false, ..ctx }
+}
+
+/// `__put_user(0, addr)`: store one zero byte. True on success.
+pub fn put_user_byte(mm: &mut AddressSpace, ctx: UaccessCtx, addr: u64) -> bool {
+    uaccess::copy_to_user(mm, probe_ctx(ctx), UserAddr(addr), &[0]) == 0
+}
+
+/// `__get_user(c, addr)`: load one byte. True on success.
+pub fn get_user_byte(mm: &mut AddressSpace, ctx: UaccessCtx, addr: u64) -> bool {
+    let mut b = [0u8];
+    uaccess::copy_from_user(mm, probe_ctx(ctx), &mut b, UserAddr(addr)) == 0
+}
+
+fn page_align_up(a: u64, page: u64) -> u64 {
+    a.wrapping_add(page - 1) & !(page - 1)
+}
+
+fn pages_common(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr: u64, size: u64, write: bool) -> i64 {
+    let probe =
+        |mm: &mut AddressSpace, a: u64| if write { put_user_byte(mm, ctx, a) } else { get_user_byte(mm, ctx, a) };
+    if size == 0 {
+        return 0;
+    }
+    let page = mm.page_size();
+    let end = uaddr.wrapping_add(size - 1);
+    if uaddr > end {
+        return -Errno::EFAULT.generic();
+    }
+    let mut a = uaddr;
+    loop {
+        if !probe(mm, a) {
+            return -Errno::EFAULT.generic();
+        }
+        let next = a.wrapping_add(page);
+        if next < a {
+            // Wrapped past the top: nothing above can be user memory.
+            return 0;
+        }
+        a = next;
+        if a > end {
+            break;
+        }
+    }
+    // The last page may not have been touched yet.
+    if a & !(page - 1) == end & !(page - 1) {
+        return if probe(mm, end) { 0 } else { -Errno::EFAULT.generic() };
+    }
+    0
+}
+
+/// Pre-5.16 `fault_in_pages_writeable`: probes (writing a zero byte) at `uaddr`, every
+/// `PAGE_SIZE` after it, and at the last byte if its page was not reached. 0 or -EFAULT.
+pub fn fault_in_pages_writeable(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr: u64, size: u64) -> i64 {
+    pages_common(mm, ctx, uaddr, size, true)
+}
+
+/// Pre-5.16 `fault_in_pages_readable`: as [`fault_in_pages_writeable`], reading.
+pub fn fault_in_pages_readable(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr: u64, size: u64) -> i64 {
+    pages_common(mm, ctx, uaddr, size, false)
+}
+
+fn fault_in_common(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr: u64, size: u64, write: bool) -> u64 {
+    let probe =
+        |mm: &mut AddressSpace, a: u64| if write { put_user_byte(mm, ctx, a) } else { get_user_byte(mm, ctx, a) };
+    if size == 0 {
+        return 0;
+    }
+    let page = mm.page_size();
+    let start = uaddr;
+    let mut a = uaddr;
+    if a % page != 0 {
+        if !probe(mm, a) {
+            return size;
+        }
+        a = page_align_up(a, page);
+    }
+    let mut end = page_align_up(start.wrapping_add(size), page);
+    if end < start {
+        end = 0;
+    }
+    while a != end {
+        if !probe(mm, a) {
+            break;
+        }
+        a = a.wrapping_add(page);
+    }
+    let done = a.wrapping_sub(start);
+    size.saturating_sub(done)
+}
+
+/// 5.16+ `fault_in_writeable`: writes a zero byte at `uaddr` and at the start of every later
+/// page of the range. Returns the bytes not faulted in.
+pub fn fault_in_writeable(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr: u64, size: u64) -> u64 {
+    fault_in_common(mm, ctx, uaddr, size, true)
+}
+
+/// 5.16+ `fault_in_readable`: as [`fault_in_writeable`], reading (nothing is written).
+pub fn fault_in_readable(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr: u64, size: u64) -> u64 {
+    fault_in_common(mm, ctx, uaddr, size, false)
+}
+
+/// `fault_in_safe_writeable` with the 5.18 semantics (fixup_user_fault per page): faults the
+/// pages in for writing without any user access, so without any tag check and without
+/// touching the data. Returns the bytes not faulted in.
+pub fn fault_in_safe_writeable(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr: u64, size: u64) -> u64 {
+    if size == 0 {
+        return 0;
+    }
+    let page = mm.page_size();
+    // fixup_user_fault untags the address itself.
+    let untag = |mm: &AddressSpace, a: u64| if ctx.tagged_addr_abi { mm.untag(a) } else { Some(a) };
+    let mut end = page_align_up(uaddr.wrapping_add(size), page);
+    if end < uaddr {
+        end = 0;
+    }
+    let mut start = uaddr;
+    loop {
+        let ok = untag(mm, start).is_some_and(|a| mm.handle_user_fault(a, Access::Write).is_ok());
+        if !ok {
+            break;
+        }
+        start = start.wrapping_add(page) & !(page - 1);
+        if start == end {
+            break;
+        }
+    }
+    let done = start.wrapping_sub(uaddr);
+    size.saturating_sub(done)
+}
+
+/// arm64 `mte_probe_user_range` (5.19): a read at `uaddr`, then one at every 16-byte granule
+/// start below the end. Returns 0, or the bytes not probed (from the failing granule).
+pub fn mte_probe_user_range(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr: u64, size: u64) -> u64 {
+    let end = uaddr.wrapping_add(size);
+    if !get_user_byte(mm, ctx, uaddr) {
+        return size;
+    }
+    let mut p = (uaddr + 15) & !15;
+    while p < end {
+        if !get_user_byte(mm, ctx, p) {
+            return end - p;
+        }
+        p += 16;
+    }
+    0
+}
+
+/// `probe_subpage_writeable(uaddr, size)` for the architecture flavour: arm64 probes when
+/// the system has MTE; the generic version returns 0.
+pub fn probe_subpage_writeable(
+    mm: &mut AddressSpace,
+    ctx: UaccessCtx,
+    probe: SubpageProbe,
+    mte: bool,
+    uaddr: u64,
+    size: u64,
+) -> u64 {
+    match probe {
+        SubpageProbe::Arm64Mte if mte => mte_probe_user_range(mm, ctx, uaddr, size),
+        _ => 0,
+    }
+}
+
+/// 5.19 `fault_in_subpage_writeable`: [`fault_in_writeable`], then the sub-page probe over the
+/// prefix that was faulted in. Returns the bytes not faulted in.
+pub fn fault_in_subpage_writeable(
+    mm: &mut AddressSpace,
+    ctx: UaccessCtx,
+    probe: SubpageProbe,
+    mte: bool,
+    uaddr: u64,
+    size: u64,
+) -> u64 {
+    let mut faulted_in = size - fault_in_writeable(mm, ctx, uaddr, size);
+    if faulted_in != 0 {
+        faulted_in -= probe_subpage_writeable(mm, ctx, probe, mte, uaddr, faulted_in);
+    }
+    size - faulted_in
+}
+
+/// The v1 series' `fault_in_exact_writeable` with its arm64 `__mte_probe_user_range`, which
+/// aligned the start *down* to a granule: when the first granule fails it reports more bytes
+/// than it was given, and the caller's unsigned arithmetic wraps (the quirk v3 fixed). The
+/// wrap is kept, as the v1 code had it.
+pub fn fault_in_exact_writeable_v1(
+    mm: &mut AddressSpace,
+    ctx: UaccessCtx,
+    probe: SubpageProbe,
+    mte: bool,
+    uaddr: u64,
+    size: u64,
+) -> u64 {
+    let mut accessible = size - fault_in_writeable(mm, ctx, uaddr, size);
+    if accessible != 0 && probe == SubpageProbe::Arm64Mte && mte {
+        let end = uaddr.wrapping_add(accessible);
+        let mut p = uaddr & !15;
+        let mut not_probed = 0;
+        while p < end {
+            if !get_user_byte(mm, ctx, p) {
+                not_probed = end - p;
+                break;
+            }
+            p += 16;
+        }
+        accessible = accessible.wrapping_sub(not_probed);
+    }
+    size.wrapping_sub(accessible)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel_stub::mm::{Layout, MapRequest, Placement, Prot, VmaKind};
+
+    const PAGE: u64 = 4096;
+
+    /// Three writable pages, the second tag-checked with tag 3 except one bad granule at
+    /// +0x40 of it; then an unmapped page.
+    fn space() -> (AddressSpace, u64) {
+        let mut mm = AddressSpace::new(Layout::arm64());
+        let req = MapRequest { placement: Placement::Hint, shared: false };
+        let a = mm.mmap(0, 4 * PAGE, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
+        mm.munmap(a + 3 * PAGE, PAGE).unwrap();
+        let mut g = 0;
+        while g < 3 * PAGE {
+            mm.set_tag(a + g, 3);
+            g += 16;
+        }
+        mm.set_tag(a + PAGE + 0x40, 7);
+        (mm, a)
+    }
+
+    fn sync() -> UaccessCtx {
+        UaccessCtx { tagged_addr_abi: true, check_loads: true, check_stores: true, ..Default::default() }
+    }
+
+    fn t(a: u64) -> u64 {
+        a | (3 << 56)
+    }
+
+    #[test]
+    fn fault_in_writeable_probes_first_byte_and_page_starts_only() {
+        let (mut mm, a) = space();
+        let ctx = sync();
+        // The bad granule at +PAGE+0x40 is never probed: everything "faults in".
+        assert_eq!(fault_in_writeable(&mut mm, ctx, t(a + 5), 2 * PAGE), 0);
+        assert!(mm.is_present(a) && mm.is_present(a + PAGE) && mm.is_present(a + 2 * PAGE));
+        // Zero size.
+        assert_eq!(fault_in_writeable(&mut mm, ctx, t(a), 0), 0);
+        // First byte failing (in the bad granule): nothing.
+        assert_eq!(fault_in_writeable(&mut mm, ctx, t(a + PAGE + 0x40), 100), 100);
+        // Across the end of the mapping: counted from the start of the failing page.
+        assert_eq!(fault_in_writeable(&mut mm, ctx, t(a + 2 * PAGE + 10), PAGE + 20), PAGE + 20 - (PAGE - 10));
+        // The probe writes a zero byte.
+        mm.write_kernel(a + 2 * PAGE, &[9]).unwrap();
+        fault_in_writeable(&mut mm, ctx, t(a + 2 * PAGE), 1);
+        let mut b = [1u8];
+        mm.read_kernel(a + 2 * PAGE, &mut b).unwrap();
+        assert_eq!(b, [0]);
+        // Wrap-around: the end wraps to 0; probing stops at the first non-user address.
+        assert_eq!(fault_in_writeable(&mut mm, ctx, t(a), u64::MAX - a), u64::MAX - a - 3 * PAGE);
+    }
+
+    #[test]
+    fn fault_in_readable_reads_only() {
+        let (mut mm, a) = space();
+        mm.write_kernel(a, &[9]).unwrap();
+        assert_eq!(fault_in_readable(&mut mm, sync(), t(a), 10), 0);
+        let mut b = [0u8];
+        mm.read_kernel(a, &mut b).unwrap();
+        assert_eq!(b, [9]);
+        assert_eq!(fault_in_readable(&mut mm, sync(), t(a + 3 * PAGE), 10), 10);
+    }
+
+    #[test]
+    fn pre_5_16_pages_writeable_is_zero_or_efault() {
+        let (mut mm, a) = space();
+        let ctx = sync();
+        assert_eq!(fault_in_pages_writeable(&mut mm, ctx, t(a + 100), 2 * PAGE), 0);
+        assert_eq!(fault_in_pages_writeable(&mut mm, ctx, t(a), 0), 0);
+        assert_eq!(
+            fault_in_pages_writeable(&mut mm, ctx, t(a + 2 * PAGE + 1), PAGE),
+            -14,
+            "the last byte's page is unmapped"
+        );
+        assert_eq!(fault_in_pages_writeable(&mut mm, ctx, t(a + PAGE + 0x40), 1), -14);
+        assert_eq!(fault_in_pages_writeable(&mut mm, ctx, u64::MAX - 5, 10), -14, "overflowing range");
+        assert_eq!(fault_in_pages_readable(&mut mm, ctx, t(a), 3 * PAGE), 0);
+    }
+
+    #[test]
+    fn safe_writeable_ignores_tags_and_data() {
+        let (mut mm, a) = space();
+        mm.write_kernel(a + PAGE + 0x40, &[9]).unwrap();
+        assert_eq!(fault_in_safe_writeable(&mut mm, sync(), t(a + PAGE + 0x40), 16), 0, "no tag check");
+        let mut b = [0u8];
+        mm.read_kernel(a + PAGE + 0x40, &mut b).unwrap();
+        assert_eq!(b, [9], "nothing written");
+        assert_eq!(fault_in_safe_writeable(&mut mm, sync(), t(a + 2 * PAGE + 8), 2 * PAGE), 2 * PAGE - (PAGE - 8));
+        assert_eq!(fault_in_safe_writeable(&mut mm, sync(), t(a + 3 * PAGE), 5), 5, "first page failing");
+        assert_eq!(fault_in_safe_writeable(&mut mm, sync(), t(a), 0), 0);
+    }
+
+    #[test]
+    fn subpage_writeable_finds_the_bad_granule_on_arm64_only() {
+        let (mut mm, a) = space();
+        let ctx = sync();
+        let start = t(a + PAGE + 3);
+        // arm64: one read per granule; the bad one is at +0x40 (granule start), so
+        // everything from there is "not faulted in".
+        let left = fault_in_subpage_writeable(&mut mm, ctx, SubpageProbe::Arm64Mte, true, start, 200);
+        assert_eq!(left, (a + PAGE + 3 + 200) - (a + PAGE + 0x40));
+        // Generic: page granular, the bad granule is invisible.
+        assert_eq!(fault_in_subpage_writeable(&mut mm, ctx, SubpageProbe::Generic, true, start, 200), 0);
+        // Without MTE the arm64 probe does nothing.
+        assert_eq!(fault_in_subpage_writeable(&mut mm, ctx, SubpageProbe::Arm64Mte, false, start, 200), 0);
+        // The first (unaligned) byte in the bad granule: everything.
+        assert_eq!(mte_probe_user_range(&mut mm, ctx, t(a + PAGE + 0x45), 10), 10);
+        assert_eq!(fault_in_subpage_writeable(&mut mm, ctx, SubpageProbe::Arm64Mte, true, t(a), 0), 0);
+    }
+
+    #[test]
+    fn v1_exact_writeable_keeps_its_first_granule_quirk() {
+        let (mut mm, a) = space();
+        let ctx = sync();
+        // Start 5 bytes into the granule *before* the bad one: fault_in_writeable passes
+        // (it probes that byte), the v1 probe aligns down and also passes that granule,
+        // then fails at the bad granule.
+        let start = t(a + PAGE + 0x35);
+        assert_eq!(
+            fault_in_exact_writeable_v1(&mut mm, ctx, SubpageProbe::Arm64Mte, true, start, 64),
+            (a + PAGE + 0x35 + 64) - (a + PAGE + 0x40)
+        );
+        // A bad first granule is already caught by fault_in_writeable's probe of the first
+        // byte, so the probe is never reached and nothing wraps.
+        let (mut mm2, b) = space();
+        mm2.set_tag(b + PAGE, 7);
+        assert_eq!(fault_in_exact_writeable_v1(&mut mm2, ctx, SubpageProbe::Arm64Mte, true, t(b + PAGE), 16), 16);
+    }
+}
