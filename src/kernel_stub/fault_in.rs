@@ -100,7 +100,7 @@ fn fault_in_common(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr: u64, size: u64
     let page = mm.page_size();
     let start = uaddr;
     let mut a = uaddr;
-    if a % page != 0 {
+    if !a.is_multiple_of(page) {
         if !probe(mm, a) {
             return size;
         }
