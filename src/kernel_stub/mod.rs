@@ -5,9 +5,11 @@
 //! it a trapped syscall or fault and mirrors the physical-memory changes it reports, so every
 //! part of the stub runs in plain unit tests.
 
+pub mod btrfs;
 pub mod errno;
 pub mod exec;
 pub mod fault_in;
+pub mod livelock;
 pub mod mm;
 pub mod signal;
 pub mod syscalls;
