@@ -66,6 +66,10 @@ pub struct MachineConfig {
     pub trace: TraceOptions,
     /// Files placed in the guest's filesystem before it starts: (guest path, contents).
     pub files: Vec<(String, Vec<u8>)>,
+    /// An emulated btrfs mount.
+    pub btrfs: Option<crate::kernel_stub::btrfs::ioctl::BtrfsMount>,
+    /// How the kernel's user copies progress up to a fault.
+    pub copy_model: crate::kernel_stub::uaccess::CopyModel,
 }
 
 impl MachineConfig {
@@ -86,6 +90,8 @@ impl MachineConfig {
             limits: RunLimits::default(),
             trace: TraceOptions::default(),
             files: Vec::new(),
+            btrfs: None,
+            copy_model: Default::default(),
         }
     }
 
@@ -139,6 +145,9 @@ pub enum MachineError {
     /// The CPU backend failed.
     #[error(transparent)]
     Emu(#[from] EmuError),
+    /// The btrfs tree is not valid.
+    #[error("{0}")]
+    Btrfs(String),
     /// The architecture is recognised but has no runner.
     #[error("{0} executables cannot be run yet")]
     Unsupported(Arch),
@@ -158,6 +167,12 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
     kernel.trace.insns = cfg.trace.insns;
     kernel.trace.print = cfg.trace.print;
     kernel.trace.keep = cfg.trace.keep;
+    kernel.uaccess.model = cfg.copy_model;
+    if let Some(m) = &cfg.btrfs {
+        m.tree.validate().map_err(|e| MachineError::Btrfs(e.to_string()))?;
+        kernel.vfs.add_dir(&m.path).map_err(|errno| MachineError::File { path: m.path.clone(), errno })?;
+        kernel.btrfs = Some(m.clone());
+    }
     for (path, contents) in &cfg.files {
         kernel
             .vfs
@@ -208,6 +223,7 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
             wall_us: started.elapsed().as_micros() as u64,
         },
         trace: kernel.trace.take(),
+        loops: std::mem::take(&mut kernel.loop_reports),
         notices: std::mem::take(&mut kernel.notices),
     })
 }

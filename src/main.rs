@@ -227,6 +227,9 @@ fn run(a: RunArgs) -> ExitCode {
             }
         }
     } else {
+        for l in &outcome.result.loops {
+            eprint!("{}", l.narrative());
+        }
         print!("{}", String::from_utf8_lossy(&outcome.result.stdout));
         eprint!("{}", String::from_utf8_lossy(&outcome.result.stderr));
         for ev in &outcome.result.trace {

@@ -40,6 +40,8 @@ pub struct RunResult {
     pub trace: Vec<TraceEvent>,
     /// Notices for the user (unknown syscalls, unmodelled requests).
     pub notices: Vec<String>,
+    /// Kernel loops that ran (btrfs search_ioctl), pass by pass, with their verdicts.
+    pub loops: Vec<crate::kernel_stub::btrfs::ioctl::LoopReport>,
 }
 
 fn lossy<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {

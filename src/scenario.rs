@@ -50,6 +50,9 @@ pub struct Scenario {
     /// Budgets.
     #[serde(default)]
     pub limits: LimitsSpec,
+    /// An emulated btrfs mount.
+    #[serde(default)]
+    pub btrfs: Option<BtrfsSpec>,
     /// Expectations.
     #[serde(default)]
     pub expect: Option<Expect>,
@@ -97,6 +100,62 @@ pub struct MachineSpec {
     /// Instructions between modelled timer ticks.
     #[serde(default)]
     pub tick_interval: Option<u64>,
+    /// The architecture flavour of the kernel's `probe_subpage_writeable()`: arm64 (MTE
+    /// granule probe, the default) or generic (no sub-page probe, as on every other arch).
+    #[serde(default)]
+    pub flavour: Option<crate::kernel_stub::fault_in::SubpageProbe>,
+    /// How the kernel's user copies progress: exact (default) or arm64 (16-byte units).
+    #[serde(default)]
+    pub copy_model: Option<crate::kernel_stub::uaccess::CopyModel>,
+    /// CAP_SYS_ADMIN (default true).
+    #[serde(default)]
+    pub cap_sys_admin: Option<bool>,
+    /// What to do with a proven kernel live-lock: `{action: kill}` (default) or
+    /// `{action: fail, errno: EINTR}`.
+    #[serde(default)]
+    pub livelock: Option<crate::kernel_stub::btrfs::ioctl::LivelockAction>,
+    /// Passes a kernel loop may run without a proof (backstop).
+    #[serde(default)]
+    pub loop_budget: Option<u64>,
+}
+
+/// An emulated btrfs mount and its tree.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BtrfsSpec {
+    /// Mount point in the guest.
+    pub mount: String,
+    /// Leaves, in key order.
+    pub leaves: Vec<LeafSpec>,
+}
+
+/// A leaf of the tree.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeafSpec {
+    /// Its generation.
+    pub generation: u64,
+    /// Its items.
+    pub items: Vec<ItemSpec>,
+}
+
+/// An item: its key and either its data (a string) or its size (filled with a pattern).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemSpec {
+    /// objectid.
+    pub objectid: u64,
+    /// type.
+    #[serde(rename = "type")]
+    pub typ: u8,
+    /// offset.
+    pub offset: u64,
+    /// Data bytes.
+    #[serde(default)]
+    pub data: Option<String>,
+    /// Or: this many bytes of a pattern.
+    #[serde(default)]
+    pub size: Option<usize>,
 }
 
 /// Budgets.
@@ -127,6 +186,12 @@ pub struct Expect {
     /// Its fault address.
     #[serde(default)]
     pub fault_addr: Option<u64>,
+    /// The verdict of the (last) kernel loop: `livelock`, `completed`, `budget_exhausted`.
+    #[serde(default)]
+    pub verdict: Option<String>,
+    /// The result of the (last) kernel loop's syscall when it completed, e.g. -14.
+    #[serde(default)]
+    pub loop_ret: Option<i64>,
     /// How the run stops: `exit`, `signal`, `insn_budget`, `time_budget`.
     #[serde(default)]
     pub stop: Option<String>,
@@ -306,6 +371,50 @@ impl LoadedScenario {
         if let Some(t) = s.machine.tick_interval {
             cfg.tick_interval = t;
         }
+        if let Some(f) = s.machine.flavour {
+            cfg.kernel.subpage_probe = f;
+        }
+        if let Some(m) = s.machine.copy_model {
+            cfg.copy_model = m;
+        }
+        if let Some(c) = s.machine.cap_sys_admin {
+            cfg.kernel.cap_sys_admin = c;
+        }
+        if let Some(a) = &s.machine.livelock {
+            if let crate::kernel_stub::btrfs::ioctl::LivelockAction::Fail { errno } = a {
+                if crate::kernel_stub::errno::Errno::from_name(errno).is_none() {
+                    return Err(self.invalid("machine.livelock.errno", format!("unknown errno {errno:?}")));
+                }
+            }
+            cfg.kernel.livelock_action = a.clone();
+        }
+        if let Some(b) = s.machine.loop_budget {
+            cfg.kernel.loop_budget = b;
+        }
+        if let Some(b) = &s.btrfs {
+            let mut leaves = Vec::new();
+            for (li, l) in b.leaves.iter().enumerate() {
+                let mut items = Vec::new();
+                for (ii, it) in l.items.iter().enumerate() {
+                    let data = match (&it.data, it.size) {
+                        (Some(d), None) => d.clone().into_bytes(),
+                        (None, Some(n)) if n <= 65535 => (0..n).map(|i| b'a' + (i % 26) as u8).collect(),
+                        _ => {
+                            return Err(self.invalid(
+                                &format!("btrfs.leaves[{li}].items[{ii}]"),
+                                "give exactly one of `data` and `size` (at most 65535)",
+                            ))
+                        }
+                    };
+                    let key = crate::kernel_stub::btrfs::Key { objectid: it.objectid, typ: it.typ, offset: it.offset };
+                    items.push(crate::kernel_stub::btrfs::Item { key, data });
+                }
+                leaves.push(crate::kernel_stub::btrfs::Leaf { generation: l.generation, items });
+            }
+            let tree = crate::kernel_stub::btrfs::Tree { leaves };
+            tree.validate().map_err(|e| self.invalid("btrfs.leaves", e.to_string()))?;
+            cfg.btrfs = Some(crate::kernel_stub::btrfs::ioctl::BtrfsMount { path: b.mount.clone(), tree });
+        }
         cfg.kernel.stdin = s.stdin.clone().map(|t| InputSource::Bytes(t.into_bytes())).unwrap_or(InputSource::Empty);
         cfg.kernel.stdout = OutputSink::Capture;
         cfg.kernel.stderr = OutputSink::Capture;
@@ -387,6 +496,23 @@ fn check(e: &Expect, r: &RunResult) -> Vec<Check> {
             format!("{a:#x}"),
             sig.and_then(|s| s.addr).map(|a| format!("{a:#x}")).unwrap_or_else(|| "none".into()),
         );
+    }
+    let last_loop = r.loops.last();
+    if let Some(v) = &e.verdict {
+        let actual = match last_loop.map(|l| &l.verdict) {
+            Some(crate::kernel_stub::btrfs::ioctl::Verdict::Livelock { .. }) => "livelock",
+            Some(crate::kernel_stub::btrfs::ioctl::Verdict::Completed { .. }) => "completed",
+            Some(crate::kernel_stub::btrfs::ioctl::Verdict::BudgetExhausted) => "budget_exhausted",
+            None => "no kernel loop ran",
+        };
+        add("verdict", v.clone(), actual.into());
+    }
+    if let Some(x) = e.loop_ret {
+        let actual = match last_loop.map(|l| &l.verdict) {
+            Some(crate::kernel_stub::btrfs::ioctl::Verdict::Completed { ret }) => ret.to_string(),
+            _ => "did not complete".into(),
+        };
+        add("loop_ret", x.to_string(), actual);
     }
     let stdout = String::from_utf8_lossy(&r.stdout);
     if let Some(s) = &e.stdout {

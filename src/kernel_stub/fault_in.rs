@@ -24,6 +24,7 @@ pub enum SubpageProbe {
     #[default]
     Generic,
     /// arm64 with MTE: `mte_probe_user_range`, one read per 16-byte granule.
+    #[serde(rename = "arm64")]
     Arm64Mte,
 }
 

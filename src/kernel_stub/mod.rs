@@ -55,6 +55,14 @@ pub struct KernelConfig {
     pub stderr: OutputSink,
     /// arm64 MTE options of the machine.
     pub mte: crate::mte::MteMachine,
+    /// The architecture flavour's `probe_subpage_writeable()`.
+    pub subpage_probe: crate::kernel_stub::fault_in::SubpageProbe,
+    /// CAP_SYS_ADMIN (the btrfs search ioctls need it).
+    pub cap_sys_admin: bool,
+    /// Passes a kernel loop may run without a proof before tagmmu gives up on it.
+    pub loop_budget: u64,
+    /// What to do with a proven live-lock.
+    pub livelock_action: crate::kernel_stub::btrfs::ioctl::LivelockAction,
 }
 
 impl Default for KernelConfig {
@@ -70,6 +78,10 @@ impl Default for KernelConfig {
             stdout: OutputSink::Inherit,
             stderr: OutputSink::Inherit,
             mte: crate::mte::MteMachine::default(),
+            subpage_probe: crate::kernel_stub::fault_in::SubpageProbe::Arm64Mte,
+            cap_sys_admin: true,
+            loop_budget: 100_000,
+            livelock_action: Default::default(),
         }
     }
 }
@@ -135,6 +147,10 @@ pub struct Kernel {
     pub stats: KernelStats,
     /// The guest's stack pointer at the current syscall (set by the CPU backend).
     pub current_sp: u64,
+    /// The emulated btrfs mount, if any.
+    pub btrfs: Option<crate::kernel_stub::btrfs::ioctl::BtrfsMount>,
+    /// Reports of the kernel loops run (btrfs search_ioctl).
+    pub loop_reports: Vec<crate::kernel_stub::btrfs::ioctl::LoopReport>,
     /// The executable's path, as exec was given it.
     pub exe_path: String,
     /// Unknown syscall numbers already reported.
@@ -167,6 +183,8 @@ impl Kernel {
             clear_child_tid: 0,
             current_sp: 0,
             exe_path: String::new(),
+            btrfs: None,
+            loop_reports: Vec::new(),
             trace: Trace::default(),
             stats: KernelStats::default(),
             unknown_reported: BTreeSet::new(),

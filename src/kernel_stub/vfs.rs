@@ -359,6 +359,24 @@ impl Vfs {
         Ok(())
     }
 
+    /// Create the directory `path` and its missing parents (a mount point).
+    pub fn add_dir(&mut self, path: &str) -> KResult<()> {
+        let path = normalize("/", path)?;
+        let mut dir = String::new();
+        for comp in path.split('/').filter(|c| !c.is_empty()) {
+            dir.push('/');
+            dir.push_str(comp);
+            match self.names.get(&dir).map(|&i| &self.inodes[i].node) {
+                None => {
+                    self.add_node(&dir.clone(), Node::Dir, 0o755);
+                }
+                Some(Node::Dir) => {}
+                Some(_) => return Err(Errno::ENOTDIR),
+            }
+        }
+        Ok(())
+    }
+
     /// The contents of the regular file at `path`, if there is one.
     pub fn file_contents(&self, path: &str) -> Option<&[u8]> {
         let ino = *self.names.get(&normalize("/", path).ok()?)?;
@@ -434,6 +452,7 @@ impl Vfs {
             Node::Dir if flags.write => {
                 return Err(Errno::EISDIR);
             }
+            Node::Dir => {}
             Node::File(data) => {
                 if flags.directory {
                     return Err(Errno::ENOTDIR);
@@ -805,6 +824,10 @@ mod tests {
         assert_eq!(v.unlink("/data", true), Err(Errno::ENOTEMPTY));
         v.mkdir("/tmp/d", 0o755).unwrap();
         assert_eq!(v.mkdir("/tmp/d", 0o755), Err(Errno::EEXIST));
+        let dir_flags = OpenFlags { read: true, directory: true, ..Default::default() };
+        assert!(v.open("/tmp/d", dir_flags, 0).is_ok(), "O_DIRECTORY on a directory");
+        assert_eq!(v.open("/data/in/x.txt", dir_flags, 0), Err(Errno::ENOTDIR));
+        assert_eq!(v.open("/dev/null", dir_flags, 0), Err(Errno::ENOTDIR));
         v.chdir("/tmp/d").unwrap();
         let fd = v.open("rel", rw_create(), 0o644).unwrap();
         assert_eq!(v.file(fd as u64).unwrap().path, "/tmp/d/rel");

@@ -426,6 +426,17 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             uc.emu_stop().op("stop")?;
             return Ok(());
         }
+        SyscallOutcome::KillLivelock(msg) => {
+            // The real kernel would spin here forever; the watchdog ends the task with SIGKILL.
+            let pc = uc.pc_read().op("read pc")?;
+            let g = uc.get_data_mut();
+            let insn = disasm_at(g, pc.wrapping_sub(4));
+            let mut signal = FatalSignal::new(sig::SIGKILL, code::SI_KERNEL, None, pc.wrapping_sub(4), insn);
+            signal.detail = Some(msg);
+            g.stop = Some(Stop::Killed { signal });
+            uc.emu_stop().op("stop")?;
+            return Ok(());
+        }
         SyscallOutcome::SigReturn => {
             let mut regs = read_regs(uc)?;
             let sp = regs.sp;

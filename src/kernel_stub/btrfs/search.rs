@@ -146,6 +146,10 @@ pub struct CopyFault {
     pub len: u64,
     /// Bytes the copy could reach before it faulted.
     pub reached: u64,
+    /// The allocation tag of the granule it stopped at (None: not tag-checked memory).
+    pub mem_tag: Option<u8>,
+    /// The pointer's tag.
+    pub ptr_tag: u8,
 }
 
 /// What one pass of the loop did (for the trace and the narrative).
@@ -342,8 +346,7 @@ impl SearchIoctl {
                         SEARCH_HEADER_SIZE,
                         crate::kernel_stub::mm::Access::Write,
                     );
-                    rec.copy_fault =
-                        Some(CopyFault { what: CopyWhat::Header, key, start: at, len: SEARCH_HEADER_SIZE, reached });
+                    rec.copy_fault = Some(copy_fault(mm, CopyWhat::Header, key, at, SEARCH_HEADER_SIZE, reached));
                     return 0;
                 }
                 self.sk_offset += SEARCH_HEADER_SIZE;
@@ -357,8 +360,7 @@ impl SearchIoctl {
                             item_len,
                             crate::kernel_stub::mm::Access::Write,
                         );
-                        rec.copy_fault =
-                            Some(CopyFault { what: CopyWhat::Item, key, start: at, len: item_len, reached });
+                        rec.copy_fault = Some(copy_fault(mm, CopyWhat::Item, key, at, item_len, reached));
                         self.sk_offset -= SEARCH_HEADER_SIZE;
                         return 0;
                     }
@@ -396,6 +398,12 @@ impl SearchIoctl {
         self.key = key;
         0
     }
+}
+
+fn copy_fault(mm: &AddressSpace, what: CopyWhat, key: Key, start: u64, len: u64, reached: u64) -> CopyFault {
+    let bad = start.wrapping_add(reached);
+    let mem_tag = mm.untag(bad).and_then(|a| mm.tag_at(a));
+    CopyFault { what, key, start, len, reached, mem_tag, ptr_tag: mm.layout().tags.pointer_tag(start) }
 }
 
 /// `copy_to_user_nofault`: the whole copy or failure (the partial count is discarded, the

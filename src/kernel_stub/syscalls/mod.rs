@@ -130,6 +130,8 @@ pub enum SyscallOutcome {
     Exit(i32),
     /// `rt_sigreturn`: the backend restores the signal frame.
     SigReturn,
+    /// A kernel loop was proven live-locked and the machine kills the task (SIGKILL).
+    KillLivelock(String),
 }
 
 /// `AT_FDCWD`.
@@ -170,6 +172,7 @@ impl Kernel {
                 SyscallOutcome::Return(Err(e)) => (-e.generic(), format!("-1 {} ({})", e.name(), e.description())),
                 SyscallOutcome::Exit(code) => (0, format!("? (exit status {code})")),
                 SyscallOutcome::SigReturn => (0, "? (return from signal handler)".into()),
+                SyscallOutcome::KillLivelock(_) => (0, "? (live-lock proven: task killed)".into()),
             };
             self.trace.emit(TraceEvent::Syscall { nr, name, args: args_text, ret, result });
         }
@@ -185,7 +188,12 @@ impl Kernel {
             Dup => self.vfs.dup(a[0], None, false).map(|fd| fd as u64),
             Dup3 => self.sys_dup3(a[0], a[1], a[2]),
             Fcntl => self.sys_fcntl(a[0], a[1], a[2]),
-            Ioctl => self.sys_ioctl(a[0], a[1]),
+            Ioctl => {
+                if let Some(end) = self.btrfs_ioctl(a[0], a[1], a[2]) {
+                    return end;
+                }
+                self.sys_ioctl(a[0], a[1])
+            }
             Mkdirat => self.sys_mkdirat(a[0], a[1], a[2]),
             Unlinkat => self.sys_unlinkat(a[0], a[1], a[2]),
             Ftruncate => self.vfs.ftruncate(a[0], a[1] as i64).map(|_| 0),
@@ -253,6 +261,22 @@ impl Kernel {
             Rseq => Err(Errno::ENOSYS),
         };
         SyscallOutcome::Return(r)
+    }
+
+    /// A btrfs search ioctl on an fd of the btrfs mount, or `None` for any other ioctl.
+    fn btrfs_ioctl(&mut self, fd: u64, req: u64, arg: u64) -> Option<SyscallOutcome> {
+        use crate::kernel_stub::btrfs::search::{BTRFS_IOC_TREE_SEARCH, BTRFS_IOC_TREE_SEARCH_V2};
+        if req != BTRFS_IOC_TREE_SEARCH && req != BTRFS_IOC_TREE_SEARCH_V2 {
+            return None;
+        }
+        let path = self.vfs.file(fd).ok()?.path.clone();
+        if !self.on_btrfs(&path) {
+            return None;
+        }
+        Some(match self.btrfs_tree_search(req, arg) {
+            crate::kernel_stub::btrfs::ioctl::IoctlEnd::Return(r) => SyscallOutcome::Return(r),
+            crate::kernel_stub::btrfs::ioctl::IoctlEnd::KillLivelock(m) => SyscallOutcome::KillLivelock(m),
+        })
     }
 
     /// Read a user path for a syscall (PATH_MAX = 4096 including the NUL).

@@ -1,0 +1,95 @@
+// btrfs_search: BTRFS_IOC_TREE_SEARCH into a buffer with one mistagged granule, the case of
+// Al Viro's report: the first byte of the result buffer is fine, a granule inside the first
+// record is not.
+// argv: MOUNT MODE BAD [evict]
+//   MODE: sync | async | none (the thread's tag-check mode on a PROT_MTE buffer) or nomte
+//         (an ordinary buffer, as on a machine without MTE);
+//   BAD:  byte offset into the result buffer whose granule gets tag 5 while the pointer and
+//         every other granule have tag 3; -1 for none;
+//   evict: reclaim the buffer's pages (MADV_PAGEOUT) before the ioctl.
+// Prints the ioctl's result and the records it returned; exit 0.
+// tagmmu: cflags -march=armv8.5-a+memtag
+// tagmmu: not-differential (needs tagmmu's emulated btrfs mount)
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#define BTRFS_IOC_TREE_SEARCH 0xD0009411UL
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+
+struct search_key {
+    uint64_t tree_id, min_objectid, max_objectid, min_offset, max_offset, min_transid, max_transid;
+    uint32_t min_type, max_type, nr_items, unused;
+    uint64_t unused1, unused2, unused3, unused4;
+};
+struct search_header {
+    uint64_t transid, objectid, offset;
+    uint32_t type, len;
+};
+
+int main(int argc, char **argv) {
+    if (argc < 4) {
+        fprintf(stderr, "usage: btrfs_search MOUNT sync|async|none|nomte BAD [evict]\n");
+        return 2;
+    }
+    int mte = strcmp(argv[2], "nomte") != 0;
+    long bad = atol(argv[3]);
+    int evict = argc > 4 && strcmp(argv[4], "evict") == 0;
+    int fd = open(argv[1], O_RDONLY | O_DIRECTORY);
+    if (fd < 0) {
+        perror(argv[1]);
+        return 2;
+    }
+    size_t len = 8192;
+    char *m = mmap(0, len, PROT_READ | PROT_WRITE | (mte ? 0x20 : 0), MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        perror("mmap");
+        return 2;
+    }
+    char *args = m;
+    if (mte) {
+        unsigned long tcf = strcmp(argv[2], "sync") == 0 ? 1UL << 1 : strcmp(argv[2], "async") == 0 ? 1UL << 2 : 0;
+        if (prctl(PR_SET_TAGGED_ADDR_CTRL, 1UL | tcf | (0xfffeUL << 3), 0, 0, 0) != 0) {
+            perror("prctl");
+            return 2;
+        }
+        args = (char *)((uintptr_t)m | (3UL << 56));
+        for (size_t g = 0; g < len; g += 16)
+            __asm__ volatile("stg %0, [%0]" ::"r"(args + g) : "memory");
+        if (bad >= 0) {
+            char *b = (char *)((uintptr_t)(m + ((104 + bad) & ~15L)) | (5UL << 56));
+            __asm__ volatile("stg %0, [%0]" ::"r"(b) : "memory");
+        }
+    }
+    struct search_key *sk = (struct search_key *)args;
+    memset(sk, 0, sizeof *sk);
+    sk->max_objectid = sk->max_offset = sk->max_transid = UINT64_MAX;
+    sk->max_type = 255;
+    sk->nr_items = 4096;
+    if (evict && madvise(m, len, MADV_PAGEOUT) != 0)
+        perror("madvise");
+    int ret = ioctl(fd, BTRFS_IOC_TREE_SEARCH, args);
+    int err = errno;
+    printf("ioctl: %d%s%s, nr_items %u\n", ret, ret < 0 ? " " : "", ret < 0 ? strerrorname_np(err) : "", sk->nr_items);
+    if (ret == 0) {
+        char *p = args + 104;
+        for (uint32_t i = 0; i < sk->nr_items; i++) {
+            struct search_header h;
+            memcpy(&h, p, sizeof h);
+            printf("item %u: key (%llu, %u, %llu) len %u transid %llu\n", i, (unsigned long long)h.objectid, h.type,
+                   (unsigned long long)h.offset, h.len, (unsigned long long)h.transid);
+            p += sizeof h + h.len;
+        }
+    }
+    return 0;
+}
