@@ -224,6 +224,7 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
         },
         trace: kernel.trace.take(),
         loops: std::mem::take(&mut kernel.loop_reports),
+        writes: std::mem::take(&mut kernel.write_reports),
         notices: std::mem::take(&mut kernel.notices),
     })
 }

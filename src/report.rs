@@ -42,6 +42,8 @@ pub struct RunResult {
     pub notices: Vec<String>,
     /// Kernel loops that ran (btrfs search_ioctl), pass by pass, with their verdicts.
     pub loops: Vec<crate::kernel_stub::btrfs::ioctl::LoopReport>,
+    /// generic_perform_write() calls (write() to tmpfs files): attempts and short copies.
+    pub writes: Vec<crate::kernel_stub::filemap::WriteReport>,
 }
 
 fn lossy<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {

@@ -192,6 +192,9 @@ pub struct Expect {
     /// The result of the (last) kernel loop's syscall when it completed, e.g. -14.
     #[serde(default)]
     pub loop_ret: Option<i64>,
+    /// The largest number of short copies any write() may take (generic_perform_write).
+    #[serde(default)]
+    pub max_short_copies: Option<u64>,
     /// How the run stops: `exit`, `signal`, `insn_budget`, `time_budget`.
     #[serde(default)]
     pub stop: Option<String>,
@@ -535,6 +538,15 @@ fn check(e: &Expect, r: &RunResult) -> Vec<Check> {
             expected: s.clone(),
             actual: if ok { s.clone() } else { stderr.to_string() },
             ok,
+        });
+    }
+    if let Some(m) = e.max_short_copies {
+        let worst = r.writes.iter().map(|w| w.short_copies).max().unwrap_or(0);
+        out.push(Check {
+            what: "max short copies".into(),
+            expected: format!("<= {m}"),
+            actual: worst.to_string(),
+            ok: worst <= m,
         });
     }
     out

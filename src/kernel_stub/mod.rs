@@ -9,6 +9,7 @@ pub mod btrfs;
 pub mod errno;
 pub mod exec;
 pub mod fault_in;
+pub mod filemap;
 pub mod livelock;
 pub mod mm;
 pub mod signal;
@@ -151,6 +152,8 @@ pub struct Kernel {
     pub btrfs: Option<crate::kernel_stub::btrfs::ioctl::BtrfsMount>,
     /// Reports of the kernel loops run (btrfs search_ioctl).
     pub loop_reports: Vec<crate::kernel_stub::btrfs::ioctl::LoopReport>,
+    /// Reports of generic_perform_write() calls.
+    pub write_reports: Vec<crate::kernel_stub::filemap::WriteReport>,
     /// The executable's path, as exec was given it.
     pub exe_path: String,
     /// Unknown syscall numbers already reported.
@@ -185,6 +188,7 @@ impl Kernel {
             exe_path: String::new(),
             btrfs: None,
             loop_reports: Vec::new(),
+            write_reports: Vec::new(),
             trace: Trace::default(),
             stats: KernelStats::default(),
             unknown_reported: BTreeSet::new(),

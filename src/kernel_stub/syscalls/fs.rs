@@ -116,6 +116,23 @@ impl Kernel {
         if matches!(self.vfs.node(fd)?, Node::Null) {
             return Ok(len);
         }
+        // Regular (tmpfs) files: generic_perform_write, page by page, faulting the source in.
+        if let Node::File(data) = self.vfs.node(fd)? {
+            let f = self.vfs.file(fd)?.clone();
+            let pos = match at {
+                Some(p) => p,
+                None if f.flags.append => data.size(),
+                None => f.pos,
+            };
+            if len == 0 {
+                return Ok(0);
+            }
+            let n = self.generic_perform_write(fd, buf, len, pos)?;
+            if at.is_none() {
+                self.vfs.lseek(fd, (pos + n) as i64, Whence::Set)?;
+            }
+            return Ok(n);
+        }
         // Copy in bounded chunks, as the kernel's write loops do: a huge length over a short
         // buffer writes what is readable and stops at the first byte that is not.
         const CHUNK: u64 = 64 << 10;
