@@ -338,18 +338,7 @@ impl Vfs {
     /// Create (or replace) a regular file with `contents`, creating missing parent directories.
     pub fn add_file(&mut self, path: &str, contents: Vec<u8>) -> KResult<()> {
         let path = normalize("/", path)?;
-        let mut dir = String::new();
-        for comp in parent_of(&path).split('/').filter(|c| !c.is_empty()) {
-            dir.push('/');
-            dir.push_str(comp);
-            match self.names.get(&dir).map(|&i| &self.inodes[i].node) {
-                None => {
-                    self.add_node(&dir.clone(), Node::Dir, 0o755);
-                }
-                Some(Node::Dir) => {}
-                Some(_) => return Err(Errno::ENOTDIR),
-            }
-        }
+        self.add_dir(parent_of(&path))?;
         if let Some(&ino) = self.names.get(&path) {
             if matches!(self.inodes[ino].node, Node::Dir) {
                 return Err(Errno::EISDIR);
