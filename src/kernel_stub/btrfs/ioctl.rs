@@ -262,7 +262,7 @@ impl Kernel {
                 };
                 report.verdict = Verdict::Completed { ret: r.map(|v| v as i64).unwrap_or_else(|e| -e.generic()) };
                 report.reason = match &r {
-                    Ok(_) => format!("completed: {} item(s) copied", search.num_found),
+                    Ok(_) => format!("{} item(s) copied", search.num_found),
                     Err(e) => format!("returned -{} ({})", e.name(), e.description()),
                 };
                 IoctlEnd::Return(r)
@@ -316,7 +316,7 @@ impl Kernel {
                 let mem = self.mm.tag_at(va).map(|t| format!("{t:#x}")).unwrap_or_else(|| "none".into());
                 let ptr = crate::tags::MTE.pointer_tag(bad);
                 format!(
-                    "the copy of the {} for key ({}, {}, {}) faults at {:#x} (granule tag {mem}, pointer tag {ptr:#x}) on every pass, while {}() probes only the first byte and page starts and succeeds",
+                    "the copy of the {} for key ({}, {}, {}) faults at {:#x} (granule tag {mem}, pointer tag {ptr:#x}) on every pass, while {} probes only the first byte and page starts and succeeds",
                     match f.what {
                         super::search::CopyWhat::Header => "search header",
                         super::search::CopyWhat::Item => "item data",
@@ -325,7 +325,12 @@ impl Kernel {
                     f.key.typ,
                     f.key.offset,
                     va,
-                    last.map(|p| p.fault_in.name()).unwrap_or("fault_in"),
+                    match last.map(|p| p.fault_in) {
+                        Some(super::search::FaultInCall::SubpageWriteable) =>
+                            "fault_in_subpage_writeable() (whose probe_subpage_writeable() does nothing on this architecture)".to_string(),
+                        Some(c) => format!("{}()", c.name()),
+                        None => "fault_in()".to_string(),
+                    },
                 )
             }
             None => "the loop's state repeats".into(),
