@@ -81,7 +81,15 @@ pub(super) fn on_tagged_access(uc: &mut Unicorn<Guest>, store: bool, paddr: u64,
     let Some(bad_off) = tags.first_mismatch(&MTE, off, size as u64, ptr_tag) else {
         // A store ending at a granule boundary may be the first half of a store pair whose
         // second half faults: keep the bytes it overwrites so that half can be undone.
-        if store && kind == CheckKind::Precise && (pa + size as u64).is_multiple_of(MTE.granule) && size <= 16 {
+        // Only when the next granule's tag would make a following half fault.
+        let next = off + size as u64;
+        if store
+            && kind == CheckKind::Precise
+            && (pa + size as u64).is_multiple_of(MTE.granule)
+            && size <= 16
+            && next < seg.len()
+            && !MTE.matches(ptr_tag, tags.get(next))
+        {
             let mut old = [0u8; 16];
             old[..size].copy_from_slice(&seg.bytes()[off as usize..off as usize + size]);
             let pc = uc.pc_read().unwrap_or(0);
