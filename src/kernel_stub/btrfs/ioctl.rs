@@ -344,3 +344,79 @@ impl Kernel {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::Arch;
+    use crate::kernel_stub::btrfs::search::BTRFS_IOC_TREE_SEARCH_V2;
+    use crate::kernel_stub::btrfs::{Item, Key, Leaf};
+    use crate::kernel_stub::mm::{MapRequest, Placement, Prot, VmaKind};
+    use crate::kernel_stub::KernelConfig;
+
+    fn kernel(cap: bool) -> (Kernel, u64) {
+        let mut k = Kernel::new(Arch::Arm64, KernelConfig { cap_sys_admin: cap, ..Default::default() });
+        let item = |o: u64, n: usize| Item { key: Key { objectid: o, typ: 1, offset: 0 }, data: vec![7; n] };
+        k.btrfs = Some(BtrfsMount {
+            path: "/mnt/b".into(),
+            tree: Tree { leaves: vec![Leaf { generation: 3, items: vec![item(256, 100), item(257, 10)] }] },
+        });
+        let req = MapRequest { placement: Placement::Hint, shared: false };
+        let a = k.mm.mmap(0, 8192, Prot::RW, req, VmaKind::Anon).unwrap();
+        (k, a)
+    }
+
+    fn put_args(k: &mut Kernel, a: u64, buf_size: u64) {
+        let sk = SearchKey {
+            max_objectid: u64::MAX,
+            max_offset: u64::MAX,
+            max_transid: u64::MAX,
+            max_type: 255,
+            nr_items: 10,
+            ..Default::default()
+        };
+        let mut bytes = sk.encode(Arch::Arm64);
+        bytes.extend_from_slice(&buf_size.to_le_bytes());
+        k.mm.write_kernel(a, &bytes).unwrap();
+    }
+
+    fn ret(end: IoctlEnd) -> KResult<u64> {
+        match end {
+            IoctlEnd::Return(r) => r,
+            IoctlEnd::KillLivelock(m) => panic!("{m}"),
+        }
+    }
+
+    #[test]
+    fn v2_reports_the_needed_size_on_overflow_and_copies_back_the_key() {
+        let (mut k, a) = kernel(true);
+        put_args(&mut k, a, 64);
+        assert_eq!(ret(k.btrfs_tree_search(BTRFS_IOC_TREE_SEARCH_V2, a)), Err(Errno::EOVERFLOW));
+        let mut b = [0u8; 8];
+        k.mm.read_kernel(a + 104, &mut b).unwrap();
+        assert_eq!(u64::from_le_bytes(b), 32 + 100, "the size the first item needs");
+        put_args(&mut k, a, 4096);
+        assert_eq!(ret(k.btrfs_tree_search(BTRFS_IOC_TREE_SEARCH_V2, a)), Ok(0));
+        let mut key = [0u8; 104];
+        k.mm.read_kernel(a, &mut key).unwrap();
+        assert_eq!(SearchKey::decode(Arch::Arm64, &key).nr_items, 2);
+        assert!(matches!(k.loop_reports.last().map(|r| &r.verdict), Some(Verdict::Completed { ret: 0 })));
+    }
+
+    #[test]
+    fn v1_turns_overflow_into_success_and_needs_cap_sys_admin() {
+        let (mut k, a) = kernel(true);
+        put_args(&mut k, a, 0);
+        assert_eq!(ret(k.btrfs_tree_search(BTRFS_IOC_TREE_SEARCH, a)), Ok(0));
+        let (mut k, a) = kernel(false);
+        put_args(&mut k, a, 0);
+        assert_eq!(ret(k.btrfs_tree_search(BTRFS_IOC_TREE_SEARCH, a)), Err(Errno::EPERM));
+        assert_eq!(
+            ret(k.btrfs_tree_search(BTRFS_IOC_TREE_SEARCH, 0x10)),
+            Err(Errno::EPERM),
+            "the capability is checked first"
+        );
+        let (mut k, _) = kernel(true);
+        assert_eq!(ret(k.btrfs_tree_search(BTRFS_IOC_TREE_SEARCH, 0x10)), Err(Errno::EFAULT));
+    }
+}
