@@ -230,6 +230,9 @@ fn run(a: RunArgs) -> ExitCode {
         for l in &outcome.result.loops {
             eprint!("{}", l.narrative());
         }
+        for d in &outcome.result.direct_io {
+            eprint!("{}", d.narrative());
+        }
         print!("{}", String::from_utf8_lossy(&outcome.result.stdout));
         eprint!("{}", String::from_utf8_lossy(&outcome.result.stderr));
         for ev in &outcome.result.trace {

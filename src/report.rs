@@ -44,6 +44,8 @@ pub struct RunResult {
     pub loops: Vec<crate::kernel_stub::btrfs::ioctl::LoopReport>,
     /// generic_perform_write() calls (write() to tmpfs files): attempts and short copies.
     pub writes: Vec<crate::kernel_stub::filemap::WriteReport>,
+    /// O_DIRECT reads and writes on the btrfs mount: passes, fall-backs, unchecked granules.
+    pub direct_io: Vec<crate::kernel_stub::btrfs::dio::DioReport>,
 }
 
 fn lossy<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {

@@ -195,6 +195,10 @@ pub struct Expect {
     /// The largest number of short copies any write() may take (generic_perform_write).
     #[serde(default)]
     pub max_short_copies: Option<u64>,
+    /// The O_DIRECT reads and writes on the btrfs mount, in order: each entry is checked
+    /// against the request at the same position.
+    #[serde(default)]
+    pub direct_io: Vec<ExpectDio>,
     /// How the run stops: `exit`, `signal`, `insn_budget`, `time_budget`.
     #[serde(default)]
     pub stop: Option<String>,
@@ -207,6 +211,27 @@ pub struct Expect {
     /// Substrings stderr must contain.
     #[serde(default)]
     pub stderr_contains: Vec<String>,
+}
+
+/// What one O_DIRECT request must do. Every field given is checked.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectDio {
+    /// The syscall's result (negative errno).
+    #[serde(default)]
+    pub ret: Option<i64>,
+    /// Bytes moved by direct I/O.
+    #[serde(default)]
+    pub direct_bytes: Option<u64>,
+    /// `none`, `unaligned` or `no_progress`.
+    #[serde(default)]
+    pub fallback: Option<String>,
+    /// Passes of the retry loop.
+    #[serde(default)]
+    pub passes: Option<u64>,
+    /// Mismatched granules moved without a tag check.
+    #[serde(default)]
+    pub unchecked_granules: Option<u64>,
 }
 
 fn kernel_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<KernelVersion>, D::Error> {
@@ -520,6 +545,29 @@ fn check(e: &Expect, r: &RunResult) -> Vec<Check> {
     let stdout = String::from_utf8_lossy(&r.stdout);
     if let Some(s) = &e.stdout {
         add("stdout", s.clone(), stdout.to_string());
+    }
+    for (i, x) in e.direct_io.iter().enumerate() {
+        let d = r.direct_io.get(i);
+        let mut dio = |field: &str,
+                       want: Option<String>,
+                       got: &dyn Fn(&crate::kernel_stub::btrfs::dio::DioReport) -> String| {
+            if let Some(want) = want {
+                let actual = d.map(got).unwrap_or_else(|| format!("only {} O_DIRECT request(s)", r.direct_io.len()));
+                add(&format!("direct_io[{i}].{field}"), want, actual);
+            }
+        };
+        dio("ret", x.ret.map(|v| v.to_string()), &|d| d.ret.to_string());
+        dio("direct_bytes", x.direct_bytes.map(|v| v.to_string()), &|d| d.direct_bytes.to_string());
+        dio("passes", x.passes.map(|v| v.to_string()), &|d| d.passes.len().to_string());
+        dio("unchecked_granules", x.unchecked_granules.map(|v| v.to_string()), &|d| d.unchecked.len().to_string());
+        dio("fallback", x.fallback.clone(), &|d| {
+            match d.fallback {
+                None => "none",
+                Some(crate::kernel_stub::btrfs::dio::Fallback::Unaligned) => "unaligned",
+                Some(crate::kernel_stub::btrfs::dio::Fallback::NoProgress) => "no_progress",
+            }
+            .to_string()
+        });
     }
     for s in &e.stdout_contains {
         let ok = stdout.contains(s.as_str());

@@ -13,7 +13,8 @@
 
 use crate::addr::UserAddr;
 use crate::kernel_stub::errno::Errno;
-use crate::kernel_stub::mm::{Access, AddressSpace};
+use crate::kernel_stub::gup;
+use crate::kernel_stub::mm::AddressSpace;
 use crate::kernel_stub::uaccess::{self, UaccessCtx};
 
 /// Which `probe_subpage_writeable()` the architecture provides.
@@ -140,16 +141,15 @@ pub fn fault_in_safe_writeable(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr: u6
         return 0;
     }
     let page = mm.page_size();
-    // fixup_user_fault untags the address itself.
-    let untag = |mm: &AddressSpace, a: u64| if ctx.tagged_addr_abi { mm.untag(a) } else { Some(a) };
+    // fixup_user_fault untags the address itself (whatever the tagged-address ABI setting).
+    let _ = ctx;
     let mut end = page_align_up(uaddr.wrapping_add(size), page);
     if end < uaddr {
         end = 0;
     }
     let mut start = uaddr;
     loop {
-        let ok = untag(mm, start).is_some_and(|a| mm.handle_user_fault(a, Access::Write).is_ok());
-        if !ok {
+        if gup::fixup_user_fault(mm, start, true).is_err() {
             break;
         }
         start = start.wrapping_add(page) & !(page - 1);

@@ -10,6 +10,8 @@ pub mod errno;
 pub mod exec;
 pub mod fault_in;
 pub mod filemap;
+pub mod gup;
+pub mod iomap_dio;
 pub mod livelock;
 pub mod mm;
 pub mod signal;
@@ -154,6 +156,8 @@ pub struct Kernel {
     pub loop_reports: Vec<crate::kernel_stub::btrfs::ioctl::LoopReport>,
     /// Reports of generic_perform_write() calls.
     pub write_reports: Vec<crate::kernel_stub::filemap::WriteReport>,
+    /// Reports of O_DIRECT reads and writes on the btrfs mount.
+    pub dio_reports: Vec<crate::kernel_stub::btrfs::dio::DioReport>,
     /// The executable's path, as exec was given it.
     pub exe_path: String,
     /// Unknown syscall numbers already reported.
@@ -189,6 +193,7 @@ impl Kernel {
             btrfs: None,
             loop_reports: Vec::new(),
             write_reports: Vec::new(),
+            dio_reports: Vec::new(),
             trace: Trace::default(),
             stats: KernelStats::default(),
             unknown_reported: BTreeSet::new(),

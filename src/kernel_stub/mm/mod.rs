@@ -96,7 +96,8 @@ pub enum Access {
 }
 
 impl Access {
-    fn needs(self) -> Prot {
+    /// The protection bit the access needs.
+    pub fn needs(self) -> Prot {
         match self {
             Access::Read => Prot::READ,
             Access::Write => Prot::WRITE,

@@ -75,7 +75,14 @@ impl Kernel {
         let p = self.user_path(path)?;
         let p = self.at_path(dirfd, &p)?;
         let f = decode_open_flags(self.arch, flags);
-        self.vfs.open(&p, f, perm as u32).map(|fd| fd as u64)
+        let fd = self.vfs.open(&p, f, perm as u32)? as u64;
+        // do_dentry_open (5.x): O_DIRECT needs the mapping's ->direct_IO. btrfs has it (files
+        // and directories share btrfs_aops); tmpfs gained it only in 6.6 and devices have none.
+        if f.direct && !self.on_btrfs(&self.vfs.file(fd)?.path) {
+            self.vfs.close(fd)?;
+            return Err(Errno::EINVAL);
+        }
+        Ok(fd)
     }
 
     pub(super) fn sys_read(&mut self, fd: u64, buf: u64, len: u64, at: Option<u64>) -> KResult<u64> {
@@ -88,6 +95,14 @@ impl Kernel {
             return Err(Errno::EFAULT);
         }
         let node_is_file = matches!(self.vfs.node(fd)?, Node::File(_));
+        if f.flags.direct && self.is_btrfs_file(fd) {
+            let pos = at.unwrap_or(f.pos);
+            let n = self.btrfs_direct_read(fd, buf, len as u64, pos)?;
+            if at.is_none() {
+                self.vfs.lseek(fd, (pos + n) as i64, Whence::Set)?;
+            }
+            return Ok(n);
+        }
         let want = if matches!(self.vfs.node(fd)?, Node::Zero) { len.min(ENDLESS_CHUNK) } else { len };
         // Read at the position without moving it, copy, then advance by what reached the user.
         let pos = at.unwrap_or(f.pos);
@@ -127,7 +142,11 @@ impl Kernel {
             if len == 0 {
                 return Ok(0);
             }
-            let n = self.generic_perform_write(fd, buf, len, pos)?;
+            let n = if f.flags.direct && self.is_btrfs_file(fd) {
+                self.btrfs_direct_write(fd, buf, len, pos)?
+            } else {
+                self.generic_perform_write(fd, buf, len, pos)?
+            };
             if at.is_none() {
                 self.vfs.lseek(fd, (pos + n) as i64, Whence::Set)?;
             }
