@@ -24,3 +24,9 @@ test: setup
 lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# Benchmarks: the tag-check hot path against QEMU, and the time per scenario and per
+# kernel-loop pass (live-lock proof included).
+bench: build
+	$(CARGO) bench --bench memops
+	$(CARGO) bench --bench scenarios

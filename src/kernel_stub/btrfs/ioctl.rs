@@ -76,6 +76,17 @@ pub struct LoopReport {
     pub verdict: Verdict,
     /// The one-line reason.
     pub reason: String,
+    /// Where the host time went (wall-clock, so it varies from run to run).
+    pub timing: LoopTiming,
+}
+
+/// Host time spent in a kernel loop, for the benchmark.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LoopTiming {
+    /// Nanoseconds running the loop's passes (fault-in, search, copies).
+    pub passes_ns: u64,
+    /// Nanoseconds capturing and comparing states for the live-lock proof.
+    pub proof_ns: u64,
 }
 
 impl LoopReport {
@@ -215,10 +226,14 @@ impl Kernel {
             passes: Vec::new(),
             verdict: Verdict::BudgetExhausted,
             reason: String::new(),
+            timing: LoopTiming::default(),
         };
         let result = loop {
+            let t = std::time::Instant::now();
             let state = self.loop_state(&search);
-            match watch.observe(&state) {
+            let watched = watch.observe(&state);
+            report.timing.proof_ns += t.elapsed().as_nanos() as u64;
+            match watched {
                 Watch::Running => {}
                 Watch::Livelock(cycle) => {
                     report.verdict = Verdict::Livelock { cycle };
@@ -226,7 +241,10 @@ impl Kernel {
                 }
                 Watch::BudgetExhausted => break None,
             }
-            match search.step(&mut self.mm, self.uaccess, &tree) {
+            let t = std::time::Instant::now();
+            let step = search.step(&mut self.mm, self.uaccess, &tree);
+            report.timing.passes_ns += t.elapsed().as_nanos() as u64;
+            match step {
                 Step::Continue(rec) => report.passes.push(rec),
                 Step::Done(rec, r) => {
                     report.passes.push(rec);
