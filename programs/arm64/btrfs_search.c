@@ -1,12 +1,14 @@
 // btrfs_search: BTRFS_IOC_TREE_SEARCH into a buffer with one mistagged granule, the case of
 // Al Viro's report: the first byte of the result buffer is fine, a granule inside the first
 // record is not.
-// argv: MOUNT MODE BAD [evict]
+// argv: MOUNT MODE BAD [evict] [v2=SIZE]
 //   MODE: sync | async | none (the thread's tag-check mode on a PROT_MTE buffer) or nomte
 //         (an ordinary buffer, as on a machine without MTE);
 //   BAD:  byte offset into the result buffer whose granule gets tag 5 while the pointer and
 //         every other granule have tag 3; -1 for none;
-//   evict: reclaim the buffer's pages (MADV_PAGEOUT) before the ioctl.
+//   evict: reclaim the buffer's pages (MADV_PAGEOUT) before the ioctl;
+//   v2=SIZE: use BTRFS_IOC_TREE_SEARCH_V2 with a result buffer of SIZE bytes (the kernel
+//         reports the size it needs in buf_size when an item does not fit: EOVERFLOW).
 // Prints the ioctl's result and the records it returned; exit 0.
 // tagmmu: cflags -march=armv8.5-a+memtag
 // tagmmu: not-differential (needs tagmmu's emulated btrfs mount)
@@ -23,6 +25,7 @@
 #include <unistd.h>
 
 #define BTRFS_IOC_TREE_SEARCH 0xD0009411UL
+#define BTRFS_IOC_TREE_SEARCH_V2 0xC0709411UL
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
 #endif
@@ -39,12 +42,28 @@ struct search_header {
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: btrfs_search MOUNT sync|async|none|nomte BAD [evict]\n");
+        fprintf(stderr, "usage: btrfs_search MOUNT sync|async|none|nomte BAD [evict] [v2=SIZE]\n");
         return 2;
     }
     int mte = strcmp(argv[2], "nomte") != 0;
     long bad = atol(argv[3]);
-    int evict = argc > 4 && strcmp(argv[4], "evict") == 0;
+    int evict = 0;
+    long v2 = -1;
+    for (int i = 4; i < argc; i++) {
+        if (strcmp(argv[i], "evict") == 0)
+            evict = 1;
+        else if (strncmp(argv[i], "v2=", 3) == 0)
+            v2 = atol(argv[i] + 3);
+        else {
+            fprintf(stderr, "btrfs_search: unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (v2 > 8192 - 112) {
+        fprintf(stderr, "btrfs_search: v2 SIZE too large for the 8 KiB mapping\n");
+        return 2;
+    }
+    size_t hdr = v2 >= 0 ? 112 : 104;
     int fd = open(argv[1], O_RDONLY | O_DIRECTORY);
     if (fd < 0) {
         perror(argv[1]);
@@ -67,7 +86,7 @@ int main(int argc, char **argv) {
         for (size_t g = 0; g < len; g += 16)
             __asm__ volatile("stg %0, [%0]" ::"r"(args + g) : "memory");
         if (bad >= 0) {
-            char *b = (char *)((uintptr_t)(m + ((104 + bad) & ~15L)) | (5UL << 56));
+            char *b = (char *)((uintptr_t)(m + ((hdr + bad) & ~15L)) | (5UL << 56));
             __asm__ volatile("stg %0, [%0]" ::"r"(b) : "memory");
         }
     }
@@ -78,11 +97,16 @@ int main(int argc, char **argv) {
     sk->nr_items = 4096;
     if (evict && madvise(m, len, MADV_PAGEOUT) != 0)
         perror("madvise");
-    int ret = ioctl(fd, BTRFS_IOC_TREE_SEARCH, args);
+    uint64_t *buf_size = (uint64_t *)(args + 104);
+    if (v2 >= 0)
+        *buf_size = (uint64_t)v2;
+    int ret = ioctl(fd, v2 >= 0 ? BTRFS_IOC_TREE_SEARCH_V2 : BTRFS_IOC_TREE_SEARCH, args);
     int err = errno;
     printf("ioctl: %d%s%s, nr_items %u\n", ret, ret < 0 ? " " : "", ret < 0 ? strerrorname_np(err) : "", sk->nr_items);
+    if (v2 >= 0 && ret < 0 && err == EOVERFLOW)
+        printf("buf_size needed: %llu\n", (unsigned long long)*buf_size);
     if (ret == 0) {
-        char *p = args + 104;
+        char *p = args + hdr;
         for (uint32_t i = 0; i < sk->nr_items; i++) {
             struct search_header h;
             memcpy(&h, p, sizeof h);
