@@ -36,13 +36,13 @@ fn probe_ctx(ctx: UaccessCtx) -> UaccessCtx {
 
 /// `__put_user(0, addr)`: store one zero byte. True on success.
 pub fn put_user_byte(mm: &mut AddressSpace, ctx: UaccessCtx, addr: u64) -> bool {
-    uaccess::copy_to_user(mm, probe_ctx(ctx), UserAddr(addr), &[0]) == 0
+    uaccess::put_user(mm, probe_ctx(ctx), UserAddr(addr), &[0]).is_ok()
 }
 
 /// `__get_user(c, addr)`: load one byte. True on success.
 pub fn get_user_byte(mm: &mut AddressSpace, ctx: UaccessCtx, addr: u64) -> bool {
     let mut b = [0u8];
-    uaccess::copy_from_user(mm, probe_ctx(ctx), &mut b, UserAddr(addr)) == 0
+    uaccess::get_user(mm, probe_ctx(ctx), UserAddr(addr), &mut b).is_ok()
 }
 
 fn page_align_up(a: u64, page: u64) -> u64 {

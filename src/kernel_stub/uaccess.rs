@@ -150,6 +150,93 @@ pub fn copy_from_user(mm: &mut AddressSpace, ctx: UaccessCtx, dst: &mut [u8], sr
     left
 }
 
+/// `get_user(x, ptr)` of a 1-, 2-, 4- or 8-byte value as one access: 0, or -EFAULT with the
+/// value read as zero. A value that straddles a fault (a page or a granule) is not read at all.
+pub fn get_user(mm: &mut AddressSpace, ctx: UaccessCtx, src: UserAddr, val: &mut [u8]) -> KResult<()> {
+    debug_assert!(matches!(val.len(), 1 | 2 | 4 | 8), "get_user sizes are 1, 2, 4 or 8");
+    let n = val.len() as u64;
+    if accessible(mm, ctx, src, n, Access::Read) < n {
+        val.fill(0);
+        return Err(Errno::EFAULT);
+    }
+    let exact = UaccessCtx { model: CopyModel::Exact, ..ctx };
+    if copy_from_user(mm, exact, val, src) != 0 {
+        return Err(Errno::EFAULT);
+    }
+    Ok(())
+}
+
+/// `put_user(x, ptr)` of a 1-, 2-, 4- or 8-byte value as one access: 0 or -EFAULT (nothing
+/// stored when any byte of it would fault).
+pub fn put_user(mm: &mut AddressSpace, ctx: UaccessCtx, dst: UserAddr, val: &[u8]) -> KResult<()> {
+    debug_assert!(matches!(val.len(), 1 | 2 | 4 | 8), "put_user sizes are 1, 2, 4 or 8");
+    let n = val.len() as u64;
+    if accessible(mm, ctx, dst, n, Access::Write) < n {
+        return Err(Errno::EFAULT);
+    }
+    let exact = UaccessCtx { model: CopyModel::Exact, ..ctx };
+    if copy_to_user(mm, exact, dst, val) != 0 {
+        return Err(Errno::EFAULT);
+    }
+    Ok(())
+}
+
+/// `__copy_to_user_inatomic`: `copy_to_user` with page faults disabled (bytes not copied).
+pub fn copy_to_user_inatomic(mm: &mut AddressSpace, ctx: UaccessCtx, dst: UserAddr, src: &[u8]) -> usize {
+    copy_to_user(mm, UaccessCtx { pagefault_disabled: true, ..ctx }, dst, src)
+}
+
+/// `__copy_from_user_inatomic`: `copy_from_user` with page faults disabled (bytes not copied;
+/// unlike `copy_from_user` the uncopied tail of `dst` is left as it was).
+pub fn copy_from_user_inatomic(mm: &mut AddressSpace, ctx: UaccessCtx, dst: &mut [u8], src: UserAddr) -> usize {
+    let atomic = UaccessCtx { pagefault_disabled: true, ..ctx };
+    copy_user(mm, atomic, src, dst.len(), Access::Read, |user, at| dst[at..at + user.len()].copy_from_slice(user))
+}
+
+/// `copy_to_user_nofault` (mm/maccess.c): -EFAULT when `access_ok` fails or the copy (with page
+/// faults disabled) comes back short at all; the partial count is discarded, but the bytes
+/// stored before the fault stay in user memory.
+pub fn copy_to_user_nofault(mm: &mut AddressSpace, ctx: UaccessCtx, dst: UserAddr, src: &[u8]) -> KResult<()> {
+    if access_ok(mm, ctx, dst, src.len() as u64).is_none() {
+        return Err(Errno::EFAULT);
+    }
+    match copy_to_user_inatomic(mm, ctx, dst, src) {
+        0 => Ok(()),
+        _ => Err(Errno::EFAULT),
+    }
+}
+
+/// `copy_from_user_nofault`: as [`copy_to_user_nofault`], reading.
+pub fn copy_from_user_nofault(mm: &mut AddressSpace, ctx: UaccessCtx, dst: &mut [u8], src: UserAddr) -> KResult<()> {
+    if access_ok(mm, ctx, src, dst.len() as u64).is_none() {
+        return Err(Errno::EFAULT);
+    }
+    match copy_from_user_inatomic(mm, ctx, dst, src) {
+        0 => Ok(()),
+        _ => Err(Errno::EFAULT),
+    }
+}
+
+/// `clear_user`: zero `len` user bytes; returns the bytes not cleared (`len` when `access_ok`
+/// fails). The arm64 model stores 8-byte units (STTR xzr) as the 5.19 `__arch_clear_user`
+/// does, so a unit that would fault is not stored and the count starts at it. (The routine
+/// before that rewrite returned the whole size from its fault fixup, whatever it had cleared.)
+pub fn clear_user(mm: &mut AddressSpace, ctx: UaccessCtx, dst: UserAddr, len: u64) -> u64 {
+    if access_ok(mm, ctx, dst, len).is_none() {
+        return len;
+    }
+    let reach = accessible(mm, ctx, dst, len, Access::Write);
+    let n = match ctx.model {
+        _ if reach >= len => len,
+        CopyModel::Exact => reach,
+        CopyModel::Arm64 => reach / 8 * 8,
+    };
+    let exact = UaccessCtx { model: CopyModel::Exact, ..ctx };
+    let zeros = vec![0u8; n as usize];
+    let left = copy_to_user(mm, exact, dst, &zeros) as u64;
+    len - (n - left)
+}
+
 /// Read a whole user buffer or fail with EFAULT.
 pub fn read_user(mm: &mut AddressSpace, ctx: UaccessCtx, src: UserAddr, len: usize) -> KResult<Vec<u8>> {
     let mut v = vec![0; len];
@@ -252,6 +339,77 @@ mod tests {
         let mut b = [0u8; 64];
         assert_eq!(copy_from_user(&mut mm, loads_only, &mut b, ptr), 16);
         assert_eq!(copy_to_user(&mut mm, loads_only, ptr, &[1u8; 64]), 0, "asymmetric: stores unchecked");
+    }
+
+    fn sync_abi() -> UaccessCtx {
+        UaccessCtx { tagged_addr_abi: true, check_loads: true, check_stores: true, ..Default::default() }
+    }
+
+    #[test]
+    fn get_and_put_user_are_single_accesses() {
+        let (mut mm, a) = tagged_setup();
+        let ctx = sync_abi();
+        let p = |off: u64| UserAddr((a + off) | (3 << 56));
+        assert_eq!(put_user(&mut mm, ctx, p(40), &7u64.to_le_bytes()), Ok(()));
+        let mut v = [0xffu8; 8];
+        assert_eq!(get_user(&mut mm, ctx, p(40), &mut v), Ok(()));
+        assert_eq!(u64::from_le_bytes(v), 7);
+        // An 8-byte value straddling the tag-0 granule at 48: nothing stored, zero read.
+        assert_eq!(put_user(&mut mm, ctx, p(44), &u64::MAX.to_le_bytes()), Err(Errno::EFAULT));
+        let mut b = [0u8; 4];
+        mm.read_kernel(a + 44, &mut b).unwrap();
+        assert_eq!(b, [0; 4], "the first half was not stored either");
+        let mut v = [0xffu8; 8];
+        assert_eq!(get_user(&mut mm, ctx, p(44), &mut v), Err(Errno::EFAULT));
+        assert_eq!(v, [0; 8]);
+        let mut one = [0u8];
+        assert_eq!(get_user(&mut mm, ctx, UserAddr(u64::MAX - 4), &mut one), Err(Errno::EFAULT), "not a user address");
+    }
+
+    #[test]
+    fn inatomic_and_nofault_copies() {
+        let (mut mm, a) = tagged_setup();
+        let ctx = sync_abi();
+        let p = UserAddr(a | (3 << 56));
+        // The second page was never touched: not present, so an atomic copy stops there.
+        let far = UserAddr((a + 4096 - 8) | (3 << 56));
+        mm.handle_user_fault(a, Access::Write).unwrap();
+        assert_eq!(
+            copy_to_user_inatomic(&mut mm, UaccessCtx { tagged_addr_abi: true, ..Default::default() }, far, &[1; 16]),
+            8
+        );
+        // copy_to_user_nofault: all or -EFAULT, but the bytes before the fault stay.
+        assert_eq!(copy_to_user_nofault(&mut mm, ctx, p, &[9u8; 64]), Err(Errno::EFAULT));
+        let mut b = [0u8; 48];
+        mm.read_kernel(a, &mut b).unwrap();
+        assert_eq!(b, [9u8; 48], "the copied prefix stays in user memory");
+        assert_eq!(copy_to_user_nofault(&mut mm, ctx, p, &[5u8; 48]), Ok(()));
+        let mut d = [0xaau8; 64];
+        assert_eq!(copy_from_user_nofault(&mut mm, ctx, &mut d, p), Err(Errno::EFAULT));
+        assert_eq!(d[48..], [0xaa; 16], "the inatomic copy leaves the uncopied tail alone");
+        assert_eq!(copy_from_user_nofault(&mut mm, ctx, &mut d[..48], p), Ok(()));
+        assert_eq!(copy_from_user_nofault(&mut mm, ctx, &mut d, UserAddr(1 << 60)), Err(Errno::EFAULT), "access_ok");
+        assert_eq!(copy_from_user_inatomic(&mut mm, ctx, &mut d[..0], p), 0, "zero size");
+    }
+
+    #[test]
+    fn clear_user_counts_what_it_did_not_clear() {
+        let (mut mm, a) = tagged_setup();
+        let ctx = sync_abi();
+        let p = |off: u64| UserAddr((a + off) | (3 << 56));
+        mm.write_kernel(a, &[0xee; 64]).unwrap();
+        assert_eq!(clear_user(&mut mm, ctx, p(3), 61), 16, "exact: up to the tag-0 granule at 48");
+        let mut b = [0u8; 64];
+        mm.read_kernel(a, &mut b).unwrap();
+        assert_eq!((b[2], b[3], b[47], b[48]), (0xee, 0, 0, 0xee));
+        mm.write_kernel(a, &[0xee; 64]).unwrap();
+        let arm64 = UaccessCtx { model: CopyModel::Arm64, ..ctx };
+        // 8-byte units from 3: 3..11, ..., 35..43; the unit 43..51 would fault.
+        assert_eq!(clear_user(&mut mm, arm64, p(3), 61), 21);
+        mm.read_kernel(a, &mut b).unwrap();
+        assert_eq!((b[42], b[43]), (0, 0xee));
+        assert_eq!(clear_user(&mut mm, ctx, p(0), 0), 0);
+        assert_eq!(clear_user(&mut mm, ctx, UserAddr(u64::MAX - 2), 8), 8, "access_ok fails: nothing");
     }
 
     #[test]

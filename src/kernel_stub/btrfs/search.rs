@@ -338,7 +338,7 @@ impl SearchIoctl {
                 let mut sh = StructWriter::new(Arch::Arm64);
                 sh.u64(l.generation).u64(key.objectid).u64(key.offset).u32(key.typ as u32).u32(item_len as u32);
                 let at = self.ubuf.wrapping_add(self.sk_offset);
-                if !copy_to_user_nofault(mm, nofault, at, &sh.finish()) {
+                if uaccess::copy_to_user_nofault(mm, nofault, UserAddr(at), &sh.finish()).is_err() {
                     let reached = uaccess::accessible(
                         mm,
                         nofault,
@@ -352,7 +352,7 @@ impl SearchIoctl {
                 self.sk_offset += SEARCH_HEADER_SIZE;
                 if item_len > 0 {
                     let at = self.ubuf.wrapping_add(self.sk_offset);
-                    if !copy_to_user_nofault(mm, nofault, at, &it.data) {
+                    if uaccess::copy_to_user_nofault(mm, nofault, UserAddr(at), &it.data).is_err() {
                         let reached = uaccess::accessible(
                             mm,
                             nofault,
@@ -404,15 +404,6 @@ fn copy_fault(mm: &AddressSpace, what: CopyWhat, key: Key, start: u64, len: u64,
     let bad = start.wrapping_add(reached);
     let mem_tag = mm.untag(bad).and_then(|a| mm.tag_at(a));
     CopyFault { what, key, start, len, reached, mem_tag, ptr_tag: mm.layout().tags.pointer_tag(start) }
-}
-
-/// `copy_to_user_nofault`: the whole copy or failure (the partial count is discarded, the
-/// bytes written before the fault stay).
-fn copy_to_user_nofault(mm: &mut AddressSpace, ctx: UaccessCtx, dst: u64, src: &[u8]) -> bool {
-    if uaccess::access_ok(mm, ctx, UserAddr(dst), src.len() as u64).is_none() {
-        return false;
-    }
-    uaccess::copy_to_user(mm, ctx, UserAddr(dst), src) == 0
 }
 
 #[cfg(test)]
