@@ -37,8 +37,97 @@ fn newer(src: &Path, out: &Path) -> bool {
     }
 }
 
+/// The unicorn-engine-sys version whose private CPU state the SPARC64 backend reaches (the
+/// crate is pinned to it in Cargo.toml).
+const UNICORN_VERSION: &str = "2.1.5";
+
+/// The unicorn-engine-sys sources: `TAGMMU_UNICORN_SRC`, else the crate in Cargo's registry.
+fn unicorn_src() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("TAGMMU_UNICORN_SRC") {
+        return Some(PathBuf::from(p));
+    }
+    let home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|_| std::env::var("HOME").map(|h| Path::new(&h).join(".cargo")))
+        .ok()?;
+    let name = format!("unicorn-engine-sys-{UNICORN_VERSION}");
+    std::fs::read_dir(home.join("registry/src"))
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join(&name))
+        .find(|p| p.join("qemu/target/sparc/cpu.h").exists())
+}
+
+/// unicorn-engine-sys's CMake build directory (its generated config headers), next to ours
+/// under `target/<profile>/build`: the newest one with a sparc64 target.
+fn unicorn_build_dir(out_dir: &Path) -> Option<PathBuf> {
+    let build = out_dir.parent()?.parent()?;
+    std::fs::read_dir(build)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("unicorn-engine-sys-"))
+        .map(|e| e.path().join("out/build"))
+        .filter(|p| p.join("sparc64-softmmu/config-target.h").exists())
+        .max_by_key(|p| std::fs::metadata(p.join("config-host.h")).and_then(|m| m.modified()).ok())
+}
+
+/// Compute the offsets of Unicorn's private SPARC64 CPU state with a probe compiled against
+/// the crate's own QEMU headers, into `$OUT_DIR/sparc_env_offsets.rs`. Fails the build if
+/// they cannot be found: guessing them would corrupt the emulator silently.
+fn sparc_offsets(out_dir: &Path) {
+    println!("cargo:rerun-if-changed=build_support/sparc_env_offsets.c");
+    println!("cargo:rerun-if-env-changed=TAGMMU_UNICORN_SRC");
+    let src = unicorn_src().unwrap_or_else(|| {
+        panic!(
+            "cannot find the unicorn-engine-sys {UNICORN_VERSION} sources (looked in $CARGO_HOME/registry/src); \
+             set TAGMMU_UNICORN_SRC to the crate's directory"
+        )
+    });
+    let build = unicorn_build_dir(out_dir).unwrap_or_else(|| {
+        panic!(
+            "cannot find unicorn-engine-sys's build directory (with sparc64-softmmu/config-target.h) beside {}",
+            out_dir.display()
+        )
+    });
+    let exe = out_dir.join("sparc_env_offsets");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let inc = |p: &Path| format!("-I{}", p.display());
+    let r = Command::new(&cc)
+        .arg("-DNEED_CPU_H")
+        .arg("-include")
+        .arg(src.join("qemu/sparc64.h"))
+        .args([
+            inc(&src.join("qemu/include")),
+            inc(&src.join("qemu/tcg/i386")),
+            inc(&src.join("qemu/target/sparc")),
+            inc(&build.join("sparc64-softmmu")),
+            inc(&build),
+            inc(&src.join("include")),
+            inc(&src.join("glib_compat")),
+            inc(&src.join("qemu")),
+            inc(&src.join("qemu/tcg")),
+            inc(&src),
+        ])
+        .arg("build_support/sparc_env_offsets.c")
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the host C compiler {cc}: {e}"));
+    if !r.status.success() {
+        panic!(
+            "the SPARC64 CPU-state offset probe does not compile against {}:\n{}",
+            src.display(),
+            String::from_utf8_lossy(&r.stderr)
+        );
+    }
+    let out = Command::new(&exe).output().expect("run the offset probe");
+    assert!(out.status.success(), "the offset probe failed");
+    std::fs::write(out_dir.join("sparc_env_offsets.rs"), &out.stdout).expect("write the offsets");
+}
+
 fn main() {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    sparc_offsets(&out_dir);
     let guest_dir = out_dir.join("guest");
     println!("cargo:rustc-env=TAGMMU_GUEST_DIR={}", guest_dir.display());
     println!("cargo:rerun-if-changed=programs");

@@ -7,6 +7,7 @@ use crate::arch::Arch;
 use crate::emu::arm64::sysregs::MteLevel;
 use crate::emu::arm64::{self, Arm64Options};
 use crate::emu::elf::{self, LoadError};
+use crate::emu::sparc64::{self, Sparc64Options};
 use crate::emu::{EmuError, RunLimits};
 use crate::kernel_stub::errno::Errno;
 use crate::kernel_stub::exec::{at, ExecParams};
@@ -157,9 +158,6 @@ pub enum MachineError {
 pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
     let started = Instant::now();
     let image = elf::load_file(&cfg.program, cfg.arch)?;
-    if image.arch != Arch::Arm64 {
-        return Err(MachineError::Unsupported(image.arch));
-    }
     let mut kcfg = cfg.kernel.clone();
     kcfg.mte = MteMachine { level: cfg.mte, preferred: cfg.mte_preferred, tagged_far: cfg.mte_far };
     let mut kernel = Kernel::new(image.arch, kcfg);
@@ -179,45 +177,21 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
             .add_file(path, contents.clone())
             .map_err(|errno| MachineError::File { path: path.clone(), errno })?;
     }
-    let mut opts = Arm64Options {
-        mte: cfg.mte,
-        mte_far: cfg.mte_far,
-        trace_insns: cfg.trace.insns,
-        limits: cfg.limits,
-        sigreturn_trampoline: 0,
-        tick_interval: cfg.tick_interval,
-    };
-    let regs = arm64::user_id_regs(&opts)?;
-    let (hwcap, hwcap2) = regs.hwcaps();
     let execfn = cfg.argv0.clone().unwrap_or_else(|| cfg.program.display().to_string());
     let mut argv = vec![execfn.clone()];
     argv.extend(cfg.args.iter().cloned());
-    let params = ExecParams {
-        argv,
-        envp: cfg.env.clone(),
-        execfn,
-        arch_auxv: vec![(at::AT_MINSIGSTKSZ, ARM64_MINSIGSTKSZ)],
-        hwcap,
-        hwcap2: Some(hwcap2),
-        // AT_HWCAP3 (as 6.x kernels report it) carries HWCAP3_MTE_FAR on MTE machines.
-        hwcap3: (cfg.mte != MteLevel::None).then(|| regs.hwcap3()),
-    };
     // /proc/self/exe names the executable by its absolute path, as Linux does.
     let exe = std::fs::canonicalize(&cfg.program).unwrap_or_else(|_| cfg.program.clone());
-    let start = kernel
-        .exec(&image, &params)
-        .map_err(|errno| MachineError::Exec { path: cfg.program.display().to_string(), errno })?;
-    kernel.exe_path = exe.display().to_string();
-    opts.sigreturn_trampoline = arm64::map_sigreturn_trampoline(&mut kernel)
-        .map_err(|errno| MachineError::Exec { path: cfg.program.display().to_string(), errno })?;
-    let out = arm64::run(kernel, start, opts)?;
-    let mut kernel = out.kernel;
+    let (stop, stats, mut kernel) = match image.arch {
+        Arch::Arm64 => run_arm64(cfg, &image, kernel, argv, execfn, &exe)?,
+        Arch::Sparc64 => run_sparc64(cfg, &image, kernel, argv, execfn, &exe)?,
+    };
     Ok(RunResult {
-        stop: out.stop,
+        stop,
         stdout: kernel.vfs.captured_stdout().to_vec(),
         stderr: kernel.vfs.captured_stderr().to_vec(),
         stats: RunStats {
-            cpu: out.stats,
+            cpu: stats,
             mm: kernel.mm.stats(),
             kernel: kernel.stats.clone(),
             wall_us: started.elapsed().as_micros() as u64,
@@ -228,4 +202,77 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
         direct_io: std::mem::take(&mut kernel.dio_reports),
         notices: std::mem::take(&mut kernel.notices),
     })
+}
+
+/// exec and run an arm64 image.
+fn run_arm64(
+    cfg: &MachineConfig,
+    image: &elf::ElfImage,
+    mut kernel: Kernel,
+    argv: Vec<String>,
+    execfn: String,
+    exe: &std::path::Path,
+) -> Result<(crate::emu::Stop, crate::emu::EmuStats, Kernel), MachineError> {
+    let mut opts = Arm64Options {
+        mte: cfg.mte,
+        mte_far: cfg.mte_far,
+        trace_insns: cfg.trace.insns,
+        limits: cfg.limits,
+        sigreturn_trampoline: 0,
+        tick_interval: cfg.tick_interval,
+    };
+    let regs = arm64::user_id_regs(&opts)?;
+    let (hwcap, hwcap2) = regs.hwcaps();
+    let params = ExecParams {
+        argv,
+        envp: cfg.env.clone(),
+        execfn,
+        arch_auxv: vec![(at::AT_MINSIGSTKSZ, ARM64_MINSIGSTKSZ)],
+        hwcap,
+        hwcap2: Some(hwcap2),
+        // AT_HWCAP3 (as 6.x kernels report it) carries HWCAP3_MTE_FAR on MTE machines.
+        hwcap3: (cfg.mte != MteLevel::None).then(|| regs.hwcap3()),
+    };
+    let start = kernel
+        .exec(image, &params)
+        .map_err(|errno| MachineError::Exec { path: cfg.program.display().to_string(), errno })?;
+    kernel.exe_path = exe.display().to_string();
+    opts.sigreturn_trampoline = arm64::map_sigreturn_trampoline(&mut kernel)
+        .map_err(|errno| MachineError::Exec { path: cfg.program.display().to_string(), errno })?;
+    let out = arm64::run(kernel, start, opts)?;
+    Ok((out.stop, out.stats, out.kernel))
+}
+
+/// exec and run a sparc64 image.
+fn run_sparc64(
+    cfg: &MachineConfig,
+    image: &elf::ElfImage,
+    mut kernel: Kernel,
+    argv: Vec<String>,
+    execfn: String,
+    exe: &std::path::Path,
+) -> Result<(crate::emu::Stop, crate::emu::EmuStats, Kernel), MachineError> {
+    if cfg.trace.insns {
+        return Err(MachineError::Emu(EmuError::Unsupported(
+            "instruction tracing on sparc64 (Unicorn's SPARC code hooks corrupt NPC after jmpl)".into(),
+        )));
+    }
+    let params = ExecParams {
+        argv,
+        envp: cfg.env.clone(),
+        execfn,
+        arch_auxv: Vec::new(),
+        hwcap: crate::emu::sparc64::HWCAP,
+        hwcap2: None,
+        hwcap3: None,
+    };
+    let start = kernel
+        .exec(image, &params)
+        .map_err(|errno| MachineError::Exec { path: cfg.program.display().to_string(), errno })?;
+    kernel.exe_path = exe.display().to_string();
+    let trampoline = sparc64::map_trampoline(&mut kernel)
+        .map_err(|errno| MachineError::Exec { path: cfg.program.display().to_string(), errno })?;
+    let opts = Sparc64Options { limits: cfg.limits, trampoline };
+    let out = sparc64::run(kernel, start, opts)?;
+    Ok((out.stop, out.stats, out.kernel))
 }

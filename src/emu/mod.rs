@@ -4,6 +4,7 @@ pub mod arm64;
 pub mod disasm;
 pub mod elf;
 mod guard;
+pub mod sparc64;
 
 use std::fmt;
 use std::time::Duration;

@@ -6,6 +6,7 @@
 use crate::kernel_stub::errno::{Errno, KResult};
 
 pub mod arm64;
+pub mod sparc64;
 
 /// Number of signals (`_NSIG`).
 pub const NSIG: usize = 64;
@@ -44,6 +45,9 @@ pub mod sig {
     pub const SIGIO: u32 = 29;
     pub const SIGPWR: u32 = 30;
     pub const SIGSYS: u32 = 31;
+    /// SPARC's SIGEMT has no asm-generic number; internally it takes the slot of SIGSTKFLT,
+    /// which SPARC does not have (the sparc64 ABI adapter maps it to SPARC's 7).
+    pub const SIGEMT: u32 = SIGSTKFLT;
 }
 
 /// The name of a signal, e.g. `"SIGSEGV"`.
@@ -106,6 +110,12 @@ pub mod code {
     pub const SEGV_MTESERR: i32 = 9;
     pub const ILL_ILLOPC: i32 = 1;
     pub const ILL_ILLOPN: i32 = 2;
+    pub const ILL_ILLTRP: i32 = 4;
+    pub const ILL_PRVOPC: i32 = 5;
+    pub const FPE_INTDIV: i32 = 1;
+    pub const FPE_FLTINV: i32 = 7;
+    /// SPARC's tag-overflow trap (SIGEMT).
+    pub const EMT_TAGOVF: i32 = 1;
     pub const BUS_ADRALN: i32 = 1;
     pub const BUS_ADRERR: i32 = 2;
     pub const TRAP_BRKPT: i32 = 1;
@@ -129,6 +139,11 @@ pub fn code_name(signo: u32, si_code: i32) -> String {
         (sig::SIGSEGV, SEGV_MTESERR) => "SEGV_MTESERR",
         (sig::SIGILL, ILL_ILLOPC) => "ILL_ILLOPC",
         (sig::SIGILL, ILL_ILLOPN) => "ILL_ILLOPN",
+        (sig::SIGILL, ILL_ILLTRP) => "ILL_ILLTRP",
+        (sig::SIGILL, ILL_PRVOPC) => "ILL_PRVOPC",
+        (sig::SIGFPE, FPE_INTDIV) => "FPE_INTDIV",
+        (sig::SIGFPE, FPE_FLTINV) => "FPE_FLTINV",
+        (sig::SIGEMT, EMT_TAGOVF) => "EMT_TAGOVF",
         (sig::SIGBUS, BUS_ADRALN) => "BUS_ADRALN",
         (sig::SIGBUS, BUS_ADRERR) => "BUS_ADRERR",
         (sig::SIGTRAP, TRAP_BRKPT) => "TRAP_BRKPT",

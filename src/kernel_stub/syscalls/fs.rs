@@ -353,6 +353,15 @@ impl Kernel {
         self.vfs.dup(fd, Some(newfd), flags != 0).map(|fd| fd as u64)
     }
 
+    /// `dup2`: as dup3 without flags, except that `oldfd == newfd` returns it (if valid).
+    pub(super) fn sys_dup2(&mut self, fd: u64, newfd: u64) -> KResult<u64> {
+        if fd == newfd {
+            self.vfs.file(fd)?;
+            return Ok(newfd);
+        }
+        self.vfs.dup(fd, Some(newfd), false).map(|fd| fd as u64)
+    }
+
     pub(super) fn sys_fcntl(&mut self, fd: u64, cmd: u64, arg: u64) -> KResult<u64> {
         const F_DUPFD: u64 = 0;
         const F_GETFD: u64 = 1;

@@ -36,7 +36,7 @@ pub enum ArgKind {
 }
 
 macro_rules! sysnos {
-    ($( $variant:ident = $name:literal, $arm64:expr, [$($kind:ident),*]; )*) => {
+    ($( $variant:ident = $name:literal, $arm64:expr, $sparc64:expr, [$($kind:ident),*]; )*) => {
         /// The syscalls tagmmu models, independent of the architecture's numbering.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         #[allow(missing_docs)]
@@ -47,78 +47,111 @@ macro_rules! sysnos {
             pub fn name(self) -> &'static str { match self { $( Sysno::$variant => $name, )* } }
             /// Argument kinds, for the trace.
             pub fn args(self) -> &'static [ArgKind] { match self { $( Sysno::$variant => &[$(ArgKind::$kind),*], )* } }
-            /// The arm64 (asm-generic) number.
-            pub fn arm64_nr(self) -> u64 { match self { $( Sysno::$variant => $arm64, )* } }
-            /// Decode an arm64 syscall number.
-            pub fn from_arm64(nr: u64) -> Option<Sysno> { match nr { $( $arm64 => Some(Sysno::$variant), )* _ => None } }
+            /// The arm64 (asm-generic) number, if arm64 has the syscall.
+            pub fn arm64_nr(self) -> Option<u64> { match self { $( Sysno::$variant => $arm64, )* } }
+            /// The sparc64 number, if sparc64 has the syscall.
+            pub fn sparc64_nr(self) -> Option<u64> { match self { $( Sysno::$variant => $sparc64, )* } }
             /// Every modelled syscall.
             pub const ALL: &'static [Sysno] = &[$( Sysno::$variant, )*];
         }
     };
 }
 
+/// Decoding tables from numbers to syscalls, built once.
+fn table(arch: Arch) -> &'static std::collections::HashMap<u64, Sysno> {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static ARM64: OnceLock<HashMap<u64, Sysno>> = OnceLock::new();
+    static SPARC64: OnceLock<HashMap<u64, Sysno>> = OnceLock::new();
+    let (cell, nr): (_, fn(Sysno) -> Option<u64>) = match arch {
+        Arch::Arm64 => (&ARM64, Sysno::arm64_nr),
+        Arch::Sparc64 => (&SPARC64, Sysno::sparc64_nr),
+    };
+    cell.get_or_init(|| Sysno::ALL.iter().filter_map(|&s| nr(s).map(|n| (n, s))).collect())
+}
+
+impl Sysno {
+    /// Decode an arm64 syscall number.
+    pub fn from_arm64(nr: u64) -> Option<Sysno> {
+        table(Arch::Arm64).get(&nr).copied()
+    }
+    /// Decode a sparc64 syscall number.
+    pub fn from_sparc64(nr: u64) -> Option<Sysno> {
+        table(Arch::Sparc64).get(&nr).copied()
+    }
+}
+
 sysnos! {
-    Getcwd = "getcwd", 17, [Hex, Size];
-    Dup = "dup", 23, [Fd];
-    Dup3 = "dup3", 24, [Fd, Fd, Hex];
-    Fcntl = "fcntl", 25, [Fd, Int, Hex];
-    Ioctl = "ioctl", 29, [Fd, Hex, Hex];
-    Mkdirat = "mkdirat", 34, [Fd, Path, Octal];
-    Unlinkat = "unlinkat", 35, [Fd, Path, Hex];
-    Ftruncate = "ftruncate", 46, [Fd, Int];
-    Faccessat = "faccessat", 48, [Fd, Path, Octal];
-    Chdir = "chdir", 49, [Path];
-    Openat = "openat", 56, [Fd, Path, Hex, Octal];
-    Close = "close", 57, [Fd];
-    Getdents64 = "getdents64", 61, [Fd, Hex, Size];
-    Lseek = "lseek", 62, [Fd, Int, Int];
-    Read = "read", 63, [Fd, Hex, Size];
-    Write = "write", 64, [Fd, OutBuf, Size];
-    Readv = "readv", 65, [Fd, Hex, Int];
-    Writev = "writev", 66, [Fd, Hex, Int];
-    Pread64 = "pread64", 67, [Fd, Hex, Size, Int];
-    Pwrite64 = "pwrite64", 68, [Fd, OutBuf, Size, Int];
-    Readlinkat = "readlinkat", 78, [Fd, Path, Hex, Size];
-    Newfstatat = "newfstatat", 79, [Fd, Path, Hex, Hex];
-    Fstat = "fstat", 80, [Fd, Hex];
-    Exit = "exit", 93, [Int];
-    ExitGroup = "exit_group", 94, [Int];
-    SetTidAddress = "set_tid_address", 96, [Hex];
-    Futex = "futex", 98, [Hex, Int, Int, Hex, Hex, Int];
-    SetRobustList = "set_robust_list", 99, [Hex, Size];
-    Nanosleep = "nanosleep", 101, [Hex, Hex];
-    ClockGettime = "clock_gettime", 113, [Int, Hex];
-    ClockGetres = "clock_getres", 114, [Int, Hex];
-    ClockNanosleep = "clock_nanosleep", 115, [Int, Hex, Hex, Hex];
-    SchedYield = "sched_yield", 124, [];
-    Kill = "kill", 129, [Int, Signal];
-    Tkill = "tkill", 130, [Int, Signal];
-    Tgkill = "tgkill", 131, [Int, Int, Signal];
-    Sigaltstack = "sigaltstack", 132, [Hex, Hex];
-    RtSigaction = "rt_sigaction", 134, [Signal, Hex, Hex, Size];
-    RtSigprocmask = "rt_sigprocmask", 135, [Int, Hex, Hex, Size];
-    RtSigreturn = "rt_sigreturn", 139, [];
-    Uname = "uname", 160, [Hex];
-    Getrlimit = "getrlimit", 163, [Int, Hex];
-    Prctl = "prctl", 167, [Int, Hex, Hex, Hex, Hex];
-    Gettimeofday = "gettimeofday", 169, [Hex, Hex];
-    Getpid = "getpid", 172, [];
-    Getppid = "getppid", 173, [];
-    Getuid = "getuid", 174, [];
-    Geteuid = "geteuid", 175, [];
-    Getgid = "getgid", 176, [];
-    Getegid = "getegid", 177, [];
-    Gettid = "gettid", 178, [];
-    Sysinfo = "sysinfo", 179, [Hex];
-    Brk = "brk", 214, [Hex];
-    Munmap = "munmap", 215, [Hex, Size];
-    Mremap = "mremap", 216, [Hex, Size, Size, Hex, Hex];
-    Mmap = "mmap", 222, [Hex, Size, Hex, Hex, Fd, Int];
-    Mprotect = "mprotect", 226, [Hex, Size, Hex];
-    Madvise = "madvise", 233, [Hex, Size, Int];
-    Prlimit64 = "prlimit64", 261, [Int, Int, Hex, Hex];
-    Getrandom = "getrandom", 278, [Hex, Size, Hex];
-    Rseq = "rseq", 293, [Hex, Size, Hex, Hex];
+    Getcwd = "getcwd", Some(17), Some(119), [Hex, Size];
+    Dup = "dup", Some(23), Some(41), [Fd];
+    Dup3 = "dup3", Some(24), Some(320), [Fd, Fd, Hex];
+    Fcntl = "fcntl", Some(25), Some(92), [Fd, Int, Hex];
+    Ioctl = "ioctl", Some(29), Some(54), [Fd, Hex, Hex];
+    Mkdirat = "mkdirat", Some(34), Some(285), [Fd, Path, Octal];
+    Unlinkat = "unlinkat", Some(35), Some(290), [Fd, Path, Hex];
+    Ftruncate = "ftruncate", Some(46), Some(130), [Fd, Int];
+    Faccessat = "faccessat", Some(48), Some(296), [Fd, Path, Octal];
+    Chdir = "chdir", Some(49), Some(12), [Path];
+    Openat = "openat", Some(56), Some(284), [Fd, Path, Hex, Octal];
+    Close = "close", Some(57), Some(6), [Fd];
+    Getdents64 = "getdents64", Some(61), Some(154), [Fd, Hex, Size];
+    Lseek = "lseek", Some(62), Some(19), [Fd, Int, Int];
+    Read = "read", Some(63), Some(3), [Fd, Hex, Size];
+    Write = "write", Some(64), Some(4), [Fd, OutBuf, Size];
+    Readv = "readv", Some(65), Some(120), [Fd, Hex, Int];
+    Writev = "writev", Some(66), Some(121), [Fd, Hex, Int];
+    Pread64 = "pread64", Some(67), Some(67), [Fd, Hex, Size, Int];
+    Pwrite64 = "pwrite64", Some(68), Some(68), [Fd, OutBuf, Size, Int];
+    Readlinkat = "readlinkat", Some(78), Some(294), [Fd, Path, Hex, Size];
+    Newfstatat = "newfstatat", Some(79), Some(289), [Fd, Path, Hex, Hex];
+    Fstat = "fstat", Some(80), Some(62), [Fd, Hex];
+    Exit = "exit", Some(93), Some(1), [Int];
+    ExitGroup = "exit_group", Some(94), Some(188), [Int];
+    SetTidAddress = "set_tid_address", Some(96), Some(166), [Hex];
+    Futex = "futex", Some(98), Some(142), [Hex, Int, Int, Hex, Hex, Int];
+    SetRobustList = "set_robust_list", Some(99), Some(300), [Hex, Size];
+    Nanosleep = "nanosleep", Some(101), Some(249), [Hex, Hex];
+    ClockGettime = "clock_gettime", Some(113), Some(257), [Int, Hex];
+    ClockGetres = "clock_getres", Some(114), Some(258), [Int, Hex];
+    ClockNanosleep = "clock_nanosleep", Some(115), Some(259), [Int, Hex, Hex, Hex];
+    SchedYield = "sched_yield", Some(124), Some(245), [];
+    Kill = "kill", Some(129), Some(37), [Int, Signal];
+    Tkill = "tkill", Some(130), Some(187), [Int, Signal];
+    Tgkill = "tgkill", Some(131), Some(211), [Int, Int, Signal];
+    Sigaltstack = "sigaltstack", Some(132), Some(28), [Hex, Hex];
+    RtSigaction = "rt_sigaction", Some(134), Some(102), [Signal, Hex, Hex, Size];
+    RtSigprocmask = "rt_sigprocmask", Some(135), Some(103), [Int, Hex, Hex, Size];
+    RtSigreturn = "rt_sigreturn", Some(139), Some(101), [];
+    Uname = "uname", Some(160), Some(189), [Hex];
+    Getrlimit = "getrlimit", Some(163), Some(144), [Int, Hex];
+    Prctl = "prctl", Some(167), Some(147), [Int, Hex, Hex, Hex, Hex];
+    Gettimeofday = "gettimeofday", Some(169), Some(116), [Hex, Hex];
+    Getpid = "getpid", Some(172), Some(20), [];
+    Getppid = "getppid", Some(173), Some(197), [];
+    Getuid = "getuid", Some(174), Some(24), [];
+    Geteuid = "geteuid", Some(175), Some(49), [];
+    Getgid = "getgid", Some(176), Some(47), [];
+    Getegid = "getegid", Some(177), Some(50), [];
+    Gettid = "gettid", Some(178), Some(143), [];
+    Sysinfo = "sysinfo", Some(179), Some(214), [Hex];
+    Brk = "brk", Some(214), Some(17), [Hex];
+    Munmap = "munmap", Some(215), Some(73), [Hex, Size];
+    Mremap = "mremap", Some(216), Some(250), [Hex, Size, Size, Hex, Hex];
+    Mmap = "mmap", Some(222), Some(71), [Hex, Size, Hex, Hex, Fd, Int];
+    Mprotect = "mprotect", Some(226), Some(74), [Hex, Size, Hex];
+    Madvise = "madvise", Some(233), Some(75), [Hex, Size, Int];
+    Prlimit64 = "prlimit64", Some(261), Some(331), [Int, Int, Hex, Hex];
+    Getrandom = "getrandom", Some(278), Some(347), [Hex, Size, Hex];
+    Rseq = "rseq", Some(293), Some(365), [Hex, Size, Hex, Hex];
+    // Path-based syscalls asm-generic dropped; sparc64's glibc still uses some of them.
+    Open = "open", None, Some(5), [Path, Hex, Octal];
+    Readlink = "readlink", None, Some(58), [Path, Hex, Size];
+    Unlink = "unlink", None, Some(10), [Path];
+    Mkdir = "mkdir", None, Some(136), [Path, Octal];
+    Access = "access", None, Some(33), [Path, Octal];
+    Dup2 = "dup2", None, Some(90), [Fd, Fd];
+    Stat = "stat", None, Some(38), [Path, Hex];
+    Lstat = "lstat", None, Some(40), [Path, Hex];
 }
 
 /// What a syscall did, for the CPU backend.
@@ -142,7 +175,7 @@ impl Kernel {
     pub fn decode_sysno(&self, nr: u64) -> Option<Sysno> {
         match self.arch {
             Arch::Arm64 => Sysno::from_arm64(nr),
-            Arch::Sparc64 => None,
+            Arch::Sparc64 => Sysno::from_sparc64(nr),
         }
     }
 
@@ -200,6 +233,14 @@ impl Kernel {
             Faccessat => self.sys_faccessat(a[0], a[1]),
             Chdir => self.sys_chdir(a[0]),
             Openat => self.sys_openat(a[0], a[1], a[2], a[3]),
+            Open => self.sys_openat(AT_FDCWD as u64, a[0], a[1], a[2]),
+            Readlink => self.sys_readlinkat(AT_FDCWD as u64, a[0], a[1], a[2]),
+            Unlink => self.sys_unlinkat(AT_FDCWD as u64, a[0], 0),
+            Mkdir => self.sys_mkdirat(AT_FDCWD as u64, a[0], a[1]),
+            Access => self.sys_faccessat(AT_FDCWD as u64, a[0]),
+            Dup2 => self.sys_dup2(a[0], a[1]),
+            Stat => self.sys_newfstatat(AT_FDCWD as u64, a[0], a[1], 0),
+            Lstat => self.sys_newfstatat(AT_FDCWD as u64, a[0], a[1], 0x100),
             Close => self.vfs.close(a[0]).map(|_| 0),
             Getdents64 => self.sys_getdents64(a[0], a[1], a[2]),
             Lseek => self.sys_lseek(a[0], a[1], a[2]),
@@ -230,17 +271,19 @@ impl Kernel {
             ClockGetres => self.sys_clock_getres(a[0], a[1]),
             Gettimeofday => self.sys_gettimeofday(a[0]),
             SchedYield => Ok(0),
-            Kill => self.sys_kill(a[0] as i64, a[1], crate::kernel_stub::signal::code::SI_USER),
-            Tkill => self.sys_kill(a[0] as i64, a[1], crate::kernel_stub::signal::code::SI_TKILL),
+            Kill => self.sys_kill(a[0] as i64, self.user_signo(a[1]), crate::kernel_stub::signal::code::SI_USER),
+            Tkill => self.sys_kill(a[0] as i64, self.user_signo(a[1]), crate::kernel_stub::signal::code::SI_TKILL),
             Tgkill => {
                 if a[0] as u32 != self.config.pid {
                     Err(Errno::ESRCH)
                 } else {
-                    self.sys_kill(a[1] as i64, a[2], crate::kernel_stub::signal::code::SI_TKILL)
+                    self.sys_kill(a[1] as i64, self.user_signo(a[2]), crate::kernel_stub::signal::code::SI_TKILL)
                 }
             }
             Sigaltstack => self.sys_sigaltstack(a[0], a[1]),
-            RtSigaction => self.sys_rt_sigaction(a[0], a[1], a[2], a[3]),
+            // sparc64 passes the handler's return trampoline as a fourth argument.
+            RtSigaction if self.arch == Arch::Sparc64 => self.sys_rt_sigaction(a[0], a[1], a[2], a[4], Some(a[3])),
+            RtSigaction => self.sys_rt_sigaction(a[0], a[1], a[2], a[3], None),
             RtSigprocmask => self.sys_rt_sigprocmask(a[0], a[1], a[2], a[3]),
             Uname => self.sys_uname(a[0]),
             Getrlimit => self.sys_prlimit(0, a[0], 0, a[1]),
@@ -345,10 +388,19 @@ mod tests {
     #[test]
     fn arm64_numbers_round_trip() {
         for &s in Sysno::ALL {
-            assert_eq!(Sysno::from_arm64(s.arm64_nr()), Some(s), "{}", s.name());
+            if let Some(n) = s.arm64_nr() {
+                assert_eq!(Sysno::from_arm64(n), Some(s), "{}", s.name());
+            }
+            if let Some(n) = s.sparc64_nr() {
+                assert_eq!(Sysno::from_sparc64(n), Some(s), "{}", s.name());
+            }
         }
         assert_eq!(Sysno::from_arm64(64), Some(Sysno::Write));
         assert_eq!(Sysno::from_arm64(222), Some(Sysno::Mmap));
         assert_eq!(Sysno::from_arm64(4000), None);
+        assert_eq!(Sysno::from_sparc64(4), Some(Sysno::Write));
+        assert_eq!(Sysno::from_sparc64(71), Some(Sysno::Mmap));
+        assert_eq!(Sysno::from_sparc64(289), Some(Sysno::Newfstatat));
+        assert_eq!(Sysno::from_arm64(5), None, "no open on arm64");
     }
 }

@@ -1,9 +1,9 @@
 //! Signal syscalls: rt_sigaction, rt_sigprocmask, sigaltstack.
 
 use crate::addr::UserAddr;
-use crate::arch::{read_u32, read_u64, StructWriter};
+use crate::arch::{read_u32, read_u64, Arch, StructWriter};
 use crate::kernel_stub::errno::{Errno, KResult};
-use crate::kernel_stub::signal::{AltStack, MaskHow, SigAction, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK};
+use crate::kernel_stub::signal::{sparc64, AltStack, MaskHow, SigAction, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK};
 use crate::kernel_stub::uaccess;
 use crate::kernel_stub::Kernel;
 
@@ -11,25 +11,68 @@ use crate::kernel_stub::Kernel;
 const MINSIGSTKSZ: u64 = 5120;
 
 impl Kernel {
-    /// Encode a `struct sigaction` as rt_sigaction's user ABI lays it out (arm64:
-    /// handler, flags, restorer, mask).
+    /// A signal number from the user ABI, in internal numbering.
+    pub(crate) fn user_signo(&self, signo: u64) -> u64 {
+        match self.arch {
+            Arch::Sparc64 if signo <= 64 => sparc64::to_generic(signo as u32) as u64,
+            _ => signo,
+        }
+    }
+
+    /// A signal mask from the user ABI, in internal numbering.
+    pub(crate) fn user_mask(&self, mask: u64) -> u64 {
+        match self.arch {
+            Arch::Sparc64 => sparc64::mask_to_generic(mask),
+            Arch::Arm64 => mask,
+        }
+    }
+
+    /// An internal signal mask in the user ABI's numbering.
+    pub(crate) fn abi_mask(&self, mask: u64) -> u64 {
+        match self.arch {
+            Arch::Sparc64 => sparc64::mask_to_sparc(mask),
+            Arch::Arm64 => mask,
+        }
+    }
+
+    /// Encode a `struct sigaction` as rt_sigaction's user ABI lays it out (handler, flags,
+    /// restorer, mask on both arm64 and sparc64; sparc64's flag and signal bits differ).
     fn encode_sigaction(&self, a: &SigAction) -> Vec<u8> {
+        let flags = match self.arch {
+            Arch::Sparc64 => sparc64::flags_to_sparc(a.flags),
+            Arch::Arm64 => a.flags,
+        };
+        let restorer = if self.arch == Arch::Sparc64 { 0 } else { a.restorer };
         let mut w = StructWriter::new(self.arch);
-        w.u64(a.handler).u64(a.flags).u64(a.restorer).u64(a.mask);
+        w.u64(a.handler).u64(flags).u64(restorer).u64(self.abi_mask(a.mask));
         w.finish()
     }
 
-    pub(super) fn sys_rt_sigaction(&mut self, signo: u64, act: u64, oact: u64, sigsetsize: u64) -> KResult<u64> {
+    /// `rt_sigaction`. On sparc64 the return trampoline comes as its own argument
+    /// (`restorer`, kept as the handler's return address) and the struct's field is unused.
+    pub(super) fn sys_rt_sigaction(
+        &mut self,
+        signo: u64,
+        act: u64,
+        oact: u64,
+        sigsetsize: u64,
+        restorer: Option<u64>,
+    ) -> KResult<u64> {
         if sigsetsize != 8 {
             return Err(Errno::EINVAL);
         }
+        let signo = self.user_signo(signo);
         let new = if act != 0 {
             let b = uaccess::read_user(&mut self.mm, self.uaccess, UserAddr(act), 32)?;
+            let flags = read_u64(self.arch, &b[8..]);
             Some(SigAction {
                 handler: read_u64(self.arch, &b[0..]),
-                flags: read_u64(self.arch, &b[8..]),
-                restorer: read_u64(self.arch, &b[16..]),
-                mask: read_u64(self.arch, &b[24..]),
+                flags: match self.arch {
+                    Arch::Sparc64 => sparc64::flags_to_generic(flags),
+                    Arch::Arm64 => flags,
+                },
+                restorer: restorer.unwrap_or_else(|| read_u64(self.arch, &b[16..])),
+                mask: self.user_mask(read_u64(self.arch, &b[24..])),
             })
         } else {
             None
@@ -54,14 +97,14 @@ impl Kernel {
                 _ => return Err(Errno::EINVAL),
             };
             let b = uaccess::read_user(&mut self.mm, self.uaccess, UserAddr(set), 8)?;
-            Some((how, read_u64(self.arch, &b)))
+            Some((how, self.user_mask(read_u64(self.arch, &b))))
         } else {
             None
         };
         let old = self.signals.blocked;
         if oset != 0 {
             let mut w = StructWriter::new(self.arch);
-            w.u64(old);
+            w.u64(self.abi_mask(old));
             uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(oset), &w.finish())?;
         }
         if let Some((how, set)) = new {

@@ -1,0 +1,37 @@
+/* Compiled and run by build.rs against the unicorn-engine-sys crate's own QEMU headers: prints
+ * the offsets of the private CPU state tagmmu's SPARC64 backend reaches (Unicorn offers no
+ * API for the register-window, condition-code and ASI state). */
+#include "qemu/osdep.h"
+#include "cpu.h"
+#include "uc_priv.h"
+#include <stddef.h>
+#include <stdio.h>
+
+#define OFF(name, type, field) printf("pub const %s: usize = %zu;\n", name, offsetof(type, field))
+
+int main(void) {
+    OFF("UC_CPU", struct uc_struct, cpu);
+    OFF("CPU_ENV_PTR", CPUState, env_ptr);
+    OFF("ENV_REGWPTR", CPUSPARCState, regwptr);
+    OFF("ENV_PC", CPUSPARCState, pc);
+    OFF("ENV_NPC", CPUSPARCState, npc);
+    OFF("ENV_Y", CPUSPARCState, y);
+    OFF("ENV_CWP", CPUSPARCState, cwp);
+    OFF("ENV_REGBASE", CPUSPARCState, regbase);
+    OFF("ENV_NWINDOWS", CPUSPARCState, nwindows);
+    OFF("ENV_ASI", CPUSPARCState, asi);
+    OFF("ENV_PSTATE", CPUSPARCState, pstate);
+    OFF("ENV_TL", CPUSPARCState, tl);
+    OFF("ENV_CANSAVE", CPUSPARCState, cansave);
+    OFF("ENV_CANRESTORE", CPUSPARCState, canrestore);
+    OFF("ENV_OTHERWIN", CPUSPARCState, otherwin);
+    OFF("ENV_WSTATE", CPUSPARCState, wstate);
+    OFF("ENV_CLEANWIN", CPUSPARCState, cleanwin);
+    OFF("ENV_FPRS", CPUSPARCState, fprs);
+    OFF("ENV_GSR", CPUSPARCState, gsr);
+    OFF("ENV_FSR", CPUSPARCState, fsr);
+    OFF("ENV_FPR", CPUSPARCState, fpr);
+    printf("pub const MAX_NWINDOWS: usize = %d;\n", MAX_NWINDOWS);
+    printf("pub const ENV_SIZE: usize = %zu;\n", sizeof(CPUSPARCState));
+    return 0;
+}
