@@ -31,11 +31,12 @@ impl Arch {
             Arch::Sparc64 => "sparc64",
         }
     }
-    /// The `AT_PLATFORM` string.
-    pub fn platform(self) -> &'static str {
+    /// The `AT_PLATFORM` string, if the architecture reports one (sparc64's `ELF_PLATFORM`
+    /// is NULL: no AT_PLATFORM entry).
+    pub fn platform(self) -> Option<&'static str> {
         match self {
-            Arch::Arm64 => "aarch64",
-            Arch::Sparc64 => "sparc64",
+            Arch::Arm64 => Some("aarch64"),
+            Arch::Sparc64 => None,
         }
     }
     /// The ELF `e_machine` value.

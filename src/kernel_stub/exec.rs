@@ -145,12 +145,16 @@ impl Kernel {
         }
         argv.reverse();
         let mut p = p & !15;
-        let platform = self.arch.platform();
-        p -= platform.len() as u64 + 1;
-        let platform_addr = p;
-        let mut pb = platform.as_bytes().to_vec();
-        pb.push(0);
-        uaccess::write_user(&mut self.mm, ctx, UserAddr(platform_addr), &pb)?;
+        let platform_addr = match self.arch.platform() {
+            Some(platform) => {
+                p -= platform.len() as u64 + 1;
+                let mut pb = platform.as_bytes().to_vec();
+                pb.push(0);
+                uaccess::write_user(&mut self.mm, ctx, UserAddr(p), &pb)?;
+                Some(p)
+            }
+            None => None,
+        };
         p -= 16;
         let random_addr = p;
         let mut rnd = [0u8; 16];
@@ -183,7 +187,9 @@ impl Kernel {
             aux.push((AT_HWCAP3, h3));
         }
         aux.push((AT_EXECFN, execfn));
-        aux.push((AT_PLATFORM, platform_addr));
+        if let Some(a) = platform_addr {
+            aux.push((AT_PLATFORM, a));
+        }
         aux.push((AT_NULL, 0));
 
         let words = 1 + argv.len() + 1 + envp.len() + 1 + aux.len() * 2;

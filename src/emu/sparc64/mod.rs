@@ -290,6 +290,11 @@ fn read_regs(uc: &Unicorn<Guest>) -> Result<Sparc64Regs, EmuError> {
     for i in 0..8 {
         r.o[i] = uc.reg_read(window_reg_id(i)).op("read outs")?;
     }
+    for (i, d) in r.fpr.iter_mut().enumerate() {
+        *d = env.fpr(i);
+    }
+    r.fsr = env.fsr();
+    r.gsr = env.gsr();
     Ok(r)
 }
 
@@ -306,6 +311,11 @@ fn write_regs(uc: &mut Unicorn<Guest>, r: &Sparc64Regs) -> Result<(), EmuError> 
     env.set_ccr(r.ccr as u64);
     env.set_asi(r.asi);
     env.set_pc_npc(r.pc, r.npc);
+    for (i, d) in r.fpr.iter().enumerate() {
+        env.set_fpr(i, *d);
+    }
+    env.set_fsr(r.fsr);
+    env.set_gsr(r.gsr);
     Ok(())
 }
 
@@ -571,9 +581,37 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             uc.emu_stop().op("stop")?;
             return Ok(());
         }
-        SyscallOutcome::SigReturn => {
-            return Err(EmuError::Unsupported("rt_sigreturn on sparc64".into()));
-        }
+        SyscallOutcome::SigReturn => return on_rt_sigreturn(uc),
+    }
+    sync_memory(uc)?;
+    let g = uc.get_data_mut();
+    if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {
+        g.pending = Some(PendingSignal { signo, si_code, addr, forced: false, at: None });
+        uc.emu_stop().op("stop")?;
+    }
+    Ok(())
+}
+
+/// `rt_sigreturn`: Linux's `do_rt_sigreturn`, returning straight to the restored PC/NPC
+/// (no syscall return: no carry or %o0 update). A bad frame is SIGSEGV.
+fn on_rt_sigreturn(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+    if let Err(bad) = flush_all(uc) {
+        return fault(
+            uc,
+            sig::SIGSEGV,
+            code::SEGV_MAPERR,
+            uc.get_data().env().pc() - 4,
+            uc.get_data().env().pc(),
+            bad.addr,
+        );
+    }
+    let mut regs = read_regs(uc)?;
+    if uc.get_data_mut().kernel.restore_rt_frame_sparc64(&mut regs).is_err() {
+        return force_segv(uc);
+    }
+    write_regs(uc, &regs)?;
+    if let Err(bad) = load_current_window(uc) {
+        return fault(uc, sig::SIGSEGV, code::SEGV_MAPERR, regs.pc, regs.npc, bad.addr);
     }
     sync_memory(uc)?;
     let g = uc.get_data_mut();
@@ -893,6 +931,9 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
             if let Some(stop) = deliver(&mut uc, p)? {
                 break stop;
             }
+            if let Some(stop) = deliver_pending(&mut uc)? {
+                break stop;
+            }
             continue;
         }
         match r {
@@ -926,8 +967,8 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
     Ok(RunOutput { kernel, stop, stats })
 }
 
-/// Deliver a signal at a clean stop: ignore it or end the guest (handlers: to come with the
-/// sparc64 signal frame).
+/// Deliver a signal at a clean stop: run its handler (flushing the windows and building the
+/// sparc64 frame), ignore it, or end the guest. Returns the stop if it ends the guest.
 fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, EmuError> {
     let env = uc.get_data().env();
     let pc = env.pc();
@@ -936,12 +977,53 @@ fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, Em
         g.kernel.signals.force(p.signo);
     }
     let act = g.kernel.signals.action(p.signo);
+    let name = crate::kernel_stub::signal::sparc64::name(p.signo);
     let fatal = if act.handler == SIG_IGN {
         false
     } else if act.handler == SIG_DFL {
         matches!(default_action(p.signo), DefaultAction::Terminate | DefaultAction::CoreDump)
     } else {
-        return Err(EmuError::Unsupported("signal handlers on sparc64".into()));
+        if g.kernel.trace.syscalls {
+            g.kernel.trace.emit(TraceEvent::Signal {
+                signo: p.signo,
+                si_code: p.si_code,
+                addr: p.addr,
+                action: format!("handler {:#x}", act.handler),
+            });
+        }
+        let info = crate::kernel_stub::signal::arm64::SigInfo {
+            signo: p.signo,
+            code: p.si_code,
+            addr: if p.si_code > 0 { p.addr } else { None },
+            sender: (p.si_code <= 0).then_some((g.kernel.config.pid, g.kernel.config.uid)),
+            esr: None,
+            fault_address: p.addr.unwrap_or(0),
+        };
+        let framed = match flush_all(uc) {
+            Ok(()) => {
+                let mut regs = read_regs(uc)?;
+                let tt = if p.forced { 0 } else { TRAP_BASE + ST_LINUX64_SYSCALL };
+                match uc.get_data_mut().kernel.setup_rt_frame_sparc64(&mut regs, &info, &act, tt) {
+                    Ok(()) => {
+                        write_regs(uc, &regs)?;
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+            Err(_) => false,
+        };
+        if framed {
+            return Ok(None);
+        }
+        // The frame could not be written: force_sigsegv.
+        let g = uc.get_data_mut();
+        g.kernel.signals.force(sig::SIGSEGV);
+        let _ = g.kernel.signals.set_action(sig::SIGSEGV as u64, Some(Default::default()));
+        let insn = disasm_at(g, pc);
+        let mut signal = FatalSignal::new(sig::SIGSEGV, code::SI_KERNEL, None, pc, insn);
+        signal.name = "SIGSEGV".into();
+        return Ok(Some(Stop::Killed { signal }));
     };
     let action = if fatal { "killed" } else { "ignored" };
     if g.kernel.trace.syscalls {
@@ -956,8 +1038,20 @@ fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, Em
         return Ok(None);
     }
     let insn = disasm_at(g, pc);
-    let signal = FatalSignal::new(p.signo, p.si_code, p.addr, pc, insn);
+    let mut signal = FatalSignal::new(p.signo, p.si_code, p.addr, pc, insn);
+    signal.name = name;
     Ok(Some(Stop::Killed { signal }))
+}
+
+/// Deliver every signal that is pending and not blocked.
+fn deliver_pending(uc: &mut Unicorn<Guest>) -> Result<Option<Stop>, EmuError> {
+    while let Some((signo, si_code, addr)) = uc.get_data_mut().kernel.signals.take_deliverable() {
+        let p = PendingSignal { signo, si_code, addr, forced: false, at: None };
+        if let Some(stop) = deliver(uc, p)? {
+            return Ok(Some(stop));
+        }
+    }
+    Ok(None)
 }
 
 fn install_hooks(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {

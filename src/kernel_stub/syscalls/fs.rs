@@ -30,7 +30,8 @@ pub fn decode_open_flags(arch: Arch, raw: u64) -> OpenFlags {
         excl: raw & excl != 0,
         trunc: raw & trunc != 0,
         append: raw & append != 0,
-        nonblock: raw & nonblock != 0,
+        // sparc64's distinct O_NDELAY bit (0x4) means O_NONBLOCK too.
+        nonblock: raw & nonblock != 0 || (arch == Arch::Sparc64 && raw & 0x4 != 0),
         directory: raw & directory != 0,
         direct: raw & direct != 0,
         cloexec: raw & cloexec != 0,
@@ -60,13 +61,24 @@ pub fn encode_stat(arch: Arch, st: &StatInfo, uid: u32, gid: u32) -> Vec<u8> {
             w.u64(st.size).u32(st.blksize).u32(0).u64(st.blocks);
             w.pad(6 * 8).u32(0).u32(0);
         }
-        // arch/sparc/include/uapi/asm/stat.h, 64-bit `struct stat`: 104 bytes.
+        // arch/sparc/include/uapi/asm/stat.h `struct stat64` (fstatat64, fstat64, stat64,
+        // lstat64; what glibc uses): 144 bytes, times zero.
         Arch::Sparc64 => {
-            w.u32(st.dev as u32).u32(0).u64(st.ino).u32(st.mode).u16(st.nlink as u16).u16(0);
-            w.u32(uid).u32(gid).u32(st.rdev as u32).u32(0).u64(st.size);
-            w.pad(6 * 8).u64(st.blksize as u64).u64(st.blocks).pad(16);
+            w.u64(st.dev).u64(st.ino).u64(st.nlink as u64).u32(st.mode).u32(uid).u32(gid).u32(0);
+            w.u64(st.rdev).u64(st.size).u64(st.blksize as u64).u64(st.blocks);
+            w.pad(6 * 8).pad(3 * 8);
         }
     }
+    w.finish()
+}
+
+/// sparc64's legacy 104-byte `struct stat` (stat, lstat, fstat: 38, 40, 62), which glibc no
+/// longer uses: 32-bit dev/rdev, 16-bit nlink, times without nanoseconds.
+pub fn encode_stat_sparc_legacy(st: &StatInfo, uid: u32, gid: u32) -> Vec<u8> {
+    let mut w = StructWriter::new(Arch::Sparc64);
+    w.u32(st.dev as u32).u32(0).u64(st.ino).u32(st.mode).u16(st.nlink as u16).u16(0);
+    w.u32(uid).u32(gid).u32(st.rdev as u32).u32(0).u64(st.size);
+    w.pad(3 * 8).u64(st.blksize as u64).u64(st.blocks).pad(2 * 8);
     w.finish()
 }
 
@@ -261,6 +273,32 @@ impl Kernel {
         self.vfs.lseek(fd, off as i64, w)
     }
 
+    /// `_llseek(fd, offset_high, offset_low, result, whence)` (sparc64's glibc lseek): the
+    /// new position is stored at `result` and the call returns 0.
+    pub(super) fn sys_llseek(&mut self, fd: u64, hi: u64, lo: u64, result: u64, whence: u64) -> KResult<u64> {
+        let off = ((hi as u32 as u64) << 32) | (lo as u32 as u64);
+        let pos = self.sys_lseek(fd, off, whence)?;
+        let mut w = StructWriter::new(self.arch);
+        w.u64(pos);
+        uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(result), &w.finish())?;
+        Ok(0)
+    }
+
+    /// The legacy sparc64 stat calls (38, 40, 62) and their 104-byte struct.
+    pub(super) fn sys_stat_legacy(&mut self, path: Option<u64>, fd: u64, buf: u64) -> KResult<u64> {
+        let st = match path {
+            Some(p) => {
+                let p = self.user_path(p)?;
+                let p = self.at_path(crate::kernel_stub::syscalls::AT_FDCWD as u64, &p)?;
+                self.vfs.stat(&p)?
+            }
+            None => self.vfs.fstat(fd)?,
+        };
+        let bytes = encode_stat_sparc_legacy(&st, self.config.uid, self.config.gid);
+        uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(buf), &bytes)?;
+        Ok(0)
+    }
+
     fn put_stat(&mut self, st: StatInfo, buf: u64) -> KResult<u64> {
         let bytes = encode_stat(self.arch, &st, self.config.uid, self.config.gid);
         uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(buf), &bytes)?;
@@ -384,12 +422,14 @@ impl Kernel {
     }
 
     pub(super) fn sys_ioctl(&mut self, fd: u64, req: u64) -> KResult<u64> {
-        const FIONCLEX: u64 = 0x5450;
-        const FIOCLEX: u64 = 0x5451;
-        const FIONBIO: u64 = 0x5421;
+        // (FIONCLEX, FIOCLEX, FIONBIO): asm-generic's, and sparc's _IO/_IOW('f', ...) forms.
+        let (fionclex, fioclex, fionbio) = match self.arch {
+            Arch::Arm64 => (0x5450, 0x5451, 0x5421),
+            Arch::Sparc64 => (0x2000_6602, 0x2000_6601, 0x8004_667e),
+        };
         self.vfs.file(fd)?;
         match req {
-            FIONCLEX | FIOCLEX | FIONBIO => Ok(0),
+            r if r == fionclex || r == fioclex || r == fionbio => Ok(0),
             // No descriptor is a terminal (the standard streams present themselves as pipes),
             // and no other ioctl is modelled for these files.
             _ => Err(Errno::ENOTTY),

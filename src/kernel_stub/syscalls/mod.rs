@@ -151,6 +151,7 @@ sysnos! {
     Access = "access", None, Some(33), [Path, Octal];
     Dup2 = "dup2", None, Some(90), [Fd, Fd];
     Stat = "stat", None, Some(38), [Path, Hex];
+    Llseek = "_llseek", None, Some(236), [Fd, Int, Int, Hex, Int];
     Lstat = "lstat", None, Some(40), [Path, Hex];
 }
 
@@ -239,8 +240,7 @@ impl Kernel {
             Mkdir => self.sys_mkdirat(AT_FDCWD as u64, a[0], a[1]),
             Access => self.sys_faccessat(AT_FDCWD as u64, a[0]),
             Dup2 => self.sys_dup2(a[0], a[1]),
-            Stat => self.sys_newfstatat(AT_FDCWD as u64, a[0], a[1], 0),
-            Lstat => self.sys_newfstatat(AT_FDCWD as u64, a[0], a[1], 0x100),
+            Stat | Lstat => self.sys_stat_legacy(Some(a[0]), 0, a[1]),
             Close => self.vfs.close(a[0]).map(|_| 0),
             Getdents64 => self.sys_getdents64(a[0], a[1], a[2]),
             Lseek => self.sys_lseek(a[0], a[1], a[2]),
@@ -252,7 +252,9 @@ impl Kernel {
             Pwrite64 => self.sys_pwrite(a[0], a[1], a[2], a[3]),
             Readlinkat => self.sys_readlinkat(a[0], a[1], a[2], a[3]),
             Newfstatat => self.sys_newfstatat(a[0], a[1], a[2], a[3]),
+            Fstat if self.arch == Arch::Sparc64 => self.sys_stat_legacy(None, a[0], a[1]),
             Fstat => self.sys_fstat(a[0], a[1]),
+            Llseek => self.sys_llseek(a[0], a[1], a[2], a[3], a[4]),
             SetTidAddress => {
                 self.clear_child_tid = a[0];
                 Ok(self.config.pid as u64)
@@ -284,10 +286,20 @@ impl Kernel {
             // sparc64 passes the handler's return trampoline as a fourth argument.
             RtSigaction if self.arch == Arch::Sparc64 => self.sys_rt_sigaction(a[0], a[1], a[2], a[4], Some(a[3])),
             RtSigaction => self.sys_rt_sigaction(a[0], a[1], a[2], a[3], None),
+            // sparc's SIG_SETMASK is 4 (SIG_BLOCK 1, SIG_UNBLOCK 2); asm-generic counts 0, 1, 2.
+            RtSigprocmask if self.arch == Arch::Sparc64 => {
+                let how = match a[0] {
+                    1 => 0,
+                    2 => 1,
+                    4 => 2,
+                    _ => 3,
+                };
+                self.sys_rt_sigprocmask(if a[1] == 0 { 0 } else { how }, a[1], a[2], a[3])
+            }
             RtSigprocmask => self.sys_rt_sigprocmask(a[0], a[1], a[2], a[3]),
             Uname => self.sys_uname(a[0]),
-            Getrlimit => self.sys_prlimit(0, a[0], 0, a[1]),
-            Prlimit64 => self.sys_prlimit(a[0], a[1], a[2], a[3]),
+            Getrlimit => self.sys_prlimit(0, self.user_rlimit(a[0]), 0, a[1]),
+            Prlimit64 => self.sys_prlimit(a[0], self.user_rlimit(a[1]), a[2], a[3]),
             Prctl => self.sys_prctl(a),
             Getpid | Gettid => Ok(self.config.pid as u64),
             Getppid => Ok(1),
@@ -322,6 +334,16 @@ impl Kernel {
         })
     }
 
+    /// A resource number from the user ABI in asm-generic numbering: sparc swaps
+    /// RLIMIT_NOFILE (6) and RLIMIT_NPROC (7).
+    fn user_rlimit(&self, r: u64) -> u64 {
+        match (self.arch, r) {
+            (Arch::Sparc64, 6) => 7,
+            (Arch::Sparc64, 7) => 6,
+            _ => r,
+        }
+    }
+
     /// Read a user path for a syscall (PATH_MAX = 4096 including the NUL).
     pub(crate) fn user_path(&mut self, addr: u64) -> KResult<String> {
         let bytes = uaccess::read_cstring(&mut self.mm, self.uaccess, UserAddr(addr), 4096)?;
@@ -353,7 +375,10 @@ impl Kernel {
                 ArgKind::Hex => format!("{v:#x}"),
                 ArgKind::Size => v.to_string(),
                 ArgKind::Octal => format!("{v:#o}"),
-                ArgKind::Signal => crate::kernel_stub::signal::signal_name(v as u32),
+                ArgKind::Signal => match self.arch {
+                    Arch::Sparc64 => crate::kernel_stub::signal::sparc64::name(self.user_signo(v) as u32),
+                    Arch::Arm64 => crate::kernel_stub::signal::signal_name(v as u32),
+                },
                 ArgKind::Path => match uaccess::read_cstring(&mut self.mm, self.uaccess, UserAddr(v), 4096) {
                     Ok(b) => format!("{:?}", String::from_utf8_lossy(&b)),
                     Err(_) => format!("{v:#x}"),

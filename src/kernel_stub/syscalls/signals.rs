@@ -139,7 +139,11 @@ impl Kernel {
             if mode == SS_DISABLE {
                 Some(AltStack { sp: 0, flags: SS_DISABLE, size: 0 })
             } else {
-                if st.size < MINSIGSTKSZ {
+                let min = match self.arch {
+                    Arch::Arm64 => MINSIGSTKSZ,
+                    Arch::Sparc64 => sparc64::MINSIGSTKSZ,
+                };
+                if st.size < min {
                     return Err(Errno::ENOMEM);
                 }
                 Some(AltStack { flags: st.flags & SS_AUTODISARM, ..st })
