@@ -1,5 +1,6 @@
-//! Differential test: every plain arm64 program marked `// tagmmu: differential` runs under
-//! `tagmmu exec` and `qemu-aarch64`, and both must print the same stdout and exit the same.
+//! Differential tests: every plain program marked `// tagmmu: differential` runs under
+//! `tagmmu exec` and qemu-user (`qemu-aarch64 -cpu max`, `qemu-sparc64`), and both must print
+//! the same stdout and exit the same.
 
 mod common;
 use common::*;
@@ -18,10 +19,11 @@ fn runs(name: &str) -> Vec<Vec<&'static str>> {
     }
 }
 
-#[test]
-fn tagmmu_matches_qemu_aarch64() {
-    let qemu = require_tool("qemu-aarch64", "qemu-user");
-    let src_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/arm64");
+/// Every program of `programs/<arch>/` marked `// tagmmu: differential`, run under tagmmu and
+/// under qemu-user with the same argv[0] and arguments: stdout and exit status must match.
+fn compare_with_qemu(arch: &str, qemu: &str, qemu_args: &[&str]) -> usize {
+    let qemu = require_tool(qemu, "qemu-user");
+    let src_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs").join(arch);
     let mut names: Vec<String> = std::fs::read_dir(&src_dir)
         .unwrap()
         .filter_map(|e| e.ok())
@@ -32,7 +34,7 @@ fn tagmmu_matches_qemu_aarch64() {
     assert!(names.len() >= 8, "the corpus has its differential programs: {names:?}");
     let mut compared = 0;
     for name in &names {
-        let prog = guest(&format!("arm64/{name}"));
+        let prog = guest(&format!("{arch}/{name}"));
         // Run both from the program's directory with the same argv[0], so args prints alike.
         let dir = prog.parent().unwrap();
         for args in runs(name) {
@@ -46,7 +48,7 @@ fn tagmmu_matches_qemu_aarch64() {
             let theirs = Command::new(&qemu)
                 .current_dir(dir)
                 .env_clear()
-                .args(["-cpu", "max"])
+                .args(qemu_args)
                 .arg(format!("./{name}"))
                 .args(&args)
                 .output()
@@ -59,12 +61,25 @@ fn tagmmu_matches_qemu_aarch64() {
             assert_eq!(
                 text(&ours.stdout),
                 text(&theirs.stdout),
-                "{name} {args:?}: stdout differs (tagmmu stderr: {})",
+                "{arch}/{name} {args:?}: stdout differs (tagmmu stderr: {})",
                 text(&ours.stderr)
             );
-            assert_eq!(status(&ours), status(&theirs), "{name} {args:?}: exit status differs");
+            assert_eq!(status(&ours), status(&theirs), "{arch}/{name} {args:?}: exit status differs");
             compared += 1;
         }
     }
+    compared
+}
+
+#[test]
+fn tagmmu_matches_qemu_aarch64() {
+    let compared = compare_with_qemu("arm64", "qemu-aarch64", &["-cpu", "max"]);
+    assert!(compared >= 14, "{compared} runs compared");
+}
+
+/// The sparc64 programs (no ADI: qemu-sparc64 has none) run as under qemu-sparc64.
+#[test]
+fn tagmmu_matches_qemu_sparc64() {
+    let compared = compare_with_qemu("sparc64", "qemu-sparc64", &[]);
     assert!(compared >= 14, "{compared} runs compared");
 }

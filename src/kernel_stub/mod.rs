@@ -14,6 +14,7 @@ pub mod gup;
 pub mod iomap_dio;
 pub mod livelock;
 pub mod mm;
+pub mod shm;
 pub mod signal;
 pub mod syscalls;
 pub mod trace;
@@ -158,6 +159,8 @@ pub struct Kernel {
     pub write_reports: Vec<crate::kernel_stub::filemap::WriteReport>,
     /// Reports of O_DIRECT reads and writes on the btrfs mount.
     pub dio_reports: Vec<crate::kernel_stub::btrfs::dio::DioReport>,
+    /// System V shared-memory segments.
+    pub shm: crate::kernel_stub::shm::ShmTable,
     /// The executable's path, as exec was given it.
     pub exe_path: String,
     /// Unknown syscall numbers already reported.
@@ -194,6 +197,7 @@ impl Kernel {
             loop_reports: Vec::new(),
             write_reports: Vec::new(),
             dio_reports: Vec::new(),
+            shm: Default::default(),
             trace: Trace::default(),
             stats: KernelStats::default(),
             unknown_reported: BTreeSet::new(),

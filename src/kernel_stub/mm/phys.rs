@@ -272,6 +272,13 @@ impl PhysMemory {
         Ok(PhysAddr(pa))
     }
 
+    /// Pin or unpin the segment at `pa` (a pinned segment survives its last mapping).
+    pub fn set_pinned(&mut self, pa: PhysAddr, pinned: bool) {
+        if let Some(s) = self.segments.get_mut(&pa.0) {
+            s.pinned = pinned;
+        }
+    }
+
     /// Release the segment starting at `pa`.
     pub fn release(&mut self, pa: PhysAddr) {
         if self.segments.get(&pa.0).is_some_and(|s| s.pinned) {

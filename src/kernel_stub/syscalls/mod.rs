@@ -152,6 +152,11 @@ sysnos! {
     Dup2 = "dup2", None, Some(90), [Fd, Fd];
     Stat = "stat", None, Some(38), [Path, Hex];
     Llseek = "_llseek", None, Some(236), [Fd, Int, Int, Hex, Int];
+    Ipc = "ipc", None, Some(215), [Int, Int, Hex, Hex, Hex, Int];
+    Shmget = "shmget", Some(194), Some(395), [Int, Size, Hex];
+    Shmctl = "shmctl", Some(195), Some(396), [Int, Int, Hex];
+    Shmat = "shmat", Some(196), Some(397), [Int, Hex, Hex];
+    Shmdt = "shmdt", Some(197), Some(398), [Hex];
     Lstat = "lstat", None, Some(40), [Path, Hex];
 }
 
@@ -255,6 +260,11 @@ impl Kernel {
             Fstat if self.arch == Arch::Sparc64 => self.sys_stat_legacy(None, a[0], a[1]),
             Fstat => self.sys_fstat(a[0], a[1]),
             Llseek => self.sys_llseek(a[0], a[1], a[2], a[3], a[4]),
+            Ipc => self.sys_ipc(a[0], a[1], a[2], a[3], a[4]),
+            Shmget => self.shmget(a[0] as i32, a[1], a[2] as u32),
+            Shmctl => self.shmctl(a[0], a[1] as u32, a[2]),
+            Shmat => self.shmat(a[0], a[1], a[2] as u32),
+            Shmdt => self.shmdt(a[0]),
             SetTidAddress => {
                 self.clear_child_tid = a[0];
                 Ok(self.config.pid as u64)
