@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod adi;
 pub mod arch;
 pub mod emu;
 pub mod kernel_stub;

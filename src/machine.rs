@@ -257,12 +257,19 @@ fn run_sparc64(
             "instruction tracing on sparc64 (Unicorn's SPARC code hooks corrupt NPC after jmpl)".into(),
         )));
     }
+    // ARCH_DLINFO's ADI entries come first, always (0 without ADI).
+    let adi = kernel.adi.machine.supported;
+    let adi_aux = |v: u64| if adi { v } else { 0 };
     let params = ExecParams {
         argv,
         envp: cfg.env.clone(),
         execfn,
-        arch_auxv: Vec::new(),
-        hwcap: crate::emu::sparc64::HWCAP,
+        arch_auxv: vec![
+            (at::AT_ADI_BLKSZ, adi_aux(crate::adi::ADI_BLKSZ)),
+            (at::AT_ADI_NBITS, adi_aux(crate::adi::ADI_NBITS)),
+            (at::AT_ADI_UEONADI, adi_aux(crate::adi::ADI_UEONADI)),
+        ],
+        hwcap: crate::emu::sparc64::HWCAP | if adi { crate::adi::HWCAP_SPARC_ADI } else { 0 },
         hwcap2: None,
         hwcap3: None,
     };
@@ -272,7 +279,8 @@ fn run_sparc64(
     kernel.exe_path = exe.display().to_string();
     let trampoline = sparc64::map_trampoline(&mut kernel)
         .map_err(|errno| MachineError::Exec { path: cfg.program.display().to_string(), errno })?;
-    let opts = Sparc64Options { limits: cfg.limits, trampoline };
+    let patches = sparc64::patch_image(&mut kernel);
+    let opts = Sparc64Options { limits: cfg.limits, trampoline, patches };
     let out = sparc64::run(kernel, start, opts)?;
     Ok((out.stop, out.stats, out.kernel))
 }

@@ -27,6 +27,10 @@ pub enum SubpageProbe {
     /// arm64 with MTE: `mte_probe_user_range`, one read per 16-byte granule.
     #[serde(rename = "arm64")]
     Arm64Mte,
+    /// tagmmu's SPARC ADI probe, the fix upstream never made for SPARC: one read per 64-byte
+    /// ADI block (loads are always checked precisely by ADI).
+    #[serde(rename = "sparc-adi")]
+    SparcAdi,
 }
 
 /// The probes' context: faults enabled, tag checks as the thread's mode makes them.
@@ -164,22 +168,33 @@ pub fn fault_in_safe_writeable(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr: u6
 /// arm64 `mte_probe_user_range` (5.19): a read at `uaddr`, then one at every 16-byte granule
 /// start below the end. Returns 0, or the bytes not probed (from the failing granule).
 pub fn mte_probe_user_range(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr: u64, size: u64) -> u64 {
+    granule_probe(mm, ctx, uaddr, size, 16)
+}
+
+/// tagmmu's ADI `probe_subpage_writeable`: the same walk over 64-byte ADI blocks.
+pub fn adi_probe_user_range(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr: u64, size: u64) -> u64 {
+    granule_probe(mm, ctx, uaddr, size, 64)
+}
+
+/// A read at `uaddr`, then one at every `granule` boundary below the end.
+fn granule_probe(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr: u64, size: u64, granule: u64) -> u64 {
     let end = uaddr.wrapping_add(size);
     if !get_user_byte(mm, ctx, uaddr) {
         return size;
     }
-    let mut p = (uaddr + 15) & !15;
+    let mut p = uaddr.wrapping_add(granule - 1) & !(granule - 1);
     while p < end {
         if !get_user_byte(mm, ctx, p) {
             return end - p;
         }
-        p += 16;
+        p += granule;
     }
     0
 }
 
 /// `probe_subpage_writeable(uaddr, size)` for the architecture flavour: arm64 probes when
-/// the system has MTE; the generic version returns 0.
+/// the system has MTE, tagmmu's SPARC flavour when it has ADI (`mte` = the machine has tag
+/// checking); the generic version returns 0.
 pub fn probe_subpage_writeable(
     mm: &mut AddressSpace,
     ctx: UaccessCtx,
@@ -190,6 +205,7 @@ pub fn probe_subpage_writeable(
 ) -> u64 {
     match probe {
         SubpageProbe::Arm64Mte if mte => mte_probe_user_range(mm, ctx, uaddr, size),
+        SubpageProbe::SparcAdi if mte => adi_probe_user_range(mm, ctx, uaddr, size),
         _ => 0,
     }
 }

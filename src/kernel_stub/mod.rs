@@ -59,6 +59,8 @@ pub struct KernelConfig {
     pub stderr: OutputSink,
     /// arm64 MTE options of the machine.
     pub mte: crate::mte::MteMachine,
+    /// SPARC ADI of the machine.
+    pub adi: crate::adi::AdiMachine,
     /// The architecture flavour's `probe_subpage_writeable()`.
     pub subpage_probe: crate::kernel_stub::fault_in::SubpageProbe,
     /// CAP_SYS_ADMIN (the btrfs search ioctls need it).
@@ -82,6 +84,7 @@ impl Default for KernelConfig {
             stdout: OutputSink::Inherit,
             stderr: OutputSink::Inherit,
             mte: crate::mte::MteMachine::default(),
+            adi: crate::adi::AdiMachine::default(),
             subpage_probe: crate::kernel_stub::fault_in::SubpageProbe::Arm64Mte,
             cap_sys_admin: true,
             loop_budget: 100_000,
@@ -139,6 +142,8 @@ pub struct Kernel {
     pub uaccess: UaccessCtx,
     /// The thread's MTE state (arm64).
     pub mte: crate::mte::MteState,
+    /// The task's ADI state (sparc64).
+    pub adi: crate::adi::AdiState,
     /// Resource limits.
     pub rlimits: Rlimits,
     /// `prctl(PR_SET_NAME)`.
@@ -188,6 +193,7 @@ impl Kernel {
             signals: SignalState::default(),
             uaccess: UaccessCtx::default(),
             mte: crate::mte::MteState { machine: config.mte, ..Default::default() },
+            adi: crate::adi::AdiState { machine: config.adi, ..Default::default() },
             rlimits: Rlimits::default(),
             comm: String::new(),
             clear_child_tid: 0,
@@ -233,6 +239,29 @@ impl Kernel {
     /// Sleep: advance the guest's clocks without blocking the host.
     pub fn sleep(&mut self, ns: u64) {
         self.slept_ns = self.slept_ns.saturating_add(ns);
+    }
+
+    /// Does the machine check memory tags at all (arm64 MTE, SPARC ADI)?
+    pub fn tags_supported(&self) -> bool {
+        match self.arch {
+            Arch::Arm64 => self.mte.supported(),
+            Arch::Sparc64 => self.adi.machine.supported,
+        }
+    }
+
+    /// The first `PROT_ADI`: set the task's PSTATE.mcde (Linux: TSTATE_MCDE, never cleared).
+    /// From then on versioned pointers translate (bits 63:60 ignored, as the kernel's
+    /// `untagged_addr` does) and the kernel's own accesses to user memory are checked
+    /// precisely (Linux's trap entry sets PSTATE.mcde and PMCDPER for the kernel).
+    pub fn enable_adi(&mut self) {
+        if self.adi.mcde {
+            return;
+        }
+        self.adi.mcde = true;
+        self.mm.set_ignored_top_bits(4);
+        self.uaccess.tagged_addr_abi = true;
+        self.uaccess.check_loads = true;
+        self.uaccess.check_stores = true;
     }
 
     /// Record a notice for the user (printed at once when the guest's stderr is the host's).

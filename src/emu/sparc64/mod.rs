@@ -20,6 +20,7 @@
 //! - No code hooks: Unicorn's SPARC code hook writes a placeholder into NPC after a `jmpl`
 //!   (its "dynamic NPC" marker), which breaks every return. Instruction tracing is refused.
 
+mod adi;
 pub mod cpu;
 pub mod nofault;
 pub mod windows;
@@ -63,7 +64,6 @@ const ST_SETCONTEXT: u32 = 0x6f;
 /// tagmmu's own trap: the resume trampoline.
 const ST_TAGMMU_RESUME: u32 = 0x7f;
 /// Hardware trap types (QEMU's TT_* for SPARC64).
-const TT_ILL_INSN: u32 = 0x10;
 const TT_PRIV_INSN: u32 = 0x11;
 const TT_NFPU_INSN: u32 = 0x20;
 const TT_FP_EXCP: u32 = 0x21;
@@ -79,12 +79,39 @@ const TT_FILL: u32 = 0xc0;
 const RESUME_CODE: [u32; 2] = [0x91d0_207f, 0x0100_0000];
 
 /// Options of the SPARC64 CPU.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Sparc64Options {
     /// Budgets.
     pub limits: RunLimits,
     /// Address of tagmmu's trampoline page (see [`map_trampoline`]).
     pub trampoline: u64,
+    /// Instructions replaced in the loaded text by a trap, to emulate (address → original).
+    pub patches: std::collections::HashMap<u64, u32>,
+}
+
+/// Replace the instructions tagmmu must emulate (ADI version accesses, `%asi` forms) in the
+/// executable mappings of the loaded image; returns the patch table.
+pub fn patch_image(kernel: &mut Kernel) -> std::collections::HashMap<u64, u32> {
+    let mut table = std::collections::HashMap::new();
+    let ranges: Vec<(u64, u64)> = kernel
+        .mm
+        .vmas()
+        .iter()
+        .filter(|v| v.prot.contains(Prot::EXEC) && v.kind == crate::kernel_stub::mm::VmaKind::Image)
+        .map(|v| (v.start, v.end))
+        .collect();
+    for (start, end) in ranges {
+        let mut code = vec![0u8; (end - start) as usize];
+        if kernel.mm.read_kernel(start, &mut code).is_err() {
+            continue;
+        }
+        let patched = crate::adi::patch_text(&mut code, start);
+        if !patched.is_empty() {
+            let _ = kernel.mm.write_kernel(start, &code);
+            table.extend(patched);
+        }
+    }
+    table
 }
 
 /// Map tagmmu's trampoline page (named `[vdso]`) at the top of the address space: the resume
@@ -146,6 +173,16 @@ pub(crate) struct Guest {
     limits: RunLimits,
     stats: EmuStats,
     started: Instant,
+    /// Instructions replaced by a trap (address → original).
+    patches: std::collections::HashMap<u64, u32>,
+    /// For each ADI alias page entered in the TLB: the virtual page (with its version bits).
+    alias_va: std::collections::HashMap<u64, u64>,
+    /// The alias page a precise ADI fault protected.
+    protected_alias: Option<u64>,
+    /// The versions of the last precise ADI fault, for the report.
+    adi_fault: Option<adi::AdiFault>,
+    /// The last disrupting ADI error delivered, for the report.
+    deferred_report: Option<crate::adi::DeferredError>,
 }
 
 impl Guest {
@@ -392,6 +429,7 @@ fn sync_memory(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     if gen != g.tlb_gen || g.flush_tlb {
         g.tlb_gen = gen;
         g.flush_tlb = false;
+        g.alias_va.clear();
         uc.ctl_flush_tlb().op("flush tlb")?;
     }
     Ok(())
@@ -406,10 +444,22 @@ fn apply_phys_events(uc: &mut Unicorn<Guest>, events: Vec<PhysEvent>) -> Result<
                 // `Unmapped` event; that event is applied here before the CPU runs again.
                 unsafe { uc.mem_map_ptr(pa.0, len, UcProt::ALL, host.cast()) }.op("map guest memory")?;
             }
-            PhysEvent::Unmapped { pa, len, .. } => {
+            PhysEvent::Unmapped { pa, len, tagged } => {
                 uc.mem_unmap(pa.0, len).op("unmap guest memory")?;
+                if tagged {
+                    for v in 0..16 {
+                        uc.mem_unmap(adi::alias_pa(pa.0, v), len).op("unmap ADI alias")?;
+                    }
+                }
             }
-            PhysEvent::Tagged { .. } => {}
+            PhysEvent::Tagged { pa, len, host } => {
+                for v in 0..16 {
+                    // SAFETY: as for `Mapped`: the aliases share the segment's host memory,
+                    // which lives until its `Unmapped` event unmaps them too.
+                    unsafe { uc.mem_map_ptr(adi::alias_pa(pa.0, v), len, UcProt::ALL, host.cast()) }
+                        .op("map ADI alias")?;
+                }
+            }
         }
     }
     Ok(())
@@ -423,7 +473,7 @@ fn read_insn(g: &Guest, pc: u64) -> Option<u32> {
 }
 
 fn disasm_at(g: &Guest, pc: u64) -> String {
-    match read_insn(g, pc) {
+    match g.patches.get(&pc).copied().or_else(|| read_insn(g, pc)) {
         Some(w) => g.disasm.one(&w.to_be_bytes(), pc),
         None => "(unreadable)".into(),
     }
@@ -487,7 +537,11 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
             if prot.contains(Prot::EXEC) {
                 perms |= UcProt::EXEC;
             }
-            Some(TlbEntry { paddr: pa.0 & !(page - 1), perms })
+            let mut paddr = pa.0 & !(page - 1);
+            if adi::checked_page(g, va) && g.kernel.mm.phys().containing(pa).is_some_and(|(s, _)| s.tags().is_some()) {
+                paddr = adi::fill(g, vaddr, va, paddr);
+            }
+            Some(TlbEntry { paddr, perms })
         }
         Err(kind) if access == Access::Fetch => {
             // When a stop is requested, Unicorn looks up the block at `until`: not a fetch.
@@ -550,7 +604,12 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     let sp = uc.reg_read(window_reg_id(6)).op("read sp")?;
     let g = uc.get_data_mut();
     g.kernel.current_sp = sp;
+    // A disrupting ADI error from a store just before the trap is delivered on the way back.
+    let deferred = adi::take_deferred(g);
     let outcome = g.kernel.syscall(nr, args);
+    if let Some(p) = deferred {
+        g.kernel.signals.raise_with(p.signo, p.si_code, p.addr);
+    }
     env.set_pc_npc(resume, resume + 4);
     match outcome {
         SyscallOutcome::Return(r) => {
@@ -708,10 +767,16 @@ fn on_interrupt(uc: &mut Unicorn<Guest>, intno: u32) -> Result<(), EmuError> {
             let at = trapping_insn(uc.get_data(), npc, |_| true);
             fault(uc, sig::SIGFPE, code::FPE_INTDIV, at, npc, at)
         }
-        TT_ILL_INSN | TT_PRIV_INSN => {
+        n if n == TRAP_BASE + crate::adi::PATCH_TRAP_NUMBER
+            && uc.get_data().patches.contains_key(&npc.wrapping_sub(4)) =>
+        {
+            let at = npc - 4;
+            let orig = uc.get_data().patches[&at];
+            adi::on_patched(uc, at, npc, orig)
+        }
+        TT_PRIV_INSN => {
             let at = trapping_insn(uc.get_data(), npc, |_| true);
-            let c = if intno == TT_PRIV_INSN { code::ILL_PRVOPC } else { code::ILL_ILLOPC };
-            fault(uc, sig::SIGILL, c, at, npc, at)
+            fault(uc, sig::SIGILL, code::ILL_PRVOPC, at, npc, at)
         }
         TT_UNALIGNED => {
             let at = trapping_insn(uc.get_data(), npc, |_| true);
@@ -739,6 +804,21 @@ fn on_interrupt(uc: &mut Unicorn<Guest>, intno: u32) -> Result<(), EmuError> {
     }
 }
 
+/// What a non-faulting load of `size` bytes at `ea` gives: the bytes if a user load could
+/// reach them (a page that is mapped but not present is faulted in), else zero.
+fn nofault_value(uc: &mut Unicorn<Guest>, ea: u64, size: usize, little_endian: bool, signed: bool) -> u64 {
+    let mut bytes = vec![0u8; size];
+    let k = &mut uc.get_data_mut().kernel;
+    let readable =
+        k.mm.untag(ea).filter(|a| a.checked_add(size as u64).is_some()).is_some_and(|a| {
+            k.mm.handle_user_fault(a, Access::Read).is_ok() && k.mm.read_kernel(a, &mut bytes).is_ok()
+        });
+    if !readable {
+        bytes.fill(0);
+    }
+    nofault::value(&bytes, little_endian, signed)
+}
+
 /// Complete a non-faulting load that QEMU's own TLB check turned into a data-TLB miss (see
 /// [`nofault`]): the bytes if the address is readable, else zero.
 fn on_nofault_load(uc: &mut Unicorn<Guest>, npc: u64) -> Result<(), EmuError> {
@@ -762,28 +842,35 @@ fn on_nofault_load(uc: &mut Unicorn<Guest>, npc: u64) -> Result<(), EmuError> {
         None => read_int_reg(uc, l.rs2)?,
     };
     let ea = base.wrapping_add(off);
-    let mut bytes = vec![0u8; l.size as usize];
-    {
-        let k = &mut uc.get_data_mut().kernel;
-        let readable = k.mm.untag(ea).filter(|a| a.checked_add(l.size as u64).is_some()).is_some_and(|a| {
-            k.mm.handle_user_fault(a, Access::Read).is_ok() && k.mm.read_kernel(a, &mut bytes).is_ok()
-        });
-        if !readable {
-            bytes.fill(0);
-        }
-    }
     let le = asi & 0x8 != 0;
     if l.pair {
-        let hi = nofault::value(&bytes[..4], le, false);
-        let lo = nofault::value(&bytes[4..], le, false);
+        let hi = nofault_value(uc, ea, 4, le, false);
+        let lo = nofault_value(uc, ea.wrapping_add(4), 4, le, false);
         write_int_reg(uc, l.rd & !1, hi)?;
         write_int_reg(uc, l.rd | 1, lo)?;
     } else {
-        write_int_reg(uc, l.rd, nofault::value(&bytes, le, l.signed))?;
+        let v = nofault_value(uc, ea, l.size as usize, le, l.signed);
+        write_int_reg(uc, l.rd, v)?;
     }
     uc.get_data_mut().stats.emulated_insns += 1;
     env.set_pc_npc(npc, npc + 4);
     Ok(())
+}
+
+/// An illegal instruction (TT 0x10, which Unicorn hands to the invalid-instruction hook
+/// with PC and NPC still on the instruction): MCDPER's `rd`/`wr %asr14` are emulated;
+/// anything else is SIGILL/ILL_ILLOPC.
+fn on_illegal(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+    let env = uc.get_data().env();
+    let (at, npc) = (env.pc(), env.npc());
+    if let Some(w) = read_insn(uc.get_data(), at) {
+        if adi::on_mcdper(uc, w)? {
+            uc.get_data_mut().stats.emulated_insns += 1;
+            env.set_pc_npc(npc, npc + 4);
+            return Ok(());
+        }
+    }
+    fault(uc, sig::SIGILL, code::ILL_ILLOPC, at, npc, at)
 }
 
 /// The effective address of the load/store at `pc` (rs1 + simm13 or rs1 + rs2), from the
@@ -823,6 +910,12 @@ fn on_block(uc: &mut Unicorn<Guest>, addr: u64, size: u32) {
     }
     if stop.is_some() {
         g.stop = stop;
+        let _ = uc.emu_stop();
+        return;
+    }
+    // A disrupting ADI error is taken at the next block boundary.
+    if g.kernel.adi.deferred.is_some() && g.pending.is_none() {
+        g.pending = adi::take_deferred(g);
         let _ = uc.emu_stop();
     }
 }
@@ -886,6 +979,11 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
         limits: opts.limits,
         stats: EmuStats::default(),
         started: Instant::now(),
+        patches: opts.patches,
+        alias_va: std::collections::HashMap::new(),
+        protected_alias: None,
+        adi_fault: None,
+        deferred_report: None,
     };
     let mut uc = Unicorn::new_with_data(UcArch::SPARC, Mode::SPARC64 | Mode::BIG_ENDIAN, guest).op("open")?;
     // Unicorn creates the CPU at the first register access.
@@ -924,6 +1022,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
             break stop;
         }
         if let Some(p) = g.pending.take() {
+            adi::restore_alias(&mut uc)?;
             if let Some((pc, npc)) = p.at {
                 env.set_pc_npc(pc, npc);
             }
@@ -1040,6 +1139,23 @@ fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, Em
     let insn = disasm_at(g, pc);
     let mut signal = FatalSignal::new(p.signo, p.si_code, p.addr, pc, insn);
     signal.name = name;
+    signal.detail = match p.si_code {
+        code::SEGV_ADIPERR => g.adi_fault.take().map(|f| {
+            format!(
+                "{} through pointer version {:#x}, block's version {:#x}",
+                if f.store { "store" } else { "load" },
+                f.ptr,
+                f.mem
+            )
+        }),
+        code::SEGV_ADIDERR => g.deferred_report.take().map(|d| {
+            format!(
+                "disrupting: store at {:#x} (pc {:#x}) through pointer version {:#x}, block's version {:#x}; si_addr is its real address",
+                d.vaddr, d.pc, d.versions.0, d.versions.1
+            )
+        }),
+        _ => None,
+    };
     Ok(Some(Stop::Killed { signal }))
 }
 
@@ -1071,6 +1187,25 @@ fn install_hooks(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
         },
     )
     .op("add unmapped hook")?;
+    if uc.get_data().kernel.adi.machine.supported {
+        uc.add_mem_hook(
+            HookType::MEM_READ | HookType::MEM_WRITE,
+            adi::ALIAS_BASE,
+            adi::ALIAS_END - 1,
+            |uc, ty, addr, size, _val| match catch(|| adi::on_checked_access(uc, ty == MemType::WRITE, addr, size)) {
+                Ok(Ok(())) => true,
+                Ok(Err(e)) => hook_failed(uc, e, true),
+                Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in ADI check: {m}")), true),
+            },
+        )
+        .op("add ADI check hook")?;
+    }
+    uc.add_insn_invalid_hook(|uc| match catch(|| on_illegal(uc)) {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => hook_failed(uc, e, true),
+        Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in illegal-instruction hook: {m}")), true),
+    })
+    .op("add invalid-instruction hook")?;
     uc.add_intr_hook(|uc, intno| match catch(|| on_interrupt(uc, intno)) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => hook_failed(uc, e, ()),

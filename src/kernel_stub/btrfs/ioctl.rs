@@ -207,11 +207,12 @@ impl Kernel {
         };
         let tree = self.btrfs.as_ref().map(|m| m.tree.clone()).unwrap_or_default();
         let probe = self.config.subpage_probe;
-        let mte = self.mte.supported();
-        let mut search = SearchIoctl::new(sk, ubuf, buf_size, self.config.version, probe, mte);
+        let mte = self.tags_supported();
+        let mut search = SearchIoctl::new(sk, ubuf, buf_size, self.config.version, probe, mte).for_arch(self.arch);
         let mut watch = LoopWatch::new(self.config.loop_budget);
         let flavour = match probe {
             SubpageProbe::Arm64Mte => "arm64",
+            SubpageProbe::SparcAdi => "sparc-adi",
             SubpageProbe::Generic => "generic",
         };
         let mut report = LoopReport {

@@ -205,6 +205,8 @@ pub struct SearchIoctl {
     probe: SubpageProbe,
     mte: bool,
     passes: u64,
+    /// Byte order of the search headers.
+    arch: Arch,
 }
 
 impl SearchIoctl {
@@ -229,7 +231,14 @@ impl SearchIoctl {
             probe,
             mte,
             passes: 0,
+            arch: Arch::Arm64,
         }
+    }
+
+    /// The same search for a task of `arch` (the headers in its byte order).
+    pub fn for_arch(mut self, arch: Arch) -> SearchIoctl {
+        self.arch = arch;
+        self
     }
 
     /// The loop's own state, for the live-lock proof (the caller adds the user memory).
@@ -335,7 +344,7 @@ impl SearchIoctl {
                 if SEARCH_HEADER_SIZE + item_len + self.sk_offset > self.buf_size {
                     return 1;
                 }
-                let mut sh = StructWriter::new(Arch::Arm64);
+                let mut sh = StructWriter::new(self.arch);
                 sh.u64(l.generation).u64(key.objectid).u64(key.offset).u32(key.typ as u32).u32(item_len as u32);
                 let at = self.ubuf.wrapping_add(self.sk_offset);
                 if uaccess::copy_to_user_nofault(mm, nofault, UserAddr(at), &sh.finish()).is_err() {

@@ -35,6 +35,11 @@ pub struct Layout {
     pub ignored_top_bits: u32,
     /// The tag scheme of tag-checked mappings (MTE on arm64, ADI on SPARC).
     pub tags: crate::tags::TagScheme,
+    /// Once tag-checked, always (PROT_MTE cannot be removed); ADI's can be.
+    pub sticky_tags: bool,
+    /// One past the highest physical address of guest memory (room for the CPU backend's
+    /// tag aliases above it).
+    pub phys_limit: u64,
 }
 
 impl Layout {
@@ -53,6 +58,8 @@ impl Layout {
             heap_max: 1 << 30,
             ignored_top_bits: 8,
             tags: crate::tags::MTE,
+            sticky_tags: true,
+            phys_limit: 1 << 42,
         }
     }
 
@@ -71,6 +78,10 @@ impl Layout {
             heap_max: 1 << 30,
             ignored_top_bits: 0,
             tags: crate::tags::ADI,
+            sticky_tags: false,
+            // QEMU's SPARC64 physical space is 41 bits: guest memory below 2^36 leaves room
+            // for the ADI check alias above it.
+            phys_limit: 1 << 36,
         }
     }
 }
@@ -137,7 +148,7 @@ impl AddressSpace {
     /// An empty address space.
     pub fn new(layout: Layout) -> AddressSpace {
         // Physical addresses stay below 2^42: the tag aliases and the fault window live above.
-        let phys = PhysMemory::new(layout.page_size, 1 << 42);
+        let phys = PhysMemory::new(layout.page_size, layout.phys_limit);
         AddressSpace {
             layout,
             phys,
@@ -188,6 +199,13 @@ impl AddressSpace {
     }
     fn is_page_aligned(&self, a: u64) -> bool {
         a.is_multiple_of(self.layout.page_size)
+    }
+
+    /// Change how many top pointer bits translation ignores (SPARC: 4 once the task enables
+    /// ADI). The TLB must be refilled: the generation changes.
+    pub fn set_ignored_top_bits(&mut self, bits: u32) {
+        self.layout.ignored_top_bits = bits;
+        self.generation += 1;
     }
 
     /// Strip the bits the MMU ignores (arm64 TBI) from a user pointer. Returns `None` for an
@@ -403,8 +421,10 @@ impl AddressSpace {
         if !self.vmas.covers(addr, end) {
             return Err(Errno::ENOMEM);
         }
-        // A tag-checked mapping stays tag-checked (PROT_MTE cannot be removed).
-        self.vmas.update_range(addr, end, |v| v.prot = prot | v.prot.into_tagged());
+        // An MTE mapping stays tag-checked (PROT_MTE cannot be removed); an ADI one loses its
+        // checking without PROT_ADI (VM_SPARC_ADI is in VM_ARCH_CLEAR), keeping its versions.
+        let sticky = self.layout.sticky_tags;
+        self.vmas.update_range(addr, end, |v| v.prot = if sticky { prot | v.prot.into_tagged() } else { prot });
         if prot.contains(Prot::TAGGED) {
             self.enable_tags(addr, end);
         }

@@ -110,6 +110,7 @@ pub mod code {
     pub const SEGV_MTESERR: i32 = 9;
     pub const ILL_ILLOPC: i32 = 1;
     pub const ILL_ILLOPN: i32 = 2;
+    pub const ILL_ILLADR: i32 = 3;
     pub const ILL_ILLTRP: i32 = 4;
     pub const ILL_PRVOPC: i32 = 5;
     pub const FPE_INTDIV: i32 = 1;
@@ -139,6 +140,7 @@ pub fn code_name(signo: u32, si_code: i32) -> String {
         (sig::SIGSEGV, SEGV_MTESERR) => "SEGV_MTESERR",
         (sig::SIGILL, ILL_ILLOPC) => "ILL_ILLOPC",
         (sig::SIGILL, ILL_ILLOPN) => "ILL_ILLOPN",
+        (sig::SIGILL, ILL_ILLADR) => "ILL_ILLADR",
         (sig::SIGILL, ILL_ILLTRP) => "ILL_ILLTRP",
         (sig::SIGILL, ILL_PRVOPC) => "ILL_PRVOPC",
         (sig::SIGFPE, FPE_INTDIV) => "FPE_INTDIV",

@@ -13,6 +13,8 @@ const PROT_WRITE: u64 = 2;
 const PROT_EXEC: u64 = 4;
 const PROT_GROWSDOWN: u64 = 0x0100_0000;
 const PROT_GROWSUP: u64 = 0x0200_0000;
+/// sparc `PROT_SEM`.
+const PROT_SEM: u64 = 0x8;
 /// arm64 `PROT_BTI`.
 const PROT_BTI: u64 = 0x10;
 use crate::mte::PROT_MTE;
@@ -36,18 +38,27 @@ const MREMAP_DONTUNMAP: u64 = 4;
 
 impl Kernel {
     /// Validate and convert the `prot` argument (arch_validate_prot).
-    fn decode_prot(&self, prot: u64) -> KResult<Prot> {
+    fn decode_prot(&mut self, prot: u64) -> KResult<Prot> {
         let (arch_ok, tagged_bit) = match self.arch {
             // PROT_MTE is valid only when the system supports MTE (arch_validate_prot).
             Arch::Arm64 => (PROT_BTI | if self.mte.supported() { PROT_MTE } else { 0 }, PROT_MTE),
-            Arch::Sparc64 => (0, 0),
+            // sparc_validate_prot accepts PROT_SEM and PROT_ADI whatever the CPU; on a CPU
+            // without ADI, PROT_ADI then does nothing (5.11+ arch_calc_vm_prot_bits).
+            Arch::Sparc64 => (PROT_SEM | crate::adi::PROT_ADI, crate::adi::PROT_ADI),
         };
         if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN | PROT_GROWSUP | arch_ok) != 0 {
             return Err(Errno::EINVAL);
         }
         let mut p = Prot::from_rwx((prot & 7) as u32);
         if tagged_bit != 0 && prot & tagged_bit != 0 {
-            p = p | Prot::TAGGED;
+            match self.arch {
+                Arch::Arm64 => p = p | Prot::TAGGED,
+                Arch::Sparc64 if self.adi.machine.supported => {
+                    p = p | Prot::TAGGED;
+                    self.enable_adi();
+                }
+                Arch::Sparc64 => {}
+            }
         }
         Ok(p)
     }
