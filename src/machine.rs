@@ -213,6 +213,11 @@ fn run_arm64(
     execfn: String,
     exe: &std::path::Path,
 ) -> Result<(crate::emu::Stop, crate::emu::EmuStats, Kernel), MachineError> {
+    if kernel.config.subpage_probe == Some(crate::kernel_stub::fault_in::SubpageProbe::SparcAdi) {
+        return Err(MachineError::Emu(EmuError::Unsupported(
+            "the sparc-adi sub-page probe flavour on arm64 (use arm64 or generic)".into(),
+        )));
+    }
     let mut opts = Arm64Options {
         mte: cfg.mte,
         mte_far: cfg.mte_far,
@@ -252,6 +257,11 @@ fn run_sparc64(
     execfn: String,
     exe: &std::path::Path,
 ) -> Result<(crate::emu::Stop, crate::emu::EmuStats, Kernel), MachineError> {
+    if kernel.config.subpage_probe == Some(crate::kernel_stub::fault_in::SubpageProbe::Arm64Mte) {
+        return Err(MachineError::Emu(EmuError::Unsupported(
+            "the arm64 sub-page probe flavour on sparc64 (use generic or sparc-adi)".into(),
+        )));
+    }
     if cfg.trace.insns {
         return Err(MachineError::Emu(EmuError::Unsupported(
             "instruction tracing on sparc64 (Unicorn's SPARC code hooks corrupt NPC after jmpl)".into(),

@@ -77,6 +77,9 @@ struct ExecArgs {
     /// The CPU's preferred tag-check mode, used when a thread asks for several.
     #[arg(long, value_enum, default_value = "async")]
     mte_preferred: tagmmu::mte::TcfMode,
+    /// A SPARC CPU without ADI (the default models a SPARC M7, which has it).
+    #[arg(long)]
+    no_adi: bool,
     /// Instructions between modelled timer ticks (async tag faults are reported there).
     #[arg(long, value_name = "N", default_value_t = tagmmu::machine::DEFAULT_TICK_INTERVAL)]
     tick_interval: u64,
@@ -154,6 +157,7 @@ fn exec(a: ExecArgs) -> ExitCode {
     cfg.kernel.seed = a.seed;
     cfg.mte = a.mte;
     cfg.mte_preferred = a.mte_preferred;
+    cfg.kernel.adi.supported = !a.no_adi;
     cfg.tick_interval = a.tick_interval;
     if let Some(v) = a.kernel {
         cfg.kernel.version = v;

@@ -110,6 +110,9 @@ pub struct MachineSpec {
     /// CAP_SYS_ADMIN (default true).
     #[serde(default)]
     pub cap_sys_admin: Option<bool>,
+    /// The SPARC CPU has ADI (default true, as on SPARC M7).
+    #[serde(default)]
+    pub adi: Option<bool>,
     /// What to do with a proven kernel live-lock: `{action: kill}` (default) or
     /// `{action: fail, errno: EINTR}`.
     #[serde(default)]
@@ -396,11 +399,14 @@ impl LoadedScenario {
         if let Some(m) = s.machine.mte_preferred {
             cfg.mte_preferred = m;
         }
+        if let Some(a) = s.machine.adi {
+            cfg.kernel.adi.supported = a;
+        }
         if let Some(t) = s.machine.tick_interval {
             cfg.tick_interval = t;
         }
         if let Some(f) = s.machine.flavour {
-            cfg.kernel.subpage_probe = f;
+            cfg.kernel.subpage_probe = Some(f);
         }
         if let Some(m) = s.machine.copy_model {
             cfg.copy_model = m;

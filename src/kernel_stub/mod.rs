@@ -62,7 +62,7 @@ pub struct KernelConfig {
     /// SPARC ADI of the machine.
     pub adi: crate::adi::AdiMachine,
     /// The architecture flavour's `probe_subpage_writeable()`.
-    pub subpage_probe: crate::kernel_stub::fault_in::SubpageProbe,
+    pub subpage_probe: Option<crate::kernel_stub::fault_in::SubpageProbe>,
     /// CAP_SYS_ADMIN (the btrfs search ioctls need it).
     pub cap_sys_admin: bool,
     /// Passes a kernel loop may run without a proof before tagmmu gives up on it.
@@ -85,7 +85,7 @@ impl Default for KernelConfig {
             stderr: OutputSink::Inherit,
             mte: crate::mte::MteMachine::default(),
             adi: crate::adi::AdiMachine::default(),
-            subpage_probe: crate::kernel_stub::fault_in::SubpageProbe::Arm64Mte,
+            subpage_probe: None,
             cap_sys_admin: true,
             loop_budget: 100_000,
             livelock_action: Default::default(),
@@ -239,6 +239,16 @@ impl Kernel {
     /// Sleep: advance the guest's clocks without blocking the host.
     pub fn sleep(&mut self, ns: u64) {
         self.slept_ns = self.slept_ns.saturating_add(ns);
+    }
+
+    /// The `probe_subpage_writeable()` in effect: the configured flavour, else the
+    /// architecture's upstream one (arm64: the MTE probe; SPARC: none, the generic stub).
+    pub fn subpage_probe(&self) -> crate::kernel_stub::fault_in::SubpageProbe {
+        use crate::kernel_stub::fault_in::SubpageProbe;
+        self.config.subpage_probe.unwrap_or(match self.arch {
+            Arch::Arm64 => SubpageProbe::Arm64Mte,
+            Arch::Sparc64 => SubpageProbe::Generic,
+        })
     }
 
     /// Does the machine check memory tags at all (arm64 MTE, SPARC ADI)?

@@ -63,6 +63,7 @@ pub(super) fn fill(g: &mut Guest, vaddr: u64, va: u64, pa_page: u64) -> u64 {
     let page = g.kernel.mm.page_size();
     let v = adi::pointer_version(vaddr);
     let page_va = va & !(page - 1);
+    g.adi_tlb_pages.insert(page_va);
     if g.kernel.mm.first_tag_mismatch(page_va, page, v).is_none() {
         return pa_page;
     }
@@ -215,11 +216,14 @@ fn set_version(uc: &mut Unicorn<Guest>, a: &AsiAccess, ea: u64, asi: u8) -> Trap
     if asi == adi::ASI_MCD_ST_BLKINIT_PRIMARY {
         let _ = g.kernel.mm.write_kernel(block, &[0u8; adi::ADI_BLKSZ as usize]);
     }
-    // Pages entered in the TLB were judged against the old versions (this is a trap, not
-    // a memory hook: the TLB may be flushed here).
-    g.flush_tlb = true;
-    g.alias_va.clear();
-    let _ = uc.ctl_flush_tlb();
+    // A page the TLB holds was judged against the old versions: flush (this is a trap, not a
+    // memory hook, so the TLB may be flushed here). Pages not entered yet need nothing.
+    let page = g.kernel.mm.page_size();
+    if g.adi_tlb_pages.contains(&(va & !(page - 1))) {
+        g.adi_tlb_pages.clear();
+        g.alias_va.clear();
+        let _ = uc.ctl_flush_tlb();
+    }
     Ok(())
 }
 

@@ -177,6 +177,10 @@ pub(crate) struct Guest {
     patches: std::collections::HashMap<u64, u32>,
     /// For each ADI alias page entered in the TLB: the virtual page (with its version bits).
     alias_va: std::collections::HashMap<u64, u64>,
+    /// The (untagged) ADI pages entered in the TLB since the last flush.
+    adi_tlb_pages: std::collections::HashSet<u64>,
+    /// The ADI check hook is installed.
+    adi_hook: bool,
     /// The alias page a precise ADI fault protected.
     protected_alias: Option<u64>,
     /// The versions of the last precise ADI fault, for the report.
@@ -430,6 +434,7 @@ fn sync_memory(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
         g.tlb_gen = gen;
         g.flush_tlb = false;
         g.alias_va.clear();
+        g.adi_tlb_pages.clear();
         uc.ctl_flush_tlb().op("flush tlb")?;
     }
     Ok(())
@@ -647,6 +652,9 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {
         g.pending = Some(PendingSignal { signo, si_code, addr, forced: false, at: None });
         uc.emu_stop().op("stop")?;
+    } else if g.kernel.adi.checking() && !g.adi_hook {
+        // The task just enabled ADI: stop so the run loop installs the check hook.
+        uc.emu_stop().op("stop")?;
     }
     Ok(())
 }
@@ -676,6 +684,9 @@ fn on_rt_sigreturn(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     let g = uc.get_data_mut();
     if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {
         g.pending = Some(PendingSignal { signo, si_code, addr, forced: false, at: None });
+        uc.emu_stop().op("stop")?;
+    } else if g.kernel.adi.checking() && !g.adi_hook {
+        // The task just enabled ADI: stop so the run loop installs the check hook.
         uc.emu_stop().op("stop")?;
     }
     Ok(())
@@ -981,6 +992,8 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
         started: Instant::now(),
         patches: opts.patches,
         alias_va: std::collections::HashMap::new(),
+        adi_tlb_pages: std::collections::HashSet::new(),
+        adi_hook: false,
         protected_alias: None,
         adi_fault: None,
         deferred_report: None,
@@ -1005,6 +1018,9 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
     install_hooks(&mut uc)?;
 
     let stop = loop {
+        if uc.get_data().kernel.adi.checking() && !uc.get_data().adi_hook {
+            install_adi_hook(&mut uc)?;
+        }
         let (pc, npc) = (env.pc(), env.npc());
         let begin = if npc == pc.wrapping_add(4) {
             pc
@@ -1187,19 +1203,6 @@ fn install_hooks(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
         },
     )
     .op("add unmapped hook")?;
-    if uc.get_data().kernel.adi.machine.supported {
-        uc.add_mem_hook(
-            HookType::MEM_READ | HookType::MEM_WRITE,
-            adi::ALIAS_BASE,
-            adi::ALIAS_END - 1,
-            |uc, ty, addr, size, _val| match catch(|| adi::on_checked_access(uc, ty == MemType::WRITE, addr, size)) {
-                Ok(Ok(())) => true,
-                Ok(Err(e)) => hook_failed(uc, e, true),
-                Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in ADI check: {m}")), true),
-            },
-        )
-        .op("add ADI check hook")?;
-    }
     uc.add_insn_invalid_hook(|uc| match catch(|| on_illegal(uc)) {
         Ok(Ok(())) => true,
         Ok(Err(e)) => hook_failed(uc, e, true),
@@ -1218,6 +1221,27 @@ fn install_hooks(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
         }
     })
     .op("add block hook")?;
+    Ok(())
+}
+
+/// The ADI version check on the alias windows, added when the task enables ADI: any memory
+/// hook sends every guest access through Unicorn's slow path, so programs that never use
+/// ADI do not pay for it. Translated code predates the hook, so the translation cache is
+/// flushed (outside emulation).
+fn install_adi_hook(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+    uc.add_mem_hook(
+        HookType::MEM_READ | HookType::MEM_WRITE,
+        adi::ALIAS_BASE,
+        adi::ALIAS_END - 1,
+        |uc, ty, addr, size, _val| match catch(|| adi::on_checked_access(uc, ty == MemType::WRITE, addr, size)) {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => hook_failed(uc, e, true),
+            Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in ADI check: {m}")), true),
+        },
+    )
+    .op("add ADI check hook")?;
+    uc.ctl_flush_tb().op("flush translations")?;
+    uc.get_data_mut().adi_hook = true;
     Ok(())
 }
 

@@ -78,6 +78,10 @@ pub struct LoopReport {
     pub reason: String,
     /// Where the host time went (wall-clock, so it varies from run to run).
     pub timing: LoopTiming,
+    /// The sub-page probe in effect.
+    pub probe: SubpageProbe,
+    /// The tag architecture's words: ADI (SPARC: 64-byte blocks with versions) or MTE.
+    pub adi: bool,
 }
 
 /// Host time spent in a kernel loop, for the benchmark.
@@ -100,9 +104,15 @@ impl LoopReport {
             self.name, self.kernel, self.ubuf, self.buf_size
         );
         for p in &self.passes {
-            let probe = match p.fault_in {
-                super::search::FaultInCall::SubpageWriteable => {
+            let probe = match (p.fault_in, self.probe) {
+                (super::search::FaultInCall::SubpageWriteable, SubpageProbe::Arm64Mte) => {
                     "touched one byte per page, then read one byte in every 16-byte granule"
+                }
+                (super::search::FaultInCall::SubpageWriteable, SubpageProbe::SparcAdi) => {
+                    "touched one byte per page, then read one byte in every 64-byte ADI block"
+                }
+                (super::search::FaultInCall::SubpageWriteable, SubpageProbe::Generic) => {
+                    "touched one byte per page; its sub-page probe does nothing on this architecture"
                 }
                 _ => "touched only the first byte and the first byte of each later page",
             };
@@ -134,6 +144,7 @@ impl LoopReport {
                     super::search::CopyWhat::Item => "the item's data",
                 };
                 let tags = match f.mem_tag {
+                    Some(t) if t != f.ptr_tag && self.adi => format!(": that 64-byte ADI block has version {t:#x} but the pointer carries version {:#x}, so the access faults", f.ptr_tag),
                     Some(t) if t != f.ptr_tag => format!(": that 16-byte granule is tagged {t:#x} but the pointer carries tag {:#x}, so the access faults", f.ptr_tag),
                     _ => ": the page is not accessible with faults disabled".to_string(),
                 };
@@ -206,7 +217,7 @@ impl Kernel {
             (arg.wrapping_add(SEARCH_KEY_SIZE as u64), SEARCH_ARGS_BUFSIZE)
         };
         let tree = self.btrfs.as_ref().map(|m| m.tree.clone()).unwrap_or_default();
-        let probe = self.config.subpage_probe;
+        let probe = self.subpage_probe();
         let mte = self.tags_supported();
         let mut search = SearchIoctl::new(sk, ubuf, buf_size, self.config.version, probe, mte).for_arch(self.arch);
         let mut watch = LoopWatch::new(self.config.loop_budget);
@@ -228,6 +239,8 @@ impl Kernel {
             verdict: Verdict::BudgetExhausted,
             reason: String::new(),
             timing: LoopTiming::default(),
+            probe,
+            adi: self.arch == crate::arch::Arch::Sparc64,
         };
         let result = loop {
             let t = std::time::Instant::now();
@@ -333,9 +346,11 @@ impl Kernel {
                 let bad = f.start.wrapping_add(f.reached);
                 let va = self.mm.untag(bad).unwrap_or(bad);
                 let mem = self.mm.tag_at(va).map(|t| format!("{t:#x}")).unwrap_or_else(|| "none".into());
-                let ptr = crate::tags::MTE.pointer_tag(bad);
+                let ptr = self.mm.layout().tags.pointer_tag(bad);
+                let (what, tag) =
+                    if report.adi { ("ADI block version", "pointer version") } else { ("granule tag", "pointer tag") };
                 format!(
-                    "the copy of the {} for key ({}, {}, {}) faults at {:#x} (granule tag {mem}, pointer tag {ptr:#x}) on every pass, while {} probes only the first byte and page starts and succeeds",
+                    "the copy of the {} for key ({}, {}, {}) faults at {:#x} ({what} {mem}, {tag} {ptr:#x}) on every pass, while {} probes only the first byte and page starts and succeeds",
                     match f.what {
                         super::search::CopyWhat::Header => "search header",
                         super::search::CopyWhat::Item => "item data",
