@@ -149,9 +149,6 @@ pub enum MachineError {
     /// The btrfs tree is not valid.
     #[error("{0}")]
     Btrfs(String),
-    /// The architecture is recognised but has no runner.
-    #[error("{0} executables cannot be run yet")]
-    Unsupported(Arch),
 }
 
 /// Build the machine described by `cfg`, run its guest to the end, and return the result.

@@ -175,4 +175,19 @@ mod tests {
         assert_eq!(fixup_user_fault(&mut mm, a + PAGE, true), Err(Errno::EFAULT));
         assert_eq!(fixup_user_fault(&mut mm, (a + PAGE + 0x40) | (3 << 56), false), Ok(()));
     }
+
+    #[test]
+    fn on_sparc_gup_strips_the_adi_version_and_ignores_versions() {
+        let mut mm = AddressSpace::new(Layout::sparc64());
+        mm.set_ignored_top_bits(4);
+        let req = MapRequest { placement: Placement::Hint, shared: false };
+        let a = mm.mmap(0, 2 * 8192, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
+        mm.set_tag(a + 64, 5);
+        let g = get_user_pages(&mut mm, a | (3 << 60), 2, GupFlags { write: true, nofault: false });
+        assert_eq!((g.pages.len(), g.stopped), (2, None));
+        kmap_write(&mut mm, g.pages[0], 64, &[1; 64]);
+        let mut b = [0u8; 64];
+        kmap_read(&mm, g.pages[0], 64, &mut b);
+        assert_eq!(b, [1; 64], "the kernel mapping never checks the block's version");
+    }
 }

@@ -247,3 +247,46 @@ pub struct WindowState {
     /// Which spill/fill handlers the traps name.
     pub wstate: u32,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use unicorn_engine::{Arch, Mode, RegisterSPARC, Unicorn};
+
+    /// The build-time offsets agree with what Unicorn's own API reads and writes.
+    #[test]
+    fn offsets_match_the_engine() {
+        let mut uc = Unicorn::new(Arch::SPARC, Mode::SPARC64 | Mode::BIG_ENDIAN).unwrap();
+        uc.reg_read(RegisterSPARC::PC).unwrap();
+        // SAFETY: `uc` is a live SPARC64 engine that outlives `env`.
+        let env = unsafe { SparcEnv::of(uc.get_handle()) }.expect("the CPU exists after a register access");
+        assert_eq!(env.nwindows(), 8, "UltraSPARC IV model");
+        uc.reg_write(RegisterSPARC::PC, 0x12_3450).unwrap();
+        assert_eq!((env.pc(), env.npc()), (0x12_3450, 0x12_3454));
+        env.set_pc_npc(0x2000, 0x3000);
+        assert_eq!(uc.reg_read(RegisterSPARC::PC).unwrap(), 0x2000);
+        // V9 windows overlap: window w's outs are window w+1's ins.
+        env.set_cwp(3);
+        uc.reg_write(RegisterSPARC::O0, 42).unwrap();
+        uc.reg_write(RegisterSPARC::L0, 7).unwrap();
+        env.set_cwp(4);
+        assert_eq!(uc.reg_read(RegisterSPARC::I0).unwrap(), 42);
+        assert_ne!(uc.reg_read(RegisterSPARC::L0).unwrap(), 7, "locals are per window");
+        env.set_cwp(3);
+        assert_eq!(uc.reg_read(RegisterSPARC::L0).unwrap(), 7);
+        // The window at the wrap-around (QEMU keeps a copy of it).
+        env.set_cwp(7);
+        uc.reg_write(RegisterSPARC::O1, 99).unwrap();
+        env.set_cwp(0);
+        assert_eq!(uc.reg_read(RegisterSPARC::I1).unwrap(), 99);
+        env.set_ccr(0x11);
+        assert_eq!(env.ccr(), 0x11);
+        env.set_asi(0x82);
+        assert_eq!(env.asi(), 0x82);
+        let ws = WindowState { cansave: 6, canrestore: 0, otherwin: 0, cleanwin: 7, wstate: 0 };
+        env.set_windows(ws);
+        assert_eq!(env.windows(), ws);
+        env.set_fpr(5, 0x4000_0000_0000_0000);
+        assert_eq!(env.fpr(5), 0x4000_0000_0000_0000);
+    }
+}
