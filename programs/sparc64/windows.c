@@ -4,7 +4,8 @@
 // Exercises: recursion to depth 10000 with values kept in locals and ins across calls (spill
 //            and fill), a tail-heavy mutual recursion, setjmp/longjmp out of a deep chain
 //            (flushw, then restoring %sp/%fp into windows that were spilled), flushw via
-//            __builtin_unwind_init, a callee-saved value surviving longjmp, and alloca frames.
+//            __builtin_unwind_init and __builtin_return_address (frames read back from the
+//            stack after the flush), a callee-saved value surviving longjmp, alloca frames.
 // argv: none.
 // Expected stdout: one "windows: <check> ok" line per check, then "windows: all ok".
 // Expected exit status: 0 (on a failed check: "FAIL: ..." and exit 1)
@@ -93,6 +94,25 @@ __attribute__((noinline)) static long frames_with_alloca(int n)
     return p[n] + frames_with_alloca(n - 1);
 }
 
+/* Return addresses recorded on the way down; at the bottom, __builtin_return_address(2)
+ * makes the compiler flush the register windows (flushw) and read the grandparent's saved
+ * %i7 from its stack frame: it must equal what that level recorded in its register. */
+static void *recorded[16];
+static volatile int sink;
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wframe-address"
+__attribute__((noinline)) static int walk(int n)
+{
+    recorded[n] = __builtin_return_address(0);
+    if (n == 0)
+        return __builtin_return_address(2) == recorded[2] && __builtin_return_address(5) == recorded[5];
+    int r = walk(n - 1);
+    sink = n;
+    return r;
+}
+#pragma GCC diagnostic pop
+
 int main(void)
 {
     check(deep(10000, 1, 2, 3) == deep_reference(10000, 1, 2, 3), "depth 10000 keeps every frame's values");
@@ -109,6 +129,7 @@ int main(void)
         check(r == 42 && trail == 500 * 501 / 2, "longjmp out of 500 frames");
         check(kept == 5678, "a volatile local survives longjmp");
     }
+    check(walk(9), "flushw: return addresses read from spilled frames");
     __builtin_unwind_init();
     check(frames_with_alloca(120) == 120 * 121 / 2, "alloca frames 120 deep");
     if (failed)
