@@ -14,12 +14,33 @@ struct Target {
     dir: &'static str,
     cc_env: &'static str,
     cc: &'static str,
+    /// What `uname -m` says and the page size: the programs of `programs/common` get them
+    /// as TAGMMU_UNAME_MACHINE and TAGMMU_PAGE_SIZE.
+    uname: &'static str,
+    page_size: u32,
 }
 
 const TARGETS: &[Target] = &[
-    Target { dir: "arm64", cc_env: "TAGMMU_CC_ARM64", cc: "aarch64-linux-gnu-gcc" },
-    Target { dir: "sparc64", cc_env: "TAGMMU_CC_SPARC64", cc: "sparc64-linux-gnu-gcc" },
+    Target { dir: "arm64", cc_env: "TAGMMU_CC_ARM64", cc: "aarch64-linux-gnu-gcc", uname: "aarch64", page_size: 4096 },
+    Target {
+        dir: "sparc64",
+        cc_env: "TAGMMU_CC_SPARC64",
+        cc: "sparc64-linux-gnu-gcc",
+        uname: "sparc64",
+        page_size: 8192,
+    },
 ];
+
+/// The C and assembly sources of a directory, sorted.
+fn sources_in(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut v: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("c") | Some("S")))
+        .collect();
+    v.sort();
+    v
+}
 
 fn extra_flags(src: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(src).unwrap_or_default();
@@ -133,15 +154,10 @@ fn main() {
     println!("cargo:rerun-if-changed=programs");
     for t in TARGETS {
         println!("cargo:rerun-if-env-changed={}", t.cc_env);
-        let src_dir = Path::new("programs").join(t.dir);
-        let Ok(entries) = std::fs::read_dir(&src_dir) else {
-            continue;
-        };
-        let mut sources: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("c") | Some("S")))
-            .collect();
-        sources.sort();
+        // Each architecture's own programs, and the architecture-neutral ones of
+        // programs/common built for every architecture.
+        let mut sources = sources_in(&Path::new("programs").join(t.dir));
+        sources.extend(sources_in(Path::new("programs/common")));
         for s in &sources {
             println!("cargo:rerun-if-changed={}", s.display());
         }
@@ -167,11 +183,16 @@ fn main() {
                 .cloned()
                 .map(|(src, out)| {
                     let cc = cc.clone();
+                    let defines = [
+                        format!("-DTAGMMU_UNAME_MACHINE=\"{}\"", t.uname),
+                        format!("-DTAGMMU_PAGE_SIZE={}", t.page_size),
+                    ];
                     std::thread::spawn(move || {
                         let mut cmd = Command::new(&cc);
                         cmd.args(["-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
                             .arg(&out)
                             .arg(&src)
+                            .args(&defines)
                             .args(extra_flags(&src));
                         let r = cmd.output().expect("run the cross compiler");
                         (src, r)

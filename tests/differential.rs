@@ -23,9 +23,10 @@ fn runs(name: &str) -> Vec<Vec<&'static str>> {
 /// under qemu-user with the same argv[0] and arguments: stdout and exit status must match.
 fn compare_with_qemu(arch: &str, qemu: &str, qemu_args: &[&str]) -> usize {
     let qemu = require_tool(qemu, "qemu-user");
-    let src_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs").join(arch);
-    let mut names: Vec<String> = std::fs::read_dir(&src_dir)
+    let programs = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
+    let mut names: Vec<String> = std::fs::read_dir(programs.join(arch))
         .unwrap()
+        .chain(std::fs::read_dir(programs.join("common")).unwrap())
         .filter_map(|e| e.ok())
         .filter(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("// tagmmu: differential")))
         .map(|e| e.path().file_stem().unwrap().to_string_lossy().into_owned())

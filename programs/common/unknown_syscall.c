@@ -1,6 +1,6 @@
 // unknown_syscall.c - unimplemented syscall numbers must fail with ENOSYS.
 // Exercises: the emulator's fallback for syscall numbers it does not serve
-//            (4000 and 444444 do not exist on arm64 Linux), and that the
+//            (4000 and 444444 exist neither on arm64 nor on sparc64 Linux), and that the
 //            process keeps running normally afterwards (getpid).
 // argv: none.
 // Expected stdout: "syscall(4000): -1 ENOSYS", "syscall(444444): -1 ENOSYS",

@@ -18,7 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define PAGE 4096UL
+#define PAGE ((unsigned long)TAGMMU_PAGE_SIZE) /* 4 KiB on arm64, 8 KiB on sparc64 */
 
 static uint64_t checksum = 0xcbf29ce484222325ULL; /* FNV-1a offset basis */
 

@@ -5,7 +5,7 @@
 //            PR_GET_NAME, plus openat/unlinkat for the scratch file
 //            /tmp/tagmmu_sysinfo.tmp (removed at the end).
 // argv: none.
-// Expected stdout: "uname sysname: Linux", "uname machine: sparc64", then one
+// Expected stdout: "uname sysname: Linux", "uname machine: <aarch64|sparc64>", then one
 //   "<check>: ok" line each for getpid, gettid, monotonic, realtime,
 //   getrandom, prlimit, sched_yield, ioctl TCGETS ENOTTY, prctl name;
 //   finally "sysinfo: all ok". No pids, times or random bytes are printed.
@@ -51,8 +51,8 @@ int main(void)
     printf("uname machine: %s\n", u.machine);
     if (strcmp(u.sysname, "Linux") != 0)
         check(0, "uname sysname == Linux");
-    if (strcmp(u.machine, "sparc64") != 0)
-        check(0, "uname machine == sparc64");
+    if (strcmp(u.machine, TAGMMU_UNAME_MACHINE) != 0)
+        check(0, "uname machine == " TAGMMU_UNAME_MACHINE);
 
     pid_t pid = getpid();
     check(pid > 0, "getpid");

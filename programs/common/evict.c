@@ -11,7 +11,7 @@
 #endif
 
 int main(void) {
-    size_t len = 4 * 4096;
+    size_t len = 4 * TAGMMU_PAGE_SIZE;
     unsigned char *p = mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return 2;

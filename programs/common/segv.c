@@ -1,7 +1,6 @@
 // segv.c - deliberate memory faults; the process must die from SIGSEGV.
 // Exercises: fault delivery with the default SIGSEGV disposition
-//            (no handler installed) for four kinds of bad access (data access
-//            exceptions for read/write/ro, an instruction access exception for exec).
+//            (no handler installed) for four kinds of bad access.
 // argv: MODE, one of
 //   read  - load from address 0x10 (unmapped null page)
 //   write - store to address 0x10
@@ -11,7 +10,7 @@
 // Expected exit status: killed by SIGSEGV (signal 11; the shell reports 139).
 //   Missing/unknown MODE: usage line on stdout, exit 2.
 // tagmmu: differential (stdout + exit status 139 as seen by the shell;
-//   qemu-sparc64 re-raises the guest's fatal signal on itself)
+//   qemu-user re-raises the guest's fatal signal on itself)
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
