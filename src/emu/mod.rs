@@ -1,6 +1,7 @@
 //! CPU backends (Unicorn), ELF loading and disassembly.
 
 pub mod arm64;
+mod backend;
 pub mod disasm;
 pub mod elf;
 mod guard;

@@ -12,18 +12,17 @@
 mod mte;
 pub mod sysregs;
 
-use std::time::Instant;
-
 use unicorn_engine::{
     Arch as UcArch, Mode, Prot as UcProt, RegisterARM64, RegisterARM64CP, TlbEntry, TlbType, Unicorn,
 };
 use unicorn_engine::{HookType, MemType};
 
+use crate::emu::backend::{hook_failed, sync_memory, uc_perms, Backend, RunState};
 use crate::emu::disasm::Disassembler;
 use crate::emu::guard::catch;
 use crate::emu::{EmuError, EmuStats, FatalSignal, RunLimits, Stop, UcContext};
 use crate::kernel_stub::exec::InitialState;
-use crate::kernel_stub::mm::{Access, FaultKind, PhysEvent, Prot};
+use crate::kernel_stub::mm::{Access, FaultKind, Prot};
 use crate::kernel_stub::signal::arm64::{Arm64Regs, SigInfo};
 use crate::kernel_stub::signal::{code, default_action, sig, DefaultAction, SIG_DFL, SIG_IGN};
 use crate::kernel_stub::syscalls::SyscallOutcome;
@@ -42,8 +41,6 @@ const EXCP_SWI: u32 = 2;
 const EXCP_PREFETCH_ABORT: u32 = 3;
 const EXCP_DATA_ABORT: u32 = 4;
 const EXCP_BKPT: u32 = 7;
-/// How often (in translation blocks) the wall clock is checked.
-const CLOCK_CHECK_BLOCKS: u64 = 4096;
 
 /// Options of the arm64 CPU.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -112,21 +109,28 @@ pub(crate) struct Guest {
     tick_interval: u64,
     disasm: Disassembler,
     user_regs: IdRegs,
-    stop: Option<Stop>,
     pending: Option<PendingSignal>,
-    error: Option<EmuError>,
     /// A data access the TLB fill refused: (untagged page, the tagged page as accessed, kind).
     refused: Option<(u64, u64, FaultKind, Access)>,
-    tlb_gen: u64,
-    flush_tlb: bool,
     /// Where a handler returns without SA_RESTORER (tagmmu's sigreturn trampoline page).
     sigreturn_trampoline: u64,
-    /// Set while tagmmu itself changes Unicorn's memory map: Unicorn then probes the TLB with
-    /// the physical address of the region, which is not a guest access.
-    remapping: bool,
-    limits: RunLimits,
-    stats: EmuStats,
-    started: Instant,
+    /// Stop, error, TLB generation, budgets, counters.
+    state: RunState,
+}
+
+impl Backend for Guest {
+    fn kernel(&mut self) -> &mut Kernel {
+        &mut self.kernel
+    }
+    fn run(&mut self) -> &mut RunState {
+        &mut self.state
+    }
+    fn tlb_flushed(&mut self) {
+        self.alias_va.clear();
+    }
+    fn tag_alias(pa: u64, tag: u8) -> u64 {
+        mte::alias_pa(pa, tag)
+    }
 }
 
 /// The tags of a precise tag check fault.
@@ -244,55 +248,6 @@ pub fn user_id_regs(opts: &Arm64Options) -> Result<IdRegs, EmuError> {
     Ok(regs.user_view(opts.mte, opts.mte_far))
 }
 
-/// Mirror the kernel stub's physical-memory changes into Unicorn and flush the TLB when the
-/// translations changed.
-fn sync_memory(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
-    let events = uc.get_data_mut().kernel.mm.phys_mut().take_events();
-    uc.get_data_mut().remapping = true;
-    let r = apply_phys_events(uc, events);
-    uc.get_data_mut().remapping = false;
-    r?;
-    let g = uc.get_data_mut();
-    let gen = g.kernel.mm.generation();
-    if gen != g.tlb_gen || g.flush_tlb {
-        g.tlb_gen = gen;
-        g.flush_tlb = false;
-        g.alias_va.clear();
-        uc.ctl_flush_tlb().op("flush tlb")?;
-    }
-    Ok(())
-}
-
-fn apply_phys_events(uc: &mut Unicorn<Guest>, events: Vec<PhysEvent>) -> Result<(), EmuError> {
-    for ev in events {
-        match ev {
-            PhysEvent::Mapped { pa, len, host } => {
-                // SAFETY: `host` points at `len` bytes of a segment owned by the kernel stub's
-                // physical memory, which neither moves nor is freed before the matching
-                // `Unmapped` event; that event is applied here before the CPU runs again.
-                unsafe { uc.mem_map_ptr(pa.0, len, UcProt::ALL, host.cast()) }.op("map guest memory")?;
-            }
-            PhysEvent::Unmapped { pa, len, tagged } => {
-                uc.mem_unmap(pa.0, len).op("unmap guest memory")?;
-                if tagged {
-                    for tag in 0..16 {
-                        uc.mem_unmap(mte::alias_pa(pa.0, tag), len).op("unmap tag alias")?;
-                    }
-                }
-            }
-            PhysEvent::Tagged { pa, len, host } => {
-                for tag in 0..16 {
-                    // SAFETY: as for `Mapped`: the aliases share the segment's host memory,
-                    // which lives until its `Unmapped` event unmaps them too.
-                    unsafe { uc.mem_map_ptr(mte::alias_pa(pa.0, tag), len, UcProt::ALL, host.cast()) }
-                        .op("map tag alias")?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 fn read_insn(g: &Guest, pc: u64) -> Option<u32> {
     let mut b = [0u8; 4];
     let a = g.kernel.mm.untag(pc)?;
@@ -310,10 +265,10 @@ fn disasm_at(g: &Guest, pc: u64) -> String {
 /// TLB fill: the page walk, against the kernel stub's address space.
 fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEntry> {
     let g = uc.get_data_mut();
-    if g.remapping {
+    if g.state.remapping {
         return None;
     }
-    g.stats.tlb_fills += 1;
+    g.state.stats.tlb_fills += 1;
     let access = match ty {
         MemType::WRITE => Access::Write,
         MemType::FETCH => Access::Fetch,
@@ -326,16 +281,7 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
     match result {
         Ok((va, pa)) => {
             let prot = g.kernel.mm.prot_at(va).unwrap_or(Prot::NONE);
-            let mut perms = UcProt::NONE;
-            if prot.contains(Prot::READ) {
-                perms |= UcProt::READ;
-            }
-            if prot.contains(Prot::WRITE) {
-                perms |= UcProt::WRITE;
-            }
-            if prot.contains(Prot::EXEC) {
-                perms |= UcProt::EXEC;
-            }
+            let perms = uc_perms(prot);
             // A tag-checked page is entered at the alias of the pointer's tag, so the memory
             // hook sees the tag of every access.
             let tagged = prot.contains(Prot::TAGGED)
@@ -351,7 +297,7 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
         Err(kind) if access == Access::Fetch => {
             // When a stop is requested, Unicorn looks up the block at the `until` address;
             // that is not a guest fetch. A real one is reported from the PC once stopped.
-            if vaddr & !0xfff != UNTIL & !0xfff && g.pending.is_none() && g.stop.is_none() {
+            if vaddr & !0xfff != UNTIL & !0xfff && g.pending.is_none() && g.state.stop.is_none() {
                 let pc = uc.pc_read().unwrap_or(vaddr);
                 let code = if kind == FaultKind::Unmapped { code::SEGV_MAPERR } else { code::SEGV_ACCERR };
                 uc.get_data_mut().pending = Some(PendingSignal {
@@ -367,7 +313,7 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
         Err(kind) => {
             let page = g.kernel.mm.untag(vaddr).unwrap_or(vaddr);
             g.refused = Some((page, vaddr, kind, access));
-            g.flush_tlb = true;
+            g.state.flush_tlb = true;
             let perms = if access == Access::Write { UcProt::WRITE } else { UcProt::READ };
             Some(TlbEntry { paddr: FAULT_WINDOW_PA, perms })
         }
@@ -390,7 +336,7 @@ fn on_unmapped(uc: &mut Unicorn<Guest>, addr: u64) -> bool {
             });
         }
         _ => {
-            g.error =
+            g.state.error =
                 Some(EmuError::Internal(format!("access to unmapped physical address {addr:#x} with no refused page")))
         }
     }
@@ -422,7 +368,7 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             uc.reg_write(RegisterARM64::X0, v).op("write x0")?;
         }
         SyscallOutcome::Exit(status) => {
-            uc.get_data_mut().stop = Some(Stop::Exited { status });
+            uc.get_data_mut().state.stop = Some(Stop::Exited { status });
             uc.emu_stop().op("stop")?;
             return Ok(());
         }
@@ -433,7 +379,7 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             let insn = disasm_at(g, pc.wrapping_sub(4));
             let mut signal = FatalSignal::new(sig::SIGKILL, code::SI_KERNEL, None, pc.wrapping_sub(4), insn);
             signal.detail = Some(msg);
-            g.stop = Some(Stop::Killed { signal });
+            g.state.stop = Some(Stop::Killed { signal });
             uc.emu_stop().op("stop")?;
             return Ok(());
         }
@@ -474,7 +420,7 @@ fn on_undefined(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             if rt != 31 {
                 uc.reg_write(xreg(rt), v).op("write mrs result")?;
             }
-            uc.get_data_mut().stats.emulated_insns += 1;
+            uc.get_data_mut().state.stats.emulated_insns += 1;
             uc.set_pc(pc + 4).op("advance pc")?;
             return Ok(());
         }
@@ -483,7 +429,7 @@ fn on_undefined(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     if uc.get_data().kernel.mte.supported() {
         if let Some(m) = insn.and_then(crate::mte::insn::decode) {
             if mte::execute(uc, m)? {
-                uc.get_data_mut().stats.emulated_insns += 1;
+                uc.get_data_mut().state.stats.emulated_insns += 1;
                 uc.set_pc(pc + 4).op("advance pc")?;
             }
             return Ok(());
@@ -539,27 +485,14 @@ fn on_interrupt(uc: &mut Unicorn<Guest>, intno: u32) -> Result<(), EmuError> {
 
 fn on_block(uc: &mut Unicorn<Guest>, size: u32) {
     let g = uc.get_data_mut();
-    g.stats.blocks += 1;
-    g.stats.instructions += (size / 4) as u64;
-    let mut stop = None;
-    if let Some(b) = g.limits.insn_budget {
-        if g.stats.instructions > b {
-            stop = Some(Stop::InsnBudget { executed: g.stats.instructions });
-        }
-    }
-    if let Some(t) = g.limits.time_budget {
-        if g.stats.blocks.is_multiple_of(CLOCK_CHECK_BLOCKS) && g.started.elapsed() > t {
-            stop = Some(Stop::TimeBudget { elapsed_ms: g.started.elapsed().as_millis() as u64 });
-        }
-    }
-    if stop.is_some() {
-        g.stop = stop;
+    if let Some(stop) = g.state.count_block(size) {
+        g.state.stop = Some(stop);
         let _ = uc.emu_stop();
         return;
     }
     // A modelled timer tick is a kernel entry too: report an asynchronous tag fault there.
-    if g.stats.instructions >= g.next_tick {
-        g.next_tick = g.stats.instructions + g.tick_interval;
+    if g.state.stats.instructions >= g.next_tick {
+        g.next_tick = g.state.stats.instructions + g.tick_interval;
         if std::mem::take(&mut g.async_fault) {
             g.kernel.signals.raise_with(sig::SIGSEGV, code::SEGV_MTEAERR, Some(0));
             if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {
@@ -614,12 +547,8 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
         kernel,
         disasm: Disassembler::new(crate::arch::Arch::Arm64),
         user_regs: IdRegs::default(),
-        stop: None,
         pending: None,
-        error: None,
         refused: None,
-        tlb_gen: u64::MAX,
-        flush_tlb: true,
         sigreturn_trampoline: opts.sigreturn_trampoline,
         tco: false,
         async_fault: false,
@@ -629,10 +558,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
         alias_va: std::collections::HashMap::new(),
         next_tick: opts.tick_interval.max(1),
         tick_interval: opts.tick_interval.max(1),
-        remapping: false,
-        limits: opts.limits,
-        stats: EmuStats::default(),
-        started: Instant::now(),
+        state: RunState::new(opts.limits),
     };
     let mut uc = Unicorn::new_with_data(UcArch::ARM64, Mode::ARM, guest).op("open")?;
     uc.ctl_set_cpu_model(unicorn_engine::Arm64CpuModel::MAX as i32).op("set cpu model")?;
@@ -648,10 +574,10 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
         let pc = uc.pc_read().op("read pc")?;
         let r = uc.emu_start(pc, UNTIL, 0, 0);
         let g = uc.get_data_mut();
-        if let Some(e) = g.error.take() {
+        if let Some(e) = g.state.error.take() {
             return Err(e);
         }
-        if let Some(stop) = g.stop.take() {
+        if let Some(stop) = g.state.stop.take() {
             break stop;
         }
         if let Some(p) = g.pending.take() {
@@ -692,7 +618,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
         }
     };
     let g = uc.get_data_mut();
-    let stats = g.stats;
+    let stats = g.state.stats;
     // Move the kernel out of the engine's data.
     let kernel = std::mem::replace(&mut g.kernel, Kernel::new(crate::arch::Arch::Arm64, Default::default()));
     Ok(RunOutput { kernel, stop, stats })
@@ -884,14 +810,4 @@ fn add_pc_sync_hook(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
         return Err(EmuError::Unicorn { op: "add pc-sync hook", err });
     }
     Ok(())
-}
-
-/// Record an error from inside a hook, stop the CPU, and give the hook's fallback result.
-fn hook_failed<R>(uc: &mut Unicorn<Guest>, e: EmuError, fallback: R) -> R {
-    let g = uc.get_data_mut();
-    if g.error.is_none() {
-        g.error = Some(e);
-    }
-    let _ = uc.emu_stop();
-    fallback
 }

@@ -143,11 +143,11 @@ pub(super) fn on_tagged_access(uc: &mut Unicorn<Guest>, store: bool, paddr: u64,
             // abandons the access, precisely.
             let alias = alias_pa(seg_pa.0, ptr_tag);
             g.protected_alias = Some((alias, seg_len));
-            g.remapping = true;
+            g.state.remapping = true;
             let r = uc.mem_protect(alias, seg_len, UcProt::NONE);
-            uc.get_data_mut().remapping = false;
+            uc.get_data_mut().state.remapping = false;
             if let Err(err) = r {
-                uc.get_data_mut().error = Some(EmuError::Unicorn { op: "protect tag alias", err });
+                uc.get_data_mut().state.error = Some(EmuError::Unicorn { op: "protect tag alias", err });
             }
             true
         }
@@ -171,9 +171,9 @@ fn is_multi_access_store(w: u32) -> bool {
 pub(super) fn restore_alias(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     if let Some((pa, len)) = uc.get_data_mut().protected_alias.take() {
         let g = uc.get_data_mut();
-        g.remapping = true;
+        g.state.remapping = true;
         let r = uc.mem_protect(pa, len, UcProt::ALL);
-        uc.get_data_mut().remapping = false;
+        uc.get_data_mut().state.remapping = false;
         r.op("restore tag alias")?;
     }
     Ok(())

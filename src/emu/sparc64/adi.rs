@@ -125,9 +125,9 @@ pub(super) fn on_checked_access(uc: &mut Unicorn<Guest>, store: bool, addr: u64,
 pub(super) fn restore_alias(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     let page = uc.get_data().kernel.mm.page_size();
     if let Some(p) = uc.get_data_mut().protected_alias.take() {
-        uc.get_data_mut().remapping = true;
+        uc.get_data_mut().state.remapping = true;
         let r = uc.mem_protect(p, page, UcProt::ALL);
-        uc.get_data_mut().remapping = false;
+        uc.get_data_mut().state.remapping = false;
         r.op("unprotect the ADI alias")?;
     }
     Ok(())
@@ -173,7 +173,7 @@ pub(super) fn on_patched(uc: &mut Unicorn<Guest>, at: u64, npc: u64, orig: u32) 
     };
     match r {
         Ok(()) => {
-            uc.get_data_mut().stats.emulated_insns += 1;
+            uc.get_data_mut().state.stats.emulated_insns += 1;
             env.set_pc_npc(npc, npc + 4);
             Ok(())
         }

@@ -25,15 +25,14 @@ pub mod cpu;
 pub mod nofault;
 pub mod windows;
 
-use std::time::Instant;
-
 use unicorn_engine::{Arch as UcArch, HookType, MemType, Mode, Prot as UcProt, TlbEntry, TlbType, Unicorn};
 
+use crate::emu::backend::{hook_failed, sync_memory, uc_perms, Backend, RunState};
 use crate::emu::disasm::Disassembler;
 use crate::emu::guard::catch;
 use crate::emu::{EmuError, EmuStats, FatalSignal, RunLimits, Stop, UcContext};
 use crate::kernel_stub::exec::InitialState;
-use crate::kernel_stub::mm::{Access, FaultKind, PhysEvent, Prot};
+use crate::kernel_stub::mm::{Access, FaultKind, Prot};
 use crate::kernel_stub::signal::sparc64::Sparc64Regs;
 use crate::kernel_stub::signal::{code, default_action, sig, DefaultAction, SIG_DFL, SIG_IGN};
 use crate::kernel_stub::syscalls::SyscallOutcome;
@@ -47,8 +46,6 @@ use windows::{BadFrame, WindowRegs, STACK_BIAS};
 const FAULT_WINDOW_PA: u64 = 0x1f0_0000_0000;
 /// Emulation stops when the PC reaches this (never a user address).
 const UNTIL: u64 = 0xffff_ffff_ffff_fff0;
-/// How often (in translation blocks) the wall clock is checked.
-const CLOCK_CHECK_BLOCKS: u64 = 4096;
 /// Register windows of the modelled CPU (UltraSPARC and SPARC M7 both have 8).
 const NWINDOWS: u32 = 8;
 /// `ASI_PNF`, the %asi Linux's `start_thread` gives a new task.
@@ -157,22 +154,15 @@ pub(crate) struct Guest {
     kernel: Kernel,
     env: Option<SparcEnv>,
     disasm: Disassembler,
-    stop: Option<Stop>,
     pending: Option<PendingSignal>,
-    error: Option<EmuError>,
     refused: Option<Refused>,
-    tlb_gen: u64,
-    flush_tlb: bool,
-    /// Set while tagmmu itself changes Unicorn's memory map.
-    remapping: bool,
     /// The translation block running: (start, size in bytes).
     block: (u64, u64),
     /// PC/NPC to continue at when the resume trampoline traps.
     resume: Option<(u64, u64)>,
     trampoline: u64,
-    limits: RunLimits,
-    stats: EmuStats,
-    started: Instant,
+    /// Stop, error, TLB generation, budgets, counters.
+    state: RunState,
     /// Instructions replaced by a trap (address → original).
     patches: std::collections::HashMap<u64, u32>,
     /// For each ADI alias page entered in the TLB: the virtual page (with its version bits).
@@ -187,6 +177,22 @@ pub(crate) struct Guest {
     adi_fault: Option<adi::AdiFault>,
     /// The last disrupting ADI error delivered, for the report.
     deferred_report: Option<crate::adi::DeferredError>,
+}
+
+impl Backend for Guest {
+    fn kernel(&mut self) -> &mut Kernel {
+        &mut self.kernel
+    }
+    fn run(&mut self) -> &mut RunState {
+        &mut self.state
+    }
+    fn tlb_flushed(&mut self) {
+        self.alias_va.clear();
+        self.adi_tlb_pages.clear();
+    }
+    fn tag_alias(pa: u64, tag: u8) -> u64 {
+        adi::alias_pa(pa, tag)
+    }
 }
 
 impl Guest {
@@ -420,56 +426,6 @@ fn flush_windows(uc: &mut Unicorn<Guest>) -> Result<(), BadFrame> {
     Ok(())
 }
 
-/// Mirror the kernel stub's physical-memory changes into Unicorn and flush the TLB when the
-/// translations changed.
-fn sync_memory(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
-    let events = uc.get_data_mut().kernel.mm.phys_mut().take_events();
-    uc.get_data_mut().remapping = true;
-    let r = apply_phys_events(uc, events);
-    uc.get_data_mut().remapping = false;
-    r?;
-    let g = uc.get_data_mut();
-    let gen = g.kernel.mm.generation();
-    if gen != g.tlb_gen || g.flush_tlb {
-        g.tlb_gen = gen;
-        g.flush_tlb = false;
-        g.alias_va.clear();
-        g.adi_tlb_pages.clear();
-        uc.ctl_flush_tlb().op("flush tlb")?;
-    }
-    Ok(())
-}
-
-fn apply_phys_events(uc: &mut Unicorn<Guest>, events: Vec<PhysEvent>) -> Result<(), EmuError> {
-    for ev in events {
-        match ev {
-            PhysEvent::Mapped { pa, len, host } => {
-                // SAFETY: `host` points at `len` bytes of a segment owned by the kernel stub's
-                // physical memory, which neither moves nor is freed before the matching
-                // `Unmapped` event; that event is applied here before the CPU runs again.
-                unsafe { uc.mem_map_ptr(pa.0, len, UcProt::ALL, host.cast()) }.op("map guest memory")?;
-            }
-            PhysEvent::Unmapped { pa, len, tagged } => {
-                uc.mem_unmap(pa.0, len).op("unmap guest memory")?;
-                if tagged {
-                    for v in 0..16 {
-                        uc.mem_unmap(adi::alias_pa(pa.0, v), len).op("unmap ADI alias")?;
-                    }
-                }
-            }
-            PhysEvent::Tagged { pa, len, host } => {
-                for v in 0..16 {
-                    // SAFETY: as for `Mapped`: the aliases share the segment's host memory,
-                    // which lives until its `Unmapped` event unmaps them too.
-                    unsafe { uc.mem_map_ptr(adi::alias_pa(pa.0, v), len, UcProt::ALL, host.cast()) }
-                        .op("map ADI alias")?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 fn read_insn(g: &Guest, pc: u64) -> Option<u32> {
     let mut b = [0u8; 4];
     let a = g.kernel.mm.untag(pc)?;
@@ -515,10 +471,10 @@ fn is_flushw(w: u32) -> bool {
 /// TLB fill: the page walk, against the kernel stub's address space.
 fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEntry> {
     let g = uc.get_data_mut();
-    if g.remapping {
+    if g.state.remapping {
         return None;
     }
-    g.stats.tlb_fills += 1;
+    g.state.stats.tlb_fills += 1;
     let access = match ty {
         MemType::WRITE => Access::Write,
         MemType::FETCH => Access::Fetch,
@@ -532,16 +488,7 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
     match result {
         Ok((va, pa)) => {
             let prot = g.kernel.mm.prot_at(va).unwrap_or(Prot::NONE);
-            let mut perms = UcProt::NONE;
-            if prot.contains(Prot::READ) {
-                perms |= UcProt::READ;
-            }
-            if prot.contains(Prot::WRITE) {
-                perms |= UcProt::WRITE;
-            }
-            if prot.contains(Prot::EXEC) {
-                perms |= UcProt::EXEC;
-            }
+            let perms = uc_perms(prot);
             let mut paddr = pa.0 & !(page - 1);
             if adi::checked_page(g, va) && g.kernel.mm.phys().containing(pa).is_some_and(|(s, _)| s.tags().is_some()) {
                 paddr = adi::fill(g, vaddr, va, paddr);
@@ -550,7 +497,7 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
         }
         Err(kind) if access == Access::Fetch => {
             // When a stop is requested, Unicorn looks up the block at `until`: not a fetch.
-            if vaddr & !(page - 1) != UNTIL & !(page - 1) && g.pending.is_none() && g.stop.is_none() {
+            if vaddr & !(page - 1) != UNTIL & !(page - 1) && g.pending.is_none() && g.state.stop.is_none() {
                 let code = if kind == FaultKind::Unmapped { code::SEGV_MAPERR } else { code::SEGV_ACCERR };
                 let env = g.env();
                 let (pc, npc) = (env.pc(), env.npc());
@@ -567,7 +514,7 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
         Err(kind) => {
             let env = g.env();
             g.refused = Some(Refused { vpage: vaddr & !(page - 1), kind, pc: env.pc(), npc: env.npc() });
-            g.flush_tlb = true;
+            g.state.flush_tlb = true;
             let perms = if access == Access::Write { UcProt::WRITE } else { UcProt::READ };
             Some(TlbEntry { paddr: FAULT_WINDOW_PA, perms })
         }
@@ -590,7 +537,7 @@ fn on_unmapped(uc: &mut Unicorn<Guest>, addr: u64) -> bool {
             });
         }
         _ => {
-            g.error =
+            g.state.error =
                 Some(EmuError::Internal(format!("access to unmapped physical address {addr:#x} with no refused page")))
         }
     }
@@ -631,7 +578,7 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             }
         }
         SyscallOutcome::Exit(status) => {
-            uc.get_data_mut().stop = Some(Stop::Exited { status });
+            uc.get_data_mut().state.stop = Some(Stop::Exited { status });
             uc.emu_stop().op("stop")?;
             return Ok(());
         }
@@ -641,7 +588,7 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             let insn = disasm_at(g, at);
             let mut signal = FatalSignal::new(sig::SIGKILL, code::SI_KERNEL, None, at, insn);
             signal.detail = Some(msg);
-            g.stop = Some(Stop::Killed { signal });
+            g.state.stop = Some(Stop::Killed { signal });
             uc.emu_stop().op("stop")?;
             return Ok(());
         }
@@ -863,7 +810,7 @@ fn on_nofault_load(uc: &mut Unicorn<Guest>, npc: u64) -> Result<(), EmuError> {
         let v = nofault_value(uc, ea, l.size as usize, le, l.signed);
         write_int_reg(uc, l.rd, v)?;
     }
-    uc.get_data_mut().stats.emulated_insns += 1;
+    uc.get_data_mut().state.stats.emulated_insns += 1;
     env.set_pc_npc(npc, npc + 4);
     Ok(())
 }
@@ -876,7 +823,7 @@ fn on_illegal(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     let (at, npc) = (env.pc(), env.npc());
     if let Some(w) = read_insn(uc.get_data(), at) {
         if adi::on_mcdper(uc, w)? {
-            uc.get_data_mut().stats.emulated_insns += 1;
+            uc.get_data_mut().state.stats.emulated_insns += 1;
             env.set_pc_npc(npc, npc + 4);
             return Ok(());
         }
@@ -906,21 +853,8 @@ fn effective_address(uc: &Unicorn<Guest>, pc: u64) -> Option<u64> {
 fn on_block(uc: &mut Unicorn<Guest>, addr: u64, size: u32) {
     let g = uc.get_data_mut();
     g.block = (addr, size as u64);
-    g.stats.blocks += 1;
-    g.stats.instructions += (size / 4) as u64;
-    let mut stop = None;
-    if let Some(b) = g.limits.insn_budget {
-        if g.stats.instructions > b {
-            stop = Some(Stop::InsnBudget { executed: g.stats.instructions });
-        }
-    }
-    if let Some(t) = g.limits.time_budget {
-        if g.stats.blocks.is_multiple_of(CLOCK_CHECK_BLOCKS) && g.started.elapsed() > t {
-            stop = Some(Stop::TimeBudget { elapsed_ms: g.started.elapsed().as_millis() as u64 });
-        }
-    }
-    if stop.is_some() {
-        g.stop = stop;
+    if let Some(stop) = g.state.count_block(size) {
+        g.state.stop = Some(stop);
         let _ = uc.emu_stop();
         return;
     }
@@ -977,19 +911,12 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
         kernel,
         env: None,
         disasm: Disassembler::new(crate::arch::Arch::Sparc64),
-        stop: None,
         pending: None,
-        error: None,
         refused: None,
-        tlb_gen: u64::MAX,
-        flush_tlb: true,
-        remapping: false,
         block: (0, 0),
         resume: None,
         trampoline: opts.trampoline,
-        limits: opts.limits,
-        stats: EmuStats::default(),
-        started: Instant::now(),
+        state: RunState::new(opts.limits),
         patches: opts.patches,
         alias_va: std::collections::HashMap::new(),
         adi_tlb_pages: std::collections::HashSet::new(),
@@ -1031,10 +958,10 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
         };
         let r = uc.emu_start(begin, UNTIL, 0, 0);
         let g = uc.get_data_mut();
-        if let Some(e) = g.error.take() {
+        if let Some(e) = g.state.error.take() {
             return Err(e);
         }
-        if let Some(stop) = g.stop.take() {
+        if let Some(stop) = g.state.stop.take() {
             break stop;
         }
         if let Some(p) = g.pending.take() {
@@ -1077,7 +1004,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
         }
     };
     let g = uc.get_data_mut();
-    let stats = g.stats;
+    let stats = g.state.stats;
     let kernel = std::mem::replace(&mut g.kernel, Kernel::new(crate::arch::Arch::Sparc64, Default::default()));
     Ok(RunOutput { kernel, stop, stats })
 }
@@ -1243,14 +1170,4 @@ fn install_adi_hook(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     uc.ctl_flush_tb().op("flush translations")?;
     uc.get_data_mut().adi_hook = true;
     Ok(())
-}
-
-/// Record an error from inside a hook, stop the CPU, and give the hook's fallback result.
-fn hook_failed<R>(uc: &mut Unicorn<Guest>, e: EmuError, fallback: R) -> R {
-    let g = uc.get_data_mut();
-    if g.error.is_none() {
-        g.error = Some(e);
-    }
-    let _ = uc.emu_stop();
-    fallback
 }

@@ -1,0 +1,169 @@
+//! What the CPU backends share: the run state every hook may touch, mirroring the kernel
+//! stub's physical memory into Unicorn (with the tag aliases of tag-checked memory), the
+//! permissions of a TLB entry, the run budgets, and turning a hook's failure into an error.
+
+use std::time::Instant;
+
+use unicorn_engine::{Prot as UcProt, Unicorn};
+
+use crate::emu::{EmuError, EmuStats, RunLimits, Stop, UcContext};
+use crate::kernel_stub::mm::{PhysEvent, Prot};
+use crate::kernel_stub::Kernel;
+
+/// How often (in translation blocks) the wall clock is checked.
+const CLOCK_CHECK_BLOCKS: u64 = 4096;
+
+/// The run state of a backend's guest.
+pub(crate) struct RunState {
+    /// How the run ended, once it has.
+    pub stop: Option<Stop>,
+    /// A backend error raised inside a hook.
+    pub error: Option<EmuError>,
+    /// The address-space generation the TLB was last flushed for.
+    pub tlb_gen: u64,
+    /// Flush the TLB before running again.
+    pub flush_tlb: bool,
+    /// Set while tagmmu itself changes Unicorn's memory map: Unicorn then probes the TLB with
+    /// the physical address of the region, which is not a guest access.
+    pub remapping: bool,
+    /// Budgets.
+    pub limits: RunLimits,
+    /// Counters.
+    pub stats: EmuStats,
+    /// When the run started.
+    pub started: Instant,
+}
+
+impl RunState {
+    /// A fresh run with `limits`.
+    pub fn new(limits: RunLimits) -> RunState {
+        RunState {
+            stop: None,
+            error: None,
+            tlb_gen: u64::MAX,
+            flush_tlb: true,
+            remapping: false,
+            limits,
+            stats: EmuStats::default(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Count a translation block of `size` bytes of 4-byte instructions; the stop if a
+    /// budget ran out.
+    pub fn count_block(&mut self, size: u32) -> Option<Stop> {
+        self.stats.blocks += 1;
+        self.stats.instructions += (size / 4) as u64;
+        if let Some(b) = self.limits.insn_budget {
+            if self.stats.instructions > b {
+                return Some(Stop::InsnBudget { executed: self.stats.instructions });
+            }
+        }
+        if let Some(t) = self.limits.time_budget {
+            if self.stats.blocks.is_multiple_of(CLOCK_CHECK_BLOCKS) && self.started.elapsed() > t {
+                return Some(Stop::TimeBudget { elapsed_ms: self.started.elapsed().as_millis() as u64 });
+            }
+        }
+        None
+    }
+}
+
+/// A backend's guest, as the shared code sees it.
+pub(crate) trait Backend {
+    /// The kernel stub.
+    fn kernel(&mut self) -> &mut Kernel;
+    /// The run state.
+    fn run(&mut self) -> &mut RunState;
+    /// The TLB was flushed: forget what was recorded per TLB entry.
+    fn tlb_flushed(&mut self) {}
+    /// The physical address of tag `tag`'s alias of guest physical address `pa`.
+    fn tag_alias(pa: u64, tag: u8) -> u64;
+}
+
+/// The Unicorn permissions of a mapping's protection.
+pub(crate) fn uc_perms(prot: Prot) -> UcProt {
+    let mut perms = UcProt::NONE;
+    if prot.contains(Prot::READ) {
+        perms |= UcProt::READ;
+    }
+    if prot.contains(Prot::WRITE) {
+        perms |= UcProt::WRITE;
+    }
+    if prot.contains(Prot::EXEC) {
+        perms |= UcProt::EXEC;
+    }
+    perms
+}
+
+/// Mirror the kernel stub's physical-memory changes into Unicorn and flush the TLB when the
+/// translations changed.
+pub(crate) fn sync_memory<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuError> {
+    let events = uc.get_data_mut().kernel().mm.phys_mut().take_events();
+    uc.get_data_mut().run().remapping = true;
+    let r = apply_phys_events(uc, events);
+    uc.get_data_mut().run().remapping = false;
+    r?;
+    let g = uc.get_data_mut();
+    let gen = g.kernel().mm.generation();
+    let run = g.run();
+    if gen != run.tlb_gen || run.flush_tlb {
+        run.tlb_gen = gen;
+        run.flush_tlb = false;
+        g.tlb_flushed();
+        uc.ctl_flush_tlb().op("flush tlb")?;
+    }
+    Ok(())
+}
+
+fn apply_phys_events<G: Backend>(uc: &mut Unicorn<G>, events: Vec<PhysEvent>) -> Result<(), EmuError> {
+    for ev in events {
+        match ev {
+            PhysEvent::Mapped { pa, len, host } => {
+                // SAFETY: `host` points at `len` bytes of a segment owned by the kernel stub's
+                // physical memory, which neither moves nor is freed before the matching
+                // `Unmapped` event; that event is applied here before the CPU runs again.
+                unsafe { uc.mem_map_ptr(pa.0, len, UcProt::ALL, host.cast()) }.op("map guest memory")?;
+            }
+            PhysEvent::Unmapped { pa, len, tagged } => {
+                uc.mem_unmap(pa.0, len).op("unmap guest memory")?;
+                if tagged {
+                    for tag in 0..16 {
+                        uc.mem_unmap(G::tag_alias(pa.0, tag), len).op("unmap tag alias")?;
+                    }
+                }
+            }
+            PhysEvent::Tagged { pa, len, host } => {
+                for tag in 0..16 {
+                    // SAFETY: as for `Mapped`: the aliases share the segment's host memory,
+                    // which lives until its `Unmapped` event unmaps them too.
+                    unsafe { uc.mem_map_ptr(G::tag_alias(pa.0, tag), len, UcProt::ALL, host.cast()) }
+                        .op("map tag alias")?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Record an error from inside a hook, stop the CPU, and give the hook's fallback result.
+pub(crate) fn hook_failed<G: Backend, R>(uc: &mut Unicorn<G>, e: EmuError, fallback: R) -> R {
+    let run = uc.get_data_mut().run();
+    if run.error.is_none() {
+        run.error = Some(e);
+    }
+    let _ = uc.emu_stop();
+    fallback
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_stop_the_run() {
+        let mut r = RunState::new(RunLimits { insn_budget: Some(10), time_budget: None });
+        assert_eq!(r.count_block(40), None);
+        assert_eq!(r.count_block(4), Some(Stop::InsnBudget { executed: 11 }));
+        assert_eq!(uc_perms(Prot::READ | Prot::EXEC), UcProt::READ | UcProt::EXEC);
+    }
+}
