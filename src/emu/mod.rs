@@ -113,6 +113,16 @@ pub struct EmuStats {
     pub emulated_insns: u64,
 }
 
+/// The result of a run: the kernel (with its files and counters), how it ended, counters.
+pub struct RunOutput {
+    /// The kernel stub after the run.
+    pub kernel: crate::kernel_stub::Kernel,
+    /// How the run ended.
+    pub stop: Stop,
+    /// CPU counters.
+    pub stats: EmuStats,
+}
+
 /// Errors of the CPU backend (not guest faults: those are signals).
 #[derive(Debug, thiserror::Error)]
 pub enum EmuError {

@@ -20,7 +20,7 @@ use unicorn_engine::{HookType, MemType};
 use crate::emu::backend::{hook_failed, sync_memory, uc_perms, Backend, RunState};
 use crate::emu::disasm::Disassembler;
 use crate::emu::guard::catch;
-use crate::emu::{EmuError, EmuStats, FatalSignal, RunLimits, Stop, UcContext};
+use crate::emu::{EmuError, FatalSignal, RunLimits, RunOutput, Stop, UcContext};
 use crate::kernel_stub::exec::InitialState;
 use crate::kernel_stub::mm::{Access, FaultKind, Prot};
 use crate::kernel_stub::signal::arm64::{Arm64Regs, SigInfo};
@@ -529,16 +529,6 @@ fn setup_cpu(uc: &mut Unicorn<Guest>, start: InitialState) -> Result<(), EmuErro
     uc.reg_write(RegisterARM64::TPIDR_EL0, 0).op("write tpidr")?;
     uc.set_pc(start.pc).op("write pc")?;
     Ok(())
-}
-
-/// The result of a run: the kernel (with its files and counters), how it ended, counters.
-pub struct RunOutput {
-    /// The kernel stub after the run.
-    pub kernel: Kernel,
-    /// How the run ended.
-    pub stop: Stop,
-    /// CPU counters.
-    pub stats: EmuStats,
 }
 
 /// Run the guest whose image `kernel` has exec'd, from `start`, until it ends.

@@ -30,7 +30,7 @@ use unicorn_engine::{Arch as UcArch, HookType, MemType, Mode, Prot as UcProt, Tl
 use crate::emu::backend::{hook_failed, sync_memory, uc_perms, Backend, RunState};
 use crate::emu::disasm::Disassembler;
 use crate::emu::guard::catch;
-use crate::emu::{EmuError, EmuStats, FatalSignal, RunLimits, Stop, UcContext};
+use crate::emu::{EmuError, FatalSignal, RunLimits, RunOutput, Stop, UcContext};
 use crate::kernel_stub::exec::InitialState;
 use crate::kernel_stub::mm::{Access, FaultKind, Prot};
 use crate::kernel_stub::signal::sparc64::Sparc64Regs;
@@ -893,16 +893,6 @@ fn setup_cpu(uc: &mut Unicorn<Guest>, start: InitialState) -> Result<(), EmuErro
     uc.reg_write(window_reg_id(6), start.sp - 128 - STACK_BIAS).op("write sp")?;
     env.set_pc_npc(start.pc, start.pc + 4);
     Ok(())
-}
-
-/// The result of a run: the kernel (with its files and counters), how it ended, counters.
-pub struct RunOutput {
-    /// The kernel stub after the run.
-    pub kernel: Kernel,
-    /// How the run ended.
-    pub stop: Stop,
-    /// CPU counters.
-    pub stats: EmuStats,
 }
 
 /// Run the guest whose image `kernel` has exec'd, from `start`, until it ends.
