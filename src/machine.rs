@@ -179,7 +179,7 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
     argv.extend(cfg.args.iter().cloned());
     // /proc/self/exe names the executable by its absolute path, as Linux does.
     let exe = std::fs::canonicalize(&cfg.program).unwrap_or_else(|_| cfg.program.clone());
-    let (stop, stats, mut kernel) = match image.arch {
+    let crate::emu::RunOutput { stop, stats, mut kernel } = match image.arch {
         Arch::Arm64 => run_arm64(cfg, &image, kernel, argv, execfn, &exe)?,
         Arch::Sparc64 => run_sparc64(cfg, &image, kernel, argv, execfn, &exe)?,
     };
@@ -209,7 +209,7 @@ fn run_arm64(
     argv: Vec<String>,
     execfn: String,
     exe: &std::path::Path,
-) -> Result<(crate::emu::Stop, crate::emu::EmuStats, Kernel), MachineError> {
+) -> Result<crate::emu::RunOutput, MachineError> {
     if kernel.config.subpage_probe == Some(crate::kernel_stub::fault_in::SubpageProbe::SparcAdi) {
         return Err(MachineError::Emu(EmuError::Unsupported(
             "the sparc-adi sub-page probe flavour on arm64 (use arm64 or generic)".into(),
@@ -241,8 +241,7 @@ fn run_arm64(
     kernel.exe_path = exe.display().to_string();
     opts.sigreturn_trampoline = arm64::map_sigreturn_trampoline(&mut kernel)
         .map_err(|errno| MachineError::Exec { path: cfg.program.display().to_string(), errno })?;
-    let out = arm64::run(kernel, start, opts)?;
-    Ok((out.stop, out.stats, out.kernel))
+    Ok(arm64::run(kernel, start, opts)?)
 }
 
 /// exec and run a sparc64 image.
@@ -253,7 +252,7 @@ fn run_sparc64(
     argv: Vec<String>,
     execfn: String,
     exe: &std::path::Path,
-) -> Result<(crate::emu::Stop, crate::emu::EmuStats, Kernel), MachineError> {
+) -> Result<crate::emu::RunOutput, MachineError> {
     if kernel.config.subpage_probe == Some(crate::kernel_stub::fault_in::SubpageProbe::Arm64Mte) {
         return Err(MachineError::Emu(EmuError::Unsupported(
             "the arm64 sub-page probe flavour on sparc64 (use generic or sparc-adi)".into(),
@@ -288,6 +287,5 @@ fn run_sparc64(
         .map_err(|errno| MachineError::Exec { path: cfg.program.display().to_string(), errno })?;
     let patches = sparc64::patch_image(&mut kernel);
     let opts = Sparc64Options { limits: cfg.limits, trampoline, patches };
-    let out = sparc64::run(kernel, start, opts)?;
-    Ok((out.stop, out.stats, out.kernel))
+    Ok(sparc64::run(kernel, start, opts)?)
 }
