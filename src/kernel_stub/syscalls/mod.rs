@@ -374,7 +374,13 @@ impl Kernel {
     }
 
     fn decode_args(&mut self, s: Sysno, args: &[u64; 6]) -> String {
-        let kinds = s.args();
+        // sparc64's rt_sigaction has the handler's return trampoline before sigsetsize.
+        let kinds = match (self.arch, s) {
+            (Arch::Sparc64, Sysno::RtSigaction) => {
+                &[ArgKind::Signal, ArgKind::Hex, ArgKind::Hex, ArgKind::Hex, ArgKind::Size]
+            }
+            _ => s.args(),
+        };
         let mut out = Vec::with_capacity(kinds.len());
         for (i, k) in kinds.iter().enumerate() {
             let v = args[i];
