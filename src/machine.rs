@@ -179,6 +179,12 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
     argv.extend(cfg.args.iter().cloned());
     // /proc/self/exe names the executable by its absolute path, as Linux does.
     let exe = std::fs::canonicalize(&cfg.program).unwrap_or_else(|_| cfg.program.clone());
+    if let Some(p) = kernel.config.subpage_probe.filter(|p| !p.fits(image.arch)) {
+        return Err(MachineError::Emu(EmuError::Unsupported(format!(
+            "the {p:?} sub-page probe flavour on {} (it models another architecture's probe)",
+            image.arch
+        ))));
+    }
     let crate::emu::RunOutput { stop, stats, mut kernel } = match image.arch {
         Arch::Arm64 => run_arm64(cfg, &image, kernel, argv, execfn, &exe)?,
         Arch::Sparc64 => run_sparc64(cfg, &image, kernel, argv, execfn, &exe)?,
@@ -210,11 +216,6 @@ fn run_arm64(
     execfn: String,
     exe: &std::path::Path,
 ) -> Result<crate::emu::RunOutput, MachineError> {
-    if kernel.config.subpage_probe == Some(crate::kernel_stub::fault_in::SubpageProbe::SparcAdi) {
-        return Err(MachineError::Emu(EmuError::Unsupported(
-            "the sparc-adi sub-page probe flavour on arm64 (use arm64 or generic)".into(),
-        )));
-    }
     let mut opts = Arm64Options {
         mte: cfg.mte,
         mte_far: cfg.mte_far,
@@ -253,11 +254,6 @@ fn run_sparc64(
     execfn: String,
     exe: &std::path::Path,
 ) -> Result<crate::emu::RunOutput, MachineError> {
-    if kernel.config.subpage_probe == Some(crate::kernel_stub::fault_in::SubpageProbe::Arm64Mte) {
-        return Err(MachineError::Emu(EmuError::Unsupported(
-            "the arm64 sub-page probe flavour on sparc64 (use generic or sparc-adi)".into(),
-        )));
-    }
     if cfg.trace.insns {
         return Err(MachineError::Emu(EmuError::Unsupported(
             "instruction tracing on sparc64 (Unicorn's SPARC code hooks corrupt NPC after jmpl)".into(),

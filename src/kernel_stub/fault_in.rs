@@ -33,6 +33,20 @@ pub enum SubpageProbe {
     SparcAdi,
 }
 
+impl SubpageProbe {
+    /// Does this flavour exist on `arch` (the generic stub everywhere, the MTE probe on arm64,
+    /// tagmmu's ADI probe on SPARC)?
+    pub fn fits(self, arch: crate::arch::Arch) -> bool {
+        use crate::arch::Arch;
+        matches!(
+            (self, arch),
+            (SubpageProbe::Generic, _)
+                | (SubpageProbe::Arm64Mte, Arch::Arm64)
+                | (SubpageProbe::SparcAdi, Arch::Sparc64)
+        )
+    }
+}
+
 /// The probes' context: faults enabled, tag checks as the thread's mode makes them.
 fn probe_ctx(ctx: UaccessCtx) -> UaccessCtx {
     UaccessCtx { pagefault_disabled: false, ..ctx }
@@ -259,6 +273,14 @@ pub fn fault_in_exact_writeable_v1(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flavours_belong_to_their_architecture() {
+        use crate::arch::Arch;
+        assert!(SubpageProbe::Generic.fits(Arch::Arm64) && SubpageProbe::Generic.fits(Arch::Sparc64));
+        assert!(SubpageProbe::Arm64Mte.fits(Arch::Arm64) && !SubpageProbe::Arm64Mte.fits(Arch::Sparc64));
+        assert!(SubpageProbe::SparcAdi.fits(Arch::Sparc64) && !SubpageProbe::SparcAdi.fits(Arch::Arm64));
+    }
     use crate::kernel_stub::mm::{Layout, MapRequest, Placement, Prot, VmaKind};
 
     const PAGE: u64 = 4096;

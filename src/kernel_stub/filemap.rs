@@ -1,6 +1,7 @@
-//! `generic_perform_write()` (mm/filemap.c, 5.16-5.19, kernel-spec §D.1): how write() copies
-//! a user buffer into a tmpfs file page by page with page faults disabled, faulting the
-//! source in first, and why it never live-locks: the fault-in probes the *current* position,
+//! The page cache's copies (mm/filemap.c, 5.16-5.19, kernel-spec §D.1): `filemap_read()`
+//! copies a file to the user with `copy_to_user`; `generic_perform_write()` copies a user
+//! buffer into a tmpfs file page by page with page faults disabled, faulting the
+//! source in first, and never live-locks: its fault-in probes the *current* position,
 //! and the loop never rewinds past bytes it accepted.
 
 use crate::addr::UserAddr;
@@ -74,6 +75,20 @@ impl Kernel {
         }
         self.write_reports.push(report);
         r
+    }
+}
+
+impl Kernel {
+    /// `filemap_read()` for a regular file: copy the file's bytes at `pos` to the user with
+    /// `copy_to_user` (tag-checked, faults allowed). The bytes copied, or -EFAULT when none.
+    pub fn filemap_read(&mut self, fd: u64, buf: u64, len: u64, pos: u64) -> KResult<u64> {
+        let data = self.vfs.read(fd, len as usize, Some(pos))?;
+        let left = uaccess::copy_to_user(&mut self.mm, self.uaccess, UserAddr(buf), &data);
+        let copied = data.len() - left;
+        if copied == 0 && !data.is_empty() {
+            return Err(Errno::EFAULT);
+        }
+        Ok(copied as u64)
     }
 }
 

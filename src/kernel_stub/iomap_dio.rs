@@ -84,6 +84,27 @@ pub struct DioAttempt {
     pub unchecked: Vec<UncheckedGranule>,
 }
 
+/// The pieces of the user range `[ustart, ustart+len)` on the pinned pages: (page, offset in
+/// the page, range in the transfer buffer).
+fn page_pieces(
+    page: u64,
+    ustart: u64,
+    len: u64,
+    pages: &[PinnedPage],
+) -> impl Iterator<Item = (PinnedPage, u64, std::ops::Range<usize>)> + '_ {
+    let mut done = 0u64;
+    pages.iter().map_while(move |p| {
+        if done == len {
+            return None;
+        }
+        let off = (ustart + done) - p.uaddr;
+        let n = (page - off).min(len - done);
+        let range = done as usize..(done + n) as usize;
+        done += n;
+        Some((*p, off, range))
+    })
+}
+
 impl Kernel {
     /// One `iomap_dio_rw()` attempt (see the module documentation).
     pub fn iomap_dio_rw(&mut self, req: DioRequest) -> DioAttempt {
@@ -152,35 +173,18 @@ impl Kernel {
 
     /// Move `len` bytes between the file and the pinned pages through the kernel mapping.
     fn dio_transfer(&mut self, req: &DioRequest, ustart: u64, len: u64, pages: &[PinnedPage]) -> Result<(), Errno> {
-        let page = self.mm.page_size();
-        match req.op {
-            DioOp::Read => {
-                let data = self.vfs.file_bytes(req.fd)?[req.pos as usize..(req.pos + len) as usize].to_vec();
-                let mut done = 0u64;
-                for p in pages {
-                    if done == len {
-                        break;
-                    }
-                    let off = (ustart + done) - p.uaddr;
-                    let n = (page - off).min(len - done);
-                    gup::kmap_write(&mut self.mm, *p, off, &data[done as usize..(done + n) as usize]);
-                    done += n;
-                }
+        let mut data = match req.op {
+            DioOp::Read => self.vfs.file_bytes(req.fd)?[req.pos as usize..(req.pos + len) as usize].to_vec(),
+            DioOp::Write => vec![0u8; len as usize],
+        };
+        for (p, off, range) in page_pieces(self.mm.page_size(), ustart, len, pages) {
+            match req.op {
+                DioOp::Read => gup::kmap_write(&mut self.mm, p, off, &data[range]),
+                DioOp::Write => gup::kmap_read(&self.mm, p, off, &mut data[range]),
             }
-            DioOp::Write => {
-                let mut data = vec![0u8; len as usize];
-                let mut done = 0u64;
-                for p in pages {
-                    if done == len {
-                        break;
-                    }
-                    let off = (ustart + done) - p.uaddr;
-                    let n = (page - off).min(len - done);
-                    gup::kmap_read(&self.mm, *p, off, &mut data[done as usize..(done + n) as usize]);
-                    done += n;
-                }
-                self.vfs.write(req.fd, &data, Some(req.pos))?;
-            }
+        }
+        if req.op == DioOp::Write {
+            self.vfs.write(req.fd, &data, Some(req.pos))?;
         }
         Ok(())
     }

@@ -72,11 +72,6 @@ pub(super) fn fill(g: &mut Guest, vaddr: u64, va: u64, pa_page: u64) -> u64 {
     alias
 }
 
-/// Is the page of `va` one whose accesses ADI checks (an ADI mapping of a task with mcde)?
-pub(super) fn checked_page(g: &Guest, va: u64) -> bool {
-    g.kernel.adi.checking() && g.kernel.mm.prot_at(va).is_some_and(|p| p.contains(Prot::TAGGED))
-}
-
 /// The memory hook on the alias windows: compare the block's version with the pointer's.
 /// A precise fault abandons the access by protecting the alias page.
 pub(super) fn on_checked_access(uc: &mut Unicorn<Guest>, store: bool, addr: u64, size: usize) -> Result<(), EmuError> {

@@ -374,11 +374,20 @@ fn flush_all(uc: &mut Unicorn<Guest>) -> Result<(), BadFrame> {
     store_current_window(uc)
 }
 
+/// Flush every window before a trap handler reads or rewrites the user context (the `ta`
+/// is at `after - 4`). False when a window's frame cannot be written: SIGSEGV is pending.
+fn flush_at_trap(uc: &mut Unicorn<Guest>, after: u64) -> Result<bool, EmuError> {
+    match flush_all(uc) {
+        Ok(()) => Ok(true),
+        Err(bad) => fault(uc, sig::SIGSEGV, code::SEGV_MAPERR, after - 4, after, bad.addr).map(|_| false),
+    }
+}
+
 /// `ta 0x6e` (glibc's setjmp): Linux's `sparc64_get_context`.
 fn on_getcontext(uc: &mut Unicorn<Guest>, after: u64) -> Result<(), EmuError> {
     let env = uc.get_data().env();
-    if let Err(bad) = flush_all(uc) {
-        return fault(uc, sig::SIGSEGV, code::SEGV_MAPERR, after - 4, after, bad.addr);
+    if !flush_at_trap(uc, after)? {
+        return Ok(());
     }
     let mut regs = read_regs(uc)?;
     regs.pc = after;
@@ -393,8 +402,8 @@ fn on_getcontext(uc: &mut Unicorn<Guest>, after: u64) -> Result<(), EmuError> {
 
 /// `ta 0x6f` (glibc's longjmp): Linux's `sparc64_set_context`.
 fn on_setcontext(uc: &mut Unicorn<Guest>, after: u64) -> Result<(), EmuError> {
-    if let Err(bad) = flush_all(uc) {
-        return fault(uc, sig::SIGSEGV, code::SEGV_MAPERR, after - 4, after, bad.addr);
+    if !flush_at_trap(uc, after)? {
+        return Ok(());
     }
     let mut regs = read_regs(uc)?;
     let r = uc.get_data_mut().kernel.sparc64_set_context(&mut regs);
@@ -490,7 +499,9 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
             let prot = g.kernel.mm.prot_at(va).unwrap_or(Prot::NONE);
             let perms = uc_perms(prot);
             let mut paddr = pa.0 & !(page - 1);
-            if adi::checked_page(g, va) && g.kernel.mm.phys().containing(pa).is_some_and(|(s, _)| s.tags().is_some()) {
+            // An ADI page of a task that enabled ADI (the mapping was looked up just above).
+            let checked = g.kernel.adi.checking() && prot.contains(Prot::TAGGED);
+            if checked && g.kernel.mm.phys().containing(pa).is_some_and(|(s, _)| s.tags().is_some()) {
                 paddr = adi::fill(g, vaddr, va, paddr);
             }
             Some(TlbEntry { paddr, perms })
@@ -609,15 +620,9 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
 /// `rt_sigreturn`: Linux's `do_rt_sigreturn`, returning straight to the restored PC/NPC
 /// (no syscall return: no carry or %o0 update). A bad frame is SIGSEGV.
 fn on_rt_sigreturn(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
-    if let Err(bad) = flush_all(uc) {
-        return fault(
-            uc,
-            sig::SIGSEGV,
-            code::SEGV_MAPERR,
-            uc.get_data().env().pc() - 4,
-            uc.get_data().env().pc(),
-            bad.addr,
-        );
+    let after = uc.get_data().env().pc();
+    if !flush_at_trap(uc, after)? {
+        return Ok(());
     }
     let mut regs = read_regs(uc)?;
     if uc.get_data_mut().kernel.restore_rt_frame_sparc64(&mut regs).is_err() {

@@ -24,11 +24,9 @@
 
 use serde::Serialize;
 
-use crate::addr::UserAddr;
 use crate::kernel_stub::errno::{Errno, KResult};
 use crate::kernel_stub::fault_in;
 use crate::kernel_stub::iomap_dio::{DioAttempt, DioOp, DioRequest, UncheckedGranule};
-use crate::kernel_stub::uaccess;
 use crate::kernel_stub::version::KernelVersion;
 use crate::kernel_stub::Kernel;
 
@@ -145,10 +143,7 @@ impl Kernel {
             }
             None => Ok(done),
         };
-        rep.ret = match r {
-            Ok(n) => n as i64,
-            Err(e) => -e.generic(),
-        };
+        rep.ret = syscall_ret(&r);
         self.dio_reports.push(rep);
         r
     }
@@ -242,10 +237,7 @@ impl Kernel {
                     return Ok(done);
                 }
                 let r = self.filemap_read(fd, ubuf, rest, at);
-                rep.buffered = Some(match r {
-                    Ok(n) => n as i64,
-                    Err(e) => -e.generic(),
-                });
+                rep.buffered = Some(syscall_ret(&r));
                 match r {
                     Ok(n) => Ok(done + n),
                     Err(_) if done > 0 => Ok(done),
@@ -254,10 +246,7 @@ impl Kernel {
             }
             DioOp::Write => {
                 let r = self.generic_perform_write(fd, ubuf, rest, at);
-                rep.buffered = Some(match r {
-                    Ok(n) => n as i64,
-                    Err(e) => -e.generic(),
-                });
+                rep.buffered = Some(syscall_ret(&r));
                 let new_convention = version >= KernelVersion { major: 5, minor: 16 };
                 match r {
                     Ok(n) => Ok(done + n),
@@ -266,18 +255,6 @@ impl Kernel {
                 }
             }
         }
-    }
-
-    /// `filemap_read()` for a regular file: copy the file's bytes at `pos` to the user with
-    /// `copy_to_user` (tag-checked, faults allowed). The bytes copied, or -EFAULT when none.
-    pub fn filemap_read(&mut self, fd: u64, buf: u64, len: u64, pos: u64) -> KResult<u64> {
-        let data = self.vfs.read(fd, len as usize, Some(pos))?;
-        let left = uaccess::copy_to_user(&mut self.mm, self.uaccess, UserAddr(buf), &data);
-        let copied = data.len() - left;
-        if copied == 0 && !data.is_empty() {
-            return Err(Errno::EFAULT);
-        }
-        Ok(copied as u64)
     }
 }
 
@@ -359,6 +336,14 @@ impl DioReport {
             self.unchecked.len()
         );
         s
+    }
+}
+
+/// A syscall result as Linux returns it: the count, or the negative errno.
+fn syscall_ret(r: &KResult<u64>) -> i64 {
+    match r {
+        Ok(n) => *n as i64,
+        Err(e) => -e.generic(),
     }
 }
 

@@ -106,26 +106,26 @@ impl Kernel {
         if uaccess::access_ok(&self.mm, self.uaccess, UserAddr(buf), len as u64).is_none() {
             return Err(Errno::EFAULT);
         }
-        let node_is_file = matches!(self.vfs.node(fd)?, Node::File(_));
-        if f.flags.direct && self.is_btrfs_file(fd) {
+        // Regular files read at the position (O_DIRECT on btrfs through GUP, else the page
+        // cache with copy_to_user), then the position advances by what reached the user.
+        if matches!(self.vfs.node(fd)?, Node::File(_)) {
             let pos = at.unwrap_or(f.pos);
-            let n = self.btrfs_direct_read(fd, buf, len as u64, pos)?;
+            let n = if f.flags.direct && self.is_btrfs_file(fd) {
+                self.btrfs_direct_read(fd, buf, len as u64, pos)?
+            } else {
+                self.filemap_read(fd, buf, len as u64, pos)?
+            };
             if at.is_none() {
                 self.vfs.lseek(fd, (pos + n) as i64, Whence::Set)?;
             }
             return Ok(n);
         }
         let want = if matches!(self.vfs.node(fd)?, Node::Zero) { len.min(ENDLESS_CHUNK) } else { len };
-        // Read at the position without moving it, copy, then advance by what reached the user.
-        let pos = at.unwrap_or(f.pos);
-        let data = if node_is_file { self.vfs.read(fd, want, Some(pos))? } else { self.vfs.read(fd, want, None)? };
+        let data = self.vfs.read(fd, want, None)?;
         let left = uaccess::copy_to_user(&mut self.mm, self.uaccess, UserAddr(buf), &data);
         let copied = data.len() - left;
         if copied == 0 && !data.is_empty() {
             return Err(Errno::EFAULT);
-        }
-        if node_is_file && at.is_none() {
-            self.vfs.lseek(fd, (pos + copied as u64) as i64, Whence::Set)?;
         }
         Ok(copied as u64)
     }
