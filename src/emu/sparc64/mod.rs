@@ -605,6 +605,12 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
         }
         SyscallOutcome::SigReturn => return on_rt_sigreturn(uc),
     }
+    return_to_user(uc)
+}
+
+/// The way back to user space after a syscall or rt_sigreturn: mirror the memory changes,
+/// then stop for a signal that became deliverable, or for the ADI hook the task now needs.
+fn return_to_user(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     sync_memory(uc)?;
     let g = uc.get_data_mut();
     if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {
@@ -632,16 +638,7 @@ fn on_rt_sigreturn(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     if let Err(bad) = load_current_window(uc) {
         return fault(uc, sig::SIGSEGV, code::SEGV_MAPERR, regs.pc, regs.npc, bad.addr);
     }
-    sync_memory(uc)?;
-    let g = uc.get_data_mut();
-    if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {
-        g.pending = Some(PendingSignal { signo, si_code, addr, forced: false, at: None });
-        uc.emu_stop().op("stop")?;
-    } else if g.kernel.adi.checking() && !g.adi_hook {
-        // The task just enabled ADI: stop so the run loop installs the check hook.
-        uc.emu_stop().op("stop")?;
-    }
-    Ok(())
+    return_to_user(uc)
 }
 
 /// Run a window handler, then continue at `at` with `npc` (the trapping instruction, to

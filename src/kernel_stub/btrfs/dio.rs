@@ -132,15 +132,13 @@ impl Kernel {
         if !aligned {
             rep.fallback = Some(Fallback::Unaligned);
         } else {
-            err = self.dio_retry_loop(op, fd, buf, len, pos, version, &mut rep);
+            err = self.dio_retry_loop(fd, version, &mut rep);
         }
         let done = rep.direct_bytes;
         // btrfs_direct_read returns `ret < 0 ? ret : read`; the write path returns its error.
         let r = match err {
             Some(e) => Err(e),
-            None if done < len && rep.fallback.is_some() => {
-                self.dio_buffered_rest(op, fd, buf, len, pos, version, &mut rep)
-            }
+            None if done < len && rep.fallback.is_some() => self.dio_buffered_rest(fd, version, &mut rep),
             None => Ok(done),
         };
         rep.ret = syscall_ret(&r);
@@ -148,18 +146,10 @@ impl Kernel {
         r
     }
 
-    /// The direct attempts. Returns the error that ends the request, if any.
-    #[allow(clippy::too_many_arguments)]
-    fn dio_retry_loop(
-        &mut self,
-        op: DioOp,
-        fd: u64,
-        buf: u64,
-        len: u64,
-        pos: u64,
-        version: KernelVersion,
-        rep: &mut DioReport,
-    ) -> Option<Errno> {
+    /// The direct attempts of the request `rep` describes, recorded in it. Returns the error
+    /// that ends the request, if any.
+    fn dio_retry_loop(&mut self, fd: u64, version: KernelVersion, rep: &mut DioReport) -> Option<Errno> {
+        let (op, buf, len, pos) = (rep.op, rep.ubuf, rep.len, rep.pos);
         let nofault_loop = version >= KernelVersion { major: 5, minor: 16 };
         let mut done = 0u64;
         let mut prev_left = 0u64;
@@ -214,18 +204,9 @@ impl Kernel {
         Some(Errno::EFAULT)
     }
 
-    /// The buffered remainder, and the syscall's result.
-    #[allow(clippy::too_many_arguments)]
-    fn dio_buffered_rest(
-        &mut self,
-        op: DioOp,
-        fd: u64,
-        buf: u64,
-        len: u64,
-        pos: u64,
-        version: KernelVersion,
-        rep: &mut DioReport,
-    ) -> KResult<u64> {
+    /// The buffered remainder of the request `rep` describes, and the syscall's result.
+    fn dio_buffered_rest(&mut self, fd: u64, version: KernelVersion, rep: &mut DioReport) -> KResult<u64> {
+        let (op, buf, len, pos) = (rep.op, rep.ubuf, rep.len, rep.pos);
         let done = rep.direct_bytes;
         let (ubuf, rest, at) = (buf.wrapping_add(done), len - done, pos + done);
         match op {
