@@ -5,6 +5,7 @@ mod backend;
 pub mod disasm;
 pub mod elf;
 mod guard;
+mod run_loop;
 pub mod sparc64;
 
 use std::fmt;

@@ -20,6 +20,7 @@ use unicorn_engine::{HookType, MemType};
 use crate::emu::backend::{hook_failed, sync_memory, uc_perms, Backend, RunState};
 use crate::emu::disasm::Disassembler;
 use crate::emu::guard::catch;
+use crate::emu::run_loop::{self, RunLoop, UNTIL};
 use crate::emu::{EmuError, FatalSignal, RunLimits, RunOutput, Stop, UcContext};
 use crate::kernel_stub::exec::InitialState;
 use crate::kernel_stub::mm::{Access, FaultKind, Prot};
@@ -33,8 +34,6 @@ use sysregs::{IdRegs, MteLevel};
 /// Physical window that no memory is mapped at: a TLB fill for a forbidden page points there,
 /// so the access faults with its in-page offset intact.
 const FAULT_WINDOW_PA: u64 = 0x07f0_0000_0000;
-/// Emulation stops when the PC reaches this (a kernel address no user code can run at).
-const UNTIL: u64 = 0xffff_ffff_ffff_fff0;
 /// Interrupt numbers Unicorn reports (QEMU's EXCP_*).
 const EXCP_UDEF: u32 = 1;
 const EXCP_SWI: u32 = 2;
@@ -77,7 +76,7 @@ pub fn map_sigreturn_trampoline(kernel: &mut Kernel) -> Result<u64, crate::kerne
 
 /// A signal waiting to be delivered when the CPU is stopped.
 #[derive(Clone, Copy, Debug)]
-struct PendingSignal {
+pub(crate) struct PendingSignal {
     signo: u32,
     si_code: i32,
     addr: Option<u64>,
@@ -130,6 +129,29 @@ impl Backend for Guest {
     }
     fn tag_alias(pa: u64, tag: u8) -> u64 {
         mte::alias_pa(pa, tag)
+    }
+}
+
+impl RunLoop for Guest {
+    type Signal = PendingSignal;
+
+    fn begin(uc: &mut Unicorn<Guest>) -> Result<u64, EmuError> {
+        uc.pc_read().op("read pc")
+    }
+    fn take_pending(&mut self) -> Option<PendingSignal> {
+        self.pending.take()
+    }
+    fn before_delivery(uc: &mut Unicorn<Guest>, _: &PendingSignal) -> Result<(), EmuError> {
+        mte::restore_alias(uc)
+    }
+    fn signal(signo: u32, si_code: i32, addr: Option<u64>, forced: bool) -> PendingSignal {
+        PendingSignal { signo, si_code, addr, esr: None, forced }
+    }
+    fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, EmuError> {
+        deliver(uc, p)
+    }
+    fn pc(uc: &Unicorn<Guest>) -> Result<u64, EmuError> {
+        uc.pc_read().op("read pc")
     }
 }
 
@@ -560,58 +582,8 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
     sync_memory(&mut uc)?;
     install_hooks(&mut uc, opts.trace_insns)?;
 
-    let stop = loop {
-        let pc = uc.pc_read().op("read pc")?;
-        let r = uc.emu_start(pc, UNTIL, 0, 0);
-        let g = uc.get_data_mut();
-        if let Some(e) = g.state.error.take() {
-            return Err(e);
-        }
-        if let Some(stop) = g.state.stop.take() {
-            break stop;
-        }
-        if let Some(p) = g.pending.take() {
-            mte::restore_alias(&mut uc)?;
-            sync_memory(&mut uc)?;
-            if let Some(stop) = deliver(&mut uc, p)? {
-                break stop;
-            }
-            if let Some(stop) = deliver_pending(&mut uc)? {
-                break stop;
-            }
-            continue;
-        }
-        match r {
-            Err(err) if err != unicorn_engine::uc_error::EXCEPTION => return Err(EmuError::Unicorn { op: "run", err }),
-            _ => {
-                // Unicorn also returns when a hook changed the memory map (it abandons the
-                // current block): resume. Reaching UNTIL, or a refused fetch there, means a
-                // jump into kernel space.
-                let pc = uc.pc_read().op("read pc")?;
-                let g = uc.get_data();
-                let runnable =
-                    g.kernel.mm.untag(pc).and_then(|a| g.kernel.mm.prot_at(a)).is_some_and(|p| p.contains(Prot::EXEC));
-                if runnable {
-                    continue;
-                }
-                let sig = PendingSignal {
-                    signo: sig::SIGSEGV,
-                    si_code: code::SEGV_MAPERR,
-                    addr: Some(pc),
-                    esr: None,
-                    forced: true,
-                };
-                if let Some(stop) = deliver(&mut uc, sig)? {
-                    break stop;
-                }
-            }
-        }
-    };
-    let g = uc.get_data_mut();
-    let stats = g.state.stats;
-    // Move the kernel out of the engine's data.
-    let kernel = std::mem::replace(&mut g.kernel, Kernel::new(crate::arch::Arch::Arm64, Default::default()));
-    Ok(RunOutput { kernel, stop, stats })
+    let stop = run_loop::run_until_stop(&mut uc)?;
+    Ok(run_loop::finish(&mut uc, stop))
 }
 
 /// Deliver a signal at a clean stop: run its handler (building the signal frame), ignore it,
@@ -702,18 +674,6 @@ fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, Em
     let mut signal = FatalSignal::new(p.signo, p.si_code, si_addr, pc, insn);
     signal.detail = detail;
     Ok(Some(Stop::Killed { signal }))
-}
-
-/// Deliver every signal that is pending and not blocked (after a handler's frame is built,
-/// the next one stacks on top, as Linux does).
-fn deliver_pending(uc: &mut Unicorn<Guest>) -> Result<Option<Stop>, EmuError> {
-    while let Some((signo, si_code, addr)) = uc.get_data_mut().kernel.signals.take_deliverable() {
-        let p = PendingSignal { signo, si_code, addr, esr: None, forced: false };
-        if let Some(stop) = deliver(uc, p)? {
-            return Ok(Some(stop));
-        }
-    }
-    Ok(None)
 }
 
 fn install_hooks(uc: &mut Unicorn<Guest>, trace_insns: bool) -> Result<(), EmuError> {

@@ -30,6 +30,7 @@ use unicorn_engine::{Arch as UcArch, HookType, MemType, Mode, Prot as UcProt, Tl
 use crate::emu::backend::{hook_failed, sync_memory, uc_perms, Backend, RunState};
 use crate::emu::disasm::Disassembler;
 use crate::emu::guard::catch;
+use crate::emu::run_loop::{self, RunLoop, UNTIL};
 use crate::emu::{EmuError, FatalSignal, RunLimits, RunOutput, Stop, UcContext};
 use crate::kernel_stub::exec::InitialState;
 use crate::kernel_stub::mm::{Access, FaultKind, Prot};
@@ -44,8 +45,6 @@ use windows::{BadFrame, WindowRegs, STACK_BIAS};
 /// Physical window no memory is mapped at (below QEMU's 41-bit SPARC64 physical space): a TLB
 /// fill for a forbidden page points there, so the access faults with its offset intact.
 const FAULT_WINDOW_PA: u64 = 0x1f0_0000_0000;
-/// Emulation stops when the PC reaches this (never a user address).
-const UNTIL: u64 = 0xffff_ffff_ffff_fff0;
 /// Register windows of the modelled CPU (UltraSPARC and SPARC M7 both have 8).
 const NWINDOWS: u32 = 8;
 /// `ASI_PNF`, the %asi Linux's `start_thread` gives a new task.
@@ -128,7 +127,7 @@ pub const HWCAP: u64 = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x800 | 0x1000 | 0x
 
 /// A signal waiting to be delivered when the CPU is stopped.
 #[derive(Clone, Copy, Debug)]
-struct PendingSignal {
+pub(crate) struct PendingSignal {
     signo: u32,
     si_code: i32,
     addr: Option<u64>,
@@ -192,6 +191,44 @@ impl Backend for Guest {
     }
     fn tag_alias(pa: u64, tag: u8) -> u64 {
         adi::alias_pa(pa, tag)
+    }
+}
+
+impl RunLoop for Guest {
+    type Signal = PendingSignal;
+
+    /// Install the ADI check hook once the task has enabled ADI; start at the PC, or at the
+    /// resume trampoline when NPC is not PC + 4 (Unicorn starts with NPC = PC + 4).
+    fn begin(uc: &mut Unicorn<Guest>) -> Result<u64, EmuError> {
+        if uc.get_data().kernel.adi.checking() && !uc.get_data().adi_hook {
+            install_adi_hook(uc)?;
+        }
+        let g = uc.get_data_mut();
+        let (pc, npc) = (g.env().pc(), g.env().npc());
+        if npc == pc.wrapping_add(4) {
+            return Ok(pc);
+        }
+        g.resume = Some((pc, npc));
+        Ok(g.trampoline)
+    }
+    fn take_pending(&mut self) -> Option<PendingSignal> {
+        self.pending.take()
+    }
+    fn before_delivery(uc: &mut Unicorn<Guest>, p: &PendingSignal) -> Result<(), EmuError> {
+        adi::restore_alias(uc)?;
+        if let Some((pc, npc)) = p.at {
+            uc.get_data().env().set_pc_npc(pc, npc);
+        }
+        Ok(())
+    }
+    fn signal(signo: u32, si_code: i32, addr: Option<u64>, forced: bool) -> PendingSignal {
+        PendingSignal { signo, si_code, addr, forced, at: None }
+    }
+    fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, EmuError> {
+        deliver(uc, p)
+    }
+    fn pc(uc: &Unicorn<Guest>) -> Result<u64, EmuError> {
+        Ok(uc.get_data().env().pc())
     }
 }
 
@@ -936,69 +973,8 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
     sync_memory(&mut uc)?;
     install_hooks(&mut uc)?;
 
-    let stop = loop {
-        if uc.get_data().kernel.adi.checking() && !uc.get_data().adi_hook {
-            install_adi_hook(&mut uc)?;
-        }
-        let (pc, npc) = (env.pc(), env.npc());
-        let begin = if npc == pc.wrapping_add(4) {
-            pc
-        } else {
-            let g = uc.get_data_mut();
-            g.resume = Some((pc, npc));
-            g.trampoline
-        };
-        let r = uc.emu_start(begin, UNTIL, 0, 0);
-        let g = uc.get_data_mut();
-        if let Some(e) = g.state.error.take() {
-            return Err(e);
-        }
-        if let Some(stop) = g.state.stop.take() {
-            break stop;
-        }
-        if let Some(p) = g.pending.take() {
-            adi::restore_alias(&mut uc)?;
-            if let Some((pc, npc)) = p.at {
-                env.set_pc_npc(pc, npc);
-            }
-            sync_memory(&mut uc)?;
-            if let Some(stop) = deliver(&mut uc, p)? {
-                break stop;
-            }
-            if let Some(stop) = deliver_pending(&mut uc)? {
-                break stop;
-            }
-            continue;
-        }
-        match r {
-            Err(err) if err != unicorn_engine::uc_error::EXCEPTION => return Err(EmuError::Unicorn { op: "run", err }),
-            _ => {
-                // Unicorn also returns when a hook changed the memory map: resume. Reaching
-                // UNTIL means a jump into kernel space.
-                let pc = env.pc();
-                let g = uc.get_data();
-                let runnable =
-                    g.kernel.mm.untag(pc).and_then(|a| g.kernel.mm.prot_at(a)).is_some_and(|p| p.contains(Prot::EXEC));
-                if runnable {
-                    continue;
-                }
-                let p = PendingSignal {
-                    signo: sig::SIGSEGV,
-                    si_code: code::SEGV_MAPERR,
-                    addr: Some(pc),
-                    forced: true,
-                    at: None,
-                };
-                if let Some(stop) = deliver(&mut uc, p)? {
-                    break stop;
-                }
-            }
-        }
-    };
-    let g = uc.get_data_mut();
-    let stats = g.state.stats;
-    let kernel = std::mem::replace(&mut g.kernel, Kernel::new(crate::arch::Arch::Sparc64, Default::default()));
-    Ok(RunOutput { kernel, stop, stats })
+    let stop = run_loop::run_until_stop(&mut uc)?;
+    Ok(run_loop::finish(&mut uc, stop))
 }
 
 /// Deliver a signal at a clean stop: run its handler (flushing the windows and building the
@@ -1092,17 +1068,6 @@ fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, Em
         _ => None,
     };
     Ok(Some(Stop::Killed { signal }))
-}
-
-/// Deliver every signal that is pending and not blocked.
-fn deliver_pending(uc: &mut Unicorn<Guest>) -> Result<Option<Stop>, EmuError> {
-    while let Some((signo, si_code, addr)) = uc.get_data_mut().kernel.signals.take_deliverable() {
-        let p = PendingSignal { signo, si_code, addr, forced: false, at: None };
-        if let Some(stop) = deliver(uc, p)? {
-            return Ok(Some(stop));
-        }
-    }
-    Ok(None)
 }
 
 fn install_hooks(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {

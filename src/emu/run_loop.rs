@@ -1,0 +1,103 @@
+//! The run loop both CPU backends share: start the CPU, and at each stop either end the run,
+//! deliver the signal a hook left (then every other deliverable one, as Linux stacks their
+//! frames), resume after a memory-map change, or turn a jump out of user space into SIGSEGV.
+//! What differs per architecture (where to begin, the signal record, the frame) is
+//! [`RunLoop`]'s.
+
+use unicorn_engine::Unicorn;
+
+use crate::emu::backend::{sync_memory, Backend};
+use crate::emu::{EmuError, RunOutput, Stop};
+use crate::kernel_stub::mm::Prot;
+use crate::kernel_stub::signal::{code, sig};
+use crate::kernel_stub::Kernel;
+
+/// Emulation stops when the PC reaches this (a kernel address no user code can run at).
+pub(crate) const UNTIL: u64 = 0xffff_ffff_ffff_fff0;
+
+/// What the shared run loop needs of a backend's guest.
+pub(crate) trait RunLoop: Backend + Sized {
+    /// A signal waiting for a clean stop to be delivered.
+    type Signal;
+
+    /// Get the CPU ready to run again; the address to start it at.
+    fn begin(uc: &mut Unicorn<Self>) -> Result<u64, EmuError>;
+    /// The signal a hook left for delivery, if any.
+    fn take_pending(&mut self) -> Option<Self::Signal>;
+    /// Undo what the hook that raised `p` did to stop the CPU precisely (the tag alias it
+    /// took away, the PC it stopped at), before the frame is built.
+    fn before_delivery(uc: &mut Unicorn<Self>, p: &Self::Signal) -> Result<(), EmuError>;
+    /// A signal raised by the kernel (`forced`: by a fault the task cannot continue past).
+    fn signal(signo: u32, si_code: i32, addr: Option<u64>, forced: bool) -> Self::Signal;
+    /// Deliver `p`: run its handler, ignore it, or end the guest (the stop).
+    fn deliver(uc: &mut Unicorn<Self>, p: Self::Signal) -> Result<Option<Stop>, EmuError>;
+    /// The guest's PC.
+    fn pc(uc: &Unicorn<Self>) -> Result<u64, EmuError>;
+}
+
+/// Run the guest until it ends.
+pub(crate) fn run_until_stop<G: RunLoop>(uc: &mut Unicorn<G>) -> Result<Stop, EmuError> {
+    loop {
+        let begin = G::begin(uc)?;
+        let r = uc.emu_start(begin, UNTIL, 0, 0);
+        let g = uc.get_data_mut();
+        if let Some(e) = g.run().error.take() {
+            return Err(e);
+        }
+        if let Some(stop) = g.run().stop.take() {
+            return Ok(stop);
+        }
+        if let Some(p) = g.take_pending() {
+            G::before_delivery(uc, &p)?;
+            sync_memory(uc)?;
+            if let Some(stop) = G::deliver(uc, p)? {
+                return Ok(stop);
+            }
+            if let Some(stop) = deliver_pending(uc)? {
+                return Ok(stop);
+            }
+            continue;
+        }
+        if let Err(err) = r {
+            if err != unicorn_engine::uc_error::EXCEPTION {
+                return Err(EmuError::Unicorn { op: "run", err });
+            }
+        }
+        // Unicorn also returns when a hook changed the memory map (it abandons the current
+        // block): resume. Reaching UNTIL, or a refused fetch there, means a jump into
+        // kernel space: SIGSEGV.
+        let pc = G::pc(uc)?;
+        if !user_executable(uc.get_data_mut().kernel(), pc) {
+            let p = G::signal(sig::SIGSEGV, code::SEGV_MAPERR, Some(pc), true);
+            if let Some(stop) = G::deliver(uc, p)? {
+                return Ok(stop);
+            }
+        }
+    }
+}
+
+/// Deliver every signal that is pending and not blocked (after a handler's frame is built,
+/// the next one stacks on top, as Linux does).
+pub(crate) fn deliver_pending<G: RunLoop>(uc: &mut Unicorn<G>) -> Result<Option<Stop>, EmuError> {
+    while let Some((signo, si_code, addr)) = uc.get_data_mut().kernel().signals.take_deliverable() {
+        if let Some(stop) = G::deliver(uc, G::signal(signo, si_code, addr, false))? {
+            return Ok(Some(stop));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `pc` lies in an executable user mapping.
+fn user_executable(kernel: &Kernel, pc: u64) -> bool {
+    kernel.mm.untag(pc).and_then(|a| kernel.mm.prot_at(a)).is_some_and(|p| p.contains(Prot::EXEC))
+}
+
+/// The run's result: the kernel stub moved out of the engine's data, with `stop` and the
+/// CPU counters.
+pub(crate) fn finish<G: Backend>(uc: &mut Unicorn<G>, stop: Stop) -> RunOutput {
+    let g = uc.get_data_mut();
+    let stats = g.run().stats;
+    let arch = g.kernel().arch;
+    let kernel = std::mem::replace(g.kernel(), Kernel::new(arch, Default::default()));
+    RunOutput { kernel, stop, stats }
+}
