@@ -42,6 +42,15 @@ fn sources_in(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// The C headers of a directory.
+fn headers_in(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("h"))
+        .collect()
+}
+
 fn extra_flags(src: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(src).unwrap_or_default();
     text.lines()
@@ -169,13 +178,19 @@ fn main() {
             );
             continue;
         }
+        // A program is rebuilt when a header it may include (its architecture's or the
+        // common ones) changed too.
+        let headers: Vec<PathBuf> = [Path::new("programs").join(t.dir), PathBuf::from("programs/common")]
+            .iter()
+            .flat_map(|d| headers_in(d))
+            .collect();
         let dest = guest_dir.join(t.dir);
         std::fs::create_dir_all(&dest).expect("create guest dir");
         // Two compilers at a time: the machines this builds on have two cores.
         let jobs: Vec<(PathBuf, PathBuf)> = sources
             .iter()
             .map(|s| (s.clone(), dest.join(s.file_stem().expect("stem"))))
-            .filter(|(s, o)| newer(s, o) || newer(Path::new("build.rs"), o))
+            .filter(|(s, o)| newer(s, o) || newer(Path::new("build.rs"), o) || headers.iter().any(|h| newer(h, o)))
             .collect();
         for chunk in jobs.chunks(2) {
             let handles: Vec<_> = chunk

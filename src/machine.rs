@@ -207,6 +207,12 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
     })
 }
 
+/// What an exec step (loading the image, mapping the trampoline) of `cfg.program` that
+/// failed with an errno reports.
+fn exec_error(cfg: &MachineConfig) -> impl Fn(crate::kernel_stub::errno::Errno) -> MachineError + '_ {
+    move |errno| MachineError::Exec { path: cfg.program.display().to_string(), errno }
+}
+
 /// exec and run an arm64 image.
 fn run_arm64(
     cfg: &MachineConfig,
@@ -236,12 +242,9 @@ fn run_arm64(
         // AT_HWCAP3 (as 6.x kernels report it) carries HWCAP3_MTE_FAR on MTE machines.
         hwcap3: (cfg.mte != MteLevel::None).then(|| regs.hwcap3()),
     };
-    let start = kernel
-        .exec(image, &params)
-        .map_err(|errno| MachineError::Exec { path: cfg.program.display().to_string(), errno })?;
+    let start = kernel.exec(image, &params).map_err(exec_error(cfg))?;
     kernel.exe_path = exe.display().to_string();
-    opts.sigreturn_trampoline = arm64::map_sigreturn_trampoline(&mut kernel)
-        .map_err(|errno| MachineError::Exec { path: cfg.program.display().to_string(), errno })?;
+    opts.sigreturn_trampoline = arm64::map_sigreturn_trampoline(&mut kernel).map_err(exec_error(cfg))?;
     Ok(arm64::run(kernel, start, opts)?)
 }
 
@@ -275,12 +278,9 @@ fn run_sparc64(
         hwcap2: None,
         hwcap3: None,
     };
-    let start = kernel
-        .exec(image, &params)
-        .map_err(|errno| MachineError::Exec { path: cfg.program.display().to_string(), errno })?;
+    let start = kernel.exec(image, &params).map_err(exec_error(cfg))?;
     kernel.exe_path = exe.display().to_string();
-    let trampoline = sparc64::map_trampoline(&mut kernel)
-        .map_err(|errno| MachineError::Exec { path: cfg.program.display().to_string(), errno })?;
+    let trampoline = sparc64::map_trampoline(&mut kernel).map_err(exec_error(cfg))?;
     let patches = sparc64::patch_image(&mut kernel);
     let opts = Sparc64Options { limits: cfg.limits, trampoline, patches };
     Ok(sparc64::run(kernel, start, opts)?)

@@ -13,32 +13,11 @@
 // tagmmu: cflags -march=armv8.5-a+memtag
 // tagmmu: not-differential (needs tagmmu's emulated btrfs mount)
 #define _GNU_SOURCE
-#include <errno.h>
 #include <fcntl.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#define BTRFS_IOC_TREE_SEARCH 0xD0009411UL
-#define BTRFS_IOC_TREE_SEARCH_V2 0xC0709411UL
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT 21
-#endif
-
-struct search_key {
-    uint64_t tree_id, min_objectid, max_objectid, min_offset, max_offset, min_transid, max_transid;
-    uint32_t min_type, max_type, nr_items, unused;
-    uint64_t unused1, unused2, unused3, unused4;
-};
-struct search_header {
-    uint64_t transid, objectid, offset;
-    uint32_t type, len;
-};
+#include "../common/btrfs_search.h"
 
 int main(int argc, char **argv) {
     if (argc < 4) {
@@ -47,18 +26,10 @@ int main(int argc, char **argv) {
     }
     int mte = strcmp(argv[2], "nomte") != 0;
     long bad = atol(argv[3]);
-    int evict = 0;
-    long v2 = -1;
-    for (int i = 4; i < argc; i++) {
-        if (strcmp(argv[i], "evict") == 0)
-            evict = 1;
-        else if (strncmp(argv[i], "v2=", 3) == 0)
-            v2 = atol(argv[i] + 3);
-        else {
-            fprintf(stderr, "btrfs_search: unknown option %s\n", argv[i]);
-            return 2;
-        }
-    }
+    int evict;
+    long v2;
+    if (search_options(argc, argv, &evict, &v2) != 0)
+        return 2;
     if (v2 > 8192 - 112) {
         fprintf(stderr, "btrfs_search: v2 SIZE too large for the 8 KiB mapping\n");
         return 2;
@@ -90,30 +61,6 @@ int main(int argc, char **argv) {
             __asm__ volatile("stg %0, [%0]" ::"r"(b) : "memory");
         }
     }
-    struct search_key *sk = (struct search_key *)args;
-    memset(sk, 0, sizeof *sk);
-    sk->max_objectid = sk->max_offset = sk->max_transid = UINT64_MAX;
-    sk->max_type = 255;
-    sk->nr_items = 4096;
-    if (evict && madvise(m, len, MADV_PAGEOUT) != 0)
-        perror("madvise");
-    uint64_t *buf_size = (uint64_t *)(args + 104);
-    if (v2 >= 0)
-        *buf_size = (uint64_t)v2;
-    int ret = ioctl(fd, v2 >= 0 ? BTRFS_IOC_TREE_SEARCH_V2 : BTRFS_IOC_TREE_SEARCH, args);
-    int err = errno;
-    printf("ioctl: %d%s%s, nr_items %u\n", ret, ret < 0 ? " " : "", ret < 0 ? strerrorname_np(err) : "", sk->nr_items);
-    if (v2 >= 0 && ret < 0 && err == EOVERFLOW)
-        printf("buf_size needed: %llu\n", (unsigned long long)*buf_size);
-    if (ret == 0) {
-        char *p = args + hdr;
-        for (uint32_t i = 0; i < sk->nr_items; i++) {
-            struct search_header h;
-            memcpy(&h, p, sizeof h);
-            printf("item %u: key (%llu, %u, %llu) len %u transid %llu\n", i, (unsigned long long)h.objectid, h.type,
-                   (unsigned long long)h.offset, h.len, (unsigned long long)h.transid);
-            p += sizeof h + h.len;
-        }
-    }
+    search_and_print(fd, args, hdr, m, len, evict, v2);
     return 0;
 }

@@ -63,13 +63,22 @@ pub fn get_user_byte(mm: &mut AddressSpace, ctx: UaccessCtx, addr: u64) -> bool 
     uaccess::get_user(mm, probe_ctx(ctx), UserAddr(addr), &mut b).is_ok()
 }
 
+/// One probe of the fault-in loops: a zero-byte store when faulting in for writing, else a
+/// load. True on success.
+fn probe_byte(mm: &mut AddressSpace, ctx: UaccessCtx, addr: u64, write: bool) -> bool {
+    if write {
+        put_user_byte(mm, ctx, addr)
+    } else {
+        get_user_byte(mm, ctx, addr)
+    }
+}
+
 fn page_align_up(a: u64, page: u64) -> u64 {
     a.wrapping_add(page - 1) & !(page - 1)
 }
 
 fn pages_common(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr: u64, size: u64, write: bool) -> i64 {
-    let probe =
-        |mm: &mut AddressSpace, a: u64| if write { put_user_byte(mm, ctx, a) } else { get_user_byte(mm, ctx, a) };
+    let probe = |mm: &mut AddressSpace, a: u64| probe_byte(mm, ctx, a, write);
     if size == 0 {
         return 0;
     }
@@ -112,8 +121,7 @@ pub fn fault_in_pages_readable(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr: u6
 }
 
 fn fault_in_common(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr: u64, size: u64, write: bool) -> u64 {
-    let probe =
-        |mm: &mut AddressSpace, a: u64| if write { put_user_byte(mm, ctx, a) } else { get_user_byte(mm, ctx, a) };
+    let probe = |mm: &mut AddressSpace, a: u64| probe_byte(mm, ctx, a, write);
     if size == 0 {
         return 0;
     }
