@@ -11,6 +11,8 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "../common/check.h"
+
 #define PROT_MTE_ 0x20
 #define TAG_ENABLE 1UL
 #define TCF_SYNC (1UL << 1)
@@ -64,15 +66,5 @@ static inline char *map_mte(size_t len) {
     }
     return p;
 }
-
-#define CHECK(cond, what)                      \
-    do {                                       \
-        if (cond)                              \
-            printf("%s: ok\n", what);          \
-        else {                                 \
-            printf("FAIL: %s\n", what);        \
-            failed = 1;                        \
-        }                                      \
-    } while (0)
 
 #endif

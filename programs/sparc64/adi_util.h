@@ -10,6 +10,8 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "../common/check.h"
+
 #ifndef PROT_ADI
 #define PROT_ADI 0x10
 #endif
@@ -100,15 +102,5 @@ static inline void install_handler(void) {
     sa.sa_flags = SA_SIGINFO;
     sigaction(SIGSEGV, &sa, NULL);
 }
-
-#define CHECK(cond, what)                      \
-    do {                                       \
-        if (cond)                              \
-            printf("%s: ok\n", what);          \
-        else {                                 \
-            printf("FAIL: %s\n", what);        \
-            failed = 1;                        \
-        }                                      \
-    } while (0)
 
 #endif
