@@ -4,10 +4,11 @@
 
 use std::time::Instant;
 
-use unicorn_engine::{Prot as UcProt, Unicorn};
+use unicorn_engine::{MemType, Prot as UcProt, Unicorn};
 
+use crate::addr::PhysAddr;
 use crate::emu::{EmuError, EmuStats, RunLimits, Stop, UcContext};
-use crate::kernel_stub::mm::{PhysEvent, Prot};
+use crate::kernel_stub::mm::{Access, FaultKind, PhysEvent, Prot};
 use crate::kernel_stub::Kernel;
 
 /// How often (in translation blocks) the wall clock is checked.
@@ -78,6 +79,43 @@ pub(crate) trait Backend {
     fn tlb_flushed(&mut self) {}
     /// The physical address of tag `tag`'s alias of guest physical address `pa`.
     fn tag_alias(pa: u64, tag: u8) -> u64;
+}
+
+/// A page a TLB fill found mapped: its untagged virtual address, physical address and
+/// protection.
+pub(crate) struct MappedPage {
+    pub va: u64,
+    pub pa: PhysAddr,
+    pub prot: Prot,
+}
+
+/// The page walk of a TLB fill for `vaddr`, against the kernel stub's address space (a fault
+/// it can serve, such as a first touch, is served): the kind of access and the page, or why
+/// the access faults. None while tagmmu itself changes the memory map (Unicorn then probes
+/// the TLB with a region's physical address, which is not a guest access).
+pub(crate) fn tlb_walk<G: Backend>(
+    g: &mut G,
+    vaddr: u64,
+    ty: MemType,
+) -> Option<(Access, Result<MappedPage, FaultKind>)> {
+    let run = g.run();
+    if run.remapping {
+        return None;
+    }
+    run.stats.tlb_fills += 1;
+    let access = match ty {
+        MemType::WRITE => Access::Write,
+        MemType::FETCH => Access::Fetch,
+        _ => Access::Read,
+    };
+    let mm = &mut g.kernel().mm;
+    let page = match mm.untag(vaddr) {
+        None => Err(FaultKind::Unmapped),
+        Some(va) => {
+            mm.handle_user_fault(va, access).map(|pa| MappedPage { va, pa, prot: mm.prot_at(va).unwrap_or(Prot::NONE) })
+        }
+    };
+    Some((access, page))
 }
 
 /// The Unicorn permissions of a mapping's protection.

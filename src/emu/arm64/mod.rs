@@ -17,7 +17,7 @@ use unicorn_engine::{
 };
 use unicorn_engine::{HookType, MemType};
 
-use crate::emu::backend::{hook_failed, sync_memory, uc_perms, Backend, RunState};
+use crate::emu::backend::{hook_failed, sync_memory, tlb_walk, uc_perms, Backend, MappedPage, RunState};
 use crate::emu::disasm::Disassembler;
 use crate::emu::guard::catch;
 use crate::emu::run_loop::{self, RunLoop, UNTIL};
@@ -287,22 +287,9 @@ fn disasm_at(g: &Guest, pc: u64) -> String {
 /// TLB fill: the page walk, against the kernel stub's address space.
 fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEntry> {
     let g = uc.get_data_mut();
-    if g.state.remapping {
-        return None;
-    }
-    g.state.stats.tlb_fills += 1;
-    let access = match ty {
-        MemType::WRITE => Access::Write,
-        MemType::FETCH => Access::Fetch,
-        _ => Access::Read,
-    };
-    let result = match g.kernel.mm.untag(vaddr) {
-        None => Err(FaultKind::Unmapped),
-        Some(va) => g.kernel.mm.handle_user_fault(va, access).map(|pa| (va, pa)),
-    };
-    match result {
-        Ok((va, pa)) => {
-            let prot = g.kernel.mm.prot_at(va).unwrap_or(Prot::NONE);
+    let (access, walk) = tlb_walk(g, vaddr, ty)?;
+    match walk {
+        Ok(MappedPage { pa, prot, .. }) => {
             let perms = uc_perms(prot);
             // A tag-checked page is entered at the alias of the pointer's tag, so the memory
             // hook sees the tag of every access.
@@ -321,7 +308,7 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
             // that is not a guest fetch. A real one is reported from the PC once stopped.
             if vaddr & !0xfff != UNTIL & !0xfff && g.pending.is_none() && g.state.stop.is_none() {
                 let pc = uc.pc_read().unwrap_or(vaddr);
-                let code = if kind == FaultKind::Unmapped { code::SEGV_MAPERR } else { code::SEGV_ACCERR };
+                let code = kind.si_code();
                 uc.get_data_mut().pending = Some(PendingSignal {
                     signo: sig::SIGSEGV,
                     si_code: code,
@@ -348,7 +335,7 @@ fn on_unmapped(uc: &mut Unicorn<Guest>, addr: u64) -> bool {
     match g.refused.take() {
         Some((_, tagged_page, kind, access)) if (FAULT_WINDOW_PA..FAULT_WINDOW_PA + 0x1000).contains(&addr) => {
             let fault_addr = tagged_page | (addr - FAULT_WINDOW_PA);
-            let code = if kind == FaultKind::Unmapped { code::SEGV_MAPERR } else { code::SEGV_ACCERR };
+            let code = kind.si_code();
             g.pending = Some(PendingSignal {
                 signo: sig::SIGSEGV,
                 si_code: code,

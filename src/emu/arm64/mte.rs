@@ -263,7 +263,7 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
             let va = match translate(uc, addr, Access::Read)? {
                 Ok(va) => va,
                 Err((k, a)) => {
-                    return fault(uc, sig::SIGSEGV, segv_code(k), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(false, k)))
+                    return fault(uc, sig::SIGSEGV, k.si_code(), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(false, k)))
                 }
             };
             let tag = uc.get_data().kernel.mm.tag_at(va).unwrap_or(0);
@@ -282,7 +282,7 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
                 let va = match translate(uc, a, Access::Write)? {
                     Ok(va) => va,
                     Err((k, a)) => {
-                        return fault(uc, sig::SIGSEGV, segv_code(k), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k)))
+                        return fault(uc, sig::SIGSEGV, k.si_code(), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k)))
                     }
                 };
                 let mm = &mut uc.get_data_mut().kernel.mm;
@@ -303,7 +303,7 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
             let va = match translate(uc, addr, Access::Write)? {
                 Ok(va) => va,
                 Err((k, a)) => {
-                    return fault(uc, sig::SIGSEGV, segv_code(k), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k)))
+                    return fault(uc, sig::SIGSEGV, k.si_code(), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k)))
                 }
             };
             let mut data = [0u8; 16];
@@ -325,14 +325,6 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
         }
     }
     Ok(true)
-}
-
-fn segv_code(k: FaultKind) -> i32 {
-    if k == FaultKind::Unmapped {
-        code::SEGV_MAPERR
-    } else {
-        code::SEGV_ACCERR
-    }
 }
 
 fn writeback(uc: &mut Unicorn<Guest>, n: u8, base: u64, imm: i64, index: Index) -> Result<(), EmuError> {

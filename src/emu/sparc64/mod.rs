@@ -27,7 +27,7 @@ pub mod windows;
 
 use unicorn_engine::{Arch as UcArch, HookType, MemType, Mode, Prot as UcProt, TlbEntry, TlbType, Unicorn};
 
-use crate::emu::backend::{hook_failed, sync_memory, uc_perms, Backend, RunState};
+use crate::emu::backend::{hook_failed, sync_memory, tlb_walk, uc_perms, Backend, MappedPage, RunState};
 use crate::emu::disasm::Disassembler;
 use crate::emu::guard::catch;
 use crate::emu::run_loop::{self, RunLoop, UNTIL};
@@ -517,23 +517,10 @@ fn is_flushw(w: u32) -> bool {
 /// TLB fill: the page walk, against the kernel stub's address space.
 fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEntry> {
     let g = uc.get_data_mut();
-    if g.state.remapping {
-        return None;
-    }
-    g.state.stats.tlb_fills += 1;
-    let access = match ty {
-        MemType::WRITE => Access::Write,
-        MemType::FETCH => Access::Fetch,
-        _ => Access::Read,
-    };
+    let (access, walk) = tlb_walk(g, vaddr, ty)?;
     let page = g.kernel.mm.page_size();
-    let result = match g.kernel.mm.untag(vaddr) {
-        None => Err(FaultKind::Unmapped),
-        Some(va) => g.kernel.mm.handle_user_fault(va, access).map(|pa| (va, pa)),
-    };
-    match result {
-        Ok((va, pa)) => {
-            let prot = g.kernel.mm.prot_at(va).unwrap_or(Prot::NONE);
+    match walk {
+        Ok(MappedPage { va, pa, prot }) => {
             let perms = uc_perms(prot);
             let mut paddr = pa.0 & !(page - 1);
             // An ADI page of a task that enabled ADI (the mapping was looked up just above).
@@ -546,7 +533,7 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
         Err(kind) if access == Access::Fetch => {
             // When a stop is requested, Unicorn looks up the block at `until`: not a fetch.
             if vaddr & !(page - 1) != UNTIL & !(page - 1) && g.pending.is_none() && g.state.stop.is_none() {
-                let code = if kind == FaultKind::Unmapped { code::SEGV_MAPERR } else { code::SEGV_ACCERR };
+                let code = kind.si_code();
                 let env = g.env();
                 let (pc, npc) = (env.pc(), env.npc());
                 g.pending = Some(PendingSignal {
@@ -575,7 +562,7 @@ fn on_unmapped(uc: &mut Unicorn<Guest>, addr: u64) -> bool {
     let page = g.kernel.mm.page_size();
     match g.refused.take() {
         Some(r) if (FAULT_WINDOW_PA..FAULT_WINDOW_PA + page).contains(&addr) => {
-            let code = if r.kind == FaultKind::Unmapped { code::SEGV_MAPERR } else { code::SEGV_ACCERR };
+            let code = r.kind.si_code();
             g.pending = Some(PendingSignal {
                 signo: sig::SIGSEGV,
                 si_code: code,

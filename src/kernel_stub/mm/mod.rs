@@ -95,6 +95,16 @@ pub enum FaultKind {
     Protection,
 }
 
+impl FaultKind {
+    /// The `si_code` of the SIGSEGV a user access that faulted this way raises.
+    pub fn si_code(self) -> i32 {
+        match self {
+            FaultKind::Unmapped => crate::kernel_stub::signal::code::SEGV_MAPERR,
+            FaultKind::Protection => crate::kernel_stub::signal::code::SEGV_ACCERR,
+        }
+    }
+}
+
 /// The kind of a memory access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
