@@ -7,6 +7,7 @@ use std::time::Instant;
 use unicorn_engine::{MemType, Prot as UcProt, Unicorn};
 
 use crate::addr::PhysAddr;
+use crate::emu::guard::catch;
 use crate::emu::{EmuError, EmuStats, RunLimits, Stop, UcContext};
 use crate::kernel_stub::mm::{Access, FaultKind, PhysEvent, Prot};
 use crate::kernel_stub::Kernel;
@@ -183,8 +184,25 @@ fn apply_phys_events<G: Backend>(uc: &mut Unicorn<G>, events: Vec<PhysEvent>) ->
     Ok(())
 }
 
+/// Run a hook's `body` so that neither a panic nor an error crosses Unicorn's C callback:
+/// either is recorded as the run's error (a panic as "panic in `hook`"), the CPU stops, and
+/// the hook returns `fallback`.
+#[inline]
+pub(crate) fn guarded<G: Backend, R>(
+    uc: &mut Unicorn<G>,
+    hook: &str,
+    fallback: R,
+    body: impl FnOnce(&mut Unicorn<G>) -> Result<R, EmuError>,
+) -> R {
+    match catch(|| body(uc)) {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => hook_failed(uc, e, fallback),
+        Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in {hook}: {m}")), fallback),
+    }
+}
+
 /// Record an error from inside a hook, stop the CPU, and give the hook's fallback result.
-pub(crate) fn hook_failed<G: Backend, R>(uc: &mut Unicorn<G>, e: EmuError, fallback: R) -> R {
+fn hook_failed<G: Backend, R>(uc: &mut Unicorn<G>, e: EmuError, fallback: R) -> R {
     let run = uc.get_data_mut().run();
     if run.error.is_none() {
         run.error = Some(e);

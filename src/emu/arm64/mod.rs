@@ -17,9 +17,8 @@ use unicorn_engine::{
 };
 use unicorn_engine::{HookType, MemType};
 
-use crate::emu::backend::{hook_failed, sync_memory, tlb_walk, uc_perms, Backend, MappedPage, RunState};
+use crate::emu::backend::{guarded, sync_memory, tlb_walk, uc_perms, Backend, MappedPage, RunState};
 use crate::emu::disasm::Disassembler;
-use crate::emu::guard::catch;
 use crate::emu::run_loop::{self, RunLoop, UNTIL};
 use crate::emu::{EmuError, FatalSignal, RunLimits, RunOutput, Stop, UcContext};
 use crate::kernel_stub::exec::InitialState;
@@ -664,18 +663,12 @@ fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, Em
 }
 
 fn install_hooks(uc: &mut Unicorn<Guest>, trace_insns: bool) -> Result<(), EmuError> {
-    uc.add_tlb_hook(0, u64::MAX, |uc, vaddr, ty| match catch(|| on_tlb_fill(uc, vaddr, ty)) {
-        Ok(e) => e,
-        Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in TLB fill: {m}")), None),
-    })
-    .op("add tlb hook")?;
+    uc.add_tlb_hook(0, u64::MAX, |uc, vaddr, ty| guarded(uc, "TLB fill", None, |uc| Ok(on_tlb_fill(uc, vaddr, ty))))
+        .op("add tlb hook")?;
     // Limited to the fault window: an unbounded memory hook would send every guest access
     // through Unicorn's slow path (measured: 5x slower stores).
     uc.add_mem_hook(HookType::MEM_UNMAPPED, FAULT_WINDOW_PA, FAULT_WINDOW_PA + 0xfff, |uc, _ty, addr, _size, _val| {
-        match catch(|| on_unmapped(uc, addr)) {
-            Ok(b) => b,
-            Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in fault hook: {m}")), false),
-        }
+        guarded(uc, "fault hook", false, |uc| Ok(on_unmapped(uc, addr)))
     })
     .op("add unmapped hook")?;
     if uc.get_data().kernel.mte.supported() {
@@ -689,35 +682,29 @@ fn install_hooks(uc: &mut Unicorn<Guest>, trace_insns: bool) -> Result<(), EmuEr
             HookType::MEM_READ | HookType::MEM_WRITE,
             mte::ALIAS_BASE,
             mte::ALIAS_END - 1,
-            |uc, ty, addr, size, _val| match catch(|| mte::on_tagged_access(uc, ty == MemType::WRITE, addr, size)) {
-                Ok(b) => b,
-                Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in tag check: {m}")), true),
+            |uc, ty, addr, size, _val| {
+                guarded(uc, "tag check", true, |uc| Ok(mte::on_tagged_access(uc, ty == MemType::WRITE, addr, size)))
             },
         )
         .op("add tag check hook")?;
     }
-    uc.add_intr_hook(|uc, intno| match catch(|| on_interrupt(uc, intno)) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => hook_failed(uc, e, ()),
-        Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in interrupt hook: {m}")), ()),
-    })
-    .op("add interrupt hook")?;
+    uc.add_intr_hook(|uc, intno| guarded(uc, "interrupt hook", (), |uc| on_interrupt(uc, intno)))
+        .op("add interrupt hook")?;
     uc.add_block_hook(1, 0, |uc, _addr, size| {
-        if let Err(m) = catch(|| on_block(uc, size)) {
-            hook_failed(uc, EmuError::Internal(format!("panic in block hook: {m}")), ());
-        }
+        guarded(uc, "block hook", (), |uc| {
+            on_block(uc, size);
+            Ok(())
+        })
     })
     .op("add block hook")?;
     if trace_insns {
         uc.add_code_hook(1, 0, |uc, addr, _size| {
-            let r = catch(|| {
+            guarded(uc, "trace hook", (), |uc| {
                 let g = uc.get_data_mut();
                 let text = disasm_at(g, addr);
                 g.kernel.trace.emit(TraceEvent::Insn { pc: addr, text });
-            });
-            if let Err(m) = r {
-                hook_failed(uc, EmuError::Internal(format!("panic in trace hook: {m}")), ());
-            }
+                Ok(())
+            })
         })
         .op("add code hook")?;
     }

@@ -27,9 +27,8 @@ pub mod windows;
 
 use unicorn_engine::{Arch as UcArch, HookType, MemType, Mode, Prot as UcProt, TlbEntry, TlbType, Unicorn};
 
-use crate::emu::backend::{hook_failed, sync_memory, tlb_walk, uc_perms, Backend, MappedPage, RunState};
+use crate::emu::backend::{guarded, sync_memory, tlb_walk, uc_perms, Backend, MappedPage, RunState};
 use crate::emu::disasm::Disassembler;
-use crate::emu::guard::catch;
 use crate::emu::run_loop::{self, RunLoop, UNTIL};
 use crate::emu::{EmuError, FatalSignal, RunLimits, RunOutput, Stop, UcContext};
 use crate::kernel_stub::exec::InitialState;
@@ -1058,38 +1057,25 @@ fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, Em
 }
 
 fn install_hooks(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
-    uc.add_tlb_hook(0, u64::MAX, |uc, vaddr, ty| match catch(|| on_tlb_fill(uc, vaddr, ty)) {
-        Ok(e) => e,
-        Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in TLB fill: {m}")), None),
-    })
-    .op("add tlb hook")?;
+    uc.add_tlb_hook(0, u64::MAX, |uc, vaddr, ty| guarded(uc, "TLB fill", None, |uc| Ok(on_tlb_fill(uc, vaddr, ty))))
+        .op("add tlb hook")?;
     let page = uc.get_data().kernel.mm.page_size();
     uc.add_mem_hook(
         HookType::MEM_UNMAPPED,
         FAULT_WINDOW_PA,
         FAULT_WINDOW_PA + page - 1,
-        |uc, _ty, addr, _size, _val| match catch(|| on_unmapped(uc, addr)) {
-            Ok(b) => b,
-            Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in fault hook: {m}")), false),
-        },
+        |uc, _ty, addr, _size, _val| guarded(uc, "fault hook", false, |uc| Ok(on_unmapped(uc, addr))),
     )
     .op("add unmapped hook")?;
-    uc.add_insn_invalid_hook(|uc| match catch(|| on_illegal(uc)) {
-        Ok(Ok(())) => true,
-        Ok(Err(e)) => hook_failed(uc, e, true),
-        Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in illegal-instruction hook: {m}")), true),
-    })
-    .op("add invalid-instruction hook")?;
-    uc.add_intr_hook(|uc, intno| match catch(|| on_interrupt(uc, intno)) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => hook_failed(uc, e, ()),
-        Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in interrupt hook: {m}")), ()),
-    })
-    .op("add interrupt hook")?;
+    uc.add_insn_invalid_hook(|uc| guarded(uc, "illegal-instruction hook", true, |uc| on_illegal(uc).map(|()| true)))
+        .op("add invalid-instruction hook")?;
+    uc.add_intr_hook(|uc, intno| guarded(uc, "interrupt hook", (), |uc| on_interrupt(uc, intno)))
+        .op("add interrupt hook")?;
     uc.add_block_hook(1, 0, |uc, addr, size| {
-        if let Err(m) = catch(|| on_block(uc, addr, size)) {
-            hook_failed(uc, EmuError::Internal(format!("panic in block hook: {m}")), ());
-        }
+        guarded(uc, "block hook", (), |uc| {
+            on_block(uc, addr, size);
+            Ok(())
+        })
     })
     .op("add block hook")?;
     Ok(())
@@ -1104,10 +1090,10 @@ fn install_adi_hook(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
         HookType::MEM_READ | HookType::MEM_WRITE,
         adi::ALIAS_BASE,
         adi::ALIAS_END - 1,
-        |uc, ty, addr, size, _val| match catch(|| adi::on_checked_access(uc, ty == MemType::WRITE, addr, size)) {
-            Ok(Ok(())) => true,
-            Ok(Err(e)) => hook_failed(uc, e, true),
-            Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in ADI check: {m}")), true),
+        |uc, ty, addr, size, _val| {
+            guarded(uc, "ADI check", true, |uc| {
+                adi::on_checked_access(uc, ty == MemType::WRITE, addr, size).map(|()| true)
+            })
         },
     )
     .op("add ADI check hook")?;
