@@ -184,11 +184,27 @@ fn apply_phys_events<G: Backend>(uc: &mut Unicorn<G>, events: Vec<PhysEvent>) ->
     Ok(())
 }
 
-/// Run a hook's `body` so that neither a panic nor an error crosses Unicorn's C callback:
-/// either is recorded as the run's error (a panic as "panic in `hook`"), the CPU stops, and
-/// the hook returns `fallback`.
-#[inline]
+/// Run a hook's `body` so that no panic crosses Unicorn's C callback: a panic is recorded as
+/// the run's error ("panic in `hook`"), the CPU stops, and the hook returns `fallback`. For
+/// bodies that cannot fail otherwise; the per-access tag checks use it, so it adds nothing
+/// but the unwind guard.
+#[inline(always)]
 pub(crate) fn guarded<G: Backend, R>(
+    uc: &mut Unicorn<G>,
+    hook: &str,
+    fallback: R,
+    body: impl FnOnce(&mut Unicorn<G>) -> R,
+) -> R {
+    match catch(|| body(uc)) {
+        Ok(r) => r,
+        Err(m) => hook_failed(uc, EmuError::Internal(format!("panic in {hook}: {m}")), fallback),
+    }
+}
+
+/// [`guarded`] for a body that returns an error: the error, too, is recorded as the run's
+/// error, the CPU stops, and the hook returns `fallback`.
+#[inline(always)]
+pub(crate) fn guarded_result<G: Backend, R>(
     uc: &mut Unicorn<G>,
     hook: &str,
     fallback: R,

@@ -17,7 +17,7 @@ use unicorn_engine::{
 };
 use unicorn_engine::{HookType, MemType};
 
-use crate::emu::backend::{guarded, sync_memory, tlb_walk, uc_perms, Backend, MappedPage, RunState};
+use crate::emu::backend::{guarded, guarded_result, sync_memory, tlb_walk, uc_perms, Backend, MappedPage, RunState};
 use crate::emu::disasm::Disassembler;
 use crate::emu::run_loop::{self, RunLoop, UNTIL};
 use crate::emu::{EmuError, FatalSignal, RunLimits, RunOutput, Stop, UcContext};
@@ -663,12 +663,12 @@ fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, Em
 }
 
 fn install_hooks(uc: &mut Unicorn<Guest>, trace_insns: bool) -> Result<(), EmuError> {
-    uc.add_tlb_hook(0, u64::MAX, |uc, vaddr, ty| guarded(uc, "TLB fill", None, |uc| Ok(on_tlb_fill(uc, vaddr, ty))))
+    uc.add_tlb_hook(0, u64::MAX, |uc, vaddr, ty| guarded(uc, "TLB fill", None, |uc| on_tlb_fill(uc, vaddr, ty)))
         .op("add tlb hook")?;
     // Limited to the fault window: an unbounded memory hook would send every guest access
     // through Unicorn's slow path (measured: 5x slower stores).
     uc.add_mem_hook(HookType::MEM_UNMAPPED, FAULT_WINDOW_PA, FAULT_WINDOW_PA + 0xfff, |uc, _ty, addr, _size, _val| {
-        guarded(uc, "fault hook", false, |uc| Ok(on_unmapped(uc, addr)))
+        guarded(uc, "fault hook", false, |uc| on_unmapped(uc, addr))
     })
     .op("add unmapped hook")?;
     if uc.get_data().kernel.mte.supported() {
@@ -683,27 +683,21 @@ fn install_hooks(uc: &mut Unicorn<Guest>, trace_insns: bool) -> Result<(), EmuEr
             mte::ALIAS_BASE,
             mte::ALIAS_END - 1,
             |uc, ty, addr, size, _val| {
-                guarded(uc, "tag check", true, |uc| Ok(mte::on_tagged_access(uc, ty == MemType::WRITE, addr, size)))
+                guarded(uc, "tag check", true, |uc| mte::on_tagged_access(uc, ty == MemType::WRITE, addr, size))
             },
         )
         .op("add tag check hook")?;
     }
-    uc.add_intr_hook(|uc, intno| guarded(uc, "interrupt hook", (), |uc| on_interrupt(uc, intno)))
+    uc.add_intr_hook(|uc, intno| guarded_result(uc, "interrupt hook", (), |uc| on_interrupt(uc, intno)))
         .op("add interrupt hook")?;
-    uc.add_block_hook(1, 0, |uc, _addr, size| {
-        guarded(uc, "block hook", (), |uc| {
-            on_block(uc, size);
-            Ok(())
-        })
-    })
-    .op("add block hook")?;
+    uc.add_block_hook(1, 0, |uc, _addr, size| guarded(uc, "block hook", (), |uc| on_block(uc, size)))
+        .op("add block hook")?;
     if trace_insns {
         uc.add_code_hook(1, 0, |uc, addr, _size| {
             guarded(uc, "trace hook", (), |uc| {
                 let g = uc.get_data_mut();
                 let text = disasm_at(g, addr);
                 g.kernel.trace.emit(TraceEvent::Insn { pc: addr, text });
-                Ok(())
             })
         })
         .op("add code hook")?;

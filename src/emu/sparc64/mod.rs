@@ -27,7 +27,7 @@ pub mod windows;
 
 use unicorn_engine::{Arch as UcArch, HookType, MemType, Mode, Prot as UcProt, TlbEntry, TlbType, Unicorn};
 
-use crate::emu::backend::{guarded, sync_memory, tlb_walk, uc_perms, Backend, MappedPage, RunState};
+use crate::emu::backend::{guarded, guarded_result, sync_memory, tlb_walk, uc_perms, Backend, MappedPage, RunState};
 use crate::emu::disasm::Disassembler;
 use crate::emu::run_loop::{self, RunLoop, UNTIL};
 use crate::emu::{EmuError, FatalSignal, RunLimits, RunOutput, Stop, UcContext};
@@ -1057,27 +1057,24 @@ fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, Em
 }
 
 fn install_hooks(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
-    uc.add_tlb_hook(0, u64::MAX, |uc, vaddr, ty| guarded(uc, "TLB fill", None, |uc| Ok(on_tlb_fill(uc, vaddr, ty))))
+    uc.add_tlb_hook(0, u64::MAX, |uc, vaddr, ty| guarded(uc, "TLB fill", None, |uc| on_tlb_fill(uc, vaddr, ty)))
         .op("add tlb hook")?;
     let page = uc.get_data().kernel.mm.page_size();
     uc.add_mem_hook(
         HookType::MEM_UNMAPPED,
         FAULT_WINDOW_PA,
         FAULT_WINDOW_PA + page - 1,
-        |uc, _ty, addr, _size, _val| guarded(uc, "fault hook", false, |uc| Ok(on_unmapped(uc, addr))),
+        |uc, _ty, addr, _size, _val| guarded(uc, "fault hook", false, |uc| on_unmapped(uc, addr)),
     )
     .op("add unmapped hook")?;
-    uc.add_insn_invalid_hook(|uc| guarded(uc, "illegal-instruction hook", true, |uc| on_illegal(uc).map(|()| true)))
-        .op("add invalid-instruction hook")?;
-    uc.add_intr_hook(|uc, intno| guarded(uc, "interrupt hook", (), |uc| on_interrupt(uc, intno)))
-        .op("add interrupt hook")?;
-    uc.add_block_hook(1, 0, |uc, addr, size| {
-        guarded(uc, "block hook", (), |uc| {
-            on_block(uc, addr, size);
-            Ok(())
-        })
+    uc.add_insn_invalid_hook(|uc| {
+        guarded_result(uc, "illegal-instruction hook", true, |uc| on_illegal(uc).map(|()| true))
     })
-    .op("add block hook")?;
+    .op("add invalid-instruction hook")?;
+    uc.add_intr_hook(|uc, intno| guarded_result(uc, "interrupt hook", (), |uc| on_interrupt(uc, intno)))
+        .op("add interrupt hook")?;
+    uc.add_block_hook(1, 0, |uc, addr, size| guarded(uc, "block hook", (), |uc| on_block(uc, addr, size)))
+        .op("add block hook")?;
     Ok(())
 }
 
@@ -1091,7 +1088,7 @@ fn install_adi_hook(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
         adi::ALIAS_BASE,
         adi::ALIAS_END - 1,
         |uc, ty, addr, size, _val| {
-            guarded(uc, "ADI check", true, |uc| {
+            guarded_result(uc, "ADI check", true, |uc| {
                 adi::on_checked_access(uc, ty == MemType::WRITE, addr, size).map(|()| true)
             })
         },
