@@ -238,4 +238,45 @@ mod tests {
         assert_eq!(r.count_block(4), Some(Stop::InsnBudget { executed: 11 }));
         assert_eq!(uc_perms(Prot::READ | Prot::EXEC), UcProt::READ | UcProt::EXEC);
     }
+
+    struct TestGuest {
+        kernel: Kernel,
+        state: RunState,
+    }
+
+    impl Backend for TestGuest {
+        fn kernel(&mut self) -> &mut Kernel {
+            &mut self.kernel
+        }
+        fn run(&mut self) -> &mut RunState {
+            &mut self.state
+        }
+        fn tag_alias(pa: u64, _tag: u8) -> u64 {
+            pa
+        }
+    }
+
+    fn engine() -> Unicorn<'static, TestGuest> {
+        let guest = TestGuest {
+            kernel: Kernel::new(crate::arch::Arch::Arm64, Default::default()),
+            state: RunState::new(RunLimits::default()),
+        };
+        Unicorn::new_with_data(unicorn_engine::Arch::ARM64, unicorn_engine::Mode::ARM, guest).expect("open")
+    }
+
+    #[test]
+    fn a_hook_panic_or_error_becomes_the_run_error_and_the_fallback() {
+        let mut uc = engine();
+        assert_eq!(guarded(&mut uc, "test hook", 0, |_| 5), 5);
+        assert!(uc.get_data_mut().run().error.is_none());
+        let r = guarded(&mut uc, "test hook", 7, |_| -> i32 { panic!("boom") });
+        assert_eq!(r, 7);
+        let err = uc.get_data_mut().run().error.take().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("panic in test hook: boom"), "{err}");
+        let r = guarded_result(&mut uc, "test hook", 9, |_| Err(EmuError::Internal("refused".into())));
+        assert_eq!(r, 9);
+        let err = uc.get_data_mut().run().error.take().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("refused"), "{err}");
+        assert_eq!(guarded_result(&mut uc, "test hook", 0, |_| Ok(3)), 3);
+    }
 }
