@@ -21,7 +21,9 @@
 
 use unicorn_engine::{Prot as UcProt, Unicorn};
 
-use super::{fault, read_int_reg, write_int_reg, Guest, PendingSignal};
+use super::regs::{read_int_reg, write_int_reg};
+use super::traps::{fault, nofault_value};
+use super::{Guest, PendingSignal};
 use crate::adi::{self, AsiAccess, DeferredError};
 use crate::emu::{EmuError, UcContext};
 use crate::kernel_stub::mm::{Access, FaultKind, Prot};
@@ -42,7 +44,7 @@ pub(super) fn alias_pa(pa: u64, v: u8) -> u64 {
 }
 
 /// Split an alias address into (pointer version, guest physical address).
-pub(super) fn split_alias(paddr: u64) -> (u8, u64) {
+fn split_alias(paddr: u64) -> (u8, u64) {
     (((paddr >> ALIAS_SHIFT) - 1) as u8, paddr & (ALIAS_BASE - 1))
 }
 
@@ -160,7 +162,7 @@ pub(super) fn on_patched(uc: &mut Unicorn<Guest>, at: u64, npc: u64, orig: u32) 
         adi::ASI_MCD_PRIMARY => get_version(uc, &a, ea),
         0x82 | 0x83 | 0x8a | 0x8b if !a.store => {
             // A non-faulting load through %asi.
-            let v = super::nofault_value(uc, ea, 8, asi & 8 != 0, false);
+            let v = nofault_value(uc, ea, 8, asi & 8 != 0, false);
             write_int_reg(uc, a.rd, v).map_err(|_| (sig::SIGILL, code::ILL_ILLOPC, ea))
         }
         0x80 | 0x81 | 0x88 | 0x89 | 0xe2 | 0xe3 | 0xea | 0xeb => plain_access(uc, &a, ea, asi),

@@ -1,0 +1,139 @@
+//! The kernel entries of a user task: the Linux syscall trap (`ta 0x6d`), `rt_sigreturn`,
+//! the `getcontext` / `setcontext` traps (`ta 0x6e` / `ta 0x6f`), and the way back to user
+//! space they share.
+
+use unicorn_engine::Unicorn;
+
+use crate::emu::backend::sync_memory;
+use crate::emu::{EmuError, FatalSignal, Stop, UcContext};
+use crate::kernel_stub::signal::{code, sig};
+use crate::kernel_stub::syscalls::SyscallOutcome;
+
+use super::cpu::{CCR_ICC_C, CCR_XCC_C};
+use super::regs::{global_reg_id, read_regs, window_reg_id, write_regs};
+use super::traps::{fault, flush_at_trap, force_segv, load_current_window};
+use super::{adi, disasm_at, Guest, PendingSignal};
+
+/// The Linux syscall trap (`ta 0x6d`): number in %g1, arguments in %o0-%o5; the result in
+/// %o0, with the carry flags set and %o0 the positive errno on error.
+pub(super) fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+    let env = uc.get_data().env();
+    // Unicorn moved NPC (the instruction after the `ta`) into PC.
+    let resume = env.npc();
+    let nr = uc.reg_read(global_reg_id(1)).op("read g1")?;
+    let mut args = [0u64; 6];
+    for (i, a) in args.iter_mut().enumerate() {
+        *a = uc.reg_read(window_reg_id(i)).op("read syscall argument")?;
+    }
+    let sp = uc.reg_read(window_reg_id(6)).op("read sp")?;
+    let g = uc.get_data_mut();
+    g.kernel.current_sp = sp;
+    // A disrupting ADI error from a store just before the trap is delivered on the way back.
+    let deferred = adi::take_deferred(g);
+    let outcome = g.kernel.syscall(nr, args);
+    if let Some(p) = deferred {
+        g.kernel.signals.raise_with(p.signo, p.si_code, p.addr);
+    }
+    env.set_pc_npc(resume, resume + 4);
+    match outcome {
+        SyscallOutcome::Return(r) => {
+            let ccr = env.ccr() & !(CCR_ICC_C | CCR_XCC_C);
+            match r {
+                Ok(v) => {
+                    uc.reg_write(window_reg_id(0), v).op("write o0")?;
+                    env.set_ccr(ccr);
+                }
+                Err(e) => {
+                    uc.reg_write(window_reg_id(0), e.sparc() as u64).op("write o0")?;
+                    env.set_ccr(ccr | CCR_ICC_C | CCR_XCC_C);
+                }
+            }
+        }
+        SyscallOutcome::Exit(status) => {
+            uc.get_data_mut().state.stop = Some(Stop::Exited { status });
+            uc.emu_stop().op("stop")?;
+            return Ok(());
+        }
+        SyscallOutcome::KillLivelock(msg) => {
+            let g = uc.get_data_mut();
+            let at = resume - 4;
+            let insn = disasm_at(g, at);
+            let mut signal = FatalSignal::new(sig::SIGKILL, code::SI_KERNEL, None, at, insn);
+            signal.detail = Some(msg);
+            g.state.stop = Some(Stop::Killed { signal });
+            uc.emu_stop().op("stop")?;
+            return Ok(());
+        }
+        SyscallOutcome::SigReturn => return on_rt_sigreturn(uc),
+    }
+    return_to_user(uc)
+}
+
+/// The way back to user space after a syscall or rt_sigreturn: mirror the memory changes,
+/// then stop for a signal that became deliverable, or for the ADI hook the task now needs.
+fn return_to_user(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+    sync_memory(uc)?;
+    let g = uc.get_data_mut();
+    if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {
+        g.pending = Some(PendingSignal { signo, si_code, addr, forced: false, at: None });
+        uc.emu_stop().op("stop")?;
+    } else if g.kernel.adi.checking() && !g.adi_hook {
+        // The task just enabled ADI: stop so the run loop installs the check hook.
+        uc.emu_stop().op("stop")?;
+    }
+    Ok(())
+}
+
+/// `rt_sigreturn`: Linux's `do_rt_sigreturn`, returning straight to the restored PC/NPC
+/// (no syscall return: no carry or %o0 update). A bad frame is SIGSEGV.
+fn on_rt_sigreturn(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+    let after = uc.get_data().env().pc();
+    if !flush_at_trap(uc, after)? {
+        return Ok(());
+    }
+    let mut regs = read_regs(uc)?;
+    if uc.get_data_mut().kernel.restore_rt_frame_sparc64(&mut regs).is_err() {
+        return force_segv(uc);
+    }
+    write_regs(uc, &regs)?;
+    if let Err(bad) = load_current_window(uc) {
+        return fault(uc, sig::SIGSEGV, code::SEGV_MAPERR, regs.pc, regs.npc, bad.addr);
+    }
+    return_to_user(uc)
+}
+
+/// `ta 0x6e` (glibc's setjmp): Linux's `sparc64_get_context`.
+pub(super) fn on_getcontext(uc: &mut Unicorn<Guest>, after: u64) -> Result<(), EmuError> {
+    let env = uc.get_data().env();
+    if !flush_at_trap(uc, after)? {
+        return Ok(());
+    }
+    let mut regs = read_regs(uc)?;
+    regs.pc = after;
+    regs.npc = after + 4;
+    let r = uc.get_data_mut().kernel.sparc64_get_context(&regs);
+    env.set_pc_npc(after, after + 4);
+    if r.is_err() {
+        return force_segv(uc);
+    }
+    Ok(())
+}
+
+/// `ta 0x6f` (glibc's longjmp): Linux's `sparc64_set_context`.
+pub(super) fn on_setcontext(uc: &mut Unicorn<Guest>, after: u64) -> Result<(), EmuError> {
+    if !flush_at_trap(uc, after)? {
+        return Ok(());
+    }
+    let mut regs = read_regs(uc)?;
+    let r = uc.get_data_mut().kernel.sparc64_set_context(&mut regs);
+    if r.is_err() {
+        let env = uc.get_data().env();
+        env.set_pc_npc(after, after + 4);
+        return force_segv(uc);
+    }
+    write_regs(uc, &regs)?;
+    if let Err(bad) = load_current_window(uc) {
+        return fault(uc, sig::SIGSEGV, code::SEGV_MAPERR, regs.pc, regs.npc, bad.addr);
+    }
+    Ok(())
+}
