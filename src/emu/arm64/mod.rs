@@ -8,37 +8,38 @@
 //! - **Syscalls** (`svc #0`) arrive as interrupt 2 with the PC already past the `svc`.
 //! - **Undefined instructions** arrive as interrupt 1 with the PC on the instruction: an MRS of
 //!   an ID register is emulated as Linux does; anything else is SIGILL.
+//!
+//! Modules: `regs` (the user registers through Unicorn), `traps` (syscalls, undefined
+//! instructions, the interrupt dispatch), `signal` (delivery), `mte` (the tag checks and the
+//! MTE instructions), `sysregs` (the ID registers EL0 sees).
 
 mod mte;
+mod regs;
+mod signal;
 pub mod sysregs;
+mod traps;
 
-use unicorn_engine::{
-    Arch as UcArch, Mode, Prot as UcProt, RegisterARM64, RegisterARM64CP, TlbEntry, TlbType, Unicorn,
-};
+use unicorn_engine::{Arch as UcArch, Mode, Prot as UcProt, RegisterARM64, TlbEntry, TlbType, Unicorn};
 use unicorn_engine::{HookType, MemType};
 
 use crate::emu::backend::{guarded, guarded_result, sync_memory, tlb_walk, uc_perms, Backend, MappedPage, RunState};
 use crate::emu::disasm::Disassembler;
 use crate::emu::run_loop::{self, RunLoop, UNTIL};
-use crate::emu::{EmuError, FatalSignal, RunLimits, RunOutput, Stop, UcContext};
+use crate::emu::{EmuError, RunLimits, RunOutput, Stop, UcContext};
 use crate::kernel_stub::exec::InitialState;
 use crate::kernel_stub::mm::{Access, FaultKind, Prot};
-use crate::kernel_stub::signal::arm64::{Arm64Regs, SigInfo};
-use crate::kernel_stub::signal::{code, default_action, sig, DefaultAction, SIG_DFL, SIG_IGN};
-use crate::kernel_stub::syscalls::SyscallOutcome;
+use crate::kernel_stub::signal::{code, sig};
 use crate::kernel_stub::trace::TraceEvent;
 use crate::kernel_stub::Kernel;
 use sysregs::{IdRegs, MteLevel};
 
+use regs::{cp, read_system_id_regs, xreg};
+use signal::deliver;
+use traps::on_interrupt;
+
 /// Physical window that no memory is mapped at: a TLB fill for a forbidden page points there,
 /// so the access faults with its in-page offset intact.
 const FAULT_WINDOW_PA: u64 = 0x07f0_0000_0000;
-/// Interrupt numbers Unicorn reports (QEMU's EXCP_*).
-const EXCP_UDEF: u32 = 1;
-const EXCP_SWI: u32 = 2;
-const EXCP_PREFETCH_ABORT: u32 = 3;
-const EXCP_DATA_ABORT: u32 = 4;
-const EXCP_BKPT: u32 = 7;
 
 /// Options of the arm64 CPU.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -171,81 +172,6 @@ fn esr_for(access: Access, kind: FaultKind) -> u64 {
     (ec << 26) | (1 << 25) | wnr | fsc
 }
 
-/// Read the thread's user registers.
-fn read_regs(uc: &Unicorn<Guest>) -> Result<Arm64Regs, EmuError> {
-    let mut r = Arm64Regs::default();
-    for (i, x) in r.x.iter_mut().enumerate() {
-        *x = uc.reg_read(xreg(i as u32)).op("read x")?;
-    }
-    r.sp = uc.reg_read(RegisterARM64::SP).op("read sp")?;
-    r.pc = uc.reg_read(RegisterARM64::PC).op("read pc")?;
-    r.pstate = uc.reg_read(RegisterARM64::PSTATE).op("read pstate")? & !crate::kernel_stub::signal::arm64::PSTATE_TCO;
-    if uc.get_data().tco {
-        r.pstate |= crate::kernel_stub::signal::arm64::PSTATE_TCO;
-    }
-    r.fpsr = uc.reg_read(RegisterARM64::FPSR).op("read fpsr")? as u32;
-    r.fpcr = uc.reg_read(RegisterARM64::FPCR).op("read fpcr")? as u32;
-    for (i, v) in r.v.iter_mut().enumerate() {
-        let b = uc.reg_read_long(RegisterARM64::Q0 as i32 + i as i32).op("read q")?;
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&b[..16]);
-        *v = u128::from_le_bytes(a);
-    }
-    Ok(r)
-}
-
-/// Write the thread's user registers.
-fn write_regs(uc: &mut Unicorn<Guest>, r: &Arm64Regs) -> Result<(), EmuError> {
-    for (i, x) in r.x.iter().enumerate() {
-        uc.reg_write(xreg(i as u32), *x).op("write x")?;
-    }
-    uc.reg_write(RegisterARM64::SP, r.sp).op("write sp")?;
-    uc.reg_write(RegisterARM64::PSTATE, r.pstate & !crate::kernel_stub::signal::arm64::PSTATE_TCO)
-        .op("write pstate")?;
-    uc.get_data_mut().tco = r.pstate & crate::kernel_stub::signal::arm64::PSTATE_TCO != 0;
-    uc.reg_write(RegisterARM64::FPSR, r.fpsr as u64).op("write fpsr")?;
-    uc.reg_write(RegisterARM64::FPCR, r.fpcr as u64).op("write fpcr")?;
-    for (i, v) in r.v.iter().enumerate() {
-        uc.reg_write_long(RegisterARM64::Q0 as i32 + i as i32, &v.to_le_bytes()).op("write q")?;
-    }
-    uc.set_pc(r.pc).op("write pc")?;
-    Ok(())
-}
-
-fn xreg(n: u32) -> i32 {
-    match n {
-        0..=28 => RegisterARM64::X0 as i32 + n as i32,
-        29 => RegisterARM64::X29 as i32,
-        30 => RegisterARM64::X30 as i32,
-        _ => RegisterARM64::XZR as i32,
-    }
-}
-
-fn cp(op0: u32, op1: u32, crn: u32, crm: u32, op2: u32) -> RegisterARM64CP {
-    RegisterARM64CP { crn, crm, op0, op1, op2, val: 0 }
-}
-
-/// The CPU's ID registers as Unicorn's model implements them.
-fn read_system_id_regs(uc: &Unicorn<Guest>) -> IdRegs {
-    let rd = |op0, op1, crn, crm, op2| {
-        let mut r = cp(op0, op1, crn, crm, op2);
-        uc.reg_read_arm64_coproc(&mut r).map(|_| r.val).unwrap_or(0)
-    };
-    IdRegs {
-        midr: rd(3, 0, 0, 0, 0),
-        pfr0: rd(3, 0, 0, 4, 0),
-        pfr1: rd(3, 0, 0, 4, 1),
-        pfr2: 0,
-        zfr0: rd(3, 0, 0, 4, 4),
-        isar0: rd(3, 0, 0, 6, 0),
-        isar1: rd(3, 0, 0, 6, 1),
-        isar2: rd(3, 0, 0, 6, 2),
-        mmfr0: rd(3, 0, 0, 7, 0),
-        mmfr1: rd(3, 0, 0, 7, 1),
-        mmfr2: rd(3, 0, 0, 7, 2),
-    }
-}
-
 /// The user-visible ID registers of tagmmu's arm64 CPU with `opts` (for HWCAPs before a run).
 pub fn user_id_regs(opts: &Arm64Options) -> Result<IdRegs, EmuError> {
     let mut uc = Unicorn::new(UcArch::ARM64, Mode::ARM).op("open")?;
@@ -351,146 +277,6 @@ fn on_unmapped(uc: &mut Unicorn<Guest>, addr: u64) -> bool {
     false
 }
 
-fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
-    let nr = uc.reg_read(RegisterARM64::X8).op("read x8")?;
-    let mut args = [0u64; 6];
-    for (i, a) in args.iter_mut().enumerate() {
-        *a = uc.reg_read(xreg(i as u32)).op("read syscall argument")?;
-    }
-    let sp = uc.reg_read(RegisterARM64::SP).op("read sp")?;
-    let g = uc.get_data_mut();
-    g.kernel.current_sp = sp;
-    // Kernel entry: an asynchronous tag check fault recorded in TFSRE0_EL1 becomes a
-    // SIGSEGV/SEGV_MTEAERR (si_addr 0) delivered on the way back to user space.
-    let async_fault = std::mem::take(&mut g.async_fault);
-    let outcome = g.kernel.syscall(nr, args);
-    if async_fault {
-        g.kernel.signals.raise_with(sig::SIGSEGV, code::SEGV_MTEAERR, Some(0));
-    }
-    match outcome {
-        SyscallOutcome::Return(r) => {
-            let v = match r {
-                Ok(v) => v,
-                Err(e) => (-e.generic()) as u64,
-            };
-            uc.reg_write(RegisterARM64::X0, v).op("write x0")?;
-        }
-        SyscallOutcome::Exit(status) => {
-            uc.get_data_mut().state.stop = Some(Stop::Exited { status });
-            uc.emu_stop().op("stop")?;
-            return Ok(());
-        }
-        SyscallOutcome::KillLivelock(msg) => {
-            // The real kernel would spin here forever; the watchdog ends the task with SIGKILL.
-            let pc = uc.pc_read().op("read pc")?;
-            let g = uc.get_data_mut();
-            let insn = disasm_at(g, pc.wrapping_sub(4));
-            let mut signal = FatalSignal::new(sig::SIGKILL, code::SI_KERNEL, None, pc.wrapping_sub(4), insn);
-            signal.detail = Some(msg);
-            g.state.stop = Some(Stop::Killed { signal });
-            uc.emu_stop().op("stop")?;
-            return Ok(());
-        }
-        SyscallOutcome::SigReturn => {
-            let mut regs = read_regs(uc)?;
-            let sp = regs.sp;
-            if uc.get_data_mut().kernel.restore_rt_frame_arm64(&mut regs).is_ok() {
-                write_regs(uc, &regs)?;
-            } else {
-                // A bad frame: arm64_notify_segfault(sp).
-                uc.get_data_mut().pending = Some(PendingSignal {
-                    signo: sig::SIGSEGV,
-                    si_code: code::SEGV_MAPERR,
-                    addr: Some(sp),
-                    esr: None,
-                    forced: true,
-                });
-                uc.emu_stop().op("stop")?;
-                return Ok(());
-            }
-        }
-    }
-    sync_memory(uc)?;
-    // Return to user: deliver what became pending (kill/tgkill to self, async tag faults).
-    let g = uc.get_data_mut();
-    if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {
-        g.pending = Some(PendingSignal { signo, si_code, addr, esr: None, forced: false });
-        uc.emu_stop().op("stop")?;
-    }
-    Ok(())
-}
-
-fn on_undefined(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
-    let pc = uc.pc_read().op("read pc")?;
-    let insn = read_insn(uc.get_data(), pc);
-    if let Some((3, 0, 0, crm, op2, rt)) = insn.and_then(sysregs::decode_mrs) {
-        if let Some(v) = uc.get_data().user_regs.read_el0(crm, op2) {
-            if rt != 31 {
-                uc.reg_write(xreg(rt), v).op("write mrs result")?;
-            }
-            uc.get_data_mut().state.stats.emulated_insns += 1;
-            uc.set_pc(pc + 4).op("advance pc")?;
-            return Ok(());
-        }
-    }
-    // The MTE instructions exist only on a machine with MTE.
-    if uc.get_data().kernel.mte.supported() {
-        if let Some(m) = insn.and_then(crate::mte::insn::decode) {
-            if mte::execute(uc, m)? {
-                uc.get_data_mut().state.stats.emulated_insns += 1;
-                uc.set_pc(pc + 4).op("advance pc")?;
-            }
-            return Ok(());
-        }
-    }
-    uc.get_data_mut().pending =
-        Some(PendingSignal { signo: sig::SIGILL, si_code: code::ILL_ILLOPC, addr: Some(pc), esr: None, forced: true });
-    uc.emu_stop().op("stop")
-}
-
-fn on_interrupt(uc: &mut Unicorn<Guest>, intno: u32) -> Result<(), EmuError> {
-    match intno {
-        EXCP_SWI => on_syscall(uc),
-        EXCP_UDEF => on_undefined(uc),
-        EXCP_BKPT => {
-            let pc = uc.pc_read().op("read pc")?;
-            uc.get_data_mut().pending = Some(PendingSignal {
-                signo: sig::SIGTRAP,
-                si_code: code::TRAP_BRKPT,
-                addr: Some(pc),
-                esr: None,
-                forced: true,
-            });
-            uc.emu_stop().op("stop")
-        }
-        EXCP_DATA_ABORT | EXCP_PREFETCH_ABORT => {
-            // Translation faults come through the TLB fill; what is left are alignment faults
-            // (SP alignment, exclusive accesses), which Linux reports as SIGBUS.
-            let pc = uc.pc_read().op("read pc")?;
-            uc.get_data_mut().pending = Some(PendingSignal {
-                signo: sig::SIGBUS,
-                si_code: code::BUS_ADRALN,
-                addr: Some(pc),
-                esr: None,
-                forced: true,
-            });
-            uc.emu_stop().op("stop")
-        }
-        other => {
-            let pc = uc.pc_read().op("read pc")?;
-            uc.get_data_mut().pending = Some(PendingSignal {
-                signo: sig::SIGILL,
-                si_code: code::ILL_ILLOPC,
-                addr: Some(pc),
-                esr: None,
-                forced: true,
-            });
-            uc.get_data_mut().kernel.notice(format!("unexpected CPU exception {other} at {pc:#x}: delivering SIGILL"));
-            uc.emu_stop().op("stop")
-        }
-    }
-}
-
 fn on_block(uc: &mut Unicorn<Guest>, size: u32) {
     let g = uc.get_data_mut();
     if let Some(stop) = g.state.count_block(size) {
@@ -570,96 +356,6 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
 
     let stop = run_loop::run_until_stop(&mut uc)?;
     Ok(run_loop::finish(&mut uc, stop))
-}
-
-/// Deliver a signal at a clean stop: run its handler (building the signal frame), ignore it,
-/// or end the guest. Returns the stop if it ends the guest.
-fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, EmuError> {
-    let pc = uc.pc_read().op("read pc")?;
-    let g = uc.get_data_mut();
-    if p.forced {
-        g.kernel.signals.force(p.signo);
-    }
-    let act = g.kernel.signals.action(p.signo);
-    // si_addr: Linux clears the top byte (tag bits) unless the handler asked for them with
-    // SA_EXPOSE_TAGBITS; then a tag check fault shows the logical tag in bits 59:56, and bits
-    // 63:60 as accessed with FEAT_MTE_TAGGED_FAR, else 0 (do_tag_check_fault).
-    let exposed = act.flags & crate::kernel_stub::signal::flags::SA_EXPOSE_TAGBITS != 0;
-    let is_tag_fault = p.signo == sig::SIGSEGV && p.si_code == code::SEGV_MTESERR;
-    let far = g.kernel.mte.machine.tagged_far;
-    let si_addr = p.addr.map(|a| match (exposed, is_tag_fault) {
-        (false, _) => a & 0x00ff_ffff_ffff_ffff,
-        (true, true) if !far => a & 0x0fff_ffff_ffff_ffff,
-        (true, _) => a,
-    });
-    let detail = if is_tag_fault {
-        g.tag_fault.take().map(|t| {
-            format!(
-                "{} through pointer tag {:#x}, granule's memory tag {:#x}",
-                if t.store { "store" } else { "load" },
-                t.ptr_tag,
-                t.mem_tag
-            )
-        })
-    } else {
-        None
-    };
-    let fatal = if act.handler == SIG_IGN {
-        false
-    } else if act.handler == SIG_DFL {
-        matches!(default_action(p.signo), DefaultAction::Terminate | DefaultAction::CoreDump)
-    } else {
-        let info = SigInfo {
-            signo: p.signo,
-            code: p.si_code,
-            addr: if p.si_code > 0 { si_addr } else { None },
-            sender: (p.si_code <= 0).then_some((g.kernel.config.pid, g.kernel.config.uid)),
-            esr: p.esr,
-            fault_address: si_addr.unwrap_or(0),
-        };
-        let trampoline = g.sigreturn_trampoline;
-        if g.kernel.trace.syscalls {
-            g.kernel.trace.emit(TraceEvent::Signal {
-                signo: p.signo,
-                si_code: p.si_code,
-                addr: p.addr,
-                action: format!("handler {:#x}", act.handler),
-            });
-        }
-        let mut regs = read_regs(uc)?;
-        let g = uc.get_data_mut();
-        match g.kernel.setup_rt_frame_arm64(&mut regs, &info, &act, trampoline) {
-            Ok(()) => {
-                write_regs(uc, &regs)?;
-                return Ok(None);
-            }
-            Err(_) => {
-                // The frame could not be written: force_sigsegv.
-                g.kernel.signals.force(sig::SIGSEGV);
-                let _ = g.kernel.signals.set_action(sig::SIGSEGV as u64, Some(Default::default()));
-                let insn = disasm_at(g, pc);
-                return Ok(Some(Stop::Killed {
-                    signal: FatalSignal::new(sig::SIGSEGV, code::SI_KERNEL, None, pc, insn),
-                }));
-            }
-        }
-    };
-    let action = if fatal { "killed" } else { "ignored" };
-    if g.kernel.trace.syscalls {
-        g.kernel.trace.emit(TraceEvent::Signal {
-            signo: p.signo,
-            si_code: p.si_code,
-            addr: si_addr,
-            action: action.into(),
-        });
-    }
-    if !fatal {
-        return Ok(None);
-    }
-    let insn = disasm_at(g, pc);
-    let mut signal = FatalSignal::new(p.signo, p.si_code, si_addr, pc, insn);
-    signal.detail = detail;
-    Ok(Some(Stop::Killed { signal }))
 }
 
 fn install_hooks(uc: &mut Unicorn<Guest>, trace_insns: bool) -> Result<(), EmuError> {

@@ -1,0 +1,165 @@
+//! The exceptions of a task at EL0 that reach the kernel: the syscall (`svc #0`), undefined
+//! instructions (MRS of an ID register emulated as Linux does, else SIGILL), and the
+//! interrupt hook's dispatch of those and of aborts and breakpoints.
+
+use unicorn_engine::{RegisterARM64, Unicorn};
+
+use crate::emu::backend::sync_memory;
+use crate::emu::{EmuError, FatalSignal, Stop, UcContext};
+use crate::kernel_stub::signal::{code, sig};
+use crate::kernel_stub::syscalls::SyscallOutcome;
+
+use super::regs::{read_regs, write_regs, xreg};
+use super::{disasm_at, mte, read_insn, sysregs, Guest, PendingSignal};
+
+/// Interrupt numbers Unicorn reports (QEMU's EXCP_*).
+const EXCP_UDEF: u32 = 1;
+const EXCP_SWI: u32 = 2;
+const EXCP_PREFETCH_ABORT: u32 = 3;
+const EXCP_DATA_ABORT: u32 = 4;
+const EXCP_BKPT: u32 = 7;
+
+/// The syscall (`svc #0`): number in x8, arguments in x0-x5, the result (or -errno) in x0.
+fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+    let nr = uc.reg_read(RegisterARM64::X8).op("read x8")?;
+    let mut args = [0u64; 6];
+    for (i, a) in args.iter_mut().enumerate() {
+        *a = uc.reg_read(xreg(i as u32)).op("read syscall argument")?;
+    }
+    let sp = uc.reg_read(RegisterARM64::SP).op("read sp")?;
+    let g = uc.get_data_mut();
+    g.kernel.current_sp = sp;
+    // Kernel entry: an asynchronous tag check fault recorded in TFSRE0_EL1 becomes a
+    // SIGSEGV/SEGV_MTEAERR (si_addr 0) delivered on the way back to user space.
+    let async_fault = std::mem::take(&mut g.async_fault);
+    let outcome = g.kernel.syscall(nr, args);
+    if async_fault {
+        g.kernel.signals.raise_with(sig::SIGSEGV, code::SEGV_MTEAERR, Some(0));
+    }
+    match outcome {
+        SyscallOutcome::Return(r) => {
+            let v = match r {
+                Ok(v) => v,
+                Err(e) => (-e.generic()) as u64,
+            };
+            uc.reg_write(RegisterARM64::X0, v).op("write x0")?;
+        }
+        SyscallOutcome::Exit(status) => {
+            uc.get_data_mut().state.stop = Some(Stop::Exited { status });
+            uc.emu_stop().op("stop")?;
+            return Ok(());
+        }
+        SyscallOutcome::KillLivelock(msg) => {
+            // The real kernel would spin here forever; the watchdog ends the task with SIGKILL.
+            let pc = uc.pc_read().op("read pc")?;
+            let g = uc.get_data_mut();
+            let insn = disasm_at(g, pc.wrapping_sub(4));
+            let mut signal = FatalSignal::new(sig::SIGKILL, code::SI_KERNEL, None, pc.wrapping_sub(4), insn);
+            signal.detail = Some(msg);
+            g.state.stop = Some(Stop::Killed { signal });
+            uc.emu_stop().op("stop")?;
+            return Ok(());
+        }
+        SyscallOutcome::SigReturn => {
+            let mut regs = read_regs(uc)?;
+            let sp = regs.sp;
+            if uc.get_data_mut().kernel.restore_rt_frame_arm64(&mut regs).is_ok() {
+                write_regs(uc, &regs)?;
+            } else {
+                // A bad frame: arm64_notify_segfault(sp).
+                uc.get_data_mut().pending = Some(PendingSignal {
+                    signo: sig::SIGSEGV,
+                    si_code: code::SEGV_MAPERR,
+                    addr: Some(sp),
+                    esr: None,
+                    forced: true,
+                });
+                uc.emu_stop().op("stop")?;
+                return Ok(());
+            }
+        }
+    }
+    sync_memory(uc)?;
+    // Return to user: deliver what became pending (kill/tgkill to self, async tag faults).
+    let g = uc.get_data_mut();
+    if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {
+        g.pending = Some(PendingSignal { signo, si_code, addr, esr: None, forced: false });
+        uc.emu_stop().op("stop")?;
+    }
+    Ok(())
+}
+
+/// An undefined instruction (the PC on it): an MRS of an ID register is emulated with
+/// the value EL0 sees, as Linux's `emulate_mrs` does; an MTE instruction is executed on a
+/// machine with MTE (Unicorn's CPU has none); anything else is SIGILL.
+fn on_undefined(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+    let pc = uc.pc_read().op("read pc")?;
+    let insn = read_insn(uc.get_data(), pc);
+    if let Some((3, 0, 0, crm, op2, rt)) = insn.and_then(sysregs::decode_mrs) {
+        if let Some(v) = uc.get_data().user_regs.read_el0(crm, op2) {
+            if rt != 31 {
+                uc.reg_write(xreg(rt), v).op("write mrs result")?;
+            }
+            uc.get_data_mut().state.stats.emulated_insns += 1;
+            uc.set_pc(pc + 4).op("advance pc")?;
+            return Ok(());
+        }
+    }
+    // The MTE instructions exist only on a machine with MTE.
+    if uc.get_data().kernel.mte.supported() {
+        if let Some(m) = insn.and_then(crate::mte::insn::decode) {
+            if mte::execute(uc, m)? {
+                uc.get_data_mut().state.stats.emulated_insns += 1;
+                uc.set_pc(pc + 4).op("advance pc")?;
+            }
+            return Ok(());
+        }
+    }
+    uc.get_data_mut().pending =
+        Some(PendingSignal { signo: sig::SIGILL, si_code: code::ILL_ILLOPC, addr: Some(pc), esr: None, forced: true });
+    uc.emu_stop().op("stop")
+}
+
+/// The interrupt hook: syscalls, undefined instructions, aborts and breakpoints.
+pub(super) fn on_interrupt(uc: &mut Unicorn<Guest>, intno: u32) -> Result<(), EmuError> {
+    match intno {
+        EXCP_SWI => on_syscall(uc),
+        EXCP_UDEF => on_undefined(uc),
+        EXCP_BKPT => {
+            let pc = uc.pc_read().op("read pc")?;
+            uc.get_data_mut().pending = Some(PendingSignal {
+                signo: sig::SIGTRAP,
+                si_code: code::TRAP_BRKPT,
+                addr: Some(pc),
+                esr: None,
+                forced: true,
+            });
+            uc.emu_stop().op("stop")
+        }
+        EXCP_DATA_ABORT | EXCP_PREFETCH_ABORT => {
+            // Translation faults come through the TLB fill; what is left are alignment faults
+            // (SP alignment, exclusive accesses), which Linux reports as SIGBUS.
+            let pc = uc.pc_read().op("read pc")?;
+            uc.get_data_mut().pending = Some(PendingSignal {
+                signo: sig::SIGBUS,
+                si_code: code::BUS_ADRALN,
+                addr: Some(pc),
+                esr: None,
+                forced: true,
+            });
+            uc.emu_stop().op("stop")
+        }
+        other => {
+            let pc = uc.pc_read().op("read pc")?;
+            uc.get_data_mut().pending = Some(PendingSignal {
+                signo: sig::SIGILL,
+                si_code: code::ILL_ILLOPC,
+                addr: Some(pc),
+                esr: None,
+                forced: true,
+            });
+            uc.get_data_mut().kernel.notice(format!("unexpected CPU exception {other} at {pc:#x}: delivering SIGILL"));
+            uc.emu_stop().op("stop")
+        }
+    }
+}
