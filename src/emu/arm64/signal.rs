@@ -4,7 +4,7 @@
 use unicorn_engine::Unicorn;
 
 use crate::emu::{EmuError, FatalSignal, Stop, UcContext};
-use crate::kernel_stub::signal::arm64::SigInfo;
+use crate::kernel_stub::signal::SigInfo;
 use crate::kernel_stub::signal::{code, default_action, sig, DefaultAction, SIG_DFL, SIG_IGN};
 use crate::kernel_stub::trace::TraceEvent;
 

@@ -36,7 +36,7 @@ pub(super) fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Optio
                 action: format!("handler {:#x}", act.handler),
             });
         }
-        let info = crate::kernel_stub::signal::arm64::SigInfo {
+        let info = crate::kernel_stub::signal::SigInfo {
             signo: p.signo,
             code: p.si_code,
             addr: if p.si_code > 0 { p.addr } else { None },

@@ -17,7 +17,9 @@
 use crate::addr::UserAddr;
 use crate::arch::{read_u32, read_u64, Arch, StructWriter};
 use crate::kernel_stub::errno::{Errno, KResult};
-use crate::kernel_stub::signal::{flags, AltStack, SigAction, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, UNBLOCKABLE};
+use crate::kernel_stub::signal::{
+    flags, AltStack, SigAction, SigInfo, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, UNBLOCKABLE,
+};
 use crate::kernel_stub::uaccess::{self, UaccessCtx};
 use crate::kernel_stub::Kernel;
 
@@ -58,23 +60,6 @@ pub struct Arm64Regs {
     pub fpcr: u32,
     /// v0..v31.
     pub v: [u128; 32],
-}
-
-/// What is delivered with a signal (`siginfo`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SigInfo {
-    /// Signal number.
-    pub signo: u32,
-    /// `si_code`.
-    pub code: i32,
-    /// `si_addr` for faults.
-    pub addr: Option<u64>,
-    /// Sender pid and uid for kill/tgkill.
-    pub sender: Option<(u32, u32)>,
-    /// The ESR value of a memory fault (the esr_context record).
-    pub esr: Option<u64>,
-    /// `sigcontext.fault_address`.
-    pub fault_address: u64,
 }
 
 fn encode_siginfo(info: &SigInfo) -> Vec<u8> {

@@ -231,6 +231,23 @@ pub enum MaskHow {
     SetMask,
 }
 
+/// What is delivered with a signal (`siginfo`), before an architecture lays it out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SigInfo {
+    /// Signal number.
+    pub signo: u32,
+    /// `si_code`.
+    pub code: i32,
+    /// `si_addr` for faults.
+    pub addr: Option<u64>,
+    /// Sender pid and uid for kill/tgkill.
+    pub sender: Option<(u32, u32)>,
+    /// The ESR value of a memory fault (arm64's esr_context record).
+    pub esr: Option<u64>,
+    /// `sigcontext.fault_address`.
+    pub fault_address: u64,
+}
+
 /// An alternate signal stack (`stack_t`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AltStack {

@@ -295,7 +295,7 @@ const FPRS_ALL: u64 = 7;
 
 /// A sparc64 `siginfo_t` (128 bytes): the signal in sparc numbering, si_errno 0, si_code;
 /// for faults si_addr at 16 and si_trapno at 24, for kill/tkill the sender's pid and uid.
-pub fn encode_siginfo(info: &crate::kernel_stub::signal::arm64::SigInfo, trapno: u32) -> Vec<u8> {
+pub fn encode_siginfo(info: &crate::kernel_stub::signal::SigInfo, trapno: u32) -> Vec<u8> {
     let mut w = crate::arch::StructWriter::new(crate::arch::Arch::Sparc64);
     w.u32(to_sparc(info.signo)).u32(0).u32(info.code as u32).u32(0);
     if let Some(a) = info.addr {
@@ -317,7 +317,7 @@ impl crate::kernel_stub::Kernel {
     pub fn setup_rt_frame_sparc64(
         &mut self,
         regs: &mut Sparc64Regs,
-        info: &crate::kernel_stub::signal::arm64::SigInfo,
+        info: &crate::kernel_stub::signal::SigInfo,
         act: &crate::kernel_stub::signal::SigAction,
         trap_type: u32,
     ) -> crate::kernel_stub::errno::KResult<()> {
@@ -559,7 +559,7 @@ mod tests {
 
     #[test]
     fn a_signal_frame_round_trips_and_enters_the_handler_as_linux_does() {
-        use crate::kernel_stub::signal::arm64::SigInfo;
+        use crate::kernel_stub::signal::SigInfo;
         use crate::kernel_stub::signal::{code, flags as gf, SigAction};
         let (mut k, a) = kernel_with_stack();
         let sp = a + 0x7000 - STACK_BIAS;
