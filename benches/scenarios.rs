@@ -31,11 +31,11 @@ fn run_once(path: &Path) -> Row {
     let pass_ns = r.loops.iter().map(|l| l.timing.passes_ns).sum();
     let proof_ns = r.loops.iter().map(|l| l.timing.proof_ns).sum();
     let verdict = match r.loops.last().map(|l| &l.verdict) {
-        Some(tagmmu::kernel_stub::btrfs::ioctl::Verdict::Livelock { cycle }) => {
+        Some(tagmmu::kernel_stub::loops::Verdict::Livelock { cycle }) => {
             format!("livelock (cycle {})", cycle.length())
         }
-        Some(tagmmu::kernel_stub::btrfs::ioctl::Verdict::Completed { ret }) => format!("completed ({ret})"),
-        Some(tagmmu::kernel_stub::btrfs::ioctl::Verdict::BudgetExhausted) => "budget".into(),
+        Some(tagmmu::kernel_stub::loops::Verdict::Completed { ret }) => format!("completed ({ret})"),
+        Some(tagmmu::kernel_stub::loops::Verdict::BudgetExhausted) => "budget".into(),
         None => "-".into(),
     };
     let dio_passes = r.direct_io.iter().map(|d| d.passes.len()).sum();

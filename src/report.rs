@@ -41,7 +41,7 @@ pub struct RunResult {
     /// Notices for the user (unknown syscalls, unmodelled requests).
     pub notices: Vec<String>,
     /// Kernel loops that ran (btrfs search_ioctl), pass by pass, with their verdicts.
-    pub loops: Vec<crate::kernel_stub::btrfs::ioctl::LoopReport>,
+    pub loops: Vec<crate::kernel_stub::loops::LoopReport>,
     /// generic_perform_write() calls (write() to tmpfs files): attempts and short copies.
     pub writes: Vec<crate::kernel_stub::filemap::WriteReport>,
     /// O_DIRECT reads and writes on the btrfs mount: passes, fall-backs, unchecked granules.

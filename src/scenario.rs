@@ -79,7 +79,8 @@ pub struct MachineSpec {
     /// Required architecture.
     #[serde(default)]
     pub arch: Option<Arch>,
-    /// Modelled kernel version, as a string such as "5.19".
+    /// Modelled kernel version, as a string such as "5.19" (one of
+    /// [`crate::kernel_stub::version::KNOWN`]).
     #[serde(default, deserialize_with = "kernel_version")]
     pub kernel: Option<KernelVersion>,
     /// Seed of the random sources.
@@ -116,7 +117,7 @@ pub struct MachineSpec {
     /// What to do with a proven kernel live-lock: `{action: kill}` (default) or
     /// `{action: fail, errno: EINTR}`.
     #[serde(default)]
-    pub livelock: Option<crate::kernel_stub::btrfs::ioctl::LivelockAction>,
+    pub livelock: Option<crate::kernel_stub::loops::LivelockAction>,
     /// Passes a kernel loop may run without a proof (backstop).
     #[serde(default)]
     pub loop_budget: Option<u64>,
@@ -248,7 +249,7 @@ fn kernel_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<KernelVersio
         None => Ok(None),
         Some(Raw::S(s)) => s.parse().map(Some).map_err(serde::de::Error::custom),
         Some(Raw::F(f)) => Err(serde::de::Error::custom(format!(
-            "kernel version {f} must be a quoted string such as \"5.10\" (a YAML number loses trailing zeros)"
+            "kernel version {f} must be a quoted string such as \"6.10\" (a YAML number loses trailing zeros)"
         ))),
     }
 }
@@ -415,7 +416,7 @@ impl LoadedScenario {
             cfg.kernel.cap_sys_admin = c;
         }
         if let Some(a) = &s.machine.livelock {
-            if let crate::kernel_stub::btrfs::ioctl::LivelockAction::Fail { errno } = a {
+            if let crate::kernel_stub::loops::LivelockAction::Fail { errno } = a {
                 if crate::kernel_stub::errno::Errno::from_name(errno).is_none() {
                     return Err(self.invalid("machine.livelock.errno", format!("unknown errno {errno:?}")));
                 }
@@ -534,16 +535,16 @@ fn check(e: &Expect, r: &RunResult) -> Vec<Check> {
     let last_loop = r.loops.last();
     if let Some(v) = &e.verdict {
         let actual = match last_loop.map(|l| &l.verdict) {
-            Some(crate::kernel_stub::btrfs::ioctl::Verdict::Livelock { .. }) => "livelock",
-            Some(crate::kernel_stub::btrfs::ioctl::Verdict::Completed { .. }) => "completed",
-            Some(crate::kernel_stub::btrfs::ioctl::Verdict::BudgetExhausted) => "budget_exhausted",
+            Some(crate::kernel_stub::loops::Verdict::Livelock { .. }) => "livelock",
+            Some(crate::kernel_stub::loops::Verdict::Completed { .. }) => "completed",
+            Some(crate::kernel_stub::loops::Verdict::BudgetExhausted) => "budget_exhausted",
             None => "no kernel loop ran",
         };
         add("verdict", v.clone(), actual.into());
     }
     if let Some(x) = e.loop_ret {
         let actual = match last_loop.map(|l| &l.verdict) {
-            Some(crate::kernel_stub::btrfs::ioctl::Verdict::Completed { ret }) => ret.to_string(),
+            Some(crate::kernel_stub::loops::Verdict::Completed { ret }) => ret.to_string(),
             _ => "did not complete".into(),
         };
         add("loop_ret", x.to_string(), actual);
@@ -625,8 +626,10 @@ mod tests {
     fn kernel_version_must_be_a_string() {
         let e = p("program: x\nmachine:\n  kernel: 5.10\n").unwrap_err().to_string();
         assert!(e.contains("quoted string"), "{e}");
-        let s = p("program: x\nmachine:\n  kernel: \"5.10\"\n").unwrap();
-        assert_eq!(s.scenario.machine.kernel, Some(KernelVersion { major: 5, minor: 10 }));
+        let s = p("program: x\nmachine:\n  kernel: \"6.12\"\n").unwrap();
+        assert_eq!(s.scenario.machine.kernel, Some(KernelVersion { major: 6, minor: 12 }));
+        let e = p("program: x\nmachine:\n  kernel: \"5.10\"\n").unwrap_err().to_string();
+        assert!(e.contains("5.10 is not modelled") && e.contains("6.18"), "{e}");
         assert!(p("program: x\nmachine:\n  kernel: \"five\"\n")
             .unwrap_err()
             .to_string()

@@ -47,6 +47,83 @@ impl SubpageProbe {
     }
 }
 
+/// The kernel's fault-in functions, by name (what a loop report says it called).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultInFn {
+    /// <= 5.15 `fault_in_pages_writeable` (0 / -EFAULT).
+    PagesWriteable,
+    /// <= 5.15 `fault_in_pages_readable` (0 / -EFAULT).
+    PagesReadable,
+    /// <= 5.15 `iov_iter_fault_in_readable` (0 / -EFAULT: any page failing fails it).
+    IovIterFaultInReadable,
+    /// 5.16+ `fault_in_writeable`.
+    Writeable,
+    /// 5.16+ `fault_in_readable`.
+    Readable,
+    /// 5.16+ `fault_in_safe_writeable` (GUP based, no user access).
+    SafeWriteable,
+    /// 5.19+ `fault_in_subpage_writeable`.
+    SubpageWriteable,
+    /// 5.16+ `fault_in_iov_iter_readable` (`fault_in_readable` per segment).
+    IovIterReadable,
+    /// 5.16+ `fault_in_iov_iter_writeable` (`fault_in_safe_writeable` per segment).
+    IovIterWriteable,
+}
+
+impl FaultInFn {
+    /// Its name in the kernel source.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultInFn::PagesWriteable => "fault_in_pages_writeable",
+            FaultInFn::PagesReadable => "fault_in_pages_readable",
+            FaultInFn::IovIterFaultInReadable => "iov_iter_fault_in_readable",
+            FaultInFn::Writeable => "fault_in_writeable",
+            FaultInFn::Readable => "fault_in_readable",
+            FaultInFn::SafeWriteable => "fault_in_safe_writeable",
+            FaultInFn::SubpageWriteable => "fault_in_subpage_writeable",
+            FaultInFn::IovIterReadable => "fault_in_iov_iter_readable",
+            FaultInFn::IovIterWriteable => "fault_in_iov_iter_writeable",
+        }
+    }
+
+    /// Does it return 0 / -EFAULT (the pre-5.16 API) rather than bytes not faulted in?
+    pub fn returns_errno(self) -> bool {
+        matches!(self, FaultInFn::PagesWriteable | FaultInFn::PagesReadable | FaultInFn::IovIterFaultInReadable)
+    }
+
+    /// What it touches, in words.
+    pub fn how(self, probe: SubpageProbe) -> &'static str {
+        match (self, probe) {
+            (FaultInFn::SubpageWriteable, SubpageProbe::Arm64Mte) => {
+                "touched one byte per page, then read one byte in every 16-byte granule"
+            }
+            (FaultInFn::SubpageWriteable, SubpageProbe::SparcAdi) => {
+                "touched one byte per page, then read one byte in every 64-byte ADI block"
+            }
+            (FaultInFn::SubpageWriteable, SubpageProbe::Generic) => {
+                "touched one byte per page; its sub-page probe does nothing on this architecture"
+            }
+            (FaultInFn::SafeWriteable | FaultInFn::IovIterWriteable, _) => {
+                "faulted the pages in through the page tables (no user access, so no tag check)"
+            }
+            (FaultInFn::PagesWriteable | FaultInFn::PagesReadable | FaultInFn::IovIterFaultInReadable, _) => {
+                "touched the first byte, one byte a page further on each time, and the last byte"
+            }
+            _ => "touched only the first byte and the first byte of each later page",
+        }
+    }
+
+    /// Why it cannot see a sub-page fault, in words (for a live-lock's reason).
+    pub fn blind_spot(self, probe: SubpageProbe) -> String {
+        match (self, probe) {
+            (FaultInFn::SubpageWriteable, SubpageProbe::Generic) => "fault_in_subpage_writeable() (whose probe_subpage_writeable() does nothing on this architecture) probes only the first byte and page starts".into(),
+            (FaultInFn::SafeWriteable | FaultInFn::IovIterWriteable, _) => format!("{}() never touches user memory (it walks the page tables, so tags are never checked)", self.name()),
+            _ => format!("{}() probes only the first byte and page starts", self.name()),
+        }
+    }
+}
+
 /// The probes' context: faults enabled, tag checks as the thread's mode makes them.
 fn probe_ctx(ctx: UaccessCtx) -> UaccessCtx {
     UaccessCtx { pagefault_disabled: false, ..ctx }

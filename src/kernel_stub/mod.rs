@@ -13,6 +13,7 @@ pub mod filemap;
 pub mod gup;
 pub mod iomap_dio;
 pub mod livelock;
+pub mod loops;
 pub mod mm;
 pub mod shm;
 pub mod signal;
@@ -68,7 +69,7 @@ pub struct KernelConfig {
     /// Passes a kernel loop may run without a proof before tagmmu gives up on it.
     pub loop_budget: u64,
     /// What to do with a proven live-lock.
-    pub livelock_action: crate::kernel_stub::btrfs::ioctl::LivelockAction,
+    pub livelock_action: crate::kernel_stub::loops::LivelockAction,
 }
 
 impl Default for KernelConfig {
@@ -158,8 +159,11 @@ pub struct Kernel {
     pub current_sp: u64,
     /// The emulated btrfs mount, if any.
     pub btrfs: Option<crate::kernel_stub::btrfs::ioctl::BtrfsMount>,
-    /// Reports of the kernel loops run (btrfs search_ioctl).
-    pub loop_reports: Vec<crate::kernel_stub::btrfs::ioctl::LoopReport>,
+    /// Reports of the kernel fault-in + uaccess loops run, in order.
+    pub loop_reports: Vec<crate::kernel_stub::loops::LoopReport>,
+    /// Set when a kernel loop was proven live-locked and the action is to kill the task:
+    /// the syscall layer ends the syscall with [`syscalls::SyscallOutcome::KillLivelock`].
+    pub livelock_kill: Option<String>,
     /// Reports of generic_perform_write() calls.
     pub write_reports: Vec<crate::kernel_stub::filemap::WriteReport>,
     /// Reports of O_DIRECT reads and writes on the btrfs mount.
@@ -201,6 +205,7 @@ impl Kernel {
             exe_path: String::new(),
             btrfs: None,
             loop_reports: Vec::new(),
+            livelock_kill: None,
             write_reports: Vec::new(),
             dio_reports: Vec::new(),
             shm: Default::default(),

@@ -14,10 +14,12 @@ use super::{Key, Tree};
 use crate::addr::UserAddr;
 use crate::arch::{read_u32, read_u64, Arch, StructWriter};
 use crate::kernel_stub::errno::Errno;
-use crate::kernel_stub::fault_in::{self, SubpageProbe};
-use crate::kernel_stub::mm::AddressSpace;
+use crate::kernel_stub::fault_in::{self, FaultInFn, SubpageProbe};
+use crate::kernel_stub::loops::{CopyDir, FaultSite, KernelLoop, LoopEvent, PassEnd};
+use crate::kernel_stub::mm::{Access, AddressSpace};
 use crate::kernel_stub::uaccess::{self, UaccessCtx};
 use crate::kernel_stub::version::KernelVersion;
+use crate::kernel_stub::Kernel;
 
 /// Size of `struct btrfs_ioctl_search_key`.
 pub const SEARCH_KEY_SIZE: usize = 104;
@@ -88,102 +90,18 @@ impl SearchKey {
     }
 }
 
-/// Which fault-in call the modelled kernel makes before each pass.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultInCall {
-    /// <= 5.15: `fault_in_pages_writeable`.
-    PagesWriteable,
-    /// 5.16 - 5.18: `fault_in_writeable`.
-    Writeable,
-    /// 5.19: `fault_in_subpage_writeable`.
-    SubpageWriteable,
-}
-
-impl FaultInCall {
-    /// The call `search_ioctl` makes in `version`.
-    pub fn for_version(version: KernelVersion) -> FaultInCall {
-        let v = (version.major, version.minor);
-        if v < (5, 16) {
-            FaultInCall::PagesWriteable
-        } else if v < (5, 19) {
-            FaultInCall::Writeable
-        } else {
-            FaultInCall::SubpageWriteable
-        }
+/// The fault-in call `search_ioctl` makes before each pass in `version`: <= 5.15
+/// `fault_in_pages_writeable`, 5.16-5.18 `fault_in_writeable`, 5.19 and later (up to 6.18,
+/// unchanged) `fault_in_subpage_writeable` (commit 18788e34642e, "btrfs: Avoid live-lock in
+/// search_ioctl() on hardware with sub-page faults").
+pub fn fault_in_call(version: KernelVersion) -> FaultInFn {
+    if !version.at_least(5, 16) {
+        FaultInFn::PagesWriteable
+    } else if !version.at_least(5, 19) {
+        FaultInFn::Writeable
+    } else {
+        FaultInFn::SubpageWriteable
     }
-
-    /// Its name in the kernel source.
-    pub fn name(self) -> &'static str {
-        match self {
-            FaultInCall::PagesWriteable => "fault_in_pages_writeable",
-            FaultInCall::Writeable => "fault_in_writeable",
-            FaultInCall::SubpageWriteable => "fault_in_subpage_writeable",
-        }
-    }
-}
-
-/// What `copy_to_user_nofault` was copying when it failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CopyWhat {
-    /// The 32-byte search header.
-    Header,
-    /// The item's data.
-    Item,
-}
-
-/// A failed copy in a pass.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct CopyFault {
-    /// What was being copied.
-    pub what: CopyWhat,
-    /// The key of the item.
-    pub key: Key,
-    /// The user address the copy started at.
-    pub start: u64,
-    /// Its length.
-    pub len: u64,
-    /// Bytes the copy could reach before it faulted.
-    pub reached: u64,
-    /// The allocation tag of the granule it stopped at (None: not tag-checked memory).
-    pub mem_tag: Option<u8>,
-    /// The pointer's tag.
-    pub ptr_tag: u8,
-}
-
-/// What one pass of the loop did (for the trace and the narrative).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct PassRecord {
-    /// Pass number, from 0.
-    pub pass: u64,
-    /// The fault-in call.
-    pub fault_in: FaultInCall,
-    /// The user range it was asked to fault in.
-    pub fault_in_start: u64,
-    /// Its length.
-    pub fault_in_len: u64,
-    /// What it returned (bytes not faulted in, or 0 / -EFAULT before 5.16).
-    pub fault_in_result: i64,
-    /// The key searched from.
-    pub key: Key,
-    /// `sk_offset` at the start of the pass.
-    pub sk_offset: u64,
-    /// Items copied in this pass.
-    pub copied_items: u32,
-    /// The copy that failed, if one did.
-    pub copy_fault: Option<CopyFault>,
-    /// `sk_offset` at the end of the pass.
-    pub sk_offset_after: u64,
-}
-
-/// The result of one step.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
-    /// The loop goes on.
-    Continue(PassRecord),
-    /// The loop ended: `Ok(())` or the errno (`EOVERFLOW` included) search_ioctl returns.
-    Done(PassRecord, Result<(), Errno>),
 }
 
 /// The state of one `search_ioctl()` call.
@@ -201,19 +119,25 @@ pub struct SearchIoctl {
     pub buf_size: u64,
     /// The user buffer as the program passed it (tag included).
     pub ubuf: u64,
-    call: FaultInCall,
+    /// The tree searched (read only).
+    tree: Tree,
+    call: FaultInFn,
     probe: SubpageProbe,
     mte: bool,
-    passes: u64,
     /// Byte order of the search headers.
     arch: Arch,
+    /// TREE_SEARCH_V2 (for the title only).
+    v2: bool,
+    /// How the loop ended, once it has: `Ok(())` or the errno (`EOVERFLOW` included).
+    pub result: Option<Result<(), Errno>>,
 }
 
 impl SearchIoctl {
     /// A search of `tree` into `ubuf` (`buf_size` bytes) for kernel `version` with the
-    /// architecture's sub-page probe.
+    /// architecture's sub-page probe (`mte`: the machine checks tags at all).
     pub fn new(
         sk: SearchKey,
+        tree: Tree,
         ubuf: u64,
         buf_size: u64,
         version: KernelVersion,
@@ -227,11 +151,13 @@ impl SearchIoctl {
             num_found: 0,
             buf_size,
             ubuf,
-            call: FaultInCall::for_version(version),
+            tree,
+            call: fault_in_call(version),
             probe,
             mte,
-            passes: 0,
             arch: Arch::Arm64,
+            v2: false,
+            result: None,
         }
     }
 
@@ -241,74 +167,98 @@ impl SearchIoctl {
         self
     }
 
-    /// The loop's own state, for the live-lock proof (the caller adds the user memory).
-    pub fn state_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::new();
-        for x in [
-            self.key.objectid,
-            self.key.typ as u64,
-            self.key.offset,
-            self.sk_offset,
-            self.num_found as u64,
-            self.buf_size,
-        ] {
-            v.extend_from_slice(&x.to_le_bytes());
-        }
-        v
+    /// The same search as TREE_SEARCH_V2.
+    pub fn v2(mut self, v2: bool) -> SearchIoctl {
+        self.v2 = v2;
+        self
     }
 
-    /// The user range the loop touches: `[ubuf, ubuf + buf_size)`.
-    pub fn user_range(&self) -> (u64, u64) {
-        (self.ubuf, self.buf_size)
+    fn done(&mut self, r: Result<(), Errno>) -> PassEnd {
+        self.sk.nr_items = self.num_found;
+        self.result = Some(r);
+        PassEnd::Done(r.map(|_| 0).unwrap_or_else(|e| -e.generic()))
     }
 
-    /// Run one pass.
-    pub fn step(&mut self, mm: &mut AddressSpace, ctx: UaccessCtx, tree: &Tree) -> Step {
-        let pass = self.passes;
-        self.passes += 1;
-        let mut rec = PassRecord {
-            pass,
-            fault_in: self.call,
-            fault_in_start: self.ubuf.wrapping_add(self.sk_offset),
-            fault_in_len: self.buf_size - self.sk_offset,
-            fault_in_result: 0,
-            key: self.key,
-            sk_offset: self.sk_offset,
-            copied_items: 0,
-            copy_fault: None,
-            sk_offset_after: self.sk_offset,
-        };
+    /// Run one pass with the thread's uaccess context `ctx`, logging into `log`.
+    pub fn pass(&mut self, mm: &mut AddressSpace, ctx: UaccessCtx, log: &mut Vec<LoopEvent>) -> PassEnd {
         if self.buf_size < SEARCH_HEADER_SIZE {
             self.buf_size = SEARCH_HEADER_SIZE;
-            return Step::Done(rec, Err(Errno::EOVERFLOW));
+            return self.done(Err(Errno::EOVERFLOW));
         }
-        let (start, len) = (rec.fault_in_start, rec.fault_in_len);
+        let (start, len) = (self.ubuf.wrapping_add(self.sk_offset), self.buf_size - self.sk_offset);
         let faulted = match self.call {
-            FaultInCall::PagesWriteable => fault_in::fault_in_pages_writeable(mm, ctx, start, len),
-            FaultInCall::Writeable => fault_in::fault_in_writeable(mm, ctx, start, len) as i64,
-            FaultInCall::SubpageWriteable => {
-                fault_in::fault_in_subpage_writeable(mm, ctx, self.probe, self.mte, start, len) as i64
-            }
+            FaultInFn::PagesWriteable => fault_in::fault_in_pages_writeable(mm, ctx, start, len),
+            FaultInFn::Writeable => fault_in::fault_in_writeable(mm, ctx, start, len) as i64,
+            _ => fault_in::fault_in_subpage_writeable(mm, ctx, self.probe, self.mte, start, len) as i64,
         };
-        rec.fault_in_result = faulted;
+        log.push(LoopEvent::FaultIn { func: self.call, start, len, result: faulted });
         if faulted != 0 {
-            self.sk.nr_items = self.num_found;
-            return Step::Done(rec, Err(Errno::EFAULT));
+            log.push(LoopEvent::Note { text: "search_ioctl gives up: -EFAULT.".into() });
+            return self.done(Err(Errno::EFAULT));
         }
-        let Some((leaf, slot)) = tree.search_forward(self.key, self.sk.min_transid) else {
-            self.sk.nr_items = self.num_found;
-            return Step::Done(rec, Ok(()));
+        let from = self.key;
+        let Some((leaf, slot)) = self.tree.search_forward(self.key, self.sk.min_transid) else {
+            log.push(LoopEvent::Note {
+                text: format!(
+                    "searched from key ({}, {}, {}): no more items; search_ioctl returns 0.",
+                    from.objectid, from.typ, from.offset
+                ),
+            });
+            return self.done(Ok(()));
         };
-        let ret = self.copy_to_sk(mm, ctx, tree, leaf, slot, &mut rec);
-        rec.sk_offset_after = self.sk_offset;
+        // btrfs_search_forward() leaves the key it found in the search key.
+        self.key = self.tree.leaves[leaf].items[slot].key;
+        let before = self.num_found;
+        let at = log.len();
+        let ret = self.copy_to_sk(mm, ctx, leaf, slot, log);
+        let copied = self.num_found - before;
+        log.insert(
+            at,
+            LoopEvent::Note {
+                text: format!(
+                    "searched from key ({}, {}, {}); copied {copied} item(s) with page faults disabled.",
+                    from.objectid, from.typ, from.offset
+                ),
+            },
+        );
         match ret {
-            0 => Step::Continue(rec),
-            r => {
-                self.sk.nr_items = self.num_found;
-                let result = if r < 0 { Err(Errno::EOVERFLOW) } else { Ok(()) };
-                Step::Done(rec, result)
-            }
+            0 => PassEnd::Continue,
+            r if r < 0 => self.done(Err(Errno::EOVERFLOW)),
+            _ => self.done(Ok(())),
         }
+    }
+
+    /// One record copy (`copy_to_user_nofault`), logged; true when it copied everything.
+    fn copy_record(
+        &self,
+        mm: &mut AddressSpace,
+        ctx: UaccessCtx,
+        what: String,
+        at: u64,
+        data: &[u8],
+        log: &mut Vec<LoopEvent>,
+    ) -> bool {
+        let nofault = UaccessCtx { pagefault_disabled: true, ..ctx };
+        let ok = uaccess::copy_to_user_nofault(mm, nofault, UserAddr(at), data).is_ok();
+        let len = data.len() as u64;
+        let (copied, fault) = if ok {
+            (len, None)
+        } else {
+            let reached = uaccess::accessible(mm, nofault, UserAddr(at), len, Access::Write);
+            (reached, Some(FaultSite::at(mm, nofault, at.wrapping_add(reached), Access::Write)))
+        };
+        if !ok {
+            log.push(LoopEvent::Copy {
+                func: "copy_to_user_nofault".into(),
+                what,
+                dir: CopyDir::ToUser,
+                start: at,
+                len,
+                copied,
+                fault,
+            });
+        }
+        ok
     }
 
     /// `copy_to_sk()`: 0 = continue, 1 = stop, -1 = -EOVERFLOW.
@@ -316,23 +266,27 @@ impl SearchIoctl {
         &mut self,
         mm: &mut AddressSpace,
         ctx: UaccessCtx,
-        tree: &Tree,
         leaf: usize,
         slot: usize,
-        rec: &mut PassRecord,
+        log: &mut Vec<LoopEvent>,
     ) -> i32 {
-        let l = &tree.leaves[leaf];
-        let nofault = UaccessCtx { pagefault_disabled: true, ..ctx };
+        let l = &self.tree.leaves[leaf];
+        let generation = l.generation;
+        let items: Vec<(Key, Vec<u8>)> = l.items[slot..].iter().map(|i| (i.key, i.data.clone())).collect();
         let mut ret = 0;
         let mut key = self.key;
-        if l.generation <= self.sk.max_transid {
-            for it in &l.items[slot..] {
-                key = it.key;
+        // A leaf newer than max_transid is skipped from the found key: the kernel sets
+        // i = nritems and goes to advance_key with the key it was given, so the next pass
+        // searches again from that key plus one (one key per pass, not a jump to the leaf's
+        // end).
+        if generation <= self.sk.max_transid {
+            for (k, data) in items {
+                key = k;
                 self.key = key;
                 if !self.sk.contains(key) {
                     continue;
                 }
-                let mut item_len = it.data.len() as u64;
+                let mut item_len = data.len() as u64;
                 if SEARCH_HEADER_SIZE + item_len > self.buf_size {
                     if self.num_found > 0 {
                         return 1;
@@ -345,38 +299,35 @@ impl SearchIoctl {
                     return 1;
                 }
                 let mut sh = StructWriter::new(self.arch);
-                sh.u64(l.generation).u64(key.objectid).u64(key.offset).u32(key.typ as u32).u32(item_len as u32);
+                sh.u64(generation).u64(key.objectid).u64(key.offset).u32(key.typ as u32).u32(item_len as u32);
                 let at = self.ubuf.wrapping_add(self.sk_offset);
-                if uaccess::copy_to_user_nofault(mm, nofault, UserAddr(at), &sh.finish()).is_err() {
-                    let reached = uaccess::accessible(
-                        mm,
-                        nofault,
-                        UserAddr(at),
-                        SEARCH_HEADER_SIZE,
-                        crate::kernel_stub::mm::Access::Write,
-                    );
-                    rec.copy_fault = Some(copy_fault(mm, CopyWhat::Header, key, at, SEARCH_HEADER_SIZE, reached));
+                let name = format!("item ({}, {}, {})", key.objectid, key.typ, key.offset);
+                if !self.copy_record(mm, ctx, format!("the 32-byte search header of {name}"), at, &sh.finish(), log)
+                {
+                    log.push(LoopEvent::Note {
+                        text: format!(
+                            "copy_to_sk() returns 0: rewind to sk_offset {} and retry the same key.",
+                            self.sk_offset
+                        ),
+                    });
                     return 0;
                 }
                 self.sk_offset += SEARCH_HEADER_SIZE;
                 if item_len > 0 {
                     let at = self.ubuf.wrapping_add(self.sk_offset);
-                    if uaccess::copy_to_user_nofault(mm, nofault, UserAddr(at), &it.data).is_err() {
-                        let reached = uaccess::accessible(
-                            mm,
-                            nofault,
-                            UserAddr(at),
-                            item_len,
-                            crate::kernel_stub::mm::Access::Write,
-                        );
-                        rec.copy_fault = Some(copy_fault(mm, CopyWhat::Item, key, at, item_len, reached));
+                    if !self.copy_record(mm, ctx, format!("the data of {name}"), at, &data, log) {
                         self.sk_offset -= SEARCH_HEADER_SIZE;
+                        log.push(LoopEvent::Note {
+                            text: format!(
+                                "copy_to_sk() returns 0: rewind to sk_offset {} and retry the same key.",
+                                self.sk_offset
+                            ),
+                        });
                         return 0;
                     }
                     self.sk_offset += item_len;
                 }
                 self.num_found += 1;
-                rec.copied_items += 1;
                 if ret != 0 {
                     return ret;
                 }
@@ -385,7 +336,12 @@ impl SearchIoctl {
                 }
             }
         } else {
-            key = l.items.last().map(|i| i.key).unwrap_or(key);
+            log.push(LoopEvent::Note {
+                text: format!(
+                    "the leaf's generation {generation} is newer than max_transid {}: skipped, the key advances by one.",
+                    self.sk.max_transid
+                ),
+            });
         }
         // advance_key
         let max = self.sk.max_key();
@@ -409,10 +365,54 @@ impl SearchIoctl {
     }
 }
 
-fn copy_fault(mm: &AddressSpace, what: CopyWhat, key: Key, start: u64, len: u64, reached: u64) -> CopyFault {
-    let bad = start.wrapping_add(reached);
-    let mem_tag = mm.untag(bad).and_then(|a| mm.tag_at(a));
-    CopyFault { what, key, start, len, reached, mem_tag, ptr_tag: mm.layout().tags.pointer_tag(start) }
+impl KernelLoop for SearchIoctl {
+    fn id(&self) -> &'static str {
+        if self.v2 {
+            "search_ioctl_v2"
+        } else {
+            "search_ioctl"
+        }
+    }
+
+    fn title(&self) -> String {
+        if self.v2 {
+            "btrfs search_ioctl (TREE_SEARCH_V2)".into()
+        } else {
+            "btrfs search_ioctl (TREE_SEARCH)".into()
+        }
+    }
+
+    fn position_name(&self) -> &'static str {
+        "sk_offset"
+    }
+
+    fn position(&self) -> u64 {
+        self.sk_offset
+    }
+
+    fn step(&mut self, k: &mut Kernel, log: &mut Vec<LoopEvent>) -> PassEnd {
+        let ctx = k.uaccess;
+        self.pass(&mut k.mm, ctx, log)
+    }
+
+    fn state(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        for x in [
+            self.key.objectid,
+            self.key.typ as u64,
+            self.key.offset,
+            self.sk_offset,
+            self.num_found as u64,
+            self.buf_size,
+        ] {
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        v
+    }
+
+    fn user_ranges(&self) -> Vec<(u64, u64)> {
+        vec![(self.ubuf, self.buf_size)]
+    }
 }
 
 #[cfg(test)]
@@ -457,12 +457,11 @@ mod tests {
 
     fn run(version: &str, probe: SubpageProbe, bad: Option<u64>) -> (Result<(), Errno>, u64, SearchIoctl) {
         let (mut mm, ubuf, ctx) = buffer(bad);
-        let mut s = SearchIoctl::new(sk(), ubuf, SEARCH_ARGS_BUFSIZE, version.parse().unwrap(), probe, true);
-        let t = tree();
+        let mut s = SearchIoctl::new(sk(), tree(), ubuf, SEARCH_ARGS_BUFSIZE, version.parse().unwrap(), probe, true);
         let mut watch = LoopWatch::new(1000);
         loop {
-            let mut state = s.state_bytes();
-            let (start, len) = s.user_range();
+            let mut state = s.state();
+            let (start, len) = s.user_ranges()[0];
             let mut bytes = vec![0; len as usize];
             mm.read_kernel(mm.untag(start).unwrap(), &mut bytes).unwrap();
             state.extend_from_slice(&bytes);
@@ -470,9 +469,8 @@ mod tests {
             if let Watch::Livelock(c) = watch.observe(&state) {
                 return (Err(Errno::EDEADLK), c.length(), s);
             }
-            match s.step(&mut mm, ctx, &t) {
-                Step::Continue(_) => {}
-                Step::Done(_, r) => return (r, watch.passes(), s),
+            if let PassEnd::Done(_) = s.pass(&mut mm, ctx, &mut Vec::new()) {
+                return (s.result.unwrap(), watch.passes(), s);
             }
         }
     }
@@ -512,16 +510,64 @@ mod tests {
     #[test]
     fn small_buffers_overflow() {
         let (mut mm, ubuf, ctx) = buffer(None);
-        let mut s = SearchIoctl::new(sk(), ubuf, 50, "5.19".parse().unwrap(), SubpageProbe::Arm64Mte, true);
-        let t = tree();
+        let mut s = SearchIoctl::new(sk(), tree(), ubuf, 50, "5.19".parse().unwrap(), SubpageProbe::Arm64Mte, true);
         let r = loop {
-            match s.step(&mut mm, ctx, &t) {
-                Step::Continue(_) => {}
-                Step::Done(_, r) => break r,
+            if let PassEnd::Done(_) = s.pass(&mut mm, ctx, &mut Vec::new()) {
+                break s.result.unwrap();
             }
         };
         assert_eq!(r, Err(Errno::EOVERFLOW));
         assert_eq!(s.buf_size, 32 + 40, "the size the first item needs");
         assert_eq!(s.num_found, 1, "one empty header was emitted");
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::*;
+    use crate::kernel_stub::btrfs::{Item, Leaf};
+    use crate::kernel_stub::mm::{Layout, MapRequest, Placement, Prot, VmaKind};
+
+    #[test]
+    fn the_fault_in_call_follows_the_version() {
+        let v = |s: &str| fault_in_call(s.parse().unwrap());
+        assert_eq!(v("5.15"), FaultInFn::PagesWriteable);
+        for s in ["5.16", "5.17", "5.18"] {
+            assert_eq!(v(s), FaultInFn::Writeable, "{s}");
+        }
+        for s in ["5.19", "6.1", "6.6", "6.12", "6.15", "6.17", "6.18"] {
+            assert_eq!(v(s), FaultInFn::SubpageWriteable, "{s}");
+        }
+    }
+
+    #[test]
+    fn a_leaf_newer_than_max_transid_is_skipped_one_key_per_pass() {
+        let item = |o: u64| Item { key: Key { objectid: o, typ: 1, offset: 0 }, data: vec![1; 8] };
+        let tree = Tree {
+            leaves: vec![
+                Leaf { generation: 20, items: vec![item(256), item(257), item(258)] },
+                Leaf { generation: 5, items: vec![item(259)] },
+            ],
+        };
+        let sk = SearchKey {
+            max_objectid: u64::MAX,
+            max_offset: u64::MAX,
+            max_transid: 10,
+            max_type: 255,
+            nr_items: 100,
+            ..Default::default()
+        };
+        let mut mm = AddressSpace::new(Layout::arm64());
+        let req = MapRequest { placement: Placement::Hint, shared: false };
+        let a = mm.mmap(0, 4096, Prot::RW, req, VmaKind::Anon).unwrap();
+        let mut s = SearchIoctl::new(sk, tree, a, 4096, "5.19".parse().unwrap(), SubpageProbe::Generic, false);
+        let mut passes = 0;
+        while let PassEnd::Continue = s.pass(&mut mm, UaccessCtx::default(), &mut Vec::new()) {
+            passes += 1;
+        }
+        // Items 256, 257, 258 are skipped one pass each, then 259 is copied; the search
+        // then advances past 259 and finds nothing.
+        assert_eq!(passes, 4);
+        assert_eq!((s.result, s.num_found), (Some(Ok(())), 1));
     }
 }

@@ -194,7 +194,14 @@ impl Kernel {
         // guest passed it.
         let decoded = if tracing { sysno.map(|s| self.decode_args(s, &args)) } else { None };
         let outcome = match sysno {
-            Some(s) => self.dispatch(s, args),
+            Some(s) => match self.dispatch(s, args) {
+                // A kernel loop inside the syscall was proven live-locked: tagmmu kills the
+                // task (a real kernel would spin forever).
+                _ if self.livelock_kill.is_some() => {
+                    SyscallOutcome::KillLivelock(self.livelock_kill.take().unwrap_or_default())
+                }
+                o => o,
+            },
             None => {
                 self.stats.unknown_syscalls += 1;
                 if self.unknown_reported.insert(nr) {
@@ -338,10 +345,7 @@ impl Kernel {
         if !self.on_btrfs(&path) {
             return None;
         }
-        Some(match self.btrfs_tree_search(req, arg) {
-            crate::kernel_stub::btrfs::ioctl::IoctlEnd::Return(r) => SyscallOutcome::Return(r),
-            crate::kernel_stub::btrfs::ioctl::IoctlEnd::KillLivelock(m) => SyscallOutcome::KillLivelock(m),
-        })
+        Some(SyscallOutcome::Return(self.btrfs_tree_search(req, arg)))
     }
 
     /// A resource number from the user ABI in asm-generic numbering: sparc swaps

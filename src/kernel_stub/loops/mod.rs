@@ -1,0 +1,270 @@
+//! Kernel fault-in + uaccess loops as steppable state machines.
+//!
+//! Every loop of Linux that copies to or from user memory with page faults disabled, faults
+//! the range in when the copy comes back short and retries, is written here (or beside its
+//! filesystem) as a [`KernelLoop`]: one pass at a time, with the loop's whole state
+//! capturable. [`Kernel::run_kernel_loop`] then runs any of them under the live-lock watch
+//! ([`crate::kernel_stub::livelock`]): each pass is logged as [`LoopEvent`]s (fault-in calls,
+//! copies, notes), the attempt counts follow from the log, and a repeated state is a proof
+//! that the loop can never end. This is the shape of gimli's resumable evaluator: the loop
+//! never runs away, the caller steps it and can stop it.
+//!
+//! The loops, with the kernel functions and commits each follows, are documented in their
+//! modules: [`perform_write`] (`generic_perform_write`), [`crate::kernel_stub::btrfs::search`]
+//! (`search_ioctl`).
+
+
+pub mod report;
+
+use serde::Serialize;
+
+use crate::kernel_stub::fault_in::FaultInFn;
+use crate::kernel_stub::livelock::{LoopWatch, Watch};
+use crate::kernel_stub::mm::{Access, AddressSpace, Prot};
+use crate::kernel_stub::uaccess::UaccessCtx;
+use crate::kernel_stub::Kernel;
+
+pub use report::{LivelockAction, LoopReport, LoopTiming, Verdict};
+
+/// Which way a copy goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyDir {
+    /// Kernel to user (`copy_to_user`: user stores).
+    ToUser,
+    /// User to kernel (`copy_from_user`: user loads).
+    FromUser,
+}
+
+/// Why a user access stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultCause {
+    /// The granule's (block's) tag does not match the pointer's.
+    TagMismatch,
+    /// The page is not present and page faults are disabled.
+    NotPresent,
+    /// No mapping, or the mapping does not allow the access.
+    NoAccess,
+}
+
+/// Where a user access stopped, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct FaultSite {
+    /// The first byte not reached (untagged).
+    pub addr: u64,
+    /// The pointer's tag (MTE) or version (ADI).
+    pub ptr_tag: u8,
+    /// The memory tag of the granule there, on tag-checked memory.
+    pub mem_tag: Option<u8>,
+    /// Why.
+    pub cause: FaultCause,
+}
+
+impl FaultSite {
+    /// Classify the fault at user address `ptr` (tagged) for an access of kind `access`.
+    pub fn at(mm: &AddressSpace, ctx: UaccessCtx, ptr: u64, access: Access) -> FaultSite {
+        let ptr_tag = mm.layout().tags.pointer_tag(ptr);
+        let addr = mm.untag(ptr).unwrap_or(ptr);
+        let mem_tag = mm.tag_at(addr);
+        let need = if access == Access::Write { Prot::WRITE } else { Prot::READ };
+        let cause = match mm.prot_at(addr) {
+            Some(p) if p.contains(need) => {
+                if ctx.pagefault_disabled && !mm.is_present(addr) {
+                    FaultCause::NotPresent
+                } else if mem_tag.is_some_and(|t| !mm.layout().tags.matches(ptr_tag, t)) {
+                    FaultCause::TagMismatch
+                } else {
+                    FaultCause::NoAccess
+                }
+            }
+            _ => FaultCause::NoAccess,
+        };
+        FaultSite { addr, ptr_tag, mem_tag, cause }
+    }
+}
+
+/// One thing a pass did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum LoopEvent {
+    /// A `fault_in_*()` call.
+    FaultIn {
+        /// The function.
+        func: FaultInFn,
+        /// The user range it was given.
+        start: u64,
+        /// Its length.
+        len: u64,
+        /// What it returned: bytes not faulted in (5.16+), or 0 / -EFAULT (5.15).
+        result: i64,
+    },
+    /// A copy with page faults disabled.
+    Copy {
+        /// The kernel function doing it (`copy_page_from_iter_atomic`, `copy_to_user_nofault`).
+        func: String,
+        /// What it copied, in words ("the 32-byte search header of item (256, 1, 0)").
+        what: String,
+        /// Direction.
+        dir: CopyDir,
+        /// The user address it started at (tagged).
+        start: u64,
+        /// Bytes asked for.
+        len: u64,
+        /// Bytes it reported copied (accepted by the loop or not).
+        copied: u64,
+        /// Where the user access stopped, when it did.
+        fault: Option<FaultSite>,
+    },
+    /// The loop's own step, in words.
+    Note {
+        /// The text.
+        text: String,
+    },
+}
+
+/// How a pass ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PassEnd {
+    /// The loop goes round again.
+    Continue,
+    /// The loop is over; the syscall returns this (negative errno on failure).
+    Done(i64),
+}
+
+/// One pass as logged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PassLog {
+    /// Pass number, from 0.
+    pub pass: u64,
+    /// The loop's progress position at the start of the pass (see
+    /// [`KernelLoop::position_name`]).
+    pub position: u64,
+    /// What it did.
+    pub events: Vec<LoopEvent>,
+    /// The position at the end of the pass.
+    pub position_after: u64,
+}
+
+/// A kernel loop that can be run one pass at a time.
+///
+/// The contract the live-lock proof rests on: a pass's behaviour is a function of
+/// [`KernelLoop::state`] and of the bytes, tags and page presence of
+/// [`KernelLoop::user_ranges`] (plus fixed inputs such as a file's contents that the loop
+/// only reads). A loop whose passes also depend on something else must put it in `state`.
+pub trait KernelLoop {
+    /// Short identifier (`generic_perform_write`, `search_ioctl`): what scenarios and sweeps
+    /// name the loop by.
+    fn id(&self) -> &'static str;
+    /// The name shown to people (`generic_perform_write (tmpfs write)`).
+    fn title(&self) -> String;
+    /// What [`KernelLoop::position`] counts (`bytes written`, `sk_offset`).
+    fn position_name(&self) -> &'static str;
+    /// The loop's progress: where it would resume.
+    fn position(&self) -> u64;
+    /// Run one pass, logging what it does.
+    fn step(&mut self, k: &mut Kernel, log: &mut Vec<LoopEvent>) -> PassEnd;
+    /// The loop's own variables, for the proof.
+    fn state(&self) -> Vec<u8>;
+    /// The user ranges (tagged start, length) whose memory belongs to the state.
+    fn user_ranges(&self) -> Vec<(u64, u64)>;
+}
+
+/// How [`Kernel::run_kernel_loop`] ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoopEnd {
+    /// The loop returned this.
+    Returned(i64),
+    /// It was proven live-locked (or ran out of its budget) and the configured action is to
+    /// fail the syscall with this errno (tagmmu's choice: a real kernel spins).
+    Failed(crate::kernel_stub::errno::Errno),
+    /// It was proven live-locked and the configured action kills the task (tagmmu's choice).
+    Killed,
+}
+
+impl Kernel {
+    /// The complete state of `l`: its variables, then the bytes, tags and page presence of
+    /// its user ranges. A range that is not (or no longer) user memory is recorded as absent
+    /// with its length, so the state never silently shrinks.
+    pub fn kernel_loop_state(&self, l: &dyn KernelLoop) -> Vec<u8> {
+        let mut state = l.state();
+        for (start, len) in l.user_ranges() {
+            state.extend_from_slice(&start.to_le_bytes());
+            state.extend_from_slice(&len.to_le_bytes());
+            let Some(a) = self.mm.untag(start) else {
+                state.push(0xee);
+                continue;
+            };
+            let mut bytes = vec![0; len as usize];
+            let readable = self.mm.read_kernel(a, &mut bytes).is_ok();
+            state.push(readable as u8);
+            if readable {
+                state.extend_from_slice(&bytes);
+            }
+            state.extend(self.mm.dump_tags(a, len).into_iter().map(|t| t.unwrap_or(0xff)));
+            let page = self.mm.page_size();
+            let mut p = a & !(page - 1);
+            while p < a.saturating_add(len) {
+                state.push(self.mm.is_present(p) as u8);
+                p += page;
+            }
+        }
+        state
+    }
+
+    /// Run `l` to its end under the live-lock watch and record its report. A proven
+    /// live-lock (or an exhausted budget) ends as the machine's `livelock_action` says.
+    pub fn run_kernel_loop(&mut self, l: &mut dyn KernelLoop) -> LoopEnd {
+        let mut watch = LoopWatch::new(self.config.loop_budget);
+        let mut report = LoopReport::new(l, self);
+        let outcome = loop {
+            let t = std::time::Instant::now();
+            let state = self.kernel_loop_state(l);
+            let watched = watch.observe(&state);
+            report.timing.proof_ns += t.elapsed().as_nanos() as u64;
+            match watched {
+                Watch::Running => {}
+                Watch::Livelock(cycle) => break Verdict::Livelock { cycle },
+                Watch::BudgetExhausted => break Verdict::BudgetExhausted,
+            }
+            let t = std::time::Instant::now();
+            let mut events = Vec::new();
+            let position = l.position();
+            let end = l.step(self, &mut events);
+            report.timing.passes_ns += t.elapsed().as_nanos() as u64;
+            let pass = report.passes.len() as u64;
+            report.passes.push(PassLog { pass, position, events, position_after: l.position() });
+            if let PassEnd::Done(ret) = end {
+                break Verdict::Completed { ret };
+            }
+        };
+        report.finish(outcome, l, self);
+        let end = match (&report.verdict, &self.config.livelock_action) {
+            (Verdict::Completed { ret }, _) => LoopEnd::Returned(*ret),
+            (_, LivelockAction::Kill) => {
+                self.livelock_kill = Some(report.reason.clone());
+                LoopEnd::Killed
+            }
+            (_, LivelockAction::Fail { errno }) => LoopEnd::Failed(
+                crate::kernel_stub::errno::Errno::from_name(errno).unwrap_or(crate::kernel_stub::errno::Errno::EINTR),
+            ),
+        };
+        self.loop_reports.push(report);
+        end
+    }
+}
+
+impl LoopEnd {
+    /// The syscall's result: the loop's return value, or the configured errno. A killed task
+    /// returns nothing to the guest (the syscall layer sees [`Kernel::livelock_kill`]); the
+    /// errno here is never delivered.
+    pub fn syscall_result(&self) -> crate::kernel_stub::errno::KResult<u64> {
+        use crate::kernel_stub::errno::Errno;
+        match *self {
+            LoopEnd::Returned(r) if r < 0 => Err(Errno::from_generic(-r).unwrap_or(Errno::EIO)),
+            LoopEnd::Returned(r) => Ok(r as u64),
+            LoopEnd::Failed(e) => Err(e),
+            LoopEnd::Killed => Err(Errno::EINTR),
+        }
+    }
+}
