@@ -201,7 +201,6 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
         },
         trace: kernel.trace.take(),
         loops: std::mem::take(&mut kernel.loop_reports),
-        writes: std::mem::take(&mut kernel.write_reports),
         direct_io: std::mem::take(&mut kernel.dio_reports),
         notices: std::mem::take(&mut kernel.notices),
     })

@@ -40,10 +40,9 @@ pub struct RunResult {
     pub trace: Vec<TraceEvent>,
     /// Notices for the user (unknown syscalls, unmodelled requests).
     pub notices: Vec<String>,
-    /// Kernel loops that ran (btrfs search_ioctl), pass by pass, with their verdicts.
+    /// Kernel fault-in + uaccess loops that ran (search_ioctl, generic_perform_write, ...),
+    /// pass by pass, with their verdicts and attempt counts.
     pub loops: Vec<crate::kernel_stub::loops::LoopReport>,
-    /// generic_perform_write() calls (write() to tmpfs files): attempts and short copies.
-    pub writes: Vec<crate::kernel_stub::filemap::WriteReport>,
     /// O_DIRECT reads and writes on the btrfs mount: passes, fall-backs, unchecked granules.
     pub direct_io: Vec<crate::kernel_stub::btrfs::dio::DioReport>,
 }

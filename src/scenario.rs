@@ -196,9 +196,13 @@ pub struct Expect {
     /// The result of the (last) kernel loop's syscall when it completed, e.g. -14.
     #[serde(default)]
     pub loop_ret: Option<i64>,
-    /// The largest number of short copies any write() may take (generic_perform_write).
+    /// The largest number of short copies any generic_perform_write() loop may take.
     #[serde(default)]
     pub max_short_copies: Option<u64>,
+    /// The kernel fault-in + uaccess loops that ran, in order: each entry is checked against
+    /// the loop report at the same position.
+    #[serde(default)]
+    pub loops: Vec<ExpectLoop>,
     /// The O_DIRECT reads and writes on the btrfs mount, in order: each entry is checked
     /// against the request at the same position.
     #[serde(default)]
@@ -215,6 +219,46 @@ pub struct Expect {
     /// Substrings stderr must contain.
     #[serde(default)]
     pub stderr_contains: Vec<String>,
+}
+
+/// What one kernel loop must do. Every field given is checked.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectLoop {
+    /// The loop's identifier (`search_ioctl`, `generic_perform_write`, ...).
+    #[serde(default, rename = "loop")]
+    pub id: Option<String>,
+    /// `livelock`, `completed` or `budget_exhausted`.
+    #[serde(default)]
+    pub verdict: Option<String>,
+    /// The loop's result when it completed (negative errno).
+    #[serde(default)]
+    pub ret: Option<i64>,
+    /// Passes run.
+    #[serde(default)]
+    pub passes: Option<u64>,
+    /// Short copies.
+    #[serde(default)]
+    pub short_copies: Option<u64>,
+    /// `fault_in_*()` calls.
+    #[serde(default)]
+    pub fault_in_calls: Option<u64>,
+    /// The fault-in function last called (`fault_in_writeable`, ...).
+    #[serde(default)]
+    pub fault_in: Option<String>,
+    /// The live-lock's cycle length in passes.
+    #[serde(default)]
+    pub cycle_length: Option<u64>,
+    /// The position (sk_offset, bytes written, ...) the live-lock is stuck at.
+    #[serde(default)]
+    pub stuck_at: Option<u64>,
+    /// The faulting address of the last pass's short copy, as an offset from the start of
+    /// the loop's user buffer (untagged).
+    #[serde(default)]
+    pub fault_offset: Option<u64>,
+    /// Why that access faulted: `tag_mismatch`, `not_present` or `no_access`.
+    #[serde(default)]
+    pub fault_cause: Option<String>,
 }
 
 /// What one O_DIRECT request must do. Every field given is checked.
@@ -534,13 +578,7 @@ fn check(e: &Expect, r: &RunResult) -> Vec<Check> {
     }
     let last_loop = r.loops.last();
     if let Some(v) = &e.verdict {
-        let actual = match last_loop.map(|l| &l.verdict) {
-            Some(crate::kernel_stub::loops::Verdict::Livelock { .. }) => "livelock",
-            Some(crate::kernel_stub::loops::Verdict::Completed { .. }) => "completed",
-            Some(crate::kernel_stub::loops::Verdict::BudgetExhausted) => "budget_exhausted",
-            None => "no kernel loop ran",
-        };
-        add("verdict", v.clone(), actual.into());
+        add("verdict", v.clone(), last_loop.map(|l| l.verdict.kind()).unwrap_or("no kernel loop ran").into());
     }
     if let Some(x) = e.loop_ret {
         let actual = match last_loop.map(|l| &l.verdict) {
@@ -548,6 +586,44 @@ fn check(e: &Expect, r: &RunResult) -> Vec<Check> {
             _ => "did not complete".into(),
         };
         add("loop_ret", x.to_string(), actual);
+    }
+    for (i, x) in e.loops.iter().enumerate() {
+        let l = r.loops.get(i);
+        let mut field =
+            |name: &str, want: Option<String>, got: &dyn Fn(&crate::kernel_stub::loops::LoopReport) -> String| {
+                if let Some(want) = want {
+                    let actual = l.map(got).unwrap_or_else(|| format!("only {} kernel loop(s) ran", r.loops.len()));
+                    add(&format!("loops[{i}].{name}"), want, actual);
+                }
+            };
+        let none = || "none".to_string();
+        field("loop", x.id.clone(), &|l| l.id.clone());
+        field("verdict", x.verdict.clone(), &|l| l.verdict.kind().into());
+        field("ret", x.ret.map(|v| v.to_string()), &|l| match l.verdict {
+            crate::kernel_stub::loops::Verdict::Completed { ret } => ret.to_string(),
+            _ => "did not complete".into(),
+        });
+        field("passes", x.passes.map(|v| v.to_string()), &|l| l.attempts.passes.to_string());
+        field("short_copies", x.short_copies.map(|v| v.to_string()), &|l| l.attempts.short_copies.to_string());
+        field("fault_in_calls", x.fault_in_calls.map(|v| v.to_string()), &|l| l.attempts.fault_in_calls.to_string());
+        field("fault_in", x.fault_in.clone(), &|l| l.fault_in.map(|f| f.name().to_string()).unwrap_or_else(none));
+        field("cycle_length", x.cycle_length.map(|v| v.to_string()), &|l| match l.verdict {
+            crate::kernel_stub::loops::Verdict::Livelock { cycle } => cycle.length().to_string(),
+            _ => "no cycle".into(),
+        });
+        field("stuck_at", x.stuck_at.map(|v| v.to_string()), &|l| {
+            l.stuck_at.map(|v| v.to_string()).unwrap_or_else(|| "not stuck".into())
+        });
+        field("fault_offset", x.fault_offset.map(|v| v.to_string()), &|l| {
+            l.fault.map(|f| f.addr.wrapping_sub(l.ubuf_untagged).to_string()).unwrap_or_else(none)
+        });
+        field("fault_cause", x.fault_cause.clone(), &|l| {
+            l.fault
+                .map(|f| {
+                    serde_json::to_value(f.cause).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+                })
+                .unwrap_or_else(none)
+        });
     }
     let stdout = String::from_utf8_lossy(&r.stdout);
     if let Some(s) = &e.stdout {
@@ -596,7 +672,13 @@ fn check(e: &Expect, r: &RunResult) -> Vec<Check> {
         });
     }
     if let Some(m) = e.max_short_copies {
-        let worst = r.writes.iter().map(|w| w.short_copies).max().unwrap_or(0);
+        let worst = r
+            .loops
+            .iter()
+            .filter(|l| l.id == "generic_perform_write")
+            .map(|l| l.attempts.short_copies)
+            .max()
+            .unwrap_or(0);
         out.push(Check {
             what: "max short copies".into(),
             expected: format!("<= {m}"),

@@ -12,6 +12,7 @@ pub mod fault_in;
 pub mod filemap;
 pub mod gup;
 pub mod iomap_dio;
+pub mod iov_iter;
 pub mod livelock;
 pub mod loops;
 pub mod mm;
@@ -164,8 +165,6 @@ pub struct Kernel {
     /// Set when a kernel loop was proven live-locked and the action is to kill the task:
     /// the syscall layer ends the syscall with [`syscalls::SyscallOutcome::KillLivelock`].
     pub livelock_kill: Option<String>,
-    /// Reports of generic_perform_write() calls.
-    pub write_reports: Vec<crate::kernel_stub::filemap::WriteReport>,
     /// Reports of O_DIRECT reads and writes on the btrfs mount.
     pub dio_reports: Vec<crate::kernel_stub::btrfs::dio::DioReport>,
     /// System V shared-memory segments.
@@ -206,7 +205,6 @@ impl Kernel {
             btrfs: None,
             loop_reports: Vec::new(),
             livelock_kill: None,
-            write_reports: Vec::new(),
             dio_reports: Vec::new(),
             shm: Default::default(),
             trace: Trace::default(),

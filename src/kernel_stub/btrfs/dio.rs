@@ -226,7 +226,13 @@ impl Kernel {
                 }
             }
             DioOp::Write => {
-                let r = self.generic_perform_write(fd, ubuf, rest, at);
+                let r = self.generic_perform_write(
+                    fd,
+                    vec![(ubuf, rest)],
+                    at,
+                    crate::kernel_stub::loops::perform_write::WriteEnd::Shmem,
+                    "btrfs buffered",
+                );
                 rep.buffered = Some(syscall_ret(&r));
                 let new_convention = version >= KernelVersion { major: 5, minor: 16 };
                 match r {

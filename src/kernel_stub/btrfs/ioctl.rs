@@ -1,7 +1,6 @@
 //! The TREE_SEARCH ioctls on an emulated btrfs mount: the UAPI wrappers (§C.2) around
 //! [`super::search::SearchIoctl`], run under the live-lock watch.
 
-
 use super::search::{SearchIoctl, SearchKey, BTRFS_IOC_TREE_SEARCH, SEARCH_ARGS_BUFSIZE, SEARCH_KEY_SIZE};
 use super::Tree;
 use crate::addr::UserAddr;
@@ -65,8 +64,9 @@ impl Kernel {
             (r, _) => r,
         };
         let r = match r {
-            Ok(()) => uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(arg), &search.sk.encode(self.arch))
-                .map(|_| 0),
+            Ok(()) => {
+                uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(arg), &search.sk.encode(self.arch)).map(|_| 0)
+            }
             Err(Errno::EOVERFLOW) => {
                 let mut w = StructWriter::new(self.arch);
                 w.u64(search.buf_size);

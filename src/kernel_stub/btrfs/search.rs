@@ -302,8 +302,7 @@ impl SearchIoctl {
                 sh.u64(generation).u64(key.objectid).u64(key.offset).u32(key.typ as u32).u32(item_len as u32);
                 let at = self.ubuf.wrapping_add(self.sk_offset);
                 let name = format!("item ({}, {}, {})", key.objectid, key.typ, key.offset);
-                if !self.copy_record(mm, ctx, format!("the 32-byte search header of {name}"), at, &sh.finish(), log)
-                {
+                if !self.copy_record(mm, ctx, format!("the 32-byte search header of {name}"), at, &sh.finish(), log) {
                     log.push(LoopEvent::Note {
                         text: format!(
                             "copy_to_sk() returns 0: rewind to sk_offset {} and retry the same key.",

@@ -13,7 +13,7 @@
 //! modules: [`perform_write`] (`generic_perform_write`), [`crate::kernel_stub::btrfs::search`]
 //! (`search_ioctl`).
 
-
+pub mod perform_write;
 pub mod report;
 
 use serde::Serialize;
@@ -242,7 +242,10 @@ impl Kernel {
         let end = match (&report.verdict, &self.config.livelock_action) {
             (Verdict::Completed { ret }, _) => LoopEnd::Returned(*ret),
             (_, LivelockAction::Kill) => {
-                self.livelock_kill = Some(report.reason.clone());
+                self.livelock_kill = Some(format!(
+                    "tagmmu ended the task: {}; a real kernel would spin in this loop forever",
+                    report.reason
+                ));
                 LoopEnd::Killed
             }
             (_, LivelockAction::Fail { errno }) => LoopEnd::Failed(

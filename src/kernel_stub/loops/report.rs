@@ -87,6 +87,8 @@ pub struct LoopReport {
     pub ubuf: u64,
     /// Its size.
     pub buf_size: u64,
+    /// The user buffer's address without its tag.
+    pub ubuf_untagged: u64,
     /// What `position` counts.
     pub position_name: String,
     /// Every pass run (up to the proof).
@@ -127,6 +129,7 @@ impl LoopReport {
             kernel: format!("{} ({flavour})", k.config.version),
             ubuf,
             buf_size,
+            ubuf_untagged: k.mm.untag(ubuf).unwrap_or(ubuf),
             position_name: l.position_name().to_string(),
             passes: Vec::new(),
             attempts: Attempts::default(),

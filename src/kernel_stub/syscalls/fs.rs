@@ -3,6 +3,7 @@
 use crate::addr::UserAddr;
 use crate::arch::{read_u64, Arch, StructWriter};
 use crate::kernel_stub::errno::{Errno, KResult};
+use crate::kernel_stub::loops::perform_write::WriteEnd;
 use crate::kernel_stub::uaccess;
 use crate::kernel_stub::vfs::{mode, Node, OpenFlags, StatInfo, Whence};
 use crate::kernel_stub::Kernel;
@@ -143,26 +144,8 @@ impl Kernel {
         if matches!(self.vfs.node(fd)?, Node::Null) {
             return Ok(len);
         }
-        // Regular (tmpfs) files: generic_perform_write, page by page, faulting the source in.
-        if let Node::File(data) = self.vfs.node(fd)? {
-            let f = self.vfs.file(fd)?.clone();
-            let pos = match at {
-                Some(p) => p,
-                None if f.flags.append => data.size(),
-                None => f.pos,
-            };
-            if len == 0 {
-                return Ok(0);
-            }
-            let n = if f.flags.direct && self.is_btrfs_file(fd) {
-                self.btrfs_direct_write(fd, buf, len, pos)?
-            } else {
-                self.generic_perform_write(fd, buf, len, pos)?
-            };
-            if at.is_none() {
-                self.vfs.lseek(fd, (pos + n) as i64, Whence::Set)?;
-            }
-            return Ok(n);
+        if matches!(self.vfs.node(fd)?, Node::File(_)) {
+            return self.write_regular(fd, vec![(buf, len)], at);
         }
         // Copy in bounded chunks, as the kernel's write loops do: a huge length over a short
         // buffer writes what is readable and stops at the first byte that is not.
@@ -190,6 +173,35 @@ impl Kernel {
             return Err(Errno::EFAULT);
         }
         Ok(written)
+    }
+
+    /// A write to a regular file of the user segments `segs` at `at` (or the file position):
+    /// btrfs O_DIRECT through its retry loop, every other write through
+    /// `generic_perform_write` (tmpfs `write_end`). The position advances by what was written.
+    fn write_regular(&mut self, fd: u64, segs: Vec<(u64, u64)>, at: Option<u64>) -> KResult<u64> {
+        let f = self.vfs.file(fd)?.clone();
+        let size = match self.vfs.node(fd)? {
+            Node::File(data) => data.size(),
+            _ => return Err(Errno::EINVAL),
+        };
+        let pos = match at {
+            Some(p) => p,
+            None if f.flags.append => size,
+            None => f.pos,
+        };
+        let len: u64 = segs.iter().map(|s| s.1).sum();
+        if len == 0 {
+            return Ok(0);
+        }
+        let n = if f.flags.direct && self.is_btrfs_file(fd) && segs.len() == 1 {
+            self.btrfs_direct_write(fd, segs[0].0, len, pos)?
+        } else {
+            self.generic_perform_write(fd, segs, pos, WriteEnd::Shmem, "tmpfs")?
+        };
+        if at.is_none() {
+            self.vfs.lseek(fd, (pos + n) as i64, Whence::Set)?;
+        }
+        Ok(n)
     }
 
     pub(super) fn sys_pread(&mut self, fd: u64, buf: u64, len: u64, off: u64) -> KResult<u64> {
@@ -244,6 +256,19 @@ impl Kernel {
 
     pub(super) fn sys_writev(&mut self, fd: u64, iov: u64, cnt: u64) -> KResult<u64> {
         let iovs = self.read_iovecs(iov, cnt)?;
+        // A regular file takes the whole iovec array as one iov_iter: one write loop over all
+        // segments (do_iter_write -> ->write_iter), as the kernel does.
+        if matches!(self.vfs.node(fd)?, Node::File(_)) && !self.vfs.file(fd)?.flags.direct {
+            if !self.vfs.file(fd)?.flags.write {
+                return Err(Errno::EBADF);
+            }
+            for &(base, len) in &iovs {
+                if uaccess::access_ok(&self.mm, self.uaccess, UserAddr(base), len).is_none() {
+                    return Err(Errno::EFAULT);
+                }
+            }
+            return self.write_regular(fd, iovs, None);
+        }
         let mut total = 0u64;
         for (base, len) in iovs {
             if len == 0 {
