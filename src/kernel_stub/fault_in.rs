@@ -264,6 +264,64 @@ pub fn fault_in_safe_writeable(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr: u6
     size.saturating_sub(done)
 }
 
+/// 5.16/5.17 `fault_in_safe_writeable` (mm/gup.c, from the gfs2 series "iov_iter: Introduce
+/// fault_in_iov_iter_writeable", before Linus's 5.18 commit fe673d3f5bf1 "mm: gup: make
+/// fault_in_safe_writeable() use fixup_user_fault()"): `__get_user_pages_locked(FOLL_TOUCH |
+/// FOLL_WRITE)` VMA by VMA from the *page-aligned* start. A hole before the next VMA is
+/// skipped as if it were faulted in, and the result is `size - min(nstart - start, size)`
+/// with `nstart` page aligned: when an unaligned start's first page fails, `nstart < start`,
+/// the unsigned difference wraps, and the function reports 0 (all faulted in). (No VMA here
+/// is VM_IO/VM_PFNMAP, which the kernel also skips.)
+pub fn fault_in_safe_writeable_gup(mm: &mut AddressSpace, uaddr: u64, size: u64) -> u64 {
+    let page = mm.page_size();
+    let start = mm.untag(uaddr).unwrap_or(uaddr);
+    let mut nstart = start & !(page - 1);
+    let mut end = page_align_up(start.wrapping_add(size), page);
+    if end < nstart {
+        end = 0;
+    }
+    while nstart != end {
+        let Some((vstart, vend)) = mm.vmas().find_vma(nstart).map(|v| (v.start, v.end)) else { break };
+        if end != 0 && vstart >= end {
+            break;
+        }
+        let nend = if end != 0 { end.min(vend) } else { vend };
+        if nstart < vstart {
+            nstart = vstart;
+        }
+        let nr_pages = (nend - nstart) / page;
+        let got = gup::get_user_pages(mm, nstart, nr_pages, gup::GupFlags { write: true, nofault: false });
+        if got.pages.is_empty() {
+            break;
+        }
+        nstart += got.pages.len() as u64 * page;
+        if got.stopped.is_some() {
+            // The next call would start on the failing page and pin nothing.
+            break;
+        }
+    }
+    if nstart == end {
+        return 0;
+    }
+    size - nstart.wrapping_sub(start).min(size)
+}
+
+/// `fault_in_safe_writeable` as `version` has it: the GUP form up to 5.17, the
+/// `fixup_user_fault` form from 5.18.
+pub fn fault_in_safe_writeable_for(
+    mm: &mut AddressSpace,
+    ctx: UaccessCtx,
+    version: crate::kernel_stub::version::KernelVersion,
+    uaddr: u64,
+    size: u64,
+) -> u64 {
+    if version.at_least(5, 18) {
+        fault_in_safe_writeable(mm, ctx, uaddr, size)
+    } else {
+        fault_in_safe_writeable_gup(mm, uaddr, size)
+    }
+}
+
 /// arm64 `mte_probe_user_range` (5.19): a read at `uaddr`, then one at every 16-byte granule
 /// start below the end. Returns 0, or the bytes not probed (from the failing granule).
 pub fn mte_probe_user_range(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr: u64, size: u64) -> u64 {
@@ -455,6 +513,26 @@ mod tests {
         assert_eq!(fault_in_safe_writeable(&mut mm, sync(), t(a + 2 * PAGE + 8), 2 * PAGE), 2 * PAGE - (PAGE - 8));
         assert_eq!(fault_in_safe_writeable(&mut mm, sync(), t(a + 3 * PAGE), 5), 5, "first page failing");
         assert_eq!(fault_in_safe_writeable(&mut mm, sync(), t(a), 0), 0);
+    }
+
+    #[test]
+    fn safe_writeable_of_5_16_wraps_on_an_unaligned_first_page_and_skips_holes() {
+        let (mut mm, a) = space();
+        // Page 3 is unmapped. From an unaligned start inside it, nothing can be faulted in:
+        // 5.18+ says `size`, the 5.16 GUP form wraps and says 0.
+        let v516 = "5.16".parse().unwrap();
+        let v518 = "5.18".parse().unwrap();
+        assert_eq!(fault_in_safe_writeable_for(&mut mm, sync(), v518, t(a + 3 * PAGE + 8), 100), 100);
+        assert_eq!(fault_in_safe_writeable_for(&mut mm, sync(), v516, t(a + 3 * PAGE + 8), 100), 0);
+        // Aligned: no wrap, `size`.
+        assert_eq!(fault_in_safe_writeable_for(&mut mm, sync(), v516, t(a + 3 * PAGE), 100), 100);
+        // Stopping inside the range: counted from the failing page, as 5.18.
+        assert_eq!(fault_in_safe_writeable_gup(&mut mm, t(a + 2 * PAGE + 8), 2 * PAGE), 2 * PAGE - (PAGE - 8));
+        // A hole between two mappings is skipped as if it were faulted in.
+        mm.munmap(a + PAGE, PAGE).unwrap();
+        assert_eq!(fault_in_safe_writeable_gup(&mut mm, t(a), 3 * PAGE), 0);
+        assert_eq!(fault_in_safe_writeable(&mut mm, sync(), t(a), 3 * PAGE), 2 * PAGE);
+        assert!(mm.is_present(a) && mm.is_present(a + 2 * PAGE));
     }
 
     #[test]

@@ -190,7 +190,7 @@ impl Kernel {
             let (name, not) = match op {
                 DioOp::Read => (
                     "fault_in_safe_writeable",
-                    fault_in::fault_in_safe_writeable(&mut self.mm, self.uaccess, start, left),
+                    fault_in::fault_in_safe_writeable_for(&mut self.mm, self.uaccess, version, start, left),
                 ),
                 DioOp::Write => {
                     ("fault_in_readable", fault_in::fault_in_readable(&mut self.mm, self.uaccess, start, left))

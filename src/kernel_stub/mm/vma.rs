@@ -147,6 +147,13 @@ impl VmaSet {
         let (_, v) = self.by_start.range(..=addr).next_back()?;
         v.contains(addr).then_some(v)
     }
+    /// `find_vma()`: the first VMA that ends above `addr` (it contains `addr` or lies above).
+    pub fn find_vma(&self, addr: u64) -> Option<&Vma> {
+        if let Some((_, v)) = self.by_start.range(..=addr).next_back().filter(|(_, v)| v.end > addr) {
+            return Some(v);
+        }
+        self.by_start.range(addr..).next().map(|(_, v)| v)
+    }
     /// Does any VMA intersect `[start, end)`?
     pub fn overlaps(&self, start: u64, end: u64) -> bool {
         self.intersecting(start, end).next().is_some()
