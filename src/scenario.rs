@@ -252,8 +252,8 @@ pub struct ExpectLoop {
     /// The position (sk_offset, bytes written, ...) the live-lock is stuck at.
     #[serde(default)]
     pub stuck_at: Option<u64>,
-    /// The faulting address of the last pass's short copy, as an offset from the start of
-    /// the loop's user buffer (untagged).
+    /// Where the run's last short copy stopped, as an offset from the start of the loop's
+    /// user buffer.
     #[serde(default)]
     pub fault_offset: Option<u64>,
     /// Why that access faulted: `tag_mismatch`, `not_present` or `no_access`.

@@ -247,17 +247,15 @@ impl SearchIoctl {
             let reached = uaccess::accessible(mm, nofault, UserAddr(at), len, Access::Write);
             (reached, Some(FaultSite::at(mm, nofault, at.wrapping_add(reached), Access::Write)))
         };
-        if !ok {
-            log.push(LoopEvent::Copy {
-                func: "copy_to_user_nofault".into(),
-                what,
-                dir: CopyDir::ToUser,
-                start: at,
-                len,
-                copied,
-                fault,
-            });
-        }
+        log.push(LoopEvent::Copy {
+            func: "copy_to_user_nofault".into(),
+            what,
+            dir: CopyDir::ToUser,
+            start: at,
+            len,
+            copied,
+            fault,
+        });
         ok
     }
 

@@ -101,7 +101,7 @@ pub struct LoopReport {
     pub reason: String,
     /// The position the loop is stuck at, when live-locked.
     pub stuck_at: Option<u64>,
-    /// The fault of the last pass's last short copy, if any.
+    /// Where the last short copy of the run stopped, if one did.
     pub fault: Option<FaultSite>,
     /// The last fault-in function called, if any.
     pub fault_in: Option<FaultInFn>,
@@ -161,11 +161,9 @@ impl LoopReport {
             }
         }
         self.attempts = a;
-        self.fault = self.passes.last().and_then(|p| {
-            p.events.iter().rev().find_map(|e| match e {
-                LoopEvent::Copy { fault, .. } => *fault,
-                _ => None,
-            })
+        self.fault = self.passes.iter().rev().flat_map(|p| p.events.iter().rev()).find_map(|e| match e {
+            LoopEvent::Copy { fault, .. } => *fault,
+            _ => None,
         });
         self.verdict = verdict;
         self.reason = match &self.verdict {
@@ -258,7 +256,21 @@ impl LoopReport {
         );
         for p in &self.passes {
             let mut first = true;
+            // Copies that completed are listed when there are few; many are summed up once.
+            let complete =
+                |e: &LoopEvent| matches!(e, LoopEvent::Copy { fault: None, copied, len, .. } if copied == len);
+            let n_complete = p.events.iter().filter(|e| complete(e)).count();
+            let mut summed = false;
             for e in &p.events {
+                if n_complete > 2 && complete(e) {
+                    if !summed {
+                        summed = true;
+                        let lead = if first { format!("pass {}: ", p.pass) } else { "        ".to_string() };
+                        first = false;
+                        let _ = writeln!(s, "{lead}{n_complete} copies with page faults disabled completed.");
+                    }
+                    continue;
+                }
                 let lead = if first { format!("pass {}: ", p.pass) } else { "        ".to_string() };
                 first = false;
                 let line = match e {
