@@ -27,6 +27,7 @@ pub mod adi;
 pub mod arch;
 pub mod emu;
 pub mod kernel_stub;
+pub mod loop_table;
 pub mod machine;
 pub mod mte;
 pub mod programs;

@@ -26,6 +26,10 @@ enum Command {
     Exec(ExecArgs),
     /// Run a YAML scenario and check its expectations.
     Run(RunArgs),
+    /// Print the loop x kernel table: every modelled fault-in + uaccess loop on every modelled
+    /// kernel, arm64 MTE and SPARC ADI, with one mistagged granule in the first record (the
+    /// kernel model alone, no guest; Markdown).
+    Loops,
     /// List the guest programs built from `programs/` (with `--dir`, print their directory).
     Programs {
         /// Print only the directory.
@@ -112,6 +116,10 @@ fn main() -> ExitCode {
         Command::Exec(a) => exec(a),
         Command::Run(a) => run(a),
         Command::Programs { dir } => programs(dir),
+        Command::Loops => {
+            print!("{}", tagmmu::loop_table::markdown(&tagmmu::loop_table::cells()));
+            ExitCode::SUCCESS
+        }
     }
 }
 

@@ -306,8 +306,22 @@ pub fn fault_in_safe_writeable_gup(mm: &mut AddressSpace, uaddr: u64, size: u64)
     size - nstart.wrapping_sub(start).min(size)
 }
 
-/// `fault_in_safe_writeable` as `version` has it: the GUP form up to 5.17, the
-/// `fixup_user_fault` form from 5.18.
+/// 5.17 - 6.14 `fault_in_safe_writeable`: Linus's fe673d3f5bf1 "mm: gup: make
+/// fault_in_safe_writeable() use fixup_user_fault()" (5.17-rc; also 5.16.y and the 5.15.y
+/// backport) walks the pages with `fixup_user_fault`, but computes its result from
+/// `uaddr - start`, which wraps once the walk moved on: it returns `size` only when the very
+/// first page failed and 0 otherwise, even when a later page failed. Fixed in 6.15 by
+/// 8c03ebd7cdc0 "mm/gup: fix wrongly calculated returned value in fault_in_safe_writeable()".
+pub fn fault_in_safe_writeable_517(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr: u64, size: u64) -> u64 {
+    match fault_in_safe_writeable(mm, ctx, uaddr, size) {
+        left if left == size => size,
+        _ => 0,
+    }
+}
+
+/// `fault_in_safe_writeable` as `version` (its .0 release) has it: the GUP form in 5.16, the
+/// `fixup_user_fault` form with the wrapping result from 5.17, the corrected result from
+/// 6.15.
 pub fn fault_in_safe_writeable_for(
     mm: &mut AddressSpace,
     ctx: UaccessCtx,
@@ -315,11 +329,44 @@ pub fn fault_in_safe_writeable_for(
     uaddr: u64,
     size: u64,
 ) -> u64 {
-    if version.at_least(5, 18) {
+    if version.at_least(6, 15) {
         fault_in_safe_writeable(mm, ctx, uaddr, size)
+    } else if version.at_least(5, 17) {
+        fault_in_safe_writeable_517(mm, ctx, uaddr, size)
     } else {
         fault_in_safe_writeable_gup(mm, uaddr, size)
     }
+}
+
+/// `fault_in_writeable` as `version` has it: from 5.17 (Christophe Leroy's 677b2a8c1f25
+/// "gup: avoid multiple user access locking/unlocking in fault_in_{read/write}able") the
+/// probes run inside `user_write_access_begin(uaddr, size)`, whose `access_ok` of the whole
+/// range fails a range reaching past TASK_SIZE at once: `size`. 5.16 probes byte by byte.
+pub fn fault_in_writeable_for(
+    mm: &mut AddressSpace,
+    ctx: UaccessCtx,
+    version: crate::kernel_stub::version::KernelVersion,
+    uaddr: u64,
+    size: u64,
+) -> u64 {
+    if version.at_least(5, 17) && size != 0 && uaccess::access_ok(mm, ctx, UserAddr(uaddr), size).is_none() {
+        return size;
+    }
+    fault_in_writeable(mm, ctx, uaddr, size)
+}
+
+/// `fault_in_readable` as `version` has it (the same `access_ok` from 5.17).
+pub fn fault_in_readable_for(
+    mm: &mut AddressSpace,
+    ctx: UaccessCtx,
+    version: crate::kernel_stub::version::KernelVersion,
+    uaddr: u64,
+    size: u64,
+) -> u64 {
+    if version.at_least(5, 17) && size != 0 && uaccess::access_ok(mm, ctx, UserAddr(uaddr), size).is_none() {
+        return size;
+    }
+    fault_in_readable(mm, ctx, uaddr, size)
 }
 
 /// arm64 `mte_probe_user_range` (5.19): a read at `uaddr`, then one at every 16-byte granule
@@ -377,7 +424,9 @@ pub fn fault_in_subpage_writeable(
     uaddr: u64,
     size: u64,
 ) -> u64 {
-    let mut faulted_in = size - fault_in_writeable(mm, ctx, uaddr, size);
+    // 5.19 has the 5.17 fault_in_writeable, with its access_ok of the whole range.
+    let v5_19 = crate::kernel_stub::version::KernelVersion::new(5, 19);
+    let mut faulted_in = size - fault_in_writeable_for(mm, ctx, v5_19, uaddr, size);
     if faulted_in != 0 {
         faulted_in -= probe_subpage_writeable(mm, ctx, probe, mte, uaddr, faulted_in);
     }
@@ -471,8 +520,14 @@ mod tests {
         let mut b = [1u8];
         mm.read_kernel(a + 2 * PAGE, &mut b).unwrap();
         assert_eq!(b, [0]);
-        // Wrap-around: the end wraps to 0; probing stops at the first non-user address.
+        // Wrap-around: the end wraps to 0; 5.16 probes byte by byte and stops at the first
+        // non-user address; from 5.17 access_ok of the whole range fails it at once.
         assert_eq!(fault_in_writeable(&mut mm, ctx, t(a), u64::MAX - a), u64::MAX - a - 3 * PAGE);
+        let v = |s: &str| s.parse().unwrap();
+        assert_eq!(fault_in_writeable_for(&mut mm, ctx, v("5.16"), t(a), u64::MAX - a), u64::MAX - a - 3 * PAGE);
+        assert_eq!(fault_in_writeable_for(&mut mm, ctx, v("5.17"), t(a), u64::MAX - a), u64::MAX - a);
+        assert_eq!(fault_in_readable_for(&mut mm, ctx, v("6.18"), t(a), u64::MAX - a), u64::MAX - a);
+        assert_eq!(fault_in_writeable_for(&mut mm, ctx, v("6.18"), t(a + 5), 2 * PAGE), 0);
     }
 
     #[test]
@@ -526,6 +581,14 @@ mod tests {
         assert_eq!(fault_in_safe_writeable_for(&mut mm, sync(), v516, t(a + 3 * PAGE + 8), 100), 0);
         // Aligned: no wrap, `size`.
         assert_eq!(fault_in_safe_writeable_for(&mut mm, sync(), v516, t(a + 3 * PAGE), 100), 100);
+        // A later page failing: 5.17-6.14 report 0 (the wrapped result), 6.15 the truth.
+        let (v517, v615) = ("5.17".parse().unwrap(), "6.15".parse().unwrap());
+        assert_eq!(fault_in_safe_writeable_for(&mut mm, sync(), v517, t(a + 2 * PAGE + 8), 2 * PAGE), 0);
+        assert_eq!(
+            fault_in_safe_writeable_for(&mut mm, sync(), v615, t(a + 2 * PAGE + 8), 2 * PAGE),
+            2 * PAGE - (PAGE - 8)
+        );
+        assert_eq!(fault_in_safe_writeable_for(&mut mm, sync(), v517, t(a + 3 * PAGE + 8), 100), 100);
         // Stopping inside the range: counted from the failing page, as 5.18.
         assert_eq!(fault_in_safe_writeable_gup(&mut mm, t(a + 2 * PAGE + 8), 2 * PAGE), 2 * PAGE - (PAGE - 8));
         // A hole between two mappings is skipped as if it were faulted in.

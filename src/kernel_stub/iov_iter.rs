@@ -99,13 +99,20 @@ impl IovIter {
         }
     }
 
-    /// 5.16+ `fault_in_iov_iter_readable(i, size)`: bytes not faulted in.
-    pub fn fault_in_readable(&self, mm: &mut AddressSpace, ctx: UaccessCtx, size: u64) -> u64 {
+    /// 5.16+ `fault_in_iov_iter_readable(i, size)` (`fault_in_readable` of `version` per
+    /// segment): bytes not faulted in.
+    pub fn fault_in_readable(
+        &self,
+        mm: &mut AddressSpace,
+        ctx: UaccessCtx,
+        version: crate::kernel_stub::version::KernelVersion,
+        size: u64,
+    ) -> u64 {
         let count = size.min(self.count);
         let beyond = size - count;
         let mut left = count;
         for (a, n) in self.pieces(count) {
-            let ret = fault_in::fault_in_readable(mm, ctx, a, n);
+            let ret = fault_in::fault_in_readable_for(mm, ctx, version, a, n);
             left -= n - ret;
             if ret != 0 {
                 break;

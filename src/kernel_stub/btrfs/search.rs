@@ -122,6 +122,7 @@ pub struct SearchIoctl {
     /// The tree searched (read only).
     tree: Tree,
     call: FaultInFn,
+    version: KernelVersion,
     probe: SubpageProbe,
     mte: bool,
     /// Byte order of the search headers.
@@ -153,6 +154,7 @@ impl SearchIoctl {
             ubuf,
             tree,
             call: fault_in_call(version),
+            version,
             probe,
             mte,
             arch: Arch::Arm64,
@@ -188,7 +190,7 @@ impl SearchIoctl {
         let (start, len) = (self.ubuf.wrapping_add(self.sk_offset), self.buf_size - self.sk_offset);
         let faulted = match self.call {
             FaultInFn::PagesWriteable => fault_in::fault_in_pages_writeable(mm, ctx, start, len),
-            FaultInFn::Writeable => fault_in::fault_in_writeable(mm, ctx, start, len) as i64,
+            FaultInFn::Writeable => fault_in::fault_in_writeable_for(mm, ctx, self.version, start, len) as i64,
             _ => fault_in::fault_in_subpage_writeable(mm, ctx, self.probe, self.mte, start, len) as i64,
         };
         log.push(LoopEvent::FaultIn { func: self.call, start, len, result: faulted });

@@ -148,7 +148,7 @@ impl PerformWrite {
                 r != 0
             }
             p => {
-                let left = self.iter.fault_in_readable(&mut k.mm, ctx, bytes);
+                let left = self.iter.fault_in_readable(&mut k.mm, ctx, k.config.version, bytes);
                 log.push(LoopEvent::FaultIn {
                     func: FaultInFn::IovIterReadable,
                     start,
