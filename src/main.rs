@@ -106,6 +106,10 @@ struct RunArgs {
     /// Include the syscall trace in the result.
     #[arg(long)]
     trace: bool,
+    /// Model this kernel instead of the scenario's: 5.15, 5.16, 5.17, 5.18, 5.19, 6.1, 6.6,
+    /// 6.12, 6.15, 6.17 or 6.18.
+    #[arg(long, value_name = "VERSION")]
+    kernel: Option<KernelVersion>,
     /// The scenario file.
     scenario: PathBuf,
 }
@@ -216,7 +220,12 @@ fn exec(a: ExecArgs) -> ExitCode {
 
 fn run(a: RunArgs) -> ExitCode {
     let loaded = match scenario::load(&a.scenario) {
-        Ok(s) => s,
+        Ok(mut s) => {
+            if a.kernel.is_some() {
+                s.scenario.machine.kernel = a.kernel;
+            }
+            s
+        }
         Err(e) => {
             eprintln!("tagmmu: {e}");
             return ExitCode::from(2);

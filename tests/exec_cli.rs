@@ -182,3 +182,41 @@ fn id_registers_read_as_linux_emulates_them() {
         assert!(err.contains("SIGILL (ILL_ILLOPC)"), "{err}");
     }
 }
+
+#[test]
+fn kernel_versions_are_listed_and_unknown_ones_refused_with_the_list() {
+    let known = tagmmu::kernel_stub::version::KernelVersion::known_list();
+    for cmd in ["exec", "run"] {
+        let help = tagmmu().args([cmd, "--help"]).output().unwrap();
+        let help = text(&help.stdout);
+        for v in tagmmu::kernel_stub::version::KNOWN {
+            assert!(help.contains(&format!(" {v}")), "{cmd} --help names {v}: {help}");
+        }
+    }
+    let out = tagmmu().args(["exec", "--kernel", "5.10"]).arg(guest("arm64/hello")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("5.10 is not modelled") && err.contains(&known), "{err}");
+}
+
+#[test]
+fn the_loop_table_command_prints_every_loop_and_kernel() {
+    let out = tagmmu().arg("loops").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let t = text(&out.stdout);
+    assert!(t.contains("| btrfs search_ioctl | 5.15-5.18 | **live-lock** (cycle 1)"), "{t}");
+    assert!(t.contains("| btrfs search_ioctl | 5.19-6.18 | EFAULT 1p/1f/0s | **live-lock** (cycle 1)"), "{t}");
+    assert!(t.contains("| generic_perform_write (tmpfs) | 6.15-6.18 |"), "{t}");
+}
+
+#[test]
+fn run_kernel_overrides_the_scenario_s_kernel() {
+    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/perform-write-5.15-short.yaml");
+    let out = tagmmu().args(["run", cfg]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // On 5.16 the same write is EFAULT: the scenario's checks fail.
+    let out = tagmmu().args(["run", "--kernel", "5.16", cfg]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).starts_with("write: -1\n"), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("on Linux 5.16"), "{}", text(&out.stderr));
+}
