@@ -18,6 +18,9 @@ say "SPARC ADI: Linux 5.19 upstream still live-locks (no SPARC probe_subpage_wri
 say "SPARC ADI: Linux 5.19 with tagmmu's ADI probe (one read per 64-byte block) gets EFAULT"
 "$tagmmu" run configs/sparc-adi-5.19-probe-efault.yaml
 
+say "Every modelled fault-in loop on every modelled kernel (tagmmu loops: the kernel model alone)"
+"$tagmmu" loops
+
 say "tagmmu exec: a static glibc arm64 program, with its syscalls traced"
 "$tagmmu" exec --clear-env --trace "$guest/arm64/hello"
 say "tagmmu exec: a static glibc sparc64 program, with its syscalls traced"

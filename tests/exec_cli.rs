@@ -220,3 +220,13 @@ fn run_kernel_overrides_the_scenario_s_kernel() {
     assert!(text(&out.stdout).starts_with("write: -1\n"), "{}", text(&out.stdout));
     assert!(text(&out.stderr).contains("on Linux 5.16"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn the_readme_shows_the_loop_table_the_command_prints() {
+    let out = tagmmu().arg("loops").output().unwrap();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let begin = "<!-- tagmmu loops: begin -->\n";
+    let start = readme.find(begin).expect("the README has the table") + begin.len();
+    let end = readme.find("<!-- tagmmu loops: end -->").unwrap();
+    assert_eq!(&readme[start..end], text(&out.stdout), "regenerate the README's table with `tagmmu loops`");
+}
