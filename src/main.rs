@@ -72,7 +72,7 @@ struct ExecArgs {
     /// Seed of the guest's random sources.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Kernel version to model: 5.15, 5.16, 5.17, 5.18, 5.19, 6.1, 6.6, 6.12, 6.15, 6.17 or 6.18
+    /// Kernel version to model: 5.15, 5.16, 5.17, 5.18, 5.19, 6.1, 6.6, 6.12, 6.14, 6.17 or 6.18
     /// (default 5.19).
     #[arg(long, value_name = "VERSION")]
     kernel: Option<KernelVersion>,
@@ -107,7 +107,7 @@ struct RunArgs {
     #[arg(long)]
     trace: bool,
     /// Model this kernel instead of the scenario's: 5.15, 5.16, 5.17, 5.18, 5.19, 6.1, 6.6,
-    /// 6.12, 6.15, 6.17 or 6.18.
+    /// 6.12, 6.14, 6.17 or 6.18.
     #[arg(long, value_name = "VERSION")]
     kernel: Option<KernelVersion>,
     /// The scenario file.

@@ -320,8 +320,8 @@ pub fn fault_in_safe_writeable_517(mm: &mut AddressSpace, ctx: UaccessCtx, uaddr
 }
 
 /// `fault_in_safe_writeable` as `version` (its .0 release) has it: the GUP form in 5.16, the
-/// `fixup_user_fault` form with the wrapping result from 5.17, the corrected result from
-/// 6.15.
+/// `fixup_user_fault` form with the wrapping result from 5.17 (5.17-6.14), the corrected
+/// result from 6.15 (of the modelled releases: 6.17 and 6.18).
 pub fn fault_in_safe_writeable_for(
     mm: &mut AddressSpace,
     ctx: UaccessCtx,
@@ -349,10 +349,7 @@ pub fn fault_in_writeable_for(
     uaddr: u64,
     size: u64,
 ) -> u64 {
-    if version.at_least(5, 17) && size != 0 && uaccess::access_ok(mm, ctx, UserAddr(uaddr), size).is_none() {
-        return size;
-    }
-    fault_in_writeable(mm, ctx, uaddr, size)
+    fault_in_for(mm, ctx, version, uaddr, size, true)
 }
 
 /// `fault_in_readable` as `version` has it (the same `access_ok` from 5.17).
@@ -363,10 +360,21 @@ pub fn fault_in_readable_for(
     uaddr: u64,
     size: u64,
 ) -> u64 {
+    fault_in_for(mm, ctx, version, uaddr, size, false)
+}
+
+fn fault_in_for(
+    mm: &mut AddressSpace,
+    ctx: UaccessCtx,
+    version: crate::kernel_stub::version::KernelVersion,
+    uaddr: u64,
+    size: u64,
+    write: bool,
+) -> u64 {
     if version.at_least(5, 17) && size != 0 && uaccess::access_ok(mm, ctx, UserAddr(uaddr), size).is_none() {
         return size;
     }
-    fault_in_readable(mm, ctx, uaddr, size)
+    fault_in_common(mm, ctx, uaddr, size, write)
 }
 
 /// arm64 `mte_probe_user_range` (5.19): a read at `uaddr`, then one at every 16-byte granule
@@ -581,8 +589,8 @@ mod tests {
         assert_eq!(fault_in_safe_writeable_for(&mut mm, sync(), v516, t(a + 3 * PAGE + 8), 100), 0);
         // Aligned: no wrap, `size`.
         assert_eq!(fault_in_safe_writeable_for(&mut mm, sync(), v516, t(a + 3 * PAGE), 100), 100);
-        // A later page failing: 5.17-6.14 report 0 (the wrapped result), 6.15 the truth.
-        let (v517, v615) = ("5.17".parse().unwrap(), "6.15".parse().unwrap());
+        // A later page failing: 5.17-6.14 report 0 (the wrapped result), 6.15+ the truth.
+        let (v517, v615) = ("6.14".parse().unwrap(), "6.17".parse().unwrap());
         assert_eq!(fault_in_safe_writeable_for(&mut mm, sync(), v517, t(a + 2 * PAGE + 8), 2 * PAGE), 0);
         assert_eq!(
             fault_in_safe_writeable_for(&mut mm, sync(), v615, t(a + 2 * PAGE + 8), 2 * PAGE),

@@ -99,6 +99,22 @@ impl IovIter {
         }
     }
 
+    /// The 5.16+ `fault_in_iov_iter_*` walk: `fault_in` (returning bytes not faulted in) on
+    /// each segment of the next `size` bytes, stopping at the first one not fully faulted
+    /// in. Returns the bytes not faulted in, including the part of `size` beyond the count.
+    fn fault_in_segments(&self, size: u64, mut fault_in: impl FnMut(u64, u64) -> u64) -> u64 {
+        let count = size.min(self.count);
+        let mut left = count;
+        for (a, n) in self.pieces(count) {
+            let ret = fault_in(a, n);
+            left -= n - ret;
+            if ret != 0 {
+                break;
+            }
+        }
+        left + (size - count)
+    }
+
     /// 5.16+ `fault_in_iov_iter_readable(i, size)` (`fault_in_readable` of `version` per
     /// segment): bytes not faulted in.
     pub fn fault_in_readable(
@@ -108,17 +124,7 @@ impl IovIter {
         version: crate::kernel_stub::version::KernelVersion,
         size: u64,
     ) -> u64 {
-        let count = size.min(self.count);
-        let beyond = size - count;
-        let mut left = count;
-        for (a, n) in self.pieces(count) {
-            let ret = fault_in::fault_in_readable_for(mm, ctx, version, a, n);
-            left -= n - ret;
-            if ret != 0 {
-                break;
-            }
-        }
-        left + beyond
+        self.fault_in_segments(size, |a, n| fault_in::fault_in_readable_for(mm, ctx, version, a, n))
     }
 
     /// 5.16+ `fault_in_iov_iter_writeable(i, size)` (`fault_in_safe_writeable` of `version`
@@ -130,17 +136,7 @@ impl IovIter {
         version: crate::kernel_stub::version::KernelVersion,
         size: u64,
     ) -> u64 {
-        let count = size.min(self.count);
-        let beyond = size - count;
-        let mut left = count;
-        for (a, n) in self.pieces(count) {
-            let ret = fault_in::fault_in_safe_writeable_for(mm, ctx, version, a, n);
-            left -= n - ret;
-            if ret != 0 {
-                break;
-            }
-        }
-        left + beyond
+        self.fault_in_segments(size, |a, n| fault_in::fault_in_safe_writeable_for(mm, ctx, version, a, n))
     }
 
     /// <= 5.15 `iov_iter_fault_in_readable(i, bytes)`: 0, or -EFAULT when any segment's

@@ -20,8 +20,8 @@ pub struct KernelVersion {
 
 /// The releases tagmmu models, oldest first: the fault-in API change (5.16), the
 /// `fault_in_safe_writeable` rewrite (5.18), the sub-page fix (5.19), the long-term releases
-/// 6.1, 6.6 (iomap short-copy fix), 6.12, 6.15 (generic_perform_write faults in only after a
-/// copy made no progress), 6.17 (MTE store-only mode) and 6.18.
+/// 6.1, 6.6, 6.12, 6.14 (generic_perform_write faults in only after a copy
+/// made no progress: Dave Hansen's 665575cff098, merged for 6.14), 6.17 (MTE store-only mode) and 6.18.
 pub const KNOWN: &[KernelVersion] = &[
     KernelVersion::new(5, 15),
     KernelVersion::new(5, 16),
@@ -31,7 +31,7 @@ pub const KNOWN: &[KernelVersion] = &[
     KernelVersion::new(6, 1),
     KernelVersion::new(6, 6),
     KernelVersion::new(6, 12),
-    KernelVersion::new(6, 15),
+    KernelVersion::new(6, 14),
     KernelVersion::new(6, 17),
     KernelVersion::new(6, 18),
 ];
@@ -105,8 +105,8 @@ mod tests {
         assert_eq!(v.release(), "5.16.0-tagmmu");
         assert!(matches!("5".parse::<KernelVersion>(), Err(BadVersion::Syntax(_))));
         assert!("x.y".parse::<KernelVersion>().is_err());
-        assert!("6.18".parse::<KernelVersion>().unwrap().at_least(6, 15));
-        assert!(!"6.12".parse::<KernelVersion>().unwrap().at_least(6, 15));
+        assert!("6.18".parse::<KernelVersion>().unwrap().at_least(6, 14));
+        assert!(!"6.12".parse::<KernelVersion>().unwrap().at_least(6, 14));
     }
 
     #[test]
@@ -114,7 +114,7 @@ mod tests {
         let e = "5.10".parse::<KernelVersion>().unwrap_err();
         assert_eq!(e, BadVersion::Unknown("5.10".into()));
         let msg = e.to_string();
-        assert!(msg.contains("5.15, 5.16, 5.17, 5.18, 5.19, 6.1, 6.6, 6.12, 6.15, 6.17, 6.18"), "{msg}");
+        assert!(msg.contains("5.15, 5.16, 5.17, 5.18, 5.19, 6.1, 6.6, 6.12, 6.14, 6.17, 6.18"), "{msg}");
         assert!(KNOWN.windows(2).all(|w| w[0] < w[1]), "oldest first");
         assert!(KNOWN.contains(&KernelVersion::default()));
     }

@@ -534,7 +534,7 @@ mod version_tests {
         for s in ["5.16", "5.17", "5.18"] {
             assert_eq!(v(s), FaultInFn::Writeable, "{s}");
         }
-        for s in ["5.19", "6.1", "6.6", "6.12", "6.15", "6.17", "6.18"] {
+        for s in ["5.19", "6.1", "6.6", "6.12", "6.14", "6.17", "6.18"] {
             assert_eq!(v(s), FaultInFn::SubpageWriteable, "{s}");
         }
     }

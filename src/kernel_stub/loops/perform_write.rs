@@ -3,7 +3,8 @@
 //! `write_begin`, `copy_page_from_iter_atomic` with page faults disabled, `write_end`.
 //!
 //! Per version (read in mm/filemap.c and lib/iov_iter.c of each release):
-//! - **5.15**: before each attempt, `iov_iter_fault_in_readable(i, bytes)`, which runs the
+//! - **5.15** (5.15.0 to 5.15.36; the 5.15.37 backport of the fault-in series behaves as
+//!   5.16): before each attempt, `iov_iter_fault_in_readable(i, bytes)`, which runs the
 //!   pre-5.16 `fault_in_pages_readable` on each segment (first byte, every `PAGE_SIZE` further,
 //!   and the last byte when its page was not reached) and fails the write with -EFAULT when
 //!   *any* probe fails. (Al Viro's 5.14 "saner logics for short copy": a short copy that
@@ -13,10 +14,12 @@
 //!   the bytes not faulted in, but the caller still fails on any non-zero return: a chunk
 //!   whose later page cannot be faulted in is -EFAULT although its first bytes could be
 //!   copied.
-//! - **5.18 to 6.14**: -EFAULT only when *nothing* could be faulted in (`== bytes`; 5.18,
-//!   Andreas Gruenbacher's "mm: Fix ... fault_in_iov_iter_readable" follow-ups for gfs2), so a
-//!   chunk ending in a bad page is a short copy instead.
-//! - **6.15 and later**: Dave Hansen's "filemap: move prefaulting out of hot write path":
+//! - **5.18 to 6.13**: -EFAULT only when *nothing* could be faulted in (`== bytes`; 5.18,
+//!   631f871f0717 "fs/iomap: Fix buffered write page prefaulting", filemap and iomap
+//!   together, never backported to 5.15.y), so a chunk ending in a bad page is a short copy
+//!   instead.
+//! - **6.14 and later**: Dave Hansen's 665575cff098 "filemap: move prefaulting out of hot
+//!   write path" (merged through mm-hotfixes before 6.14):
 //!   no fault-in before the copy; only after a copy that made no progress at all is the chunk
 //!   faulted in (`== bytes` -> -EFAULT, else retry).
 //!
@@ -47,9 +50,9 @@ pub enum Prefault {
     Pages515,
     /// 5.16, 5.17: `fault_in_iov_iter_readable` before every attempt; any shortfall is -EFAULT.
     AnyShortfall,
-    /// 5.18 - 6.14: before every attempt; -EFAULT only when nothing was faulted in.
+    /// 5.18 - 6.13: before every attempt; -EFAULT only when nothing was faulted in.
     NothingFaultedIn,
-    /// 6.15+: only after an attempt that copied nothing; -EFAULT when nothing was faulted in.
+    /// 6.14+: only after an attempt that copied nothing; -EFAULT when nothing was faulted in.
     AfterNoProgress,
 }
 
@@ -60,7 +63,7 @@ impl Prefault {
             Prefault::Pages515
         } else if !v.at_least(5, 18) {
             Prefault::AnyShortfall
-        } else if !v.at_least(6, 15) {
+        } else if !v.at_least(6, 14) {
             Prefault::NothingFaultedIn
         } else {
             Prefault::AfterNoProgress
@@ -91,7 +94,7 @@ pub struct PerformWrite {
     pub written: u64,
     /// The chunk being retried after a short copy (`bytes = copied`), or 0 for a new chunk.
     retry_bytes: u64,
-    /// The 6.15 form faults in after a copy that made no progress.
+    /// The 6.14 form faults in after a copy that made no progress.
     fault_in_next: bool,
     prefault: Prefault,
     write_end: WriteEnd,
@@ -354,7 +357,7 @@ mod tests {
             ("5.18", LoopEnd::Returned(3996)),
             ("5.19", LoopEnd::Returned(3996)),
             ("6.12", LoopEnd::Returned(3996)),
-            ("6.15", LoopEnd::Returned(3996)),
+            ("6.14", LoopEnd::Returned(3996)),
         ] {
             let (e, _) = write(v, 100, 4096, 8000, WriteEnd::Shmem);
             assert_eq!(e, want, "{v}");
@@ -372,8 +375,8 @@ mod tests {
     }
 
     #[test]
-    fn kernel_6_15_faults_in_only_after_no_progress() {
-        let (e, k) = write("6.15", 0, 5000, 8000, WriteEnd::Shmem);
+    fn kernel_6_14_faults_in_only_after_no_progress() {
+        let (e, k) = write("6.14", 0, 5000, 8000, WriteEnd::Shmem);
         assert_eq!(e, LoopEnd::Returned(5000 - 5000 % 16));
         let r = &k.loop_reports[0];
         // Chunk 1 complete, chunk 2 short at the granule, chunk 3 copies nothing, then the
@@ -381,7 +384,7 @@ mod tests {
         assert_eq!(r.attempts.fault_in_calls, 1, "{}", r.narrative());
         // Pages that are not present: each chunk's first copy makes no progress, then the
         // fault-in brings the page in.
-        let (mut k, buf, fd) = setup("6.15", 5000);
+        let (mut k, buf, fd) = setup("6.14", 5000);
         k.mm.evict(k.mm.untag(buf).unwrap(), 3 * 4096);
         let v = k.config.version;
         let mut w = PerformWrite::new(IovIter::new(vec![(buf, 8000)]), fd, 0, v, WriteEnd::Shmem, "test");
