@@ -1,15 +1,17 @@
 //! The loop x kernel table: every modelled fault-in + uaccess loop on every modelled kernel,
 //! on arm64 MTE (sync) and SPARC ADI (upstream, and with tagmmu's sub-page probe), with one
 //! mistagged granule (ADI: block) in the first record of the user buffer. It runs the kernel
-//! model alone (no guest program), so the whole table takes milliseconds; `tagmmu loops`
+//! model alone (no guest program), so the whole table takes a fraction of a second; `tagmmu loops`
 //! prints it and the README shows it.
 //!
-//! The buffer: two present pages tagged 3 (the pointer's tag), starting 0x68 bytes into a
+//! The buffer: three present pages tagged 3 (the pointer's tag), starting 0x68 bytes into a
 //! page as the demo's search buffer does; the bad unit (tag 5) is the first granule or block
 //! that starts after the buffer's first 8 bytes (arm64: offset 8; SPARC: offset 24), so the
-//! first byte is fine and the first record crosses the bad unit.
+//! first byte is fine and the first record crosses the bad unit. The write loops write two
+//! pages from file offset 0 (page-aligned chunks, as a program writing whole blocks does).
 
 use crate::arch::Arch;
+use crate::kernel_stub::btrfs::buffered_write::BtrfsBufferedWrite;
 use crate::kernel_stub::btrfs::search::{SearchIoctl, SearchKey, SEARCH_ARGS_BUFSIZE};
 use crate::kernel_stub::btrfs::{Item, Key, Leaf, Tree};
 use crate::kernel_stub::fault_in::SubpageProbe;
@@ -60,15 +62,22 @@ impl Machine {
 pub enum TableLoop {
     /// btrfs `search_ioctl` (TREE_SEARCH), three items, the bad unit inside the first header.
     SearchIoctl,
-    /// `generic_perform_write` on tmpfs (`shmem_write_end`), 6000 bytes.
+    /// `generic_perform_write` on tmpfs (`shmem_write_end`), two pages from file offset 0.
     PerformWriteTmpfs,
-    /// `generic_perform_write` on ext4 (`block_write_end`), 6000 bytes.
+    /// `generic_perform_write` on ext4 (`block_write_end`), two pages from file offset 0.
     PerformWriteExt4,
+    /// `btrfs_buffered_write`, two pages from file offset 0.
+    BtrfsBufferedWrite,
 }
 
 impl TableLoop {
     /// Every loop of the table.
-    pub const ALL: [TableLoop; 3] = [TableLoop::SearchIoctl, TableLoop::PerformWriteTmpfs, TableLoop::PerformWriteExt4];
+    pub const ALL: [TableLoop; 4] = [
+        TableLoop::SearchIoctl,
+        TableLoop::PerformWriteTmpfs,
+        TableLoop::PerformWriteExt4,
+        TableLoop::BtrfsBufferedWrite,
+    ];
 
     /// Its name in the table.
     pub fn name(self) -> &'static str {
@@ -76,6 +85,7 @@ impl TableLoop {
             TableLoop::SearchIoctl => "btrfs search_ioctl",
             TableLoop::PerformWriteTmpfs => "generic_perform_write (tmpfs)",
             TableLoop::PerformWriteExt4 => "generic_perform_write (ext4)",
+            TableLoop::BtrfsBufferedWrite => "btrfs_buffered_write",
         }
     }
 }
@@ -127,17 +137,17 @@ fn machine(m: Machine, version: KernelVersion) -> (Kernel, u64) {
     let mut k = Kernel::new(arch, config);
     let page = k.mm.page_size();
     let req = MapRequest { placement: Placement::Hint, shared: false };
-    let a = k.mm.mmap(0, 2 * page, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).expect("a fresh address space");
+    let a = k.mm.mmap(0, 3 * page, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).expect("a fresh address space");
     let scheme = k.mm.layout().tags;
     let mut g = 0;
-    while g < 2 * page {
+    while g < 3 * page {
         k.mm.set_tag(a + g, 3);
         g += scheme.granule;
     }
     let ubuf = a + 0x68;
     let bad = (ubuf + 8).div_ceil(scheme.granule) * scheme.granule;
     k.mm.set_tag(bad, 5);
-    for p in 0..2 {
+    for p in 0..3 {
         let _ = k.mm.handle_user_fault(a + p * page, Access::Write);
     }
     match arch {
@@ -178,6 +188,12 @@ pub fn run_cell(the_loop: TableLoop, version: KernelVersion, m: Machine) -> Loop
             };
             Box::new(SearchIoctl::new(sk, tree(), ubuf, SEARCH_ARGS_BUFSIZE, version, probe, mte).for_arch(k.arch))
         }
+        TableLoop::BtrfsBufferedWrite => {
+            let flags = OpenFlags { read: true, write: true, create: true, ..Default::default() };
+            let fd = k.vfs.open("/tmp/table", flags, 0o600).expect("tmpfs is writable") as u64;
+            let page = k.mm.page_size();
+            Box::new(BtrfsBufferedWrite::new(IovIter::new(vec![(ubuf, 2 * page)]), fd, 0, version, page))
+        }
         TableLoop::PerformWriteTmpfs | TableLoop::PerformWriteExt4 => {
             let flags = OpenFlags { read: true, write: true, create: true, ..Default::default() };
             let fd = k.vfs.open("/tmp/table", flags, 0o600).expect("tmpfs is writable") as u64;
@@ -185,7 +201,8 @@ pub fn run_cell(the_loop: TableLoop, version: KernelVersion, m: Machine) -> Loop
                 TableLoop::PerformWriteExt4 => (WriteEnd::Block, "ext4"),
                 _ => (WriteEnd::Shmem, "tmpfs"),
             };
-            Box::new(PerformWrite::new(IovIter::new(vec![(ubuf, 6000)]), fd, 0, version, end, fs))
+            let len = 2 * k.mm.page_size();
+            Box::new(PerformWrite::new(IovIter::new(vec![(ubuf, len)]), fd, 0, version, end, fs))
         }
     };
     k.run_kernel_loop(l.as_mut());
@@ -276,6 +293,13 @@ mod tests {
             assert_eq!(cell(TableLoop::PerformWriteTmpfs, k, Machine::Arm64MteSync), Verdict::Completed { ret: 8 });
             assert_eq!(cell(TableLoop::PerformWriteExt4, k, Machine::SparcAdi), Verdict::Completed { ret: 24 });
         }
+        // btrfs_buffered_write: progress up to 6.12 (the forced read), a live-lock from 6.13.
+        assert_eq!(cell(TableLoop::BtrfsBufferedWrite, "6.12", Machine::Arm64MteSync), Verdict::Completed { ret: 8 });
+        assert!(matches!(cell(TableLoop::BtrfsBufferedWrite, "6.14", Machine::Arm64MteSync), Verdict::Livelock { .. }));
+        assert!(matches!(
+            cell(TableLoop::BtrfsBufferedWrite, "6.18", Machine::SparcAdiProbe),
+            Verdict::Livelock { .. }
+        ));
         let md = markdown(&cells());
         assert!(md.contains("| btrfs search_ioctl | 5.15-5.18 |"), "{md}");
     }

@@ -1,9 +1,9 @@
-// write_partial: write() to a tmpfs file from a PROT_MTE buffer (tag 3) with one granule
-// tagged 9 in the middle, in sync mode: generic_perform_write() returns a short count that
-// ends exactly at the bad granule (a second write from there fails with EFAULT); it never
-// live-locks.
-// argv: START BAD LEN   (byte offsets into the buffer: where write() starts, the granule
-//                        that gets tag 9, and how many bytes to write)
+// write_partial: write() to a file (tmpfs by default) from a PROT_MTE buffer (tag 3) with one
+// granule tagged 9 in the middle, in sync mode: generic_perform_write() returns a short count
+// that ends exactly at the bad granule (a second write from there fails with EFAULT); it never
+// live-locks. On a btrfs file (PATH on the emulated mount) btrfs_buffered_write() runs instead.
+// argv: START BAD LEN [PATH]   (byte offsets into the buffer: where write() starts, the granule
+//                        that gets tag 9, and how many bytes to write; the file to create)
 // Prints "write: N" then "again: R ERRNO"; exit 0.
 // tagmmu: cflags -march=armv8.5-a+memtag
 // tagmmu: not-differential (QEMU does not tag-check syscall buffers)
@@ -31,8 +31,9 @@ int main(int argc, char **argv) {
     memset(b, 'x', size);
     char *badp = (char *)((uintptr_t)(m + (bad & ~15L)) | (9UL << 56));
     __asm__ volatile("stg %0, [%0]" ::"r"(badp) : "memory");
-    int fd = open("/tmp/tagmmu_write_partial", O_CREAT | O_RDWR | O_TRUNC, 0600);
-    unlink("/tmp/tagmmu_write_partial");
+    const char *path = argc > 4 ? argv[4] : "/tmp/tagmmu_write_partial";
+    int fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
+    unlink(path);
     long n = write(fd, b + start, len);
     printf("write: %ld\n", n);
     long r = write(fd, b + start + (n > 0 ? n : 0), len - (n > 0 ? n : 0));

@@ -2,8 +2,9 @@
 // with one 64-byte block versioned 9 in the middle: generic_perform_write() returns a short
 // count that ends exactly at the bad block (a second write from there fails with EFAULT);
 // it never live-locks. The SPARC counterpart of programs/arm64/write_partial.c.
-// argv: START BAD LEN   (byte offsets into the buffer: where write() starts, the block that
-//                        gets version 9, and how many bytes to write)
+// argv: START BAD LEN [PATH]   (byte offsets into the buffer: where write() starts, the block that
+//                        gets version 9, and how many bytes to write; the file to create,
+//                        /tmp by default, a btrfs file for btrfs_buffered_write())
 // Prints "write: N" then "again: R ERRNO"; exit 0.
 // tagmmu: not-differential (qemu-sparc64 has no ADI)
 #define _GNU_SOURCE
@@ -25,8 +26,9 @@ int main(int argc, char **argv) {
     memset(b, 'x', size);
     set_version(m + (bad & ~(ADI_BLK - 1)), 9);
     membar_sync();
-    int fd = open("/tmp/tagmmu_write_partial", O_CREAT | O_RDWR | O_TRUNC, 0600);
-    unlink("/tmp/tagmmu_write_partial");
+    const char *path = argc > 4 ? argv[4] : "/tmp/tagmmu_write_partial";
+    int fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
+    unlink(path);
     long n = write(fd, b + start, len);
     printf("write: %ld\n", n);
     long r = write(fd, b + start + (n > 0 ? n : 0), len - (n > 0 ? n : 0));

@@ -16,8 +16,8 @@
 //!   bounded by that rule, so it cannot live-lock; an iteration guard backs it up anyway.
 //! - Writes on 5.16+ return the error of a failed buffered fall-back even after direct
 //!   progress (`return err < 0 ? err : written`); 5.15 returns `written ? written : err`.
-//!   The buffered write itself is modelled by `generic_perform_write()`, whose fault-in and
-//!   short-copy handling btrfs_buffered_write() shares.
+//!   The buffered write itself is `btrfs_buffered_write()` ([`super::buffered_write`]), with
+//!   its own fault-in and short-copy handling per version.
 //!
 //! Since direct I/O goes through GUP and the kernel mapping, a buffer whose tags do not match
 //! the pointer completes under MTE: the report lists the granules that went unchecked.
@@ -226,13 +226,7 @@ impl Kernel {
                 }
             }
             DioOp::Write => {
-                let r = self.generic_perform_write(
-                    fd,
-                    vec![(ubuf, rest)],
-                    at,
-                    crate::kernel_stub::loops::perform_write::WriteEnd::Shmem,
-                    "btrfs buffered",
-                );
+                let r = self.btrfs_buffered_write(fd, vec![(ubuf, rest)], at);
                 rep.buffered = Some(syscall_ret(&r));
                 let new_convention = version >= KernelVersion { major: 5, minor: 16 };
                 match r {

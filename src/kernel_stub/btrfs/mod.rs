@@ -1,6 +1,7 @@
 //! An emulated btrfs tree, as the TREE_SEARCH ioctls see it: items (key and data) grouped
 //! into leaves, each with its generation. See [`search`] for `search_ioctl()`.
 
+pub mod buffered_write;
 pub mod dio;
 pub mod ioctl;
 pub mod search;

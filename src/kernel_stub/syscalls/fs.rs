@@ -176,8 +176,9 @@ impl Kernel {
     }
 
     /// A write to a regular file of the user segments `segs` at `at` (or the file position):
-    /// btrfs O_DIRECT through its retry loop, every other write through
-    /// `generic_perform_write` (tmpfs `write_end`). The position advances by what was written.
+    /// btrfs O_DIRECT through its retry loop, btrfs buffered writes through
+    /// `btrfs_buffered_write`, every other write through `generic_perform_write` (tmpfs
+    /// `write_end`). The position advances by what was written.
     fn write_regular(&mut self, fd: u64, segs: Vec<(u64, u64)>, at: Option<u64>) -> KResult<u64> {
         let f = self.vfs.file(fd)?.clone();
         let size = match self.vfs.node(fd)? {
@@ -195,6 +196,8 @@ impl Kernel {
         }
         let n = if f.flags.direct && self.is_btrfs_file(fd) && segs.len() == 1 {
             self.btrfs_direct_write(fd, segs[0].0, len, pos)?
+        } else if self.is_btrfs_file(fd) {
+            self.btrfs_buffered_write(fd, segs, pos)?
         } else {
             self.generic_perform_write(fd, segs, pos, WriteEnd::Shmem, "tmpfs")?
         };
