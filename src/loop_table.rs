@@ -15,6 +15,7 @@ use crate::kernel_stub::btrfs::buffered_write::BtrfsBufferedWrite;
 use crate::kernel_stub::btrfs::search::{SearchIoctl, SearchKey, SEARCH_ARGS_BUFSIZE};
 use crate::kernel_stub::btrfs::{Item, Key, Leaf, Tree};
 use crate::kernel_stub::fault_in::SubpageProbe;
+use crate::kernel_stub::gfs2::read::Gfs2Read;
 use crate::kernel_stub::iov_iter::IovIter;
 use crate::kernel_stub::loops::perform_write::{PerformWrite, WriteEnd};
 use crate::kernel_stub::loops::report::Attempts;
@@ -68,15 +69,18 @@ pub enum TableLoop {
     PerformWriteExt4,
     /// `btrfs_buffered_write`, two pages from file offset 0.
     BtrfsBufferedWrite,
+    /// `gfs2_file_read_iter` (buffered), two pages from file offset 0 of a three-page file.
+    Gfs2Read,
 }
 
 impl TableLoop {
     /// Every loop of the table.
-    pub const ALL: [TableLoop; 4] = [
+    pub const ALL: [TableLoop; 5] = [
         TableLoop::SearchIoctl,
         TableLoop::PerformWriteTmpfs,
         TableLoop::PerformWriteExt4,
         TableLoop::BtrfsBufferedWrite,
+        TableLoop::Gfs2Read,
     ];
 
     /// Its name in the table.
@@ -86,6 +90,7 @@ impl TableLoop {
             TableLoop::PerformWriteTmpfs => "generic_perform_write (tmpfs)",
             TableLoop::PerformWriteExt4 => "generic_perform_write (ext4)",
             TableLoop::BtrfsBufferedWrite => "btrfs_buffered_write",
+            TableLoop::Gfs2Read => "gfs2_file_read_iter",
         }
     }
 }
@@ -117,6 +122,7 @@ impl Cell {
             Verdict::Completed { ret } if *ret < 0 => format!("error {ret} {counts}"),
             Verdict::Completed { ret } => match self.the_loop {
                 TableLoop::SearchIoctl => format!("completed {counts}"),
+                TableLoop::Gfs2Read => format!("short read {ret} B {counts}"),
                 _ => format!("short write {ret} B {counts}"),
             },
         }
@@ -187,6 +193,13 @@ pub fn run_cell(the_loop: TableLoop, version: KernelVersion, m: Machine) -> Loop
                 ..Default::default()
             };
             Box::new(SearchIoctl::new(sk, tree(), ubuf, SEARCH_ARGS_BUFSIZE, version, probe, mte).for_arch(k.arch))
+        }
+        TableLoop::Gfs2Read => {
+            let page = k.mm.page_size();
+            k.vfs.add_file("/mnt/gfs2/table", vec![b'g'; 3 * page as usize]).expect("a fresh tree");
+            let flags = OpenFlags { read: true, ..Default::default() };
+            let fd = k.vfs.open("/mnt/gfs2/table", flags, 0).expect("just created") as u64;
+            Box::new(Gfs2Read::new(IovIter::new(vec![(ubuf, 2 * page)]), fd, 0, version))
         }
         TableLoop::BtrfsBufferedWrite => {
             let flags = OpenFlags { read: true, write: true, create: true, ..Default::default() };
@@ -300,6 +313,10 @@ mod tests {
             cell(TableLoop::BtrfsBufferedWrite, "6.18", Machine::SparcAdiProbe),
             Verdict::Livelock { .. }
         ));
+        // gfs2 buffered read: short on 5.15, a live-lock from 5.16 (its fault-in is GUP based).
+        assert_eq!(cell(TableLoop::Gfs2Read, "5.15", Machine::Arm64MteSync), Verdict::Completed { ret: 8 });
+        assert!(matches!(cell(TableLoop::Gfs2Read, "5.16", Machine::Arm64MteSync), Verdict::Livelock { .. }));
+        assert!(matches!(cell(TableLoop::Gfs2Read, "6.18", Machine::SparcAdiProbe), Verdict::Livelock { .. }));
         let md = markdown(&cells());
         assert!(md.contains("| btrfs search_ioctl | 5.15-5.18 |"), "{md}");
     }

@@ -69,6 +69,8 @@ pub struct MachineConfig {
     pub files: Vec<(String, Vec<u8>)>,
     /// An emulated btrfs mount.
     pub btrfs: Option<crate::kernel_stub::btrfs::ioctl::BtrfsMount>,
+    /// Emulated ext4, gfs2 and fuse mounts (their files go in `files`).
+    pub mounts: Vec<crate::kernel_stub::mounts::Mount>,
     /// How the kernel's user copies progress up to a fault.
     pub copy_model: crate::kernel_stub::uaccess::CopyModel,
 }
@@ -92,6 +94,7 @@ impl MachineConfig {
             trace: TraceOptions::default(),
             files: Vec::new(),
             btrfs: None,
+            mounts: Vec::new(),
             copy_model: Default::default(),
         }
     }
@@ -167,6 +170,10 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
         m.tree.validate().map_err(|e| MachineError::Btrfs(e.to_string()))?;
         kernel.vfs.add_dir(&m.path).map_err(|errno| MachineError::File { path: m.path.clone(), errno })?;
         kernel.btrfs = Some(m.clone());
+    }
+    for m in &cfg.mounts {
+        kernel.vfs.add_dir(&m.path).map_err(|errno| MachineError::File { path: m.path.clone(), errno })?;
+        kernel.mounts.push(m.clone());
     }
     for (path, contents) in &cfg.files {
         kernel

@@ -53,6 +53,16 @@ pub struct Scenario {
     /// An emulated btrfs mount.
     #[serde(default)]
     pub btrfs: Option<BtrfsSpec>,
+    /// An emulated ext4 mount (buffered writes through `generic_perform_write` with
+    /// `block_write_end`).
+    #[serde(default)]
+    pub ext4: Option<MountSpec>,
+    /// An emulated gfs2 mount (its fault-in loops).
+    #[serde(default)]
+    pub gfs2: Option<MountSpec>,
+    /// An emulated fuse mount (a minimal file server: the files given here).
+    #[serde(default)]
+    pub fuse: Option<MountSpec>,
     /// Expectations.
     #[serde(default)]
     pub expect: Option<Expect>,
@@ -122,6 +132,35 @@ pub struct MachineSpec {
     #[serde(default)]
     pub loop_budget: Option<u64>,
 }
+
+/// An emulated mount and the files on it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MountSpec {
+    /// Mount point in the guest.
+    pub mount: String,
+    /// Its files.
+    #[serde(default)]
+    pub files: Vec<MountFileSpec>,
+}
+
+/// A file on an emulated mount: its name and either its contents or its size (filled with a
+/// pattern).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MountFileSpec {
+    /// The file's name under the mount point.
+    pub name: String,
+    /// Its contents.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Or: its size in bytes (at most 64 MiB).
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
+/// The largest file a mount spec may ask for.
+const MAX_MOUNT_FILE: u64 = 64 << 20;
 
 /// An emulated btrfs mount and its tree.
 #[derive(Clone, Debug, Deserialize)]
@@ -493,6 +532,33 @@ impl LoadedScenario {
             let tree = crate::kernel_stub::btrfs::Tree { leaves };
             tree.validate().map_err(|e| self.invalid("btrfs.leaves", e.to_string()))?;
             cfg.btrfs = Some(crate::kernel_stub::btrfs::ioctl::BtrfsMount { path: b.mount.clone(), tree });
+        }
+        for (field, fs, spec) in [
+            ("ext4", crate::kernel_stub::mounts::FsKind::Ext4, &s.ext4),
+            ("gfs2", crate::kernel_stub::mounts::FsKind::Gfs2, &s.gfs2),
+            ("fuse", crate::kernel_stub::mounts::FsKind::Fuse, &s.fuse),
+        ] {
+            let Some(m) = spec else { continue };
+            if !m.mount.starts_with('/') {
+                return Err(self.invalid(&format!("{field}.mount"), "must be an absolute guest path"));
+            }
+            cfg.mounts.push(crate::kernel_stub::mounts::Mount { fs, path: m.mount.trim_end_matches('/').to_string() });
+            for (i, f) in m.files.iter().enumerate() {
+                let bytes = match (&f.content, f.size) {
+                    (Some(c), None) => c.clone().into_bytes(),
+                    (None, Some(n)) if n <= MAX_MOUNT_FILE => (0..n).map(|i| b'a' + (i % 26) as u8).collect(),
+                    _ => {
+                        return Err(self.invalid(
+                            &format!("{field}.files[{i}]"),
+                            "give exactly one of `content` and `size` (at most 64 MiB)",
+                        ))
+                    }
+                };
+                if f.name.is_empty() || f.name.contains('/') {
+                    return Err(self.invalid(&format!("{field}.files[{i}].name"), "a file name without '/'"));
+                }
+                cfg.files.push((format!("{}/{}", m.mount.trim_end_matches('/'), f.name), bytes));
+            }
         }
         cfg.kernel.stdin = s.stdin.clone().map(|t| InputSource::Bytes(t.into_bytes())).unwrap_or(InputSource::Empty);
         cfg.kernel.stdout = OutputSink::Capture;

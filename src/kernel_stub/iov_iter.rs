@@ -8,7 +8,8 @@
 //!   `fault_in_pages_readable`; -EFAULT as soon as one fails, else 0);
 //! - [`IovIter::copy_from_user_atomic`]: `copy_page_from_iter_atomic` (the user copies with
 //!   page faults disabled, segment after segment, stopping at the first short one; returns the
-//!   bytes copied and advances the iterator by them).
+//!   bytes copied and advances the iterator by them);
+//! - [`IovIter::copy_to_user`]: `copy_page_to_iter`, the other way.
 
 use crate::addr::UserAddr;
 use crate::kernel_stub::fault_in;
@@ -168,6 +169,25 @@ impl IovIter {
         }
         self.advance(out.len() as u64);
         out
+    }
+}
+
+impl IovIter {
+    /// `copy_page_to_iter` / `copy_to_iter`: copy `data` to the user segments from the
+    /// current position with `copy_to_user` (`ctx` says whether page faults are disabled),
+    /// stopping at the first short segment. Returns the bytes copied and advances by them.
+    pub fn copy_to_user(&mut self, mm: &mut AddressSpace, ctx: UaccessCtx, data: &[u8]) -> u64 {
+        let mut done = 0u64;
+        for (a, n) in self.pieces(data.len() as u64) {
+            let src = &data[done as usize..(done + n) as usize];
+            let left = uaccess::copy_to_user(mm, ctx, UserAddr(a), src) as u64;
+            done += n - left;
+            if left != 0 {
+                break;
+            }
+        }
+        self.advance(done);
+        done
     }
 }
 

@@ -10,12 +10,14 @@ pub mod errno;
 pub mod exec;
 pub mod fault_in;
 pub mod filemap;
+pub mod gfs2;
 pub mod gup;
 pub mod iomap_dio;
 pub mod iov_iter;
 pub mod livelock;
 pub mod loops;
 pub mod mm;
+pub mod mounts;
 pub mod shm;
 pub mod signal;
 pub mod syscalls;
@@ -158,6 +160,8 @@ pub struct Kernel {
     pub stats: KernelStats,
     /// The guest's stack pointer at the current syscall (set by the CPU backend).
     pub current_sp: u64,
+    /// The emulated mounts other than btrfs (ext4, gfs2, fuse).
+    pub mounts: Vec<crate::kernel_stub::mounts::Mount>,
     /// The emulated btrfs mount, if any.
     pub btrfs: Option<crate::kernel_stub::btrfs::ioctl::BtrfsMount>,
     /// Reports of the kernel fault-in + uaccess loops run, in order.
@@ -203,6 +207,7 @@ impl Kernel {
             current_sp: 0,
             exe_path: String::new(),
             btrfs: None,
+            mounts: Vec::new(),
             loop_reports: Vec::new(),
             livelock_kill: None,
             dio_reports: Vec::new(),

@@ -168,6 +168,11 @@ pub trait KernelLoop {
     fn state(&self) -> Vec<u8>;
     /// The user ranges (tagged start, length) whose memory belongs to the state.
     fn user_ranges(&self) -> Vec<(u64, u64)>;
+    /// Where the loop checks for a fatal signal, if it does (a live-locked task can then be
+    /// killed); `None` for a loop that checks none and spins unkillably.
+    fn signal_check(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// How [`Kernel::run_kernel_loop`] ended.

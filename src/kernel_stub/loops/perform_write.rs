@@ -282,6 +282,10 @@ impl KernelLoop for PerformWrite {
     fn user_ranges(&self) -> Vec<(u64, u64)> {
         self.iter.segs.clone()
     }
+
+    fn signal_check(&self) -> Option<&'static str> {
+        Some("fatal_signal_pending() on every attempt")
+    }
 }
 
 impl Kernel {

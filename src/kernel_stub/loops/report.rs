@@ -111,6 +111,8 @@ pub struct LoopReport {
     pub probe: SubpageProbe,
     /// The tag architecture's words: ADI (SPARC: 64-byte blocks with versions) or MTE.
     pub adi: bool,
+    /// Where the loop checks for a fatal signal (`None`: nowhere; a live-lock is unkillable).
+    pub signal_check: Option<String>,
 }
 
 impl LoopReport {
@@ -141,6 +143,7 @@ impl LoopReport {
             timing: LoopTiming::default(),
             probe,
             adi: k.arch == crate::arch::Arch::Sparc64,
+            signal_check: l.signal_check().map(String::from),
         }
     }
 
@@ -314,9 +317,13 @@ impl LoopReport {
             a.passes, a.fault_in_calls, a.copies, a.short_copies
         );
         if !matches!(self.verdict, Verdict::Completed { .. }) {
+            let real = match &self.signal_check {
+                None => "a real kernel has no way out of this loop (it checks no signal) and spins forever".to_string(),
+                Some(w) => format!("a real kernel spins in this loop until the task is killed ({w})"),
+            };
             let _ = writeln!(
                 s,
-                "note: a real kernel has no way out of this loop (it checks no signal) and spins forever; tagmmu ends it with the machine's `livelock` action (SIGKILL by default, or the errno `livelock: {{action: fail}}` names)."
+                "note: {real}; tagmmu ends it with the machine's `livelock` action (SIGKILL by default, or the errno `livelock: {{action: fail}}` names)."
             );
         }
         s
