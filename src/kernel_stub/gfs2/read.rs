@@ -134,10 +134,9 @@ impl KernelLoop for Gfs2Read {
                 if self.iter.count == 0 {
                     return self.done(ret);
                 }
-            } else if ret != efault || self.form == Form::A {
-                if ret != -Errno::EAGAIN.generic() {
-                    return self.done(ret);
-                }
+            } else if (ret != efault || self.form == Form::A) && ret != -Errno::EAGAIN.generic() {
+                // A returns any error but -EAGAIN; C/D go on to the locked loop on -EFAULT too.
+                return self.done(ret);
             }
             log.push(LoopEvent::Note { text: "on to the locked loop.".into() });
             return PassEnd::Continue;
