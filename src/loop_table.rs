@@ -16,6 +16,7 @@ use crate::kernel_stub::btrfs::search::{SearchIoctl, SearchKey, SEARCH_ARGS_BUFS
 use crate::kernel_stub::btrfs::{Item, Key, Leaf, Tree};
 use crate::kernel_stub::fault_in::SubpageProbe;
 use crate::kernel_stub::gfs2::read::Gfs2Read;
+use crate::kernel_stub::gfs2::write::Gfs2BufferedWrite;
 use crate::kernel_stub::iov_iter::IovIter;
 use crate::kernel_stub::loops::perform_write::{PerformWrite, WriteEnd};
 use crate::kernel_stub::loops::report::Attempts;
@@ -71,16 +72,19 @@ pub enum TableLoop {
     BtrfsBufferedWrite,
     /// `gfs2_file_read_iter` (buffered), two pages from file offset 0 of a three-page file.
     Gfs2Read,
+    /// `gfs2_file_buffered_write` (iomap_write_iter), two pages from file offset 0.
+    Gfs2Write,
 }
 
 impl TableLoop {
     /// Every loop of the table.
-    pub const ALL: [TableLoop; 5] = [
+    pub const ALL: [TableLoop; 6] = [
         TableLoop::SearchIoctl,
         TableLoop::PerformWriteTmpfs,
         TableLoop::PerformWriteExt4,
         TableLoop::BtrfsBufferedWrite,
         TableLoop::Gfs2Read,
+        TableLoop::Gfs2Write,
     ];
 
     /// Its name in the table.
@@ -91,6 +95,7 @@ impl TableLoop {
             TableLoop::PerformWriteExt4 => "generic_perform_write (ext4)",
             TableLoop::BtrfsBufferedWrite => "btrfs_buffered_write",
             TableLoop::Gfs2Read => "gfs2_file_read_iter",
+            TableLoop::Gfs2Write => "gfs2_file_buffered_write",
         }
     }
 }
@@ -200,6 +205,13 @@ pub fn run_cell(the_loop: TableLoop, version: KernelVersion, m: Machine) -> Loop
             let flags = OpenFlags { read: true, ..Default::default() };
             let fd = k.vfs.open("/mnt/gfs2/table", flags, 0).expect("just created") as u64;
             Box::new(Gfs2Read::new(IovIter::new(vec![(ubuf, 2 * page)]), fd, 0, version))
+        }
+        TableLoop::Gfs2Write => {
+            let flags = OpenFlags { read: true, write: true, create: true, ..Default::default() };
+            k.vfs.add_dir("/mnt/gfs2").expect("a fresh tree");
+            let fd = k.vfs.open("/mnt/gfs2/table", flags, 0o600).expect("gfs2 is writable") as u64;
+            let page = k.mm.page_size();
+            Box::new(Gfs2BufferedWrite::new(IovIter::new(vec![(ubuf, 2 * page)]), fd, 0, version))
         }
         TableLoop::BtrfsBufferedWrite => {
             let flags = OpenFlags { read: true, write: true, create: true, ..Default::default() };

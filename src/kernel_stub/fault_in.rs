@@ -124,9 +124,14 @@ impl FaultInFn {
     }
 }
 
-/// The probes' context: faults enabled, tag checks as the thread's mode makes them.
+/// The probes' context: tag checks as the thread's mode makes them.
+///
+/// The probes run with the caller's page-fault state: normally enabled, so a probe faults its
+/// page in; inside `pagefault_disable()` (gfs2 runs `iomap_file_buffered_write`, whose
+/// `iomap_write_iter` prefaults, with page faults disabled) a page that is not present fails
+/// the probe.
 fn probe_ctx(ctx: UaccessCtx) -> UaccessCtx {
-    UaccessCtx { pagefault_disabled: false, ..ctx }
+    ctx
 }
 
 /// `__put_user(0, addr)`: store one zero byte. True on success.

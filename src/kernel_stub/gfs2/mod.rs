@@ -5,10 +5,12 @@
 //! the glock, faults a window of the buffer in and retries. The window comes from
 //! [`should_fault_in_pages`]; its forms per version are in [`Form`].
 //!
-//! The loops: [`read::Gfs2Read`] (`gfs2_file_read_iter`, buffered). Each is a
+//! The loops: [`read::Gfs2Read`] (`gfs2_file_read_iter`, buffered) and
+//! [`write::Gfs2BufferedWrite`] (`gfs2_file_buffered_write`). Each is a
 //! [`crate::kernel_stub::loops::KernelLoop`].
 
 pub mod read;
+pub mod write;
 
 use crate::kernel_stub::iov_iter::IovIter;
 use crate::kernel_stub::version::KernelVersion;

@@ -13,6 +13,7 @@
 //! modules: [`perform_write`] (`generic_perform_write`), [`crate::kernel_stub::btrfs::search`]
 //! (`search_ioctl`).
 
+pub mod iomap_write;
 pub mod perform_write;
 pub mod report;
 

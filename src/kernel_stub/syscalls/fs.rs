@@ -213,9 +213,9 @@ impl Kernel {
             FsKind::Btrfs if f.flags.direct && segs.len() == 1 => self.btrfs_direct_write(fd, segs[0].0, len, pos)?,
             FsKind::Btrfs => self.btrfs_buffered_write(fd, segs, pos)?,
             FsKind::Ext4 => self.generic_perform_write(fd, segs, pos, WriteEnd::Block, "ext4")?,
-            FsKind::Gfs2 | FsKind::Fuse => {
-                let fs = self.fd_fs(fd).name();
-                self.notice(format!("buffered writes on {fs} are not modelled yet: write() fails with EINVAL"));
+            FsKind::Gfs2 => self.gfs2_buffered_write(fd, segs, pos)?,
+            FsKind::Fuse => {
+                self.notice("buffered writes on fuse are not modelled yet: write() fails with EINVAL".into());
                 return Err(Errno::EINVAL);
             }
             FsKind::Tmpfs => self.generic_perform_write(fd, segs, pos, WriteEnd::Shmem, "tmpfs")?,
