@@ -15,6 +15,7 @@ use crate::kernel_stub::btrfs::buffered_write::BtrfsBufferedWrite;
 use crate::kernel_stub::btrfs::search::{SearchIoctl, SearchKey, SEARCH_ARGS_BUFSIZE};
 use crate::kernel_stub::btrfs::{Item, Key, Leaf, Tree};
 use crate::kernel_stub::fault_in::SubpageProbe;
+use crate::kernel_stub::fuse::FuseWrite;
 use crate::kernel_stub::gfs2::read::Gfs2Read;
 use crate::kernel_stub::gfs2::write::Gfs2BufferedWrite;
 use crate::kernel_stub::iov_iter::IovIter;
@@ -74,17 +75,20 @@ pub enum TableLoop {
     Gfs2Read,
     /// `gfs2_file_buffered_write` (iomap_write_iter), two pages from file offset 0.
     Gfs2Write,
+    /// `fuse_perform_write` (fuse_fill_write_pages), two pages from file offset 0.
+    FuseWrite,
 }
 
 impl TableLoop {
     /// Every loop of the table.
-    pub const ALL: [TableLoop; 6] = [
+    pub const ALL: [TableLoop; 7] = [
         TableLoop::SearchIoctl,
         TableLoop::PerformWriteTmpfs,
         TableLoop::PerformWriteExt4,
         TableLoop::BtrfsBufferedWrite,
         TableLoop::Gfs2Read,
         TableLoop::Gfs2Write,
+        TableLoop::FuseWrite,
     ];
 
     /// Its name in the table.
@@ -96,6 +100,7 @@ impl TableLoop {
             TableLoop::BtrfsBufferedWrite => "btrfs_buffered_write",
             TableLoop::Gfs2Read => "gfs2_file_read_iter",
             TableLoop::Gfs2Write => "gfs2_file_buffered_write",
+            TableLoop::FuseWrite => "fuse_perform_write",
         }
     }
 }
@@ -212,6 +217,13 @@ pub fn run_cell(the_loop: TableLoop, version: KernelVersion, m: Machine) -> Loop
             let fd = k.vfs.open("/mnt/gfs2/table", flags, 0o600).expect("gfs2 is writable") as u64;
             let page = k.mm.page_size();
             Box::new(Gfs2BufferedWrite::new(IovIter::new(vec![(ubuf, 2 * page)]), fd, 0, version))
+        }
+        TableLoop::FuseWrite => {
+            let flags = OpenFlags { read: true, write: true, create: true, ..Default::default() };
+            k.vfs.add_dir("/mnt/fuse").expect("a fresh tree");
+            let fd = k.vfs.open("/mnt/fuse/table", flags, 0o600).expect("fuse is writable") as u64;
+            let page = k.mm.page_size();
+            Box::new(FuseWrite::new(IovIter::new(vec![(ubuf, 2 * page)]), fd, 0, version))
         }
         TableLoop::BtrfsBufferedWrite => {
             let flags = OpenFlags { read: true, write: true, create: true, ..Default::default() };

@@ -10,6 +10,7 @@ pub mod errno;
 pub mod exec;
 pub mod fault_in;
 pub mod filemap;
+pub mod fuse;
 pub mod gfs2;
 pub mod gup;
 pub mod iomap_dio;

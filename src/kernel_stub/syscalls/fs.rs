@@ -214,10 +214,7 @@ impl Kernel {
             FsKind::Btrfs => self.btrfs_buffered_write(fd, segs, pos)?,
             FsKind::Ext4 => self.generic_perform_write(fd, segs, pos, WriteEnd::Block, "ext4")?,
             FsKind::Gfs2 => self.gfs2_buffered_write(fd, segs, pos)?,
-            FsKind::Fuse => {
-                self.notice("buffered writes on fuse are not modelled yet: write() fails with EINVAL".into());
-                return Err(Errno::EINVAL);
-            }
+            FsKind::Fuse => self.fuse_write(fd, segs, pos)?,
             FsKind::Tmpfs => self.generic_perform_write(fd, segs, pos, WriteEnd::Shmem, "tmpfs")?,
         };
         if at.is_none() {
