@@ -218,7 +218,7 @@ impl KernelLoop for FuseWrite {
         self.fill_pages += 1;
         // A page that is not uptodate stays locked and ends the fill; so does a full fill
         // or a fill whose page is not complete.
-        if !self.uptodate.contains(&index) || self.fill_pages == MAX_PAGES || self.pos % page != 0 {
+        if !self.uptodate.contains(&index) || self.fill_pages == MAX_PAGES || !self.pos.is_multiple_of(page) {
             self.send(log);
         }
         if self.iter.count == 0 {
