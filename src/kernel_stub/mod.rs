@@ -8,6 +8,7 @@
 pub mod btrfs;
 pub mod errno;
 pub mod exec;
+pub mod ext4;
 pub mod fault_in;
 pub mod filemap;
 pub mod fuse;

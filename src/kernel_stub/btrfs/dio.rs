@@ -58,11 +58,13 @@ pub struct DioPass {
     pub fault_in: Option<(String, u64, u64, u64)>,
 }
 
-/// A direct read() or write() on a btrfs file.
+/// A direct read() or write() on a btrfs (or ext4) file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DioReport {
     /// Direction.
     pub op: DioOp,
+    /// The filesystem (`btrfs`, `ext4`).
+    pub fs: String,
     /// The modelled kernel.
     pub kernel: String,
     /// The file.
@@ -111,6 +113,7 @@ impl Kernel {
         let version = self.config.version;
         let mut rep = DioReport {
             op,
+            fs: "btrfs".into(),
             kernel: version.to_string(),
             path: self.vfs.file(fd)?.path.clone(),
             ubuf: buf,
@@ -250,10 +253,16 @@ impl DioReport {
         };
         let _ = writeln!(
             s,
-            "== O_DIRECT {verb} on btrfs, Linux {}: {} bytes at file offset {} {dir} the buffer at {:#x}",
-            self.kernel, self.len, self.pos, self.ubuf
+            "== O_DIRECT {verb} on {}, Linux {}: {} bytes at file offset {} {dir} the buffer at {:#x}",
+            self.fs, self.kernel, self.len, self.pos, self.ubuf
         );
-        if self.fallback == Some(Fallback::Unaligned) {
+        if self.passes.is_empty() && self.ret == -Errno::EINVAL.generic() {
+            let _ = writeln!(
+                s,
+                "        the position, buffer or length is not a multiple of the {}-byte logical block: iomap_dio_rw returns -EINVAL (no buffered fall-back).",
+                crate::kernel_stub::iomap_dio::LOGICAL_BLOCK_SIZE
+            );
+        } else if self.fallback == Some(Fallback::Unaligned) {
             let _ = writeln!(
                 s,
                 "        the position, buffer or length is not a multiple of {BTRFS_SECTORSIZE}: btrfs does it all as buffered I/O, which copies with the user's tag checks."

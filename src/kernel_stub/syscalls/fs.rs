@@ -3,6 +3,7 @@
 use crate::addr::UserAddr;
 use crate::arch::{read_u64, Arch, StructWriter};
 use crate::kernel_stub::errno::{Errno, KResult};
+use crate::kernel_stub::iomap_dio::DioOp;
 use crate::kernel_stub::loops::perform_write::WriteEnd;
 use crate::kernel_stub::mounts::FsKind;
 use crate::kernel_stub::uaccess;
@@ -93,11 +94,11 @@ impl Kernel {
         // do_dentry_open: O_DIRECT needs the mapping's ->direct_IO (FMODE_CAN_ODIRECT in
         // 6.x). btrfs has it (files and directories share btrfs_aops), and so do ext4 and
         // gfs2; tmpfs gained it only in 6.6 and devices have none. tagmmu models O_DIRECT on
-        // btrfs only so far: elsewhere the open is refused (EINVAL), with a notice where Linux
+        // btrfs and ext4 so far: elsewhere the open is refused (EINVAL), with a notice where Linux
         // would have accepted it, rather than run a direct-I/O path it does not model.
         if f.direct {
             let fs = self.fd_fs(fd);
-            if fs != FsKind::Btrfs {
+            if !matches!(fs, FsKind::Btrfs | FsKind::Ext4) {
                 self.vfs.close(fd)?;
                 let linux_accepts =
                     matches!(fs, FsKind::Ext4 | FsKind::Gfs2 | FsKind::Fuse) || self.config.version.at_least(6, 6);
@@ -128,6 +129,7 @@ impl Kernel {
             let pos = at.unwrap_or(f.pos);
             let n = match self.fd_fs(fd) {
                 FsKind::Btrfs if f.flags.direct => self.btrfs_direct_read(fd, buf, len as u64, pos)?,
+                FsKind::Ext4 if f.flags.direct => self.ext4_direct(DioOp::Read, fd, buf, len as u64, pos)?,
                 FsKind::Gfs2 if !f.flags.direct => self.gfs2_read(fd, buf, len as u64, pos)?,
                 _ => self.filemap_read(fd, buf, len as u64, pos)?,
             };
@@ -212,6 +214,9 @@ impl Kernel {
         let n = match self.fd_fs(fd) {
             FsKind::Btrfs if f.flags.direct && segs.len() == 1 => self.btrfs_direct_write(fd, segs[0].0, len, pos)?,
             FsKind::Btrfs => self.btrfs_buffered_write(fd, segs, pos)?,
+            FsKind::Ext4 if f.flags.direct && segs.len() == 1 => {
+                self.ext4_direct(DioOp::Write, fd, segs[0].0, len, pos)?
+            }
             FsKind::Ext4 => self.generic_perform_write(fd, segs, pos, WriteEnd::Block, "ext4")?,
             FsKind::Gfs2 => self.gfs2_buffered_write(fd, segs, pos)?,
             FsKind::Fuse => self.fuse_write(fd, segs, pos)?,
