@@ -310,7 +310,7 @@ pub struct ExpectDio {
     /// Bytes moved by direct I/O.
     #[serde(default)]
     pub direct_bytes: Option<u64>,
-    /// `none`, `unaligned` or `no_progress`.
+    /// `none`, `unaligned`, `no_progress` or `checksum`.
     #[serde(default)]
     pub fallback: Option<String>,
     /// Passes of the retry loop.
@@ -714,6 +714,7 @@ fn check(e: &Expect, r: &RunResult) -> Vec<Check> {
                 None => "none",
                 Some(crate::kernel_stub::btrfs::dio::Fallback::Unaligned) => "unaligned",
                 Some(crate::kernel_stub::btrfs::dio::Fallback::NoProgress) => "no_progress",
+                Some(crate::kernel_stub::btrfs::dio::Fallback::Checksum) => "checksum",
             }
             .to_string()
         });

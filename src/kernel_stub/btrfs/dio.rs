@@ -19,6 +19,12 @@
 //!   The buffered write itself is `btrfs_buffered_write()` ([`super::buffered_write`]), with
 //!   its own fault-in and short-copy handling per version.
 //!
+//! - 6.1-6.18 keep the same loop (6.1 8184620ae212 retries through `relock`, 6.11 939b656bc8ab
+//!   through `again`; 6.11 moved the code to fs/btrfs/direct-io.c), and from 6.15 a direct
+//!   *write* to a file with data checksums (the default, and every emulated file) is done as
+//!   buffered I/O altogether (968f19c5b1b7). Filipe Manana's 2022 "fault in pages for dio
+//!   reads/writes in a more controlled way" never reached a release (reverted from misc-next).
+//!
 //! Since direct I/O goes through GUP and the kernel mapping, a buffer whose tags do not match
 //! the pointer completes under MTE: the report lists the granules that went unchecked.
 
@@ -41,6 +47,10 @@ pub enum Fallback {
     Unaligned,
     /// A retry made no progress since the previous attempt: the rest is buffered.
     NoProgress,
+    /// 6.15+: a write to a file with data checksums (every emulated file, as by default) is
+    /// always buffered (968f19c5b1b7 "btrfs: always fallback to buffered write if the inode
+    /// requires checksum").
+    Checksum,
 }
 
 /// One pass of the direct-I/O retry loop.
@@ -132,7 +142,9 @@ impl Kernel {
         }
         let aligned = (pos | buf | len).is_multiple_of(BTRFS_SECTORSIZE);
         let mut err: Option<Errno> = None;
-        if !aligned {
+        if op == DioOp::Write && version.at_least(6, 15) {
+            rep.fallback = Some(Fallback::Checksum);
+        } else if !aligned {
             rep.fallback = Some(Fallback::Unaligned);
         } else {
             err = self.dio_retry_loop(fd, version, &mut rep);
@@ -261,6 +273,11 @@ impl DioReport {
                 s,
                 "        the position, buffer or length is not a multiple of the {}-byte logical block: iomap_dio_rw returns -EINVAL (no buffered fall-back).",
                 crate::kernel_stub::iomap_dio::LOGICAL_BLOCK_SIZE
+            );
+        } else if self.fallback == Some(Fallback::Checksum) {
+            let _ = writeln!(
+                s,
+                "        the file has data checksums: since 6.15 btrfs does direct writes to it as buffered I/O, which copies with the user's tag checks."
             );
         } else if self.fallback == Some(Fallback::Unaligned) {
             let _ = writeln!(
@@ -446,5 +463,27 @@ mod tests {
         k.mm.munmap((buf & ((1 << 56) - 1)) + 2 * PAGE, PAGE).unwrap();
         assert_eq!(k.btrfs_direct_write(fd, buf, 4 * PAGE, 0), Err(Errno::EFAULT));
         assert_eq!(k.dio_reports[0].direct_bytes, 0);
+    }
+
+    #[test]
+    fn from_6_15_direct_writes_to_checksummed_files_are_buffered() {
+        // 6.14 still writes directly (the granule tagged 9 goes through unchecked)...
+        let (mut k, buf, fd) = setup("6.14");
+        assert_eq!(k.btrfs_direct_write(fd, buf, 2 * PAGE, 0), Ok(2 * PAGE));
+        assert_eq!((k.dio_reports[0].fallback, k.dio_reports[0].unchecked.len()), (None, 1));
+        // ... 6.17 writes through btrfs_buffered_write, whose copy is tag-checked and which,
+        // since 6.13, live-locks on a page-aligned page with a mistagged granule (page 1 +
+        // 0x40, not a probed byte): the direct write live-locks through its fall-back.
+        let (mut k, buf, fd) = setup("6.17");
+        let _ = k.btrfs_direct_write(fd, buf, 2 * PAGE, 0);
+        assert_eq!(k.dio_reports[0].fallback, Some(Fallback::Checksum));
+        let rep = k.loop_reports.last().unwrap();
+        assert_eq!(rep.id, "btrfs_buffered_write");
+        assert!(matches!(rep.verdict, crate::kernel_stub::loops::Verdict::Livelock { .. }), "{}", rep.narrative());
+        assert_eq!(rep.stuck_at, Some(PAGE));
+        assert!(k.livelock_kill.is_some());
+        // Reads are still direct.
+        assert_eq!(k.btrfs_direct_read(fd, buf, PAGE, 0), Ok(PAGE));
+        assert_eq!(k.dio_reports[1].fallback, None);
     }
 }

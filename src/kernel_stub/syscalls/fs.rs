@@ -92,16 +92,18 @@ impl Kernel {
         let f = decode_open_flags(self.arch, flags);
         let fd = self.vfs.open(&p, f, perm as u32)? as u64;
         // do_dentry_open: O_DIRECT needs the mapping's ->direct_IO (FMODE_CAN_ODIRECT in
-        // 6.x). btrfs has it (files and directories share btrfs_aops), and so do ext4 and
-        // gfs2; tmpfs gained it only in 6.6 and devices have none. tagmmu models O_DIRECT on
-        // btrfs and ext4 so far: elsewhere the open is refused (EINVAL), with a notice where Linux
-        // would have accepted it, rather than run a direct-I/O path it does not model.
+        // 6.x). btrfs has it (files and directories share btrfs_aops), and so do ext4, gfs2
+        // and fuse; tmpfs gained it only in 6.6 and devices have none. tagmmu models O_DIRECT
+        // on btrfs, ext4 and tmpfs so far: on gfs2 and fuse the open is refused (EINVAL) with
+        // a notice, rather than run a direct-I/O path it does not model.
         if f.direct {
             let fs = self.fd_fs(fd);
-            if !matches!(fs, FsKind::Btrfs | FsKind::Ext4) {
+            // tmpfs from 6.6 ("tmpfs: trivial support for direct IO") accepts O_DIRECT and
+            // serves it through its ordinary (buffered) read and write paths.
+            let tmpfs_6_6 = fs == FsKind::Tmpfs && self.config.version.at_least(6, 6);
+            if !matches!(fs, FsKind::Btrfs | FsKind::Ext4) && !tmpfs_6_6 {
                 self.vfs.close(fd)?;
-                let linux_accepts =
-                    matches!(fs, FsKind::Ext4 | FsKind::Gfs2 | FsKind::Fuse) || self.config.version.at_least(6, 6);
+                let linux_accepts = matches!(fs, FsKind::Gfs2 | FsKind::Fuse);
                 if linux_accepts {
                     self.notice(format!(
                         "O_DIRECT on {} is not modelled yet: open() fails with EINVAL instead",
