@@ -12,7 +12,8 @@ impl Kernel {
     /// `copy_to_user` (tag-checked, faults allowed). The bytes copied, or -EFAULT when none.
     pub fn filemap_read(&mut self, fd: u64, buf: u64, len: u64, pos: u64) -> KResult<u64> {
         let data = self.vfs.read(fd, len as usize, Some(pos))?;
-        let left = uaccess::copy_to_user(&mut self.mm, self.uaccess, UserAddr(buf), &data);
+        // The source is the page-cache page at the file offset.
+        let left = uaccess::copy_to_user_from(&mut self.mm, self.uaccess, UserAddr(buf), &data, pos);
         let copied = data.len() - left;
         if copied == 0 && !data.is_empty() {
             return Err(Errno::EFAULT);
@@ -65,7 +66,7 @@ impl Kernel {
             let n = (page - at % page).min(size - at).min(iter.count);
             let data = self.vfs.read(fd, n as usize, Some(at)).unwrap_or_default();
             let start = iter.current();
-            let copied = iter.copy_to_user(&mut self.mm, ctx, &data);
+            let copied = iter.copy_to_user(&mut self.mm, ctx, &data, at);
             let fault = (copied < n)
                 .then(|| FaultSite::at(&self.mm, ctx, iter.current(), crate::kernel_stub::mm::Access::Write));
             log.push(LoopEvent::Copy {

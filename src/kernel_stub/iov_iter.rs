@@ -173,14 +173,15 @@ impl IovIter {
 }
 
 impl IovIter {
-    /// `copy_page_to_iter` / `copy_to_iter`: copy `data` to the user segments from the
-    /// current position with `copy_to_user` (`ctx` says whether page faults are disabled),
-    /// stopping at the first short segment. Returns the bytes copied and advances by them.
-    pub fn copy_to_user(&mut self, mm: &mut AddressSpace, ctx: UaccessCtx, data: &[u8]) -> u64 {
+    /// `copy_page_to_iter` / `copy_to_iter`: copy `data` (whose kernel address is
+    /// `kernel_offset` past a 16-byte boundary) to the user segments from the current position
+    /// with `copy_to_user` (`ctx` says whether page faults are disabled), stopping at the first
+    /// short segment. Returns the bytes copied and advances by them.
+    pub fn copy_to_user(&mut self, mm: &mut AddressSpace, ctx: UaccessCtx, data: &[u8], kernel_offset: u64) -> u64 {
         let mut done = 0u64;
         for (a, n) in self.pieces(data.len() as u64) {
             let src = &data[done as usize..(done + n) as usize];
-            let left = uaccess::copy_to_user(mm, ctx, UserAddr(a), src) as u64;
+            let left = uaccess::copy_to_user_from(mm, ctx, UserAddr(a), src, kernel_offset + done) as u64;
             done += n - left;
             if left != 0 {
                 break;

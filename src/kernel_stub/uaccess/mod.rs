@@ -13,8 +13,12 @@
 //!   recorded fault is dropped on return to user, so nothing is checked here.
 //!
 //! Two copy models: [`CopyModel::Exact`] copies every accessible byte; [`CopyModel::Arm64`]
-//! follows arm64's copy routine: 16-byte units (a unit that would fault is not copied at all),
-//! and when no unit could be copied, one more attempt at a single byte (the 5.14 fix).
+//! runs arm64's copy routine access by access ([`arm64_copy`]: `copy_template.S` with the 5.14
+//! one-byte retry; the modelled CPU has no FEAT_MOPS, so 6.15+ kernels take the same path):
+//! the source is aligned first, pairs of 8-byte accesses, loads up to 64 bytes ahead of
+//! stores in `copy_from_user`, and a count that can stop short of the fault.
+
+pub mod arm64_copy;
 
 use crate::addr::UserAddr;
 use crate::kernel_stub::errno::{Errno, KResult};
@@ -27,7 +31,7 @@ pub enum CopyModel {
     /// Byte-granular: every byte before the first inaccessible one is copied.
     #[default]
     Exact,
-    /// arm64 `__arch_copy_to_user`: whole 16-byte units, plus the one-byte retry.
+    /// arm64 `__arch_copy_{to,from}_user` (copy_template.S), access by access.
     Arm64,
 }
 
@@ -92,20 +96,35 @@ pub fn accessible(mm: &mut AddressSpace, ctx: UaccessCtx, addr: UserAddr, len: u
     done
 }
 
-/// How many bytes a copy of `len` bytes with `accessible` reachable leading bytes copies.
-fn progress(model: CopyModel, accessible: u64, len: u64) -> u64 {
+/// What a copy of `len` bytes whose first `reach` bytes are reachable does: the bytes it
+/// reports copied, and the destination ranges it actually wrote (offsets from the start; for
+/// the arm64 routine a store pair whose second half faulted leaves its first 8 bytes written
+/// but uncounted). `kernel_offset` and `user_addr` are the two sides' addresses (the low bits
+/// of the source, kernel for `copy_to_user` and user for `copy_from_user`, steer the arm64
+/// routine, which aligns its source first).
+fn progress(
+    model: CopyModel,
+    dir: arm64_copy::Direction,
+    kernel_offset: u64,
+    user_addr: u64,
+    reach: u64,
+    len: u64,
+) -> (u64, Vec<(u64, u64)>) {
+    if reach >= len {
+        return (len, vec![(0, len)]);
+    }
     match model {
-        CopyModel::Exact => accessible,
+        CopyModel::Exact => (reach, vec![(0, reach)]),
         CopyModel::Arm64 => {
-            if accessible >= len {
-                return len;
-            }
-            let units = accessible / 16 * 16;
-            if units == 0 && accessible >= 1 {
-                1
-            } else {
-                units
-            }
+            // The routine's accesses go up in address order, so the first unreachable byte is
+            // where its first faulting access is.
+            let ok = |off: u64| off < reach;
+            let (dst, src) = match dir {
+                arm64_copy::Direction::ToUser => (user_addr, kernel_offset),
+                arm64_copy::Direction::FromUser => (kernel_offset, user_addr),
+            };
+            let out = arm64_copy::simulate(dir, dst, src, len, &ok);
+            (out.copied(len), out.written)
         }
     }
 }
@@ -116,35 +135,55 @@ fn copy_user(
     addr: UserAddr,
     len: usize,
     access: Access,
+    kernel_offset: u64,
     mut f: impl FnMut(&mut [u8], usize),
 ) -> usize {
     let reach = accessible(mm, ctx, addr, len as u64, access);
-    let n = progress(ctx.model, reach, len as u64) as usize;
     let Some(start) = access_ok(mm, ctx, addr, len as u64) else { return len };
+    let dir = if access == Access::Write { arm64_copy::Direction::ToUser } else { arm64_copy::Direction::FromUser };
+    let (copied, written) = progress(ctx.model, dir, kernel_offset, start, reach, len as u64);
     let page = mm.page_size();
-    let mut done = 0usize;
-    while done < n {
-        let a = start + done as u64;
-        let k = ((page - a % page) as usize).min(n - done);
-        let Some(pa) = mm.vmas().find(a).map(|v| v.phys(a)) else { break };
-        let Some((seg_pa, off)) = mm.phys().containing(pa).map(|(s, off)| (s.pa(), off as usize)) else { break };
-        let Some(seg) = mm.phys_mut().segment_mut(seg_pa) else { break };
-        f(&mut seg.bytes_mut()[off..off + k], done);
-        done += k;
+    for (from, to) in written {
+        let mut done = from as usize;
+        while done < to as usize {
+            let a = start + done as u64;
+            let k = ((page - a % page) as usize).min(to as usize - done);
+            let Some(pa) = mm.vmas().find(a).map(|v| v.phys(a)) else { break };
+            let Some((seg_pa, off)) = mm.phys().containing(pa).map(|(s, off)| (s.pa(), off as usize)) else { break };
+            let Some(seg) = mm.phys_mut().segment_mut(seg_pa) else { break };
+            f(&mut seg.bytes_mut()[off..off + k], done);
+            done += k;
+        }
     }
-    len - done
+    len - copied as usize
 }
 
-/// `copy_to_user`: returns the bytes not copied.
+/// `copy_to_user`: returns the bytes not copied. The kernel source is taken to be 16-byte
+/// aligned (see [`copy_to_user_from`]).
 pub fn copy_to_user(mm: &mut AddressSpace, ctx: UaccessCtx, dst: UserAddr, src: &[u8]) -> usize {
-    copy_user(mm, ctx, dst, src.len(), Access::Write, |user, at| user.copy_from_slice(&src[at..at + user.len()]))
+    copy_to_user_from(mm, ctx, dst, src, 0)
+}
+
+/// `copy_to_user` from a kernel source whose address is `kernel_offset` past a 16-byte
+/// boundary (a page-cache page read at file offset `pos` has `pos % 16`): the arm64 routine
+/// aligns its source first, so this decides where its units fall.
+pub fn copy_to_user_from(
+    mm: &mut AddressSpace,
+    ctx: UaccessCtx,
+    dst: UserAddr,
+    src: &[u8],
+    kernel_offset: u64,
+) -> usize {
+    copy_user(mm, ctx, dst, src.len(), Access::Write, kernel_offset % 16, |user, at| {
+        user.copy_from_slice(&src[at..at + user.len()])
+    })
 }
 
 /// `copy_from_user`: returns the bytes not copied (the uncopied tail of `dst` is zeroed, as
 /// Linux does).
 pub fn copy_from_user(mm: &mut AddressSpace, ctx: UaccessCtx, dst: &mut [u8], src: UserAddr) -> usize {
     let left =
-        copy_user(mm, ctx, src, dst.len(), Access::Read, |user, at| dst[at..at + user.len()].copy_from_slice(user));
+        copy_user(mm, ctx, src, dst.len(), Access::Read, 0, |user, at| dst[at..at + user.len()].copy_from_slice(user));
     let n = dst.len();
     dst[n - left..].fill(0);
     left
@@ -190,7 +229,7 @@ pub fn copy_to_user_inatomic(mm: &mut AddressSpace, ctx: UaccessCtx, dst: UserAd
 /// unlike `copy_from_user` the uncopied tail of `dst` is left as it was).
 pub fn copy_from_user_inatomic(mm: &mut AddressSpace, ctx: UaccessCtx, dst: &mut [u8], src: UserAddr) -> usize {
     let atomic = UaccessCtx { pagefault_disabled: true, ..ctx };
-    copy_user(mm, atomic, src, dst.len(), Access::Read, |user, at| dst[at..at + user.len()].copy_from_slice(user))
+    copy_user(mm, atomic, src, dst.len(), Access::Read, 0, |user, at| dst[at..at + user.len()].copy_from_slice(user))
 }
 
 /// `copy_to_user_nofault` (mm/maccess.c): -EFAULT when `access_ok` fails or the copy (with page
@@ -218,9 +257,8 @@ pub fn copy_from_user_nofault(mm: &mut AddressSpace, ctx: UaccessCtx, dst: &mut 
 }
 
 /// `clear_user`: zero `len` user bytes; returns the bytes not cleared (`len` when `access_ok`
-/// fails). The arm64 model stores 8-byte units (STTR xzr) as the 5.19 `__arch_clear_user`
-/// does, so a unit that would fault is not stored and the count starts at it. (The routine
-/// before that rewrite returned the whole size from its fault fixup, whatever it had cleared.)
+/// fails). The arm64 model stores 8-byte units (STTR xzr) as the `__arch_clear_user`
+/// rewritten in 5.14 does, so a unit that would fault is not stored and the count starts at it.
 pub fn clear_user(mm: &mut AddressSpace, ctx: UaccessCtx, dst: UserAddr, len: u64) -> u64 {
     if access_ok(mm, ctx, dst, len).is_none() {
         return len;
