@@ -32,6 +32,9 @@ use crate::kernel_stub::{Kernel, KernelConfig};
 pub enum Machine {
     /// arm64 with MTE, the thread in sync mode, the upstream arm64 sub-page probe.
     Arm64MteSync,
+    /// The same with FEAT_MTE_STORE_ONLY and `PR_MTE_STORE_ONLY` (Linux 6.17+): loads,
+    /// including the kernel's LDTR loads, are not checked.
+    Arm64MteStoreOnly,
     /// SPARC M7 with ADI, upstream (no sub-page probe).
     SparcAdi,
     /// SPARC M7 with ADI and tagmmu's ADI `probe_subpage_writeable()`.
@@ -40,12 +43,19 @@ pub enum Machine {
 
 impl Machine {
     /// Every column.
-    pub const ALL: [Machine; 3] = [Machine::Arm64MteSync, Machine::SparcAdi, Machine::SparcAdiProbe];
+    pub const ALL: [Machine; 4] =
+        [Machine::Arm64MteSync, Machine::Arm64MteStoreOnly, Machine::SparcAdi, Machine::SparcAdiProbe];
+
+    /// Does the machine exist on kernel `v` (store-only mode needs 6.17)?
+    pub fn exists_on(self, v: KernelVersion) -> bool {
+        self != Machine::Arm64MteStoreOnly || v.at_least(6, 17)
+    }
 
     /// Its column heading.
     pub fn heading(self) -> &'static str {
         match self {
             Machine::Arm64MteSync => "arm64 MTE (sync)",
+            Machine::Arm64MteStoreOnly => "arm64 MTE (sync, store-only)",
             Machine::SparcAdi => "SPARC ADI (upstream)",
             Machine::SparcAdiProbe => "SPARC ADI + sub-page probe",
         }
@@ -53,7 +63,7 @@ impl Machine {
 
     fn arch_probe(self) -> (Arch, SubpageProbe) {
         match self {
-            Machine::Arm64MteSync => (Arch::Arm64, SubpageProbe::Arm64Mte),
+            Machine::Arm64MteSync | Machine::Arm64MteStoreOnly => (Arch::Arm64, SubpageProbe::Arm64Mte),
             Machine::SparcAdi => (Arch::Sparc64, SubpageProbe::Generic),
             Machine::SparcAdiProbe => (Arch::Sparc64, SubpageProbe::SparcAdi),
         }
@@ -118,6 +128,8 @@ pub struct Cell {
     pub verdict: Verdict,
     /// Its attempt counts.
     pub attempts: Attempts,
+    /// The bytes the loop was asked to move (its buffer's length).
+    pub requested: u64,
 }
 
 impl Cell {
@@ -130,6 +142,9 @@ impl Cell {
             Verdict::BudgetExhausted => format!("no proof {counts}"),
             Verdict::Completed { ret } if *ret == -14 => format!("EFAULT {counts}"),
             Verdict::Completed { ret } if *ret < 0 => format!("error {ret} {counts}"),
+            Verdict::Completed { ret } if *ret as u64 == self.requested && self.the_loop != TableLoop::SearchIoctl => {
+                format!("all {ret} B {counts}")
+            }
             Verdict::Completed { ret } => match self.the_loop {
                 TableLoop::SearchIoctl => format!("completed {counts}"),
                 TableLoop::Gfs2Read => format!("short read {ret} B {counts}"),
@@ -169,7 +184,8 @@ fn machine(m: Machine, version: KernelVersion) -> (Kernel, u64) {
     match arch {
         Arch::Arm64 => {
             k.uaccess.tagged_addr_abi = true;
-            k.uaccess.check_loads = true;
+            // Store-only: the kernel's LDTR loads are not checked either.
+            k.uaccess.check_loads = m != Machine::Arm64MteStoreOnly;
             k.uaccess.check_stores = true;
         }
         Arch::Sparc64 => k.enable_adi(),
@@ -251,9 +267,16 @@ pub fn cells() -> Vec<Cell> {
     let mut out = Vec::new();
     for l in TableLoop::ALL {
         for &v in KNOWN {
-            for m in Machine::ALL {
+            for m in Machine::ALL.into_iter().filter(|m| m.exists_on(v)) {
                 let r = run_cell(l, v, m);
-                out.push(Cell { the_loop: l, kernel: v, machine: m, verdict: r.verdict, attempts: r.attempts });
+                out.push(Cell {
+                    the_loop: l,
+                    kernel: v,
+                    machine: m,
+                    verdict: r.verdict,
+                    attempts: r.attempts,
+                    requested: r.buf_size,
+                });
             }
         }
     }
@@ -282,7 +305,7 @@ pub fn markdown(cells: &[Cell]) -> String {
                             .iter()
                             .find(|c| c.the_loop == l && c.kernel == v && c.machine == m)
                             .map(Cell::text)
-                            .unwrap_or_default()
+                            .unwrap_or_else(|| "n/a".into())
                     })
                     .collect();
                 (v, texts)
@@ -304,7 +327,7 @@ pub fn markdown(cells: &[Cell]) -> String {
         }
     }
     s.push_str(
-        "\nCounts: passes/fault-in calls/short copies. One mistagged 16-byte granule (ADI: 64-byte block) \
+        "\nn/a: store-only mode exists from 6.17. Counts: passes/fault-in calls/short copies. One mistagged 16-byte granule (ADI: 64-byte block) \
          in the first record, the buffer's first byte fine; exact copy model. A live-lock is proven \
          (the loop's whole state repeats), not timed out.\n",
     );
@@ -341,6 +364,14 @@ mod tests {
         assert_eq!(cell(TableLoop::Gfs2Read, "5.15", Machine::Arm64MteSync), Verdict::Completed { ret: 8 });
         assert!(matches!(cell(TableLoop::Gfs2Read, "5.16", Machine::Arm64MteSync), Verdict::Livelock { .. }));
         assert!(matches!(cell(TableLoop::Gfs2Read, "6.18", Machine::SparcAdiProbe), Verdict::Livelock { .. }));
+        // Store-only (6.17+): the sub-page probe reads, so search_ioctl live-locks again;
+        // copy_from_user is unchecked, so writes complete; copy_to_user still stops.
+        assert!(matches!(cell(TableLoop::SearchIoctl, "6.17", Machine::Arm64MteStoreOnly), Verdict::Livelock { .. }));
+        assert_eq!(
+            cell(TableLoop::PerformWriteTmpfs, "6.18", Machine::Arm64MteStoreOnly),
+            Verdict::Completed { ret: 8192 }
+        );
+        assert!(matches!(cell(TableLoop::Gfs2Read, "6.18", Machine::Arm64MteStoreOnly), Verdict::Livelock { .. }));
         let md = markdown(&cells());
         assert!(md.contains("| btrfs search_ioctl | 5.15-5.18 |"), "{md}");
     }

@@ -54,8 +54,10 @@ pub struct MachineConfig {
     pub kernel: KernelConfig,
     /// The MTE level the arm64 CPU offers.
     pub mte: MteLevel,
-    /// FEAT_MTE_TAGGED_FAR (HWCAP3_MTE_FAR).
+    /// FEAT_MTE_TAGGED_FAR (HWCAP3_MTE_FAR; used by 6.16+ kernels).
     pub mte_far: bool,
+    /// FEAT_MTE_STORE_ONLY (HWCAP3_MTE_STORE_ONLY, `PR_MTE_STORE_ONLY`; used by 6.17+ kernels).
+    pub mte_store_only: bool,
     /// The CPU's preferred tag-check mode (used when a thread asks for several).
     pub mte_preferred: TcfMode,
     /// Instructions between modelled timer ticks (where async tag faults are reported when
@@ -88,6 +90,7 @@ impl MachineConfig {
             kernel: KernelConfig { stdout: OutputSink::Capture, stderr: OutputSink::Capture, ..Default::default() },
             mte: MteLevel::Mte2,
             mte_far: true,
+            mte_store_only: false,
             mte_preferred: TcfMode::Async,
             tick_interval: DEFAULT_TICK_INTERVAL,
             limits: RunLimits::default(),
@@ -159,7 +162,15 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
     let started = Instant::now();
     let image = elf::load_file(&cfg.program, cfg.arch)?;
     let mut kcfg = cfg.kernel.clone();
-    kcfg.mte = MteMachine { level: cfg.mte, preferred: cfg.mte_preferred, tagged_far: cfg.mte_far };
+    // The kernel uses FEAT_MTE_TAGGED_FAR from 6.16 (HWCAP3_MTE_FAR, tag bits 63:60 kept in
+    // si_addr) and FEAT_MTE_STORE_ONLY from 6.17; an older kernel neither reports nor uses them.
+    let v = kcfg.version;
+    kcfg.mte = MteMachine {
+        level: cfg.mte,
+        preferred: cfg.mte_preferred,
+        tagged_far: cfg.mte_far && v.at_least(6, 16),
+        store_only: cfg.mte_store_only && v.at_least(6, 17),
+    };
     let mut kernel = Kernel::new(image.arch, kcfg);
     kernel.trace.syscalls = cfg.trace.syscalls;
     kernel.trace.insns = cfg.trace.insns;
@@ -230,7 +241,8 @@ fn run_arm64(
 ) -> Result<crate::emu::RunOutput, MachineError> {
     let mut opts = Arm64Options {
         mte: cfg.mte,
-        mte_far: cfg.mte_far,
+        mte_far: kernel.mte.machine.tagged_far,
+        mte_store_only: kernel.mte.machine.store_only,
         trace_insns: cfg.trace.insns,
         limits: cfg.limits,
         sigreturn_trampoline: 0,
@@ -245,8 +257,9 @@ fn run_arm64(
         arch_auxv: vec![(at::AT_MINSIGSTKSZ, ARM64_MINSIGSTKSZ)],
         hwcap,
         hwcap2: Some(hwcap2),
-        // AT_HWCAP3 (as 6.x kernels report it) carries HWCAP3_MTE_FAR on MTE machines.
-        hwcap3: (cfg.mte != MteLevel::None).then(|| regs.hwcap3()),
+        // AT_HWCAP3 carries HWCAP3_MTE_FAR (6.16) and HWCAP3_MTE_STORE_ONLY (6.17): modelled
+        // for the kernels that have a bit to report in it.
+        hwcap3: (cfg.mte != MteLevel::None && kernel.config.version.at_least(6, 16)).then(|| regs.hwcap3()),
     };
     let start = kernel.exec(image, &params).map_err(exec_error(cfg))?;
     kernel.exe_path = exe.display().to_string();

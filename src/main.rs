@@ -82,6 +82,9 @@ struct ExecArgs {
     /// The CPU's preferred tag-check mode, used when a thread asks for several.
     #[arg(long, value_enum, default_value = "async")]
     mte_preferred: tagmmu::mte::TcfMode,
+    /// The CPU has FEAT_MTE_STORE_ONLY (used by 6.17+ kernels: PR_MTE_STORE_ONLY, AT_HWCAP3).
+    #[arg(long)]
+    mte_store_only: bool,
     /// A SPARC CPU without ADI (the default models a SPARC M7, which has it).
     #[arg(long)]
     no_adi: bool,
@@ -170,6 +173,7 @@ fn exec(a: ExecArgs) -> ExitCode {
     cfg.kernel.seed = a.seed;
     cfg.mte = a.mte;
     cfg.mte_preferred = a.mte_preferred;
+    cfg.mte_store_only = a.mte_store_only;
     cfg.kernel.adi.supported = !a.no_adi;
     cfg.tick_interval = a.tick_interval;
     if let Some(v) = a.kernel {

@@ -108,6 +108,9 @@ pub struct MachineSpec {
     /// The CPU's preferred tag-check mode: sync, async (default) or asymm.
     #[serde(default)]
     pub mte_preferred: Option<crate::mte::TcfMode>,
+    /// The CPU has FEAT_MTE_STORE_ONLY (used by 6.17+ kernels).
+    #[serde(default)]
+    pub mte_store_only: Option<bool>,
     /// Instructions between modelled timer ticks.
     #[serde(default)]
     pub tick_interval: Option<u64>,
@@ -482,6 +485,9 @@ impl LoadedScenario {
         }
         if let Some(m) = s.machine.mte_preferred {
             cfg.mte_preferred = m;
+        }
+        if let Some(b) = s.machine.mte_store_only {
+            cfg.mte_store_only = b;
         }
         if let Some(a) = s.machine.adi {
             cfg.kernel.adi.supported = a;

@@ -185,10 +185,41 @@ int main(void) {
 }
 "#,
     );
-    let r = machine::run(&MachineConfig::new(&bin)).unwrap();
-    assert_eq!(text(&r.stdout), "a3\n1\n", "FEAT_MTE_TAGGED_FAR on: bits 63:60 as accessed");
     let mut cfg = MachineConfig::new(&bin);
+    cfg.kernel.version = "6.17".parse().unwrap();
+    let r = machine::run(&cfg).unwrap();
+    assert_eq!(text(&r.stdout), "a3\n1\n", "FEAT_MTE_TAGGED_FAR on a 6.16+ kernel: bits 63:60 as accessed");
     cfg.mte_far = false;
     let r = machine::run(&cfg).unwrap();
     assert_eq!(text(&r.stdout), "3\n1\n", "without it bits 63:60 read 0");
+    // A kernel before 6.16 does not use FEAT_MTE_TAGGED_FAR: it clears bits 63:60.
+    let r = machine::run(&MachineConfig::new(&bin)).unwrap();
+    assert_eq!(text(&r.stdout), "3\n1\n", "5.19 (the default kernel) clears bits 63:60");
+}
+
+#[test]
+fn store_only_mode_checks_stores_only_from_6_17_on_a_cpu_that_has_it() {
+    let prog = guest("arm64/mte_store_only");
+    let run = |kernel: &str, flag: bool| {
+        let mut cmd = tagmmu();
+        cmd.args(["exec", "--clear-env", "--kernel", kernel]);
+        if flag {
+            cmd.arg("--mte-store-only");
+        }
+        let out = cmd.arg(&prog).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    assert_eq!(
+        run("6.17", true),
+        "hwcap3 store_only: 1\nprctl store-only: 0, get round-trips\n\
+         load through tag 3 from a granule tagged 5: 0 fault(s)\nstore: 1 fault(s), si_code 9\n\
+         write() from the buffer (copy_from_user: loads): 256\n\
+         read() into the buffer (copy_to_user: stores): 64\n"
+    );
+    // Without the CPU feature, or on a kernel before 6.17, the bit is unknown: EINVAL, as the
+    // selftests' skip path expects (no HWCAP3_MTE_STORE_ONLY).
+    for (k, f) in [("6.17", false), ("6.12", true), ("5.19", true)] {
+        assert_eq!(run(k, f), "hwcap3 store_only: 0\nprctl store-only: -1 EINVAL\n", "{k} {f}");
+    }
 }

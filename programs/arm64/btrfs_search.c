@@ -2,7 +2,8 @@
 // Al Viro's report: the first byte of the result buffer is fine, a granule inside the first
 // record is not.
 // argv: MOUNT MODE BAD [evict] [v2=SIZE]
-//   MODE: sync | async | none (the thread's tag-check mode on a PROT_MTE buffer) or nomte
+//   MODE: sync | sync-stonly | async | none (the thread's tag-check mode on a PROT_MTE buffer;
+//         sync-stonly adds PR_MTE_STORE_ONLY) or nomte
 //         (an ordinary buffer, as on a machine without MTE);
 //   BAD:  byte offset into the result buffer whose granule gets tag 5 while the pointer and
 //         every other granule have tag 3; -1 for none;
@@ -21,7 +22,7 @@
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: btrfs_search MOUNT sync|async|none|nomte BAD [evict] [v2=SIZE]\n");
+        fprintf(stderr, "usage: btrfs_search MOUNT sync|sync-stonly|async|none|nomte BAD [evict] [v2=SIZE]\n");
         return 2;
     }
     int mte = strcmp(argv[2], "nomte") != 0;
@@ -48,7 +49,11 @@ int main(int argc, char **argv) {
     }
     char *args = m;
     if (mte) {
-        unsigned long tcf = strcmp(argv[2], "sync") == 0 ? 1UL << 1 : strcmp(argv[2], "async") == 0 ? 1UL << 2 : 0;
+        // sync-stonly: sync mode with PR_MTE_STORE_ONLY (Linux 6.17, loads unchecked).
+        unsigned long tcf = strcmp(argv[2], "sync") == 0          ? 1UL << 1
+                            : strcmp(argv[2], "sync-stonly") == 0 ? (1UL << 1) | (1UL << 19)
+                            : strcmp(argv[2], "async") == 0       ? 1UL << 2
+                                                                  : 0;
         if (prctl(PR_SET_TAGGED_ADDR_CTRL, 1UL | tcf | (0xfffeUL << 3), 0, 0, 0) != 0) {
             perror("prctl");
             return 2;

@@ -21,6 +21,9 @@ pub const PR_MTE_TCF_ASYNC: u64 = 1 << 2;
 pub const PR_MTE_TAG_SHIFT: u64 = 3;
 /// `PR_MTE_TAG_MASK`.
 pub const PR_MTE_TAG_MASK: u64 = 0xffff << PR_MTE_TAG_SHIFT;
+/// `PR_MTE_STORE_ONLY` (Linux 6.17, b1fabef37bd5 "prctl: Introduce PR_MTE_STORE_ONLY"): only
+/// stores are tag-checked (SCTLR_EL1.TCSO0: EL0 and unprivileged loads are not).
+pub const PR_MTE_STORE_ONLY: u64 = 1 << 19;
 
 /// What the machine's CPU offers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
@@ -79,13 +82,17 @@ pub struct MteMachine {
     pub level: MteLevel,
     /// The per-CPU preferred mode (`/sys/devices/system/cpu/cpuN/mte_tcf_preferred`).
     pub preferred: TcfMode,
-    /// FEAT_MTE_TAGGED_FAR: si_addr can carry the real bits 63:60 (HWCAP3_MTE_FAR).
+    /// FEAT_MTE_TAGGED_FAR: si_addr can carry the real bits 63:60 (HWCAP3_MTE_FAR). Only
+    /// when the modelled kernel uses it (6.16+).
     pub tagged_far: bool,
+    /// FEAT_MTE_STORE_ONLY, when the modelled kernel uses it (6.17+): `PR_MTE_STORE_ONLY` is
+    /// accepted and HWCAP3_MTE_STORE_ONLY reported.
+    pub store_only: bool,
 }
 
 impl Default for MteMachine {
     fn default() -> Self {
-        MteMachine { level: MteLevel::None, preferred: TcfMode::Async, tagged_far: true }
+        MteMachine { level: MteLevel::None, preferred: TcfMode::Async, tagged_far: true, store_only: false }
     }
 }
 
@@ -100,6 +107,8 @@ pub struct MteCtrl {
     pub asymm: bool,
     /// The IRG include mask (tags IRG may produce).
     pub include: u16,
+    /// `PR_MTE_STORE_ONLY`: loads are not tag-checked.
+    pub store_only: bool,
 }
 
 impl MteCtrl {
@@ -154,6 +163,9 @@ impl MteState {
         let mut valid = PR_TAGGED_ADDR_ENABLE;
         if self.supported() {
             valid |= PR_MTE_TCF_SYNC | PR_MTE_TCF_ASYNC | PR_MTE_TAG_MASK;
+            if self.machine.store_only {
+                valid |= PR_MTE_STORE_ONLY;
+            }
         }
         if arg & !valid != 0 {
             return Err(Errno::EINVAL);
@@ -166,6 +178,7 @@ impl MteState {
                 asynch,
                 asymm: sync && asynch && self.machine.level == MteLevel::Mte3,
                 include: ((arg & PR_MTE_TAG_MASK) >> PR_MTE_TAG_SHIFT) as u16,
+                store_only: arg & PR_MTE_STORE_ONLY != 0,
             };
             self.mode = self.ctrl.effective(self.machine.preferred);
         }
@@ -183,8 +196,20 @@ impl MteState {
             if self.ctrl.asynch {
                 r |= PR_MTE_TCF_ASYNC;
             }
+            if self.ctrl.store_only {
+                r |= PR_MTE_STORE_ONLY;
+            }
         }
         r
+    }
+
+    /// How the thread's user accesses (and the kernel's unprivileged LDTR/STTR accesses on its
+    /// behalf) are checked: the mode, except that store-only mode leaves loads unchecked.
+    pub fn check(&self, store: bool) -> CheckKind {
+        if !store && self.ctrl.store_only {
+            return CheckKind::Off;
+        }
+        self.mode.check(store)
     }
 }
 
@@ -215,7 +240,7 @@ mod tests {
     use super::*;
 
     fn state(level: MteLevel, preferred: TcfMode) -> MteState {
-        MteState { machine: MteMachine { level, preferred, tagged_far: true }, ..Default::default() }
+        MteState { machine: MteMachine { level, preferred, tagged_far: true, store_only: false }, ..Default::default() }
     }
 
     #[test]

@@ -46,8 +46,10 @@ const FAULT_WINDOW_PA: u64 = 0x07f0_0000_0000;
 pub struct Arm64Options {
     /// The MTE level offered to the guest (ID registers and HWCAP2).
     pub mte: MteLevel,
-    /// FEAT_MTE_TAGGED_FAR.
+    /// FEAT_MTE_TAGGED_FAR (as the modelled kernel exposes it).
     pub mte_far: bool,
+    /// FEAT_MTE_STORE_ONLY (as the modelled kernel exposes it).
+    pub mte_store_only: bool,
     /// Trace every instruction.
     pub trace_insns: bool,
     /// Budgets.
@@ -192,7 +194,7 @@ pub fn user_id_regs(opts: &Arm64Options) -> Result<IdRegs, EmuError> {
     regs.mmfr1 = rd(&uc, 7, 1);
     regs.mmfr2 = rd(&uc, 7, 2);
     uc.emu_stop().ok();
-    Ok(regs.user_view(opts.mte, opts.mte_far))
+    Ok(regs.user_view(opts.mte, opts.mte_far, opts.mte_store_only))
 }
 
 fn read_insn(g: &Guest, pc: u64) -> Option<u32> {
@@ -349,7 +351,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
     // QEMU's ARM targets default to 1 KiB target pages; Linux/arm64 here uses 4 KiB.
     uc.ctl_set_page_size(4096).op("set page size")?;
     let sys = read_system_id_regs(&uc);
-    uc.get_data_mut().user_regs = sys.user_view(opts.mte, opts.mte_far);
+    uc.get_data_mut().user_regs = sys.user_view(opts.mte, opts.mte_far, opts.mte_store_only);
     setup_cpu(&mut uc, start)?;
     sync_memory(&mut uc)?;
     install_hooks(&mut uc, opts.trace_insns)?;

@@ -70,7 +70,7 @@ pub(super) fn on_tagged_access(uc: &mut Unicorn<Guest>, store: bool, paddr: u64,
     if g.tco {
         return true;
     }
-    let kind = g.kernel.mte.mode.check(store);
+    let kind = g.kernel.mte.check(store);
     if kind == CheckKind::Off {
         return true;
     }

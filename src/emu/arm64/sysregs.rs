@@ -82,15 +82,18 @@ fn signed_field(v: u64, shift: u32) -> i64 {
 }
 
 impl IdRegs {
-    /// The user-visible view of a system (`self`) with the given MTE level and FEAT_MTE_FAR.
-    pub fn user_view(&self, mte: MteLevel, mte_far: bool) -> IdRegs {
+    /// The user-visible view of a system (`self`) with the given MTE level, FEAT_MTE_FAR and
+    /// FEAT_MTE_STORE_ONLY (each as the modelled kernel exposes it).
+    pub fn user_view(&self, mte: MteLevel, mte_far: bool, store_only: bool) -> IdRegs {
         let mut pfr1 = self.pfr1 & PFR1_VISIBLE & !(0xf << 8);
         pfr1 |= match mte {
             MteLevel::None => 0,
             MteLevel::Mte2 => 2 << 8,
             MteLevel::Mte3 => 3 << 8,
         };
-        let pfr2 = if mte != MteLevel::None && mte_far { 1 << 8 } else { 0 } & PFR2_VISIBLE;
+        let on = |b: bool| (mte != MteLevel::None && b) as u64;
+        // ID_AA64PFR2_EL1: MTEFAR bits 11:8, MTESTOREONLY bits 7:4.
+        let pfr2 = ((on(mte_far) << 8) | (on(store_only) << 4)) & PFR2_VISIBLE;
         IdRegs {
             midr: self.midr,
             pfr0: (self.pfr0 & PFR0_VISIBLE) | PFR0_FORCED,
@@ -238,7 +241,7 @@ mod tests {
 
     #[test]
     fn user_view_hides_and_forces_fields() {
-        let u = sys().user_view(MteLevel::None, true);
+        let u = sys().user_view(MteLevel::None, true, false);
         assert_eq!(u.pfr0 & 0xff, 0x11, "EL0 and EL1 forced to 1");
         assert_eq!(field(u.pfr0, 32), 0, "SVE hidden");
         assert_eq!(field(u.pfr0, 60), 0, "CSV3 hidden");
@@ -250,16 +253,16 @@ mod tests {
         assert_eq!(u.read_el0(0, 1), None, "CTR alias is not emulated");
         assert_eq!(u.read_el0(1, 0), None, "CRm=1 is not emulated");
         assert_eq!(u.read_el0(3, 7), Some(0));
-        let m = sys().user_view(MteLevel::Mte2, true);
+        let m = sys().user_view(MteLevel::Mte2, true, false);
         assert_eq!(field(m.pfr1, 8), 2);
         assert_eq!(m.hwcaps().1 & (1 << 18), 1 << 18, "HWCAP2_MTE");
         assert_eq!(m.hwcap3(), 1, "HWCAP3_MTE_FAR");
-        assert_eq!(sys().user_view(MteLevel::Mte3, false).hwcaps().1 & (1 << 22), 1 << 22);
+        assert_eq!(sys().user_view(MteLevel::Mte3, false, false).hwcaps().1 & (1 << 22), 1 << 22);
     }
 
     #[test]
     fn hwcaps_follow_the_fields() {
-        let (h, _) = sys().user_view(MteLevel::None, false).hwcaps();
+        let (h, _) = sys().user_view(MteLevel::None, false, false).hwcaps();
         for bit in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 25] {
             assert!(h & (1 << bit) != 0, "bit {bit} in {h:#x}");
         }

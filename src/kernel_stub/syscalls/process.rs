@@ -129,9 +129,10 @@ impl Kernel {
                 }
                 self.uaccess.tagged_addr_abi = self.mte.set_ctrl(a[1])?;
                 // Which kernel accesses to user memory are tag-checked follows the mode.
-                let mode = self.mte.mode;
-                self.uaccess.check_loads = mode.check(false) == crate::mte::CheckKind::Precise;
-                self.uaccess.check_stores = mode.check(true) == crate::mte::CheckKind::Precise;
+                // (store-only mode leaves the kernel's LDTR loads unchecked too: TCSO0 covers EL0
+                // and unprivileged accesses).
+                self.uaccess.check_loads = self.mte.check(false) == crate::mte::CheckKind::Precise;
+                self.uaccess.check_stores = self.mte.check(true) == crate::mte::CheckKind::Precise;
                 Ok(0)
             }
             PR_GET_TAGGED_ADDR_CTRL => {
