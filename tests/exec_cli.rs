@@ -207,7 +207,7 @@ fn the_loop_table_command_prints_every_loop_and_kernel() {
     assert!(t.contains("| btrfs search_ioctl | 5.15-5.18 | **live-lock** (cycle 1)"), "{t}");
     assert!(t.contains("| btrfs search_ioctl | 5.19-6.14 | EFAULT 1p/1f/0s | n/a | **live-lock** (cycle 1)"), "{t}");
     assert!(t.contains("| btrfs search_ioctl | 6.17-6.18 | EFAULT 1p/1f/0s | **live-lock** (cycle 1)"), "{t}");
-    assert!(t.contains("| generic_perform_write (tmpfs) | 6.14-6.18 |"), "{t}");
+    assert!(t.contains("| generic_perform_write (tmpfs) | 6.14 | short write 8 B 3p/1f/2s |"), "{t}");
 }
 
 #[test]
