@@ -218,7 +218,9 @@ impl Kernel {
                 SyscallOutcome::Return(Err(e)) => (-e.generic(), format!("-1 {} ({})", e.name(), e.description())),
                 SyscallOutcome::Exit(code) => (0, format!("? (exit status {code})")),
                 SyscallOutcome::SigReturn => (0, "? (return from signal handler)".into()),
-                SyscallOutcome::KillLivelock(_) => (0, "? (live-lock proven: task killed)".into()),
+                SyscallOutcome::KillLivelock(_) => {
+                    (0, "? (live-lock proven: tagmmu killed the task; a real kernel spins)".into())
+                }
             };
             self.trace.emit(TraceEvent::Syscall { nr, name, args: args_text, ret, result });
         }
