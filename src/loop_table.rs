@@ -16,8 +16,10 @@ use crate::kernel_stub::btrfs::search::{SearchIoctl, SearchKey, SEARCH_ARGS_BUFS
 use crate::kernel_stub::btrfs::{Item, Key, Leaf, Tree};
 use crate::kernel_stub::fault_in::SubpageProbe;
 use crate::kernel_stub::fuse::FuseWrite;
+use crate::kernel_stub::gfs2::direct::Gfs2Direct;
 use crate::kernel_stub::gfs2::read::Gfs2Read;
 use crate::kernel_stub::gfs2::write::Gfs2BufferedWrite;
+use crate::kernel_stub::iomap_dio::DioOp;
 use crate::kernel_stub::iov_iter::IovIter;
 use crate::kernel_stub::loops::perform_write::{PerformWrite, WriteEnd};
 use crate::kernel_stub::loops::report::Attempts;
@@ -87,11 +89,14 @@ pub enum TableLoop {
     Gfs2Write,
     /// `fuse_perform_write` (fuse_fill_write_pages), two pages from file offset 0.
     FuseWrite,
+    /// `gfs2_file_direct_read` (O_DIRECT), two pages from file offset 0, the buffer page
+    /// aligned (direct I/O needs 512-byte alignment).
+    Gfs2DirectRead,
 }
 
 impl TableLoop {
     /// Every loop of the table.
-    pub const ALL: [TableLoop; 7] = [
+    pub const ALL: [TableLoop; 8] = [
         TableLoop::SearchIoctl,
         TableLoop::PerformWriteTmpfs,
         TableLoop::PerformWriteExt4,
@@ -99,6 +104,7 @@ impl TableLoop {
         TableLoop::Gfs2Read,
         TableLoop::Gfs2Write,
         TableLoop::FuseWrite,
+        TableLoop::Gfs2DirectRead,
     ];
 
     /// Its name in the table.
@@ -111,6 +117,7 @@ impl TableLoop {
             TableLoop::Gfs2Read => "gfs2_file_read_iter",
             TableLoop::Gfs2Write => "gfs2_file_buffered_write",
             TableLoop::FuseWrite => "fuse_perform_write",
+            TableLoop::Gfs2DirectRead => "gfs2_file_direct_read",
         }
     }
 }
@@ -147,7 +154,7 @@ impl Cell {
             }
             Verdict::Completed { ret } => match self.the_loop {
                 TableLoop::SearchIoctl => format!("completed {counts}"),
-                TableLoop::Gfs2Read => format!("short read {ret} B {counts}"),
+                TableLoop::Gfs2Read | TableLoop::Gfs2DirectRead => format!("short read {ret} B {counts}"),
                 _ => format!("short write {ret} B {counts}"),
             },
         }
@@ -219,6 +226,15 @@ pub fn run_cell(the_loop: TableLoop, version: KernelVersion, m: Machine) -> Loop
                 ..Default::default()
             };
             Box::new(SearchIoctl::new(sk, tree(), ubuf, SEARCH_ARGS_BUFSIZE, version, probe, mte).for_arch(k.arch))
+        }
+        TableLoop::Gfs2DirectRead => {
+            let page = k.mm.page_size();
+            k.vfs.add_file("/mnt/gfs2/table", vec![b'g'; 3 * page as usize]).expect("a fresh tree");
+            let flags = OpenFlags { read: true, direct: true, ..Default::default() };
+            let fd = k.vfs.open("/mnt/gfs2/table", flags, 0).expect("just created") as u64;
+            // Direct I/O needs an aligned buffer: the page holding the buffer's start.
+            let aligned = ubuf & !(page - 1);
+            Box::new(Gfs2Direct::new(DioOp::Read, IovIter::new(vec![(aligned, 2 * page)]), fd, 0, version))
         }
         TableLoop::Gfs2Read => {
             let page = k.mm.page_size();

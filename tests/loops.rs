@@ -63,7 +63,7 @@ fn every_loop_on_every_kernel_on_both_architectures() {
         };
         for &v in KNOWN {
             type Rule = fn(KernelVersion, Arch) -> Expect;
-            let cases: [(&str, Vec<String>, &str, Rule); 7] = [
+            let cases: [(&str, Vec<String>, &str, Rule); 8] = [
                 ("btrfs_search", search_args.clone(), "search_ioctl", |v, arch| {
                     if arch == Arch::Arm64 && v.at_least(5, 19) {
                         Expect::Completed
@@ -87,6 +87,12 @@ fn every_loop_on_every_kernel_on_both_architectures() {
                     vec!["0".into(), bad.to_string(), len.clone(), "/mnt/gfs2/data".into()],
                     "gfs2_file_read_iter",
                     |v, _| if v.at_least(5, 16) { Expect::Livelock } else { Expect::Completed },
+                ),
+                (
+                    "read_partial",
+                    vec!["0".into(), bad.to_string(), len.clone(), "/mnt/gfs2/data".into(), "direct".into()],
+                    "gfs2_file_direct_read",
+                    |_, _| Expect::Completed,
                 ),
             ];
             for (program, args, id, rule) in cases {

@@ -6,9 +6,11 @@
 //! [`should_fault_in_pages`]; its forms per version are in [`Form`].
 //!
 //! The loops: [`read::Gfs2Read`] (`gfs2_file_read_iter`, buffered) and
-//! [`write::Gfs2BufferedWrite`] (`gfs2_file_buffered_write`). Each is a
+//! [`write::Gfs2BufferedWrite`] (`gfs2_file_buffered_write`), [`direct::Gfs2Direct`]
+//! (`gfs2_file_direct_read` / `gfs2_file_direct_write`). Each is a
 //! [`crate::kernel_stub::loops::KernelLoop`].
 
+pub mod direct;
 pub mod read;
 pub mod write;
 

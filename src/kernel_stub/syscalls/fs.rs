@@ -94,16 +94,16 @@ impl Kernel {
         // do_dentry_open: O_DIRECT needs the mapping's ->direct_IO (FMODE_CAN_ODIRECT in
         // 6.x). btrfs has it (files and directories share btrfs_aops), and so do ext4, gfs2
         // and fuse; tmpfs gained it only in 6.6 and devices have none. tagmmu models O_DIRECT
-        // on btrfs, ext4 and tmpfs so far: on gfs2 and fuse the open is refused (EINVAL) with
-        // a notice, rather than run a direct-I/O path it does not model.
+        // on btrfs, ext4, gfs2 and tmpfs so far: on fuse the open is refused (EINVAL) with a
+        // notice, rather than run a direct-I/O path it does not model.
         if f.direct {
             let fs = self.fd_fs(fd);
             // tmpfs from 6.6 ("tmpfs: trivial support for direct IO") accepts O_DIRECT and
             // serves it through its ordinary (buffered) read and write paths.
             let tmpfs_6_6 = fs == FsKind::Tmpfs && self.config.version.at_least(6, 6);
-            if !matches!(fs, FsKind::Btrfs | FsKind::Ext4) && !tmpfs_6_6 {
+            if !matches!(fs, FsKind::Btrfs | FsKind::Ext4 | FsKind::Gfs2) && !tmpfs_6_6 {
                 self.vfs.close(fd)?;
-                let linux_accepts = matches!(fs, FsKind::Gfs2 | FsKind::Fuse);
+                let linux_accepts = fs == FsKind::Fuse;
                 if linux_accepts {
                     self.notice(format!(
                         "O_DIRECT on {} is not modelled yet: open() fails with EINVAL instead",
@@ -132,7 +132,8 @@ impl Kernel {
             let n = match self.fd_fs(fd) {
                 FsKind::Btrfs if f.flags.direct => self.btrfs_direct_read(fd, buf, len as u64, pos)?,
                 FsKind::Ext4 if f.flags.direct => self.ext4_direct(DioOp::Read, fd, buf, len as u64, pos)?,
-                FsKind::Gfs2 if !f.flags.direct => self.gfs2_read(fd, buf, len as u64, pos)?,
+                FsKind::Gfs2 if f.flags.direct => self.gfs2_direct_read(fd, buf, len as u64, pos)?,
+                FsKind::Gfs2 => self.gfs2_read(fd, buf, len as u64, pos)?,
                 _ => self.filemap_read(fd, buf, len as u64, pos)?,
             };
             if at.is_none() {
@@ -220,6 +221,7 @@ impl Kernel {
                 self.ext4_direct(DioOp::Write, fd, segs[0].0, len, pos)?
             }
             FsKind::Ext4 => self.generic_perform_write(fd, segs, pos, WriteEnd::Block, "ext4")?,
+            FsKind::Gfs2 if f.flags.direct && segs.len() == 1 => self.gfs2_direct_write(fd, segs[0].0, len, pos)?,
             FsKind::Gfs2 => self.gfs2_buffered_write(fd, segs, pos)?,
             FsKind::Fuse => self.fuse_write(fd, segs, pos)?,
             FsKind::Tmpfs => self.generic_perform_write(fd, segs, pos, WriteEnd::Shmem, "tmpfs")?,
