@@ -21,6 +21,13 @@ say "SPARC ADI: Linux 5.19 with tagmmu's ADI probe (one read per 64-byte block) 
 say "Every modelled fault-in loop on every modelled kernel (tagmmu loops: the kernel model alone)"
 "$tagmmu" loops
 
+say "arm64 MTE: btrfs_buffered_write on Linux 6.14 (6.13+) live-locks on a page-aligned write"
+"$tagmmu" run configs/btrfs-6.14-buffered-write-livelock.yaml
+say "arm64 MTE: gfs2's buffered read live-locks since 5.16 (its fault-in never sees tags)"
+"$tagmmu" run configs/gfs2-5.16-read-livelock.yaml
+say "arm64 MTE store-only (6.17): the sub-page probe reads, reads are unchecked: search_ioctl live-locks again"
+"$tagmmu" run configs/btrfs-6.17-store-only-livelock.yaml
+
 say "tagmmu exec: a static glibc arm64 program, with its syscalls traced"
 "$tagmmu" exec --clear-env --trace "$guest/arm64/hello"
 say "tagmmu exec: a static glibc sparc64 program, with its syscalls traced"
@@ -33,7 +40,7 @@ say "tagmmu exec: an ADI load through the wrong version (SPARC M7, precise SEGV_
 "$tagmmu" exec --clear-env "$guest/sparc64/adi_doc_example" 1 mismatch
 echo "exit status: $?"
 
-shown="btrfs-5.16-livelock btrfs-5.19-efault sparc-adi-5.16-livelock sparc-adi-5.19-livelock sparc-adi-5.19-probe-efault"
+shown="btrfs-5.16-livelock btrfs-5.19-efault sparc-adi-5.16-livelock sparc-adi-5.19-livelock sparc-adi-5.19-probe-efault btrfs-6.14-buffered-write-livelock gfs2-5.16-read-livelock btrfs-6.17-store-only-livelock"
 for s in configs/*.yaml; do
   name=$(basename "$s" .yaml)
   case " $shown " in *" $name "*) continue ;; esac
