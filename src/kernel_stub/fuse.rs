@@ -27,9 +27,10 @@
 use std::collections::BTreeSet;
 
 use crate::kernel_stub::errno::Errno;
-use crate::kernel_stub::fault_in::FaultInFn;
 use crate::kernel_stub::iov_iter::IovIter;
-use crate::kernel_stub::loops::{CopyDir, FaultSite, KernelLoop, LoopEvent, PassEnd};
+use crate::kernel_stub::loops::{
+    prefault_fails, progress_result, state_words, CopyDir, FaultSite, KernelLoop, LoopEvent, PassEnd, PrefaultRule,
+};
 use crate::kernel_stub::mm::Access;
 use crate::kernel_stub::uaccess::UaccessCtx;
 use crate::kernel_stub::version::KernelVersion;
@@ -103,16 +104,9 @@ impl FuseWrite {
     }
 
     fn done(&mut self, err: Result<(), Errno>) -> PassEnd {
-        let r = match err {
-            _ if self.written > 0 => Ok(self.written),
-            Ok(()) => Ok(0),
-            Err(e) => Err(e),
-        };
+        let (r, end) = progress_result(self.written, err.map(|_| 0).unwrap_or_else(|e| -e.generic()));
         self.result = Some(r);
-        PassEnd::Done(match r {
-            Ok(n) => n as i64,
-            Err(e) => -e.generic(),
-        })
+        end
     }
 
     /// The fill ends: its pages go to the server (which takes them all).
@@ -139,17 +133,10 @@ impl FuseWrite {
         self.done(Err(Errno::EFAULT))
     }
 
+    /// The fault-in of a step (fuse never took 5.18's "nothing faulted in" rule).
     fn fault_in(&self, k: &mut Kernel, bytes: u64, log: &mut Vec<LoopEvent>) -> bool {
-        let start = self.iter.current();
         let ctx = k.uaccess;
-        if self.prefault == Prefault::Pages515 {
-            let r = self.iter.fault_in_readable_515(&mut k.mm, ctx, bytes);
-            log.push(LoopEvent::FaultIn { func: FaultInFn::IovIterFaultInReadable, start, len: bytes, result: r });
-            return r != 0;
-        }
-        let left = self.iter.fault_in_readable(&mut k.mm, ctx, k.config.version, bytes);
-        log.push(LoopEvent::FaultIn { func: FaultInFn::IovIterReadable, start, len: bytes, result: left as i64 });
-        left != 0
+        prefault_fails(k, ctx, &self.iter, bytes, PrefaultRule::AnyShortfall, log)
     }
 }
 
@@ -229,8 +216,7 @@ impl KernelLoop for FuseWrite {
     }
 
     fn state(&self) -> Vec<u8> {
-        let mut v = Vec::new();
-        for x in [
+        let words = [
             self.pos,
             self.written,
             self.fill_bytes,
@@ -239,11 +225,8 @@ impl KernelLoop for FuseWrite {
             self.iter.seg as u64,
             self.iter.offset,
             self.iter.count,
-        ] {
-            v.extend_from_slice(&x.to_le_bytes());
-        }
-        v.extend(self.uptodate.iter().flat_map(|p| p.to_le_bytes()));
-        v
+        ];
+        state_words(&words, &self.uptodate)
     }
 
     fn user_ranges(&self) -> Vec<(u64, u64)> {
@@ -263,30 +246,16 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::Arch;
+    use crate::kernel_stub::loops::testing::{tag3, tagged_kernel};
     use crate::kernel_stub::loops::LoopEnd;
-    use crate::kernel_stub::mm::{MapRequest, Placement, Prot, VmaKind};
     use crate::kernel_stub::vfs::OpenFlags;
-    use crate::kernel_stub::KernelConfig;
 
     fn write(version: &str, start: u64, bad: u64, len: u64) -> (LoopEnd, Kernel) {
-        let mut k = Kernel::new(Arch::Arm64, KernelConfig { version: version.parse().unwrap(), ..Default::default() });
-        let req = MapRequest { placement: Placement::Hint, shared: false };
-        let a = k.mm.mmap(0, 3 * 4096, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
-        for g in (0..3 * 4096).step_by(16) {
-            k.mm.set_tag(a + g, 3);
-        }
-        k.mm.set_tag(a + bad, 9);
-        for p in 0..3 {
-            k.mm.handle_user_fault(a + p * 4096, Access::Write).unwrap();
-        }
-        k.uaccess.tagged_addr_abi = true;
-        k.uaccess.check_loads = true;
-        k.uaccess.check_stores = true;
+        let (mut k, a) = tagged_kernel(version, 3, bad, true);
         k.vfs.add_dir("/mnt/fuse").unwrap();
         let flags = OpenFlags { read: true, write: true, create: true, ..Default::default() };
         let fd = k.vfs.open("/mnt/fuse/f", flags, 0o600).unwrap() as u64;
-        let mut w = FuseWrite::new(IovIter::new(vec![((a + start) | (3 << 56), len)]), fd, 0, k.config.version);
+        let mut w = FuseWrite::new(IovIter::new(vec![(tag3(a + start), len)]), fd, 0, k.config.version);
         let e = k.run_kernel_loop(&mut w);
         (e, k)
     }

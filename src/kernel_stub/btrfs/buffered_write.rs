@@ -35,9 +35,10 @@
 use std::collections::BTreeSet;
 
 use crate::kernel_stub::errno::Errno;
-use crate::kernel_stub::fault_in::FaultInFn;
 use crate::kernel_stub::iov_iter::IovIter;
-use crate::kernel_stub::loops::{CopyDir, FaultSite, KernelLoop, LoopEvent, PassEnd};
+use crate::kernel_stub::loops::{
+    prefault_fails, progress_result, state_words, CopyDir, FaultSite, KernelLoop, LoopEvent, PassEnd, PrefaultRule,
+};
 use crate::kernel_stub::mm::Access;
 use crate::kernel_stub::uaccess::UaccessCtx;
 use crate::kernel_stub::version::KernelVersion;
@@ -108,12 +109,9 @@ impl BtrfsBufferedWrite {
     }
 
     fn done(&mut self, status: Result<u64, Errno>) -> PassEnd {
-        let r = if self.written > 0 { Ok(self.written) } else { status };
+        let (r, end) = progress_result(self.written, status.map(|_| 0).unwrap_or_else(|e| -e.generic()));
         self.result = Some(r);
-        PassEnd::Done(match r {
-            Ok(n) => n as i64,
-            Err(e) => -e.generic(),
-        })
+        end
     }
 }
 
@@ -145,27 +143,9 @@ impl KernelLoop for BtrfsBufferedWrite {
             _ => self.nrptrs * page,
         };
         let write_bytes = self.iter.count.min(span - offset);
-        let start = self.iter.current();
         let ctx = k.uaccess;
-        let failed = if self.form == Form::B1 {
-            let r = self.iter.fault_in_readable_515(&mut k.mm, ctx, write_bytes);
-            log.push(LoopEvent::FaultIn {
-                func: FaultInFn::IovIterFaultInReadable,
-                start,
-                len: write_bytes,
-                result: r,
-            });
-            r != 0
-        } else {
-            let left = self.iter.fault_in_readable(&mut k.mm, ctx, k.config.version, write_bytes);
-            log.push(LoopEvent::FaultIn {
-                func: FaultInFn::IovIterReadable,
-                start,
-                len: write_bytes,
-                result: left as i64,
-            });
-            left != 0
-        };
+        // btrfs never took 5.18's "nothing faulted in" rule: any shortfall is -EFAULT.
+        let failed = prefault_fails(k, ctx, &self.iter, write_bytes, PrefaultRule::AnyShortfall, log);
         if failed {
             log.push(LoopEvent::Note { text: "btrfs_buffered_write gives up: -EFAULT.".into() });
             return self.done(Err(Errno::EFAULT));
@@ -259,8 +239,7 @@ impl KernelLoop for BtrfsBufferedWrite {
     }
 
     fn state(&self) -> Vec<u8> {
-        let mut v = Vec::new();
-        for x in [
+        let words = [
             self.pos,
             self.written,
             self.nrptrs,
@@ -268,11 +247,8 @@ impl KernelLoop for BtrfsBufferedWrite {
             self.iter.seg as u64,
             self.iter.offset,
             self.iter.count,
-        ] {
-            v.extend_from_slice(&x.to_le_bytes());
-        }
-        v.extend(self.uptodate.iter().flat_map(|p| p.to_le_bytes()));
-        v
+        ];
+        state_words(&words, &self.uptodate)
     }
 
     fn user_ranges(&self) -> Vec<(u64, u64)> {
@@ -298,36 +274,18 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::Arch;
-    use crate::kernel_stub::loops::{LivelockAction, LoopEnd, Verdict};
-    use crate::kernel_stub::mm::{MapRequest, Placement, Prot, VmaKind};
+    use crate::kernel_stub::loops::testing::{tag3, tagged_kernel};
+    use crate::kernel_stub::loops::{LoopEnd, Verdict};
     use crate::kernel_stub::vfs::OpenFlags;
-    use crate::kernel_stub::KernelConfig;
 
-    /// Three present pages tagged 3 with the granule at `bad` tagged 9; sync mode.
+    /// A page-cache write of `len` bytes from buffer offset `start` to file position `pos`,
+    /// over three present pages with the granule at `bad` tagged 9.
     fn write(version: &str, start: u64, bad: u64, len: u64, pos: u64) -> (LoopEnd, Kernel) {
-        let config = KernelConfig {
-            version: version.parse().unwrap(),
-            livelock_action: LivelockAction::Fail { errno: "EINTR".into() },
-            ..Default::default()
-        };
-        let mut k = Kernel::new(Arch::Arm64, config);
-        let req = MapRequest { placement: Placement::Hint, shared: false };
-        let a = k.mm.mmap(0, 3 * 4096, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
-        for g in (0..3 * 4096).step_by(16) {
-            k.mm.set_tag(a + g, 3);
-        }
-        k.mm.set_tag(a + bad, 9);
-        for p in 0..3 {
-            k.mm.handle_user_fault(a + p * 4096, Access::Write).unwrap();
-        }
-        k.uaccess.tagged_addr_abi = true;
-        k.uaccess.check_loads = true;
-        k.uaccess.check_stores = true;
+        let (mut k, a) = tagged_kernel(version, 3, bad, true);
         let flags = OpenFlags { read: true, write: true, create: true, ..Default::default() };
         let fd = k.vfs.open("/tmp/f", flags, 0o600).unwrap() as u64;
-        let buf = (a + start) | (3 << 56);
-        let mut w = BtrfsBufferedWrite::new(IovIter::new(vec![(buf, len)]), fd, pos, k.config.version, 4096);
+        let mut w =
+            BtrfsBufferedWrite::new(IovIter::new(vec![(tag3(a + start), len)]), fd, pos, k.config.version, 4096);
         let e = k.run_kernel_loop(&mut w);
         (e, k)
     }

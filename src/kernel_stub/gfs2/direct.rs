@@ -25,7 +25,7 @@ use crate::kernel_stub::errno::Errno;
 use crate::kernel_stub::fault_in::FaultInFn;
 use crate::kernel_stub::iomap_dio::{DioOp, DioRequest, LOGICAL_BLOCK_SIZE};
 use crate::kernel_stub::iov_iter::IovIter;
-use crate::kernel_stub::loops::{KernelLoop, LoopEvent, PassEnd};
+use crate::kernel_stub::loops::{state_words, KernelLoop, LoopEvent, PassEnd};
 use crate::kernel_stub::mm::VmaKind;
 use crate::kernel_stub::Kernel;
 
@@ -239,8 +239,7 @@ impl KernelLoop for Gfs2Direct {
     }
 
     fn state(&self) -> Vec<u8> {
-        let mut v = Vec::new();
-        for x in [
+        let words = [
             self.pos,
             self.done,
             self.window.prev_count,
@@ -249,10 +248,8 @@ impl KernelLoop for Gfs2Direct {
             self.iter.seg as u64,
             self.iter.offset,
             self.iter.count,
-        ] {
-            v.extend_from_slice(&x.to_le_bytes());
-        }
-        v
+        ];
+        state_words(&words, &Default::default())
     }
 
     fn user_ranges(&self) -> Vec<(u64, u64)> {
@@ -298,26 +295,15 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::Arch;
+    use crate::kernel_stub::loops::testing::{tag3, tagged_kernel};
     use crate::kernel_stub::loops::LoopEnd;
-    use crate::kernel_stub::mm::{MapRequest, Placement, Prot, VmaKind};
     use crate::kernel_stub::vfs::OpenFlags;
-    use crate::kernel_stub::KernelConfig;
 
     fn read(version: &str, offset: u64, len: u64) -> (LoopEnd, Kernel) {
-        let mut k = Kernel::new(Arch::Arm64, KernelConfig { version: version.parse().unwrap(), ..Default::default() });
-        let req = MapRequest { placement: Placement::Hint, shared: false };
-        let a = k.mm.mmap(0, 4 * 4096, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
-        for g in (0..4 * 4096).step_by(16) {
-            k.mm.set_tag(a + g, 3);
-        }
-        k.mm.set_tag(a + 5000, 9);
-        k.uaccess.tagged_addr_abi = true;
-        k.uaccess.check_loads = true;
-        k.uaccess.check_stores = true;
+        let (mut k, a) = tagged_kernel(version, 4, 5000, false);
         k.vfs.add_file("/mnt/gfs2/f", vec![1; 3 * 4096]).unwrap();
         let fd = k.vfs.open("/mnt/gfs2/f", OpenFlags { read: true, ..Default::default() }, 0).unwrap() as u64;
-        let iter = IovIter::new(vec![((a + offset) | (3 << 56), len)]);
+        let iter = IovIter::new(vec![(tag3(a + offset), len)]);
         let mut r = Gfs2Direct::new(DioOp::Read, iter, fd, 0, k.config.version);
         let e = k.run_kernel_loop(&mut r);
         (e, k)

@@ -28,7 +28,7 @@ use crate::kernel_stub::errno::Errno;
 use crate::kernel_stub::fault_in::FaultInFn;
 use crate::kernel_stub::filemap::ReadFlags;
 use crate::kernel_stub::iov_iter::IovIter;
-use crate::kernel_stub::loops::{KernelLoop, LoopEvent, PassEnd};
+use crate::kernel_stub::loops::{progress_result, state_words, KernelLoop, LoopEvent, PassEnd};
 use crate::kernel_stub::Kernel;
 
 /// Where the read is.
@@ -78,9 +78,9 @@ impl Gfs2Read {
 
     fn done(&mut self, ret: i64) -> PassEnd {
         // `return read ? read : ret`
-        let r = if self.read > 0 { self.read as i64 } else { ret };
-        self.result = Some(if r < 0 { Err(Errno::from_generic(-r).unwrap_or(Errno::EIO)) } else { Ok(r as u64) });
-        PassEnd::Done(r)
+        let (r, end) = progress_result(self.read, ret);
+        self.result = Some(r);
+        end
     }
 
     fn read_pass(&mut self, k: &mut Kernel, flags: ReadFlags, log: &mut Vec<LoopEvent>) -> i64 {
@@ -173,8 +173,7 @@ impl KernelLoop for Gfs2Read {
     }
 
     fn state(&self) -> Vec<u8> {
-        let mut v = Vec::new();
-        for x in [
+        let words = [
             self.pos,
             self.read,
             self.window.prev_count,
@@ -183,11 +182,8 @@ impl KernelLoop for Gfs2Read {
             self.iter.seg as u64,
             self.iter.offset,
             self.iter.count,
-        ] {
-            v.extend_from_slice(&x.to_le_bytes());
-        }
-        v.extend(self.cache.iter().flat_map(|p| p.to_le_bytes()));
-        v
+        ];
+        state_words(&words, &self.cache)
     }
 
     fn user_ranges(&self) -> Vec<(u64, u64)> {
@@ -210,34 +206,15 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::Arch;
-    use crate::kernel_stub::loops::{LivelockAction, LoopEnd, Verdict};
-    use crate::kernel_stub::mm::{Access, MapRequest, Placement, Prot, VmaKind};
+    use crate::kernel_stub::loops::testing::{tag3, tagged_kernel};
+    use crate::kernel_stub::loops::{LoopEnd, Verdict};
     use crate::kernel_stub::vfs::OpenFlags;
-    use crate::kernel_stub::KernelConfig;
 
     fn read(version: &str, bad: u64, len: u64) -> (LoopEnd, Kernel) {
-        let config = KernelConfig {
-            version: version.parse().unwrap(),
-            livelock_action: LivelockAction::Fail { errno: "EINTR".into() },
-            ..Default::default()
-        };
-        let mut k = Kernel::new(Arch::Arm64, config);
-        let req = MapRequest { placement: Placement::Hint, shared: false };
-        let a = k.mm.mmap(0, 3 * 4096, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
-        for g in (0..3 * 4096).step_by(16) {
-            k.mm.set_tag(a + g, 3);
-        }
-        k.mm.set_tag(a + bad, 9);
-        for p in 0..3 {
-            k.mm.handle_user_fault(a + p * 4096, Access::Write).unwrap();
-        }
-        k.uaccess.tagged_addr_abi = true;
-        k.uaccess.check_loads = true;
-        k.uaccess.check_stores = true;
+        let (mut k, a) = tagged_kernel(version, 3, bad, true);
         k.vfs.add_file("/mnt/gfs2/f", vec![7; 10_000]).unwrap();
         let fd = k.vfs.open("/mnt/gfs2/f", OpenFlags { read: true, ..Default::default() }, 0).unwrap() as u64;
-        let mut r = Gfs2Read::new(IovIter::new(vec![((a) | (3 << 56), len)]), fd, 0, k.config.version);
+        let mut r = Gfs2Read::new(IovIter::new(vec![(tag3(a), len)]), fd, 0, k.config.version);
         let e = k.run_kernel_loop(&mut r);
         (e, k)
     }

@@ -24,7 +24,7 @@ use super::{should_fault_in_pages, Form, Window};
 use crate::kernel_stub::errno::Errno;
 use crate::kernel_stub::fault_in::FaultInFn;
 use crate::kernel_stub::iov_iter::IovIter;
-use crate::kernel_stub::loops::{KernelLoop, LoopEvent, PassEnd};
+use crate::kernel_stub::loops::{progress_result, state_words, KernelLoop, LoopEvent, PassEnd};
 use crate::kernel_stub::Kernel;
 
 /// One `gfs2_file_buffered_write()` call.
@@ -72,9 +72,9 @@ impl Gfs2BufferedWrite {
 
     fn done(&mut self, ret: i64) -> PassEnd {
         self.iter.count = self.orig_count - self.written;
-        let r = if self.written > 0 { self.written as i64 } else { ret };
-        self.result = Some(if r < 0 { Err(Errno::from_generic(-r).unwrap_or(Errno::EIO)) } else { Ok(r as u64) });
-        PassEnd::Done(r)
+        let (r, end) = progress_result(self.written, ret);
+        self.result = Some(r);
+        end
     }
 
     fn fault_in(&mut self, k: &mut Kernel, log: &mut Vec<LoopEvent>) -> u64 {
@@ -168,8 +168,7 @@ impl KernelLoop for Gfs2BufferedWrite {
     }
 
     fn state(&self) -> Vec<u8> {
-        let mut v = Vec::new();
-        for x in [
+        let words = [
             self.pos,
             self.written,
             self.window.prev_count,
@@ -178,11 +177,8 @@ impl KernelLoop for Gfs2BufferedWrite {
             self.iter.seg as u64,
             self.iter.offset,
             self.iter.count,
-        ] {
-            v.extend_from_slice(&x.to_le_bytes());
-        }
-        v.extend(self.uptodate.iter().flat_map(|p| p.to_le_bytes()));
-        v
+        ];
+        state_words(&words, &self.uptodate)
     }
 
     fn user_ranges(&self) -> Vec<(u64, u64)> {
@@ -207,37 +203,16 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::Arch;
-    use crate::kernel_stub::loops::{LivelockAction, LoopEnd};
-    use crate::kernel_stub::mm::{Access, MapRequest, Placement, Prot, VmaKind};
+    use crate::kernel_stub::loops::testing::{tag3, tagged_kernel};
+    use crate::kernel_stub::loops::LoopEnd;
     use crate::kernel_stub::vfs::OpenFlags;
-    use crate::kernel_stub::KernelConfig;
 
     fn write(version: &str, start: u64, bad: u64, len: u64, present: bool) -> (LoopEnd, Kernel) {
-        let config = KernelConfig {
-            version: version.parse().unwrap(),
-            livelock_action: LivelockAction::Fail { errno: "EINTR".into() },
-            ..Default::default()
-        };
-        let mut k = Kernel::new(Arch::Arm64, config);
-        let req = MapRequest { placement: Placement::Hint, shared: false };
-        let a = k.mm.mmap(0, 3 * 4096, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
-        for g in (0..3 * 4096).step_by(16) {
-            k.mm.set_tag(a + g, 3);
-        }
-        k.mm.set_tag(a + bad, 9);
-        if present {
-            for p in 0..3 {
-                k.mm.handle_user_fault(a + p * 4096, Access::Write).unwrap();
-            }
-        }
-        k.uaccess.tagged_addr_abi = true;
-        k.uaccess.check_loads = true;
-        k.uaccess.check_stores = true;
+        let (mut k, a) = tagged_kernel(version, 3, bad, present);
         let flags = OpenFlags { read: true, write: true, create: true, ..Default::default() };
         k.vfs.add_dir("/mnt/gfs2").unwrap();
         let fd = k.vfs.open("/mnt/gfs2/f", flags, 0o600).unwrap() as u64;
-        let mut w = Gfs2BufferedWrite::new(IovIter::new(vec![((a + start) | (3 << 56), len)]), fd, 0, k.config.version);
+        let mut w = Gfs2BufferedWrite::new(IovIter::new(vec![(tag3(a + start), len)]), fd, 0, k.config.version);
         let e = k.run_kernel_loop(&mut w);
         (e, k)
     }

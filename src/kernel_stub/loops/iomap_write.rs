@@ -23,9 +23,8 @@
 
 use std::collections::BTreeSet;
 
-use super::{CopyDir, FaultSite, LoopEvent};
+use super::{prefault_fails, CopyDir, FaultSite, LoopEvent, PrefaultRule};
 use crate::kernel_stub::errno::Errno;
-use crate::kernel_stub::fault_in::FaultInFn;
 use crate::kernel_stub::iov_iter::IovIter;
 use crate::kernel_stub::mm::Access;
 use crate::kernel_stub::uaccess::UaccessCtx;
@@ -64,24 +63,10 @@ impl Kernel {
                 n => n,
             };
             let start = iter.current();
-            let failed = if !version.at_least(5, 16) {
-                let r = iter.fault_in_readable_515(&mut self.mm, ctx, bytes);
-                log.push(LoopEvent::FaultIn { func: FaultInFn::IovIterFaultInReadable, start, len: bytes, result: r });
-                r != 0
-            } else {
-                let left = iter.fault_in_readable(&mut self.mm, ctx, version, bytes);
-                log.push(LoopEvent::FaultIn {
-                    func: FaultInFn::IovIterReadable,
-                    start,
-                    len: bytes,
-                    result: left as i64,
-                });
-                if version.at_least(5, 18) {
-                    left == bytes
-                } else {
-                    left != 0
-                }
-            };
+            // 5.16/5.17 fail on any shortfall, 5.18+ only when nothing was faulted in.
+            let rule =
+                if version.at_least(5, 18) { PrefaultRule::NothingFaultedIn } else { PrefaultRule::AnyShortfall };
+            let failed = prefault_fails(self, ctx, iter, bytes, rule, log);
             if failed {
                 status = -Errno::EFAULT.generic();
                 log.push(LoopEvent::Note { text: "iomap_write_iter: the prefault failed, -EFAULT.".into() });

@@ -277,3 +277,95 @@ impl LoopEnd {
         }
     }
 }
+
+/// The rule a write loop applies to its prefault's result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrefaultRule {
+    /// Any shortfall fails the chunk (5.15's 0 / -EFAULT, and the 5.16+ `!= 0` tests).
+    AnyShortfall,
+    /// Only "nothing could be faulted in" fails it (the 5.18+ `== bytes` tests).
+    NothingFaultedIn,
+}
+
+/// A write loop's prefault of the next `bytes` of `iter`, logged: 5.15's
+/// `iov_iter_fault_in_readable` (any failing probe is -EFAULT) or 5.16+'s
+/// `fault_in_iov_iter_readable` judged by `rule`, with the page-fault state of `ctx`. True
+/// when the loop must give the chunk up.
+pub fn prefault_fails(
+    k: &mut Kernel,
+    ctx: UaccessCtx,
+    iter: &crate::kernel_stub::iov_iter::IovIter,
+    bytes: u64,
+    rule: PrefaultRule,
+    log: &mut Vec<LoopEvent>,
+) -> bool {
+    let start = iter.current();
+    if !k.config.version.at_least(5, 16) {
+        let r = iter.fault_in_readable_515(&mut k.mm, ctx, bytes);
+        log.push(LoopEvent::FaultIn { func: FaultInFn::IovIterFaultInReadable, start, len: bytes, result: r });
+        return r != 0;
+    }
+    let left = iter.fault_in_readable(&mut k.mm, ctx, k.config.version, bytes);
+    log.push(LoopEvent::FaultIn { func: FaultInFn::IovIterReadable, start, len: bytes, result: left as i64 });
+    match rule {
+        PrefaultRule::AnyShortfall => left != 0,
+        PrefaultRule::NothingFaultedIn => left == bytes,
+    }
+}
+
+/// A loop's variables as state bytes: the words, then the pages of a set (uptodate or
+/// cached file pages).
+pub fn state_words(words: &[u64], pages: &std::collections::BTreeSet<u64>) -> Vec<u8> {
+    words.iter().chain(pages.iter()).flat_map(|w| w.to_le_bytes()).collect()
+}
+
+/// How a loop that moves bytes ends: what it moved when it moved anything, else `status`
+/// (negative errno or 0): `return written ? written : status`.
+pub fn progress_result(moved: u64, status: i64) -> (Result<u64, crate::kernel_stub::errno::Errno>, PassEnd) {
+    use crate::kernel_stub::errno::Errno;
+    let r = if moved > 0 { moved as i64 } else { status };
+    let result = if r < 0 { Err(Errno::from_generic(-r).unwrap_or(Errno::EIO)) } else { Ok(r as u64) };
+    (result, PassEnd::Done(r))
+}
+
+/// Test set-up shared by the loops' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::arch::Arch;
+    use crate::kernel_stub::loops::LivelockAction;
+    use crate::kernel_stub::mm::{Access, MapRequest, Placement, Prot, VmaKind};
+    use crate::kernel_stub::{Kernel, KernelConfig};
+
+    /// An arm64 kernel of `version` whose thread checks tags synchronously, with `pages`
+    /// PROT_MTE pages tagged 3 except the granule at `bad` (tag 9), present when `present`;
+    /// a proven live-lock fails the syscall with EINTR. Returns it and the buffer's untagged
+    /// address.
+    pub fn tagged_kernel(version: &str, pages: u64, bad: u64, present: bool) -> (Kernel, u64) {
+        let config = KernelConfig {
+            version: version.parse().expect("a modelled version"),
+            livelock_action: LivelockAction::Fail { errno: "EINTR".into() },
+            ..Default::default()
+        };
+        let mut k = Kernel::new(Arch::Arm64, config);
+        let req = MapRequest { placement: Placement::Hint, shared: false };
+        let a = k.mm.mmap(0, pages * 4096, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).expect("room");
+        for g in (0..pages * 4096).step_by(16) {
+            k.mm.set_tag(a + g, 3);
+        }
+        k.mm.set_tag(a + bad, 9);
+        if present {
+            for p in 0..pages {
+                k.mm.handle_user_fault(a + p * 4096, Access::Write).expect("mapped");
+            }
+        }
+        k.uaccess.tagged_addr_abi = true;
+        k.uaccess.check_loads = true;
+        k.uaccess.check_stores = true;
+        (k, a)
+    }
+
+    /// `a` with pointer tag 3.
+    pub fn tag3(a: u64) -> u64 {
+        a | (3 << 56)
+    }
+}

@@ -34,9 +34,10 @@
 
 use std::collections::BTreeSet;
 
-use super::{CopyDir, FaultSite, KernelLoop, LoopEvent, PassEnd};
+use super::{
+    prefault_fails, progress_result, state_words, CopyDir, FaultSite, KernelLoop, LoopEvent, PassEnd, PrefaultRule,
+};
 use crate::kernel_stub::errno::Errno;
-use crate::kernel_stub::fault_in::FaultInFn;
 use crate::kernel_stub::iov_iter::IovIter;
 use crate::kernel_stub::mm::Access;
 use crate::kernel_stub::version::KernelVersion;
@@ -132,39 +133,19 @@ impl PerformWrite {
     }
 
     fn done(&mut self, status: Result<u64, Errno>) -> PassEnd {
-        let r = if self.written > 0 { Ok(self.written) } else { status };
+        let (r, end) = progress_result(self.written, status.map(|_| 0).unwrap_or_else(|e| -e.generic()));
         self.result = Some(r);
-        PassEnd::Done(match r {
-            Ok(n) => n as i64,
-            Err(e) => -e.generic(),
-        })
+        end
     }
 
-    /// The fault-in call of this version over the next `bytes`; returns (failed, logged).
+    /// The fault-in of this version over the next `bytes`; true when the chunk fails.
     fn fault_in(&self, k: &mut Kernel, bytes: u64, log: &mut Vec<LoopEvent>) -> bool {
-        let start = self.iter.current();
+        let rule = match self.prefault {
+            Prefault::Pages515 | Prefault::AnyShortfall => PrefaultRule::AnyShortfall,
+            _ => PrefaultRule::NothingFaultedIn,
+        };
         let ctx = k.uaccess;
-        match self.prefault {
-            Prefault::Pages515 => {
-                let r = self.iter.fault_in_readable_515(&mut k.mm, ctx, bytes);
-                log.push(LoopEvent::FaultIn { func: FaultInFn::IovIterFaultInReadable, start, len: bytes, result: r });
-                r != 0
-            }
-            p => {
-                let left = self.iter.fault_in_readable(&mut k.mm, ctx, k.config.version, bytes);
-                log.push(LoopEvent::FaultIn {
-                    func: FaultInFn::IovIterReadable,
-                    start,
-                    len: bytes,
-                    result: left as i64,
-                });
-                if p == Prefault::AnyShortfall {
-                    left != 0
-                } else {
-                    left == bytes
-                }
-            }
-        }
+        prefault_fails(k, ctx, &self.iter, bytes, rule, log)
     }
 }
 
@@ -263,8 +244,7 @@ impl KernelLoop for PerformWrite {
     }
 
     fn state(&self) -> Vec<u8> {
-        let mut v = Vec::new();
-        for x in [
+        let words = [
             self.pos,
             self.written,
             self.retry_bytes,
@@ -272,11 +252,8 @@ impl KernelLoop for PerformWrite {
             self.iter.seg as u64,
             self.iter.offset,
             self.iter.count,
-        ] {
-            v.extend_from_slice(&x.to_le_bytes());
-        }
-        v.extend(self.uptodate.iter().flat_map(|p| p.to_le_bytes()));
-        v
+        ];
+        state_words(&words, &self.uptodate)
     }
 
     fn user_ranges(&self) -> Vec<(u64, u64)> {
@@ -308,38 +285,18 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::Arch;
+    use crate::kernel_stub::fault_in::FaultInFn;
+    use crate::kernel_stub::loops::testing::{tag3, tagged_kernel};
     use crate::kernel_stub::loops::{LoopEnd, Verdict};
-    use crate::kernel_stub::mm::{MapRequest, Placement, Prot, VmaKind};
-    use crate::kernel_stub::uaccess::CopyModel;
     use crate::kernel_stub::vfs::OpenFlags;
-    use crate::kernel_stub::KernelConfig;
 
-    /// Three present pages tagged 3, the granule at `bad` tagged 9; sync mode; a tmpfs file.
+    /// Three present pages tagged 3, the granule at `bad` tagged 9 (sync mode), and a tmpfs
+    /// file: the kernel, the tagged buffer and the file's descriptor.
     fn setup(version: &str, bad: u64) -> (Kernel, u64, u64) {
-        let config = KernelConfig { version: version.parse().unwrap(), ..Default::default() };
-        let mut k = Kernel::new(Arch::Arm64, config);
-        let req = MapRequest { placement: Placement::Hint, shared: false };
-        let a = k.mm.mmap(0, 3 * 4096, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
-        let mut g = 0;
-        while g < 3 * 4096 {
-            k.mm.set_tag(a + g, 3);
-            g += 16;
-        }
-        k.mm.set_tag(a + bad, 9);
-        // The program filled its buffer: every page is present.
-        for p in 0..3 {
-            k.mm.handle_user_fault(a + p * 4096, Access::Write).unwrap();
-        }
-        k.uaccess.tagged_addr_abi = true;
-        k.uaccess.check_loads = true;
-        k.uaccess.check_stores = true;
-        k.uaccess.model = CopyModel::Exact;
-        let fd = k
-            .vfs
-            .open("/tmp/f", OpenFlags { read: true, write: true, create: true, ..Default::default() }, 0o600)
-            .unwrap() as u64;
-        (k, a | (3 << 56), fd)
+        let (mut k, a) = tagged_kernel(version, 3, bad, true);
+        let flags = OpenFlags { read: true, write: true, create: true, ..Default::default() };
+        let fd = k.vfs.open("/tmp/f", flags, 0o600).unwrap() as u64;
+        (k, tag3(a), fd)
     }
 
     fn write(version: &str, start: u64, bad: u64, len: u64, end: WriteEnd) -> (LoopEnd, Kernel) {
