@@ -22,21 +22,7 @@ use crate::kernel_stub::Kernel;
 impl Kernel {
     /// read() or write() of a file opened with O_DIRECT on the ext4 mount.
     pub fn ext4_direct(&mut self, op: DioOp, fd: u64, buf: u64, len: u64, pos: u64) -> KResult<u64> {
-        let mut rep = DioReport {
-            op,
-            fs: "ext4".into(),
-            kernel: self.config.version.to_string(),
-            path: self.vfs.file(fd)?.path.clone(),
-            ubuf: buf,
-            len,
-            pos,
-            passes: Vec::new(),
-            direct_bytes: 0,
-            fallback: None,
-            buffered: None,
-            ret: 0,
-            unchecked: Vec::new(),
-        };
+        let mut rep = DioReport::new(op, "ext4", self, fd, buf, len, pos)?;
         let addr = self.mm.untag(buf).unwrap_or(buf);
         let r = if !(pos | len | addr).is_multiple_of(LOGICAL_BLOCK_SIZE) {
             Err(Errno::EINVAL)

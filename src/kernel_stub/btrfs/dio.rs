@@ -99,6 +99,28 @@ pub struct DioReport {
     pub unchecked: Vec<UncheckedGranule>,
 }
 
+impl DioReport {
+    /// An empty report of a direct `op` of `len` bytes at `buf` on the file `fd` at `pos`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(op: DioOp, fs: &str, k: &Kernel, fd: u64, buf: u64, len: u64, pos: u64) -> KResult<DioReport> {
+        Ok(DioReport {
+            op,
+            fs: fs.into(),
+            kernel: k.config.version.to_string(),
+            path: k.vfs.file(fd)?.path.clone(),
+            ubuf: buf,
+            len,
+            pos,
+            passes: Vec::new(),
+            direct_bytes: 0,
+            fallback: None,
+            buffered: None,
+            ret: 0,
+            unchecked: Vec::new(),
+        })
+    }
+}
+
 /// A guard far above what the no-progress rule allows (one pass per page plus two).
 const MAX_PASSES: u64 = 1 << 20;
 
@@ -121,21 +143,7 @@ impl Kernel {
 
     fn btrfs_direct(&mut self, op: DioOp, fd: u64, buf: u64, len: u64, pos: u64) -> KResult<u64> {
         let version = self.config.version;
-        let mut rep = DioReport {
-            op,
-            fs: "btrfs".into(),
-            kernel: version.to_string(),
-            path: self.vfs.file(fd)?.path.clone(),
-            ubuf: buf,
-            len,
-            pos,
-            passes: Vec::new(),
-            direct_bytes: 0,
-            fallback: None,
-            buffered: None,
-            ret: 0,
-            unchecked: Vec::new(),
-        };
+        let mut rep = DioReport::new(op, "btrfs", self, fd, buf, len, pos)?;
         if len == 0 {
             self.dio_reports.push(rep);
             return Ok(0);
