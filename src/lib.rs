@@ -34,3 +34,4 @@ pub mod programs;
 pub mod report;
 pub mod scenario;
 pub mod tags;
+pub mod testbed;

@@ -23,11 +23,11 @@ use crate::kernel_stub::iomap_dio::DioOp;
 use crate::kernel_stub::iov_iter::IovIter;
 use crate::kernel_stub::loops::perform_write::{PerformWrite, WriteEnd};
 use crate::kernel_stub::loops::report::Attempts;
-use crate::kernel_stub::loops::{KernelLoop, LivelockAction, LoopReport, Verdict};
-use crate::kernel_stub::mm::{Access, MapRequest, Placement, Prot, VmaKind};
+use crate::kernel_stub::loops::{KernelLoop, LoopReport, Verdict};
 use crate::kernel_stub::version::{KernelVersion, KNOWN};
 use crate::kernel_stub::vfs::OpenFlags;
-use crate::kernel_stub::{Kernel, KernelConfig};
+use crate::kernel_stub::Kernel;
+use crate::testbed::{kernel_with_buffer, BufferSpec, Testbed};
 
 /// A machine column of the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,40 +164,16 @@ impl Cell {
 /// A kernel with the table's buffer mapped; returns it and the tagged buffer pointer.
 fn machine(m: Machine, version: KernelVersion) -> (Kernel, u64) {
     let (arch, probe) = m.arch_probe();
-    let config = KernelConfig {
-        version,
-        subpage_probe: Some(probe),
-        livelock_action: LivelockAction::Fail { errno: "EINTR".into() },
-        loop_budget: 10_000,
-        mte: crate::mte::MteMachine { level: crate::mte::MteLevel::Mte2, ..Default::default() },
-        ..Default::default()
+    let tb = Testbed { arch, version, probe, store_only: m == Machine::Arm64MteStoreOnly };
+    // 0x68 into a page, as the demo's search buffer; the bad unit is the first granule (block)
+    // that starts after the buffer's first 8 bytes.
+    let granule = match arch {
+        Arch::Arm64 => crate::tags::MTE.granule,
+        Arch::Sparc64 => crate::tags::ADI.granule,
     };
-    let mut k = Kernel::new(arch, config);
-    let page = k.mm.page_size();
-    let req = MapRequest { placement: Placement::Hint, shared: false };
-    let a = k.mm.mmap(0, 3 * page, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).expect("a fresh address space");
-    let scheme = k.mm.layout().tags;
-    let mut g = 0;
-    while g < 3 * page {
-        k.mm.set_tag(a + g, 3);
-        g += scheme.granule;
-    }
-    let ubuf = a + 0x68;
-    let bad = (ubuf + 8).div_ceil(scheme.granule) * scheme.granule;
-    k.mm.set_tag(bad, 5);
-    for p in 0..3 {
-        let _ = k.mm.handle_user_fault(a + p * page, Access::Write);
-    }
-    match arch {
-        Arch::Arm64 => {
-            k.uaccess.tagged_addr_abi = true;
-            // Store-only: the kernel's LDTR loads are not checked either.
-            k.uaccess.check_loads = m != Machine::Arm64MteStoreOnly;
-            k.uaccess.check_stores = true;
-        }
-        Arch::Sparc64 => k.enable_adi(),
-    }
-    (k, scheme.with_tag(ubuf, 3))
+    let bad = (0x68 + 8u64).div_ceil(granule) * granule - 0x68;
+    let spec = BufferSpec { pages: 3, offset: 0x68, bad: Some(bad), absent: 0 };
+    kernel_with_buffer(&tb, &spec, 10_000)
 }
 
 fn tree() -> Tree {
