@@ -31,6 +31,7 @@ pub mod loop_table;
 pub mod machine;
 pub mod mte;
 pub mod programs;
+pub mod progress;
 pub mod report;
 pub mod scenario;
 pub mod tags;
