@@ -186,12 +186,13 @@ fn tree() -> Tree {
     }
 }
 
-/// Run one cell.
-pub fn run_cell(the_loop: TableLoop, version: KernelVersion, m: Machine) -> LoopReport {
-    let (mut k, ubuf) = machine(m, version);
+/// The loop `the_loop` over the user buffer `ubuf` of `len` bytes on the kernel `k` (the file
+/// it reads or writes created as it needs).
+pub fn build_loop(the_loop: TableLoop, k: &mut Kernel, ubuf: u64, len: u64) -> Box<dyn KernelLoop> {
+    let version = k.config.version;
     let mte = k.tags_supported();
     let probe = k.subpage_probe();
-    let mut l: Box<dyn KernelLoop> = match the_loop {
+    match the_loop {
         TableLoop::SearchIoctl => {
             let sk = SearchKey {
                 max_objectid: u64::MAX,
@@ -201,43 +202,41 @@ pub fn run_cell(the_loop: TableLoop, version: KernelVersion, m: Machine) -> Loop
                 nr_items: 4096,
                 ..Default::default()
             };
-            Box::new(SearchIoctl::new(sk, tree(), ubuf, SEARCH_ARGS_BUFSIZE, version, probe, mte).for_arch(k.arch))
+            Box::new(SearchIoctl::new(sk, tree(), ubuf, len, version, probe, mte).for_arch(k.arch))
         }
         TableLoop::Gfs2DirectRead => {
             let page = k.mm.page_size();
-            k.vfs.add_file("/mnt/gfs2/table", vec![b'g'; 3 * page as usize]).expect("a fresh tree");
+            k.vfs.add_file("/mnt/gfs2/table", vec![b'g'; (len + page) as usize]).expect("a fresh tree");
             let flags = OpenFlags { read: true, direct: true, ..Default::default() };
             let fd = k.vfs.open("/mnt/gfs2/table", flags, 0).expect("just created") as u64;
             // Direct I/O needs an aligned buffer: the page holding the buffer's start.
             let aligned = ubuf & !(page - 1);
-            Box::new(Gfs2Direct::new(DioOp::Read, IovIter::new(vec![(aligned, 2 * page)]), fd, 0, version))
+            Box::new(Gfs2Direct::new(DioOp::Read, IovIter::new(vec![(aligned, len)]), fd, 0, version))
         }
         TableLoop::Gfs2Read => {
             let page = k.mm.page_size();
-            k.vfs.add_file("/mnt/gfs2/table", vec![b'g'; 3 * page as usize]).expect("a fresh tree");
+            k.vfs.add_file("/mnt/gfs2/table", vec![b'g'; (len + page) as usize]).expect("a fresh tree");
             let flags = OpenFlags { read: true, ..Default::default() };
             let fd = k.vfs.open("/mnt/gfs2/table", flags, 0).expect("just created") as u64;
-            Box::new(Gfs2Read::new(IovIter::new(vec![(ubuf, 2 * page)]), fd, 0, version))
+            Box::new(Gfs2Read::new(IovIter::new(vec![(ubuf, len)]), fd, 0, version))
         }
         TableLoop::Gfs2Write => {
             let flags = OpenFlags { read: true, write: true, create: true, ..Default::default() };
             k.vfs.add_dir("/mnt/gfs2").expect("a fresh tree");
             let fd = k.vfs.open("/mnt/gfs2/table", flags, 0o600).expect("gfs2 is writable") as u64;
-            let page = k.mm.page_size();
-            Box::new(Gfs2BufferedWrite::new(IovIter::new(vec![(ubuf, 2 * page)]), fd, 0, version))
+            Box::new(Gfs2BufferedWrite::new(IovIter::new(vec![(ubuf, len)]), fd, 0, version))
         }
         TableLoop::FuseWrite => {
             let flags = OpenFlags { read: true, write: true, create: true, ..Default::default() };
             k.vfs.add_dir("/mnt/fuse").expect("a fresh tree");
             let fd = k.vfs.open("/mnt/fuse/table", flags, 0o600).expect("fuse is writable") as u64;
-            let page = k.mm.page_size();
-            Box::new(FuseWrite::new(IovIter::new(vec![(ubuf, 2 * page)]), fd, 0, version))
+            Box::new(FuseWrite::new(IovIter::new(vec![(ubuf, len)]), fd, 0, version))
         }
         TableLoop::BtrfsBufferedWrite => {
             let flags = OpenFlags { read: true, write: true, create: true, ..Default::default() };
             let fd = k.vfs.open("/tmp/table", flags, 0o600).expect("tmpfs is writable") as u64;
             let page = k.mm.page_size();
-            Box::new(BtrfsBufferedWrite::new(IovIter::new(vec![(ubuf, 2 * page)]), fd, 0, version, page))
+            Box::new(BtrfsBufferedWrite::new(IovIter::new(vec![(ubuf, len)]), fd, 0, version, page))
         }
         TableLoop::PerformWriteTmpfs | TableLoop::PerformWriteExt4 => {
             let flags = OpenFlags { read: true, write: true, create: true, ..Default::default() };
@@ -246,10 +245,24 @@ pub fn run_cell(the_loop: TableLoop, version: KernelVersion, m: Machine) -> Loop
                 TableLoop::PerformWriteExt4 => (WriteEnd::Block, "ext4"),
                 _ => (WriteEnd::Shmem, "tmpfs"),
             };
-            let len = 2 * k.mm.page_size();
             Box::new(PerformWrite::new(IovIter::new(vec![(ubuf, len)]), fd, 0, version, end, fs))
         }
-    };
+    }
+}
+
+/// The buffer length of a table cell: the search's TREE_SEARCH buffer, two pages otherwise.
+fn table_len(the_loop: TableLoop, page: u64) -> u64 {
+    match the_loop {
+        TableLoop::SearchIoctl => SEARCH_ARGS_BUFSIZE,
+        _ => 2 * page,
+    }
+}
+
+/// Run one cell.
+pub fn run_cell(the_loop: TableLoop, version: KernelVersion, m: Machine) -> LoopReport {
+    let (mut k, ubuf) = machine(m, version);
+    let len = table_len(the_loop, k.mm.page_size());
+    let mut l = build_loop(the_loop, &mut k, ubuf, len);
     k.run_kernel_loop(l.as_mut());
     k.loop_reports.pop().expect("the loop ran")
 }
