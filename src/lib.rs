@@ -34,5 +34,6 @@ pub mod programs;
 pub mod progress;
 pub mod report;
 pub mod scenario;
+pub mod sweep;
 pub mod tags;
 pub mod testbed;

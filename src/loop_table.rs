@@ -27,7 +27,7 @@ use crate::kernel_stub::loops::{KernelLoop, LoopReport, Verdict};
 use crate::kernel_stub::version::{KernelVersion, KNOWN};
 use crate::kernel_stub::vfs::OpenFlags;
 use crate::kernel_stub::Kernel;
-use crate::testbed::{kernel_with_buffer, BufferSpec, Testbed};
+use crate::testbed::{kernel_with_buffer, BufferSpec, CheckMode, Testbed};
 
 /// A machine column of the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,7 +164,11 @@ impl Cell {
 /// A kernel with the table's buffer mapped; returns it and the tagged buffer pointer.
 fn machine(m: Machine, version: KernelVersion) -> (Kernel, u64) {
     let (arch, probe) = m.arch_probe();
-    let tb = Testbed { arch, version, probe, store_only: m == Machine::Arm64MteStoreOnly };
+    let mode = match m {
+        Machine::Arm64MteStoreOnly => CheckMode::StoreOnly,
+        _ => CheckMode::default_for(arch),
+    };
+    let tb = Testbed { arch, version, probe, mode };
     // 0x68 into a page, as the demo's search buffer; the bad unit is the first granule (block)
     // that starts after the buffer's first 8 bytes.
     let granule = match arch {
@@ -172,7 +176,7 @@ fn machine(m: Machine, version: KernelVersion) -> (Kernel, u64) {
         Arch::Sparc64 => crate::tags::ADI.granule,
     };
     let bad = (0x68 + 8u64).div_ceil(granule) * granule - 0x68;
-    let spec = BufferSpec { pages: 3, offset: 0x68, bad: Some(bad), absent: 0 };
+    let spec = BufferSpec { pages: 3, offset: 0x68, bad: Some(bad), absent: 0, bad_tag: crate::testbed::BAD_TAG };
     kernel_with_buffer(&tb, &spec, 10_000)
 }
 

@@ -30,6 +30,10 @@ enum Command {
     /// kernel, arm64 MTE and SPARC ADI, with one mistagged granule in the first record (the
     /// kernel model alone, no guest; Markdown).
     Loops,
+    /// Run a sweep (or survey) file: a base point plus axes, every combination on the kernel
+    /// model, classified; JSON lines, a summary table, a heat map (`--svg`), a report
+    /// (`--report`). `tagmmu sweep merge OUT...` combines shards.
+    Sweep(SweepArgs),
     /// List the guest programs built from `programs/` (with `--dir`, print their directory).
     Programs {
         /// Print only the directory.
@@ -117,12 +121,115 @@ struct RunArgs {
     scenario: PathBuf,
 }
 
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct SweepArgs {
+    #[command(subcommand)]
+    merge: Option<SweepSub>,
+    /// The sweep file (YAML; see docs/sweep.md).
+    file: Option<PathBuf>,
+    /// Write the points as JSON lines here (default: NAME.jsonl; `-`: stdout).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Continue the run in FILE: skip the points it holds and append the rest.
+    #[arg(long, value_name = "FILE")]
+    resume: Option<PathBuf>,
+    /// Run the K-th of N deterministic shards (points whose index is K-1 modulo N).
+    #[arg(long, value_name = "K/N")]
+    partition: Option<String>,
+    /// Worker threads (default: one per core).
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+    /// Write the heat map (SVG) here.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    /// Write the survey report (Markdown) here.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Do not draw the progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Subcommand)]
+enum SweepSub {
+    /// Combine shard outputs into one table and heat map (and merged points, report).
+    Merge {
+        /// The sweep file the shards ran (checks the points belong to it; needed for --report).
+        #[arg(long = "sweep", value_name = "FILE")]
+        sweep: Option<PathBuf>,
+        /// Write the merged points, in index order, here.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Write the heat map (SVG) here.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+        /// Write the survey report (Markdown) here.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// The shards' JSON-lines files.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
+}
+
+fn sweep(a: SweepArgs) -> ExitCode {
+    use tagmmu::sweep::command;
+    if let Some(SweepSub::Merge { sweep, out, svg, report, inputs }) = a.merge {
+        let c = command::MergeCommand { file: sweep, inputs, out, svg, report };
+        return match command::merge(&c) {
+            Ok((_, table)) => {
+                print!("{table}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tagmmu: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let Some(file) = a.file else {
+        eprintln!("tagmmu: sweep needs a sweep file (or `merge`)");
+        return ExitCode::from(2);
+    };
+    let partition = match a.partition.as_deref().map(str::parse).transpose() {
+        Ok(p) => p.unwrap_or(tagmmu::sweep::run::Partition::WHOLE),
+        Err(e) => {
+            eprintln!("tagmmu: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = cancel.clone();
+    // Ctrl-C: points under way finish and are written; the rest waits for --resume.
+    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
+    let c = command::SweepCommand {
+        file,
+        out: a.out,
+        resume: a.resume,
+        partition,
+        jobs: a.jobs,
+        svg: a.svg,
+        report: a.report,
+        progress: !a.no_progress,
+    };
+    match command::sweep(&c, &cancel) {
+        Ok(f) if f.interrupted => ExitCode::from(130),
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tagmmu: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Exec(a) => exec(a),
         Command::Run(a) => run(a),
         Command::Programs { dir } => programs(dir),
+        Command::Sweep(a) => sweep(a),
         Command::Loops => {
             print!("{}", tagmmu::loop_table::markdown(&tagmmu::loop_table::cells()));
             ExitCode::SUCCESS

@@ -103,7 +103,12 @@ pub fn points(cfg: &CheckConfig, page: u64, granule: u64) -> (Vec<Point>, bool) 
 /// Explore `cfg`'s space with the loop `make` builds (from the kernel and the tagged pointer
 /// to the buffer of `cfg.len` bytes). Stops at the first point without progress.
 pub fn check(cfg: &CheckConfig, make: &dyn Fn(&mut Kernel, u64, u64) -> Box<dyn KernelLoop>) -> CheckOutcome {
-    let probe = kernel_with_buffer(&cfg.testbed, &BufferSpec { pages: 1, offset: 0, bad: None, absent: 0 }, 1).0;
+    let probe = kernel_with_buffer(
+        &cfg.testbed,
+        &BufferSpec { pages: 1, offset: 0, bad: None, absent: 0, bad_tag: crate::testbed::BAD_TAG },
+        1,
+    )
+    .0;
     let page = probe.mm.page_size();
     let granule = probe.mm.layout().tags.granule;
     let (pts, exhaustive) = points(cfg, page, granule);
@@ -111,7 +116,13 @@ pub fn check(cfg: &CheckConfig, make: &dyn Fn(&mut Kernel, u64, u64) -> Box<dyn 
     let mut max_passes = 0;
     let mut worst = pts[0];
     for &point in &pts {
-        let spec = BufferSpec { pages, offset: cfg.offset, bad: point.bad, absent: point.absent };
+        let spec = BufferSpec {
+            pages,
+            offset: cfg.offset,
+            bad: point.bad,
+            absent: point.absent,
+            bad_tag: crate::testbed::BAD_TAG,
+        };
         let (mut k, ubuf) = kernel_with_buffer(&cfg.testbed, &spec, cfg.loop_budget);
         let mut l = make(&mut k, ubuf, cfg.len);
         k.run_kernel_loop(l.as_mut());
