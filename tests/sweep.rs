@@ -348,3 +348,28 @@ fn the_library_runs_sweeps_in_shards_and_stops_when_told() {
     .unwrap();
     assert!((5..plan.len()).contains(&got), "{got}");
 }
+
+#[test]
+fn the_committed_survey_report_comes_from_the_committed_survey_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let plan = spec::load(&root.join("surveys/fault-in-loops.yaml")).unwrap();
+    let report = std::fs::read_to_string(root.join("surveys/fault-in-loops.md")).unwrap();
+    // The report names the sweep it was made from (`make survey` regenerates it).
+    assert!(report.contains(&format!("{} points (sweep {})", plan.len(), plan.fingerprint)), "stale report");
+    for c in &plan.claims {
+        assert!(report.contains(&format!("### {}: ", c.id)), "claim {} missing", c.id);
+    }
+    // The claims tagmmu's model contradicts, and the ones it confirms.
+    for (id, verdict) in [
+        ("only-search-ioctl", "differs"),
+        ("perform-write-progress", "holds"),
+        ("odirect-no-livelock-then", "holds"),
+        ("odirect-no-livelock-now", "differs"),
+        ("fixed-in-5.19-arm64", "holds"),
+        ("fixed-in-5.19-everywhere", "differs"),
+        ("search-livelocked-before-5.19", "holds"),
+    ] {
+        assert!(report.contains(&format!("### {id}: {verdict}")), "{id}");
+    }
+    assert!(std::fs::read_to_string(root.join("surveys/fault-in-loops.svg")).unwrap().starts_with("<svg"));
+}

@@ -106,7 +106,7 @@ pub fn sweep(c: &SweepCommand, cancel: &AtomicBool) -> Result<Finished, SweepErr
         },
         if to_stdout { "stdout".to_string() } else { out_path.display().to_string() }
     );
-    let table = finish(&plan, &summary, c.svg.as_deref(), c.report.as_deref(), &c.file, !interrupted)?;
+    let table = finish(&plan, &summary, c.svg.as_deref(), c.report.as_deref(), &c.file, !interrupted, Some(&out_path))?;
     if to_stdout {
         eprint!("{table}");
     } else {
@@ -123,6 +123,7 @@ fn finish(
     report: Option<&Path>,
     file: &Path,
     complete: bool,
+    out: Option<&Path>,
 ) -> Result<String, SweepError> {
     if let Some(p) = svg {
         std::fs::write(p, summary.heat_map()).map_err(|e| SweepError::Io(p.display().to_string(), e))?;
@@ -140,6 +141,9 @@ fn finish(
         }
         let svg_name = svg.and_then(|s| s.file_name()).map(|s| s.to_string_lossy().to_string());
         let mut cmd = format!("tagmmu sweep {}", file.display());
+        if let Some(o) = out {
+            cmd.push_str(&format!(" --out {}", o.display()));
+        }
         if let Some(s) = svg {
             cmd.push_str(&format!(" --svg {}", s.display()));
         }
@@ -224,7 +228,7 @@ pub fn merge(c: &MergeCommand) -> Result<(Summary, String), SweepError> {
         w.flush().map_err(|e| SweepError::Io(o.display().to_string(), e))?;
     }
     let table = match (&plan, &c.file) {
-        (Some(plan), Some(file)) => finish(plan, &summary, c.svg.as_deref(), c.report.as_deref(), file, true)?,
+        (Some(plan), Some(file)) => finish(plan, &summary, c.svg.as_deref(), c.report.as_deref(), file, true, None)?,
         _ if c.report.is_some() => {
             return Err(SweepError::Field {
                 field: "--report".into(),

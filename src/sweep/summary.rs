@@ -143,14 +143,39 @@ impl Summary {
 
     /// The heat map (SVG): per loop, a row per machine and kernel, a column per bad offset,
     /// each cell coloured by the worst outcome at it (over the other axes), with the counts
-    /// as its tooltip. Runs of equal cells are drawn as one rectangle.
+    /// as its tooltip. Runs of adjacent cells with the same worst outcome are drawn as one
+    /// rectangle (its tooltip sums their counts).
     pub fn heat_map(&self) -> String {
         use std::fmt::Write;
         let mut offsets: Vec<Option<u64>> = self.cells.keys().map(|k| k.3).collect();
         offsets.sort();
         offsets.dedup();
-        let col: BTreeMap<Option<u64>, usize> = offsets.iter().enumerate().map(|(i, o)| (*o, i)).collect();
-        let ncols = offsets.len().max(1);
+        // At most MAX_COLUMNS columns: beyond, each column is a bucket of offsets (the
+        // worst outcome in it wins), so the picture stays small for any sweep.
+        const MAX_COLUMNS: usize = 192;
+        let max_off = offsets.iter().flatten().max().copied().unwrap_or(0);
+        let bucket =
+            (offsets.len() > MAX_COLUMNS).then(|| (max_off + 1).div_ceil(MAX_COLUMNS as u64 - 1).next_multiple_of(8));
+        let exact: BTreeMap<Option<u64>, usize> = offsets.iter().enumerate().map(|(i, o)| (*o, i)).collect();
+        let col = |o: Option<u64>| -> usize {
+            match (bucket, o) {
+                (None, _) => exact[&o],
+                (Some(_), None) => 0,
+                (Some(b), Some(x)) => 1 + (x / b) as usize,
+            }
+        };
+        let ncols = match bucket {
+            None => offsets.len().max(1),
+            Some(b) => 2 + (max_off / b) as usize,
+        };
+        let col_label = |c: usize, end: bool| -> String {
+            match bucket {
+                None => offsets[c].map_or("none".to_string(), |o| o.to_string()),
+                Some(_) if c == 0 => "none".to_string(),
+                Some(b) if end => ((c as u64) * b - 1).to_string(),
+                Some(b) => ((c as u64 - 1) * b).to_string(),
+            }
+        };
         let cell_w = (720.0 / ncols as f64).clamp(1.0, 24.0);
         let (label_w, row_h, top) = (300.0, 14.0, 64.0);
         let mut rows: Vec<(SweepLoop, Machine, KernelVersion)> =
@@ -171,8 +196,11 @@ impl Summary {
         let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
         let _ = writeln!(
             svg,
-            r#"<text x="8" y="16" font-size="13">Worst outcome by bad-granule offset (columns: {} offsets{}) and kernel, per loop</text>"#,
-            offsets.len(),
+            r#"<text x="8" y="16" font-size="13">Worst outcome by bad-granule offset (columns: {}{}) and kernel, per loop</text>"#,
+            match bucket {
+                None => format!("{} offsets", offsets.len()),
+                Some(b) => format!("{} offsets in buckets of {b} bytes", offsets.len()),
+            },
             match (offsets.iter().flatten().next(), offsets.iter().flatten().last()) {
                 (Some(a), Some(b)) => format!(", {a} to {b} bytes into the buffer"),
                 _ => String::new(),
@@ -205,7 +233,7 @@ impl Summary {
                 m.1.name(),
                 m.2.name()
             );
-            // Runs of equal cells.
+            // Runs of cells with the same worst outcome (offsets this row lacks are bridged).
             let mut run: Option<(usize, usize, [u64; 7])> = None;
             let flush = |svg: &mut String, run: &Option<(usize, usize, [u64; 7])>| {
                 if let Some((a, b, counts)) = run {
@@ -216,8 +244,11 @@ impl Summary {
                         .filter(|(_, c)| **c > 0)
                         .map(|(o, c)| format!("{} {c}", o.name()))
                         .collect();
-                    let span = |i: usize| offsets[i].map_or("none".to_string(), |o| o.to_string());
-                    let at = if a == b { span(*a) } else { format!("{} to {}", span(*a), span(*b)) };
+                    let at = if a == b && bucket.is_none() {
+                        col_label(*a, false)
+                    } else {
+                        format!("{} to {}", col_label(*a, false), col_label(*b, true))
+                    };
                     let _ = writeln!(
                         svg,
                         r#"<rect x="{:.2}" y="{y:.0}" width="{:.2}" height="{:.0}" fill="{}"><title>{} {k} {} {} {}: offset {at}: {}</title></rect>"#,
@@ -233,16 +264,28 @@ impl Summary {
                     );
                 }
             };
+            let mut columns: BTreeMap<usize, [u64; 7]> = BTreeMap::new();
             for (key, counts) in self.cells.range((*l, m.clone(), *k, None)..) {
                 if (key.0, &key.1, key.2) != (*l, m, *k) {
                     break;
                 }
-                let c = col[&key.3];
+                let t = columns.entry(col(key.3)).or_insert([0; 7]);
+                for (t, n) in t.iter_mut().zip(counts) {
+                    *t += n;
+                }
+            }
+            for (c, counts) in columns {
+                let worst = counts.iter().position(|n| *n > 0).unwrap_or(6);
                 run = match run {
-                    Some((a, b, rc)) if b + 1 == c && rc == *counts => Some((a, c, rc)),
+                    Some((a, _, mut rc)) if rc.iter().position(|n| *n > 0) == Some(worst) => {
+                        for (t, n) in rc.iter_mut().zip(counts) {
+                            *t += n;
+                        }
+                        Some((a, c, rc))
+                    }
                     other => {
                         flush(&mut svg, &other);
-                        Some((c, c, *counts))
+                        Some((c, c, counts))
                     }
                 };
             }
