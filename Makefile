@@ -30,6 +30,7 @@ lint: setup
 bench: build
 	$(CARGO) bench --bench memops
 	$(CARGO) bench --bench scenarios
+	$(CARGO) bench --bench sweep
 
 # The survey of the cover letter's claims (surveys/fault-in-loops.md and its heat map),
 # regenerated from surveys/fault-in-loops.yaml: about 825,000 points, under a minute on 2 cores.
