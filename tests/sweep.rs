@@ -373,3 +373,43 @@ fn the_committed_survey_report_comes_from_the_committed_survey_file() {
     }
     assert!(std::fs::read_to_string(root.join("surveys/fault-in-loops.svg")).unwrap().starts_with("<svg"));
 }
+
+#[test]
+fn the_slurm_job_file_runs_shards_that_merge_into_the_whole_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("s.yaml"), SHARDED).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_tagmmu")).parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    for k in 1..=2 {
+        let o = Command::new("bash")
+            .arg(root.join("docs/slurm-sweep.sbatch"))
+            .arg("s.yaml")
+            .env("PATH", &path)
+            .env("SLURM_ARRAY_TASK_ID", k.to_string())
+            .env("SLURM_ARRAY_TASK_COUNT", "2")
+            .env("SLURM_CPUS_PER_TASK", "1")
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let merged = tagmmu(
+        &[
+            "sweep",
+            "merge",
+            "--sweep",
+            "s.yaml",
+            "--out",
+            "m.jsonl",
+            "shards/shard-1-of-2.jsonl",
+            "shards/shard-2-of-2.jsonl",
+        ],
+        d,
+    );
+    assert!(merged.status.success(), "{}", String::from_utf8_lossy(&merged.stderr));
+    let whole = tagmmu(&["sweep", "s.yaml", "--out", "w.jsonl", "--no-progress"], d);
+    assert_eq!(sorted_lines(&d.join("m.jsonl")), sorted_lines(&d.join("w.jsonl")));
+    assert_eq!(merged.stdout, whole.stdout);
+}
