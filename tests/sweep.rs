@@ -413,3 +413,34 @@ fn the_slurm_job_file_runs_shards_that_merge_into_the_whole_sweep() {
     assert_eq!(sorted_lines(&d.join("m.jsonl")), sorted_lines(&d.join("w.jsonl")));
     assert_eq!(merged.stdout, whole.stdout);
 }
+
+/// A sweep point starts at the syscall entry instead of running a guest: the same write from
+/// a guest program (`write_partial`, arm64 copy routine) gives the same loop, result and counts.
+#[test]
+fn a_sweep_point_equals_the_guest_program_making_the_same_syscall() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = spec::parse(
+        "name: eq\nbase: {loop: perform_write_tmpfs, align: 100, len: 8000, bad_offset: 4892, bad_tag: 9}\n\
+         axes: {kernel: ['5.15', '5.16', '5.19', '6.14', '6.18']}\n",
+    )
+    .unwrap();
+    for r in run_collect(&plan, &RunOptions::default()).unwrap() {
+        let yaml = format!(
+            "name: eq\nprogram: guest:arm64/write_partial\nargs: ['100', '5000', '8000']\n\
+             machine: {{kernel: '{}', copy_model: arm64}}\nexpect: {{exit: 0}}\n",
+            r.kernel
+        );
+        let path = dir.path().join("eq.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let o = tagmmu::scenario::load(&path).unwrap().run(false).unwrap();
+        let guest = &o.result.loops[0];
+        let ret = match guest.verdict {
+            tagmmu::kernel_stub::loops::Verdict::Completed { ret } => ret,
+            ref v => panic!("{v:?}"),
+        };
+        assert_eq!(r.ret, Some(ret), "{}", r.kernel);
+        assert_eq!(r.passes, guest.attempts.passes, "{}", r.kernel);
+        assert_eq!(r.fault_in_calls, guest.attempts.fault_in_calls, "{}", r.kernel);
+        assert_eq!(r.short_copies, guest.attempts.short_copies, "{}", r.kernel);
+    }
+}
