@@ -198,14 +198,7 @@ pub fn build_loop(the_loop: TableLoop, k: &mut Kernel, ubuf: u64, len: u64) -> B
     let probe = k.subpage_probe();
     match the_loop {
         TableLoop::SearchIoctl => {
-            let sk = SearchKey {
-                max_objectid: u64::MAX,
-                max_offset: u64::MAX,
-                max_transid: u64::MAX,
-                max_type: 255,
-                nr_items: 4096,
-                ..Default::default()
-            };
+            let sk = SearchKey::whole_tree();
             Box::new(SearchIoctl::new(sk, tree(), ubuf, len, version, probe, mte).for_arch(k.arch))
         }
         TableLoop::Gfs2DirectRead => {

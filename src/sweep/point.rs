@@ -213,11 +213,11 @@ pub struct Point {
     pub bad_offset: Option<u64>,
 }
 
-fn ser_version<S: serde::Serializer>(v: &KernelVersion, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_version<S: serde::Serializer>(v: &KernelVersion, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
 
-fn ser_arch<S: serde::Serializer>(a: &Arch, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_arch<S: serde::Serializer>(a: &Arch, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(arch_name(*a))
 }
 
@@ -421,14 +421,7 @@ fn execute(p: &Point, budget: u64) -> Run {
     };
     let (ret, bytes_moved) = match p.the_loop.file() {
         None => {
-            let sk = SearchKey {
-                max_objectid: u64::MAX,
-                max_offset: u64::MAX,
-                max_transid: u64::MAX,
-                max_type: 255,
-                nr_items: 4096,
-                ..Default::default()
-            };
+            let sk = SearchKey::whole_tree();
             let mte = k.tags_supported();
             let v2 = p.the_loop == SweepLoop::SearchIoctlV2;
             let mut s = SearchIoctl::new(sk, search_tree(len), ubuf, len, p.kernel, probe, mte).for_arch(p.arch).v2(v2);

@@ -63,10 +63,10 @@ pub struct Config {
     #[serde(rename = "loop")]
     pub the_loop: SweepLoop,
     /// The kernel.
-    #[serde(serialize_with = "ser_version")]
+    #[serde(serialize_with = "crate::sweep::point::ser_version")]
     pub kernel: KernelVersion,
     /// The architecture.
-    #[serde(serialize_with = "ser_arch")]
+    #[serde(serialize_with = "crate::sweep::point::ser_arch")]
     pub arch: Arch,
     /// The tag-check mode.
     pub mode: CheckMode,
@@ -80,14 +80,6 @@ pub struct Config {
     pub absent: u64,
     /// The bad granule's tag.
     pub bad_tag: u8,
-}
-
-fn ser_version<S: serde::Serializer>(v: &KernelVersion, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(v)
-}
-
-fn ser_arch<S: serde::Serializer>(a: &Arch, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(crate::sweep::point::arch_name(*a))
 }
 
 impl Config {

@@ -49,6 +49,21 @@ pub struct SearchKey {
 }
 
 impl SearchKey {
+    /// A key that matches every item of every transaction, up to 4096 items (the search of
+    /// the loops table and of sweeps).
+    pub fn whole_tree() -> SearchKey {
+        SearchKey {
+            max_objectid: u64::MAX,
+            max_offset: u64::MAX,
+            max_transid: u64::MAX,
+            max_type: 255,
+            nr_items: 4096,
+            ..Default::default()
+        }
+    }
+}
+
+impl SearchKey {
     /// Decode the 104-byte UAPI struct (native byte order of `arch`).
     pub fn decode(arch: Arch, b: &[u8]) -> SearchKey {
         let q = |o: usize| read_u64(arch, &b[o..]);
