@@ -1,7 +1,8 @@
 //! A kernel model with a tagged user buffer and no guest program: the set-up of the loops
 //! table ([`crate::loop_table`]) and of the forward-progress checker ([`crate::progress`]).
 //! The buffer's memory carries tag (ADI: version) 3, as does the pointer, except the granule
-//! (block) holding one chosen byte, tagged 5 (or another chosen tag); chosen pages can be left not present.
+//! (block) holding one chosen byte, tagged 5 (or another chosen tag); chosen pages can be left
+//! not present. Sweeps ([`crate::sweep`]) start every point from it.
 
 use crate::arch::Arch;
 use crate::kernel_stub::fault_in::SubpageProbe;

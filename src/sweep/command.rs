@@ -77,7 +77,7 @@ pub fn sweep(c: &SweepCommand, cancel: &AtomicBool) -> Result<Finished, SweepErr
     };
     // Points of the resumed file outside this shard do not count towards it.
     let resumed = done.iter().filter(|i| c.partition.contains(**i)).count() as u64;
-    let total = (0..plan.len()).filter(|i| c.partition.contains(*i)).count() as u64;
+    let total = c.partition.count(plan.len());
     let todo = total - resumed;
     let bar = progress_bar(c.progress, todo, &plan);
     let started = Instant::now();

@@ -31,6 +31,27 @@ impl Partition {
     pub fn contains(&self, index: u64) -> bool {
         index % self.n == self.k - 1
     }
+
+    /// How many of the points `0..total` belong to the shard.
+    pub fn count(&self, total: u64) -> u64 {
+        match total.checked_sub(self.k - 1) {
+            Some(rest) if rest > 0 => rest.div_ceil(self.n),
+            _ => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_counts_its_own_points() {
+        for (k, n, total) in [(1, 1, 10), (1, 3, 10), (2, 3, 10), (3, 3, 10), (3, 3, 2), (2, 4, 1), (1, 2, 0)] {
+            let p = Partition { k, n };
+            assert_eq!(p.count(total), (0..total).filter(|i| p.contains(*i)).count() as u64, "{k}/{n} of {total}");
+        }
+    }
 }
 
 impl std::str::FromStr for Partition {
@@ -62,11 +83,6 @@ impl Default for RunOptions {
     fn default() -> RunOptions {
         RunOptions { jobs: None, partition: Partition::WHOLE }
     }
-}
-
-/// The indices of `plan`'s points in `partition` that are not in `done`.
-pub fn todo(plan: &Plan, partition: Partition, done: &HashSet<u64>) -> u64 {
-    (0..plan.len()).filter(|i| partition.contains(*i) && !done.contains(i)).count() as u64
 }
 
 /// Run the points of `plan` in `opts.partition` except those in `done`, in parallel, handing
