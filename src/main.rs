@@ -303,11 +303,13 @@ fn exec(a: ExecArgs) -> ExitCode {
         }
     }
     if let Some(s) = a.time_budget {
-        if !(s.is_finite() && s > 0.0) {
-            eprintln!("tagmmu: --time-budget must be a positive number of seconds");
+        // try_from_secs_f64: a budget too large for a Duration (1e30) is an error, not a panic.
+        let budget = Duration::try_from_secs_f64(s).ok().filter(|d| s.is_finite() && !d.is_zero());
+        let Some(budget) = budget else {
+            eprintln!("tagmmu: --time-budget must be a positive number of seconds below 1.8e19, got {s}");
             return ExitCode::from(2);
-        }
-        cfg.limits = RunLimits { time_budget: Some(Duration::from_secs_f64(s)), ..cfg.limits };
+        };
+        cfg.limits = RunLimits { time_budget: Some(budget), ..cfg.limits };
     }
     cfg.limits.insn_budget = a.insn_budget;
     if let Some(t) = a.trace {

@@ -263,6 +263,25 @@ pub struct Expect {
     pub stderr_contains: Vec<String>,
 }
 
+impl Expect {
+    /// Does it check nothing at all?
+    pub fn is_empty(&self) -> bool {
+        self.exit.is_none()
+            && self.signal.is_none()
+            && self.si_code.is_none()
+            && self.fault_addr.is_none()
+            && self.verdict.is_none()
+            && self.loop_ret.is_none()
+            && self.max_short_copies.is_none()
+            && self.loops.is_empty()
+            && self.direct_io.is_empty()
+            && self.stop.is_none()
+            && self.stdout.is_none()
+            && self.stdout_contains.is_empty()
+            && self.stderr_contains.is_empty()
+    }
+}
+
 /// What one kernel loop must do. Every field given is checked.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -301,6 +320,23 @@ pub struct ExpectLoop {
     /// Why that access faulted: `tag_mismatch`, `not_present` or `no_access`.
     #[serde(default)]
     pub fault_cause: Option<String>,
+}
+
+impl ExpectLoop {
+    /// Does the entry check nothing (not even which loop ran)?
+    pub fn is_empty(&self) -> bool {
+        self.id.is_none()
+            && self.verdict.is_none()
+            && self.ret.is_none()
+            && self.passes.is_none()
+            && self.short_copies.is_none()
+            && self.fault_in_calls.is_none()
+            && self.fault_in.is_none()
+            && self.cycle_length.is_none()
+            && self.stuck_at.is_none()
+            && self.fault_offset.is_none()
+            && self.fault_cause.is_none()
+    }
 }
 
 /// What one O_DIRECT request must do. Every field given is checked.
@@ -429,7 +465,19 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
         let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
         ScenarioError::Parse { path: path.display().to_string(), line, column, msg: e.to_string() }
     })?;
-    Ok(LoadedScenario { scenario, path: path.to_path_buf() })
+    let loaded = LoadedScenario { scenario, path: path.to_path_buf() };
+    // A scenario that expects nothing would pass whatever happens: a check that cannot fail.
+    if loaded.scenario.expect.as_ref().is_none_or(Expect::is_empty) {
+        return Err(loaded.invalid(
+            "expect",
+            "the scenario expects nothing, so it could never fail: give at least one of exit, signal, stop, stdout, loops, ...",
+        ));
+    }
+    let loops = loaded.scenario.expect.as_ref().map_or(&[][..], |e| &e.loops[..]);
+    if let Some(i) = loops.iter().position(ExpectLoop::is_empty) {
+        return Err(loaded.invalid(&format!("expect.loops[{i}]"), "this loop entry checks nothing"));
+    }
+    Ok(loaded)
 }
 
 /// Read and parse a scenario file.
@@ -781,7 +829,7 @@ mod tests {
     fn kernel_version_must_be_a_string() {
         let e = p("program: x\nmachine:\n  kernel: 5.10\n").unwrap_err().to_string();
         assert!(e.contains("quoted string"), "{e}");
-        let s = p("program: x\nmachine:\n  kernel: \"6.12\"\n").unwrap();
+        let s = p("program: x\nmachine:\n  kernel: \"6.12\"\nexpect: {exit: 0}\n").unwrap();
         assert_eq!(s.scenario.machine.kernel, Some(KernelVersion { major: 6, minor: 12 }));
         let e = p("program: x\nmachine:\n  kernel: \"5.10\"\n").unwrap_err().to_string();
         assert!(e.contains("5.10 is not modelled") && e.contains("6.18"), "{e}");
@@ -795,7 +843,7 @@ mod tests {
     fn missing_program_and_bad_types() {
         assert!(p("args: []\n").unwrap_err().to_string().contains("missing field `program`"));
         assert!(p("program: x\nlimits:\n  insn_budget: lots\n").unwrap_err().to_string().contains("insn_budget"));
-        let s = p("program: x\nfiles:\n  - path: /tmp/a\n").unwrap();
+        let s = p("program: x\nfiles:\n  - path: /tmp/a\nexpect: {exit: 0}\n").unwrap();
         assert!(s.machine_config().unwrap_err().to_string().contains("files[0]"));
         let s = p("program: x\nexpect:\n  stop: crashed\n").unwrap();
         assert!(s.machine_config().unwrap_err().to_string().contains("expect.stop"));

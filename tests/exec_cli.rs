@@ -54,6 +54,33 @@ fn endless_loop_is_stopped_by_each_budget() {
     assert_eq!(out.status.code(), Some(tagmmu::report::EXIT_TIME_BUDGET));
     assert!(text(&out.stderr).contains("wall-time budget exhausted"), "{}", text(&out.stderr));
     assert!(t.elapsed().as_secs() < 20);
+    // Budgets no Duration can hold, or none at all, are refused (not a panic: exit 2).
+    for bad in ["1e30", "0", "-1", "inf", "NaN"] {
+        let out = tagmmu().arg("exec").arg(format!("--time-budget={bad}")).arg(&loop_prog).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(text(&out.stderr).contains("--time-budget must be a positive number"), "{bad}");
+    }
+}
+
+#[test]
+fn a_scenario_that_expects_nothing_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (yaml, field) in [
+        ("name: x\nprogram: guest:arm64/hello\n", "field `expect`"),
+        ("name: x\nprogram: guest:arm64/hello\nexpect: {}\n", "field `expect`"),
+        ("name: x\nprogram: guest:arm64/hello\nexpect: {loops: [{}]}\n", "field `expect.loops[0]`"),
+    ] {
+        let p = dir.path().join("s.yaml");
+        std::fs::write(&p, yaml).unwrap();
+        let out = tagmmu().args(["run"]).arg(&p).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{yaml}");
+        assert!(
+            text(&out.stderr).contains(field) && text(&out.stderr).contains("could never fail")
+                || text(&out.stderr).contains("checks nothing"),
+            "{yaml}: {}",
+            text(&out.stderr)
+        );
+    }
 }
 
 #[test]
