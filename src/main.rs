@@ -117,6 +117,9 @@ struct RunArgs {
     /// 6.12, 6.14, 6.17 or 6.18.
     #[arg(long, value_name = "VERSION")]
     kernel: Option<KernelVersion>,
+    /// Let the scenario's `program` and `files[].host` read host files outside its directory.
+    #[arg(long)]
+    allow_host_paths: bool,
     /// The scenario file.
     scenario: PathBuf,
 }
@@ -337,6 +340,7 @@ fn run(a: RunArgs) -> ExitCode {
             if a.kernel.is_some() {
                 s.scenario.machine.kernel = a.kernel;
             }
+            s.allow_host_paths = a.allow_host_paths;
             s
         }
         Err(e) => {

@@ -457,6 +457,10 @@ pub struct LoadedScenario {
     pub scenario: Scenario,
     /// The file.
     pub path: PathBuf,
+    /// Let `program` and `files[].host` name host files outside the scenario's directory
+    /// (absolute paths, `..`, symlinks out). Off by default: a scenario from someone else
+    /// must not read the host's files (`tagmmu run --allow-host-paths`).
+    pub allow_host_paths: bool,
 }
 
 /// Parse scenario text; `path` is used in messages and for relative paths.
@@ -465,7 +469,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
         let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
         ScenarioError::Parse { path: path.display().to_string(), line, column, msg: e.to_string() }
     })?;
-    let loaded = LoadedScenario { scenario, path: path.to_path_buf() };
+    let loaded = LoadedScenario { scenario, path: path.to_path_buf(), allow_host_paths: false };
     // A scenario that expects nothing would pass whatever happens: a check that cannot fail.
     if loaded.scenario.expect.as_ref().is_none_or(Expect::is_empty) {
         return Err(loaded.invalid(
@@ -492,9 +496,32 @@ impl LoadedScenario {
         ScenarioError::Invalid { path: self.path.display().to_string(), field: field.into(), msg: msg.into() }
     }
 
-    fn relative(&self, p: &str) -> PathBuf {
-        let base = self.path.parent().unwrap_or(Path::new("."));
-        base.join(p)
+    /// The host path `p` of `field`, relative to the scenario's directory and confined to it
+    /// unless [`LoadedScenario::allow_host_paths`].
+    fn relative(&self, field: &str, p: &str) -> Result<PathBuf, ScenarioError> {
+        let base = match self.path.parent() {
+            Some(b) if !b.as_os_str().is_empty() => b,
+            _ => Path::new("."),
+        };
+        let joined = base.join(p);
+        if self.allow_host_paths {
+            return Ok(joined);
+        }
+        let outside = || {
+            self.invalid(
+                field,
+                format!("{p} is outside the scenario's directory (pass --allow-host-paths to let a scenario read host files)"),
+            )
+        };
+        if Path::new(p).is_absolute() {
+            return Err(outside());
+        }
+        let dir = base.canonicalize().map_err(|e| self.invalid(field, format!("{}: {e}", base.display())))?;
+        let target = joined.canonicalize().map_err(|e| self.invalid(field, format!("cannot read {p}: {e}")))?;
+        if !target.starts_with(&dir) {
+            return Err(outside());
+        }
+        Ok(target)
     }
 
     /// The scenario's name.
@@ -510,7 +537,7 @@ impl LoadedScenario {
         let s = &self.scenario;
         let program = match s.program.strip_prefix("guest:") {
             Some(name) => crate::programs::guest_program(name).map_err(|m| self.invalid("program", m))?,
-            None => self.relative(&s.program),
+            None => self.relative("program", &s.program)?,
         };
         let mut cfg = MachineConfig::new(program).args(s.args.clone());
         cfg.argv0 = s.argv0.clone().or_else(|| Some(s.program.clone()));
@@ -624,7 +651,7 @@ impl LoadedScenario {
         for (i, f) in s.files.iter().enumerate() {
             let contents = match (&f.content, &f.host) {
                 (Some(c), None) => c.clone().into_bytes(),
-                (None, Some(h)) => std::fs::read(self.relative(h))
+                (None, Some(h)) => std::fs::read(self.relative(&format!("files[{i}].host"), h)?)
                     .map_err(|e| self.invalid(&format!("files[{i}].host"), format!("cannot read {h}: {e}")))?,
                 _ => return Err(self.invalid(&format!("files[{i}]"), "give exactly one of `content` and `host`")),
             };
@@ -843,9 +870,12 @@ mod tests {
     fn missing_program_and_bad_types() {
         assert!(p("args: []\n").unwrap_err().to_string().contains("missing field `program`"));
         assert!(p("program: x\nlimits:\n  insn_budget: lots\n").unwrap_err().to_string().contains("insn_budget"));
-        let s = p("program: x\nfiles:\n  - path: /tmp/a\nexpect: {exit: 0}\n").unwrap();
+        // (Host paths allowed: the program `x` does not exist, and is not what is tested.)
+        let mut s = p("program: x\nfiles:\n  - path: /tmp/a\nexpect: {exit: 0}\n").unwrap();
+        s.allow_host_paths = true;
         assert!(s.machine_config().unwrap_err().to_string().contains("files[0]"));
-        let s = p("program: x\nexpect:\n  stop: crashed\n").unwrap();
+        let mut s = p("program: x\nexpect:\n  stop: crashed\n").unwrap();
+        s.allow_host_paths = true;
         assert!(s.machine_config().unwrap_err().to_string().contains("expect.stop"));
     }
 }

@@ -258,3 +258,34 @@ fn the_readme_shows_the_loop_table_the_command_prints() {
     let end = readme.find("<!-- tagmmu loops: end -->").unwrap();
     assert_eq!(&readme[start..end], text(&out.stdout), "regenerate the README's table with `tagmmu loops`");
 }
+
+#[test]
+fn scenario_paths_stay_inside_the_scenario_directory_unless_allowed() {
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join("scenarios");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(top.path().join("secret.txt"), "host secret\n").unwrap();
+    std::fs::write(dir.join("inside.txt"), "inside\n").unwrap();
+    let run = |yaml: &str, allow: bool| {
+        let p = dir.join("s.yaml");
+        std::fs::write(&p, yaml).unwrap();
+        let mut c = tagmmu();
+        c.arg("run");
+        if allow {
+            c.arg("--allow-host-paths");
+        }
+        c.arg(&p).output().unwrap()
+    };
+    let escape =
+        "name: x\nprogram: guest:arm64/hello\nfiles: [{path: /tmp/s, host: ../secret.txt}]\nexpect: {exit: 0}\n";
+    let out = run(escape, false);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("field `files[0].host`: ../secret.txt is outside"), "{}", text(&out.stderr));
+    assert!(run(escape, true).status.success(), "allowed explicitly");
+    let abs = "name: x\nprogram: /bin/true\nexpect: {exit: 0}\n";
+    let out = run(abs, false);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("field `program`: /bin/true is outside"), "{}", text(&out.stderr));
+    let inside = "name: x\nprogram: guest:arm64/hello\nfiles: [{path: /tmp/s, host: inside.txt}]\nexpect: {exit: 0}\n";
+    assert!(run(inside, false).status.success());
+}
