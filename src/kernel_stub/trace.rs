@@ -37,7 +37,16 @@ pub enum TraceEvent {
         /// Disassembly.
         text: String,
     },
+    /// Events past [`KEEP_LIMIT`] that were not kept (always the last event).
+    Dropped {
+        /// How many.
+        events: u64,
+    },
 }
+
+/// The most events a trace keeps in memory for the result; later ones are counted, not kept
+/// (a tracing guest in a loop must not exhaust the host).
+pub const KEEP_LIMIT: usize = 1_000_000;
 
 impl TraceEvent {
     /// One line, as `--trace` prints it.
@@ -53,6 +62,9 @@ impl TraceEvent {
                 )
             }
             TraceEvent::Insn { pc, text } => format!("{pc:#014x}: {text}"),
+            TraceEvent::Dropped { events } => {
+                format!("... {events} more event(s) not kept (the trace keeps at most {KEEP_LIMIT})")
+            }
         }
     }
 }
@@ -69,6 +81,7 @@ pub struct Trace {
     /// Keep events in memory for the result.
     pub keep: bool,
     events: Vec<TraceEvent>,
+    dropped: u64,
 }
 
 impl Trace {
@@ -78,19 +91,44 @@ impl Trace {
             let _ = writeln!(std::io::stderr(), "[tagmmu] {}", ev.line());
         }
         if self.keep {
-            self.events.push(ev);
+            if self.events.len() < KEEP_LIMIT {
+                self.events.push(ev);
+            } else {
+                self.dropped += 1;
+            }
         }
     }
     /// The events kept so far.
     pub fn events(&self) -> &[TraceEvent] {
         &self.events
     }
-    /// Take the kept events.
+    /// Take the kept events (ending with [`TraceEvent::Dropped`] when some were not kept).
     pub fn take(&mut self) -> Vec<TraceEvent> {
-        std::mem::take(&mut self.events)
+        let mut v = std::mem::take(&mut self.events);
+        if self.dropped > 0 {
+            v.push(TraceEvent::Dropped { events: std::mem::take(&mut self.dropped) });
+        }
+        v
     }
     /// Is anything enabled?
     pub fn active(&self) -> bool {
         (self.syscalls || self.insns) && (self.print || self.keep)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_trace_is_bounded_and_says_how_much_it_dropped() {
+        let mut t = Trace { syscalls: true, keep: true, ..Default::default() };
+        for pc in 0..(KEEP_LIMIT as u64 + 5) {
+            t.emit(TraceEvent::Insn { pc, text: String::new() });
+        }
+        let v = t.take();
+        assert_eq!(v.len(), KEEP_LIMIT + 1);
+        assert_eq!(v.last(), Some(&TraceEvent::Dropped { events: 5 }));
+        assert!(v.last().unwrap().line().contains("5 more event(s) not kept"));
     }
 }

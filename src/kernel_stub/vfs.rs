@@ -32,6 +32,26 @@ pub enum OutputSink {
     Capture,
 }
 
+/// The most bytes of one guest stream a capture keeps (the rest is dropped, after a marker
+/// saying so): a printing loop must not exhaust the host.
+pub const CAPTURE_LIMIT: usize = 64 << 20;
+
+/// The marker that ends a capture that reached [`CAPTURE_LIMIT`].
+pub const CAPTURE_MARKER: &[u8] = b"\n[tagmmu: capture limit of 64 MiB reached; the rest of this stream was dropped]\n";
+
+/// Append `data` to the capture `buf`, up to [`CAPTURE_LIMIT`] bytes and then the marker.
+fn capture(buf: &mut Vec<u8>, data: &[u8]) {
+    // Past the limit the marker is already there.
+    if buf.len() > CAPTURE_LIMIT {
+        return;
+    }
+    let room = CAPTURE_LIMIT - buf.len();
+    buf.extend_from_slice(&data[..data.len().min(room)]);
+    if data.len() > room {
+        buf.extend_from_slice(CAPTURE_MARKER);
+    }
+}
+
 /// Where guest input on fd 0 comes from.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum InputSource {
@@ -585,7 +605,7 @@ impl Vfs {
                     Stream::In => return Err(Errno::EBADF),
                 };
                 match sink {
-                    OutputSink::Capture => buf.extend_from_slice(data),
+                    OutputSink::Capture => capture(buf, data),
                     OutputSink::Inherit => {
                         let r = if *s == Stream::Out {
                             let mut o = std::io::stdout().lock();
@@ -746,6 +766,23 @@ impl Vfs {
             .filter(|(k, _)| k.starts_with(&prefix) && k.len() > prefix.len() && !k[prefix.len()..].contains('/'))
             .map(|(k, &i)| (k[prefix.len()..].to_string(), i as u64 + 1, self.stat_ino(i).mode))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod capture_tests {
+    use super::*;
+
+    #[test]
+    fn a_capture_keeps_at_most_its_limit_then_says_so() {
+        let mut buf = Vec::new();
+        capture(&mut buf, &vec![b'a'; CAPTURE_LIMIT - 3]);
+        capture(&mut buf, b"abc");
+        assert_eq!(buf.len(), CAPTURE_LIMIT, "exactly full: nothing dropped yet");
+        capture(&mut buf, b"d");
+        capture(&mut buf, &[b'e'; 1000]);
+        assert_eq!(buf.len(), CAPTURE_LIMIT + CAPTURE_MARKER.len());
+        assert!(buf.ends_with(CAPTURE_MARKER));
     }
 }
 
