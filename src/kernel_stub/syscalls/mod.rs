@@ -292,13 +292,27 @@ impl Kernel {
             ClockGetres => self.sys_clock_getres(a[0], a[1]),
             Gettimeofday => self.sys_gettimeofday(a[0]),
             SchedYield => Ok(0),
-            Kill => self.sys_kill(a[0] as i64, self.user_signo(a[1]), crate::kernel_stub::signal::code::SI_USER),
-            Tkill => self.sys_kill(a[0] as i64, self.user_signo(a[1]), crate::kernel_stub::signal::code::SI_TKILL),
+            // pid_t and int arguments: Linux uses the low 32 bits (the upper half of the
+            // register is not part of the argument), so kill(-1, 0) passed as 0xffffffff is -1.
+            Kill => self.sys_kill(
+                a[0] as i32 as i64,
+                self.user_signo(a[1] as u32 as u64),
+                crate::kernel_stub::signal::code::SI_USER,
+            ),
+            Tkill => self.sys_kill(
+                a[0] as i32 as i64,
+                self.user_signo(a[1] as u32 as u64),
+                crate::kernel_stub::signal::code::SI_TKILL,
+            ),
             Tgkill => {
                 if a[0] as u32 != self.config.pid {
                     Err(Errno::ESRCH)
                 } else {
-                    self.sys_kill(a[1] as i64, self.user_signo(a[2]), crate::kernel_stub::signal::code::SI_TKILL)
+                    self.sys_kill(
+                        a[1] as i32 as i64,
+                        self.user_signo(a[2] as u32 as u64),
+                        crate::kernel_stub::signal::code::SI_TKILL,
+                    )
                 }
             }
             Sigaltstack => self.sys_sigaltstack(a[0], a[1]),
@@ -449,5 +463,17 @@ mod tests {
         assert_eq!(Sysno::from_sparc64(71), Some(Sysno::Mmap));
         assert_eq!(Sysno::from_sparc64(289), Some(Sysno::Newfstatat));
         assert_eq!(Sysno::from_arm64(5), None, "no open on arm64");
+    }
+
+    #[test]
+    fn kill_takes_pid_and_signal_as_32_bit_ints() {
+        let mut k = Kernel::new(Arch::Arm64, crate::kernel_stub::KernelConfig::default());
+        let kill = Sysno::Kill.arm64_nr().unwrap();
+        // kill(-1, 0) with the int in the low half of the register only.
+        assert_eq!(k.syscall(kill, [0xffff_ffff, 0, 0, 0, 0, 0]), SyscallOutcome::Return(Ok(0)));
+        // A pid whose low 32 bits are another process's is ESRCH; a negative signal EINVAL.
+        let other = u64::from(k.config.pid) + 1;
+        assert_eq!(k.syscall(kill, [0x1_0000_0000 | other, 0, 0, 0, 0, 0]), SyscallOutcome::Return(Err(Errno::ESRCH)));
+        assert_eq!(k.syscall(kill, [0, 0xffff_ffff, 0, 0, 0, 0]), SyscallOutcome::Return(Err(Errno::EINVAL)));
     }
 }
