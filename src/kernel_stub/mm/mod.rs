@@ -434,6 +434,16 @@ impl AddressSpace {
         // An MTE mapping stays tag-checked (PROT_MTE cannot be removed); an ADI one loses its
         // checking without PROT_ADI (VM_SPARC_ADI is in VM_ARCH_CLEAR), keeping its versions.
         let sticky = self.layout.sticky_tags;
+        // arm64 arch_validate_flags(): PROT_MTE needs VM_MTE_ALLOWED, which anonymous memory,
+        // brk, the stack (VM_DATA_DEFAULT_FLAGS) and shmem/tmpfs files have, and the ELF's
+        // file-backed segments and the vDSO do not: EINVAL. (Linux changes the range's VMAs in
+        // order and stops at the first refused one; tagmmu refuses before changing any.)
+        if sticky && prot.contains(Prot::TAGGED) {
+            let refused = self.vmas.intersecting(addr, end).any(|v| matches!(v.kind, VmaKind::Image | VmaKind::Vdso));
+            if refused {
+                return Err(Errno::EINVAL);
+            }
+        }
         self.vmas.update_range(addr, end, |v| v.prot = if sticky { prot | v.prot.into_tagged() } else { prot });
         if prot.contains(Prot::TAGGED) {
             self.enable_tags(addr, end);
@@ -810,6 +820,17 @@ mod tests {
         mm.madvise(a + 4096, 4096, Advice::PageOut).unwrap();
         assert!(!mm.is_present(a + 4096));
         assert_eq!(mm.madvise(a + 8192, 4096, Advice::Hint), Err(Errno::ENOMEM));
+    }
+
+    #[test]
+    fn prot_mte_is_refused_on_the_elf_image_and_allowed_on_anonymous_memory() {
+        let mut mm = space();
+        let img = mm.mmap(0, 4096, Prot::RW, ANON, VmaKind::Image).unwrap();
+        let anon = mm.mmap(0, 4096, Prot::RW, ANON, VmaKind::Anon).unwrap();
+        assert_eq!(mm.mprotect(img, 4096, Prot::RW | Prot::TAGGED), Err(Errno::EINVAL));
+        assert_eq!(mm.prot_at(img), Some(Prot::RW), "unchanged");
+        mm.mprotect(anon, 4096, Prot::RW | Prot::TAGGED).unwrap();
+        assert_eq!(mm.prot_at(anon), Some(Prot::RW | Prot::TAGGED));
     }
 
     #[test]
