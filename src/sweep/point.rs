@@ -24,6 +24,7 @@ use crate::kernel_stub::uaccess::CopyModel;
 use crate::kernel_stub::version::KernelVersion;
 use crate::kernel_stub::vfs::OpenFlags;
 use crate::kernel_stub::Kernel;
+use crate::sweep::spec::Config;
 use crate::testbed::{kernel_with_buffer, BufferSpec, CheckMode, Testbed};
 
 /// A loop (a kernel path with a fault-in + uaccess loop, or a direct-I/O path) a sweep runs.
@@ -185,32 +186,22 @@ impl Flavour {
     }
 }
 
-/// One point: a loop on a machine over a buffer with (at most) one bad granule.
+/// One point: a loop on a machine over a buffer (its [`Config`]) with at most one bad granule.
+/// It derefs to its configuration (`point.the_loop`, `point.kernel`, ...).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Point {
-    /// The loop.
-    #[serde(rename = "loop")]
-    pub the_loop: SweepLoop,
-    /// The kernel.
-    #[serde(serialize_with = "crate::sweep::point::ser_version")]
-    pub kernel: KernelVersion,
-    /// The architecture.
-    #[serde(serialize_with = "crate::sweep::point::ser_arch")]
-    pub arch: Arch,
-    /// The thread's tag-check mode.
-    pub mode: CheckMode,
-    /// The sub-page probe flavour.
-    pub fault_in: Flavour,
-    /// Where the buffer starts in its first page.
-    pub align: u64,
-    /// The buffer's length.
-    pub len: u64,
-    /// Pages of the buffer's mapping that are not present (bit i: page i).
-    pub absent: u64,
-    /// The bad granule's (ADI block's) tag.
-    pub bad_tag: u8,
+    /// Everything but the bad offset.
+    #[serde(flatten)]
+    pub config: Config,
     /// The offset from the buffer's start of a byte in the bad granule, if there is one.
     pub bad_offset: Option<u64>,
+}
+
+impl std::ops::Deref for Point {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        &self.config
+    }
 }
 
 pub(crate) fn ser_version<S: serde::Serializer>(v: &KernelVersion, s: S) -> Result<S::Ok, S::Error> {

@@ -167,18 +167,7 @@ impl Plan {
         let c = self.starts.partition_point(|&s| s <= i) - 1;
         let cfg = &self.configs[c];
         let bad_offset = cfg.placement(&self.offsets, i - self.starts[c]);
-        Some(Point {
-            the_loop: cfg.the_loop,
-            kernel: cfg.kernel,
-            arch: cfg.arch,
-            mode: cfg.mode,
-            fault_in: cfg.fault_in,
-            align: cfg.align,
-            len: cfg.len,
-            absent: cfg.absent,
-            bad_tag: cfg.bad_tag,
-            bad_offset,
-        })
+        Some(Point { config: *cfg, bad_offset })
     }
 }
 
