@@ -1,5 +1,7 @@
-//! Memory-heavy arm64 workload, three ways in one run: tagmmu with MTE off, tagmmu with MTE
-//! sync (every access tag-checked, all matching), and `qemu-aarch64 -cpu max` (MTE sync).
+//! Memory-heavy arm64 workload, four ways in one run: tagmmu with MTE off (`--mte none`),
+//! tagmmu on the default (MTE) machine running the untagged variant (goal: the same speed as
+//! MTE off: untagged code pays nothing for tags), tagmmu with MTE sync (every access
+//! tag-checked, all matching), and `qemu-aarch64 -cpu max` (MTE sync).
 //! Prints wall times and ratios. `cargo bench --bench memops [-- MIB ROUNDS REPEATS]`.
 
 use std::process::Command;
@@ -36,6 +38,9 @@ fn main() {
     let off = best(repeats, || {
         time(Command::new(&exe).args(["exec", "--clear-env", "--mte", "none"]).arg(&prog).args(["none", &mib, &rounds]))
     });
+    let untagged = best(repeats, || {
+        time(Command::new(&exe).args(["exec", "--clear-env"]).arg(&prog).args(["none", &mib, &rounds]))
+    });
     let sync = best(repeats, || {
         time(Command::new(&exe).args(["exec", "--clear-env"]).arg(&prog).args(["sync", &mib, &rounds]))
     });
@@ -45,6 +50,11 @@ fn main() {
         })
     });
     println!("tagmmu, MTE off:   {:>8.1} ms", off.as_secs_f64() * 1e3);
+    println!(
+        "tagmmu, MTE machine, untagged program: {:>8.1} ms   (speed {:.2}x of MTE off)",
+        untagged.as_secs_f64() * 1e3,
+        off.as_secs_f64() / untagged.as_secs_f64()
+    );
     println!(
         "tagmmu, MTE sync:  {:>8.1} ms   ({:.2}x MTE off)",
         sync.as_secs_f64() * 1e3,

@@ -223,3 +223,49 @@ fn store_only_mode_checks_stores_only_from_6_17_on_a_cpu_that_has_it() {
         assert_eq!(run(k, f), "hwcap3 store_only: 0\nprctl store-only: -1 EINVAL\n", "{k} {f}");
     }
 }
+
+/// Untagged programs do not pay for tags: the tag-check hooks (which send every access
+/// through Unicorn's slow path) are installed only once the task has PROT_MTE memory with
+/// checking on, whichever of mmap and prctl comes first, and the first tag fault after that
+/// is as precise as ever.
+#[test]
+fn the_tag_checks_arrive_only_with_tag_checked_memory_and_stay_precise() {
+    let run = |args: &[&str]| {
+        let mut cfg = MachineConfig::new(guest("arm64/bench_memops"));
+        cfg.args = args.iter().map(|a| a.to_string()).collect();
+        machine::run(&cfg).unwrap()
+    };
+    let untagged = run(&["none", "1", "1"]);
+    assert_eq!(untagged.stop, Stop::Exited { status: 0 });
+    assert!(!untagged.stats.cpu.tag_checks_installed, "an untagged program got the tag-check hooks");
+    let tagged = run(&["sync", "1", "1"]);
+    assert_eq!(tagged.stop, Stop::Exited { status: 0 });
+    assert!(tagged.stats.cpu.tag_checks_installed, "a PROT_MTE program in sync mode ran unchecked");
+
+    // mmap(PROT_MTE) first, checking off; then prctl(sync): the very next store is checked.
+    let dir = scratch();
+    let bin = build(
+        dir.path(),
+        "late_prctl",
+        r#"#include "mte_util.h"
+int main(void) {
+    char *p = map_mte(4096);
+    stg(tag_ptr(p, 5));
+    *(volatile char *)tag_ptr(p, 3) = 1; /* mode none: not checked */
+    puts("unchecked store done");
+    fflush(stdout);
+    set_mode(TCF_SYNC, 0xfffe);
+    *(volatile char *)((char *)tag_ptr(p, 3) + 4) = 2;
+    puts("not reached");
+    return 0;
+}
+"#,
+    );
+    let r = machine::run(&MachineConfig::new(&bin)).unwrap();
+    assert_eq!(text(&r.stdout), "unchecked store done\n");
+    assert!(r.stats.cpu.tag_checks_installed);
+    let Stop::Killed { signal } = &r.stop else { panic!("{:?}", r.stop) };
+    assert_eq!((signal.signo, signal.si_code), (11, 9), "SIGSEGV/SEGV_MTESERR");
+    assert_eq!(signal.addr.map(|a| a & 0xfff), Some(4), "si_addr is the faulting byte");
+    assert!(signal.insn.starts_with("strb"), "the PC is on the faulting store: {}", signal.insn);
+}

@@ -112,6 +112,11 @@ pub struct EmuStats {
     pub tlb_fills: u64,
     /// Emulated instructions (MRS of ID registers, tag instructions).
     pub emulated_insns: u64,
+    /// Whether the tag-check memory hook was installed during the run. It is installed only
+    /// once the task has tag-checked memory and checking on (MTE: a PROT_MTE mapping and a
+    /// TCF mode other than none; ADI: PSTATE.mcde), because any memory hook sends every guest
+    /// access through Unicorn's slow path: untagged programs do not pay for tags.
+    pub tag_checks_installed: bool,
 }
 
 /// The result of a run: the kernel (with its files and counters), how it ended, counters.

@@ -115,6 +115,10 @@ pub(crate) struct Guest {
     refused: Option<(u64, u64, FaultKind, Access)>,
     /// Where a handler returns without SA_RESTORER (tagmmu's sigreturn trampoline page).
     sigreturn_trampoline: u64,
+    /// Whether the tag-check hooks are installed (see [`install_tag_hooks`]).
+    tag_hooks: bool,
+    /// Every instruction is traced (the trace's code hook already keeps the PC exact).
+    trace_insns: bool,
     /// Stop, error, TLB generation, budgets, counters.
     state: RunState,
 }
@@ -137,7 +141,11 @@ impl Backend for Guest {
 impl RunLoop for Guest {
     type Signal = PendingSignal;
 
+    /// Install the tag checks once the task needs them; start at the PC.
     fn begin(uc: &mut Unicorn<Guest>) -> Result<u64, EmuError> {
+        if !uc.get_data().tag_hooks && tag_checks_wanted(uc.get_data()) {
+            install_tag_hooks(uc)?;
+        }
         uc.pc_read().op("read pc")
     }
     fn take_pending(&mut self) -> Option<PendingSignal> {
@@ -344,6 +352,8 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
         alias_va: std::collections::HashMap::new(),
         next_tick: opts.tick_interval.max(1),
         tick_interval: opts.tick_interval.max(1),
+        tag_hooks: false,
+        trace_insns: opts.trace_insns,
         state: RunState::new(opts.limits),
     };
     let mut uc = Unicorn::new_with_data(UcArch::ARM64, Mode::ARM, guest).op("open")?;
@@ -369,23 +379,6 @@ fn install_hooks(uc: &mut Unicorn<Guest>, trace_insns: bool) -> Result<(), EmuEr
         guarded(uc, "fault hook", false, |uc| on_unmapped(uc, addr))
     })
     .op("add unmapped hook")?;
-    if uc.get_data().kernel.mte.supported() {
-        // A code hook makes Unicorn store the PC before every instruction, so a store that
-        // a tag check stops leaves the PC on that store (without it the PC is left at the
-        // start of the translation block).
-        if !trace_insns {
-            add_pc_sync_hook(uc)?;
-        }
-        uc.add_mem_hook(
-            HookType::MEM_READ | HookType::MEM_WRITE,
-            mte::ALIAS_BASE,
-            mte::ALIAS_END - 1,
-            |uc, ty, addr, size, _val| {
-                guarded(uc, "tag check", true, |uc| mte::on_tagged_access(uc, ty == MemType::WRITE, addr, size))
-            },
-        )
-        .op("add tag check hook")?;
-    }
     uc.add_intr_hook(|uc, intno| guarded_result(uc, "interrupt hook", (), |uc| on_interrupt(uc, intno)))
         .op("add interrupt hook")?;
     uc.add_block_hook(1, 0, |uc, _addr, size| guarded(uc, "block hook", (), |uc| on_block(uc, size)))
@@ -400,6 +393,45 @@ fn install_hooks(uc: &mut Unicorn<Guest>, trace_insns: bool) -> Result<(), EmuEr
         })
         .op("add code hook")?;
     }
+    Ok(())
+}
+
+/// Does the task need its accesses tag-checked: a machine with MTE, memory of a tag-checked
+/// mapping (PROT_MTE, ever), and a check mode other than none for loads or stores. Until then
+/// no memory hook exists, so untagged programs run on Unicorn's inline fast path.
+fn tag_checks_wanted(g: &Guest) -> bool {
+    use crate::mte::CheckKind;
+    g.kernel.mte.supported()
+        && g.kernel.mm.phys().ever_tagged()
+        && (g.kernel.mte.check(false) != CheckKind::Off || g.kernel.mte.check(true) != CheckKind::Off)
+}
+
+/// Install the tag checks (outside emulation, at a clean stop): the memory hook on the alias
+/// windows and the PC-sync code hook. Any memory hook sends every guest access through
+/// Unicorn's slow path (its translator emits the inline TLB fast path only when no
+/// MEM_READ/MEM_WRITE hook exists, `tcg_uc_has_hookmem`), which is why they wait until the
+/// task has tag-checked memory with checking on; translated code predates them, so the
+/// translation cache is flushed. They stay installed for the rest of the run.
+fn install_tag_hooks(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+    // A code hook makes Unicorn store the PC before every instruction, so a store that a tag
+    // check stops leaves the PC on that store (without it the PC is left at the start of the
+    // translation block).
+    if !uc.get_data().trace_insns {
+        add_pc_sync_hook(uc)?;
+    }
+    uc.add_mem_hook(
+        HookType::MEM_READ | HookType::MEM_WRITE,
+        mte::ALIAS_BASE,
+        mte::ALIAS_END - 1,
+        |uc, ty, addr, size, _val| {
+            guarded(uc, "tag check", true, |uc| mte::on_tagged_access(uc, ty == MemType::WRITE, addr, size))
+        },
+    )
+    .op("add tag check hook")?;
+    uc.ctl_flush_tb().op("flush translations")?;
+    let g = uc.get_data_mut();
+    g.tag_hooks = true;
+    g.state.stats.tag_checks_installed = true;
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use crate::kernel_stub::signal::{code, sig};
 use crate::kernel_stub::syscalls::SyscallOutcome;
 
 use super::regs::{read_regs, write_regs, xreg};
-use super::{disasm_at, mte, read_insn, sysregs, Guest, PendingSignal};
+use super::{disasm_at, mte, read_insn, sysregs, tag_checks_wanted, Guest, PendingSignal};
 
 /// Interrupt numbers Unicorn reports (QEMU's EXCP_*).
 const EXCP_UDEF: u32 = 1;
@@ -84,6 +84,11 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     let g = uc.get_data_mut();
     if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {
         g.pending = Some(PendingSignal { signo, si_code, addr, esr: None, forced: false });
+        uc.emu_stop().op("stop")?;
+    } else if !g.tag_hooks && tag_checks_wanted(g) {
+        // This syscall gave the task tag-checked memory with checking on (mmap/mprotect
+        // PROT_MTE, prctl): stop here, after the SVC, so the run loop installs the checks
+        // before the next user instruction.
         uc.emu_stop().op("stop")?;
     }
     Ok(())

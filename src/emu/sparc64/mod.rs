@@ -432,6 +432,8 @@ fn install_adi_hook(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     )
     .op("add ADI check hook")?;
     uc.ctl_flush_tb().op("flush translations")?;
-    uc.get_data_mut().adi_hook = true;
+    let g = uc.get_data_mut();
+    g.adi_hook = true;
+    g.state.stats.tag_checks_installed = true;
     Ok(())
 }

@@ -175,6 +175,9 @@ pub struct PhysMemory {
     reserved: u64,
     /// The most `reserved` may reach (the guest's memory limit).
     budget: u64,
+    /// Some segment has had tag storage (sticky: the CPU backend installs its tag checks
+    /// once and keeps them).
+    ever_tagged: bool,
 }
 
 /// Default limit on the guest's mapped memory (its address-space reservations).
@@ -191,6 +194,7 @@ impl PhysMemory {
             events: Vec::new(),
             reserved: 0,
             budget: DEFAULT_MEMORY_BUDGET,
+            ever_tagged: false,
         }
     }
 
@@ -298,9 +302,15 @@ impl PhysMemory {
             return false;
         }
         seg.tags = Some(TagStore::new(seg.len(), granule));
+        self.ever_tagged = true;
         let (len, host) = (seg.len(), seg.mem.as_mut_ptr());
         self.events.push(PhysEvent::Tagged { pa, len, host });
         true
+    }
+
+    /// Whether any segment has ever had tag storage (memory of a tag-checked mapping).
+    pub fn ever_tagged(&self) -> bool {
+        self.ever_tagged
     }
 
     /// The segment starting exactly at `pa`.
