@@ -10,7 +10,8 @@ pub enum TraceEvent {
     Syscall {
         /// The syscall number as the guest passed it.
         nr: u64,
-        /// Its name (`"unknown"` if tagmmu does not model it).
+        /// Its name in the architecture's syscall table, modelled or not (`"unknown"` only
+        /// when no syscall has that number).
         name: String,
         /// Arguments, decoded (`"3, \"/tmp/x\", O_RDONLY"`).
         args: String,

@@ -68,6 +68,10 @@ pub enum MteInsn {
     MsrTco { t: Reg },
     /// MRS Xt, TCO.
     MrsTco { t: Reg },
+    /// DC GVA, Xt: set the allocation tags of the DCZID block containing Xt to Xt's tag.
+    DcGva { t: Reg },
+    /// DC GZVA, Xt: zero the DCZID block containing Xt and set its allocation tags.
+    DcGzva { t: Reg },
     /// LDGM / STGM / STZGM: UNDEFINED at EL0.
     El1Only,
 }
@@ -140,10 +144,12 @@ pub fn decode(w: u32) -> Option<MteInsn> {
     if w & 0xffff_f0ff == 0xd503_409f {
         return Some(MteInsn::MsrTcoImm { value: (w >> 8) & 1 != 0 });
     }
-    // MSR/MRS TCO (S3_3_C4_C2_7).
+    // MSR/MRS TCO (S3_3_C4_C2_7); DC GVA / DC GZVA (SYS #3, C7, C4, #3 / #4).
     match w & 0xffff_ffe0 {
         0xd51b_42e0 => return Some(MteInsn::MsrTco { t: d }),
         0xd53b_42e0 => return Some(MteInsn::MrsTco { t: d }),
+        0xd50b_7460 => return Some(MteInsn::DcGva { t: d }),
+        0xd50b_7480 => return Some(MteInsn::DcGzva { t: d }),
         _ => {}
     }
     None
@@ -156,6 +162,9 @@ mod tests {
     // Encodings from `aarch64-linux-gnu-as -march=armv8.5-a+memtag`.
     #[test]
     fn decodes_every_form() {
+        assert_eq!(decode(0xd50b_7462), Some(MteInsn::DcGva { t: 2 }), "dc gva, x2");
+        assert_eq!(decode(0xd50b_7483), Some(MteInsn::DcGzva { t: 3 }), "dc gzva, x3");
+        assert_eq!(decode(0xd50b_7424), None, "dc zva, x4 is not an MTE instruction");
         assert_eq!(decode(0x9ac2_1020), Some(MteInsn::Irg { d: 0, n: 1, m: 2 }), "irg x0, x1, x2");
         assert_eq!(decode(0x9adf_13e0), Some(MteInsn::Irg { d: 0, n: 31, m: 31 }), "irg x0, sp");
         assert_eq!(decode(0x9ac2_1420), Some(MteInsn::Gmi { d: 0, n: 1, m: 2 }), "gmi x0, x1, x2");

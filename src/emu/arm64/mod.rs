@@ -115,6 +115,9 @@ pub(crate) struct Guest {
     refused: Option<(u64, u64, FaultKind, Access)>,
     /// Where a handler returns without SA_RESTORER (tagmmu's sigreturn trampoline page).
     sigreturn_trampoline: u64,
+    /// Where to put the PC before delivering a tag fault raised by a skipped instruction
+    /// (DC ZVA): Unicorn stops only before the next one.
+    rewind_pc: Option<u64>,
     /// Whether the tag-check hooks are installed (see [`install_tag_hooks`]).
     tag_hooks: bool,
     /// Every instruction is traced (the trace's code hook already keeps the PC exact).
@@ -353,6 +356,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
         next_tick: opts.tick_interval.max(1),
         tick_interval: opts.tick_interval.max(1),
         tag_hooks: false,
+        rewind_pc: None,
         trace_insns: opts.trace_insns,
         state: RunState::new(opts.limits),
     };
@@ -428,10 +432,76 @@ fn install_tag_hooks(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
         },
     )
     .op("add tag check hook")?;
+    // DC ZVA is performed by Unicorn straight on host memory, past every memory hook: check
+    // it in the SYS hook (only SYS instructions pay for it).
+    add_dc_zva_hook(uc)?;
     uc.ctl_flush_tb().op("flush translations")?;
     let g = uc.get_data_mut();
     g.tag_hooks = true;
     g.state.stats.tag_checks_installed = true;
+    Ok(())
+}
+
+/// The SYS-instruction hook, raw: Unicorn calls it as `uc_cb_insn_sys_t`, which returns a
+/// `uint32_t` (non-zero: skip the instruction). The bindings' proxy returns a Rust `bool`,
+/// whose upper bits the C ABI leaves undefined, so Unicorn can read a `false` as "skip"
+/// (seen: an undefined DC GVA skipped forever instead of trapping). This one returns a u32.
+/// `user` is the engine's `Guest`.
+extern "C" fn on_sys_insn(
+    uc: *mut unicorn_engine_sys::uc_engine,
+    _reg: i32,
+    cp: *const unicorn_engine_sys::RegisterARM64CP,
+    user: *mut std::ffi::c_void,
+) -> u32 {
+    // SAFETY: Unicorn passes a valid register description for the duration of the call.
+    let Some(cp) = (unsafe { cp.as_ref() }) else { return 0 };
+    if (cp.op0, cp.op1, cp.crn, cp.crm, cp.op2) != (1, 3, 7, 4, 1) {
+        return 0; // not DC ZVA
+    }
+    let mut pc = 0u64;
+    // SAFETY: `uc` is the engine calling us; PC is a 64-bit register written into `pc`.
+    unsafe { unicorn_engine_sys::uc_reg_read(uc, RegisterARM64::PC as i32, (&raw mut pc).cast()) };
+    // SAFETY: `user` is the `Guest` inside the engine's data (a heap allocation that lives as
+    // long as the engine, see `add_dc_zva_hook`); hooks run one at a time on this thread and
+    // no other reference to the guest is used while this one lives, as in the bindings' own
+    // hook proxies.
+    let guest = unsafe { &mut *user.cast::<Guest>() };
+    let ptr = cp.val;
+    let skip = match crate::emu::guard::catch(|| mte::check_dc_zva(guest, ptr, pc)) {
+        Ok(skip) => skip,
+        Err(m) => {
+            guest.state.error = Some(EmuError::Internal(format!("panic in DC ZVA tag check: {m}")));
+            true
+        }
+    };
+    if skip {
+        // SAFETY: as above; stopping is allowed from a hook.
+        unsafe { unicorn_engine_sys::uc_emu_stop(uc) };
+    }
+    skip as u32
+}
+
+fn add_dc_zva_hook(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+    let guest: *mut Guest = uc.get_data_mut();
+    let mut hh: unicorn_engine_sys::uc_hook = 0;
+    // SAFETY: `on_sys_insn` has the signature of uc_cb_insn_sys_t; its user data is the
+    // engine's own `Guest`, which lives (at a fixed address, inside the engine's heap data)
+    // as long as the engine and so as long as the hook.
+    let err = unsafe {
+        unicorn_engine_sys::uc_hook_add(
+            uc.get_handle(),
+            &mut hh,
+            unicorn_engine_sys::HookType::INSN.0 as i32,
+            on_sys_insn as *mut std::ffi::c_void,
+            guest.cast(),
+            1,
+            0,
+            unicorn_engine_sys::Arm64Insn::UC_ARM64_INS_SYS as i32,
+        )
+    };
+    if err != unicorn_engine_sys::uc_error::OK {
+        return Err(EmuError::Unicorn { op: "add DC ZVA hook", err });
+    }
     Ok(())
 }
 

@@ -167,8 +167,67 @@ fn is_multi_access_store(w: u32) -> bool {
     pair || multiple
 }
 
+/// The DC ZVA / GVA / GZVA block: DCZID_EL0.BS = 4 (64 bytes), what Unicorn's CPU reports
+/// and what MTE hardware (Neoverse V2, Cortex-X3/A715) has; glibc's tag-region functions use
+/// DC GVA / GZVA only with this block size.
+pub const DCZ_BLOCK: u64 = 64;
+
+/// DC ZVA, Xt on a machine with MTE: a tag-checked store of the whole block (Arm ARM; QEMU's
+/// `mte_check_zva`): every granule's allocation tag must match the pointer's. Called by the
+/// SYS hook before Unicorn zeroes the block, with the PC on the DC ZVA. Returns whether to
+/// skip the instruction and stop: on a precise mismatch the block is not zeroed,
+/// SIGSEGV/SEGV_MTESERR is raised with si_addr at the first mismatching granule, and the PC
+/// is put back on the DC ZVA before delivery (see `Guest::rewind_pc`); a deferred mismatch is
+/// recorded and the block zeroed.
+pub(super) fn check_dc_zva(g: &mut Guest, ptr: u64, pc: u64) -> bool {
+    if g.tco {
+        return false;
+    }
+    let kind = g.kernel.mte.check(true);
+    if kind == CheckKind::Off {
+        return false;
+    }
+    let block = ptr & !(DCZ_BLOCK - 1);
+    let Some(va) = g.kernel.mm.untag(block) else { return false };
+    // Not writable or not mapped: Unicorn's own store faults through the TLB fill.
+    if !g.kernel.mm.prot_at(va).is_some_and(|p| p.contains(crate::kernel_stub::mm::Prot::WRITE)) {
+        return false;
+    }
+    let ptr_tag = MTE.pointer_tag(ptr);
+    let bad = (0..DCZ_BLOCK / MTE.granule).find_map(|i| {
+        let tag = g.kernel.mm.tag_at(va + i * MTE.granule)?;
+        (!MTE.matches(ptr_tag, tag)).then_some((i, tag))
+    });
+    let Some((i, mem_tag)) = bad else { return false };
+    match kind {
+        CheckKind::Deferred => {
+            g.async_fault = true;
+            false
+        }
+        CheckKind::Precise => {
+            g.pending = Some(PendingSignal {
+                signo: sig::SIGSEGV,
+                si_code: code::SEGV_MTESERR,
+                addr: Some(block + i * MTE.granule),
+                esr: Some(tag_fault_esr(true)),
+                forced: true,
+            });
+            g.tag_fault = Some(TagFault { ptr_tag, mem_tag, store: true });
+            // Skipped, the DC ZVA changes nothing; the next instruction's code hook (the
+            // PC-sync hook is installed with the tag checks) stops before it runs, and the
+            // run loop puts the PC back here.
+            g.rewind_pc = Some(pc);
+            true
+        }
+        CheckKind::Off => false,
+    }
+}
+
 /// Restore the alias region a precise tag fault took away.
 pub(super) fn restore_alias(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+    if let Some(pc) = uc.get_data_mut().rewind_pc.take() {
+        uc.set_pc(pc).op("put the PC back on the faulting DC ZVA")?;
+    }
     if let Some((pa, len)) = uc.get_data_mut().protected_alias.take() {
         let g = uc.get_data_mut();
         g.state.remapping = true;
@@ -313,6 +372,27 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
             mm.write_kernel(va, &data).map_err(|_| EmuError::Internal("STGP to a translated granule".into()))?;
             mm.set_tag(va, MTE.pointer_tag(base));
             writeback(uc, n, base, imm, index)?;
+        }
+        MteInsn::DcGva { t } | MteInsn::DcGzva { t } => {
+            // Not tag-checked (they set the tags); translated as a store of the whole block.
+            let ptr = get(uc, t, false)?;
+            let block = ptr & !(DCZ_BLOCK - 1);
+            let va = match translate(uc, block, Access::Write)? {
+                Ok(va) => va,
+                Err((k, a)) => {
+                    return fault(uc, sig::SIGSEGV, k.si_code(), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k)))
+                }
+            };
+            let tag = MTE.pointer_tag(ptr);
+            let mm = &mut uc.get_data_mut().kernel.mm;
+            if matches!(insn, MteInsn::DcGzva { .. }) {
+                mm.write_kernel(va, &[0u8; DCZ_BLOCK as usize])
+                    .map_err(|_| EmuError::Internal("DC GZVA on a translated block".into()))?;
+            }
+            // Untagged memory has no tag storage: the tag writes are ignored.
+            for g in 0..DCZ_BLOCK / MTE.granule {
+                mm.set_tag(va + g * MTE.granule, tag);
+            }
         }
         MteInsn::MsrTcoImm { value } => uc.get_data_mut().tco = value,
         MteInsn::MsrTco { t } => {

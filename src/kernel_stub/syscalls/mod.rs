@@ -3,6 +3,7 @@
 
 mod fs;
 mod mem;
+pub mod names;
 mod process;
 mod signals;
 mod time;
@@ -205,14 +206,24 @@ impl Kernel {
             None => {
                 self.stats.unknown_syscalls += 1;
                 if self.unknown_reported.insert(nr) {
-                    self.notice(format!("unknown syscall {nr} ({} numbering): returning -ENOSYS", self.arch));
+                    let msg = match self.table_name(nr) {
+                        Some(name) => format!("syscall {name} ({nr}) is not modelled: returning -ENOSYS"),
+                        None => format!("unknown syscall {nr} ({} numbering): returning -ENOSYS", self.arch),
+                    };
+                    self.notice(msg);
                 }
                 SyscallOutcome::Return(Err(Errno::ENOSYS))
             }
         };
         if tracing {
-            let name = sysno.map_or("unknown", Sysno::name).to_string();
-            let args_text = decoded.unwrap_or_else(|| format!("nr={nr}"));
+            // Every number the architecture defines is named, modelled or not; the arguments
+            // of one tagmmu does not model are shown raw.
+            // (sparc64's 289 is `fstatat64`, modelled as Newfstatat with its stat64 layout.)
+            let name = self.table_name(nr).or(sysno.map(Sysno::name)).unwrap_or("unknown").to_string();
+            let args_text = decoded.unwrap_or_else(|| {
+                let raw: Vec<String> = args.iter().map(|a| format!("{a:#x}")).collect();
+                format!("nr={nr}, {}", raw.join(", "))
+            });
             let (ret, result) = match &outcome {
                 SyscallOutcome::Return(Ok(v)) => (*v as i64, format_ok(sysno, *v)),
                 SyscallOutcome::Return(Err(e)) => (-e.generic(), format!("-1 {} ({})", e.name(), e.description())),
@@ -225,6 +236,14 @@ impl Kernel {
             self.trace.emit(TraceEvent::Syscall { nr, name, args: args_text, ret, result });
         }
         outcome
+    }
+
+    /// The name the architecture's syscall table gives `nr` (modelled or not).
+    fn table_name(&self, nr: u64) -> Option<&'static str> {
+        match self.arch {
+            Arch::Arm64 => names::arm64_name(nr),
+            Arch::Sparc64 => names::sparc64_name(nr),
+        }
     }
 
     fn dispatch(&mut self, s: Sysno, a: [u64; 6]) -> SyscallOutcome {
@@ -475,5 +494,50 @@ mod tests {
         let other = u64::from(k.config.pid) + 1;
         assert_eq!(k.syscall(kill, [0x1_0000_0000 | other, 0, 0, 0, 0, 0]), SyscallOutcome::Return(Err(Errno::ESRCH)));
         assert_eq!(k.syscall(kill, [0, 0xffff_ffff, 0, 0, 0, 0]), SyscallOutcome::Return(Err(Errno::EINVAL)));
+    }
+
+    #[test]
+    fn the_modelled_numbers_carry_the_tables_names() {
+        let mut mismatches = Vec::new();
+        for &s in Sysno::ALL {
+            for (arch, nr, table) in [
+                ("arm64", s.arm64_nr(), names::arm64_name as fn(u64) -> Option<&'static str>),
+                ("sparc64", s.sparc64_nr(), names::sparc64_name),
+            ] {
+                if let Some(nr) = nr {
+                    // sparc64's 289 is fstatat64 (struct stat64), modelled as Newfstatat.
+                    let alias = arch == "sparc64" && nr == 289 && table(nr) == Some("fstatat64");
+                    if table(nr) != Some(s.name()) && !alias {
+                        mismatches.push(format!("{arch} {nr}: {} vs {:?}", s.name(), table(nr)));
+                    }
+                }
+            }
+        }
+        assert!(mismatches.is_empty(), "{mismatches:#?}");
+    }
+
+    #[test]
+    fn the_trace_names_every_syscall_number_modelled_or_not() {
+        use crate::kernel_stub::trace::TraceEvent;
+        for (arch, nr, name) in [(Arch::Arm64, 89, "acct"), (Arch::Sparc64, 51, "acct"), (Arch::Arm64, 4000, "unknown")]
+        {
+            let mut k = Kernel::new(arch, crate::kernel_stub::KernelConfig::default());
+            k.trace.syscalls = true;
+            k.trace.keep = true;
+            assert_eq!(k.syscall(nr, [1, 2, 0, 0, 0, 0]), SyscallOutcome::Return(Err(Errno::ENOSYS)));
+            let Some(TraceEvent::Syscall { name: traced, args, .. }) = k.trace.events().last() else {
+                panic!("no syscall event")
+            };
+            assert_eq!(
+                (traced.as_str(), args.as_str()),
+                (name, format!("nr={nr}, 0x1, 0x2, 0x0, 0x0, 0x0, 0x0").as_str())
+            );
+            let notice = k.notices.last().unwrap();
+            if name == "unknown" {
+                assert!(notice.contains("unknown syscall 4000"), "{notice}");
+            } else {
+                assert!(notice.contains(&format!("syscall acct ({nr}) is not modelled")), "{notice}");
+            }
+        }
     }
 }
