@@ -297,10 +297,11 @@ fn run_sparc64(
         hwcap2: None,
         hwcap3: None,
     };
+    let code = image.code_ranges.clone();
     let start = kernel.exec(image, &params).map_err(exec_error(cfg))?;
     kernel.exe_path = exe.display().to_string();
     let trampoline = sparc64::map_trampoline(&mut kernel).map_err(exec_error(cfg))?;
-    let patches = sparc64::patch_image(&mut kernel);
+    let patches = sparc64::patch_image(&mut kernel, &code);
     let opts = Sparc64Options { limits: cfg.limits, trampoline, patches };
     Ok(sparc64::run(kernel, start, opts)?)
 }

@@ -121,6 +121,11 @@ pub struct ElfImage {
     pub brk_start: u64,
     /// The load bias (0 for ET_EXEC).
     pub load_bias: u64,
+    /// The executable sections (SHF_EXECINSTR), relocated, when the file has sane section
+    /// headers; empty otherwise. Exec ignores sections; the SPARC backend uses them to patch
+    /// instructions only in code, never in data that shares an executable segment (.rodata,
+    /// .eh_frame), and falls back to the whole executable segments without them.
+    pub code_ranges: Vec<(u64, u64)>,
 }
 
 fn machine_name(code: u16) -> String {
@@ -285,7 +290,40 @@ pub fn parse(bytes: &[u8], expect: Option<Arch>) -> Result<ElfImage, ElfError> {
         phent: elf.e_phentsize as u64,
         brk_start,
         load_bias: bias,
+        code_ranges: code_ranges(bytes, &elf, endian, bias),
     })
+}
+
+/// The executable sections of the file, relocated by `bias`; empty when the section headers
+/// are absent, truncated or unparsable (they play no part in exec, so a bad one is no error).
+fn code_ranges(
+    bytes: &[u8],
+    elf: &goblin::elf::header::Header,
+    endian: goblin::container::Endian,
+    bias: u64,
+) -> Vec<(u64, u64)> {
+    use goblin::elf::section_header::{SectionHeader, SHF_ALLOC, SHF_EXECINSTR, SHT_PROGBITS};
+    let (shoff, shnum) = (elf.e_shoff, elf.e_shnum as u64);
+    let size = SectionHeader::size(Ctx::new(Container::Big, endian)) as u64;
+    if shoff == 0 || shnum == 0 || elf.e_shentsize as u64 != size {
+        return Vec::new();
+    }
+    if shnum.checked_mul(size).and_then(|n| n.checked_add(shoff)).is_none_or(|end| end > bytes.len() as u64) {
+        return Vec::new();
+    }
+    let Ok(headers) = SectionHeader::parse(bytes, shoff as usize, shnum as usize, Ctx::new(Container::Big, endian))
+    else {
+        return Vec::new();
+    };
+    let exec = (SHF_ALLOC | SHF_EXECINSTR) as u64;
+    headers
+        .iter()
+        .filter(|h| h.sh_type == SHT_PROGBITS && h.sh_flags & exec == exec && h.sh_size > 0)
+        .filter_map(|h| {
+            let start = h.sh_addr.wrapping_add(bias);
+            Some((start, start.checked_add(h.sh_size)?))
+        })
+        .collect()
 }
 
 /// Read and parse the executable at `path`.

@@ -237,6 +237,7 @@ mod tests {
             phent: 56,
             brk_start: 0x40_4800,
             load_bias: 0,
+            code_ranges: Vec::new(),
         }
     }
 

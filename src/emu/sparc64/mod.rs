@@ -31,7 +31,9 @@ mod entry;
 pub mod nofault;
 mod regs;
 mod signal;
+mod t4;
 mod traps;
+mod vis3;
 pub mod windows;
 
 use unicorn_engine::{Arch as UcArch, HookType, MemType, Mode, Prot as UcProt, TlbEntry, TlbType, Unicorn};
@@ -73,9 +75,12 @@ pub struct Sparc64Options {
     pub patches: std::collections::HashMap<u64, u32>,
 }
 
-/// Replace the instructions tagmmu must emulate (ADI version accesses, `%asi` forms) in the
-/// executable mappings of the loaded image; returns the patch table.
-pub fn patch_image(kernel: &mut Kernel) -> std::collections::HashMap<u64, u32> {
+/// Replace the instructions tagmmu must emulate (ADI version accesses, `%asi` forms, and the
+/// T4/M7 words Unicorn gets wrong, see [`t4`]) in the code of the loaded image; returns the
+/// patch table. `code` is the image's executable sections ([`crate::emu::elf::ElfImage::code_ranges`]):
+/// only they are scanned, never data sharing an executable segment; without them, the whole
+/// executable mappings.
+pub fn patch_image(kernel: &mut Kernel, code: &[(u64, u64)]) -> std::collections::HashMap<u64, u32> {
     let mut table = std::collections::HashMap::new();
     let ranges: Vec<(u64, u64)> = kernel
         .mm
@@ -84,12 +89,27 @@ pub fn patch_image(kernel: &mut Kernel) -> std::collections::HashMap<u64, u32> {
         .filter(|v| v.prot.contains(Prot::EXEC) && v.kind == crate::kernel_stub::mm::VmaKind::Image)
         .map(|v| (v.start, v.end))
         .collect();
+    let ranges: Vec<(u64, u64)> = if code.is_empty() {
+        ranges
+    } else {
+        // Each code section clipped to the executable mappings, on whole words.
+        ranges
+            .iter()
+            .flat_map(|&(vs, ve)| {
+                code.iter().filter_map(move |&(cs, ce)| {
+                    let (s, e) = (cs.max(vs).next_multiple_of(4), ce.min(ve) & !3);
+                    (s < e).then_some((s, e))
+                })
+            })
+            .collect()
+    };
     for (start, end) in ranges {
         let mut code = vec![0u8; (end - start) as usize];
         if kernel.mm.read_kernel(start, &mut code).is_err() {
             continue;
         }
-        let patched = crate::adi::patch_text(&mut code, start);
+        let mut patched = crate::adi::patch_text(&mut code, start);
+        patched.extend(t4::patch_text(&mut code, start));
         if !patched.is_empty() {
             let _ = kernel.mm.write_kernel(start, &code);
             table.extend(patched);
@@ -152,6 +172,8 @@ pub(crate) struct Guest {
     state: RunState,
     /// Instructions replaced by a trap (address → original).
     patches: std::collections::HashMap<u64, u32>,
+    /// Patched words already reported as not modelled (one notice per address).
+    t4_noticed: std::collections::HashSet<u64>,
     /// For each ADI alias page entered in the TLB: the virtual page (with its version bits).
     alias_va: std::collections::HashMap<u64, u64>,
     /// The (untagged) ADI pages entered in the TLB since the last flush.
@@ -363,6 +385,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
         trampoline: opts.trampoline,
         state: RunState::new(opts.limits),
         patches: opts.patches,
+        t4_noticed: std::collections::HashSet::new(),
         alias_va: std::collections::HashMap::new(),
         adi_tlb_pages: std::collections::HashSet::new(),
         adi_hook: false,

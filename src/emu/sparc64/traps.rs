@@ -270,7 +270,11 @@ pub(super) fn on_interrupt(uc: &mut Unicorn<Guest>, intno: u32) -> Result<(), Em
         {
             let at = npc - 4;
             let orig = uc.get_data().patches[&at];
-            adi::on_patched(uc, at, npc, orig)
+            if crate::adi::must_intercept(orig) {
+                adi::on_patched(uc, at, npc, orig)
+            } else {
+                on_patched_t4(uc, at, npc, orig)
+            }
         }
         TT_PRIV_INSN => {
             let at = trapping_insn(uc.get_data(), npc, |_| true);
@@ -355,6 +359,94 @@ fn on_nofault_load(uc: &mut Unicorn<Guest>, npc: u64) -> Result<(), EmuError> {
     Ok(())
 }
 
+/// A T4/M7 instruction patched at load time (see [`super::t4`]): a CBcond is executed (it
+/// has no delay slot: the next PC is the target or the next instruction); the words Unicorn
+/// would run wrong are SIGILL/ILL_ILLOPC, with a notice naming what the program used.
+fn on_patched_t4(uc: &mut Unicorn<Guest>, at: u64, npc: u64, orig: u32) -> Result<(), EmuError> {
+    use super::t4::{classify, Operand, Patched};
+    match classify(orig) {
+        Some(Patched::Cbcond(c)) => {
+            let a = read_int_reg(uc, c.rs1)?;
+            let b = match c.rs2 {
+                Operand::Reg(r) => read_int_reg(uc, r)?,
+                Operand::Imm(i) => i as u64,
+            };
+            let next = if c.taken(a, b) { at.wrapping_add(c.disp as u64) } else { at.wrapping_add(4) };
+            uc.get_data_mut().state.stats.emulated_insns += 1;
+            uc.get_data().env().set_pc_npc(next, next.wrapping_add(4));
+            Ok(())
+        }
+        Some(Patched::Illegal(what)) => {
+            let g = uc.get_data_mut();
+            if g.t4_noticed.insert(at) {
+                g.kernel
+                    .notice(format!("{what} at {at:#x} ({orig:#010x}): not modelled on this CPU, delivering SIGILL"));
+            }
+            fault(uc, sig::SIGILL, code::ILL_ILLOPC, at, npc, at)
+        }
+        None => Err(EmuError::Internal(format!("patched word {orig:#010x} at {at:#x} needs no patch"))),
+    }
+}
+
+/// Execute a VIS3/M7 integer instruction or FP <-> integer move (see [`super::vis3`]). A move
+/// touching the FP registers enables the FPU first (as Linux does on the fp_disabled trap)
+/// and marks the written half of the register file dirty (FPRS.DL/DU, which decide what a
+/// signal frame saves).
+fn execute_vis3(uc: &mut Unicorn<Guest>, insn: super::vis3::Vis3) -> Result<(), EmuError> {
+    use super::vis3::{double_pair, int_op, Vis3};
+    let env = uc.get_data().env();
+    let enable_fpu = || {
+        env.set_pstate(env.pstate() | PSTATE_PEF);
+        env.set_fprs(env.fprs() | FPRS_FEF);
+    };
+    // Single register n is the upper (even n) or lower (odd n) word of pair n / 2.
+    let single = |n: u32| {
+        let pair = env.fpr(n as usize / 2);
+        if n.is_multiple_of(2) {
+            (pair >> 32) as u32
+        } else {
+            pair as u32
+        }
+    };
+    let dirty = |pair: usize| env.set_fprs(env.fprs() | if pair < 16 { 1 } else { 2 });
+    match insn {
+        Vis3::Int { op, rs1, rs2, rd } => {
+            let (a, b) = (read_int_reg(uc, rs1)?, read_int_reg(uc, rs2)?);
+            let (r, ccr) = int_op(op, a, b, env.ccr());
+            write_int_reg(uc, rd, r)?;
+            if let Some(ccr) = ccr {
+                env.set_ccr(ccr);
+            }
+        }
+        Vis3::MovDtoX { rs2, rd } => {
+            enable_fpu();
+            let v = env.fpr(double_pair(rs2));
+            write_int_reg(uc, rd, v)?;
+        }
+        Vis3::MovStoW { signed, rs2, rd } => {
+            enable_fpu();
+            let w = single(rs2);
+            write_int_reg(uc, rd, if signed { w as i32 as i64 as u64 } else { w as u64 })?;
+        }
+        Vis3::MovXtoD { rs2, rd } => {
+            enable_fpu();
+            let v = read_int_reg(uc, rs2)?;
+            env.set_fpr(double_pair(rd), v);
+            dirty(double_pair(rd));
+        }
+        Vis3::MovWtoS { rs2, rd } => {
+            enable_fpu();
+            let v = read_int_reg(uc, rs2)? as u32 as u64;
+            let pair = rd as usize / 2;
+            let old = env.fpr(pair);
+            let new = if rd.is_multiple_of(2) { (old & 0xffff_ffff) | v << 32 } else { (old & !0xffff_ffff) | v };
+            env.set_fpr(pair, new);
+            dirty(pair);
+        }
+    }
+    Ok(())
+}
+
 /// An illegal instruction (TT 0x10, which Unicorn hands to the invalid-instruction hook
 /// with PC and NPC still on the instruction): MCDPER's `rd`/`wr %asr14` are emulated;
 /// anything else is SIGILL/ILL_ILLOPC.
@@ -362,6 +454,12 @@ pub(super) fn on_illegal(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     let env = uc.get_data().env();
     let (at, npc) = (env.pc(), env.npc());
     if let Some(w) = read_insn(uc.get_data(), at) {
+        if let Some(insn) = super::vis3::decode(w) {
+            execute_vis3(uc, insn)?;
+            uc.get_data_mut().state.stats.emulated_insns += 1;
+            env.set_pc_npc(npc, npc + 4);
+            return Ok(());
+        }
         if adi::on_mcdper(uc, w)? {
             uc.get_data_mut().state.stats.emulated_insns += 1;
             env.set_pc_npc(npc, npc + 4);
