@@ -76,6 +76,13 @@ struct ExecArgs {
     /// Seed of the guest's random sources.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// The guest's CLOCK_REALTIME at start, in seconds since 1970 (the clocks are virtual:
+    /// one nanosecond per guest instruction; default 1704067200, 2024-01-01T00:00:00Z).
+    #[arg(long, value_name = "SECONDS", conflicts_with = "host_time")]
+    epoch: Option<u64>,
+    /// Let the guest's clocks follow the host's (runs then differ from run to run).
+    #[arg(long)]
+    host_time: bool,
     /// Kernel version to model: 5.15, 5.16, 5.17, 5.18, 5.19, 6.1, 6.6, 6.12, 6.14, 6.17 or 6.18
     /// (default 5.19).
     #[arg(long, value_name = "VERSION")]
@@ -281,6 +288,14 @@ fn exec(a: ExecArgs) -> ExitCode {
     env.retain(|(k, _)| !a.unset_env.contains(k));
     cfg.env = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     cfg.kernel.seed = a.seed;
+    cfg.kernel.clock.host = a.host_time;
+    if let Some(secs) = a.epoch {
+        let Some(ns) = secs.checked_mul(1_000_000_000) else {
+            eprintln!("tagmmu: --epoch {secs} is past what a 64-bit nanosecond clock holds");
+            return ExitCode::from(2);
+        };
+        cfg.kernel.clock.epoch_ns = ns;
+    }
     cfg.mte = a.mte;
     cfg.mte_preferred = a.mte_preferred;
     cfg.mte_store_only = a.mte_store_only;

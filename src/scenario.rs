@@ -96,6 +96,12 @@ pub struct MachineSpec {
     /// Seed of the random sources.
     #[serde(default)]
     pub seed: Option<u64>,
+    /// CLOCK_REALTIME at start, in seconds since 1970 (the guest's clocks are virtual).
+    #[serde(default)]
+    pub epoch: Option<u64>,
+    /// Let the guest's clocks follow the host's.
+    #[serde(default)]
+    pub host_time: bool,
     /// User id.
     #[serde(default)]
     pub uid: Option<u32>,
@@ -548,6 +554,15 @@ impl LoadedScenario {
         }
         if let Some(seed) = s.machine.seed {
             cfg.kernel.seed = seed;
+        }
+        cfg.kernel.clock.host = s.machine.host_time;
+        if let Some(secs) = s.machine.epoch {
+            if s.machine.host_time {
+                return Err(self.invalid("machine.epoch", "cannot be set with machine.host_time: true"));
+            }
+            cfg.kernel.clock.epoch_ns = secs.checked_mul(1_000_000_000).ok_or_else(|| {
+                self.invalid("machine.epoch", format!("{secs} is past what a 64-bit nanosecond clock holds"))
+            })?;
         }
         if let Some(uid) = s.machine.uid {
             cfg.kernel.uid = uid;

@@ -289,3 +289,15 @@ fn scenario_paths_stay_inside_the_scenario_directory_unless_allowed() {
     let inside = "name: x\nprogram: guest:arm64/hello\nfiles: [{path: /tmp/s, host: inside.txt}]\nexpect: {exit: 0}\n";
     assert!(run(inside, false).status.success());
 }
+
+#[test]
+fn the_epoch_flag_sets_the_guest_realtime_clock_and_bad_values_are_refused() {
+    let out = tagmmu().args(["exec", "--epoch", "1234567890"]).arg(guest("arm64/clocks")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).starts_with("realtime 1234567890.0"), "{}", text(&out.stdout));
+    let out = tagmmu().args(["exec", "--epoch", "18446744073709551615"]).arg(guest("arm64/clocks")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--epoch"), "{}", text(&out.stderr));
+    let out = tagmmu().args(["exec", "--epoch", "1", "--host-time"]).arg(guest("arm64/clocks")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "the two flags conflict");
+}

@@ -111,3 +111,29 @@ fn evicted_pages_fault_back_in_with_their_contents() {
     assert_eq!(r.stats.mm.evictions, 4);
     assert_eq!(r.stats.mm.major_faults, 4, "each evicted page is faulted back in once");
 }
+
+/// The guest's clocks are virtual (one nanosecond per instruction, from a fixed epoch), so two
+/// runs of the same program are byte-identical; the epoch can be set; host time only on request.
+#[test]
+fn guest_clocks_are_virtual_and_runs_repeat_exactly() {
+    for arch in ["arm64", "sparc64"] {
+        let prog = guest(&format!("{arch}/clocks"));
+        let run = |f: &dyn Fn(&mut MachineConfig)| {
+            let mut cfg = MachineConfig::new(&prog);
+            f(&mut cfg);
+            let r = machine::run(&cfg).unwrap();
+            assert_eq!(r.stop, Stop::Exited { status: 0 }, "{arch}: {}", String::from_utf8_lossy(&r.stdout));
+            String::from_utf8(r.stdout).unwrap()
+        };
+        let a = run(&|_| {});
+        assert_eq!(a, run(&|_| {}), "{arch}: two runs differ");
+        assert!(a.starts_with("realtime 1704067200.0"), "{arch}: the default epoch: {a}");
+        assert!(a.contains("\ntime 1704067200\n"), "{a}");
+        let e = run(&|c| c.kernel.clock.epoch_ns = 1_000_000_000 * 1_000_000_000);
+        assert!(e.starts_with("realtime 1000000000.0"), "{arch}: {e}");
+        let host = run(&|c| c.kernel.clock.host = true);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let secs: u64 = host["realtime ".len()..].split('.').next().unwrap().parse().unwrap();
+        assert!(now.abs_diff(secs) < 60, "{arch}: host time {secs} vs {now}");
+    }
+}

@@ -75,6 +75,31 @@ pub struct KernelConfig {
     pub loop_budget: u64,
     /// What to do with a proven live-lock.
     pub livelock_action: crate::kernel_stub::loops::LivelockAction,
+    /// The guest's clocks.
+    pub clock: GuestClock,
+}
+
+/// The guest's clocks. Virtual by default, so a run is a function of program, inputs and seed:
+/// CLOCK_MONOTONIC (and BOOTTIME, the CPU-time clocks) is one nanosecond per instruction the
+/// guest executed (a 1 GHz CPU retiring one instruction per cycle) plus the time it slept;
+/// CLOCK_REALTIME (and TAI) is `epoch_ns` plus that. With `host`, both follow the host's
+/// clocks instead (the realtime clock reads the host's; monotonic counts host time since the
+/// start), plus the time slept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuestClock {
+    /// Follow the host's clocks instead of the instruction count.
+    pub host: bool,
+    /// CLOCK_REALTIME at the start of the run, in nanoseconds since 1970 (virtual clock only).
+    pub epoch_ns: u64,
+}
+
+/// The default virtual epoch: 2024-01-01T00:00:00Z.
+pub const DEFAULT_EPOCH_SECS: u64 = 1_704_067_200;
+
+impl Default for GuestClock {
+    fn default() -> Self {
+        GuestClock { host: false, epoch_ns: DEFAULT_EPOCH_SECS * 1_000_000_000 }
+    }
 }
 
 impl Default for KernelConfig {
@@ -95,6 +120,7 @@ impl Default for KernelConfig {
             cap_sys_admin: true,
             loop_budget: 100_000,
             livelock_action: Default::default(),
+            clock: GuestClock::default(),
         }
     }
 }
@@ -183,6 +209,8 @@ pub struct Kernel {
     pub notices: Vec<String>,
     rng: ChaCha8Rng,
     started: Instant,
+    /// Instructions the guest has executed, as the CPU backend last reported.
+    retired: u64,
     /// Nanoseconds added to the clocks by guest sleeps (sleeping does not block the host).
     slept_ns: u64,
 }
@@ -220,6 +248,7 @@ impl Kernel {
             notices: Vec::new(),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             started: Instant::now(),
+            retired: 0,
             slept_ns: 0,
             config,
         }
@@ -236,9 +265,30 @@ impl Kernel {
         &mut self.rng
     }
 
-    /// Nanoseconds since the guest started, plus time it slept.
+    /// CLOCK_MONOTONIC: the guest's run time (virtual: its instruction count, see
+    /// [`GuestClock`]), plus the time it slept.
     pub fn monotonic_ns(&self) -> u64 {
-        self.started.elapsed().as_nanos() as u64 + self.slept_ns
+        let ran = if self.config.clock.host { self.started.elapsed().as_nanos() as u64 } else { self.retired };
+        ran.saturating_add(self.slept_ns)
+    }
+
+    /// CLOCK_REALTIME: the epoch (virtual) or the host's clock, plus the run time and sleeps.
+    pub fn realtime_ns(&self) -> u64 {
+        if self.config.clock.host {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            now.saturating_add(self.slept_ns)
+        } else {
+            self.config.clock.epoch_ns.saturating_add(self.monotonic_ns())
+        }
+    }
+
+    /// Tell the kernel how many instructions the guest has executed (the CPU backend does
+    /// before each syscall): the virtual clocks advance with it.
+    pub fn set_retired(&mut self, instructions: u64) {
+        self.retired = instructions;
     }
 
     /// Nanoseconds the guest has slept (added to every clock).
