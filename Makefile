@@ -29,6 +29,7 @@ lint: setup
 # kernel-loop pass (live-lock proof included).
 bench: build
 	$(CARGO) bench --bench memops
+	$(CARGO) bench --bench mmaps
 	$(CARGO) bench --bench scenarios
 	$(CARGO) bench --bench sweep
 

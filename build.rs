@@ -158,6 +158,9 @@ fn sparc_offsets(out_dir: &Path) {
 fn main() {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     sparc_offsets(&out_dir);
+    // The precise tag-check memory hook (see src/emu/access_hook.rs).
+    println!("cargo:rerun-if-changed=build_support/tag_check_hook.c");
+    cc::Build::new().file("build_support/tag_check_hook.c").warnings_into_errors(true).compile("tagmmu_check_hook");
     let guest_dir = out_dir.join("guest");
     println!("cargo:rustc-env=TAGMMU_GUEST_DIR={}", guest_dir.display());
     println!("cargo:rerun-if-changed=programs");

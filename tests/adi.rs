@@ -66,3 +66,14 @@ fn the_cli_refuses_instruction_tracing_on_sparc64_with_a_reason() {
     assert_ne!(o.status.code(), Some(0));
     assert!(text(&o.stderr).contains("instruction tracing on sparc64"), "{}", text(&o.stderr));
 }
+
+/// Issue 12, goal 4, on SPARC: thousands of mappings come out of the one arena (with its ADI
+/// version aliases mapped once), so the engine's region count stays flat.
+#[test]
+fn thousands_of_mappings_on_sparc_cost_no_remapping() {
+    let r = machine::run(&MachineConfig::new(guest("sparc64/mmap_churn"))).unwrap();
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert_eq!(r.stop, Stop::Exited { status: 0 }, "{out}");
+    assert_eq!(out.lines().filter(|l| l.ends_with(": ok")).count(), 2, "{out}");
+    assert!(r.stats.cpu.engine_regions_peak <= 24, "{} engine regions", r.stats.cpu.engine_regions_peak);
+}

@@ -138,10 +138,15 @@ pub(crate) fn uc_perms(prot: Prot) -> UcProt {
 /// translations changed.
 pub(crate) fn sync_memory<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuError> {
     let events = uc.get_data_mut().kernel().mm.phys_mut().take_events();
-    uc.get_data_mut().run().remapping = true;
-    let r = apply_phys_events(uc, events);
-    uc.get_data_mut().run().remapping = false;
-    r?;
+    if !events.is_empty() {
+        uc.get_data_mut().run().remapping = true;
+        let r = apply_phys_events(uc, events);
+        uc.get_data_mut().run().remapping = false;
+        r?;
+        let regions = uc.mem_regions().op("list memory regions")?.len() as u64;
+        let stats = &mut uc.get_data_mut().run().stats;
+        stats.engine_regions_peak = stats.engine_regions_peak.max(regions);
+    }
     let g = uc.get_data_mut();
     let gen = g.kernel().mm.generation();
     let run = g.run();
@@ -157,6 +162,21 @@ pub(crate) fn sync_memory<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuErro
 fn apply_phys_events<G: Backend>(uc: &mut Unicorn<G>, events: Vec<PhysEvent>) -> Result<(), EmuError> {
     for ev in events {
         match ev {
+            PhysEvent::Arena { pa, len, host } => {
+                // SAFETY: `host` is the arena's reservation, `len` bytes owned by the kernel
+                // stub's physical memory, which outlives the engine's use of it (the engine
+                // is closed before the kernel stub it belongs to is dropped). Ranges not handed
+                // out are inaccessible on the host, but no guest translation reaches them:
+                // the page walk only enters pages of live segments.
+                unsafe { uc.mem_map_ptr(pa.0, len, UcProt::ALL, host.cast()) }.op("map guest memory")?;
+                if G::tag_alias(pa.0, 0) != pa.0 {
+                    for tag in 0..16 {
+                        // SAFETY: as above: the aliases share the arena's host memory.
+                        unsafe { uc.mem_map_ptr(G::tag_alias(pa.0, tag), len, UcProt::ALL, host.cast()) }
+                            .op("map tag alias")?;
+                    }
+                }
+            }
             PhysEvent::Mapped { pa, len, host } => {
                 // SAFETY: `host` points at `len` bytes of a segment owned by the kernel stub's
                 // physical memory, which neither moves nor is freed before the matching

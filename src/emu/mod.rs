@@ -1,5 +1,6 @@
 //! CPU backends (Unicorn), ELF loading and disassembly.
 
+mod access_hook;
 pub mod arm64;
 mod backend;
 pub mod disasm;
@@ -117,6 +118,10 @@ pub struct EmuStats {
     /// TCF mode other than none; ADI: PSTATE.mcde), because any memory hook sends every guest
     /// access through Unicorn's slow path: untagged programs do not pay for tags.
     pub tag_checks_installed: bool,
+    /// The most memory regions the engine had at once. Anonymous guest memory is one region
+    /// (the arena) plus one per tag alias however many mappings the guest makes; adopted page
+    /// caches add theirs.
+    pub engine_regions_peak: u64,
 }
 
 /// The result of a run: the kernel (with its files and counters), how it ended, counters.

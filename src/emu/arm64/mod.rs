@@ -25,7 +25,7 @@ use unicorn_engine::{HookType, MemType};
 use crate::emu::backend::{guarded, guarded_result, sync_memory, tlb_walk, uc_perms, Backend, MappedPage, RunState};
 use crate::emu::disasm::Disassembler;
 use crate::emu::run_loop::{self, RunLoop, UNTIL};
-use crate::emu::{EmuError, RunLimits, RunOutput, Stop, UcContext};
+use crate::emu::{access_hook, EmuError, RunLimits, RunOutput, Stop, UcContext};
 use crate::kernel_stub::exec::InitialState;
 use crate::kernel_stub::mm::{Access, FaultKind, Prot};
 use crate::kernel_stub::signal::{code, sig};
@@ -95,8 +95,6 @@ pub(crate) struct Guest {
     tco: bool,
     /// A tag check fault was recorded in async mode (TFSRE0_EL1.TF0).
     async_fault: bool,
-    /// The alias region a precise tag fault took away, to restore before resuming.
-    protected_alias: Option<(u64, u64)>,
     /// The first half of a store pair, to undo if its second half faults.
     undo: Option<mte::StoreUndo>,
     /// Details of the last precise tag fault, for the report.
@@ -120,6 +118,8 @@ pub(crate) struct Guest {
     rewind_pc: Option<u64>,
     /// Whether the tag-check hooks are installed (see [`install_tag_hooks`]).
     tag_hooks: bool,
+    /// The precise tag-check hook's data (lives as long as the engine).
+    tag_check_hook: Option<crate::emu::access_hook::PreciseHook>,
     /// Every instruction is traced (the trace's code hook already keeps the PC exact).
     trace_insns: bool,
     /// Stop, error, TLB generation, budgets, counters.
@@ -155,7 +155,7 @@ impl RunLoop for Guest {
         self.pending.take()
     }
     fn before_delivery(uc: &mut Unicorn<Guest>, _: &PendingSignal) -> Result<(), EmuError> {
-        mte::restore_alias(uc)
+        mte::rewind_skipped(uc)
     }
     fn signal(signo: u32, si_code: i32, addr: Option<u64>, forced: bool) -> PendingSignal {
         PendingSignal { signo, si_code, addr, esr: None, forced }
@@ -349,7 +349,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
         sigreturn_trampoline: opts.sigreturn_trampoline,
         tco: false,
         async_fault: false,
-        protected_alias: None,
+        tag_check_hook: None,
         tag_fault: None,
         undo: None,
         alias_va: std::collections::HashMap::new(),
@@ -423,15 +423,16 @@ fn install_tag_hooks(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     if !uc.get_data().trace_insns {
         add_pc_sync_hook(uc)?;
     }
-    uc.add_mem_hook(
-        HookType::MEM_READ | HookType::MEM_WRITE,
+    let guest: *mut Guest = uc.get_data_mut();
+    let hook = access_hook::install(
+        uc,
+        access_hook::Target::Arm64,
         mte::ALIAS_BASE,
         mte::ALIAS_END - 1,
-        |uc, ty, addr, size, _val| {
-            guarded(uc, "tag check", true, |uc| mte::on_tagged_access(uc, ty == MemType::WRITE, addr, size))
-        },
-    )
-    .op("add tag check hook")?;
+        tag_check,
+        guest.cast(),
+    )?;
+    uc.get_data_mut().tag_check_hook = Some(hook);
     // DC ZVA is performed by Unicorn straight on host memory, past every memory hook: check
     // it in the SYS hook (only SYS instructions pay for it).
     add_dc_zva_hook(uc)?;
@@ -440,6 +441,36 @@ fn install_tag_hooks(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     g.tag_hooks = true;
     g.state.stats.tag_checks_installed = true;
     Ok(())
+}
+
+/// The tag check of an access to the alias windows, called by the precise C memory hook;
+/// `user` is the engine's `Guest`. Non-zero: abandon the access.
+extern "C" fn tag_check(
+    uc: *mut unicorn_engine_sys::uc_engine,
+    user: *mut std::ffi::c_void,
+    ty: std::ffi::c_int,
+    addr: u64,
+    size: std::ffi::c_int,
+) -> std::ffi::c_int {
+    // SAFETY: `user` is the `Guest` inside the engine's data (a heap allocation that lives as
+    // long as the engine, see `install_tag_hooks`); hooks run one at a time on this thread and
+    // no other reference to the guest is used while this one lives.
+    let guest = unsafe { &mut *user.cast::<Guest>() };
+    let pc = || {
+        let mut pc = 0u64;
+        // SAFETY: `uc` is the engine calling us; PC is a 64-bit register written into `pc`.
+        unsafe { unicorn_engine_sys::uc_reg_read(uc, RegisterARM64::PC as i32, (&raw mut pc).cast()) };
+        pc
+    };
+    let store = access_hook::is_store(ty);
+    match crate::emu::guard::catch(|| mte::on_tagged_access(guest, pc, store, addr, size.max(0) as usize)) {
+        Ok(access_hook::Verdict::Allow) => 0,
+        Ok(access_hook::Verdict::Abandon) => 1,
+        Err(m) => {
+            guest.state.error = Some(EmuError::Internal(format!("panic in tag check: {m}")));
+            1
+        }
+    }
 }
 
 /// The SYS-instruction hook, raw: Unicorn calls it as `uc_cb_insn_sys_t`, which returns a

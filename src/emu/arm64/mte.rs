@@ -4,10 +4,9 @@
 //! aliases of its memory, chosen by the pointer's tag (bits 59:56 of the virtual address).
 //! A memory hook on the alias windows sees every access with the pointer tag in its physical
 //! address and compares it with the allocation tags of the granules the access touches.
-//! - sync (and loads in asymmetric mode): the hook records the fault and removes access to
-//!   that alias region; Unicorn then abandons the instruction before it writes memory or
-//!   registers, with the PC on it. The region's access is restored before the guest resumes.
-//!   A store pair (STP) whose second half faults writes neither half: the hook keeps the bytes
+//! - sync (and loads in asymmetric mode): the hook records the fault and abandons the access
+//!   (`crate::emu::access_hook`): the instruction writes neither memory nor registers and the
+//!   PC stays on it. A store pair (STP) whose second half faults writes neither half: the hook keeps the bytes
 //!   the first half overwrote and puts them back when the second half faults (the
 //!   architecture would allow either outcome; QEMU checks the whole access first and writes
 //!   nothing, and so does tagmmu). A code hook keeps the PC exact for stores.
@@ -21,9 +20,10 @@
 //! LDGM, STGM and STZGM are UNDEFINED at EL0: SIGILL.
 
 use rand::Rng;
-use unicorn_engine::{Prot as UcProt, RegisterARM64, Unicorn};
+use unicorn_engine::{RegisterARM64, Unicorn};
 
 use super::{xreg, Guest, PendingSignal, TagFault};
+use crate::emu::access_hook::Verdict;
 use crate::emu::{EmuError, UcContext};
 use crate::kernel_stub::mm::{Access, FaultKind};
 use crate::kernel_stub::signal::{code, sig};
@@ -64,20 +64,21 @@ fn tag_fault_esr(store: bool) -> u64 {
     (0x24 << 26) | (1 << 25) | if store { 1 << 6 } else { 0 } | 0x11
 }
 
-/// The memory hook on the alias windows: check the access against the allocation tags.
-pub(super) fn on_tagged_access(uc: &mut Unicorn<Guest>, store: bool, paddr: u64, size: usize) -> bool {
-    let g = uc.get_data_mut();
+/// The check of an access to the alias windows against the allocation tags (called by the
+/// precise memory hook, see `crate::emu::access_hook`); `pc` reads the accessing
+/// instruction's address (Unicorn has restored it). A precise mismatch raises
+/// SIGSEGV/SEGV_MTESERR and abandons the access.
+pub(super) fn on_tagged_access(g: &mut Guest, pc: impl Fn() -> u64, store: bool, paddr: u64, size: usize) -> Verdict {
     if g.tco {
-        return true;
+        return Verdict::Allow;
     }
     let kind = g.kernel.mte.check(store);
     if kind == CheckKind::Off {
-        return true;
+        return Verdict::Allow;
     }
     let (ptr_tag, pa) = split_alias(paddr);
-    let g = uc.get_data_mut();
-    let Some((seg, off)) = g.kernel.mm.phys().containing(crate::addr::PhysAddr(pa)) else { return true };
-    let Some(tags) = seg.tags() else { return true };
+    let Some((seg, off)) = g.kernel.mm.phys().containing(crate::addr::PhysAddr(pa)) else { return Verdict::Allow };
+    let Some(tags) = seg.tags() else { return Verdict::Allow };
     let Some(bad_off) = tags.first_mismatch(&MTE, off, size as u64, ptr_tag) else {
         // A store ending at a granule boundary may be the first half of a store pair whose
         // second half faults: keep the bytes it overwrites so that half can be undone.
@@ -92,17 +93,16 @@ pub(super) fn on_tagged_access(uc: &mut Unicorn<Guest>, store: bool, paddr: u64,
         {
             let mut old = [0u8; 16];
             old[..size].copy_from_slice(&seg.bytes()[off as usize..off as usize + size]);
-            let pc = uc.pc_read().unwrap_or(0);
+            let pc = pc();
             // Only an instruction that stores through several accesses (a pair or a
             // multiple-structure store) can have a later half that faults.
-            let multi = super::read_insn(uc.get_data(), pc).is_some_and(is_multi_access_store);
-            uc.get_data_mut().undo = multi.then_some(StoreUndo { pc, pa, len: size, old });
+            let multi = super::read_insn(g, pc).is_some_and(is_multi_access_store);
+            g.undo = multi.then_some(StoreUndo { pc, pa, len: size, old });
         }
-        return true;
+        return Verdict::Allow;
     };
     let mem_tag = tags.get(bad_off);
     let seg_pa = seg.pa();
-    let seg_len = seg.len();
     match kind {
         CheckKind::Precise => {
             // The first half of this instruction's store pair, already written: undo it, so
@@ -110,9 +110,8 @@ pub(super) fn on_tagged_access(uc: &mut Unicorn<Guest>, store: bool, paddr: u64,
             // and the "access is not performed" rule have it).
             if store {
                 let undo = g.undo.take();
-                let pc = uc.pc_read().unwrap_or(0);
+                let pc = pc();
                 if let Some(u) = undo.filter(|u| u.pc == pc && u.pa + u.len as u64 == pa) {
-                    let g = uc.get_data_mut();
                     if let Some((seg_pa_u, off_u)) =
                         g.kernel.mm.phys().containing(crate::addr::PhysAddr(u.pa)).map(|(s, o)| (s.pa(), o))
                     {
@@ -122,7 +121,6 @@ pub(super) fn on_tagged_access(uc: &mut Unicorn<Guest>, store: bool, paddr: u64,
                     }
                 }
             }
-            let g = uc.get_data_mut();
             let bad_pa = seg_pa.0 + bad_off;
             // The virtual address as accessed: from the TLB entry that led here (it keeps
             // bits 63:60 too), else from the mappings.
@@ -139,23 +137,13 @@ pub(super) fn on_tagged_access(uc: &mut Unicorn<Guest>, store: bool, paddr: u64,
                 forced: true,
             });
             g.tag_fault = Some(TagFault { ptr_tag, mem_tag, store });
-            // Take the alias away: Unicorn re-checks the permission after the hook and
-            // abandons the access, precisely.
-            let alias = alias_pa(seg_pa.0, ptr_tag);
-            g.protected_alias = Some((alias, seg_len));
-            g.state.remapping = true;
-            let r = uc.mem_protect(alias, seg_len, UcProt::NONE);
-            uc.get_data_mut().state.remapping = false;
-            if let Err(err) = r {
-                uc.get_data_mut().state.error = Some(EmuError::Unicorn { op: "protect tag alias", err });
-            }
-            true
+            Verdict::Abandon
         }
         CheckKind::Deferred => {
             g.async_fault = true;
-            true
+            Verdict::Allow
         }
-        CheckKind::Off => true,
+        CheckKind::Off => Verdict::Allow,
     }
 }
 
@@ -223,17 +211,10 @@ pub(super) fn check_dc_zva(g: &mut Guest, ptr: u64, pc: u64) -> bool {
     }
 }
 
-/// Restore the alias region a precise tag fault took away.
-pub(super) fn restore_alias(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+/// Put the PC back on a DC ZVA whose tag check failed (see `Guest::rewind_pc`).
+pub(super) fn rewind_skipped(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     if let Some(pc) = uc.get_data_mut().rewind_pc.take() {
         uc.set_pc(pc).op("put the PC back on the faulting DC ZVA")?;
-    }
-    if let Some((pa, len)) = uc.get_data_mut().protected_alias.take() {
-        let g = uc.get_data_mut();
-        g.state.remapping = true;
-        let r = uc.mem_protect(pa, len, UcProt::ALL);
-        uc.get_data_mut().state.remapping = false;
-        r.op("restore tag alias")?;
     }
     Ok(())
 }

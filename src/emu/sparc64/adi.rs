@@ -9,8 +9,7 @@
 //! access against the block's version. Unicorn restores the precise PC and NPC before it calls
 //! a memory hook, so the hook knows the accessing instruction, even in a delay slot. A
 //! mismatching load (or store with MCDPER = 1) is abandoned before it writes anything (the
-//! alias page is protected from inside the hook, which makes Unicorn drop the access) and
-//! becomes a precise SIGSEGV/SEGV_ADIPERR at that instruction; a mismatching store otherwise
+//! hook leaves QEMU's access helper, see `crate::emu::access_hook`) and becomes a precise SIGSEGV/SEGV_ADIPERR at that instruction; a mismatching store otherwise
 //! completes and is reported at the next translation-block boundary or kernel entry
 //! (disrupting, SEGV_ADIDERR). (Flushing the TLB from inside a store hook is not possible:
 //! Unicorn reads the TLB entry again after the hook.)
@@ -19,13 +18,14 @@
 //! were replaced in the loaded text by `ta 0x70` ([`crate::adi::patch_text`]); the trap
 //! emulates the original instruction from the patch table.
 
-use unicorn_engine::{Prot as UcProt, Unicorn};
+use unicorn_engine::Unicorn;
 
 use super::regs::{read_int_reg, write_int_reg};
 use super::traps::{fault, nofault_value};
 use super::{Guest, PendingSignal};
 use crate::adi::{self, AsiAccess, DeferredError};
-use crate::emu::{EmuError, UcContext};
+use crate::emu::access_hook::Verdict;
+use crate::emu::EmuError;
 use crate::kernel_stub::mm::{Access, FaultKind, Prot};
 use crate::kernel_stub::signal::{code, sig};
 
@@ -75,9 +75,8 @@ pub(super) fn fill(g: &mut Guest, vaddr: u64, va: u64, pa_page: u64) -> u64 {
 }
 
 /// The memory hook on the alias windows: compare the block's version with the pointer's.
-/// A precise fault abandons the access by protecting the alias page.
-pub(super) fn on_checked_access(uc: &mut Unicorn<Guest>, store: bool, addr: u64, size: usize) -> Result<(), EmuError> {
-    let g = uc.get_data_mut();
+/// A precise fault abandons the access (the caller, the precise C hook, leaves the helper).
+pub(super) fn on_checked_access(g: &mut Guest, store: bool, addr: u64, size: usize) -> Result<Verdict, EmuError> {
     let page = g.kernel.mm.page_size();
     let (ptr, pa) = split_alias(addr);
     let alias_page = addr & !(page - 1);
@@ -87,7 +86,7 @@ pub(super) fn on_checked_access(uc: &mut Unicorn<Guest>, store: bool, addr: u64,
     let vaddr = vpage | (addr & (page - 1));
     let va = g.kernel.mm.untag(vaddr).unwrap_or(vaddr);
     let Some(bad_va) = g.kernel.mm.first_tag_mismatch(va, size.max(1) as u64, ptr) else {
-        return Ok(());
+        return Ok(Verdict::Allow);
     };
     let mem = g.kernel.mm.tag_at(bad_va).unwrap_or(0);
     let fault_vaddr = vaddr.wrapping_add(bad_va - va);
@@ -101,7 +100,7 @@ pub(super) fn on_checked_access(uc: &mut Unicorn<Guest>, store: bool, addr: u64,
             g.kernel.adi.deferred =
                 Some(DeferredError { vaddr: fault_vaddr, real_addr: real, pc, versions: (ptr, mem) });
         }
-        return Ok(());
+        return Ok(Verdict::Allow);
     }
     g.adi_fault = Some(AdiFault { ptr, mem, store });
     g.pending = Some(PendingSignal {
@@ -111,23 +110,8 @@ pub(super) fn on_checked_access(uc: &mut Unicorn<Guest>, store: bool, addr: u64,
         forced: true,
         at: Some((pc, npc)),
     });
-    // Protecting the page from inside the hook makes Unicorn abandon this access: nothing is
-    // loaded or stored. The protection is lifted before the CPU runs again.
-    g.protected_alias = Some(alias_page);
-    uc.mem_protect(alias_page, page, UcProt::NONE).op("protect the ADI alias")?;
-    uc.emu_stop().op("stop")
-}
-
-/// Lift the protection a precise fault put on the check alias.
-pub(super) fn restore_alias(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
-    let page = uc.get_data().kernel.mm.page_size();
-    if let Some(p) = uc.get_data_mut().protected_alias.take() {
-        uc.get_data_mut().state.remapping = true;
-        let r = uc.mem_protect(p, page, UcProt::ALL);
-        uc.get_data_mut().state.remapping = false;
-        r.op("unprotect the ADI alias")?;
-    }
-    Ok(())
+    // Nothing is loaded or stored: the hook leaves the access helper and the CPU stops.
+    Ok(Verdict::Abandon)
 }
 
 /// A disrupting error, if one is waiting: the signal to deliver (SIGSEGV/SEGV_ADIDERR with

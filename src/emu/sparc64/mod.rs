@@ -41,7 +41,7 @@ use unicorn_engine::{Arch as UcArch, HookType, MemType, Mode, Prot as UcProt, Tl
 use crate::emu::backend::{guarded, guarded_result, sync_memory, tlb_walk, uc_perms, Backend, MappedPage, RunState};
 use crate::emu::disasm::Disassembler;
 use crate::emu::run_loop::{self, RunLoop, UNTIL};
-use crate::emu::{EmuError, RunLimits, RunOutput, Stop, UcContext};
+use crate::emu::{access_hook, EmuError, RunLimits, RunOutput, Stop, UcContext};
 use crate::kernel_stub::exec::InitialState;
 use crate::kernel_stub::mm::{Access, FaultKind, Prot};
 use crate::kernel_stub::signal::sig;
@@ -180,8 +180,8 @@ pub(crate) struct Guest {
     adi_tlb_pages: std::collections::HashSet<u64>,
     /// The ADI check hook is installed.
     adi_hook: bool,
-    /// The alias page a precise ADI fault protected.
-    protected_alias: Option<u64>,
+    /// The precise ADI check hook's data (lives as long as the engine).
+    adi_check_hook: Option<crate::emu::access_hook::PreciseHook>,
     /// The versions of the last precise ADI fault, for the report.
     adi_fault: Option<adi::AdiFault>,
     /// The last disrupting ADI error delivered, for the report.
@@ -225,7 +225,6 @@ impl RunLoop for Guest {
         self.pending.take()
     }
     fn before_delivery(uc: &mut Unicorn<Guest>, p: &PendingSignal) -> Result<(), EmuError> {
-        adi::restore_alias(uc)?;
         if let Some((pc, npc)) = p.at {
             uc.get_data().env().set_pc_npc(pc, npc);
         }
@@ -389,7 +388,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
         alias_va: std::collections::HashMap::new(),
         adi_tlb_pages: std::collections::HashSet::new(),
         adi_hook: false,
-        protected_alias: None,
+        adi_check_hook: None,
         adi_fault: None,
         deferred_report: None,
     };
@@ -438,22 +437,48 @@ fn install_hooks(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     Ok(())
 }
 
+/// The ADI check of an access to the alias windows, called by the precise C memory hook;
+/// `user` is the engine's `Guest`. Non-zero: abandon the access.
+extern "C" fn adi_check(
+    _uc: *mut unicorn_engine_sys::uc_engine,
+    user: *mut std::ffi::c_void,
+    ty: std::ffi::c_int,
+    addr: u64,
+    size: std::ffi::c_int,
+) -> std::ffi::c_int {
+    // SAFETY: `user` is the `Guest` inside the engine's data (a heap allocation that lives as
+    // long as the engine, see `install_adi_hook`); hooks run one at a time on this thread and
+    // no other reference to the guest is used while this one lives.
+    let guest = unsafe { &mut *user.cast::<Guest>() };
+    let store = access_hook::is_store(ty);
+    let r = crate::emu::guard::catch(|| adi::on_checked_access(guest, store, addr, size.max(0) as usize));
+    let err = match r {
+        Ok(Ok(access_hook::Verdict::Allow)) => return 0,
+        Ok(Ok(access_hook::Verdict::Abandon)) => return 1,
+        Ok(Err(e)) => e,
+        Err(m) => EmuError::Internal(format!("panic in ADI check: {m}")),
+    };
+    if guest.state.error.is_none() {
+        guest.state.error = Some(err);
+    }
+    1
+}
+
 /// The ADI version check on the alias windows, added when the task enables ADI: any memory
 /// hook sends every guest access through Unicorn's slow path, so programs that never use
 /// ADI do not pay for it. Translated code predates the hook, so the translation cache is
 /// flushed (outside emulation).
 fn install_adi_hook(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
-    uc.add_mem_hook(
-        HookType::MEM_READ | HookType::MEM_WRITE,
+    let guest: *mut Guest = uc.get_data_mut();
+    let hook = access_hook::install(
+        uc,
+        access_hook::Target::Sparc64,
         adi::ALIAS_BASE,
         adi::ALIAS_END - 1,
-        |uc, ty, addr, size, _val| {
-            guarded_result(uc, "ADI check", true, |uc| {
-                adi::on_checked_access(uc, ty == MemType::WRITE, addr, size).map(|()| true)
-            })
-        },
-    )
-    .op("add ADI check hook")?;
+        adi_check,
+        guest.cast(),
+    )?;
+    uc.get_data_mut().adi_check_hook = Some(hook);
     uc.ctl_flush_tb().op("flush translations")?;
     let g = uc.get_data_mut();
     g.adi_hook = true;

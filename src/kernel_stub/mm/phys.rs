@@ -1,19 +1,20 @@
 //! Physical memory: host-backed segments that both the kernel stub and the CPU backend see.
 //!
-//! Every mapping the guest can touch is backed by a [`Segment`] of host memory (an anonymous
-//! host mapping, so untouched pages cost nothing). The CPU backend maps each segment at its
-//! physical address; the stub reads and writes the same bytes through its own pointer, the way
-//! the kernel reaches user memory through its linear map. Segments never move, so the host
-//! pointer handed to the backend stays valid until the segment is released.
+//! Every mapping the guest can touch is backed by a [`Segment`] of host memory. Anonymous
+//! memory is carved out of one [`Arena`] (a host reservation where untouched pages cost
+//! nothing), which the CPU backend maps once at [`PHYS_BASE`]; a file's page cache, owned by
+//! the VFS, is adopted as a segment of its own above the arena, which the backend maps when it
+//! appears. The stub reads and writes the same bytes through its own pointer, the way the
+//! kernel reaches user memory through its linear map. Segments never move, so a host pointer
+//! handed to the backend stays valid until the segment is released.
 
 use std::collections::BTreeMap;
 
-use memmap2::MmapMut;
-
+use super::arena::Arena;
 use crate::addr::PhysAddr;
 use crate::tags::TagStore;
 
-/// Where the first segment is placed in the physical address space.
+/// Where the arena (anonymous guest memory) starts in the physical address space.
 pub const PHYS_BASE: u64 = 0x1_0000_0000;
 
 /// One contiguous block of physical memory.
@@ -30,41 +31,31 @@ pub struct Segment {
     tags: Option<TagStore>,
 }
 
-/// The host memory behind a segment.
-enum Backing {
-    /// Owned by the segment.
-    Owned(MmapMut),
-    /// Owned by someone who outlives the segment (a file's page cache in the VFS).
-    External { ptr: *mut u8, len: usize },
+/// The host memory behind a segment: a range of the arena, or a page cache owned by someone
+/// who outlives the segment (the VFS).
+struct Backing {
+    ptr: *mut u8,
+    len: usize,
+    /// Carved out of the arena (given back when the segment is released).
+    in_arena: bool,
 }
 
 impl Backing {
     fn as_mut_ptr(&mut self) -> *mut u8 {
-        match self {
-            Backing::Owned(m) => m.as_mut_ptr(),
-            Backing::External { ptr, .. } => *ptr,
-        }
+        self.ptr
     }
     fn len(&self) -> usize {
-        match self {
-            Backing::Owned(m) => m.len(),
-            Backing::External { len, .. } => *len,
-        }
+        self.len
     }
     fn bytes(&self) -> &[u8] {
-        match self {
-            Backing::Owned(m) => m,
-            // SAFETY: `adopt`'s caller guarantees `ptr` is valid for `len` bytes for as long as
-            // the segment exists and is not accessed through another reference meanwhile.
-            Backing::External { ptr, len } => unsafe { std::slice::from_raw_parts(*ptr, *len) },
-        }
+        // SAFETY: an arena range stays read-write and owned by this segment until it is
+        // released; `adopt`'s caller guarantees an adopted `ptr` is valid for `len` bytes for as
+        // long as the segment exists. Either way no other Rust reference accesses it meanwhile.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
     fn bytes_mut(&mut self) -> &mut [u8] {
-        match self {
-            Backing::Owned(m) => m,
-            // SAFETY: as for `bytes`.
-            Backing::External { ptr, len } => unsafe { std::slice::from_raw_parts_mut(*ptr, *len) },
-        }
+        // SAFETY: as for `bytes`.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
     }
 }
 
@@ -119,7 +110,18 @@ impl Segment {
 /// A change of the physical map that the CPU backend must mirror.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PhysEvent {
-    /// A new segment: map `len` bytes at `pa` onto host memory at `host`.
+    /// The arena was reserved (once, before any anonymous segment): map `len` bytes at `pa`
+    /// onto host memory at `host`, and its tag aliases too. Segments carved out of it later
+    /// need no event: their translations reach the CPU through the page walk.
+    Arena {
+        /// Physical address.
+        pa: PhysAddr,
+        /// Length in bytes.
+        len: u64,
+        /// Host pointer to the reservation (valid as long as the physical memory).
+        host: *mut u8,
+    },
+    /// A new adopted segment: map `len` bytes at `pa` onto host memory at `host`.
     Mapped {
         /// Physical address.
         pa: PhysAddr,
@@ -128,7 +130,7 @@ pub enum PhysEvent {
         /// Host pointer to the backing memory (valid until the matching `Unmapped`).
         host: *mut u8,
     },
-    /// A segment became tag-checked: map its tag aliases (same host memory).
+    /// An adopted segment became tag-checked: map its tag aliases (same host memory).
     Tagged {
         /// Physical address.
         pa: PhysAddr,
@@ -137,7 +139,7 @@ pub enum PhysEvent {
         /// Host pointer to the backing memory.
         host: *mut u8,
     },
-    /// A segment was released: unmap it (and its tag aliases when `tagged`).
+    /// An adopted segment was released: unmap it (and its tag aliases when `tagged`).
     Unmapped {
         /// Was it tagged?
         tagged: bool,
@@ -167,6 +169,9 @@ pub enum PhysError {
 /// All physical segments, by physical address.
 pub struct PhysMemory {
     segments: BTreeMap<u64, Segment>,
+    /// Anonymous memory, reserved at the first allocation.
+    arena: Option<Arena>,
+    /// Where the next adopted segment goes (above the arena's span).
     next_pa: u64,
     limit: u64,
     page_size: u64,
@@ -183,12 +188,16 @@ pub struct PhysMemory {
 /// Default limit on the guest's mapped memory (its address-space reservations).
 pub const DEFAULT_MEMORY_BUDGET: u64 = 64 << 30;
 
+/// The most host address space an arena reserves.
+const MAX_ARENA: u64 = 256 << 30;
+
 impl PhysMemory {
     /// An empty physical memory whose addresses stay below `limit`.
     pub fn new(page_size: u64, limit: u64) -> PhysMemory {
         PhysMemory {
             segments: BTreeMap::new(),
-            next_pa: PHYS_BASE,
+            arena: None,
+            next_pa: PHYS_BASE + Self::arena_span(page_size, limit) + page_size,
             limit,
             page_size,
             events: Vec::new(),
@@ -208,42 +217,49 @@ impl PhysMemory {
         self.reserved
     }
 
-    /// Allocate a zeroed, non-resident segment of `len` bytes (a multiple of the page size).
+    /// The physical span of the arena: half the space below `limit` (adopted page caches get
+    /// the other half), at most 256 GiB of host address space.
+    fn arena_span(page_size: u64, limit: u64) -> u64 {
+        (limit.saturating_sub(PHYS_BASE) / 2).min(MAX_ARENA) / page_size * page_size
+    }
+
+    /// The arena's physical address, length and host address, once it is reserved.
+    pub fn arena(&self) -> Option<(PhysAddr, u64, *mut u8)> {
+        self.arena.as_ref().map(|a| (PhysAddr(PHYS_BASE), a.len(), a.host(0)))
+    }
+
+    /// Allocate a zeroed, non-resident segment of `len` bytes (a multiple of the page size)
+    /// out of the arena.
     pub fn allocate(&mut self, len: u64) -> Result<PhysAddr, PhysError> {
         debug_assert!(len > 0 && len.is_multiple_of(self.page_size));
-        // Leave one guard page between segments so an access running off the end of one can
-        // never land in the next.
-        let pa = self.next_pa;
-        let end = pa.checked_add(len).ok_or(PhysError::Exhausted)?;
-        if end > self.limit {
-            return Err(PhysError::Exhausted);
-        }
-        let host_len = usize::try_from(len).map_err(|_| PhysError::Exhausted)?;
         if self.reserved.saturating_add(len) > self.budget {
             return Err(PhysError::Exhausted);
         }
-        // Reserve address space only: host pages are committed when first touched.
-        let mut mem = memmap2::MmapOptions::new()
-            .len(host_len)
-            .no_reserve_swap()
-            .map_anon()
-            .map_err(|source| PhysError::Host { len, source })?;
+        if self.arena.is_none() {
+            let span = Self::arena_span(self.page_size, self.limit);
+            let arena = Arena::reserve(span).map_err(|source| PhysError::Host { len: span, source })?;
+            self.events.push(PhysEvent::Arena { pa: PhysAddr(PHYS_BASE), len: span, host: arena.host(0) });
+            self.arena = Some(arena);
+        }
+        let Some(arena) = self.arena.as_mut() else { return Err(PhysError::Exhausted) };
+        // Leave one guard page after each segment so an access running off the end of one can
+        // never land in the next.
+        let span = len.checked_add(self.page_size).ok_or(PhysError::Exhausted)?;
+        let off = arena.take(span).map_err(|source| PhysError::Host { len, source })?.ok_or(PhysError::Exhausted)?;
+        let pa = PHYS_BASE + off;
         self.reserved += len;
         let pages = (len / self.page_size) as usize;
-        let host = mem.as_mut_ptr();
         self.segments.insert(
             pa,
             Segment {
                 pa: PhysAddr(pa),
-                mem: Backing::Owned(mem),
+                mem: Backing { ptr: arena.host(off), len: len as usize, in_arena: true },
                 pinned: false,
                 present: vec![false; pages],
                 page_size: self.page_size,
                 tags: None,
             },
         );
-        self.next_pa = end + self.page_size;
-        self.events.push(PhysEvent::Mapped { pa: PhysAddr(pa), len, host });
         Ok(PhysAddr(pa))
     }
 
@@ -264,7 +280,7 @@ impl PhysMemory {
             pa,
             Segment {
                 pa: PhysAddr(pa),
-                mem: Backing::External { ptr: host, len: len as usize },
+                mem: Backing { ptr: host, len: len as usize, in_arena: false },
                 pinned: true,
                 present: vec![true; pages],
                 page_size: self.page_size,
@@ -289,8 +305,14 @@ impl PhysMemory {
             return;
         }
         if let Some(seg) = self.segments.remove(&pa.0) {
-            self.reserved -= seg.len();
-            self.events.push(PhysEvent::Unmapped { pa, len: seg.len(), tagged: seg.tags.is_some() });
+            if seg.mem.in_arena {
+                self.reserved -= seg.len();
+                if let Some(arena) = self.arena.as_mut() {
+                    arena.put(pa.0 - PHYS_BASE, seg.len() + self.page_size);
+                }
+            } else {
+                self.events.push(PhysEvent::Unmapped { pa, len: seg.len(), tagged: seg.tags.is_some() });
+            }
         }
     }
 
@@ -303,8 +325,10 @@ impl PhysMemory {
         }
         seg.tags = Some(TagStore::new(seg.len(), granule));
         self.ever_tagged = true;
-        let (len, host) = (seg.len(), seg.mem.as_mut_ptr());
-        self.events.push(PhysEvent::Tagged { pa, len, host });
+        if !seg.mem.in_arena {
+            let (len, host) = (seg.len(), seg.mem.as_mut_ptr());
+            self.events.push(PhysEvent::Tagged { pa, len, host });
+        }
         true
     }
 
@@ -365,13 +389,45 @@ mod tests {
         assert!(seg.bytes().iter().all(|&x| x == 0));
         pm.release(a);
         let ev = pm.take_events();
-        assert_eq!(ev.len(), 3);
-        assert!(matches!(ev[2], PhysEvent::Unmapped { pa, len: 8192, tagged: false } if pa == a));
+        assert_eq!(ev.len(), 1, "anonymous segments come out of the arena, mapped once: {ev:?}");
+        assert!(matches!(ev[0], PhysEvent::Arena { pa, .. } if pa.0 == PHYS_BASE));
+        assert_eq!(pm.allocate(4096).unwrap(), a, "the released range is reused first");
+        assert!(pm.take_events().is_empty());
+    }
+
+    #[test]
+    fn adopted_segments_sit_above_the_arena_and_have_their_own_events() {
+        let mut pm = PhysMemory::new(4096, 1 << 40);
+        let a = pm.allocate(4096).unwrap();
+        let mut cache = vec![0u8; 8192];
+        // SAFETY: `cache` outlives `pm` (dropped after it) and is not touched meanwhile.
+        let c = unsafe { pm.adopt(cache.as_mut_ptr(), 8192) }.unwrap();
+        let (arena_pa, arena_len, _) = pm.arena().unwrap();
+        assert!(c.0 > arena_pa.0 + arena_len && a.0 < arena_pa.0 + arena_len);
+        assert!(pm.enable_tags(c, 16) && pm.enable_tags(a, 16));
+        pm.set_pinned(c, false);
+        pm.release(c);
+        pm.release(a);
+        let ev = pm.take_events();
+        assert!(
+            matches!(
+                ev[..],
+                [
+                    PhysEvent::Arena { .. },
+                    PhysEvent::Mapped { len: 8192, .. },
+                    PhysEvent::Tagged { len: 8192, .. },
+                    PhysEvent::Unmapped { tagged: true, len: 8192, .. }
+                ]
+            ),
+            "{ev:?}"
+        );
+        drop(pm);
+        drop(cache);
     }
 
     #[test]
     fn exhaustion_is_an_error() {
-        let mut pm = PhysMemory::new(4096, PHYS_BASE + 8192);
+        let mut pm = PhysMemory::new(4096, PHYS_BASE + 4 * 4096);
         assert!(pm.allocate(4096).is_ok());
         assert!(matches!(pm.allocate(4096), Err(PhysError::Exhausted)));
         let mut pm = PhysMemory::new(4096, 1 << 46);
