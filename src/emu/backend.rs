@@ -80,6 +80,14 @@ pub(crate) trait Backend {
     fn tlb_flushed(&mut self) {}
     /// The physical address of tag `tag`'s alias of guest physical address `pa`.
     fn tag_alias(pa: u64, tag: u8) -> u64;
+    /// The allocation tags of these physical pages changed: drop any TLB entry that was made
+    /// on the strength of their old tags. (The default keeps none.)
+    fn retagged(_uc: &mut Unicorn<Self>, _pages: Vec<u64>) -> Result<(), EmuError>
+    where
+        Self: Sized,
+    {
+        Ok(())
+    }
 }
 
 /// A page a TLB fill found mapped: its untagged virtual address, physical address and
@@ -146,6 +154,10 @@ pub(crate) fn sync_memory<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuErro
         let regions = uc.mem_regions().op("list memory regions")?.len() as u64;
         let stats = &mut uc.get_data_mut().run().stats;
         stats.engine_regions_peak = stats.engine_regions_peak.max(regions);
+    }
+    let retagged = uc.get_data_mut().kernel().mm.take_retagged();
+    if !retagged.is_empty() {
+        G::retagged(uc, retagged)?;
     }
     let g = uc.get_data_mut();
     let gen = g.kernel().mm.generation();

@@ -122,6 +122,9 @@ pub struct EmuStats {
     /// (the arena) plus one per tag alias however many mappings the guest makes; adopted page
     /// caches add theirs.
     pub engine_regions_peak: u64,
+    /// TLB fills that entered a tag-checked page without checks, because every granule of it
+    /// matched the pointer's tag (arm64).
+    pub unchecked_tlb_fills: u64,
 }
 
 /// The result of a run: the kernel (with its files and counters), how it ended, counters.

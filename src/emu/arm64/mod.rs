@@ -102,6 +102,10 @@ pub(crate) struct Guest {
     /// For each tagged page entered in the TLB: the virtual page (with all its top bits) it
     /// was entered for, so a tag fault reports the address as the program formed it.
     alias_va: std::collections::HashMap<u64, u64>,
+    /// Tag-checked pages entered in the TLB without checks (every granule matched the
+    /// pointer's tag): physical page -> the virtual pages (with their top bits) entered on the
+    /// strength of its tags. See `mte::tlb_page`.
+    unchecked_pages: std::collections::HashMap<u64, Vec<u64>>,
     /// Instruction count at which the next modelled timer tick happens.
     next_tick: u64,
     /// Instructions between modelled timer ticks.
@@ -135,9 +139,14 @@ impl Backend for Guest {
     }
     fn tlb_flushed(&mut self) {
         self.alias_va.clear();
+        self.unchecked_pages.clear();
     }
     fn tag_alias(pa: u64, tag: u8) -> u64 {
         mte::alias_pa(pa, tag)
+    }
+    fn retagged(uc: &mut Unicorn<Guest>, pages: Vec<u64>) -> Result<(), EmuError> {
+        mte::forget_unchecked(uc, pages);
+        Ok(())
     }
 }
 
@@ -227,18 +236,12 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
     let g = uc.get_data_mut();
     let (access, walk) = tlb_walk(g, vaddr, ty)?;
     match walk {
-        Ok(MappedPage { pa, prot, .. }) => {
+        Ok(MappedPage { pa, prot, va }) => {
             let perms = uc_perms(prot);
-            // A tag-checked page is entered at the alias of the pointer's tag, so the memory
-            // hook sees the tag of every access.
             let tagged = prot.contains(Prot::TAGGED)
                 && g.kernel.mte.supported()
                 && g.kernel.mm.phys().containing(pa).is_some_and(|(s, _)| s.tags().is_some());
-            let paddr =
-                if tagged { mte::alias_pa(pa.0 & !0xfff, crate::tags::MTE.pointer_tag(vaddr)) } else { pa.0 & !0xfff };
-            if tagged {
-                g.alias_va.insert(paddr, vaddr & !0xfff);
-            }
+            let paddr = if tagged { mte::tlb_page(g, vaddr, va, pa) } else { pa.0 & !0xfff };
             Some(TlbEntry { paddr, perms })
         }
         Err(kind) if access == Access::Fetch => {
@@ -353,6 +356,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
         tag_fault: None,
         undo: None,
         alias_va: std::collections::HashMap::new(),
+        unchecked_pages: std::collections::HashMap::new(),
         next_tick: opts.tick_interval.max(1),
         tick_interval: opts.tick_interval.max(1),
         tag_hooks: false,

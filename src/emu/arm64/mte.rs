@@ -49,6 +49,68 @@ pub fn split_alias(paddr: u64) -> (u8, u64) {
     (((paddr >> ALIAS_SHIFT) - 1) as u8, paddr & (ALIAS_BASE - 1))
 }
 
+extern "C" {
+    // QEMU's own, linked from Unicorn's static library (renamed per target).
+    fn tlb_flush_page_aarch64(cpu: *mut std::ffi::c_void, addr: u64);
+}
+
+/// The TLB entry of a tag-checked page accessed through `vaddr` (untagged `va`, physical
+/// `pa`). When every granule of the page carries the pointer's tag, and so does the first
+/// granule of the next page (an access or a store pair running off this page's end is
+/// checked from here), no access through this pointer tag can fault: the page is entered at
+/// its own physical address, outside the alias windows, and runs on Unicorn's fast path with
+/// no hook. Otherwise it is entered at the alias of the pointer's tag, where the memory hook
+/// checks every access. A page entered unchecked is remembered under its physical page (and
+/// the next page's) until its tags change ([`forget_unchecked`]).
+pub(super) fn tlb_page(g: &mut Guest, vaddr: u64, va: u64, pa: crate::addr::PhysAddr) -> u64 {
+    let ptr_tag = MTE.pointer_tag(vaddr);
+    let (page_va, pa_page, vpage) = (va & !0xfff, pa.0 & !0xfff, vaddr & !0xfff);
+    let mm = &g.kernel.mm;
+    let next = page_va + 0x1000;
+    let next_ok = mm.tag_at(next).is_none_or(|t| MTE.matches(ptr_tag, t));
+    if next_ok && mm.first_tag_mismatch(page_va, 0x1000, ptr_tag).is_none() {
+        let next_pa = mm.tag_at(next).and_then(|_| mm.phys_of(next)).map(|p| p.0 & !0xfff);
+        for p in std::iter::once(pa_page).chain(next_pa) {
+            let entered = g.unchecked_pages.entry(p).or_default();
+            if !entered.contains(&vpage) {
+                entered.push(vpage);
+            }
+        }
+        g.state.stats.unchecked_tlb_fills += 1;
+        return pa_page;
+    }
+    let alias = alias_pa(pa_page, ptr_tag);
+    g.alias_va.insert(alias, vpage);
+    alias
+}
+
+/// The allocation tags of physical `pages` changed: drop every TLB entry made unchecked on the
+/// strength of their old tags, so the next access walks again ([`tlb_page`]). Only those
+/// virtual pages are flushed (QEMU's `tlb_flush_page`), not the whole TLB: tag stores are
+/// frequent (glibc tags every allocation).
+pub(super) fn forget_unchecked(uc: &mut Unicorn<Guest>, pages: Vec<u64>) {
+    let handle = uc.get_handle();
+    let g = uc.get_data_mut();
+    if g.unchecked_pages.is_empty() {
+        return;
+    }
+    // SAFETY: `handle` is the live engine; its `cpu` field (offset from the build-time probe)
+    // is the CPUState once the engine has run, which it has if any page was entered.
+    let cpu = unsafe {
+        *((handle as *const u8).add(crate::emu::sparc64::cpu::offsets::UC_CPU) as *const *mut std::ffi::c_void)
+    };
+    if cpu.is_null() {
+        return;
+    }
+    for p in pages {
+        for vpage in g.unchecked_pages.remove(&p).unwrap_or_default() {
+            // SAFETY: `cpu` is the engine's CPU; flushing one page of its TLB is what QEMU's
+            // own helpers do mid-execution (from a hook, on the engine's thread).
+            unsafe { tlb_flush_page_aarch64(cpu, vpage) };
+        }
+    }
+}
+
 /// The bytes a checked store overwrote, kept until the next store in case it was the first
 /// half of a store pair whose second half faults.
 #[derive(Clone, Copy, Debug)]

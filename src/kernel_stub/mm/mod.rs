@@ -15,6 +15,9 @@ pub use vma::{Prot, Vma, VmaKind, VmaSet};
 use crate::addr::PhysAddr;
 use crate::kernel_stub::errno::{Errno, KResult};
 
+/// The most retagged pages kept for the CPU backend before a full translation flush.
+const MAX_RETAGGED: usize = 4096;
+
 /// Where things go in a process's address space (per architecture).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
@@ -149,6 +152,9 @@ pub struct AddressSpace {
     brk: u64,
     /// Pages evicted and not yet faulted back: (segment, page offset).
     evicted: std::collections::HashSet<(u64, u64)>,
+    /// Physical pages whose allocation tags changed since the CPU backend last took them (it
+    /// may have entered such a page in its TLB unchecked because every granule matched).
+    retagged: Vec<u64>,
     /// Bumped whenever translations or permissions change, so the CPU backend knows to flush
     /// its TLB.
     generation: u64,
@@ -168,6 +174,7 @@ impl AddressSpace {
             brk_start: 0,
             brk: 0,
             evicted: Default::default(),
+            retagged: Vec::new(),
             generation: 0,
             stats: MmStats::default(),
         }
@@ -553,10 +560,32 @@ impl AddressSpace {
         match self.phys.segment_mut(seg_pa).and_then(|s| s.tags_mut()) {
             Some(t) => {
                 t.set(off, tag);
+                let page = pa.0 & !(self.layout.page_size - 1);
+                if self.retagged.last() != Some(&page) {
+                    if self.retagged.len() >= MAX_RETAGGED {
+                        // Too many to track one by one: every translation is redone.
+                        self.retagged.clear();
+                        self.generation += 1;
+                    }
+                    self.retagged.push(page);
+                }
                 true
             }
             None => false,
         }
+    }
+
+    /// Take the physical pages whose allocation tags changed (through [`Self::set_tag`])
+    /// since the last call. (Changes that also change translations, such as a new mapping or
+    /// `MADV_DONTNEED`, bump the generation instead.)
+    pub fn take_retagged(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.retagged)
+    }
+
+    /// The physical address the untagged user address `addr` maps to, if mapped (present or
+    /// not).
+    pub fn phys_of(&self, addr: u64) -> Option<PhysAddr> {
+        self.vmas.find(addr).map(|v| v.phys(addr))
     }
 
     /// The tags of `[addr, addr+len)` (one per granule), for dumps and teaching output; `None`
