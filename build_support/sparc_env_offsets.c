@@ -1,6 +1,7 @@
 /* Compiled and run by build.rs against the unicorn-engine-sys crate's own QEMU headers: prints
  * the offsets of the private CPU state tagmmu's SPARC64 backend reaches (Unicorn offers no
- * API for the register-window, condition-code and ASI state). */
+ * API for the register-window, condition-code and ASI state), and of the engine and memory
+ * region fields the tag-checked MMIO windows use (src/emu/access_hook.rs). */
 #include "qemu/osdep.h"
 #include "cpu.h"
 #include "uc_priv.h"
@@ -12,6 +13,11 @@
 int main(void) {
     OFF("UC_CPU", struct uc_struct, cpu);
     OFF("CPU_ENV_PTR", CPUState, env_ptr);
+    OFF("CPU_MEM_IO_PC", CPUState, mem_io_pc);
+    OFF("UC_MEMORY_MAPPING", struct uc_struct, memory_mapping);
+    OFF("UC_SIZE_RECUR_MEM", struct uc_struct, size_recur_mem);
+    OFF("MR_OPS", MemoryRegion, ops);
+    OFF("OPS_IMPL_MAX_ACCESS_SIZE", MemoryRegionOps, impl.max_access_size);
     OFF("ENV_REGWPTR", CPUSPARCState, regwptr);
     OFF("ENV_PC", CPUSPARCState, pc);
     OFF("ENV_NPC", CPUSPARCState, npc);

@@ -1,36 +1,148 @@
-/* The memory hook of tag-checked memory, in C, so that it can abandon an access precisely.
+/* The tag checks that must abandon an access precisely, in C.
  *
- * Unicorn calls a memory hook from inside QEMU's load/store helpers, after it has restored
- * the guest state of the accessing instruction (cpu_restore_state). The check itself is Rust
- * (`check`, which never unwinds); when it says the access faults, this hook asks the engine to
- * stop and leaves the helper through QEMU's own cpu_loop_exit (a siglongjmp back into the CPU
- * loop), so the load or store is never performed and nothing after it runs. The jump crosses
- * only this C frame and QEMU's: no Rust frame is skipped. (See src/emu/access_hook.rs.) */
+ * A tag check fault leaves the faulting load or store unperformed, with the PC on it and
+ * nothing after it executed. The checks themselves are Rust (`check`, which never unwinds);
+ * when one says the access faults, the C code here asks the engine to stop and leaves QEMU's
+ * helper through QEMU's own cpu_loop_exit / cpu_loop_exit_restore (a siglongjmp back into the
+ * CPU loop), so the access is never performed. The jump crosses only these C frames and
+ * QEMU's: no Rust frame is skipped. See src/emu/access_hook.rs. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct uc_struct;
 extern int uc_emu_stop(struct uc_struct *uc);
 
+typedef int (*tagmmu_check_fn)(struct uc_struct *uc, void *user, int type, uint64_t addr, int size);
+
 /* Mirrors `RawHook` in src/emu/access_hook.rs. */
 struct tagmmu_check_hook {
-    /* Returns non-zero when the access must be abandoned. */
-    int (*check)(struct uc_struct *uc, void *user, int type, uint64_t addr, int size);
+    tagmmu_check_fn check;
     void *user;
     /* Offset of `cpu` in Unicorn's struct uc_struct (from the build-time probe). */
     size_t uc_cpu_offset;
+    /* Offset of `mem_io_pc` in QEMU's CPUState (from the build-time probe). */
+    size_t cpu_mem_io_pc_offset;
     /* QEMU's cpu_loop_exit for the engine's target; does not return. */
     void (*loop_exit)(void *cpu);
+    /* QEMU's cpu_loop_exit_restore; does not return. */
+    void (*loop_exit_restore)(void *cpu, uintptr_t host_pc);
+    /* QEMU's cpu_restore_state. */
+    bool (*restore_state)(void *cpu, uintptr_t host_pc, bool will_exit);
+    /* MMIO windows: host memory behind offset 0 and the physical address of offset 0. */
+    uint8_t *host;
+    uint64_t base;
+    /* Offsets (from the build-time probe): uc_struct.memory_mapping, uc_struct.size_recur_mem,
+     * MemoryRegion.ops, MemoryRegionOps.impl.max_access_size. */
+    size_t uc_memory_mapping_offset;
+    size_t uc_size_recur_mem_offset;
+    size_t mr_ops_offset;
+    size_t ops_impl_max_offset;
 };
 
+typedef void *(*memory_mapping_fn)(struct uc_struct *uc, uint64_t addr);
+
+/* Let the MMIO window at `addr` take accesses of up to 8 bytes whole: Unicorn's MMIO regions
+ * leave impl.max_access_size at 0, which QEMU treats as 4 and splits an 8-byte access into
+ * two callbacks (a store whose second half faults would then be half written). The ops are
+ * Unicorn's own heap copy for this region. Returns 0 on success. */
+int tagmmu_widen_mmio(struct uc_struct *uc, const struct tagmmu_check_hook *h, uint64_t addr) {
+    memory_mapping_fn mapping = *(memory_mapping_fn *)((char *)uc + h->uc_memory_mapping_offset);
+    void *mr = mapping(uc, addr);
+    if (!mr)
+        return -1;
+    char *ops = *(char **)((char *)mr + h->mr_ops_offset);
+    if (!ops)
+        return -1;
+    *(unsigned *)(ops + h->ops_impl_max_offset) = 8;
+    return 0;
+}
+
+/* Unicorn splits an access that is not naturally aligned into pieces (bytes for a store, the
+ * two aligned words around it for a load) and marks the pieces with the whole access's size.
+ * Returns that size, or 0 for a whole access. */
+int tagmmu_split_size(struct uc_struct *uc, const struct tagmmu_check_hook *h) {
+    return *(int *)((char *)uc + h->uc_size_recur_mem_offset);
+}
+
+static void *cpu_of(struct uc_struct *uc, const struct tagmmu_check_hook *h) {
+    return *(void **)((char *)uc + h->uc_cpu_offset);
+}
+
+/* A memory hook (uc_cb_hookmem_t). Unicorn has restored the accessing instruction's state
+ * before calling it, so cpu_loop_exit leaves with the PC on the instruction. */
 bool tagmmu_check_hook(struct uc_struct *uc, int type, uint64_t addr, int size, int64_t value, void *data) {
     struct tagmmu_check_hook *h = data;
     (void)value;
     if (h->check(uc, h->user, type, addr, size)) {
-        void *cpu = *(void **)((char *)uc + h->uc_cpu_offset);
+        void *cpu = cpu_of(uc, h);
         uc_emu_stop(uc);
         h->loop_exit(cpu);
     }
     return true;
+}
+
+/* A SYS-instruction hook (uc_cb_insn_sys_t): Unicorn stores the PC of the instruction before
+ * calling it. Non-zero from the check: the instruction faults, precisely. */
+uint32_t tagmmu_sys_hook(struct uc_struct *uc, int reg, const void *cp, void *data) {
+    struct tagmmu_check_hook *h = data;
+    (void)reg;
+    if (h->check(uc, h->user, 0, (uint64_t)(uintptr_t)cp, 0)) {
+        void *cpu = cpu_of(uc, h);
+        uc_emu_stop(uc);
+        h->loop_exit(cpu);
+    }
+    return 0;
+}
+
+/* Give the CPU the state of the instruction whose MMIO access is being served (QEMU records
+ * the host return address of the access in mem_io_pc). For a check that needs the PC. */
+void tagmmu_mmio_sync_pc(struct uc_struct *uc, const struct tagmmu_check_hook *h) {
+    void *cpu = cpu_of(uc, h);
+    uintptr_t ra = *(uintptr_t *)((char *)cpu + h->cpu_mem_io_pc_offset);
+    if (ra) {
+        h->restore_state(cpu, ra, false);
+    }
+}
+
+static void mmio_abandon(struct uc_struct *uc, const struct tagmmu_check_hook *h) {
+    void *cpu = cpu_of(uc, h);
+    uintptr_t ra = *(uintptr_t *)((char *)cpu + h->cpu_mem_io_pc_offset);
+    uc_emu_stop(uc);
+    h->loop_exit_restore(cpu, ra);
+}
+
+/* The host return address of the MMIO access being served (the same for every piece of a
+ * split access). */
+uintptr_t tagmmu_io_retaddr(struct uc_struct *uc, const struct tagmmu_check_hook *h) {
+    void *cpu = cpu_of(uc, h);
+    return *(uintptr_t *)((char *)cpu + h->cpu_mem_io_pc_offset);
+}
+
+/* The size argument of an MMIO check: the piece's size, and in bits 8 and up the size of the
+ * whole access when Unicorn split it. */
+static int packed_size(struct uc_struct *uc, const struct tagmmu_check_hook *h, unsigned size) {
+    return (int)size | (tagmmu_split_size(uc, h) << 8);
+}
+
+/* MMIO read (uc_cb_mmio_read_t) of a tag-checked window: check, then load from the guest
+ * memory behind it. Little-endian guest on a little-endian host: the bytes are the value. */
+uint64_t tagmmu_mmio_read(struct uc_struct *uc, uint64_t offset, unsigned size, void *data) {
+    struct tagmmu_check_hook *h = data;
+    if (h->check(uc, h->user, 16 /* UC_MEM_READ */, h->base + offset, packed_size(uc, h, size))) {
+        mmio_abandon(uc, h);
+    }
+    uint64_t v = 0;
+    memcpy(&v, h->host + offset, size <= 8 ? size : 8);
+    return v;
+}
+
+/* MMIO write (uc_cb_mmio_write_t): check, then store. */
+void tagmmu_mmio_write(struct uc_struct *uc, uint64_t offset, unsigned size, uint64_t value, void *data) {
+    struct tagmmu_check_hook *h = data;
+    if (h->check(uc, h->user, 17 /* UC_MEM_WRITE */, h->base + offset, packed_size(uc, h, size))) {
+        mmio_abandon(uc, h);
+    }
+    memcpy(h->host + offset, &value, size <= 8 ? size : 8);
 }

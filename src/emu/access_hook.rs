@@ -1,14 +1,25 @@
-//! A memory hook that can abandon an access precisely.
+//! Tag checks that abandon an access precisely: a memory hook, a SYS-instruction hook and
+//! MMIO windows whose callbacks are C.
 //!
 //! A tag check fault must leave the faulting load or store unperformed and the PC on it, with
-//! nothing after it executed. Unicorn calls memory hooks from inside QEMU's load/store helpers
-//! after restoring the accessing instruction's state (`cpu_restore_state`), but a hook can only
-//! return "go on". Stopping the engine there (`uc_emu_stop`) still performs the access; QEMU's
-//! `cpu_loop_exit` leaves the helper before it does (a `siglongjmp` back into the CPU loop).
-//! That jump must not cross Rust frames, so the hook Unicorn calls is a small C function
-//! (`build_support/tag_check_hook.c`): it calls the Rust check, and jumps only after the check
-//! has returned. The check never unwinds (panics are caught and become the run's error, with
-//! the access abandoned so the run stops).
+//! nothing after it executed. A Rust hook can only return "go on": stopping the engine there
+//! (`uc_emu_stop`) still performs the access. QEMU's `cpu_loop_exit` (or
+//! `cpu_loop_exit_restore`, which first restores the instruction's state) leaves the helper
+//! before it does, with a `siglongjmp` back into the CPU loop. That jump must not cross Rust
+//! frames, so what Unicorn calls is a small C function (`build_support/tag_check_hook.c`): it
+//! calls the Rust check, and jumps only after the check has returned. The checks never unwind
+//! (panics are caught and become the run's error, with the access abandoned so the run stops).
+//!
+//! Three forms:
+//! - a memory hook on a physical range (SPARC ADI's alias windows): Unicorn restores the
+//!   instruction's state before calling it;
+//! - a SYS-instruction hook (DC ZVA on arm64): Unicorn stores the PC before calling it;
+//! - MMIO windows (arm64 MTE's alias windows): the callbacks check, then perform the access on
+//!   the guest memory behind the window themselves. Unlike any memory hook, MMIO costs nothing
+//!   for accesses elsewhere: Unicorn's translator drops its inline TLB fast path for *every*
+//!   access as soon as one MEM_READ/MEM_WRITE hook exists, while an MMIO page only diverts the
+//!   accesses that reach it. QEMU records the host address of the access (`mem_io_pc`), from
+//!   which the instruction's state is restored when needed.
 //!
 //! (Before this, a fault took the alias region's permissions away from inside the hook so that
 //! Unicorn's own permission re-check abandoned the access. That needs one Unicorn region per
@@ -20,31 +31,57 @@ use std::ffi::{c_int, c_void};
 use unicorn_engine::{HookType, Unicorn};
 use unicorn_engine_sys::{uc_engine, uc_error, uc_hook};
 
+use crate::emu::sparc64::cpu::offsets;
 use crate::emu::EmuError;
+
+/// A check: given the engine, the user data, the access type (a `uc_mem_type`; 0 for a SYS
+/// instruction), the address (for a SYS instruction: its `uc_arm64_cp_reg`) and the size, non-zero
+/// to abandon. Must not unwind (wrap the body in `guard::catch`).
+pub(crate) type Check =
+    extern "C" fn(uc: *mut uc_engine, user: *mut c_void, ty: c_int, addr: u64, size: c_int) -> c_int;
 
 /// The hook's data, as the C side reads it (`struct tagmmu_check_hook`).
 #[repr(C)]
-struct RawHook {
-    check: extern "C" fn(uc: *mut uc_engine, user: *mut c_void, ty: c_int, addr: u64, size: c_int) -> c_int,
+pub(crate) struct RawHook {
+    check: Check,
     user: *mut c_void,
     uc_cpu_offset: usize,
+    cpu_mem_io_pc_offset: usize,
     loop_exit: unsafe extern "C" fn(cpu: *mut c_void),
+    loop_exit_restore: unsafe extern "C" fn(cpu: *mut c_void, host_pc: usize),
+    restore_state: unsafe extern "C" fn(cpu: *mut c_void, host_pc: usize, will_exit: bool) -> bool,
+    host: *mut u8,
+    base: u64,
+    uc_memory_mapping_offset: usize,
+    uc_size_recur_mem_offset: usize,
+    mr_ops_offset: usize,
+    ops_impl_max_offset: usize,
 }
 
 extern "C" {
     fn tagmmu_check_hook(uc: *mut uc_engine, ty: c_int, addr: u64, size: c_int, value: i64, data: *mut c_void) -> bool;
+    fn tagmmu_sys_hook(uc: *mut uc_engine, reg: c_int, cp: *const c_void, data: *mut c_void) -> u32;
+    fn tagmmu_mmio_read(uc: *mut uc_engine, offset: u64, size: u32, data: *mut c_void) -> u64;
+    fn tagmmu_mmio_write(uc: *mut uc_engine, offset: u64, size: u32, value: u64, data: *mut c_void);
+    fn tagmmu_mmio_sync_pc(uc: *mut uc_engine, data: *const RawHook);
+    fn tagmmu_widen_mmio(uc: *mut uc_engine, data: *const RawHook, addr: u64) -> c_int;
+    fn tagmmu_io_retaddr(uc: *mut uc_engine, data: *const RawHook) -> usize;
     fn cpu_loop_exit_aarch64(cpu: *mut c_void);
     fn cpu_loop_exit_sparc64(cpu: *mut c_void);
+    fn cpu_loop_exit_restore_aarch64(cpu: *mut c_void, host_pc: usize);
+    fn cpu_loop_exit_restore_sparc64(cpu: *mut c_void, host_pc: usize);
+    fn cpu_restore_state_aarch64(cpu: *mut c_void, host_pc: usize, will_exit: bool) -> bool;
+    fn cpu_restore_state_sparc64(cpu: *mut c_void, host_pc: usize, will_exit: bool) -> bool;
 }
 
-/// Which target's `cpu_loop_exit` the engine needs.
+/// Which target's QEMU functions the engine needs.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Target {
     Arm64,
     Sparc64,
 }
 
-/// What the check decided about one access.
+/// What a check decided about one access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
     /// Let the access happen.
@@ -53,16 +90,77 @@ pub(crate) enum Verdict {
     Abandon,
 }
 
-/// An installed precise hook. Owns the data the C hook reads; keep it as long as the engine
-/// (drop it only after the engine is closed, or never).
-pub(crate) struct PreciseHook {
-    _raw: Box<RawHook>,
+impl Verdict {
+    /// As the C side wants it.
+    pub(crate) fn code(self) -> c_int {
+        match self {
+            Verdict::Allow => 0,
+            Verdict::Abandon => 1,
+        }
+    }
 }
 
-/// A check: given the engine, the user data, whether it is a store, the physical address and
-/// the size, the verdict. Must not panic (wrap the body in `guard::catch`).
-pub(crate) type Check =
-    extern "C" fn(uc: *mut uc_engine, user: *mut c_void, ty: c_int, addr: u64, size: c_int) -> c_int;
+/// Installed hooks or windows. Owns the data the C side reads; keep it as long as the engine
+/// (drop it only after the engine is closed, or never).
+pub(crate) struct PreciseHook {
+    // Boxed: the C side holds each one's address, which must not move when the Vec grows.
+    #[allow(clippy::vec_box)]
+    raw: Vec<Box<RawHook>>,
+}
+
+impl PreciseHook {
+    /// Give the CPU the state of the instruction whose MMIO access is being served, so the PC
+    /// can be read (only from inside an MMIO check).
+    pub(crate) fn sync_pc(uc: *mut uc_engine, raw: *const RawHook) {
+        if raw.is_null() {
+            return;
+        }
+        // SAFETY: `uc` is the engine serving the access; `raw` is a window's data, alive as
+        // long as the engine. QEMU set `mem_io_pc` for this access.
+        unsafe { tagmmu_mmio_sync_pc(uc, raw) }
+    }
+    /// The host return address of the MMIO access being served (only from inside an MMIO
+    /// check): the pieces of one split access share it.
+    pub(crate) fn io_retaddr(uc: *mut uc_engine, raw: *const RawHook) -> usize {
+        if raw.is_null() {
+            return 0;
+        }
+        // SAFETY: as for `sync_pc`; this only reads the CPU's `mem_io_pc`.
+        unsafe { tagmmu_io_retaddr(uc, raw) }
+    }
+    /// The C data of the first hook or window (for [`PreciseHook::sync_pc`]).
+    pub(crate) fn data(&self) -> *const RawHook {
+        self.raw.first().map_or(std::ptr::null(), |r| &**r as *const RawHook)
+    }
+}
+
+fn raw(target: Target, check: Check, user: *mut c_void, host: *mut u8, base: u64) -> Box<RawHook> {
+    let (loop_exit, loop_exit_restore, restore_state): (
+        unsafe extern "C" fn(*mut c_void),
+        unsafe extern "C" fn(*mut c_void, usize),
+        unsafe extern "C" fn(*mut c_void, usize, bool) -> bool,
+    ) = match target {
+        Target::Arm64 => (cpu_loop_exit_aarch64, cpu_loop_exit_restore_aarch64, cpu_restore_state_aarch64),
+        Target::Sparc64 => (cpu_loop_exit_sparc64, cpu_loop_exit_restore_sparc64, cpu_restore_state_sparc64),
+    };
+    // `UC_CPU` and `CPU_MEM_IO_PC` are offsets in `struct uc_struct` and `CPUState`, which are
+    // the same for every target of the build (the probe compiles against one of them).
+    Box::new(RawHook {
+        check,
+        user,
+        uc_cpu_offset: offsets::UC_CPU,
+        cpu_mem_io_pc_offset: offsets::CPU_MEM_IO_PC,
+        loop_exit,
+        loop_exit_restore,
+        restore_state,
+        host,
+        base,
+        uc_memory_mapping_offset: offsets::UC_MEMORY_MAPPING,
+        uc_size_recur_mem_offset: offsets::UC_SIZE_RECUR_MEM,
+        mr_ops_offset: offsets::MR_OPS,
+        ops_impl_max_offset: offsets::OPS_IMPL_MAX_ACCESS_SIZE,
+    })
+}
 
 /// Install `check` as a MEM_READ|MEM_WRITE hook on physical `[begin, end]` of `uc`, with
 /// `user` as its data. `user` must stay valid as long as the engine (the engine's own guest
@@ -75,18 +173,12 @@ pub(crate) fn install<D>(
     check: Check,
     user: *mut c_void,
 ) -> Result<PreciseHook, EmuError> {
-    let loop_exit: unsafe extern "C" fn(*mut c_void) = match target {
-        Target::Arm64 => cpu_loop_exit_aarch64,
-        Target::Sparc64 => cpu_loop_exit_sparc64,
-    };
-    let mut raw =
-        Box::new(RawHook { check, user, uc_cpu_offset: crate::emu::sparc64::cpu::offsets::UC_CPU, loop_exit });
+    let mut raw = raw(target, check, user, std::ptr::null_mut(), 0);
     let data: *mut RawHook = &mut *raw;
     let mut hh: uc_hook = 0;
     // SAFETY: `tagmmu_check_hook` has the signature of uc_cb_hookmem_t; its data is the boxed
     // `RawHook`, whose address does not change when the box moves and which the returned
-    // `PreciseHook` keeps alive (the caller keeps that as long as the engine). `UC_CPU` is the
-    // offset of `cpu` in `struct uc_struct`, which is the same for every target of the build.
+    // `PreciseHook` keeps alive (the caller keeps that as long as the engine).
     let err = unsafe {
         unicorn_engine_sys::uc_hook_add(
             uc.get_handle(),
@@ -101,7 +193,83 @@ pub(crate) fn install<D>(
     if err != uc_error::OK {
         return Err(EmuError::Unicorn { op: "add tag check hook", err });
     }
-    Ok(PreciseHook { _raw: raw })
+    Ok(PreciseHook { raw: vec![raw] })
+}
+
+/// Install `check` as the arm64 SYS-instruction hook; it receives the instruction's
+/// `uc_arm64_cp_reg` as its address. Non-zero: the instruction is abandoned with the PC on it.
+pub(crate) fn install_sys<D>(uc: &mut Unicorn<D>, check: Check, user: *mut c_void) -> Result<PreciseHook, EmuError> {
+    let mut raw = raw(Target::Arm64, check, user, std::ptr::null_mut(), 0);
+    let data: *mut RawHook = &mut *raw;
+    let mut hh: uc_hook = 0;
+    // SAFETY: `tagmmu_sys_hook` has the signature of uc_cb_insn_sys_t (returning uint32_t);
+    // its data is the boxed `RawHook`, kept alive as for `install`.
+    let err = unsafe {
+        unicorn_engine_sys::uc_hook_add(
+            uc.get_handle(),
+            &mut hh,
+            HookType::INSN.0 as i32,
+            tagmmu_sys_hook as *mut c_void,
+            data.cast(),
+            1,
+            0,
+            unicorn_engine_sys::Arm64Insn::UC_ARM64_INS_SYS as i32,
+        )
+    };
+    if err != uc_error::OK {
+        return Err(EmuError::Unicorn { op: "add SYS hook", err });
+    }
+    Ok(PreciseHook { raw: vec![raw] })
+}
+
+/// Map an MMIO window of `len` bytes at each address of `windows`, all backed by the host
+/// memory at `host`: every access is checked by `check` (which receives the window's physical
+/// address of the access, and as its size the piece's size with, in bits 8 and up, the size
+/// of the whole access when Unicorn split a misaligned one into pieces: bytes for a store,
+/// the two aligned words around it for a load) and then performed on `host + offset`. Inside
+/// the check, [`PreciseHook::sync_pc`] with [`PreciseHook::data`] makes the PC readable. The
+/// windows take accesses of up to 8 bytes whole (Unicorn's default would split them in 4s).
+///
+/// # Safety
+/// `host` must stay valid for `len` bytes as long as the engine, and `user` too.
+pub(crate) unsafe fn map_mmio<D>(
+    uc: &mut Unicorn<D>,
+    target: Target,
+    windows: impl Iterator<Item = u64>,
+    len: u64,
+    host: *mut u8,
+    check: Check,
+    user: *mut c_void,
+) -> Result<PreciseHook, EmuError> {
+    let mut held = Vec::new();
+    for base in windows {
+        let mut raw = raw(target, check, user, host, base);
+        let data: *mut RawHook = &mut *raw;
+        // SAFETY: the callbacks have the signatures of uc_cb_mmio_read_t / uc_cb_mmio_write_t;
+        // their data is the boxed `RawHook`, kept alive by the returned value; they touch
+        // `host + offset` for offsets below `len`, which the caller guarantees valid.
+        let err = unsafe {
+            unicorn_engine_sys::uc_mmio_map(
+                uc.get_handle(),
+                base,
+                len,
+                Some(tagmmu_mmio_read),
+                data.cast(),
+                Some(tagmmu_mmio_write),
+                data.cast(),
+            )
+        };
+        if err != uc_error::OK {
+            return Err(EmuError::Unicorn { op: "map a tag-checked window", err });
+        }
+        // SAFETY: the window was just mapped at `base`; this sets its (Unicorn-owned, heap)
+        // ops' impl.max_access_size through build-time offsets.
+        if unsafe { tagmmu_widen_mmio(uc.get_handle(), data, base) } != 0 {
+            return Err(EmuError::Internal(format!("cannot find the tag-checked window at {base:#x}")));
+        }
+        held.push(raw);
+    }
+    Ok(PreciseHook { raw: held })
 }
 
 /// Is a hook's access type a store?

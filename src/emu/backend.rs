@@ -80,6 +80,14 @@ pub(crate) trait Backend {
     fn tlb_flushed(&mut self) {}
     /// The physical address of tag `tag`'s alias of guest physical address `pa`.
     fn tag_alias(pa: u64, tag: u8) -> u64;
+    /// Map the arena (all anonymous guest memory: `len` bytes at physical `pa`, host memory at
+    /// `host`) and its tag aliases. The default maps the aliases as RAM too.
+    fn map_arena(uc: &mut Unicorn<Self>, pa: u64, len: u64, host: *mut u8) -> Result<(), EmuError>
+    where
+        Self: Sized,
+    {
+        map_arena_ram(uc, pa, len, host)
+    }
     /// The allocation tags of these physical pages changed: drop any TLB entry that was made
     /// on the strength of their old tags. (The default keeps none.)
     fn retagged(_uc: &mut Unicorn<Self>, _pages: Vec<u64>) -> Result<(), EmuError>
@@ -174,21 +182,7 @@ pub(crate) fn sync_memory<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuErro
 fn apply_phys_events<G: Backend>(uc: &mut Unicorn<G>, events: Vec<PhysEvent>) -> Result<(), EmuError> {
     for ev in events {
         match ev {
-            PhysEvent::Arena { pa, len, host } => {
-                // SAFETY: `host` is the arena's reservation, `len` bytes owned by the kernel
-                // stub's physical memory, which outlives the engine's use of it (the engine
-                // is closed before the kernel stub it belongs to is dropped). Ranges not handed
-                // out are inaccessible on the host, but no guest translation reaches them:
-                // the page walk only enters pages of live segments.
-                unsafe { uc.mem_map_ptr(pa.0, len, UcProt::ALL, host.cast()) }.op("map guest memory")?;
-                if G::tag_alias(pa.0, 0) != pa.0 {
-                    for tag in 0..16 {
-                        // SAFETY: as above: the aliases share the arena's host memory.
-                        unsafe { uc.mem_map_ptr(G::tag_alias(pa.0, tag), len, UcProt::ALL, host.cast()) }
-                            .op("map tag alias")?;
-                    }
-                }
-            }
+            PhysEvent::Arena { pa, len, host } => G::map_arena(uc, pa.0, len, host)?,
             PhysEvent::Mapped { pa, len, host } => {
                 // SAFETY: `host` points at `len` bytes of a segment owned by the kernel stub's
                 // physical memory, which neither moves nor is freed before the matching
@@ -211,6 +205,23 @@ fn apply_phys_events<G: Backend>(uc: &mut Unicorn<G>, events: Vec<PhysEvent>) ->
                         .op("map tag alias")?;
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Map the arena at `pa` and its 16 tag aliases (if the backend has any) as RAM.
+pub(crate) fn map_arena_ram<G: Backend>(uc: &mut Unicorn<G>, pa: u64, len: u64, host: *mut u8) -> Result<(), EmuError> {
+    // SAFETY: `host` is the arena's reservation, `len` bytes owned by the kernel stub's
+    // physical memory, which outlives the engine's use of it (the engine is closed before the
+    // kernel stub it belongs to is dropped). Ranges not handed out are inaccessible on the
+    // host, but no guest translation reaches them: the page walk only enters pages of live
+    // segments.
+    unsafe { uc.mem_map_ptr(pa, len, UcProt::ALL, host.cast()) }.op("map guest memory")?;
+    if G::tag_alias(pa, 0) != pa {
+        for tag in 0..16 {
+            // SAFETY: as above: the aliases share the arena's host memory.
+            unsafe { uc.mem_map_ptr(G::tag_alias(pa, tag), len, UcProt::ALL, host.cast()) }.op("map tag alias")?;
         }
     }
     Ok(())

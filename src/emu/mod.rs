@@ -113,10 +113,12 @@ pub struct EmuStats {
     pub tlb_fills: u64,
     /// Emulated instructions (MRS of ID registers, tag instructions).
     pub emulated_insns: u64,
-    /// Whether the tag-check memory hook was installed during the run. It is installed only
-    /// once the task has tag-checked memory and checking on (MTE: a PROT_MTE mapping and a
-    /// TCF mode other than none; ADI: PSTATE.mcde), because any memory hook sends every guest
-    /// access through Unicorn's slow path: untagged programs do not pay for tags.
+    /// Whether the tag-check hook was installed during the run (MTE: the DC ZVA check; ADI:
+    /// the memory hook on the version aliases). It is installed only once the task has
+    /// tag-checked memory and checking on (MTE: a PROT_MTE mapping and a TCF mode other than
+    /// none; ADI: PSTATE.mcde): untagged programs do not pay for tags. (Any memory hook sends
+    /// every guest access through Unicorn's slow path; MTE's loads and stores are checked in
+    /// MMIO windows, which need none.)
     pub tag_checks_installed: bool,
     /// The most memory regions the engine had at once. Anonymous guest memory is one region
     /// (the arena) plus one per tag alias however many mappings the guest makes; adopted page

@@ -13,6 +13,7 @@
 //! instructions, the interrupt dispatch), `signal` (delivery), `mte` (the tag checks and the
 //! MTE instructions), `sysregs` (the ID registers EL0 sees).
 
+mod ea;
 mod mte;
 mod regs;
 mod signal;
@@ -22,6 +23,7 @@ mod traps;
 use unicorn_engine::{Arch as UcArch, Mode, Prot as UcProt, RegisterARM64, TlbEntry, TlbType, Unicorn};
 use unicorn_engine::{HookType, MemType};
 
+use crate::emu::access_hook::Verdict;
 use crate::emu::backend::{guarded, guarded_result, sync_memory, tlb_walk, uc_perms, Backend, MappedPage, RunState};
 use crate::emu::disasm::Disassembler;
 use crate::emu::run_loop::{self, RunLoop, UNTIL};
@@ -88,6 +90,18 @@ pub(crate) struct PendingSignal {
     forced: bool,
 }
 
+/// A misaligned access Unicorn is performing in pieces (see `tag_check`).
+#[derive(Clone, Copy, Debug)]
+struct SplitAccess {
+    /// The host return address of the access (the same for every piece).
+    retaddr: usize,
+    /// The whole access's size.
+    size: u64,
+    /// Where the next piece starts, and the end of the pieces.
+    next: u64,
+    end: u64,
+}
+
 /// Everything the hooks need: the state lives in Unicorn's user data, not in globals.
 pub(crate) struct Guest {
     kernel: Kernel,
@@ -117,15 +131,15 @@ pub(crate) struct Guest {
     refused: Option<(u64, u64, FaultKind, Access)>,
     /// Where a handler returns without SA_RESTORER (tagmmu's sigreturn trampoline page).
     sigreturn_trampoline: u64,
-    /// Where to put the PC before delivering a tag fault raised by a skipped instruction
-    /// (DC ZVA): Unicorn stops only before the next one.
-    rewind_pc: Option<u64>,
     /// Whether the tag-check hooks are installed (see [`install_tag_hooks`]).
     tag_hooks: bool,
-    /// The precise tag-check hook's data (lives as long as the engine).
-    tag_check_hook: Option<crate::emu::access_hook::PreciseHook>,
-    /// Every instruction is traced (the trace's code hook already keeps the PC exact).
-    trace_insns: bool,
+    /// The misaligned access being served in pieces by the MMIO windows, once its first piece
+    /// passed the check.
+    split: Option<SplitAccess>,
+    /// The tag-checked MMIO windows' data (lives as long as the engine).
+    mte_windows: Option<access_hook::PreciseHook>,
+    /// The DC ZVA check's data (lives as long as the engine).
+    dc_zva_hook: Option<access_hook::PreciseHook>,
     /// Stop, error, TLB generation, budgets, counters.
     state: RunState,
 }
@@ -143,6 +157,15 @@ impl Backend for Guest {
     }
     fn tag_alias(pa: u64, tag: u8) -> u64 {
         mte::alias_pa(pa, tag)
+    }
+    /// The arena as RAM, and its tag aliases as tag-checked MMIO windows on a machine with MTE.
+    fn map_arena(uc: &mut Unicorn<Guest>, pa: u64, len: u64, host: *mut u8) -> Result<(), EmuError> {
+        // SAFETY: as for `backend::map_arena_ram`: the arena outlives the engine's use of it.
+        unsafe { uc.mem_map_ptr(pa, len, UcProt::ALL, host.cast()) }.op("map guest memory")?;
+        if uc.get_data().kernel.mte.supported() {
+            map_windows(uc, pa, len, host)?;
+        }
+        Ok(())
     }
     fn retagged(uc: &mut Unicorn<Guest>, pages: Vec<u64>) -> Result<(), EmuError> {
         mte::forget_unchecked(uc, pages);
@@ -163,8 +186,8 @@ impl RunLoop for Guest {
     fn take_pending(&mut self) -> Option<PendingSignal> {
         self.pending.take()
     }
-    fn before_delivery(uc: &mut Unicorn<Guest>, _: &PendingSignal) -> Result<(), EmuError> {
-        mte::rewind_skipped(uc)
+    fn before_delivery(_: &mut Unicorn<Guest>, _: &PendingSignal) -> Result<(), EmuError> {
+        Ok(())
     }
     fn signal(signo: u32, si_code: i32, addr: Option<u64>, forced: bool) -> PendingSignal {
         PendingSignal { signo, si_code, addr, esr: None, forced }
@@ -352,7 +375,9 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
         sigreturn_trampoline: opts.sigreturn_trampoline,
         tco: false,
         async_fault: false,
-        tag_check_hook: None,
+        mte_windows: None,
+        split: None,
+        dc_zva_hook: None,
         tag_fault: None,
         undo: None,
         alias_va: std::collections::HashMap::new(),
@@ -360,8 +385,6 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
         next_tick: opts.tick_interval.max(1),
         tick_interval: opts.tick_interval.max(1),
         tag_hooks: false,
-        rewind_pc: None,
-        trace_insns: opts.trace_insns,
         state: RunState::new(opts.limits),
     };
     let mut uc = Unicorn::new_with_data(UcArch::ARM64, Mode::ARM, guest).op("open")?;
@@ -414,32 +437,17 @@ fn tag_checks_wanted(g: &Guest) -> bool {
         && (g.kernel.mte.check(false) != CheckKind::Off || g.kernel.mte.check(true) != CheckKind::Off)
 }
 
-/// Install the tag checks (outside emulation, at a clean stop): the memory hook on the alias
-/// windows and the PC-sync code hook. Any memory hook sends every guest access through
-/// Unicorn's slow path (its translator emits the inline TLB fast path only when no
-/// MEM_READ/MEM_WRITE hook exists, `tcg_uc_has_hookmem`), which is why they wait until the
-/// task has tag-checked memory with checking on; translated code predates them, so the
-/// translation cache is flushed. They stay installed for the rest of the run.
+/// Install the DC ZVA tag check (outside emulation, at a clean stop), once the task has
+/// tag-checked memory with checking on. The loads and stores need no hook: a page whose
+/// granules all match the pointer's tag is entered in the TLB at its own memory, any other at
+/// a tag-checked MMIO window (`mte::tlb_page`, `map_windows`). DC ZVA is performed by
+/// Unicorn straight on host memory when the block is entered unchecked, so the SYS hook checks
+/// it (only SYS instructions pay). Translated code predates the hook, so the translation cache
+/// is flushed. It stays installed for the rest of the run.
 fn install_tag_hooks(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
-    // A code hook makes Unicorn store the PC before every instruction, so a store that a tag
-    // check stops leaves the PC on that store (without it the PC is left at the start of the
-    // translation block).
-    if !uc.get_data().trace_insns {
-        add_pc_sync_hook(uc)?;
-    }
     let guest: *mut Guest = uc.get_data_mut();
-    let hook = access_hook::install(
-        uc,
-        access_hook::Target::Arm64,
-        mte::ALIAS_BASE,
-        mte::ALIAS_END - 1,
-        tag_check,
-        guest.cast(),
-    )?;
-    uc.get_data_mut().tag_check_hook = Some(hook);
-    // DC ZVA is performed by Unicorn straight on host memory, past every memory hook: check
-    // it in the SYS hook (only SYS instructions pay for it).
-    add_dc_zva_hook(uc)?;
+    let hook = access_hook::install_sys(uc, dc_zva_check, guest.cast())?;
+    uc.get_data_mut().dc_zva_hook = Some(hook);
     uc.ctl_flush_tb().op("flush translations")?;
     let g = uc.get_data_mut();
     g.tag_hooks = true;
@@ -447,7 +455,20 @@ fn install_tag_hooks(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     Ok(())
 }
 
-/// The tag check of an access to the alias windows, called by the precise C memory hook;
+/// Map the arena's 16 tag aliases as tag-checked MMIO windows (see `crate::emu::access_hook`).
+fn map_windows(uc: &mut Unicorn<Guest>, pa: u64, len: u64, host: *mut u8) -> Result<(), EmuError> {
+    let guest: *mut Guest = uc.get_data_mut();
+    let windows = (0..16).map(|tag| mte::alias_pa(pa, tag));
+    // SAFETY: `host` is the arena's reservation of `len` bytes, which lives as long as the
+    // kernel stub inside the engine's data; `guest` is that data, which lives as long as the
+    // engine.
+    let held =
+        unsafe { access_hook::map_mmio(uc, access_hook::Target::Arm64, windows, len, host, tag_check, guest.cast()) }?;
+    uc.get_data_mut().mte_windows = Some(held);
+    Ok(())
+}
+
+/// The tag check of an access to the MMIO windows, called by their C callbacks;
 /// `user` is the engine's `Guest`. Non-zero: abandon the access.
 extern "C" fn tag_check(
     uc: *mut unicorn_engine_sys::uc_engine,
@@ -460,16 +481,49 @@ extern "C" fn tag_check(
     // long as the engine, see `install_tag_hooks`); hooks run one at a time on this thread and
     // no other reference to the guest is used while this one lives.
     let guest = unsafe { &mut *user.cast::<Guest>() };
+    let window = guest.mte_windows.as_ref().map_or(std::ptr::null(), |w| w.data());
     let pc = || {
+        // The CPU's PC is the translation block's until restored from the access.
+        access_hook::PreciseHook::sync_pc(uc, window);
         let mut pc = 0u64;
         // SAFETY: `uc` is the engine calling us; PC is a 64-bit register written into `pc`.
         unsafe { unicorn_engine_sys::uc_reg_read(uc, RegisterARM64::PC as i32, (&raw mut pc).cast()) };
         pc
     };
     let store = access_hook::is_store(ty);
-    match crate::emu::guard::catch(|| mte::on_tagged_access(guest, pc, store, addr, size.max(0) as usize)) {
-        Ok(access_hook::Verdict::Allow) => 0,
-        Ok(access_hook::Verdict::Abandon) => 1,
+    let (piece, whole) = ((size & 0xff) as u64, (size >> 8).max(0) as u64);
+    let r = crate::emu::guard::catch(|| {
+        if whole == 0 {
+            return mte::on_tagged_access(guest, pc, |_| 0, store, addr, piece as usize);
+        }
+        // A misaligned access Unicorn split into pieces (bytes for a store, the two aligned
+        // words around it for a load): the first piece checks the whole access, so a fault
+        // leaves all of it unperformed; the following pieces of the same access pass.
+        let retaddr = access_hook::PreciseHook::io_retaddr(uc, window);
+        if let Some(s) = guest.split.filter(|s| s.retaddr == retaddr && s.size == whole && s.next == addr) {
+            let next = addr + piece;
+            guest.split = (next < s.end).then_some(SplitAccess { next, ..s });
+            return Verdict::Allow;
+        }
+        let len = if store { whole } else { 2 * whole };
+        let first_byte = |g: &Guest| {
+            if store {
+                return 0;
+            }
+            // The load's own first byte inside the aligned word, from its address operand.
+            let pc = pc();
+            let word = read_insn(g, pc);
+            let ea = word.and_then(|w| ea::effective_address(w, pc, |n| read_x(uc, n)));
+            ea.map_or(0, |ea| ea & (whole - 1))
+        };
+        let v = mte::on_tagged_access(guest, pc, first_byte, store, addr, len as usize);
+        if v == Verdict::Allow {
+            guest.split = Some(SplitAccess { retaddr, size: whole, next: addr + piece, end: addr + len });
+        }
+        v
+    });
+    match r {
+        Ok(v) => v.code(),
         Err(m) => {
             guest.state.error = Some(EmuError::Internal(format!("panic in tag check: {m}")));
             1
@@ -477,90 +531,42 @@ extern "C" fn tag_check(
     }
 }
 
-/// The SYS-instruction hook, raw: Unicorn calls it as `uc_cb_insn_sys_t`, which returns a
-/// `uint32_t` (non-zero: skip the instruction). The bindings' proxy returns a Rust `bool`,
-/// whose upper bits the C ABI leaves undefined, so Unicorn can read a `false` as "skip"
-/// (seen: an undefined DC GVA skipped forever instead of trapping). This one returns a u32.
-/// `user` is the engine's `Guest`.
-extern "C" fn on_sys_insn(
-    uc: *mut unicorn_engine_sys::uc_engine,
-    _reg: i32,
-    cp: *const unicorn_engine_sys::RegisterARM64CP,
+/// Xn (n = 31: SP) of the engine, from inside a hook.
+fn read_x(uc: *mut unicorn_engine_sys::uc_engine, n: u32) -> u64 {
+    let reg = if n == 31 { RegisterARM64::SP as i32 } else { xreg(n) };
+    let mut v = 0u64;
+    // SAFETY: `uc` is the engine calling the hook; the register is 64 bits, written into `v`.
+    unsafe { unicorn_engine_sys::uc_reg_read(uc, reg, (&raw mut v).cast()) };
+    v
+}
+
+/// The DC ZVA check, called by the C SYS-instruction hook (Unicorn has stored the PC of the
+/// instruction); `addr` is the instruction's `uc_arm64_cp_reg`, `user` the engine's `Guest`.
+/// Non-zero: abandon the instruction.
+extern "C" fn dc_zva_check(
+    _uc: *mut unicorn_engine_sys::uc_engine,
     user: *mut std::ffi::c_void,
-) -> u32 {
+    _ty: std::ffi::c_int,
+    addr: u64,
+    _size: std::ffi::c_int,
+) -> std::ffi::c_int {
     // SAFETY: Unicorn passes a valid register description for the duration of the call.
-    let Some(cp) = (unsafe { cp.as_ref() }) else { return 0 };
+    let Some(cp) = (unsafe { (addr as usize as *const unicorn_engine_sys::RegisterARM64CP).as_ref() }) else {
+        return 0;
+    };
     if (cp.op0, cp.op1, cp.crn, cp.crm, cp.op2) != (1, 3, 7, 4, 1) {
         return 0; // not DC ZVA
     }
-    let mut pc = 0u64;
-    // SAFETY: `uc` is the engine calling us; PC is a 64-bit register written into `pc`.
-    unsafe { unicorn_engine_sys::uc_reg_read(uc, RegisterARM64::PC as i32, (&raw mut pc).cast()) };
     // SAFETY: `user` is the `Guest` inside the engine's data (a heap allocation that lives as
-    // long as the engine, see `add_dc_zva_hook`); hooks run one at a time on this thread and
-    // no other reference to the guest is used while this one lives, as in the bindings' own
-    // hook proxies.
+    // long as the engine, see `install_tag_hooks`); hooks run one at a time on this thread and
+    // no other reference to the guest is used while this one lives.
     let guest = unsafe { &mut *user.cast::<Guest>() };
     let ptr = cp.val;
-    let skip = match crate::emu::guard::catch(|| mte::check_dc_zva(guest, ptr, pc)) {
-        Ok(skip) => skip,
+    match crate::emu::guard::catch(|| mte::check_dc_zva(guest, ptr)) {
+        Ok(v) => v.code(),
         Err(m) => {
             guest.state.error = Some(EmuError::Internal(format!("panic in DC ZVA tag check: {m}")));
-            true
+            1
         }
-    };
-    if skip {
-        // SAFETY: as above; stopping is allowed from a hook.
-        unsafe { unicorn_engine_sys::uc_emu_stop(uc) };
     }
-    skip as u32
-}
-
-fn add_dc_zva_hook(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
-    let guest: *mut Guest = uc.get_data_mut();
-    let mut hh: unicorn_engine_sys::uc_hook = 0;
-    // SAFETY: `on_sys_insn` has the signature of uc_cb_insn_sys_t; its user data is the
-    // engine's own `Guest`, which lives (at a fixed address, inside the engine's heap data)
-    // as long as the engine and so as long as the hook.
-    let err = unsafe {
-        unicorn_engine_sys::uc_hook_add(
-            uc.get_handle(),
-            &mut hh,
-            unicorn_engine_sys::HookType::INSN.0 as i32,
-            on_sys_insn as *mut std::ffi::c_void,
-            guest.cast(),
-            1,
-            0,
-            unicorn_engine_sys::Arm64Insn::UC_ARM64_INS_SYS as i32,
-        )
-    };
-    if err != unicorn_engine_sys::uc_error::OK {
-        return Err(EmuError::Unicorn { op: "add DC ZVA hook", err });
-    }
-    Ok(())
-}
-
-/// A code hook that does nothing: its presence makes Unicorn store the PC before every
-/// instruction. A raw C callback, so the hot path pays no closure-proxy cost.
-extern "C" fn pc_sync(_uc: *mut unicorn_engine_sys::uc_engine, _addr: u64, _size: u32, _user: *mut std::ffi::c_void) {}
-
-fn add_pc_sync_hook(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
-    let mut hh: unicorn_engine_sys::uc_hook = 0;
-    // SAFETY: `pc_sync` has the signature Unicorn calls code hooks with (uc_cb_hookcode_t),
-    // touches nothing, and needs no user data; the hook lives as long as the engine.
-    let err = unsafe {
-        unicorn_engine_sys::uc_hook_add(
-            uc.get_handle(),
-            &mut hh,
-            unicorn_engine_sys::HookType::CODE.0 as i32,
-            pc_sync as *mut std::ffi::c_void,
-            std::ptr::null_mut(),
-            1,
-            0,
-        )
-    };
-    if err != unicorn_engine_sys::uc_error::OK {
-        return Err(EmuError::Unicorn { op: "add pc-sync hook", err });
-    }
-    Ok(())
 }

@@ -1,15 +1,20 @@
 //! MTE on the arm64 CPU: tag-checked accesses and the tag instructions.
 //!
-//! **Checks.** A page of a PROT_MTE mapping is entered in the TLB at one of 16 physical
-//! aliases of its memory, chosen by the pointer's tag (bits 59:56 of the virtual address).
-//! A memory hook on the alias windows sees every access with the pointer tag in its physical
-//! address and compares it with the allocation tags of the granules the access touches.
-//! - sync (and loads in asymmetric mode): the hook records the fault and abandons the access
-//!   (`crate::emu::access_hook`): the instruction writes neither memory nor registers and the
-//!   PC stays on it. A store pair (STP) whose second half faults writes neither half: the hook keeps the bytes
-//!   the first half overwrote and puts them back when the second half faults (the
-//!   architecture would allow either outcome; QEMU checks the whole access first and writes
-//!   nothing, and so does tagmmu). A code hook keeps the PC exact for stores.
+//! **Checks.** A page of a PROT_MTE mapping whose granules all carry the pointer's tag (and
+//! the next page's first granule too) is entered in the TLB at its own memory: no access
+//! through that pointer tag can fault, so it runs on Unicorn's fast path; a tag store into it
+//! takes the entry away again ([`tlb_page`], [`forget_unchecked`]). Any other is entered at one
+//! of 16 physical aliases of its memory, chosen by the pointer's tag (bits 59:56 of the
+//! virtual address): tag-checked MMIO windows whose callbacks see every access with the
+//! pointer tag in its physical address, compare it with the allocation tags of the granules
+//! the access touches, and perform it (`crate::emu::access_hook`).
+//! - sync (and loads in asymmetric mode): the check records the fault and abandons the access:
+//!   the instruction writes neither memory nor registers and the PC stays on it. A misaligned
+//!   access, which Unicorn splits into pieces, is checked whole at its first piece. A store
+//!   pair (STP) whose second half faults writes neither half: the check keeps the bytes the
+//!   first half overwrote and puts them back when the second half faults (the architecture
+//!   would allow either outcome; QEMU checks the whole access first and writes nothing, and so
+//!   does tagmmu).
 //! - async (and stores in asymmetric mode): the access is performed and the fault is recorded
 //!   (TFSRE0_EL1); SIGSEGV/SEGV_MTEAERR with si_addr 0 is raised at the next kernel entry
 //!   (a syscall) or at the next modelled timer tick.
@@ -36,8 +41,6 @@ use crate::tags::MTE;
 pub const ALIAS_SHIFT: u32 = 43;
 /// First address of the alias windows.
 pub const ALIAS_BASE: u64 = 1 << ALIAS_SHIFT;
-/// One past the last alias window.
-pub const ALIAS_END: u64 = 17 << ALIAS_SHIFT;
 
 /// The physical alias of `pa` for pointer tag `tag`.
 pub fn alias_pa(pa: u64, tag: u8) -> u64 {
@@ -130,7 +133,17 @@ fn tag_fault_esr(store: bool) -> u64 {
 /// precise memory hook, see `crate::emu::access_hook`); `pc` reads the accessing
 /// instruction's address (Unicorn has restored it). A precise mismatch raises
 /// SIGSEGV/SEGV_MTESERR and abandons the access.
-pub(super) fn on_tagged_access(g: &mut Guest, pc: impl Fn() -> u64, store: bool, paddr: u64, size: usize) -> Verdict {
+/// `first_byte` gives how far past `paddr` the access really starts, for a misaligned load
+/// that Unicorn split into the aligned words around it (asked only when the first granule
+/// faults, to report the load's own address).
+pub(super) fn on_tagged_access(
+    g: &mut Guest,
+    pc: impl Fn() -> u64,
+    first_byte: impl FnOnce(&Guest) -> u64,
+    store: bool,
+    paddr: u64,
+    size: usize,
+) -> Verdict {
     if g.tco {
         return Verdict::Allow;
     }
@@ -183,6 +196,7 @@ pub(super) fn on_tagged_access(g: &mut Guest, pc: impl Fn() -> u64, store: bool,
                     }
                 }
             }
+            let bad_off = if bad_off == off { off + first_byte(g) } else { bad_off };
             let bad_pa = seg_pa.0 + bad_off;
             // The virtual address as accessed: from the TLB entry that led here (it keeps
             // bits 63:60 too), else from the mappings.
@@ -224,35 +238,34 @@ pub const DCZ_BLOCK: u64 = 64;
 
 /// DC ZVA, Xt on a machine with MTE: a tag-checked store of the whole block (Arm ARM; QEMU's
 /// `mte_check_zva`): every granule's allocation tag must match the pointer's. Called by the
-/// SYS hook before Unicorn zeroes the block, with the PC on the DC ZVA. Returns whether to
-/// skip the instruction and stop: on a precise mismatch the block is not zeroed,
-/// SIGSEGV/SEGV_MTESERR is raised with si_addr at the first mismatching granule, and the PC
-/// is put back on the DC ZVA before delivery (see `Guest::rewind_pc`); a deferred mismatch is
-/// recorded and the block zeroed.
-pub(super) fn check_dc_zva(g: &mut Guest, ptr: u64, pc: u64) -> bool {
+/// SYS hook before Unicorn zeroes the block, with the PC on the DC ZVA. On a precise mismatch
+/// the instruction is abandoned (the block is not zeroed, the PC stays on it) and
+/// SIGSEGV/SEGV_MTESERR is raised with si_addr at the first mismatching granule; a deferred
+/// mismatch is recorded and the block zeroed.
+pub(super) fn check_dc_zva(g: &mut Guest, ptr: u64) -> Verdict {
     if g.tco {
-        return false;
+        return Verdict::Allow;
     }
     let kind = g.kernel.mte.check(true);
     if kind == CheckKind::Off {
-        return false;
+        return Verdict::Allow;
     }
     let block = ptr & !(DCZ_BLOCK - 1);
-    let Some(va) = g.kernel.mm.untag(block) else { return false };
+    let Some(va) = g.kernel.mm.untag(block) else { return Verdict::Allow };
     // Not writable or not mapped: Unicorn's own store faults through the TLB fill.
     if !g.kernel.mm.prot_at(va).is_some_and(|p| p.contains(crate::kernel_stub::mm::Prot::WRITE)) {
-        return false;
+        return Verdict::Allow;
     }
     let ptr_tag = MTE.pointer_tag(ptr);
     let bad = (0..DCZ_BLOCK / MTE.granule).find_map(|i| {
         let tag = g.kernel.mm.tag_at(va + i * MTE.granule)?;
         (!MTE.matches(ptr_tag, tag)).then_some((i, tag))
     });
-    let Some((i, mem_tag)) = bad else { return false };
+    let Some((i, mem_tag)) = bad else { return Verdict::Allow };
     match kind {
         CheckKind::Deferred => {
             g.async_fault = true;
-            false
+            Verdict::Allow
         }
         CheckKind::Precise => {
             g.pending = Some(PendingSignal {
@@ -263,22 +276,10 @@ pub(super) fn check_dc_zva(g: &mut Guest, ptr: u64, pc: u64) -> bool {
                 forced: true,
             });
             g.tag_fault = Some(TagFault { ptr_tag, mem_tag, store: true });
-            // Skipped, the DC ZVA changes nothing; the next instruction's code hook (the
-            // PC-sync hook is installed with the tag checks) stops before it runs, and the
-            // run loop puts the PC back here.
-            g.rewind_pc = Some(pc);
-            true
+            Verdict::Abandon
         }
-        CheckKind::Off => false,
+        CheckKind::Off => Verdict::Allow,
     }
-}
-
-/// Put the PC back on a DC ZVA whose tag check failed (see `Guest::rewind_pc`).
-pub(super) fn rewind_skipped(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
-    if let Some(pc) = uc.get_data_mut().rewind_pc.take() {
-        uc.set_pc(pc).op("put the PC back on the faulting DC ZVA")?;
-    }
-    Ok(())
 }
 
 fn get(uc: &Unicorn<Guest>, n: u8, sp: bool) -> Result<u64, EmuError> {
@@ -466,7 +467,7 @@ mod tests {
         let pa = 0x1_2345_6000;
         for t in 0..16u8 {
             let a = alias_pa(pa, t);
-            assert!((ALIAS_BASE..ALIAS_END).contains(&a));
+            assert!((ALIAS_BASE..17 << ALIAS_SHIFT).contains(&a));
             assert_eq!(split_alias(a + 0x10), (t, pa + 0x10));
         }
         assert_eq!(tag_fault_esr(true) & 0x3f, 0x11);
