@@ -2,6 +2,7 @@
 //! tagmmu on the default (MTE) machine running the untagged variant (goal: the same speed as
 //! MTE off: untagged code pays nothing for tags), tagmmu with MTE sync (every access
 //! tag-checked, all matching), and `qemu-aarch64 -cpu max` (MTE sync).
+//! Then a mixed-tag heap (glibc's heap tagging) against the same heap untagged.
 //! Prints wall times and ratios. `cargo bench --bench memops [-- MIB ROUNDS REPEATS]`.
 
 use std::process::Command;
@@ -70,5 +71,41 @@ fn main() {
             );
         }
         None => println!("qemu-aarch64 not installed: no qemu column"),
+    }
+    heap(&exe, repeats);
+}
+
+/// The mixed-tag heap: `bench_heap` (malloc/fill/sum/free of small chunks) with glibc's heap
+/// tagging in sync mode (every chunk its own tag, so heap pages mix tags) against the same
+/// program untagged, on tagmmu and on qemu-aarch64.
+fn heap(exe: &str, repeats: usize) {
+    let prog = tagmmu::programs::guest_program("arm64/bench_heap").unwrap_or_else(|e| panic!("{e}"));
+    let tunable = "GLIBC_TUNABLES=glibc.mem.tagging=3";
+    let untagged = best(repeats, || time(Command::new(exe).args(["exec", "--clear-env"]).arg(&prog)));
+    let tagged = best(repeats, || time(Command::new(exe).args(["exec", "--clear-env", "-E", tunable]).arg(&prog)));
+    println!("heap workload: 20000 chunks of 16..256 bytes x 10 rounds");
+    println!(
+        "tagmmu, untagged heap: {:>8.1} ms; glibc heap tagging (sync): {:>8.1} ms ({:.2}x untagged)",
+        untagged.as_secs_f64() * 1e3,
+        tagged.as_secs_f64() * 1e3,
+        tagged.as_secs_f64() / untagged.as_secs_f64()
+    );
+    if Command::new("qemu-aarch64").arg("--version").output().is_ok() {
+        let q_untagged = best(repeats, || time(Command::new("qemu-aarch64").args(["-cpu", "max"]).arg(&prog)));
+        let q_tagged = best(repeats, || {
+            time(
+                Command::new("qemu-aarch64")
+                    .args(["-cpu", "max"])
+                    .arg(&prog)
+                    .env("GLIBC_TUNABLES", "glibc.mem.tagging=3"),
+            )
+        });
+        println!(
+            "qemu-aarch64 -cpu max, untagged heap: {:>8.1} ms; heap tagging: {:>8.1} ms ({:.2}x); tagmmu tagged / qemu tagged = {:.2}x",
+            q_untagged.as_secs_f64() * 1e3,
+            q_tagged.as_secs_f64() * 1e3,
+            q_tagged.as_secs_f64() / q_untagged.as_secs_f64(),
+            tagged.as_secs_f64() / q_tagged.as_secs_f64()
+        );
     }
 }
