@@ -83,6 +83,10 @@ struct ExecArgs {
     /// Let the guest's clocks follow the host's (runs then differ from run to run).
     #[arg(long)]
     host_time: bool,
+    /// The most address space the guest's mappings may reserve (bytes, or with K, M, G, T:
+    /// `512M`); past it mmap and brk fail with ENOMEM. Default: the host's RAM, at most 64G.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
+    memory: Option<u64>,
     /// Kernel version to model: 5.15, 5.16, 5.17, 5.18, 5.19, 6.1, 6.6, 6.12, 6.14, 6.17 or 6.18
     /// (default 5.19).
     #[arg(long, value_name = "VERSION")]
@@ -289,6 +293,9 @@ fn exec(a: ExecArgs) -> ExitCode {
     cfg.env = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     cfg.kernel.seed = a.seed;
     cfg.kernel.clock.host = a.host_time;
+    if let Some(bytes) = a.memory {
+        cfg.kernel.memory_limit = bytes;
+    }
     if let Some(secs) = a.epoch {
         let Some(ns) = secs.checked_mul(1_000_000_000) else {
             eprintln!("tagmmu: --epoch {secs} is past what a 64-bit nanosecond clock holds");
@@ -407,4 +414,9 @@ fn run(a: RunArgs) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// `--memory SIZE`.
+fn parse_memory(s: &str) -> Result<u64, String> {
+    tagmmu::kernel_stub::mm::limit::parse_size(s)
 }

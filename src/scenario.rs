@@ -102,6 +102,10 @@ pub struct MachineSpec {
     /// Let the guest's clocks follow the host's.
     #[serde(default)]
     pub host_time: bool,
+    /// The most address space the guest's mappings may reserve: bytes, or a string with K, M,
+    /// G or T ("512M"). Default: the host's RAM, at most 64 GiB.
+    #[serde(default, deserialize_with = "memory_size")]
+    pub memory: Option<u64>,
     /// User id.
     #[serde(default)]
     pub uid: Option<u32>,
@@ -382,6 +386,21 @@ fn kernel_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<KernelVersio
     }
 }
 
+fn memory_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        N(u64),
+        S(String),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::N(0)) => Err(serde::de::Error::custom("the memory limit must be more than zero")),
+        Some(Raw::N(n)) => Ok(Some(n)),
+        Some(Raw::S(s)) => crate::kernel_stub::mm::limit::parse_size(&s).map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
 /// Errors of scenario files.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -556,6 +575,9 @@ impl LoadedScenario {
             cfg.kernel.seed = seed;
         }
         cfg.kernel.clock.host = s.machine.host_time;
+        if let Some(bytes) = s.machine.memory {
+            cfg.kernel.memory_limit = bytes;
+        }
         if let Some(secs) = s.machine.epoch {
             if s.machine.host_time {
                 return Err(self.invalid("machine.epoch", "cannot be set with machine.host_time: true"));

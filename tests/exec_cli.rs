@@ -301,3 +301,45 @@ fn the_epoch_flag_sets_the_guest_realtime_clock_and_bad_values_are_refused() {
     let out = tagmmu().args(["exec", "--epoch", "1", "--host-time"]).arg(guest("arm64/clocks")).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "the two flags conflict");
 }
+
+/// Issue 13: the guest's memory limit has a knob (`--memory`, `machine.memory`) and refuses
+/// what it cannot parse.
+#[test]
+fn the_memory_flag_limits_what_the_guest_can_reserve() {
+    let run = |args: &[&str]| {
+        let mut cmd = tagmmu();
+        cmd.arg("exec");
+        cmd.args(args).arg(guest("arm64/memlimit")).arg("256");
+        cmd.output().unwrap()
+    };
+    let out = run(&[]);
+    assert_eq!(text(&out.stdout), "mmap 256 MiB: ok\n", "the default allows it: {}", text(&out.stderr));
+    let out = run(&["--memory", "64M"]);
+    assert_eq!(text(&out.stdout), "mmap 256 MiB: ENOMEM\n", "{}", text(&out.stderr));
+    let out = run(&["--memory", "1G"]);
+    assert_eq!(text(&out.stdout), "mmap 256 MiB: ok\n");
+    for bad in ["0", "12X", "lots"] {
+        let out = run(&["--memory", bad]);
+        assert_eq!(out.status.code(), Some(2), "--memory {bad}");
+        assert!(text(&out.stderr).contains("--memory"), "{}", text(&out.stderr));
+    }
+    // The scenario field, as a string or a number.
+    let dir = tempfile::tempdir().unwrap();
+    for (memory, line) in [("\"64M\"", "mmap 256 MiB: ENOMEM"), ("1073741824", "mmap 256 MiB: ok")] {
+        let yaml = format!(
+            "name: memory\nprogram: guest:arm64/memlimit\nargs: [\"256\"]\nmachine: {{memory: {memory}}}\nexpect: {{exit: 0, stdout_contains: [\"{line}\"]}}\n"
+        );
+        let path = dir.path().join("m.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let out = tagmmu().arg("run").arg(&path).output().unwrap();
+        assert!(out.status.success(), "{memory}: {}{}", text(&out.stdout), text(&out.stderr));
+    }
+    std::fs::write(
+        dir.path().join("z.yaml"),
+        "name: z\nprogram: guest:arm64/memlimit\nmachine: {memory: 0}\nexpect: {exit: 0}\n",
+    )
+    .unwrap();
+    let out = tagmmu().arg("run").arg(dir.path().join("z.yaml")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("more than zero"), "{}", text(&out.stderr));
+}

@@ -77,6 +77,9 @@ pub struct KernelConfig {
     pub livelock_action: crate::kernel_stub::loops::LivelockAction,
     /// The guest's clocks.
     pub clock: GuestClock,
+    /// The most address space the guest's mappings may reserve, in bytes (see
+    /// [`mm::limit`]); default: the host's RAM, at most 64 GiB.
+    pub memory_limit: u64,
 }
 
 /// The guest's clocks. Virtual by default, so a run is a function of program, inputs and seed:
@@ -121,6 +124,7 @@ impl Default for KernelConfig {
             loop_budget: 100_000,
             livelock_action: Default::default(),
             clock: GuestClock::default(),
+            memory_limit: mm::limit::default_memory_limit(),
         }
     }
 }
@@ -223,9 +227,11 @@ impl Kernel {
             Arch::Sparc64 => Layout::sparc64(),
         };
         let vfs = Vfs::new(config.stdin.clone(), config.stdout.clone(), config.stderr.clone());
+        let mut mm = AddressSpace::new(layout);
+        mm.phys_mut().set_budget(config.memory_limit);
         Kernel {
             arch,
-            mm: AddressSpace::new(layout),
+            mm,
             vfs,
             signals: SignalState::default(),
             uaccess: UaccessCtx::default(),

@@ -6,6 +6,7 @@
 //! out again, as reclaim would; its contents survive, as they would in swap.
 
 pub mod arena;
+pub mod limit;
 pub mod phys;
 pub mod vma;
 
@@ -262,7 +263,9 @@ impl AddressSpace {
     /// Set where the brk heap starts (the page-aligned end of the executable's bss).
     pub fn init_brk(&mut self, start: u64) -> KResult<()> {
         let start = self.page_up(start).ok_or(Errno::ENOMEM)?;
-        let seg = self.phys.allocate(self.layout.heap_max).map_err(|_| Errno::ENOMEM)?;
+        // The heap's whole range is reserved now, but counts against the memory limit only as
+        // the break grows into it.
+        let seg = self.phys.allocate_uncharged(self.layout.heap_max).map_err(|_| Errno::ENOMEM)?;
         self.heap_seg = Some(seg);
         self.brk_start = start;
         self.brk = start;
@@ -287,7 +290,7 @@ impl AddressSpace {
             return self.brk;
         };
         if new_end > old_end {
-            if self.vmas.overlaps(old_end, new_end) {
+            if self.vmas.overlaps(old_end, new_end) || !self.phys.charge(new_end - old_end) {
                 return self.brk;
             }
             let seg_off = old_end - self.brk_start;
@@ -314,6 +317,7 @@ impl AddressSpace {
             }
         } else if new_end < old_end {
             self.vmas.remove_range(new_end, old_end);
+            self.phys.uncharge(old_end - new_end);
             // Pages given back are zero when the heap grows again.
             if let Some(s) = self.phys.segment_mut(seg) {
                 let from = (new_end - self.brk_start) as usize;
@@ -814,6 +818,21 @@ mod tests {
         assert!(!mm.is_present(a));
         mm.handle_user_fault(a, Access::Read).unwrap();
         assert_eq!(mm.stats().major_faults, 1);
+    }
+
+    #[test]
+    fn the_memory_limit_counts_the_heap_as_it_grows() {
+        let mut mm = space();
+        mm.phys_mut().set_budget(64 << 10);
+        mm.init_brk(0x40_0000).unwrap();
+        assert_eq!(mm.phys().reserved(), 0, "the heap's reservation is not counted");
+        assert_eq!(mm.set_brk(0x40_0000 + (32 << 10)), 0x40_0000 + (32 << 10));
+        assert_eq!(mm.phys().reserved(), 32 << 10);
+        assert_eq!(mm.set_brk(0x40_0000 + (96 << 10)), 0x40_0000 + (32 << 10), "past the limit: unchanged");
+        assert!(mm.mmap(0, 64 << 10, Prot::RW, ANON, VmaKind::Anon).is_err(), "32 KiB left");
+        assert_eq!(mm.set_brk(0x40_0000), 0x40_0000);
+        assert_eq!(mm.phys().reserved(), 0);
+        assert!(mm.mmap(0, 64 << 10, Prot::RW, ANON, VmaKind::Anon).is_ok());
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct Segment {
     mem: Backing,
     /// A file's page cache: never released when its last mapping goes.
     pinned: bool,
+    /// Counted against the memory limit (the brk heap's reservation is not: its growth is).
+    charged: bool,
     /// Per page: is it resident? A page that is not resident must be faulted in before a
     /// kernel access with page faults disabled can reach it; its contents survive (as swap).
     present: Vec<bool>,
@@ -229,12 +231,38 @@ impl PhysMemory {
     }
 
     /// Allocate a zeroed, non-resident segment of `len` bytes (a multiple of the page size)
-    /// out of the arena.
+    /// out of the arena, counted against the memory limit.
     pub fn allocate(&mut self, len: u64) -> Result<PhysAddr, PhysError> {
-        debug_assert!(len > 0 && len.is_multiple_of(self.page_size));
         if self.reserved.saturating_add(len) > self.budget {
             return Err(PhysError::Exhausted);
         }
+        self.allocate_in_arena(len, true)
+    }
+
+    /// [`Self::allocate`], not counted against the memory limit: a reservation whose use is
+    /// counted as it grows ([`Self::charge`]), the brk heap's.
+    pub fn allocate_uncharged(&mut self, len: u64) -> Result<PhysAddr, PhysError> {
+        self.allocate_in_arena(len, false)
+    }
+
+    /// Count `bytes` more against the memory limit; false (and nothing counted) past it.
+    pub fn charge(&mut self, bytes: u64) -> bool {
+        match self.reserved.checked_add(bytes).filter(|&r| r <= self.budget) {
+            Some(r) => {
+                self.reserved = r;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Count `bytes` less (what [`Self::charge`] counted).
+    pub fn uncharge(&mut self, bytes: u64) {
+        self.reserved = self.reserved.saturating_sub(bytes);
+    }
+
+    fn allocate_in_arena(&mut self, len: u64, charged: bool) -> Result<PhysAddr, PhysError> {
+        debug_assert!(len > 0 && len.is_multiple_of(self.page_size));
         if self.arena.is_none() {
             let span = Self::arena_span(self.page_size, self.limit);
             let arena = Arena::reserve(span).map_err(|source| PhysError::Host { len: span, source })?;
@@ -247,7 +275,9 @@ impl PhysMemory {
         let span = len.checked_add(self.page_size).ok_or(PhysError::Exhausted)?;
         let off = arena.take(span).map_err(|source| PhysError::Host { len, source })?.ok_or(PhysError::Exhausted)?;
         let pa = PHYS_BASE + off;
-        self.reserved += len;
+        if charged {
+            self.reserved += len;
+        }
         let pages = (len / self.page_size) as usize;
         self.segments.insert(
             pa,
@@ -255,6 +285,7 @@ impl PhysMemory {
                 pa: PhysAddr(pa),
                 mem: Backing { ptr: arena.host(off), len: len as usize, in_arena: true },
                 pinned: false,
+                charged,
                 present: vec![false; pages],
                 page_size: self.page_size,
                 tags: None,
@@ -282,6 +313,7 @@ impl PhysMemory {
                 pa: PhysAddr(pa),
                 mem: Backing { ptr: host, len: len as usize, in_arena: false },
                 pinned: true,
+                charged: false,
                 present: vec![true; pages],
                 page_size: self.page_size,
                 tags: None,
@@ -306,7 +338,9 @@ impl PhysMemory {
         }
         if let Some(seg) = self.segments.remove(&pa.0) {
             if seg.mem.in_arena {
-                self.reserved -= seg.len();
+                if seg.charged {
+                    self.reserved -= seg.len();
+                }
                 if let Some(arena) = self.arena.as_mut() {
                     arena.put(pa.0 - PHYS_BASE, seg.len() + self.page_size);
                 }
