@@ -137,3 +137,48 @@ fn guest_clocks_are_virtual_and_runs_repeat_exactly() {
         assert!(now.abs_diff(secs) < 60, "{arch}: host time {secs} vs {now}");
     }
 }
+
+/// Issue 13: rt_sigreturn with a garbage frame is arm64_notify_segfault(sp): SIGSEGV with
+/// SEGV_ACCERR when sp lies in a mapping (here the stack), SEGV_MAPERR when it does not.
+#[test]
+fn a_garbage_sigreturn_frame_is_arm64_notify_segfault() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("badret.c");
+    std::fs::write(
+        &src,
+        r#"#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    static char junk[8192] __attribute__((aligned(16)));
+    memset(junk, 0xa5, sizeof junk);
+    if (argc > 1) {
+        /* sp far from any mapping */
+        __asm__ volatile("mov sp, %0\n mov x8, #139\n svc #0" ::"r"(0x1000UL) : "x8", "memory");
+    } else {
+        /* sp on the stack, over garbage (uc_flags/sigmask fine, no valid end marker) */
+        char *sp = junk + 4096;
+        __asm__ volatile("mov sp, %0\n mov x8, #139\n svc #0" ::"r"(sp) : "x8", "memory");
+    }
+    return 0;
+}
+"#,
+    )
+    .unwrap();
+    let bin = dir.path().join("badret");
+    let cc = std::process::Command::new("aarch64-linux-gnu-gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .expect("aarch64-linux-gnu-gcc (make setup)");
+    assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
+    for (args, code, name) in [(vec![], 2, "SEGV_ACCERR"), (vec!["away".to_string()], 1, "SEGV_MAPERR")] {
+        let mut cfg = MachineConfig::new(&bin);
+        cfg.args = args;
+        let r = machine::run(&cfg).unwrap();
+        let Stop::Killed { signal } = &r.stop else { panic!("{:?}", r.stop) };
+        assert_eq!((signal.signo, signal.si_code), (11, code), "{name}: {signal:?}");
+    }
+}

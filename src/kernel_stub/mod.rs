@@ -229,6 +229,7 @@ impl Kernel {
         let vfs = Vfs::new(config.stdin.clone(), config.stdout.clone(), config.stderr.clone());
         let mut mm = AddressSpace::new(layout);
         mm.phys_mut().set_budget(config.memory_limit);
+        mm.set_cap_sys_rawio(config.uid == 0);
         Kernel {
             arch,
             mm,

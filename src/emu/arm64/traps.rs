@@ -67,10 +67,14 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             if uc.get_data_mut().kernel.restore_rt_frame_arm64(&mut regs).is_ok() {
                 write_regs(uc, &regs)?;
             } else {
-                // A bad frame: arm64_notify_segfault(sp).
-                uc.get_data_mut().pending = Some(PendingSignal {
+                // A bad frame: arm64_notify_segfault(sp), SEGV_ACCERR when sp lies in a
+                // mapping (the usual case: a garbage frame on the stack), else SEGV_MAPERR
+                // (the find_vma_intersection form of the check).
+                let g = uc.get_data_mut();
+                let mapped = g.kernel.mm.untag(sp).is_some_and(|a| g.kernel.mm.vmas().find(a).is_some());
+                g.pending = Some(PendingSignal {
                     signo: sig::SIGSEGV,
-                    si_code: code::SEGV_MAPERR,
+                    si_code: if mapped { code::SEGV_ACCERR } else { code::SEGV_MAPERR },
                     addr: Some(sp),
                     esr: None,
                     forced: true,

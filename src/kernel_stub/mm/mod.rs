@@ -153,6 +153,8 @@ pub struct AddressSpace {
     brk: u64,
     /// Pages evicted and not yet faulted back: (segment, page offset).
     evicted: std::collections::HashSet<(u64, u64)>,
+    /// The task has CAP_SYS_RAWIO (root): it may map below `mmap_min` with MAP_FIXED.
+    cap_sys_rawio: bool,
     /// Physical pages whose allocation tags changed since the CPU backend last took them (it
     /// may have entered such a page in its TLB unchecked because every granule matched).
     retagged: Vec<u64>,
@@ -176,6 +178,7 @@ impl AddressSpace {
             brk: 0,
             evicted: Default::default(),
             retagged: Vec::new(),
+            cap_sys_rawio: false,
             generation: 0,
             stats: MmStats::default(),
         }
@@ -365,8 +368,13 @@ impl AddressSpace {
                     return Err(Errno::EINVAL);
                 }
                 let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
-                if end > self.layout.task_size || addr < self.layout.page_size {
-                    return Err(if request.placement == Placement::Fixed { Errno::ENOMEM } else { Errno::EPERM });
+                if end > self.layout.task_size {
+                    return Err(Errno::ENOMEM);
+                }
+                // security_mmap_addr (cap_mmap_addr): below vm.mmap_min_addr only with
+                // CAP_SYS_RAWIO.
+                if addr < self.layout.mmap_min && !self.cap_sys_rawio {
+                    return Err(Errno::EPERM);
                 }
                 if self.vmas.overlaps(addr, end) {
                     if request.placement == Placement::FixedNoReplace {
@@ -577,6 +585,11 @@ impl AddressSpace {
             }
             None => false,
         }
+    }
+
+    /// Give the task CAP_SYS_RAWIO or take it away (MAP_FIXED below `mmap_min`).
+    pub fn set_cap_sys_rawio(&mut self, cap: bool) {
+        self.cap_sys_rawio = cap;
     }
 
     /// Take the physical pages whose allocation tags changed (through [`Self::set_tag`])
@@ -818,6 +831,19 @@ mod tests {
         assert!(!mm.is_present(a));
         mm.handle_user_fault(a, Access::Read).unwrap();
         assert_eq!(mm.stats().major_faults, 1);
+    }
+
+    #[test]
+    fn map_fixed_below_mmap_min_addr_needs_cap_sys_rawio() {
+        let mut mm = space();
+        let fixed = MapRequest { placement: Placement::Fixed, shared: false };
+        let noreplace = MapRequest { placement: Placement::FixedNoReplace, shared: false };
+        assert_eq!(mm.mmap(0x1000, 4096, Prot::RW, fixed, VmaKind::Anon), Err(Errno::EPERM));
+        assert_eq!(mm.mmap(0, 4096, Prot::RW, noreplace, VmaKind::Anon), Err(Errno::EPERM));
+        assert_eq!(mm.mmap(0x10000, 4096, Prot::RW, fixed, VmaKind::Anon), Ok(0x10000));
+        assert!(mm.mmap(0x1000, 4096, Prot::RW, ANON, VmaKind::Anon).unwrap() >= 0x10000, "a hint is moved up");
+        mm.set_cap_sys_rawio(true);
+        assert_eq!(mm.mmap(0x1000, 4096, Prot::RW, fixed, VmaKind::Anon), Ok(0x1000));
     }
 
     #[test]
