@@ -34,6 +34,7 @@ pub mod programs;
 pub mod progress;
 pub mod report;
 pub mod scenario;
+pub mod suite;
 pub mod sweep;
 pub mod tags;
 pub mod testbed;

@@ -131,8 +131,27 @@ struct RunArgs {
     /// Let the scenario's `program` and `files[].host` read host files outside its directory.
     #[arg(long)]
     allow_host_paths: bool,
-    /// The scenario file.
-    scenario: PathBuf,
+    /// Report many scenarios as a summary (the default for several), TAP 13 (as kselftest
+    /// prints it) or JUnit XML, on stdout. With one file and no format, the run's own output.
+    #[arg(long, value_enum)]
+    format: Option<SuiteFormat>,
+    /// Worker threads for several scenarios (default: one per core).
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+    /// Scenario files, or directories to search for `*.yaml` / `*.yml`.
+    #[arg(required = true, value_name = "SCENARIO")]
+    scenarios: Vec<PathBuf>,
+}
+
+/// How `tagmmu run` reports several scenarios.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum SuiteFormat {
+    /// One line per scenario and the totals.
+    Summary,
+    /// TAP version 13.
+    Tap,
+    /// JUnit XML.
+    Junit,
 }
 
 #[derive(clap::Args)]
@@ -357,7 +376,11 @@ fn exec(a: ExecArgs) -> ExitCode {
 }
 
 fn run(a: RunArgs) -> ExitCode {
-    let loaded = match scenario::load(&a.scenario) {
+    let single = a.scenarios.len() == 1 && a.format.is_none() && a.scenarios[0].is_file();
+    if !single {
+        return run_suite(a);
+    }
+    let loaded = match scenario::load(&a.scenarios[0]) {
         Ok(mut s) => {
             if a.kernel.is_some() {
                 s.scenario.machine.kernel = a.kernel;
@@ -414,6 +437,39 @@ fn run(a: RunArgs) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// `tagmmu run` with several scenarios (or a directory, or a `--format`): run them in
+/// parallel with a progress bar, then report.
+fn run_suite(a: RunArgs) -> ExitCode {
+    use tagmmu::suite;
+    if a.json || a.trace {
+        eprintln!("tagmmu: --json and --trace apply to one scenario; use --format for several");
+        return ExitCode::from(2);
+    }
+    let files = match suite::collect(&a.scenarios) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("tagmmu: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let opts = suite::SuiteOptions { kernel: a.kernel, allow_host_paths: a.allow_host_paths };
+    // Drawn only when stderr is a terminal.
+    let bar = indicatif::ProgressBar::new(files.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} scenarios {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let results = suite::run_all(&files, &opts, a.jobs, &|| bar.inc(1));
+    bar.finish_and_clear();
+    let out = match a.format.unwrap_or(SuiteFormat::Summary) {
+        SuiteFormat::Summary => suite::summary(&results),
+        SuiteFormat::Tap => suite::tap(&results),
+        SuiteFormat::Junit => suite::junit(&results),
+    };
+    print!("{out}");
+    ExitCode::from(suite::exit_status(&results))
 }
 
 /// `--memory SIZE`.

@@ -343,3 +343,40 @@ fn the_memory_flag_limits_what_the_guest_can_reserve() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("more than zero"), "{}", text(&out.stderr));
 }
+
+/// Issue 14, item 4: `tagmmu run` takes files and directories, runs them in parallel and
+/// reports TAP 13 or JUnit XML; the exit status says whether any failed (1) or could not run
+/// (2).
+#[test]
+fn run_takes_many_scenarios_and_reports_tap_and_junit() {
+    let configs = concat!(env!("CARGO_MANIFEST_DIR"), "/configs");
+    let count = std::fs::read_dir(configs)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "yaml"))
+        .count();
+    let out = tagmmu().args(["run", "--format", "tap", "-j", "2", configs]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let tap = text(&out.stdout);
+    assert!(tap.starts_with(&format!("TAP version 13\n1..{count}\n")), "{tap}");
+    assert_eq!(tap.lines().filter(|l| l.starts_with("ok ")).count(), count, "{tap}");
+    assert!(tap.contains(" hello\n"), "{tap}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, body: &str| std::fs::write(dir.path().join(name), body).unwrap();
+    write("good.yaml", "name: good\nprogram: guest:arm64/hello\nexpect: {exit: 0}\n");
+    write("wrong.yaml", "name: wrong\nprogram: guest:arm64/hello\nexpect: {exit: 3}\n");
+    let out = tagmmu().args(["run", "--format", "junit"]).arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "a failed scenario: exit 1");
+    let xml = text(&out.stdout);
+    assert!(xml.contains("tests=\"2\" failures=\"1\" errors=\"0\""), "{xml}");
+    assert!(xml.contains("name=\"good\"") && xml.contains("<failure message=\"1 check(s) failed\">exit"), "{xml}");
+
+    write("broken.yaml", "name: [unclosed\n");
+    let out = tagmmu().args(["run"]).arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "a scenario that cannot load: exit 2");
+    let summary = text(&out.stdout);
+    assert!(summary.contains("ERROR broken"), "{summary}");
+    assert!(summary.ends_with("3 scenarios: 1 passed, 1 failed, 1 errors\n"), "{summary}");
+    let out = tagmmu().args(["run", "--json"]).arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "--json is for one scenario");
+}
