@@ -380,3 +380,48 @@ fn run_takes_many_scenarios_and_reports_tap_and_junit() {
     let out = tagmmu().args(["run", "--json"]).arg(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "--json is for one scenario");
 }
+
+/// Issue 13: the wall-time budget holds inside syscalls: a program that spends its time in
+/// large pwrites, and one blocked reading a stdin that never comes, both stop on
+/// `--time-budget` (exit 124) soon after it runs out.
+#[test]
+fn the_time_budget_holds_in_syscalls_and_blocking_reads() {
+    let wait = |mut child: std::process::Child| {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return (status.code(), started.elapsed());
+            }
+            if started.elapsed() > std::time::Duration::from_secs(60) {
+                let _ = child.kill();
+                panic!("still running after 60 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    let child = tagmmu()
+        .args(["exec", "--time-budget", "1"])
+        .arg(guest("arm64/pwrite_loop"))
+        .arg("64")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (code, took) = wait(child);
+    assert_eq!(code, Some(124), "stopped on the time budget");
+    // Checked after every syscall: one 64 KiB pwrite past the budget (without that check,
+    // only every 4096 translation blocks: about 4 s here).
+    assert!(took < std::time::Duration::from_secs(3), "{took:?}");
+
+    let mut child = tagmmu()
+        .args(["exec", "--time-budget", "1"])
+        .arg(guest("arm64/cat"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let keep_open = child.stdin.take();
+    let (code, took) = wait(child);
+    drop(keep_open);
+    assert_eq!(code, Some(124), "a blocked stdin read stops on the time budget");
+    assert!(took < std::time::Duration::from_secs(15), "{took:?}");
+}

@@ -61,12 +61,18 @@ impl RunState {
                 return Some(Stop::InsnBudget { executed: self.stats.instructions });
             }
         }
-        if let Some(t) = self.limits.time_budget {
-            if self.stats.blocks.is_multiple_of(CLOCK_CHECK_BLOCKS) && self.started.elapsed() > t {
-                return Some(Stop::TimeBudget { elapsed_ms: self.started.elapsed().as_millis() as u64 });
-            }
+        if self.stats.blocks.is_multiple_of(CLOCK_CHECK_BLOCKS) {
+            return self.time_exceeded();
         }
         None
+    }
+
+    /// The stop if the wall-time budget ran out. Checked every few thousand blocks and after
+    /// every kernel entry (a syscall can take long: a huge write, a blocking read).
+    pub fn time_exceeded(&self) -> Option<Stop> {
+        let t = self.limits.time_budget?;
+        let elapsed = self.started.elapsed();
+        (elapsed > t).then_some(Stop::TimeBudget { elapsed_ms: elapsed.as_millis() as u64 })
     }
 }
 
@@ -152,6 +158,18 @@ pub(crate) fn uc_perms(prot: Prot) -> UcProt {
 
 /// Mirror the kernel stub's physical-memory changes into Unicorn and flush the TLB when the
 /// translations changed.
+/// After a kernel entry: stop the run if its wall-time budget ran out meanwhile.
+pub(crate) fn check_time_budget<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuError> {
+    let run = uc.get_data_mut().run();
+    if run.stop.is_none() {
+        if let Some(stop) = run.time_exceeded() {
+            run.stop = Some(stop);
+            uc.emu_stop().op("stop")?;
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn sync_memory<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuError> {
     let events = uc.get_data_mut().kernel().mm.phys_mut().take_events();
     if !events.is_empty() {

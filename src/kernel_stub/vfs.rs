@@ -283,6 +283,8 @@ pub struct Vfs {
     stdout: OutputSink,
     stderr: OutputSink,
     stdin: InputSource,
+    /// When a blocking read of the host's stdin gives up (the run's wall-time budget).
+    stdin_deadline: Option<std::time::Instant>,
     stdin_pos: usize,
     captured_out: Vec<u8>,
     captured_err: Vec<u8>,
@@ -330,6 +332,7 @@ impl Vfs {
             stdout,
             stderr,
             stdin,
+            stdin_deadline: None,
             stdin_pos: 0,
             captured_out: Vec::new(),
             captured_err: Vec::new(),
@@ -551,6 +554,11 @@ impl Vfs {
         Ok(out)
     }
 
+    /// Give up blocking reads of the host's stdin at `deadline` (the run's wall-time budget).
+    pub fn set_stdin_deadline(&mut self, deadline: Option<std::time::Instant>) {
+        self.stdin_deadline = deadline;
+    }
+
     fn read_stdin(&mut self, len: usize) -> KResult<Vec<u8>> {
         match &self.stdin {
             InputSource::Empty => Ok(Vec::new()),
@@ -561,6 +569,14 @@ impl Vfs {
                 Ok(b[start..end].to_vec())
             }
             InputSource::Inherit => {
+                if let Some(deadline) = self.stdin_deadline {
+                    // Wait for input no longer than the run's wall-time budget: past it the
+                    // read is interrupted (the run then stops on the budget, before the guest
+                    // sees EINTR).
+                    if !wait_readable(0, deadline) {
+                        return Err(Errno::EINTR);
+                    }
+                }
                 let mut buf = vec![0; len.min(1 << 16)];
                 let n = std::io::stdin().read(&mut buf).map_err(|_| Errno::EIO)?;
                 buf.truncate(n);
@@ -783,6 +799,28 @@ mod capture_tests {
         capture(&mut buf, &[b'e'; 1000]);
         assert_eq!(buf.len(), CAPTURE_LIMIT + CAPTURE_MARKER.len());
         assert!(buf.ends_with(CAPTURE_MARKER));
+    }
+}
+
+/// Wait until `fd` is readable (or at end of file or in error: a read then returns at once),
+/// or until `deadline`. True when a read will not block.
+fn wait_readable(fd: i32, deadline: std::time::Instant) -> bool {
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let ms = left.as_millis().clamp(1, 1000) as libc::c_int;
+        // SAFETY: one valid pollfd on the stack, for the duration of the call.
+        let r = unsafe { libc::poll(&mut p, 1, ms) };
+        if r > 0 {
+            return true;
+        }
+        if r < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            // poll itself failed: let the read report it.
+            return true;
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use unicorn_engine::{RegisterARM64, Unicorn};
 
-use crate::emu::backend::sync_memory;
+use crate::emu::backend::{check_time_budget, sync_memory};
 use crate::emu::{EmuError, FatalSignal, Stop, UcContext};
 use crate::kernel_stub::signal::{code, sig};
 use crate::kernel_stub::syscalls::SyscallOutcome;
@@ -85,6 +85,7 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
         }
     }
     sync_memory(uc)?;
+    check_time_budget(uc)?;
     // Return to user: deliver what became pending (kill/tgkill to self, async tag faults).
     let g = uc.get_data_mut();
     if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {

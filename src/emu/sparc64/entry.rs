@@ -4,7 +4,7 @@
 
 use unicorn_engine::Unicorn;
 
-use crate::emu::backend::sync_memory;
+use crate::emu::backend::{check_time_budget, sync_memory};
 use crate::emu::{EmuError, FatalSignal, Stop, UcContext};
 use crate::kernel_stub::signal::{code, sig};
 use crate::kernel_stub::syscalls::SyscallOutcome;
@@ -74,6 +74,7 @@ pub(super) fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
 /// then stop for a signal that became deliverable, or for the ADI hook the task now needs.
 fn return_to_user(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     sync_memory(uc)?;
+    check_time_budget(uc)?;
     let g = uc.get_data_mut();
     if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {
         g.pending = Some(PendingSignal { signo, si_code, addr, forced: false, at: None });

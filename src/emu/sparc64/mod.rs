@@ -373,6 +373,9 @@ fn setup_cpu(uc: &mut Unicorn<Guest>, start: InitialState) -> Result<(), EmuErro
 
 /// Run the guest whose image `kernel` has exec'd, from `start`, until it ends.
 pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<RunOutput, EmuError> {
+    let mut kernel = kernel;
+    // A blocking read of the host's stdin gives up when the wall-time budget runs out.
+    kernel.vfs.set_stdin_deadline(opts.limits.time_budget.and_then(|t| std::time::Instant::now().checked_add(t)));
     let guest = Guest {
         kernel,
         env: None,
