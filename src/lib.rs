@@ -38,3 +38,4 @@ pub mod suite;
 pub mod sweep;
 pub mod tags;
 pub mod testbed;
+pub mod yaml_guard;

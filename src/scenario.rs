@@ -424,6 +424,14 @@ pub enum ScenarioError {
         /// What is wrong, naming the field.
         msg: String,
     },
+    /// The YAML is too large, too deep, or its aliases expand too far.
+    #[error("{path}: {source}")]
+    Limit {
+        /// Path.
+        path: String,
+        /// Which bound.
+        source: crate::yaml_guard::YamlLimitError,
+    },
     /// A value that parses but makes no sense.
     #[error("{path}: field `{field}`: {msg}")]
     Invalid {
@@ -490,6 +498,8 @@ pub struct LoadedScenario {
 
 /// Parse scenario text; `path` is used in messages and for relative paths.
 pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
+    crate::yaml_guard::check(text)
+        .map_err(|source| ScenarioError::Limit { path: path.display().to_string(), source })?;
     let scenario: Scenario = serde_yaml::from_str(text).map_err(|e| {
         let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
         ScenarioError::Parse { path: path.display().to_string(), line, column, msg: e.to_string() }
@@ -511,7 +521,7 @@ pub fn parse(text: &str, path: &Path) -> Result<LoadedScenario, ScenarioError> {
 
 /// Read and parse a scenario file.
 pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::yaml_guard::read_bounded(path)
         .map_err(|source| ScenarioError::Io { path: path.display().to_string(), source })?;
     parse(&text, path)
 }

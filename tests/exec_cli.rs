@@ -425,3 +425,30 @@ fn the_time_budget_holds_in_syscalls_and_blocking_reads() {
     assert_eq!(code, Some(124), "a blocked stdin read stops on the time budget");
     assert!(took < std::time::Duration::from_secs(15), "{took:?}");
 }
+
+/// Issue 13: a scenario whose aliases expand a small file into gigabytes, or whose nesting
+/// would make the YAML scanner quadratic, is refused at once with a clear error.
+#[test]
+fn yaml_bombs_are_refused_before_they_are_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = "x".repeat(900_000);
+    let files: Vec<String> = (0..3000).map(|i| format!("{{path: /tmp/f{i}, content: *d}}")).collect();
+    let bomb = format!(
+        "name: x\nprogram: guest:arm64/hello\ndescription: &d \"{big}\"\nfiles: [{}]\nexpect: {{exit: 0}}\n",
+        files.join(",")
+    );
+    let deep = format!(
+        "name: x\nprogram: guest:arm64/hello\nargs: {}{}\nexpect: {{exit: 0}}\n",
+        "[".repeat(200_000),
+        "]".repeat(200_000)
+    );
+    for (name, yaml, says) in [("bomb.yaml", bomb, "aliases expand"), ("deep.yaml", deep, "nested more than 64")] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, yaml).unwrap();
+        let started = std::time::Instant::now();
+        let out = tagmmu().arg("run").arg(&path).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        assert!(text(&out.stderr).contains(says), "{name}: {}", text(&out.stderr));
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{name}: {:?}", started.elapsed());
+    }
+}

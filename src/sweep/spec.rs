@@ -173,12 +173,13 @@ impl Plan {
 
 /// Read the sweep file at `path`.
 pub fn load(path: &std::path::Path) -> Result<Plan, SweepError> {
-    let text = std::fs::read_to_string(path).map_err(|e| SweepError::Io(path.display().to_string(), e))?;
+    let text = crate::yaml_guard::read_bounded(path).map_err(|e| SweepError::Io(path.display().to_string(), e))?;
     parse(&text)
 }
 
 /// Read a sweep from YAML text.
 pub fn parse(text: &str) -> Result<Plan, SweepError> {
+    crate::yaml_guard::check(text).map_err(|e| SweepError::Yaml(e.to_string()))?;
     let v: Value = serde_yaml::from_str(text).map_err(|e| SweepError::Yaml(e.to_string()))?;
     let top = v.as_mapping().ok_or_else(|| bad("(top level)", "expected a mapping"))?;
     known_keys("(top level)", top, &["name", "description", "loop_budget", "base", "axes", "claims"])?;
