@@ -226,7 +226,9 @@ impl Kernel {
             Arch::Arm64 => Layout::arm64(),
             Arch::Sparc64 => Layout::sparc64(),
         };
-        let vfs = Vfs::new(config.stdin.clone(), config.stdout.clone(), config.stderr.clone());
+        let mut vfs = Vfs::new(config.stdin.clone(), config.stdout.clone(), config.stderr.clone());
+        // tmpfs's default size: half the memory (here the guest's memory limit).
+        vfs.set_tmpfs_limit(config.memory_limit / 2);
         let mut mm = AddressSpace::new(layout);
         mm.phys_mut().set_budget(config.memory_limit);
         mm.set_cap_sys_rawio(config.uid == 0);

@@ -166,6 +166,10 @@ impl FileData {
         let p = self.paged.as_mut().expect("just created");
         Ok((p.buf.as_mut_ptr(), p.buf.len() as u64, p.pa))
     }
+    /// Has it moved into a page cache (mapped shared)?
+    pub fn is_paged(&self) -> bool {
+        self.paged.is_some()
+    }
     /// Record where the page cache is mapped in physical memory.
     pub fn set_page_cache_pa(&mut self, pa: crate::addr::PhysAddr) {
         if let Some(p) = &mut self.paged {
@@ -288,6 +292,10 @@ pub struct Vfs {
     stdin_pos: usize,
     captured_out: Vec<u8>,
     captured_err: Vec<u8>,
+    /// The most bytes all regular files together may hold (tmpfs `size=`).
+    tmpfs_limit: u64,
+    /// Bytes all regular files hold now (their sizes: sparse files count in full).
+    tmpfs_used: u64,
 }
 
 /// Normalise `path` (relative to `cwd`) into an absolute path without `.`, `..` or `//`.
@@ -333,6 +341,8 @@ impl Vfs {
             stderr,
             stdin,
             stdin_deadline: None,
+            tmpfs_limit: u64::MAX,
+            tmpfs_used: 0,
             stdin_pos: 0,
             captured_out: Vec::new(),
             captured_err: Vec::new(),
@@ -362,13 +372,66 @@ impl Vfs {
     pub fn add_file(&mut self, path: &str, contents: Vec<u8>) -> KResult<()> {
         let path = normalize("/", path)?;
         self.add_dir(parent_of(&path))?;
-        if let Some(&ino) = self.names.get(&path) {
-            if matches!(self.inodes[ino].node, Node::Dir) {
-                return Err(Errno::EISDIR);
+        let replaced = match self.names.get(&path) {
+            Some(&ino) => match &self.inodes[ino].node {
+                Node::Dir => return Err(Errno::EISDIR),
+                Node::File(d) => Some((ino, d.size())),
+                _ => None,
+            },
+            None => None,
+        };
+        let freed = replaced.map_or(0, |(_, size)| size);
+        if (contents.len() as u64).saturating_sub(freed) > self.tmpfs_room() {
+            return Err(Errno::ENOSPC);
+        }
+        self.tmpfs_used += contents.len() as u64;
+        self.add_node(&path, Node::File(FileData::new(contents)), 0o644);
+        if let Some((ino, _)) = replaced {
+            self.forget_if_unused(ino);
+        }
+        Ok(())
+    }
+
+    /// Limit the bytes all regular files together may hold (tmpfs `size=`; past it writes
+    /// fail with ENOSPC).
+    pub fn set_tmpfs_limit(&mut self, bytes: u64) {
+        self.tmpfs_limit = bytes;
+    }
+
+    /// Bytes all regular files hold.
+    pub fn tmpfs_used(&self) -> u64 {
+        self.tmpfs_used
+    }
+
+    fn tmpfs_room(&self) -> u64 {
+        self.tmpfs_limit.saturating_sub(self.tmpfs_used)
+    }
+
+    /// Set file `ino`'s size to `n`, counting the change against the tmpfs limit.
+    fn resize_file(&mut self, ino: usize, n: u64) -> KResult<()> {
+        let room = self.tmpfs_room();
+        let Node::File(d) = &mut self.inodes[ino].node else { return Err(Errno::EINVAL) };
+        let old = d.size();
+        if n > old && n - old > room {
+            return Err(Errno::ENOSPC);
+        }
+        d.resize(n)?;
+        self.tmpfs_used = self.tmpfs_used + n - old;
+        Ok(())
+    }
+
+    /// A regular file with no name and no descriptor left is gone: free its bytes (a file
+    /// whose page cache is mapped keeps them, as its mapping does).
+    fn forget_if_unused(&mut self, ino: usize) {
+        if self.names.values().any(|&i| i == ino) || self.fds.iter().flatten().any(|f| f.ino == ino) {
+            return;
+        }
+        if let Node::File(d) = &mut self.inodes[ino].node {
+            if !d.is_paged() {
+                self.tmpfs_used -= d.size();
+                *d = FileData::new(Vec::new());
             }
         }
-        self.add_node(&path, Node::File(FileData::new(contents)), 0o644);
-        Ok(())
     }
 
     /// Create the directory `path` and its missing parents (a mount point).
@@ -470,7 +533,9 @@ impl Vfs {
                     return Err(Errno::ENOTDIR);
                 }
                 if flags.trunc && flags.write {
+                    let size = data.size();
                     data.resize(0)?;
+                    self.tmpfs_used -= size;
                 }
             }
             _ if flags.directory => return Err(Errno::ENOTDIR),
@@ -496,7 +561,9 @@ impl Vfs {
     /// `close(fd)`.
     pub fn close(&mut self, fd: u64) -> KResult<()> {
         let slot = self.fds.get_mut(fd as usize).ok_or(Errno::EBADF)?;
-        slot.take().map(|_| ()).ok_or(Errno::EBADF)
+        let f = slot.take().ok_or(Errno::EBADF)?;
+        self.forget_if_unused(f.ino);
+        Ok(())
     }
 
     /// `dup(fd)` / `dup3(fd, newfd)`.
@@ -605,7 +672,22 @@ impl Vfs {
                 if end > MAX_FILE_SIZE {
                     return Err(Errno::EFBIG);
                 }
+                // Growth counts against the tmpfs size: a write that does not fit is short
+                // (what fits is written), or ENOSPC when nothing does.
+                let size = content.size();
+                let room = self.tmpfs_limit.saturating_sub(self.tmpfs_used);
+                let end = if end > size && end - size > room {
+                    let fits = (size + room).saturating_sub(pos);
+                    if fits == 0 {
+                        return Err(Errno::ENOSPC);
+                    }
+                    pos + fits
+                } else {
+                    end
+                };
+                let data = &data[..(end - pos) as usize];
                 content.write_at(pos, data)?;
+                self.tmpfs_used += content.size() - size;
                 if at.is_none() {
                     self.file_mut(fd)?.pos = end;
                 }
@@ -667,8 +749,8 @@ impl Vfs {
         if len as u64 > MAX_FILE_SIZE {
             return Err(Errno::EFBIG);
         }
-        match &mut self.inodes[f.ino].node {
-            Node::File(d) if f.flags.write => d.resize(len as u64),
+        match &self.inodes[f.ino].node {
+            Node::File(_) if f.flags.write => self.resize_file(f.ino, len as u64),
             Node::File(_) | Node::Stream(_) | Node::Null | Node::Zero => Err(Errno::EINVAL),
             Node::Dir => Err(Errno::EISDIR),
         }
@@ -725,6 +807,7 @@ impl Vfs {
             _ => {}
         }
         self.names.remove(&p);
+        self.forget_if_unused(ino);
         Ok(())
     }
 
@@ -896,5 +979,30 @@ mod tests {
         let fd = v.open("rel", rw_create(), 0o644).unwrap();
         assert_eq!(v.file(fd as u64).unwrap().path, "/tmp/d/rel");
         assert_eq!(v.list_dir("/tmp/d").unwrap()[0].0, "rel");
+    }
+
+    #[test]
+    fn regular_files_count_against_the_tmpfs_size() {
+        let mut v = vfs();
+        v.set_tmpfs_limit(8192);
+        let rw = OpenFlags { read: true, write: true, create: true, ..Default::default() };
+        let fd = v.open("/tmp/a", rw, 0o600).unwrap() as u64;
+        assert_eq!(v.write(fd, &[1; 5000], None), Ok(5000));
+        assert_eq!(v.write(fd, &[2; 5000], None), Ok(3192), "what fits is written: a short write");
+        assert_eq!(v.write(fd, &[3; 10], None), Err(Errno::ENOSPC));
+        assert_eq!(v.write(fd, &[4; 10], Some(0)), Ok(10), "overwriting needs no room");
+        assert_eq!(v.ftruncate(fd, 9000), Err(Errno::ENOSPC), "sizes count in full (no sparse files)");
+        v.ftruncate(fd, 1000).unwrap();
+        assert_eq!(v.tmpfs_used(), 1000);
+        let fd2 = v.open("/tmp/b", rw, 0o600).unwrap() as u64;
+        assert_eq!(v.write(fd2, &[5; 7192], None), Ok(7192));
+        v.unlink("/tmp/a", false).unwrap();
+        assert_eq!(v.tmpfs_used(), 8192, "an unlinked file open on a descriptor keeps its bytes");
+        v.close(fd).unwrap();
+        assert_eq!(v.tmpfs_used(), 7192, "freed at its last close");
+        let trunc = OpenFlags { trunc: true, ..rw };
+        v.open("/tmp/b", trunc, 0).unwrap();
+        assert_eq!(v.tmpfs_used(), 0);
+        assert_eq!(v.add_file("/tmp/c", vec![0; 9000]), Err(Errno::ENOSPC));
     }
 }
