@@ -225,8 +225,7 @@ impl Kernel {
         let mut report = LoopReport::new(l, self);
         let outcome = loop {
             let t = std::time::Instant::now();
-            let state = self.kernel_loop_state(l);
-            let watched = watch.observe(&state);
+            let watched = if watch.watching() { watch.observe(&self.kernel_loop_state(l)) } else { watch.count() };
             report.timing.proof_ns += t.elapsed().as_nanos() as u64;
             match watched {
                 Watch::Running => {}
@@ -244,6 +243,12 @@ impl Kernel {
                 break Verdict::Completed { ret };
             }
         };
+        if let Some(pass) = watch.gave_up_at() {
+            report.watch_note = Some(format!(
+                "the live-lock watch stopped comparing states at pass {pass}: they grew past {} MiB (a repeat after it could not be proven)",
+                crate::kernel_stub::livelock::MAX_WATCHED_BYTES >> 20
+            ));
+        }
         report.finish(outcome, l, self);
         let end = match (&report.verdict, &self.config.livelock_action) {
             (Verdict::Completed { ret }, _) => LoopEnd::Returned(*ret),

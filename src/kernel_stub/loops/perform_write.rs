@@ -326,6 +326,32 @@ mod tests {
     }
 
     #[test]
+    fn a_write_larger_than_the_watch_runs_on_unwatched_and_says_so() {
+        // 72 MiB: its first state alone is past the watch's 64 MiB, so the watch stops
+        // comparing at once and the write completes page by page without a state per pass.
+        let pages = (72 << 20) / 4096;
+        let (mut k, a) = tagged_kernel("5.19", pages, pages * 4096 - 16, true);
+        let fd = k.vfs.open("/tmp/f", OpenFlags { write: true, create: true, ..Default::default() }, 0o600).unwrap();
+        let len = pages * 4096 - 16;
+        let mut w = PerformWrite::new(
+            IovIter::new(vec![(tag3(a), len)]),
+            fd as u64,
+            0,
+            k.config.version,
+            WriteEnd::Shmem,
+            "test",
+        );
+        assert_eq!(k.run_kernel_loop(&mut w), LoopEnd::Returned(len as i64));
+        let r = k.loop_reports.last().unwrap();
+        assert!(
+            r.watch_note.as_deref().is_some_and(|n| n.contains("stopped comparing states at pass 0")),
+            "{:?}",
+            r.watch_note
+        );
+        assert!(r.narrative().contains("note: the live-lock watch stopped comparing states"), "{}", r.narrative());
+    }
+
+    #[test]
     fn kernel_5_15_also_probes_the_chunk_s_last_byte() {
         // Chunk [200, 4296): fault_in_pages_readable probes 200 and the last byte 4295, in the
         // bad granule 4288..4304; 5.16's fault_in_readable probes 200 and 4096 only.

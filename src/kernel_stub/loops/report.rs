@@ -113,6 +113,10 @@ pub struct LoopReport {
     pub adi: bool,
     /// Where the loop checks for a fatal signal (`None`: nowhere; a live-lock is unkillable).
     pub signal_check: Option<String>,
+    /// Why the proof rests on fewer passes than the loop ran, if it does (the watch stopped
+    /// comparing states to bound its memory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch_note: Option<String>,
 }
 
 impl LoopReport {
@@ -144,6 +148,7 @@ impl LoopReport {
             probe,
             adi: k.arch == crate::arch::Arch::Sparc64,
             signal_check: l.signal_check().map(String::from),
+            watch_note: None,
         }
     }
 
@@ -178,10 +183,15 @@ impl LoopReport {
                 }
             }
             Verdict::Completed { ret } => format!("returned {ret}"),
-            Verdict::BudgetExhausted => format!(
-                "no proof: {} passes ran without the state repeating (loop budget); tagmmu stopped it",
-                self.passes.len()
-            ),
+            Verdict::BudgetExhausted => match &self.watch_note {
+                Some(note) => {
+                    format!("no proof: {} passes ran (loop budget); {note}; tagmmu stopped it", self.passes.len())
+                }
+                None => format!(
+                    "no proof: {} passes ran without the state repeating (loop budget); tagmmu stopped it",
+                    self.passes.len()
+                ),
+            },
             Verdict::Livelock { cycle } => {
                 self.stuck_at = Some(l.position());
                 self.livelock_reason(*cycle, l, k)
@@ -310,6 +320,9 @@ impl LoopReport {
             Verdict::BudgetExhausted => "no proof (iteration budget exhausted)",
         };
         let _ = writeln!(s, "verdict: {verdict}: {}", self.reason);
+        if let (Some(note), Verdict::Completed { .. }) = (&self.watch_note, &self.verdict) {
+            let _ = writeln!(s, "note: {note}.");
+        }
         let a = &self.attempts;
         let _ = writeln!(
             s,
