@@ -338,7 +338,7 @@ fn exec(a: ExecArgs) -> ExitCode {
             eprintln!("tagmmu: --file takes GUEST_PATH=HOST_PATH, got {f:?}");
             return ExitCode::from(2);
         };
-        match std::fs::read(host) {
+        match tagmmu::host_file::read_regular(std::path::Path::new(host), tagmmu::host_file::MAX_HOST_FILE) {
             Ok(b) => cfg.files.push((guest.into(), b)),
             Err(e) => {
                 eprintln!("tagmmu: --file {f}: cannot read {host}: {e}");

@@ -698,8 +698,11 @@ impl LoadedScenario {
         for (i, f) in s.files.iter().enumerate() {
             let contents = match (&f.content, &f.host) {
                 (Some(c), None) => c.clone().into_bytes(),
-                (None, Some(h)) => std::fs::read(self.relative(&format!("files[{i}].host"), h)?)
-                    .map_err(|e| self.invalid(&format!("files[{i}].host"), format!("cannot read {h}: {e}")))?,
+                (None, Some(h)) => crate::host_file::read_regular(
+                    &self.relative(&format!("files[{i}].host"), h)?,
+                    crate::host_file::MAX_HOST_FILE,
+                )
+                .map_err(|e| self.invalid(&format!("files[{i}].host"), format!("cannot read {h}: {e}")))?,
                 _ => return Err(self.invalid(&format!("files[{i}]"), "give exactly one of `content` and `host`")),
             };
             cfg.files.push((f.path.clone(), contents));

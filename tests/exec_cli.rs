@@ -452,3 +452,19 @@ fn yaml_bombs_are_refused_before_they_are_built() {
         assert!(started.elapsed() < std::time::Duration::from_secs(10), "{name}: {:?}", started.elapsed());
     }
 }
+
+/// Issue 13: the program and placed files must be regular files of bounded size: `/dev/zero`
+/// used to be read without end.
+#[test]
+fn dev_zero_is_refused_as_program_and_as_placed_file() {
+    let out = tagmmu().args(["exec", "/dev/zero"]).output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(text(&out.stderr).contains("/dev/zero: not a regular file"), "{}", text(&out.stderr));
+    let out = tagmmu().args(["exec", "--file", "/x=/dev/zero"]).arg(guest("arm64/hello")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--file /x=/dev/zero: cannot read /dev/zero: not a regular file"),
+        "{}",
+        text(&out.stderr)
+    );
+}

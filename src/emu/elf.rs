@@ -328,7 +328,8 @@ fn code_ranges(
 
 /// Read and parse the executable at `path`.
 pub fn load_file(path: &std::path::Path, expect: Option<Arch>) -> Result<ElfImage, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
+    let bytes = crate::host_file::read_regular(path, crate::host_file::MAX_HOST_FILE)
+        .map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
     parse(&bytes, expect).map_err(|source| LoadError::Elf { path: path.display().to_string(), source })
 }
 
