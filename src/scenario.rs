@@ -175,6 +175,10 @@ pub struct MountFileSpec {
 /// The largest file a mount spec may ask for.
 const MAX_MOUNT_FILE: u64 = 64 << 20;
 
+/// The most bytes the items of a scenario's btrfs tree may hold together (the tree is built
+/// in host memory).
+pub const MAX_BTRFS_BYTES: u64 = 256 << 20;
+
 /// An emulated btrfs mount and its tree.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -639,9 +643,18 @@ impl LoadedScenario {
         }
         if let Some(b) = &s.btrfs {
             let mut leaves = Vec::new();
+            let mut total = 0u64;
             for (li, l) in b.leaves.iter().enumerate() {
                 let mut items = Vec::new();
                 for (ii, it) in l.items.iter().enumerate() {
+                    // The tree lives in host memory: bound it before building it.
+                    total += it.data.as_ref().map_or(it.size.unwrap_or(0), |d| d.len()) as u64;
+                    if total > MAX_BTRFS_BYTES {
+                        return Err(self.invalid(
+                            &format!("btrfs.leaves[{li}].items[{ii}]"),
+                            format!("the tree's items hold more than {} MiB", MAX_BTRFS_BYTES >> 20),
+                        ));
+                    }
                     let data = match (&it.data, it.size) {
                         (Some(d), None) => d.clone().into_bytes(),
                         (None, Some(n)) if n <= 65535 => (0..n).map(|i| b'a' + (i % 26) as u8).collect(),
@@ -900,6 +913,18 @@ mod tests {
         let e = p("program: guest:arm64/hello\nmachine:\n  kernal: \"5.16\"\n").unwrap_err().to_string();
         assert!(e.starts_with("configs/x.yaml:3:"), "{e}");
         assert!(e.contains("unknown field `kernal`"), "{e}");
+    }
+
+    #[test]
+    fn a_btrfs_tree_too_large_for_host_memory_is_refused_before_it_is_built() {
+        let items: Vec<String> =
+            (0..5000).map(|i| format!("{{objectid: {i}, type: 1, offset: 0, size: 65535}}")).collect();
+        let text = format!(
+            "program: guest:arm64/hello\nbtrfs: {{mount: /mnt, leaves: [{{generation: 1, items: [{}]}}]}}\nexpect: {{exit: 0}}\n",
+            items.join(",")
+        );
+        let e = p(&text).unwrap().machine_config().unwrap_err().to_string();
+        assert!(e.contains("btrfs.leaves[0].items[4096]") && e.contains("more than 256 MiB"), "{e}");
     }
 
     #[test]
