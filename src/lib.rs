@@ -6,11 +6,10 @@
 //! - [`emu`] holds the CPU backends (Unicorn), ELF loading and disassembly;
 //! - [`kernel_stub`] models the Linux kernel and never touches the CPU backend.
 //!
-//! Running a guest program from a test suite:
+//! Running a guest program from a test suite ([`prelude`] brings in what such a test needs):
 //!
 //! ```
-//! use tagmmu::emu::Stop;
-//! use tagmmu::machine::{self, MachineConfig};
+//! use tagmmu::prelude::*;
 //!
 //! let program = tagmmu::programs::guest_program("arm64/segv").expect("built by the build script");
 //! let result = machine::run(&MachineConfig::new(program).args(["write"])).unwrap();
@@ -21,6 +20,22 @@
 //! assert_eq!(result.exit_code(), 128 + 11);
 //! ```
 #![warn(missing_docs)]
+
+/// What a test or a tool embedding tagmmu usually needs: build a machine, run it, look at how
+/// it ended; run a scenario and its checks; the kernel versions and the architectures.
+pub mod prelude {
+    pub use crate::arch::Arch;
+    pub use crate::emu::{FatalSignal, RunLimits, Stop};
+    pub use crate::kernel_stub::loops::{LivelockAction, Verdict};
+    pub use crate::kernel_stub::version::KernelVersion;
+    pub use crate::kernel_stub::KernelConfig;
+    pub use crate::machine::{self, MachineConfig};
+    pub use crate::mte::{MteLevel, TcfMode};
+    pub use crate::programs::guest_program;
+    pub use crate::report::RunResult;
+    pub use crate::scenario::{self, LoadedScenario, Outcome};
+    pub use crate::suite::{self, SuiteResult, SuiteStatus};
+}
 
 pub mod addr;
 pub mod adi;

@@ -150,7 +150,7 @@ impl FileData {
     }
     /// Move the file into a page cache (if it is not yet) and return the host buffer, its
     /// capacity and the physical address it is mapped at, if it already is.
-    pub fn page_cache(&mut self) -> KResult<(*mut u8, u64, Option<crate::addr::PhysAddr>)> {
+    pub(crate) fn page_cache(&mut self) -> KResult<(*mut u8, u64, Option<crate::addr::PhysAddr>)> {
         if self.paged.is_none() {
             let cap = (self.heap.len() as u64 + PAGE_CACHE_SLACK).div_ceil(1 << 16) << 16;
             let mut buf = memmap2::MmapOptions::new()

@@ -26,7 +26,7 @@
 //! model and the CPU state Unicorn has no API for), `nofault`, `adi`.
 
 mod adi;
-pub mod cpu;
+pub(crate) mod cpu;
 mod entry;
 pub mod nofault;
 mod regs;

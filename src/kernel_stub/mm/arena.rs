@@ -49,13 +49,10 @@ impl Arena {
     }
 
     /// Bytes reserved.
+    #[cfg(test)]
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> u64 {
         self.len
-    }
-
-    /// True for an empty reservation.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// The host address of offset `off`.
@@ -135,6 +132,7 @@ impl Arena {
     }
 
     /// Number of free ranges below the high-water mark (fragmentation).
+    #[cfg(test)]
     pub fn free_ranges(&self) -> usize {
         self.free.len()
     }

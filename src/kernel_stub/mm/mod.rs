@@ -5,7 +5,7 @@
 //! them in. [`AddressSpace::evict`] (and the guest's own `madvise(MADV_PAGEOUT)`) takes a page
 //! out again, as reclaim would; its contents survive, as they would in swap.
 
-pub mod arena;
+pub(crate) mod arena;
 pub mod limit;
 pub mod phys;
 pub mod vma;

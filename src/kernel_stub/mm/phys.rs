@@ -78,10 +78,6 @@ impl Segment {
     pub fn is_empty(&self) -> bool {
         self.mem.len() == 0
     }
-    /// The host address of the first byte, for the CPU backend's `mem_map_ptr`.
-    pub fn host_ptr(&mut self) -> *mut u8 {
-        self.mem.as_mut_ptr()
-    }
     /// The bytes.
     pub fn bytes(&self) -> &[u8] {
         self.mem.bytes()
@@ -226,7 +222,8 @@ impl PhysMemory {
     }
 
     /// The arena's physical address, length and host address, once it is reserved.
-    pub fn arena(&self) -> Option<(PhysAddr, u64, *mut u8)> {
+    #[cfg(test)]
+    pub(crate) fn arena(&self) -> Option<(PhysAddr, u64, *mut u8)> {
         self.arena.as_ref().map(|a| (PhysAddr(PHYS_BASE), a.len(), a.host(0)))
     }
 
