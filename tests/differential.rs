@@ -19,8 +19,9 @@ fn runs(name: &str) -> Vec<Vec<&'static str>> {
     }
 }
 
-/// Every program of `programs/<arch>/` marked `// tagmmu: differential`, run under tagmmu and
-/// under qemu-user with the same argv[0] and arguments: stdout and exit status must match.
+/// Every program of `programs/<arch>/` marked `// tagmmu: differential` (and not
+/// `// tagmmu: not-differential-on <arch>`), run under tagmmu and under qemu-user with the same
+/// argv[0] and arguments: stdout and exit status must match.
 fn compare_with_qemu(arch: &str, qemu: &str, qemu_args: &[&str]) -> usize {
     let qemu = require_tool(qemu, "qemu-user");
     let programs = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
@@ -28,7 +29,11 @@ fn compare_with_qemu(arch: &str, qemu: &str, qemu_args: &[&str]) -> usize {
         .unwrap()
         .chain(std::fs::read_dir(programs.join("common")).unwrap())
         .filter_map(|e| e.ok())
-        .filter(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("// tagmmu: differential")))
+        .filter(|e| {
+            std::fs::read_to_string(e.path()).is_ok_and(|t| {
+                t.contains("// tagmmu: differential") && !t.contains(&format!("// tagmmu: not-differential-on {arch}"))
+            })
+        })
         .map(|e| e.path().file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
     names.sort();

@@ -92,6 +92,8 @@ struct PageCache {
     buf: memmap2::MmapMut,
     len: usize,
     pa: Option<crate::addr::PhysAddr>,
+    /// `len`, shared with the physical memory that maps this page cache (SIGBUS past it).
+    eof: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Room a file gets beyond its size when it moves into a page cache.
@@ -130,6 +132,7 @@ impl FileData {
                     p.buf[n as usize..p.len].fill(0);
                 }
                 p.len = n as usize;
+                p.eof.store(n, std::sync::atomic::Ordering::Relaxed);
             }
             None => self.heap.resize(n as usize, 0),
         }
@@ -161,10 +164,15 @@ impl FileData {
             buf[..self.heap.len()].copy_from_slice(&self.heap);
             let len = self.heap.len();
             self.heap = Vec::new();
-            self.paged = Some(PageCache { buf, len, pa: None });
+            let eof = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(len as u64));
+            self.paged = Some(PageCache { buf, len, pa: None, eof });
         }
         let p = self.paged.as_mut().expect("just created");
         Ok((p.buf.as_mut_ptr(), p.buf.len() as u64, p.pa))
+    }
+    /// The file's size as its page cache's mappings see it (None before it has one).
+    pub(crate) fn eof_handle(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicU64>> {
+        self.paged.as_ref().map(|p| p.eof.clone())
     }
     /// Has it moved into a page cache (mapped shared)?
     pub fn is_paged(&self) -> bool {

@@ -212,7 +212,8 @@ struct TagFault {
 /// EL0), IL, WnR for stores, and the fault status code (level-3 translation or permission).
 fn esr_for(access: Access, kind: FaultKind) -> u64 {
     let ec: u64 = if access == Access::Fetch { 0x20 } else { 0x24 };
-    let fsc: u64 = if kind == FaultKind::Unmapped { 0x07 } else { 0x0f };
+    // A translation fault, except for a permission fault.
+    let fsc: u64 = if kind == FaultKind::Protection { 0x0f } else { 0x07 };
     let wnr: u64 = if access == Access::Write { 1 << 6 } else { 0 };
     (ec << 26) | (1 << 25) | wnr | fsc
 }
@@ -274,7 +275,7 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
                 let pc = uc.pc_read().unwrap_or(vaddr);
                 let code = kind.si_code();
                 uc.get_data_mut().pending = Some(PendingSignal {
-                    signo: sig::SIGSEGV,
+                    signo: kind.signo(),
                     si_code: code,
                     addr: Some(pc),
                     esr: Some(esr_for(Access::Fetch, kind)),
@@ -301,7 +302,7 @@ fn on_unmapped(uc: &mut Unicorn<Guest>, addr: u64) -> bool {
             let fault_addr = tagged_page | (addr - FAULT_WINDOW_PA);
             let code = kind.si_code();
             g.pending = Some(PendingSignal {
-                signo: sig::SIGSEGV,
+                signo: kind.signo(),
                 si_code: code,
                 addr: Some(fault_addr),
                 esr: Some(esr_for(access, kind)),

@@ -366,7 +366,7 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
             let va = match translate(uc, addr, Access::Read)? {
                 Ok(va) => va,
                 Err((k, a)) => {
-                    return fault(uc, sig::SIGSEGV, k.si_code(), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(false, k)))
+                    return fault(uc, k.signo(), k.si_code(), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(false, k)))
                 }
             };
             let tag = uc.get_data().kernel.mm.tag_at(va).unwrap_or(0);
@@ -385,7 +385,7 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
                 let va = match translate(uc, a, Access::Write)? {
                     Ok(va) => va,
                     Err((k, a)) => {
-                        return fault(uc, sig::SIGSEGV, k.si_code(), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k)))
+                        return fault(uc, k.signo(), k.si_code(), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k)))
                     }
                 };
                 let mm = &mut uc.get_data_mut().kernel.mm;
@@ -406,7 +406,7 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
             let va = match translate(uc, addr, Access::Write)? {
                 Ok(va) => va,
                 Err((k, a)) => {
-                    return fault(uc, sig::SIGSEGV, k.si_code(), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k)))
+                    return fault(uc, k.signo(), k.si_code(), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k)))
                 }
             };
             let mut data = [0u8; 16];
@@ -424,7 +424,7 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
             let va = match translate(uc, block, Access::Write)? {
                 Ok(va) => va,
                 Err((k, a)) => {
-                    return fault(uc, sig::SIGSEGV, k.si_code(), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k)))
+                    return fault(uc, k.signo(), k.si_code(), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k)))
                 }
             };
             let tag = MTE.pointer_tag(ptr);

@@ -44,7 +44,6 @@ use crate::emu::run_loop::{self, RunLoop, UNTIL};
 use crate::emu::{access_hook, EmuError, RunLimits, RunOutput, Stop, UcContext};
 use crate::kernel_stub::exec::InitialState;
 use crate::kernel_stub::mm::{Access, FaultKind, Prot};
-use crate::kernel_stub::signal::sig;
 use crate::kernel_stub::Kernel;
 use cpu::{SparcEnv, WindowState, FPRS_FEF, PSTATE_PEF};
 use windows::STACK_BIAS;
@@ -284,7 +283,7 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
                 let env = g.env();
                 let (pc, npc) = (env.pc(), env.npc());
                 g.pending = Some(PendingSignal {
-                    signo: sig::SIGSEGV,
+                    signo: kind.signo(),
                     si_code: code,
                     addr: Some(pc),
                     forced: true,
@@ -311,7 +310,7 @@ fn on_unmapped(uc: &mut Unicorn<Guest>, addr: u64) -> bool {
         Some(r) if (FAULT_WINDOW_PA..FAULT_WINDOW_PA + page).contains(&addr) => {
             let code = r.kind.si_code();
             g.pending = Some(PendingSignal {
-                signo: sig::SIGSEGV,
+                signo: r.kind.signo(),
                 si_code: code,
                 addr: Some(r.vpage | (addr - FAULT_WINDOW_PA)),
                 forced: true,

@@ -98,14 +98,25 @@ pub enum FaultKind {
     Unmapped,
     /// A mapping without the needed permission (`SEGV_ACCERR`).
     Protection,
+    /// A page of a shared file mapping wholly past the file's end (`SIGBUS`, `BUS_ADRERR`,
+    /// as shmem's fault handler gives: VM_FAULT_SIGBUS).
+    PastEof,
 }
 
 impl FaultKind {
-    /// The `si_code` of the SIGSEGV a user access that faulted this way raises.
+    /// The signal a user access that faulted this way raises (generic numbering).
+    pub fn signo(self) -> u32 {
+        match self {
+            FaultKind::PastEof => crate::kernel_stub::signal::sig::SIGBUS,
+            _ => crate::kernel_stub::signal::sig::SIGSEGV,
+        }
+    }
+    /// Its `si_code`.
     pub fn si_code(self) -> i32 {
         match self {
             FaultKind::Unmapped => crate::kernel_stub::signal::code::SEGV_MAPERR,
             FaultKind::Protection => crate::kernel_stub::signal::code::SEGV_ACCERR,
+            FaultKind::PastEof => crate::kernel_stub::signal::code::BUS_ADRERR,
         }
     }
 }
@@ -654,6 +665,9 @@ impl AddressSpace {
         let seg_pa = vma.seg;
         let off = pa.0 - seg_pa.0;
         let page_off = off - off % self.layout.page_size;
+        if self.phys.segment(seg_pa).is_some_and(|s| s.past_eof(page_off)) {
+            return Err(FaultKind::PastEof);
+        }
         if let Some(s) = self.phys.segment_mut(seg_pa) {
             if !s.set_present(off, true) {
                 self.stats.page_faults += 1;
@@ -663,6 +677,14 @@ impl AddressSpace {
             }
         }
         Ok(pa)
+    }
+
+    /// Is the page holding the untagged address `addr` a page of a file's page cache wholly
+    /// past the file's end (an access to it is SIGBUS)?
+    pub fn past_eof(&self, addr: u64) -> bool {
+        let Some(v) = self.vmas.find(addr) else { return false };
+        let pa = v.phys(addr);
+        self.phys.containing(pa).is_some_and(|(s, off)| s.past_eof(off - off % self.layout.page_size))
     }
 
     /// The protection of the mapping at the untagged address `addr`.

@@ -31,6 +31,9 @@ pub struct Segment {
     page_size: u64,
     /// Allocation tags, once a tag-checked mapping uses this memory.
     tags: Option<TagStore>,
+    /// For a file's page cache: the file's size, as the VFS keeps it (pages wholly past it
+    /// fault with SIGBUS).
+    eof: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// The host memory behind a segment: a range of the arena, or a page cache owned by someone
@@ -93,6 +96,11 @@ impl Segment {
     /// The tag storage, writable.
     pub fn tags_mut(&mut self) -> Option<&mut TagStore> {
         self.tags.as_mut()
+    }
+    /// Does the page starting at `page_off` lie wholly past the end of the file whose page
+    /// cache this is?
+    pub fn past_eof(&self, page_off: u64) -> bool {
+        self.eof.as_ref().is_some_and(|e| page_off >= e.load(std::sync::atomic::Ordering::Relaxed))
     }
     /// Is the page holding `offset` resident?
     pub fn is_present(&self, offset: u64) -> bool {
@@ -286,6 +294,7 @@ impl PhysMemory {
                 present: vec![false; pages],
                 page_size: self.page_size,
                 tags: None,
+                eof: None,
             },
         );
         Ok(PhysAddr(pa))
@@ -314,11 +323,20 @@ impl PhysMemory {
                 present: vec![true; pages],
                 page_size: self.page_size,
                 tags: None,
+                eof: None,
             },
         );
         self.next_pa = end + self.page_size;
         self.events.push(PhysEvent::Mapped { pa: PhysAddr(pa), len, host });
         Ok(PhysAddr(pa))
+    }
+
+    /// Tie the segment at `pa` (a file's page cache) to the file's size, which the VFS keeps
+    /// up to date: a page wholly past it faults with SIGBUS.
+    pub fn set_eof(&mut self, pa: PhysAddr, eof: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+        if let Some(s) = self.segments.get_mut(&pa.0) {
+            s.eof = Some(eof);
+        }
     }
 
     /// Pin or unpin the segment at `pa` (a pinned segment survives its last mapping).

@@ -132,7 +132,11 @@ impl Kernel {
                     // keeps (inodes are never freed) for as long as this kernel exists; it
                     // never moves, and the VFS only touches it between guest instructions.
                     let pa = unsafe { self.mm.phys_mut().adopt(host, cap) }.map_err(|_| Errno::ENOMEM)?;
-                    self.vfs.file_data_mut(fd)?.set_page_cache_pa(pa);
+                    let data = self.vfs.file_data_mut(fd)?;
+                    data.set_page_cache_pa(pa);
+                    if let Some(eof) = data.eof_handle() {
+                        self.mm.phys_mut().set_eof(pa, eof);
+                    }
                     pa
                 }
             };

@@ -79,7 +79,7 @@ pub fn accessible(mm: &mut AddressSpace, ctx: UaccessCtx, addr: UserAddr, len: u
             break;
         }
         if ctx.pagefault_disabled {
-            if !mm.is_present(a) {
+            if !mm.is_present(a) || mm.past_eof(a) {
                 break;
             }
         } else if mm.handle_user_fault(a, access).is_err() {
