@@ -128,6 +128,16 @@ pub fn read_u64(arch: Arch, b: &[u8]) -> u64 {
     }
 }
 
+/// Read a u16 in the byte order of `arch`.
+pub fn read_u16(arch: Arch, b: &[u8]) -> u16 {
+    let a: [u8; 2] = b[..2].try_into().expect("2 bytes");
+    if arch.big_endian() {
+        u16::from_be_bytes(a)
+    } else {
+        u16::from_le_bytes(a)
+    }
+}
+
 /// Read a u32 in the byte order of `arch`.
 pub fn read_u32(arch: Arch, b: &[u8]) -> u32 {
     let a: [u8; 4] = b[..4].try_into().expect("4 bytes");

@@ -7,6 +7,9 @@ use crate::kernel_stub::KernelStats;
 
 /// Exit status of `tagmmu exec` when the wall-time budget runs out (as `timeout(1)`).
 pub const EXIT_TIME_BUDGET: i32 = 124;
+/// Exit status of `tagmmu exec` when the guest deadlocks (it would hang for ever: what
+/// `timeout(1)` would report of the real run).
+pub const EXIT_DEADLOCK: i32 = EXIT_TIME_BUDGET;
 /// Exit status of `tagmmu exec` when the instruction budget runs out.
 pub const EXIT_INSN_BUDGET: i32 = 125;
 
@@ -60,6 +63,7 @@ impl RunResult {
             Stop::Killed { signal } => 128 + signal.signo as i32,
             Stop::InsnBudget { .. } => EXIT_INSN_BUDGET,
             Stop::TimeBudget { .. } => EXIT_TIME_BUDGET,
+            Stop::Deadlock { .. } => EXIT_DEADLOCK,
         }
     }
 
@@ -73,6 +77,9 @@ impl RunResult {
             }
             Stop::TimeBudget { elapsed_ms } => {
                 Some(format!("tagmmu: wall-time budget exhausted after {elapsed_ms} ms; guest stopped"))
+            }
+            Stop::Deadlock { reason } => {
+                Some(format!("tagmmu: deadlock: {reason}; Linux would wait for ever, tagmmu stopped the guest"))
             }
         }
     }

@@ -722,10 +722,10 @@ impl LoadedScenario {
         }
         if let Some(e) = &s.expect {
             if let Some(st) = &e.stop {
-                if !["exit", "signal", "insn_budget", "time_budget"].contains(&st.as_str()) {
+                if !["exit", "signal", "insn_budget", "time_budget", "deadlock"].contains(&st.as_str()) {
                     return Err(self.invalid(
                         "expect.stop",
-                        format!("unknown stop {st:?}: expected exit, signal, insn_budget or time_budget"),
+                        format!("unknown stop {st:?}: expected exit, signal, insn_budget, time_budget or deadlock"),
                     ));
                 }
             }
@@ -758,6 +758,7 @@ fn check(e: &Expect, r: &RunResult) -> Vec<Check> {
         Stop::Killed { .. } => "signal",
         Stop::InsnBudget { .. } => "insn_budget",
         Stop::TimeBudget { .. } => "time_budget",
+        Stop::Deadlock { .. } => "deadlock",
     };
     if let Some(s) = &e.stop {
         add("stop", s.clone(), stop_kind.into());

@@ -201,3 +201,30 @@ fn a_shared_mapping_past_the_end_of_its_file_is_sigbus() {
         );
     }
 }
+
+/// pipes.c runs whole (it is also differential against qemu-user, which runs the host's
+/// pipes): every check passes on both architectures.
+#[test]
+fn pipes_dup_and_poll_behave_as_linux() {
+    for arch in ["arm64", "sparc64"] {
+        let r = machine::run(&MachineConfig::new(guest(&format!("{arch}/pipes")))).unwrap();
+        let out = String::from_utf8_lossy(&r.stdout).into_owned();
+        assert_eq!(r.stop, Stop::Exited { status: 0 }, "{arch}: {out}");
+        assert!(!out.contains("FAIL"), "{arch}: {out}");
+        assert!(out.contains("EPIPE and SIGPIPE with no reader: ok"), "{arch}: {out}");
+        assert!(out.contains("ppoll: the clock advanced by the timeout: ok"), "{arch}: {out}");
+    }
+}
+
+/// A blocking read of an empty pipe whose only writer is the reading task can never return:
+/// Linux sleeps for ever; tagmmu stops the run as a deadlock and says which syscall and why.
+#[test]
+fn a_task_waiting_on_a_pipe_only_it_can_feed_is_a_deadlock() {
+    for arch in ["arm64", "sparc64"] {
+        let r = machine::run(&MachineConfig::new(guest(&format!("{arch}/pipes"))).args(["block"])).unwrap();
+        let Stop::Deadlock { reason } = &r.stop else { panic!("{arch}: {:?}", r.stop) };
+        assert_eq!(reason, "read(fd 3) blocks: the pipe is empty and its only writers belong to this task", "{arch}");
+        assert_eq!(String::from_utf8_lossy(&r.stdout), "reading an empty pipe\n", "{arch}");
+        assert_eq!(r.exit_code(), tagmmu::report::EXIT_DEADLOCK);
+    }
+}

@@ -99,6 +99,12 @@ pub enum Stop {
         /// Milliseconds elapsed.
         elapsed_ms: u64,
     },
+    /// The task went to sleep in a syscall that nothing can end (it waits for a pipe only it
+    /// can feed, or polls with no timeout): Linux would hang here; tagmmu stops.
+    Deadlock {
+        /// The syscall and why it can never return.
+        reason: String,
+    },
 }
 
 /// Counters from the CPU backend.

@@ -201,6 +201,10 @@ pub struct Kernel {
     /// Set when a kernel loop was proven live-locked and the action is to kill the task:
     /// the syscall layer ends the syscall with [`syscalls::SyscallOutcome::KillLivelock`].
     pub livelock_kill: Option<String>,
+    /// Set when the task went to sleep in a syscall that nothing can end (a blocking read of
+    /// a pipe only it writes, a poll with no timeout): the syscall layer ends the syscall
+    /// with [`syscalls::SyscallOutcome::Deadlock`].
+    pub blocked_forever: Option<String>,
     /// Reports of O_DIRECT reads and writes on the btrfs mount.
     pub dio_reports: Vec<crate::kernel_stub::btrfs::dio::DioReport>,
     /// System V shared-memory segments.
@@ -249,6 +253,7 @@ impl Kernel {
             mounts: Vec::new(),
             loop_reports: Vec::new(),
             livelock_kill: None,
+            blocked_forever: None,
             dio_reports: Vec::new(),
             shm: Default::default(),
             trace: Trace::default(),
@@ -341,6 +346,12 @@ impl Kernel {
         self.uaccess.tagged_addr_abi = true;
         self.uaccess.check_loads = true;
         self.uaccess.check_stores = true;
+    }
+
+    /// The task sleeps in the current syscall and nothing can wake it: the one task of the
+    /// machine would wait for itself (Linux would hang; tagmmu stops the run and says why).
+    pub fn block_forever(&mut self, why: String) {
+        self.blocked_forever = Some(why);
     }
 
     /// Record a notice for the user (printed at once when the guest's stderr is the host's).

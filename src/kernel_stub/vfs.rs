@@ -5,8 +5,10 @@
 //! standard streams (or to capture buffers when tagmmu is used as a library); they present
 //! themselves to the guest as pipes, never as terminals.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{Read, Write};
+use std::rc::Rc;
 
 use crate::kernel_stub::errno::{Errno, KResult};
 
@@ -206,6 +208,51 @@ pub enum Node {
     Zero,
     /// A standard stream.
     Stream(Stream),
+    /// A pipe (`pipe2`): the bytes in flight between its two ends.
+    Pipe(Pipe),
+}
+
+/// A pipe's buffer (fs/pipe.c). Linux holds up to 16 page-sized slots (`PIPE_DEF_BUFFERS`);
+/// tagmmu counts bytes instead, which agrees with Linux whenever writes fill whole pages and
+/// is otherwise a little more generous (Linux merges a small write into the last slot only
+/// while that page has room).
+#[derive(Debug)]
+pub struct Pipe {
+    buf: VecDeque<u8>,
+    capacity: usize,
+}
+
+/// The default capacity of a pipe: 16 pages (`PIPE_DEF_BUFFERS`).
+pub const PIPE_DEF_CAPACITY: usize = 16 * 4096;
+/// `PIPE_BUF`: writes of at most this many bytes are atomic.
+pub const PIPE_BUF: usize = 4096;
+/// `/proc/sys/fs/pipe-max-size`: the most an unprivileged `F_SETPIPE_SZ` may ask for.
+pub const PIPE_MAX_SIZE: usize = 1 << 20;
+
+impl Pipe {
+    fn new() -> Pipe {
+        Pipe { buf: VecDeque::new(), capacity: PIPE_DEF_CAPACITY }
+    }
+
+    /// Bytes waiting to be read.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Nothing waiting to be read?
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Bytes a write can add now.
+    pub fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.buf.len())
+    }
+
+    /// The capacity (`F_GETPIPE_SZ`).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
 }
 
 /// Metadata the guest can stat.
@@ -259,7 +306,9 @@ pub struct OpenFlags {
     pub nonblock: bool,
 }
 
-/// An open file description.
+/// An open file description: what `open` creates and `dup` (and, in Linux, `fork`) shares,
+/// with one file position and one set of status flags (`flags.cloexec` is the flag it was
+/// opened with; close-on-exec itself belongs to each descriptor).
 #[derive(Clone, Debug)]
 pub struct OpenFile {
     ino: usize,
@@ -286,11 +335,42 @@ pub enum Whence {
 pub const MAX_FILE_SIZE: u64 = 1 << 30;
 const MAX_FDS: usize = 1024;
 
+/// A descriptor: the open file description it refers to (shared with the descriptors `dup`
+/// made of it) and its own close-on-exec flag.
+#[derive(Clone, Debug)]
+struct FdSlot {
+    desc: Rc<RefCell<OpenFile>>,
+    cloexec: bool,
+}
+
+/// Which way a blocking read or write of a descriptor waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// A read: for bytes to arrive.
+    Read,
+    /// A write of this many bytes: for room.
+    Write(usize),
+}
+
+/// What `poll` sees of a descriptor (`POLL*` bits in asm-generic and sparc numbering alike).
+pub mod poll {
+    #![allow(missing_docs)]
+    pub const POLLIN: u16 = 0x001;
+    pub const POLLPRI: u16 = 0x002;
+    pub const POLLOUT: u16 = 0x004;
+    pub const POLLERR: u16 = 0x008;
+    pub const POLLHUP: u16 = 0x010;
+    pub const POLLNVAL: u16 = 0x020;
+    pub const POLLRDNORM: u16 = 0x040;
+    pub const POLLRDBAND: u16 = 0x080;
+    pub const POLLWRNORM: u16 = 0x100;
+}
+
 /// The filesystem plus the descriptor table of the one process.
 pub struct Vfs {
     inodes: Vec<Inode>,
     names: BTreeMap<String, usize>,
-    fds: Vec<Option<OpenFile>>,
+    fds: Vec<Option<FdSlot>>,
     cwd: String,
     stdout: OutputSink,
     stderr: OutputSink,
@@ -364,7 +444,8 @@ impl Vfs {
             let ino = v.inodes.len();
             v.inodes.push(Inode { node: Node::Stream(s), perm: 0o600 });
             let flags = OpenFlags { read: i == 0, write: i != 0, ..Default::default() };
-            v.fds.push(Some(OpenFile { ino, path: format!("pipe:[{i}]"), pos: 0, flags }));
+            let desc = Rc::new(RefCell::new(OpenFile { ino, path: format!("pipe:[{i}]"), pos: 0, flags }));
+            v.fds.push(Some(FdSlot { desc, cloexec: false }));
         }
         v
     }
@@ -431,7 +512,7 @@ impl Vfs {
     /// A regular file with no name and no descriptor left is gone: free its bytes (a file
     /// whose page cache is mapped keeps them, as its mapping does).
     fn forget_if_unused(&mut self, ino: usize) {
-        if self.names.values().any(|&i| i == ino) || self.fds.iter().flatten().any(|f| f.ino == ino) {
+        if self.names.values().any(|&i| i == ino) || self.fds.iter().flatten().any(|f| f.desc.borrow().ino == ino) {
             return;
         }
         if let Node::File(d) = &mut self.inodes[ino].node {
@@ -497,11 +578,16 @@ impl Vfs {
     }
 
     fn install(&mut self, file: OpenFile) -> KResult<usize> {
+        let cloexec = file.flags.cloexec;
+        self.install_slot(FdSlot { desc: Rc::new(RefCell::new(file)), cloexec })
+    }
+
+    fn install_slot(&mut self, slot: FdSlot) -> KResult<usize> {
         let fd = self.lowest_free_fd()?;
         if fd == self.fds.len() {
-            self.fds.push(Some(file));
+            self.fds.push(Some(slot));
         } else {
-            self.fds[fd] = Some(file);
+            self.fds[fd] = Some(slot);
         }
         Ok(fd)
     }
@@ -552,34 +638,82 @@ impl Vfs {
         self.install(OpenFile { ino, path, pos: 0, flags })
     }
 
-    /// The open file behind `fd`.
-    pub fn file(&self, fd: u64) -> KResult<&OpenFile> {
-        self.fds.get(fd as usize).and_then(Option::as_ref).ok_or(Errno::EBADF)
+    fn slot(&self, fd: u64) -> KResult<&FdSlot> {
+        self.fds.get(usize::try_from(fd).map_err(|_| Errno::EBADF)?).and_then(Option::as_ref).ok_or(Errno::EBADF)
     }
 
-    fn file_mut(&mut self, fd: u64) -> KResult<&mut OpenFile> {
-        self.fds.get_mut(fd as usize).and_then(Option::as_mut).ok_or(Errno::EBADF)
+    /// The open file description behind `fd` (a copy: its position and flags as they are now).
+    pub fn file(&self, fd: u64) -> KResult<OpenFile> {
+        Ok(self.slot(fd)?.desc.borrow().clone())
+    }
+
+    /// Set the file position of the description behind `fd` (shared with its dups).
+    fn set_pos(&mut self, fd: u64, pos: u64) -> KResult<()> {
+        self.slot(fd)?.desc.borrow_mut().pos = pos;
+        Ok(())
+    }
+
+    fn ino_of(&self, fd: u64) -> KResult<usize> {
+        Ok(self.slot(fd)?.desc.borrow().ino)
     }
 
     /// What `fd` refers to.
     pub fn node(&self, fd: u64) -> KResult<&Node> {
-        Ok(&self.inodes[self.file(fd)?.ino].node)
+        Ok(&self.inodes[self.ino_of(fd)?].node)
+    }
+
+    /// The close-on-exec flag of `fd` (`F_GETFD`).
+    pub fn cloexec(&self, fd: u64) -> KResult<bool> {
+        Ok(self.slot(fd)?.cloexec)
+    }
+
+    /// Set the close-on-exec flag of `fd` alone (`F_SETFD`, `FIOCLEX`, `FIONCLEX`).
+    pub fn set_cloexec(&mut self, fd: u64, on: bool) -> KResult<()> {
+        let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
+        self.fds.get_mut(i).and_then(Option::as_mut).ok_or(Errno::EBADF)?.cloexec = on;
+        Ok(())
+    }
+
+    /// `F_SETFL`: change the status flags Linux lets change (O_APPEND, O_NONBLOCK, O_DIRECT;
+    /// setfl() in fs/fcntl.c) on the open file description, so every dup sees them.
+    pub fn set_status_flags(&mut self, fd: u64, append: bool, nonblock: bool, direct: bool) -> KResult<()> {
+        let slot = self.slot(fd)?;
+        let mut d = slot.desc.borrow_mut();
+        d.flags.append = append;
+        d.flags.nonblock = nonblock;
+        d.flags.direct = direct;
+        Ok(())
     }
 
     /// `close(fd)`.
     pub fn close(&mut self, fd: u64) -> KResult<()> {
-        let slot = self.fds.get_mut(fd as usize).ok_or(Errno::EBADF)?;
+        let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
+        let slot = self.fds.get_mut(i).ok_or(Errno::EBADF)?;
         let f = slot.take().ok_or(Errno::EBADF)?;
-        self.forget_if_unused(f.ino);
+        let ino = f.desc.borrow().ino;
+        drop(f);
+        self.forget_if_unused(ino);
         Ok(())
     }
 
-    /// `dup(fd)` / `dup3(fd, newfd)`.
+    /// `fcntl(F_DUPFD)`: like `dup`, at the lowest free descriptor at or above `min`.
+    pub fn dup_from(&mut self, fd: u64, min: u64, cloexec: bool) -> KResult<usize> {
+        let f = FdSlot { desc: Rc::clone(&self.slot(fd)?.desc), cloexec };
+        let min = usize::try_from(min).map_err(|_| Errno::EINVAL)?;
+        let n = (min..MAX_FDS).find(|&i| self.fds.get(i).is_none_or(Option::is_none)).ok_or(Errno::EMFILE)?;
+        if n >= self.fds.len() {
+            self.fds.resize(n + 1, None);
+        }
+        self.fds[n] = Some(f);
+        Ok(n)
+    }
+
+    /// `dup(fd)` / `dup3(fd, newfd)`: a new descriptor for the same open file description
+    /// (one position, one set of status flags), with its own close-on-exec flag.
     pub fn dup(&mut self, fd: u64, newfd: Option<u64>, cloexec: bool) -> KResult<usize> {
-        let mut f = self.file(fd)?.clone();
-        f.flags.cloexec = cloexec;
+        let f = FdSlot { desc: Rc::clone(&self.slot(fd)?.desc), cloexec };
         match newfd {
-            None => self.install(f),
+            None => self.install_slot(f),
             Some(n) => {
                 let n = n as usize;
                 if n >= MAX_FDS {
@@ -591,7 +725,12 @@ impl Vfs {
                 if n >= self.fds.len() {
                     self.fds.resize(n + 1, None);
                 }
-                self.fds[n] = Some(f);
+                // newfd is closed first, silently (its description may be the last of a file).
+                if let Some(old) = self.fds[n].replace(f) {
+                    let ino = old.desc.borrow().ino;
+                    drop(old);
+                    self.forget_if_unused(ino);
+                }
                 Ok(n)
             }
         }
@@ -599,7 +738,7 @@ impl Vfs {
 
     /// Read up to `len` bytes at the file position (advancing it), or at `at` (pread).
     pub fn read(&mut self, fd: u64, len: usize, at: Option<u64>) -> KResult<Vec<u8>> {
-        let f = self.file(fd)?.clone();
+        let f = self.file(fd)?;
         if !f.flags.read {
             return Err(Errno::EBADF);
         }
@@ -622,9 +761,26 @@ impl Vfs {
                 }
                 self.read_stdin(len)?
             }
+            Node::Pipe(_) if at.is_some() => return Err(Errno::ESPIPE),
+            Node::Pipe(p) if p.is_empty() => {
+                // No writer left: end of file. Else the read would wait (a blocking read is
+                // the syscall layer's to decide: see `would_block`).
+                if self.pipe_ends(f.ino).1 == 0 {
+                    Vec::new()
+                } else {
+                    return Err(Errno::EAGAIN);
+                }
+            }
+            Node::Pipe(_) => match &mut self.inodes[f.ino].node {
+                Node::Pipe(p) => {
+                    let n = len.min(p.buf.len());
+                    p.buf.drain(..n).collect()
+                }
+                _ => Vec::new(),
+            },
         };
         if at.is_none() && matches!(self.inodes[f.ino].node, Node::File(_)) {
-            self.file_mut(fd)?.pos += out.len() as u64;
+            self.set_pos(fd, f.pos + out.len() as u64)?;
         }
         Ok(out)
     }
@@ -660,15 +816,174 @@ impl Vfs {
         }
     }
 
+    /// The bytes a read of the pipe `fd` would return now, without consuming them (the
+    /// syscall layer copies them to the user first and consumes what arrived, as pipe_read
+    /// leaves in the pipe what a faulting copy did not take).
+    pub fn pipe_peek(&self, fd: u64, len: usize) -> KResult<Vec<u8>> {
+        match self.node(fd)? {
+            Node::Pipe(p) => Ok(p.buf.iter().take(len).copied().collect()),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// (readers, writers): the descriptors open on each end of the pipe `ino`.
+    fn pipe_ends(&self, ino: usize) -> (usize, usize) {
+        let mut ends = (0, 0);
+        for slot in self.fds.iter().flatten() {
+            let d = slot.desc.borrow();
+            if d.ino == ino {
+                ends.0 += d.flags.read as usize;
+                ends.1 += d.flags.write as usize;
+            }
+        }
+        ends
+    }
+
+    /// `pipe2`: a new pipe; returns the descriptors of its read and write ends. Both or
+    /// neither are installed (EMFILE when two descriptors are not free).
+    pub fn pipe(&mut self, nonblock: bool, cloexec: bool) -> KResult<(usize, usize)> {
+        let free = self.fds.iter().filter(|f| f.is_none()).count() + MAX_FDS.saturating_sub(self.fds.len());
+        if free < 2 {
+            return Err(Errno::EMFILE);
+        }
+        let ino = self.inodes.len();
+        self.inodes.push(Inode { node: Node::Pipe(Pipe::new()), perm: 0o600 });
+        let path = format!("pipe:[{}]", ino + 1);
+        let end = |read: bool| OpenFile {
+            ino,
+            path: path.clone(),
+            pos: 0,
+            flags: OpenFlags { read, write: !read, nonblock, cloexec, ..Default::default() },
+        };
+        let r = self.install(end(true))?;
+        let w = self.install(end(false))?;
+        Ok((r, w))
+    }
+
+    /// `F_SETPIPE_SZ`: the capacity becomes `size` rounded up to a power-of-two number of
+    /// pages (at least one); EBUSY when the bytes in the pipe would not fit, EPERM past
+    /// pipe-max-size without privilege.
+    pub fn set_pipe_size(&mut self, fd: u64, size: u64, privileged: bool) -> KResult<usize> {
+        let ino = self.ino_of(fd)?;
+        let Node::Pipe(p) = &mut self.inodes[ino].node else { return Err(Errno::EBADF) };
+        if size > (1 << 31) {
+            return Err(Errno::EINVAL);
+        }
+        let pages = (size.max(1)).div_ceil(4096).next_power_of_two();
+        let cap = (pages * 4096) as usize;
+        if cap > PIPE_MAX_SIZE && !privileged {
+            return Err(Errno::EPERM);
+        }
+        if p.buf.len() > cap {
+            return Err(Errno::EBUSY);
+        }
+        p.capacity = cap;
+        Ok(cap)
+    }
+
+    /// Would a blocking `wait` on `fd` sleep now? A read of an empty pipe with a writer, a
+    /// write to a pipe with a reader and less room than the bytes (Linux writes them all
+    /// before it returns); never for other files, nor with O_NONBLOCK.
+    pub fn would_block(&self, fd: u64, wait: Wait) -> KResult<bool> {
+        let f = self.file(fd)?;
+        let Node::Pipe(p) = &self.inodes[f.ino].node else { return Ok(false) };
+        if f.flags.nonblock {
+            return Ok(false);
+        }
+        let (readers, writers) = self.pipe_ends(f.ino);
+        Ok(match wait {
+            Wait::Read => f.flags.read && p.is_empty() && writers > 0,
+            Wait::Write(n) => f.flags.write && readers > 0 && p.room() < n,
+        })
+    }
+
+    /// The `POLL*` events `fd` has now (before masking with what was asked; POLLERR and
+    /// POLLHUP are always reported). Regular files, directories and devices are always
+    /// ready (`DEFAULT_POLLMASK`); stdin is readable when it holds bytes or is at its end.
+    pub fn poll_events(&self, fd: u64) -> KResult<u16> {
+        use poll::*;
+        let f = self.file(fd)?;
+        let rd = POLLIN | POLLRDNORM;
+        let wr = POLLOUT | POLLWRNORM;
+        Ok(match &self.inodes[f.ino].node {
+            Node::Pipe(p) => {
+                let (readers, writers) = self.pipe_ends(f.ino);
+                let mut ev = 0;
+                if f.flags.read {
+                    if !p.is_empty() {
+                        ev |= rd;
+                    }
+                    if writers == 0 {
+                        ev |= POLLHUP;
+                    }
+                }
+                if f.flags.write {
+                    if p.room() > 0 {
+                        ev |= wr;
+                    }
+                    if readers == 0 {
+                        ev |= POLLERR;
+                    }
+                }
+                ev
+            }
+            Node::Stream(Stream::In) => match &self.stdin {
+                InputSource::Inherit => {
+                    if host_readable(0) {
+                        rd
+                    } else {
+                        0
+                    }
+                }
+                _ => rd,
+            },
+            Node::Stream(_) => wr,
+            _ => rd | wr,
+        })
+    }
+
+    /// Does `fd` read the host's stdin (a poll of it may wait on the host)?
+    pub fn is_host_stdin(&self, fd: u64) -> bool {
+        matches!(self.node(fd), Ok(Node::Stream(Stream::In))) && self.stdin == InputSource::Inherit
+    }
+
+    /// Wait up to `until` for the host's stdin to become readable.
+    pub fn wait_host_stdin(&self, until: std::time::Instant) -> bool {
+        let until = match self.stdin_deadline {
+            Some(d) if d < until => d,
+            _ => until,
+        };
+        wait_readable(0, until)
+    }
+
     /// Write `data` at the file position (or the end with O_APPEND), or at `at` (pwrite).
     /// Returns the bytes written.
     pub fn write(&mut self, fd: u64, data: &[u8], at: Option<u64>) -> KResult<usize> {
-        let f = self.file(fd)?.clone();
+        let f = self.file(fd)?;
         if !f.flags.write {
             return Err(Errno::EBADF);
         }
+        if let Node::Pipe(_) = &self.inodes[f.ino].node {
+            if at.is_some() {
+                return Err(Errno::ESPIPE);
+            }
+            if self.pipe_ends(f.ino).0 == 0 {
+                // The syscall layer sends SIGPIPE with it (pipe_write).
+                return Err(Errno::EPIPE);
+            }
+            let Node::Pipe(p) = &mut self.inodes[f.ino].node else { return Err(Errno::EBADF) };
+            // Up to PIPE_BUF bytes go in at once or not at all; more may be split.
+            if data.len() <= PIPE_BUF && p.room() < data.len() || p.room() == 0 {
+                return Err(Errno::EAGAIN);
+            }
+            let n = data.len().min(p.room());
+            p.buf.extend(&data[..n]);
+            return Ok(n);
+        }
         match &mut self.inodes[f.ino].node {
             Node::Dir => Err(Errno::EISDIR),
+            // (Written above.)
+            Node::Pipe(_) => Err(Errno::EBADF),
             Node::Null | Node::Zero => Ok(data.len()),
             Node::File(content) => {
                 let pos = match at {
@@ -697,7 +1012,7 @@ impl Vfs {
                 content.write_at(pos, data)?;
                 self.tmpfs_used += content.size() - size;
                 if at.is_none() {
-                    self.file_mut(fd)?.pos = end;
+                    self.set_pos(fd, end)?;
                 }
                 Ok(data.len())
             }
@@ -729,10 +1044,10 @@ impl Vfs {
 
     /// `lseek(fd, off, whence)`.
     pub fn lseek(&mut self, fd: u64, off: i64, whence: Whence) -> KResult<u64> {
-        let f = self.file(fd)?.clone();
+        let f = self.file(fd)?;
         let size = match &self.inodes[f.ino].node {
             Node::File(d) => d.len() as i64,
-            Node::Stream(_) => return Err(Errno::ESPIPE),
+            Node::Stream(_) | Node::Pipe(_) => return Err(Errno::ESPIPE),
             _ => 0,
         };
         let base = match whence {
@@ -744,13 +1059,13 @@ impl Vfs {
         if new < 0 {
             return Err(Errno::EINVAL);
         }
-        self.file_mut(fd)?.pos = new as u64;
+        self.set_pos(fd, new as u64)?;
         Ok(new as u64)
     }
 
     /// `ftruncate(fd, len)`.
     pub fn ftruncate(&mut self, fd: u64, len: i64) -> KResult<()> {
-        let f = self.file(fd)?.clone();
+        let f = self.file(fd)?;
         if len < 0 {
             return Err(Errno::EINVAL);
         }
@@ -759,7 +1074,7 @@ impl Vfs {
         }
         match &self.inodes[f.ino].node {
             Node::File(_) if f.flags.write => self.resize_file(f.ino, len as u64),
-            Node::File(_) | Node::Stream(_) | Node::Null | Node::Zero => Err(Errno::EINVAL),
+            Node::File(_) | Node::Stream(_) | Node::Pipe(_) | Node::Null | Node::Zero => Err(Errno::EINVAL),
             Node::Dir => Err(Errno::EISDIR),
         }
     }
@@ -771,7 +1086,7 @@ impl Vfs {
             Node::File(d) => (mode::S_IFREG, d.len() as u64, 0),
             Node::Null => (mode::S_IFCHR, 0, (1 << 8) | 3),
             Node::Zero => (mode::S_IFCHR, 0, (1 << 8) | 5),
-            Node::Stream(_) => (mode::S_IFIFO, 0, 0),
+            Node::Stream(_) | Node::Pipe(_) => (mode::S_IFIFO, 0, 0),
         };
         StatInfo {
             dev: 0x16,
@@ -787,7 +1102,7 @@ impl Vfs {
 
     /// `fstat(fd)`.
     pub fn fstat(&self, fd: u64) -> KResult<StatInfo> {
-        Ok(self.stat_ino(self.file(fd)?.ino))
+        Ok(self.stat_ino(self.ino_of(fd)?))
     }
 
     /// `stat(path)`.
@@ -857,7 +1172,7 @@ impl Vfs {
 
     /// The file behind `fd`, writable (for a shared mmap of it).
     pub fn file_data_mut(&mut self, fd: u64) -> KResult<&mut FileData> {
-        let ino = self.file(fd)?.ino;
+        let ino = self.ino_of(fd)?;
         match &mut self.inodes[ino].node {
             Node::File(d) => Ok(d),
             _ => Err(Errno::ENODEV),
@@ -891,6 +1206,13 @@ mod capture_tests {
         assert_eq!(buf.len(), CAPTURE_LIMIT + CAPTURE_MARKER.len());
         assert!(buf.ends_with(CAPTURE_MARKER));
     }
+}
+
+/// Is the host's `fd` readable now (or at its end, or in error)?
+fn host_readable(fd: i32) -> bool {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd on the stack, for the duration of the call.
+    unsafe { libc::poll(&mut p, 1, 0) != 0 }
 }
 
 /// Wait until `fd` is readable (or at end of file or in error: a read then returns at once),
@@ -987,6 +1309,52 @@ mod tests {
         let fd = v.open("rel", rw_create(), 0o644).unwrap();
         assert_eq!(v.file(fd as u64).unwrap().path, "/tmp/d/rel");
         assert_eq!(v.list_dir("/tmp/d").unwrap()[0].0, "rel");
+    }
+
+    #[test]
+    fn a_dup_shares_the_open_file_description_but_not_close_on_exec() {
+        let mut v = vfs();
+        let fd = v.open("/tmp/f", rw_create(), 0o600).unwrap() as u64;
+        v.write(fd, b"abcdef", None).unwrap();
+        let d = v.dup(fd, None, true).unwrap() as u64;
+        v.lseek(fd, 2, Whence::Set).unwrap();
+        assert_eq!(v.read(d, 2, None).unwrap(), b"cd", "one file position");
+        assert_eq!(v.file(fd).unwrap().pos, 4);
+        v.set_status_flags(d, false, true, false).unwrap();
+        assert!(v.file(fd).unwrap().flags.nonblock, "one set of status flags");
+        assert_eq!((v.cloexec(fd), v.cloexec(d)), (Ok(false), Ok(true)), "close-on-exec per descriptor");
+        v.close(fd).unwrap();
+        assert_eq!(v.read(d, 9, None).unwrap(), b"ef", "the description outlives the first descriptor");
+        assert_eq!(v.dup_from(d, 10, false), Ok(10));
+    }
+
+    #[test]
+    fn a_pipe_moves_bytes_in_order_and_knows_its_ends() {
+        let mut v = vfs();
+        let (r, w) = v.pipe(false, false).unwrap();
+        let (r, w) = (r as u64, w as u64);
+        assert_eq!(v.would_block(r, Wait::Read), Ok(true), "empty, with a writer");
+        assert_eq!(v.write(w, b"abc", None), Ok(3));
+        assert_eq!(v.pipe_peek(r, 2).unwrap(), b"ab");
+        assert_eq!(v.read(r, 2, None).unwrap(), b"ab");
+        assert_eq!(v.poll_events(r), Ok(poll::POLLIN | poll::POLLRDNORM));
+        assert_eq!(v.read(r, 9, None).unwrap(), b"c");
+        assert_eq!(v.read(r, 9, None), Err(Errno::EAGAIN), "empty with a writer: would wait");
+        assert_eq!(v.write(w, &vec![0; PIPE_DEF_CAPACITY + 1], None), Ok(PIPE_DEF_CAPACITY));
+        assert_eq!(v.would_block(w, Wait::Write(1)), Ok(true), "full, with a reader");
+        assert_eq!(v.write(w, b"x", None), Err(Errno::EAGAIN));
+        assert_eq!(v.set_pipe_size(w, 4096, false), Err(Errno::EBUSY));
+        assert_eq!(v.set_pipe_size(w, 2 << 20, false), Err(Errno::EPERM));
+        v.close(w).unwrap();
+        assert_eq!(v.would_block(r, Wait::Read), Ok(false), "no writer left");
+        assert_eq!(v.read(r, PIPE_DEF_CAPACITY, None).unwrap().len(), PIPE_DEF_CAPACITY);
+        assert_eq!(v.read(r, 9, None).unwrap(), b"", "end of file");
+        assert_eq!(v.poll_events(r), Ok(poll::POLLHUP));
+        let (r2, w2) = v.pipe(true, true).unwrap();
+        v.close(r2 as u64).unwrap();
+        assert_eq!(v.write(w2 as u64, b"x", None), Err(Errno::EPIPE));
+        assert_eq!(v.cloexec(w2 as u64), Ok(true));
+        assert_eq!(v.lseek(r, 0, Whence::Set), Err(Errno::ESPIPE));
     }
 
     #[test]

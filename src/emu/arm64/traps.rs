@@ -50,6 +50,11 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             uc.emu_stop().op("stop")?;
             return Ok(());
         }
+        SyscallOutcome::Deadlock(reason) => {
+            uc.get_data_mut().state.stop = Some(Stop::Deadlock { reason });
+            uc.emu_stop().op("stop")?;
+            return Ok(());
+        }
         SyscallOutcome::KillLivelock(msg) => {
             // The real kernel would spin here forever; the watchdog ends the task with SIGKILL.
             let pc = uc.pc_read().op("read pc")?;

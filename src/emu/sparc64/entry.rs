@@ -55,6 +55,11 @@ pub(super) fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             uc.emu_stop().op("stop")?;
             return Ok(());
         }
+        SyscallOutcome::Deadlock(reason) => {
+            uc.get_data_mut().state.stop = Some(Stop::Deadlock { reason });
+            uc.emu_stop().op("stop")?;
+            return Ok(());
+        }
         SyscallOutcome::KillLivelock(msg) => {
             let g = uc.get_data_mut();
             let at = resume - 4;

@@ -118,7 +118,7 @@ impl Kernel {
 
     pub(super) fn sys_read(&mut self, fd: u64, buf: u64, len: u64, at: Option<u64>) -> KResult<u64> {
         let len = len.min(MAX_RW_COUNT) as usize;
-        let f = self.vfs.file(fd)?.clone();
+        let f = self.vfs.file(fd)?;
         if !f.flags.read {
             return Err(Errno::EBADF);
         }
@@ -141,6 +141,9 @@ impl Kernel {
             }
             return Ok(n);
         }
+        if matches!(self.vfs.node(fd)?, Node::Pipe(_)) {
+            return self.read_pipe(fd, buf, len);
+        }
         let want = if matches!(self.vfs.node(fd)?, Node::Zero) { len.min(ENDLESS_CHUNK) } else { len };
         let data = self.vfs.read(fd, want, None)?;
         let left = uaccess::copy_to_user(&mut self.mm, self.uaccess, UserAddr(buf), &data);
@@ -148,6 +151,27 @@ impl Kernel {
         if copied == 0 && !data.is_empty() {
             return Err(Errno::EFAULT);
         }
+        Ok(copied as u64)
+    }
+
+    /// A read of a pipe (pipe_read): what the user buffer takes leaves the pipe, the rest
+    /// stays (EFAULT when nothing could be copied).
+    fn read_pipe(&mut self, fd: u64, buf: u64, len: usize) -> KResult<u64> {
+        if len == 0 {
+            return Ok(0);
+        }
+        self.wait_or_deadlock(fd, crate::kernel_stub::vfs::Wait::Read, "read")?;
+        let data = self.vfs.pipe_peek(fd, len)?;
+        if data.is_empty() {
+            // End of file (no writer), or EAGAIN for a non-blocking read.
+            return self.vfs.read(fd, len, None).map(|d| d.len() as u64);
+        }
+        let left = uaccess::copy_to_user(&mut self.mm, self.uaccess, UserAddr(buf), &data);
+        let copied = data.len() - left;
+        if copied == 0 {
+            return Err(Errno::EFAULT);
+        }
+        self.vfs.read(fd, copied, None)?;
         Ok(copied as u64)
     }
 
@@ -159,6 +183,12 @@ impl Kernel {
         }
         if uaccess::access_ok(&self.mm, self.uaccess, UserAddr(buf), len).is_none() {
             return Err(Errno::EFAULT);
+        }
+        if matches!(self.vfs.node(fd)?, Node::Pipe(_)) {
+            if at.is_some() {
+                return Err(Errno::ESPIPE);
+            }
+            self.wait_or_deadlock(fd, crate::kernel_stub::vfs::Wait::Write(len as usize), "write")?;
         }
         // /dev/null never looks at the buffer (write_null returns the count).
         if matches!(self.vfs.node(fd)?, Node::Null) {
@@ -182,7 +212,7 @@ impl Kernel {
             let pos = at.map(|a| a + written);
             match self.vfs.write(fd, &data, pos) {
                 Ok(w) => written += w as u64,
-                Err(e) if written == 0 => return Err(e),
+                Err(e) if written == 0 => return Err(self.on_broken_pipe(e)),
                 Err(_) => break,
             }
             if left != 0 {
@@ -200,7 +230,7 @@ impl Kernel {
     /// `btrfs_buffered_write`, ext4 and tmpfs through `generic_perform_write` (with their
     /// `write_end`). The position advances by what was written.
     fn write_regular(&mut self, fd: u64, segs: Vec<(u64, u64)>, at: Option<u64>) -> KResult<u64> {
-        let f = self.vfs.file(fd)?.clone();
+        let f = self.vfs.file(fd)?;
         let size = match self.vfs.node(fd)? {
             Node::File(data) => data.size(),
             _ => return Err(Errno::EINVAL),
@@ -460,29 +490,73 @@ impl Kernel {
         const F_GETFL: u64 = 3;
         const F_SETFL: u64 = 4;
         const F_DUPFD_CLOEXEC: u64 = 1030;
-        let f = self.vfs.file(fd)?.clone();
+        const F_SETPIPE_SZ: u64 = 1031;
+        const F_GETPIPE_SZ: u64 = 1032;
+        const FD_CLOEXEC: u64 = 1;
+        let f = self.vfs.file(fd)?;
         match cmd {
-            F_DUPFD | F_DUPFD_CLOEXEC => self.vfs.dup(fd, None, cmd == F_DUPFD_CLOEXEC).map(|n| n as u64),
-            F_GETFD => Ok(f.flags.cloexec as u64),
-            F_SETFD => Ok(0),
+            F_DUPFD | F_DUPFD_CLOEXEC => {
+                // The lowest free descriptor at or above arg.
+                if arg >= self.rlimits.0[7].0.min(1024) {
+                    return Err(Errno::EINVAL);
+                }
+                self.vfs.dup_from(fd, arg, cmd == F_DUPFD_CLOEXEC).map(|n| n as u64)
+            }
+            F_GETFD => Ok(if self.vfs.cloexec(fd)? { FD_CLOEXEC } else { 0 }),
+            F_SETFD => self.vfs.set_cloexec(fd, arg & FD_CLOEXEC != 0).map(|_| 0),
             F_GETFL => Ok(encode_open_flags(self.arch, &f.flags)),
             F_SETFL => {
-                let _ = arg;
-                Ok(0)
+                // Only O_APPEND, O_NONBLOCK and O_DIRECT (and O_ASYNC/O_NOATIME, not modelled)
+                // change; the access mode and creation flags are ignored (fs/fcntl.c setfl).
+                let new = decode_open_flags(self.arch, arg);
+                if new.direct && !matches!(self.vfs.node(fd)?, Node::File(_)) {
+                    return Err(Errno::EINVAL);
+                }
+                self.vfs.set_status_flags(fd, new.append, new.nonblock, new.direct).map(|_| 0)
+            }
+            F_GETPIPE_SZ => match self.vfs.node(fd)? {
+                Node::Pipe(p) => Ok(p.capacity() as u64),
+                _ => Err(Errno::EBADF),
+            },
+            F_SETPIPE_SZ => {
+                let privileged = self.config.uid == 0;
+                self.vfs.set_pipe_size(fd, arg as u32 as u64, privileged).map(|n| n as u64)
             }
             _ => Err(Errno::EINVAL),
         }
     }
 
-    pub(super) fn sys_ioctl(&mut self, fd: u64, req: u64) -> KResult<u64> {
+    pub(super) fn sys_ioctl(&mut self, fd: u64, req: u64, arg: u64) -> KResult<u64> {
         // (FIONCLEX, FIOCLEX, FIONBIO): asm-generic's, and sparc's _IO/_IOW('f', ...) forms.
         let (fionclex, fioclex, fionbio) = match self.arch {
             Arch::Arm64 => (0x5450, 0x5451, 0x5421),
             Arch::Sparc64 => (0x2000_6602, 0x2000_6601, 0x8004_667e),
         };
         self.vfs.file(fd)?;
+        // FIONREAD: sparc's _IOR('f', 127, int); asm-generic's 0x541B.
+        let fionread = match self.arch {
+            Arch::Arm64 => 0x541b,
+            Arch::Sparc64 => 0x4004_667f,
+        };
         match req {
-            r if r == fionclex || r == fioclex || r == fionbio => Ok(0),
+            r if r == fionclex || r == fioclex => self.vfs.set_cloexec(fd, r == fioclex).map(|_| 0),
+            r if r == fionbio => {
+                let b = uaccess::read_user(&mut self.mm, self.uaccess, UserAddr(arg), 4)?;
+                let on = crate::arch::read_u32(self.arch, &b) != 0;
+                let f = self.vfs.file(fd)?;
+                self.vfs.set_status_flags(fd, f.flags.append, on, f.flags.direct).map(|_| 0)
+            }
+            r if r == fionread && matches!(self.vfs.node(fd)?, Node::Pipe(_)) => {
+                let Node::Pipe(p) = self.vfs.node(fd)? else { return Err(Errno::EBADF) };
+                let n = p.len() as u32;
+                uaccess::write_user(
+                    &mut self.mm,
+                    self.uaccess,
+                    UserAddr(arg),
+                    &StructWriter::new(self.arch).u32(n).finish(),
+                )?;
+                Ok(0)
+            }
             // No descriptor is a terminal (the standard streams present themselves as pipes),
             // and no other ioctl is modelled for these files.
             _ => Err(Errno::ENOTTY),
@@ -490,7 +564,7 @@ impl Kernel {
     }
 
     pub(super) fn sys_getdents64(&mut self, fd: u64, buf: u64, size: u64) -> KResult<u64> {
-        let f = self.vfs.file(fd)?.clone();
+        let f = self.vfs.file(fd)?;
         if !matches!(self.vfs.node(fd)?, Node::Dir) {
             return Err(Errno::ENOTDIR);
         }

@@ -4,6 +4,8 @@
 mod fs;
 mod mem;
 pub mod names;
+mod pipe;
+mod poll;
 mod process;
 mod signals;
 mod time;
@@ -159,6 +161,10 @@ sysnos! {
     Shmat = "shmat", Some(196), Some(397), [Int, Hex, Hex];
     Shmdt = "shmdt", Some(197), Some(398), [Hex];
     Lstat = "lstat", None, Some(40), [Path, Hex];
+    Pipe2 = "pipe2", Some(59), Some(321), [Hex, Hex];
+    Pselect6 = "pselect6", Some(72), Some(297), [Int, Hex, Hex, Hex, Hex, Hex];
+    Ppoll = "ppoll", Some(73), Some(298), [Hex, Int, Hex, Hex, Size];
+    Poll = "poll", None, Some(153), [Hex, Int, Int];
 }
 
 /// What a syscall did, for the CPU backend.
@@ -172,6 +178,8 @@ pub enum SyscallOutcome {
     SigReturn,
     /// A kernel loop was proven live-locked and the machine kills the task (SIGKILL).
     KillLivelock(String),
+    /// The task sleeps in the syscall and nothing can ever wake it (the machine stops).
+    Deadlock(String),
 }
 
 /// `AT_FDCWD`.
@@ -200,6 +208,9 @@ impl Kernel {
                 // task (a real kernel would spin forever).
                 _ if self.livelock_kill.is_some() => {
                     SyscallOutcome::KillLivelock(self.livelock_kill.take().unwrap_or_default())
+                }
+                _ if self.blocked_forever.is_some() => {
+                    SyscallOutcome::Deadlock(self.blocked_forever.take().unwrap_or_default())
                 }
                 o => o,
             },
@@ -232,6 +243,7 @@ impl Kernel {
                 SyscallOutcome::KillLivelock(_) => {
                     (0, "? (live-lock proven: tagmmu killed the task; a real kernel spins)".into())
                 }
+                SyscallOutcome::Deadlock(_) => (0, "? (blocks for ever: nothing can wake the task)".into()),
             };
             self.trace.emit(TraceEvent::Syscall { nr, name, args: args_text, ret, result });
         }
@@ -259,7 +271,7 @@ impl Kernel {
                 if let Some(end) = self.btrfs_ioctl(a[0], a[1], a[2]) {
                     return end;
                 }
-                self.sys_ioctl(a[0], a[1])
+                self.sys_ioctl(a[0], a[1], a[2])
             }
             Mkdirat => self.sys_mkdirat(a[0], a[1], a[2]),
             Unlinkat => self.sys_unlinkat(a[0], a[1], a[2]),
@@ -366,6 +378,10 @@ impl Kernel {
             Madvise => self.sys_madvise(a[0], a[1], a[2]),
             Getrandom => self.sys_getrandom(a[0], a[1], a[2]),
             Rseq => Err(Errno::ENOSYS),
+            Pipe2 => self.sys_pipe2(a[0], a[1]),
+            Ppoll => self.sys_ppoll(a[0], a[1], a[2], a[3], a[4]),
+            Poll => self.sys_poll(a[0], a[1], a[2]),
+            Pselect6 => self.sys_pselect6(a),
         };
         SyscallOutcome::Return(r)
     }

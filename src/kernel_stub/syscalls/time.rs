@@ -20,13 +20,13 @@ impl Kernel {
         }
     }
 
-    fn put_timespec(&mut self, addr: u64, ns: u64) -> KResult<()> {
+    pub(super) fn put_timespec(&mut self, addr: u64, ns: u64) -> KResult<()> {
         let mut w = StructWriter::new(self.arch);
         w.u64(ns / NSEC).u64(ns % NSEC);
         uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(addr), &w.finish())
     }
 
-    fn get_timespec(&mut self, addr: u64) -> KResult<u64> {
+    pub(super) fn get_timespec(&mut self, addr: u64) -> KResult<u64> {
         let b = uaccess::read_user(&mut self.mm, self.uaccess, UserAddr(addr), 16)?;
         let (s, ns) = (read_u64(self.arch, &b[..8]) as i64, read_u64(self.arch, &b[8..]) as i64);
         if s < 0 || !(0..NSEC as i64).contains(&ns) {
