@@ -29,24 +29,28 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo is missing: install Rust (https://rustup.rs) first" >&2
   exit 1
 fi
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+install_missing() {
+  # De-duplicate.
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup: missing: ${missing[*]}" >&2
+    echo "setup: this is not a Debian/Ubuntu system; install the equivalents of these packages by hand" >&2
+    exit 1
+  fi
+  if [ "$(id -u)" -eq 0 ]; then
+    sudo=()
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+  else
+    echo "setup: missing: ${missing[*]}; run as root or install sudo" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}" >&2
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+if [ ${#missing[@]} -ne 0 ]; then
+  install_missing
 fi
-# De-duplicate.
-mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup: missing: ${missing[*]}" >&2
-  echo "setup: this is not a Debian/Ubuntu system; install the equivalents of these packages by hand" >&2
-  exit 1
-fi
-if [ "$(id -u)" -eq 0 ]; then
-  sudo=()
-elif command -v sudo >/dev/null 2>&1; then
-  sudo=(sudo)
-else
-  echo "setup: missing: ${missing[*]}; run as root or install sudo" >&2
-  exit 1
-fi
-echo "setup: installing ${missing[*]}" >&2
-"${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+# The third-party differential corpus (busybox-static for arm64), fetched, not committed.
+"$(dirname "$0")/fetch-corpus.sh"

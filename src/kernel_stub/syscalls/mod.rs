@@ -165,6 +165,13 @@ sysnos! {
     Pselect6 = "pselect6", Some(72), Some(297), [Int, Hex, Hex, Hex, Hex, Hex];
     Ppoll = "ppoll", Some(73), Some(298), [Hex, Int, Hex, Hex, Size];
     Poll = "poll", None, Some(153), [Hex, Int, Int];
+    Setgid = "setgid", Some(144), Some(46), [Int];
+    Setuid = "setuid", Some(146), Some(23), [Int];
+    Setpgid = "setpgid", Some(154), Some(185), [Int, Int];
+    Getpgid = "getpgid", Some(155), Some(224), [Int];
+    Getsid = "getsid", Some(156), Some(252), [Int];
+    Setsid = "setsid", Some(157), Some(175), [];
+    Getgroups = "getgroups", Some(158), Some(79), [Int, Hex];
 }
 
 /// What a syscall did, for the CPU backend.
@@ -382,6 +389,12 @@ impl Kernel {
             Ppoll => self.sys_ppoll(a[0], a[1], a[2], a[3], a[4]),
             Poll => self.sys_poll(a[0], a[1], a[2]),
             Pselect6 => self.sys_pselect6(a),
+            Setuid => self.sys_setid(a[0] as u32, true),
+            Setgid => self.sys_setid(a[0] as u32, false),
+            Getpgid | Getsid => self.sys_getpgid(a[0] as i32),
+            Setpgid => self.sys_setpgid(a[0] as i32, a[1] as i32),
+            Setsid => Err(Errno::EPERM),
+            Getgroups => self.sys_getgroups(a[0] as i32, a[1]),
         };
         SyscallOutcome::Return(r)
     }
@@ -510,6 +523,24 @@ mod tests {
         let other = u64::from(k.config.pid) + 1;
         assert_eq!(k.syscall(kill, [0x1_0000_0000 | other, 0, 0, 0, 0, 0]), SyscallOutcome::Return(Err(Errno::ESRCH)));
         assert_eq!(k.syscall(kill, [0, 0xffff_ffff, 0, 0, 0, 0]), SyscallOutcome::Return(Err(Errno::EINVAL)));
+    }
+
+    #[test]
+    fn ids_process_groups_and_sessions() {
+        let mut k = Kernel::new(Arch::Arm64, crate::kernel_stub::KernelConfig::default());
+        let nr = |s: Sysno| s.arm64_nr().unwrap();
+        let pid = u64::from(k.config.pid);
+        assert_eq!(k.syscall(nr(Sysno::Setuid), [0, 0, 0, 0, 0, 0]), SyscallOutcome::Return(Err(Errno::EPERM)));
+        assert_eq!(k.syscall(nr(Sysno::Setuid), [1000, 0, 0, 0, 0, 0]), SyscallOutcome::Return(Ok(0)));
+        assert_eq!(k.syscall(nr(Sysno::Getpgid), [0, 0, 0, 0, 0, 0]), SyscallOutcome::Return(Ok(pid)));
+        assert_eq!(k.syscall(nr(Sysno::Getsid), [pid + 1, 0, 0, 0, 0, 0]), SyscallOutcome::Return(Err(Errno::ESRCH)));
+        assert_eq!(k.syscall(nr(Sysno::Setpgid), [0, 0, 0, 0, 0, 0]), SyscallOutcome::Return(Ok(0)));
+        assert_eq!(k.syscall(nr(Sysno::Setpgid), [0, 7, 0, 0, 0, 0]), SyscallOutcome::Return(Err(Errno::EPERM)));
+        assert_eq!(k.syscall(nr(Sysno::Setsid), [0; 6]), SyscallOutcome::Return(Err(Errno::EPERM)), "a group leader");
+        assert_eq!(k.syscall(nr(Sysno::Getgroups), [0; 6]), SyscallOutcome::Return(Ok(1)));
+        k.config.uid = 0;
+        assert_eq!(k.syscall(nr(Sysno::Setgid), [5, 0, 0, 0, 0, 0]), SyscallOutcome::Return(Ok(0)));
+        assert_eq!(k.config.gid, 5, "root may change its gid");
     }
 
     #[test]

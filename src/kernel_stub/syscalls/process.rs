@@ -195,4 +195,61 @@ impl Kernel {
         }
         Ok(0)
     }
+
+    /// `setuid` / `setgid`: the task has one id of each kind (real = effective = saved);
+    /// root may set any, others only the id they have (EPERM), as without CAP_SETUID.
+    pub(super) fn sys_setid(&mut self, id: u32, user: bool) -> KResult<u64> {
+        if id == u32::MAX {
+            return Err(Errno::EINVAL);
+        }
+        let current = if user { self.config.uid } else { self.config.gid };
+        if id != current && self.config.uid != 0 {
+            return Err(Errno::EPERM);
+        }
+        if user {
+            self.config.uid = id;
+        } else {
+            self.config.gid = id;
+        }
+        Ok(0)
+    }
+
+    /// `getpgid` / `getsid`: the task leads its own process group and session (as a program
+    /// a shell started in its own job, with its own terminal session, would); another pid
+    /// is ESRCH.
+    pub(super) fn sys_getpgid(&mut self, pid: i32) -> KResult<u64> {
+        if pid != 0 && pid as u32 != self.config.pid {
+            return Err(Errno::ESRCH);
+        }
+        Ok(self.config.pid as u64)
+    }
+
+    /// `setpgid(pid, pgid)`: the task already leads its group, so only making it the leader
+    /// again succeeds; joining another (non-existent) group is EPERM. (`setsid` is EPERM: a
+    /// group leader cannot start a session.)
+    pub(super) fn sys_setpgid(&mut self, pid: i32, pgid: i32) -> KResult<u64> {
+        if pgid < 0 {
+            return Err(Errno::EINVAL);
+        }
+        if pid != 0 && pid as u32 != self.config.pid {
+            return Err(Errno::ESRCH);
+        }
+        if pgid != 0 && pgid as u32 != self.config.pid {
+            return Err(Errno::EPERM);
+        }
+        Ok(0)
+    }
+
+    /// `getgroups(size, list)`: one supplementary group, the task's gid.
+    pub(super) fn sys_getgroups(&mut self, size: i32, list: u64) -> KResult<u64> {
+        match size {
+            s if s < 0 => Err(Errno::EINVAL),
+            0 => Ok(1),
+            _ => {
+                let b = StructWriter::new(self.arch).u32(self.config.gid).finish();
+                uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(list), &b)?;
+                Ok(1)
+            }
+        }
+    }
 }
