@@ -228,3 +228,21 @@ fn a_task_waiting_on_a_pipe_only_it_can_feed_is_a_deadlock() {
         assert_eq!(r.exit_code(), tagmmu::report::EXIT_DEADLOCK);
     }
 }
+
+/// Waits nothing can end: a futex wait with no timeout in a one-thread program, and SIGSTOP
+/// to itself (no other task can send SIGCONT). Linux sleeps for ever; tagmmu stops the run
+/// as a deadlock, with the reason.
+#[test]
+fn a_futex_nobody_wakes_and_a_stopped_task_are_deadlocks() {
+    for arch in ["arm64", "sparc64"] {
+        for (arg, said, reason) in [
+            ("futex", "waiting on a futex nobody wakes\n", "futex wait at 0x"),
+            ("stop", "stopping\n", "stopped by SIGSTOP, and no other task can send it SIGCONT"),
+        ] {
+            let r = machine::run(&MachineConfig::new(guest(&format!("{arch}/sleepers"))).args([arg])).unwrap();
+            let Stop::Deadlock { reason: got } = &r.stop else { panic!("{arch} {arg}: {:?}", r.stop) };
+            assert!(got.starts_with(reason), "{arch} {arg}: {got}");
+            assert_eq!(String::from_utf8_lossy(&r.stdout), said, "{arch} {arg}");
+        }
+    }
+}

@@ -43,6 +43,11 @@ pub(super) fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Optio
     } else {
         None
     };
+    if act.handler == SIG_DFL {
+        if let Some(reason) = crate::kernel_stub::signal::stops_for_ever(p.signo) {
+            return Ok(Some(Stop::Deadlock { reason }));
+        }
+    }
     let fatal = if act.handler == SIG_IGN {
         false
     } else if act.handler == SIG_DFL {

@@ -23,6 +23,11 @@ pub(super) fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Optio
     }
     let act = g.kernel.signals.action(p.signo);
     let name = crate::kernel_stub::signal::sparc64::name(p.signo);
+    if act.handler == SIG_DFL {
+        if let Some(reason) = crate::kernel_stub::signal::stops_for_ever(p.signo) {
+            return Ok(Some(Stop::Deadlock { reason }));
+        }
+    }
     let fatal = if act.handler == SIG_IGN {
         false
     } else if act.handler == SIG_DFL {

@@ -217,6 +217,16 @@ fn bit(signo: u32) -> u64 {
     1u64 << (signo - 1)
 }
 
+/// What a stop signal at its default action does to the one task of the machine: SIGSTOP
+/// stops it, and since no other task exists to send SIGCONT it stays stopped for ever (the
+/// reason is returned; the machine ends the run there). SIGTSTP, SIGTTIN and SIGTTOU do
+/// nothing: the task's process group is orphaned (its parent is init, in another session),
+/// and Linux's get_signal discards job-control stops in an orphaned group. None for every
+/// other signal.
+pub fn stops_for_ever(signo: u32) -> Option<String> {
+    (signo == sig::SIGSTOP).then(|| "stopped by SIGSTOP, and no other task can send it SIGCONT".to_string())
+}
+
 /// Signals that can never be blocked, caught or ignored.
 pub const UNBLOCKABLE: u64 = (1 << (sig::SIGKILL - 1)) | (1 << (sig::SIGSTOP - 1));
 

@@ -316,7 +316,7 @@ impl Kernel {
                 self.clear_child_tid = a[0];
                 Ok(self.config.pid as u64)
             }
-            Futex => self.sys_futex(a[0], a[1], a[2]),
+            Futex => self.sys_futex(a[0], a[1], a[2], a[3], a[5]),
             SetRobustList => {
                 if a[1] != 24 {
                     Err(Errno::EINVAL)
