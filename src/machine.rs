@@ -42,9 +42,9 @@ pub struct TraceOptions {
 pub struct MachineConfig {
     /// The static executable to run (a host path).
     pub program: PathBuf,
-    /// argv[0] and AT_EXECFN (defaults to the program path as given).
+    /// `argv[0]` and AT_EXECFN (defaults to the program path as given).
     pub argv0: Option<String>,
-    /// Arguments after argv[0].
+    /// Arguments after `argv[0]`.
     pub args: Vec<String>,
     /// Environment, as `KEY=value`.
     pub env: Vec<String>,
@@ -102,7 +102,7 @@ impl MachineConfig {
         }
     }
 
-    /// Set the arguments (after argv[0]).
+    /// Set the arguments (after `argv[0]`).
     pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
         self.args = args.into_iter().map(Into::into).collect();
         self

@@ -29,10 +29,10 @@ pub struct Scenario {
     /// The program: `guest:<arch>/<name>` for a program built from `programs/`, or a path
     /// relative to the scenario file.
     pub program: String,
-    /// Arguments after argv[0].
+    /// Arguments after `argv[0]`.
     #[serde(default)]
     pub args: Vec<String>,
-    /// argv[0] (default: the program path).
+    /// `argv[0]` (default: the program path).
     #[serde(default)]
     pub argv0: Option<String>,
     /// Environment variables.

@@ -46,7 +46,7 @@ pub mod at {
 /// What exec needs besides the image.
 #[derive(Clone, Debug, Default)]
 pub struct ExecParams {
-    /// argv (argv[0] included).
+    /// argv (`argv[0]` included).
     pub argv: Vec<String>,
     /// envp, as `KEY=value` strings.
     pub envp: Vec<String>,

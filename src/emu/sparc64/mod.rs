@@ -5,7 +5,7 @@
 //! table does for a user task:
 //! - **State**: the CPU starts zeroed (no window to SAVE into, FPU off). tagmmu sets the window
 //!   registers, PSTATE.PEF, FPRS.FEF and %asi as Linux's `start_thread` leaves them
-//!   ([`cpu`] reaches the state Unicorn has no API for).
+//!   (`cpu` reaches the state Unicorn has no API for).
 //! - **Traps** arrive in the interrupt hook with Unicorn having already set PC = NPC. For a
 //!   software trap (`ta`) that is the instruction after it. For a trap that must be retried
 //!   (spill, fill, clean window) the trapping instruction is found from NPC and the current
@@ -75,7 +75,7 @@ pub struct Sparc64Options {
 }
 
 /// Replace the instructions tagmmu must emulate (ADI version accesses, `%asi` forms, and the
-/// T4/M7 words Unicorn gets wrong, see [`t4`]) in the code of the loaded image; returns the
+/// T4/M7 words Unicorn gets wrong, see `t4`) in the code of the loaded image; returns the
 /// patch table. `code` is the image's executable sections ([`crate::emu::elf::ElfImage::code_ranges`]):
 /// only they are scanned, never data sharing an executable segment; without them, the whole
 /// executable mappings.

@@ -1,7 +1,7 @@
 //! Physical memory: host-backed segments that both the kernel stub and the CPU backend see.
 //!
 //! Every mapping the guest can touch is backed by a [`Segment`] of host memory. Anonymous
-//! memory is carved out of one [`Arena`] (a host reservation where untouched pages cost
+//! memory is carved out of one `Arena` (a host reservation where untouched pages cost
 //! nothing), which the CPU backend maps once at [`PHYS_BASE`]; a file's page cache, owned by
 //! the VFS, is adopted as a segment of its own above the arena, which the backend maps when it
 //! appears. The stub reads and writes the same bytes through its own pointer, the way the

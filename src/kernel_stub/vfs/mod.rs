@@ -12,6 +12,18 @@ use std::rc::Rc;
 
 use crate::kernel_stub::errno::{Errno, KResult};
 
+mod fd_table;
+mod page_cache;
+mod pipe;
+pub mod poll;
+mod streams;
+
+use fd_table::FdSlot;
+pub use page_cache::{FileData, PAGE_CACHE_SLACK};
+pub use pipe::{Pipe, Wait, PIPE_BUF, PIPE_DEF_CAPACITY, PIPE_MAX_SIZE};
+use streams::{capture, host_readable};
+pub use streams::{InputSource, OutputSink, Stream, CAPTURE_LIMIT, CAPTURE_MARKER};
+
 /// File type bits of `st_mode`.
 pub mod mode {
     /// Directory.
@@ -22,177 +34,6 @@ pub mod mode {
     pub const S_IFCHR: u32 = 0o020000;
     /// FIFO (how the standard streams present themselves).
     pub const S_IFIFO: u32 = 0o010000;
-}
-
-/// Where guest output on fd 1 or 2 goes.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub enum OutputSink {
-    /// Straight to the host's stdout / stderr.
-    #[default]
-    Inherit,
-    /// Into a buffer the caller reads after the run.
-    Capture,
-}
-
-/// The most bytes of one guest stream a capture keeps (the rest is dropped, after a marker
-/// saying so): a printing loop must not exhaust the host.
-pub const CAPTURE_LIMIT: usize = 64 << 20;
-
-/// The marker that ends a capture that reached [`CAPTURE_LIMIT`].
-pub const CAPTURE_MARKER: &[u8] = b"\n[tagmmu: capture limit of 64 MiB reached; the rest of this stream was dropped]\n";
-
-/// Append `data` to the capture `buf`, up to [`CAPTURE_LIMIT`] bytes and then the marker.
-fn capture(buf: &mut Vec<u8>, data: &[u8]) {
-    // Past the limit the marker is already there.
-    if buf.len() > CAPTURE_LIMIT {
-        return;
-    }
-    let room = CAPTURE_LIMIT - buf.len();
-    buf.extend_from_slice(&data[..data.len().min(room)]);
-    if data.len() > room {
-        buf.extend_from_slice(CAPTURE_MARKER);
-    }
-}
-
-/// Where guest input on fd 0 comes from.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub enum InputSource {
-    /// The host's stdin.
-    Inherit,
-    /// Fixed bytes, then end of file.
-    Bytes(Vec<u8>),
-    /// Immediately end of file.
-    #[default]
-    Empty,
-}
-
-/// Which standard stream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stream {
-    /// fd 0.
-    In,
-    /// fd 1.
-    Out,
-    /// fd 2.
-    Err,
-}
-
-/// The bytes of a regular file. A file starts on the heap; when it is first mapped
-/// MAP_SHARED it moves into a fixed host buffer (its page cache) that the CPU backend maps
-/// directly, so the mapping, read() and write() all see the same bytes, and the tags of a
-/// tag-checked shared mapping belong to the file's pages.
-#[derive(Debug)]
-pub struct FileData {
-    heap: Vec<u8>,
-    paged: Option<PageCache>,
-}
-
-/// A file's page cache: a host buffer of fixed capacity, and where it is mapped in physical
-/// memory.
-#[derive(Debug)]
-struct PageCache {
-    buf: memmap2::MmapMut,
-    len: usize,
-    pa: Option<crate::addr::PhysAddr>,
-    /// `len`, shared with the physical memory that maps this page cache (SIGBUS past it).
-    eof: std::sync::Arc<std::sync::atomic::AtomicU64>,
-}
-
-/// Room a file gets beyond its size when it moves into a page cache.
-pub const PAGE_CACHE_SLACK: u64 = 64 << 20;
-
-impl FileData {
-    /// A file holding `bytes`.
-    pub fn new(bytes: Vec<u8>) -> FileData {
-        FileData { heap: bytes, paged: None }
-    }
-    fn bytes(&self) -> &[u8] {
-        match &self.paged {
-            Some(p) => &p.buf[..p.len],
-            None => &self.heap,
-        }
-    }
-    /// The size.
-    pub fn size(&self) -> u64 {
-        self.bytes().len() as u64
-    }
-    /// The most this file can grow to.
-    fn capacity(&self) -> u64 {
-        match &self.paged {
-            Some(p) => p.buf.len() as u64,
-            None => MAX_FILE_SIZE,
-        }
-    }
-    /// Set the size, zero-filling growth.
-    pub fn resize(&mut self, n: u64) -> KResult<()> {
-        if n > self.capacity() {
-            return Err(Errno::EFBIG);
-        }
-        match &mut self.paged {
-            Some(p) => {
-                if (n as usize) < p.len {
-                    p.buf[n as usize..p.len].fill(0);
-                }
-                p.len = n as usize;
-                p.eof.store(n, std::sync::atomic::Ordering::Relaxed);
-            }
-            None => self.heap.resize(n as usize, 0),
-        }
-        Ok(())
-    }
-    /// Write `data` at `pos`, growing the file.
-    pub fn write_at(&mut self, pos: u64, data: &[u8]) -> KResult<()> {
-        let end = pos.checked_add(data.len() as u64).ok_or(Errno::EFBIG)?;
-        if end > self.size() {
-            self.resize(end)?;
-        }
-        let dst = match &mut self.paged {
-            Some(p) => &mut p.buf[..p.len],
-            None => &mut self.heap[..],
-        };
-        dst[pos as usize..end as usize].copy_from_slice(data);
-        Ok(())
-    }
-    /// Move the file into a page cache (if it is not yet) and return the host buffer, its
-    /// capacity and the physical address it is mapped at, if it already is.
-    pub(crate) fn page_cache(&mut self) -> KResult<(*mut u8, u64, Option<crate::addr::PhysAddr>)> {
-        if self.paged.is_none() {
-            let cap = (self.heap.len() as u64 + PAGE_CACHE_SLACK).div_ceil(1 << 16) << 16;
-            let mut buf = memmap2::MmapOptions::new()
-                .len(cap as usize)
-                .no_reserve_swap()
-                .map_anon()
-                .map_err(|_| Errno::ENOMEM)?;
-            buf[..self.heap.len()].copy_from_slice(&self.heap);
-            let len = self.heap.len();
-            self.heap = Vec::new();
-            let eof = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(len as u64));
-            self.paged = Some(PageCache { buf, len, pa: None, eof });
-        }
-        let p = self.paged.as_mut().expect("just created");
-        Ok((p.buf.as_mut_ptr(), p.buf.len() as u64, p.pa))
-    }
-    /// The file's size as its page cache's mappings see it (None before it has one).
-    pub(crate) fn eof_handle(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicU64>> {
-        self.paged.as_ref().map(|p| p.eof.clone())
-    }
-    /// Has it moved into a page cache (mapped shared)?
-    pub fn is_paged(&self) -> bool {
-        self.paged.is_some()
-    }
-    /// Record where the page cache is mapped in physical memory.
-    pub fn set_page_cache_pa(&mut self, pa: crate::addr::PhysAddr) {
-        if let Some(p) = &mut self.paged {
-            p.pa = Some(pa);
-        }
-    }
-}
-
-impl std::ops::Deref for FileData {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        self.bytes()
-    }
 }
 
 /// What an inode is.
@@ -210,49 +51,6 @@ pub enum Node {
     Stream(Stream),
     /// A pipe (`pipe2`): the bytes in flight between its two ends.
     Pipe(Pipe),
-}
-
-/// A pipe's buffer (fs/pipe.c). Linux holds up to 16 page-sized slots (`PIPE_DEF_BUFFERS`);
-/// tagmmu counts bytes instead, which agrees with Linux whenever writes fill whole pages and
-/// is otherwise a little more generous (Linux merges a small write into the last slot only
-/// while that page has room).
-#[derive(Debug)]
-pub struct Pipe {
-    buf: VecDeque<u8>,
-    capacity: usize,
-}
-
-/// The default capacity of a pipe: 16 pages (`PIPE_DEF_BUFFERS`).
-pub const PIPE_DEF_CAPACITY: usize = 16 * 4096;
-/// `PIPE_BUF`: writes of at most this many bytes are atomic.
-pub const PIPE_BUF: usize = 4096;
-/// `/proc/sys/fs/pipe-max-size`: the most an unprivileged `F_SETPIPE_SZ` may ask for.
-pub const PIPE_MAX_SIZE: usize = 1 << 20;
-
-impl Pipe {
-    fn new() -> Pipe {
-        Pipe { buf: VecDeque::new(), capacity: PIPE_DEF_CAPACITY }
-    }
-
-    /// Bytes waiting to be read.
-    pub fn len(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// Nothing waiting to be read?
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
-    /// Bytes a write can add now.
-    pub fn room(&self) -> usize {
-        self.capacity.saturating_sub(self.buf.len())
-    }
-
-    /// The capacity (`F_GETPIPE_SZ`).
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
 }
 
 /// Metadata the guest can stat.
@@ -334,37 +132,6 @@ pub enum Whence {
 /// Upper bound on a file's size (keeps a runaway guest from exhausting host memory).
 pub const MAX_FILE_SIZE: u64 = 1 << 30;
 const MAX_FDS: usize = 1024;
-
-/// A descriptor: the open file description it refers to (shared with the descriptors `dup`
-/// made of it) and its own close-on-exec flag.
-#[derive(Clone, Debug)]
-struct FdSlot {
-    desc: Rc<RefCell<OpenFile>>,
-    cloexec: bool,
-}
-
-/// Which way a blocking read or write of a descriptor waits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Wait {
-    /// A read: for bytes to arrive.
-    Read,
-    /// A write of this many bytes: for room.
-    Write(usize),
-}
-
-/// What `poll` sees of a descriptor (`POLL*` bits in asm-generic and sparc numbering alike).
-pub mod poll {
-    #![allow(missing_docs)]
-    pub const POLLIN: u16 = 0x001;
-    pub const POLLPRI: u16 = 0x002;
-    pub const POLLOUT: u16 = 0x004;
-    pub const POLLERR: u16 = 0x008;
-    pub const POLLHUP: u16 = 0x010;
-    pub const POLLNVAL: u16 = 0x020;
-    pub const POLLRDNORM: u16 = 0x040;
-    pub const POLLRDBAND: u16 = 0x080;
-    pub const POLLWRNORM: u16 = 0x100;
-}
 
 /// The filesystem plus the descriptor table of the one process.
 pub struct Vfs {
@@ -550,15 +317,6 @@ impl Vfs {
         }
     }
 
-    /// Everything the guest wrote to fd 1 while captured.
-    pub fn captured_stdout(&self) -> &[u8] {
-        &self.captured_out
-    }
-    /// Everything the guest wrote to fd 2 while captured.
-    pub fn captured_stderr(&self) -> &[u8] {
-        &self.captured_err
-    }
-
     /// The resolved absolute path for a guest path (relative to the cwd).
     pub fn resolve(&self, path: &str) -> KResult<String> {
         normalize(&self.cwd, path)
@@ -567,29 +325,6 @@ impl Vfs {
     /// The current directory.
     pub fn cwd(&self) -> &str {
         &self.cwd
-    }
-
-    fn lowest_free_fd(&self) -> KResult<usize> {
-        match self.fds.iter().position(Option::is_none) {
-            Some(i) => Ok(i),
-            None if self.fds.len() < MAX_FDS => Ok(self.fds.len()),
-            None => Err(Errno::EMFILE),
-        }
-    }
-
-    fn install(&mut self, file: OpenFile) -> KResult<usize> {
-        let cloexec = file.flags.cloexec;
-        self.install_slot(FdSlot { desc: Rc::new(RefCell::new(file)), cloexec })
-    }
-
-    fn install_slot(&mut self, slot: FdSlot) -> KResult<usize> {
-        let fd = self.lowest_free_fd()?;
-        if fd == self.fds.len() {
-            self.fds.push(Some(slot));
-        } else {
-            self.fds[fd] = Some(slot);
-        }
-        Ok(fd)
     }
 
     /// `openat(AT_FDCWD, path, flags, mode)`.
@@ -636,104 +371,6 @@ impl Vfs {
             _ => {}
         }
         self.install(OpenFile { ino, path, pos: 0, flags })
-    }
-
-    fn slot(&self, fd: u64) -> KResult<&FdSlot> {
-        self.fds.get(usize::try_from(fd).map_err(|_| Errno::EBADF)?).and_then(Option::as_ref).ok_or(Errno::EBADF)
-    }
-
-    /// The open file description behind `fd` (a copy: its position and flags as they are now).
-    pub fn file(&self, fd: u64) -> KResult<OpenFile> {
-        Ok(self.slot(fd)?.desc.borrow().clone())
-    }
-
-    /// Set the file position of the description behind `fd` (shared with its dups).
-    fn set_pos(&mut self, fd: u64, pos: u64) -> KResult<()> {
-        self.slot(fd)?.desc.borrow_mut().pos = pos;
-        Ok(())
-    }
-
-    fn ino_of(&self, fd: u64) -> KResult<usize> {
-        Ok(self.slot(fd)?.desc.borrow().ino)
-    }
-
-    /// What `fd` refers to.
-    pub fn node(&self, fd: u64) -> KResult<&Node> {
-        Ok(&self.inodes[self.ino_of(fd)?].node)
-    }
-
-    /// The close-on-exec flag of `fd` (`F_GETFD`).
-    pub fn cloexec(&self, fd: u64) -> KResult<bool> {
-        Ok(self.slot(fd)?.cloexec)
-    }
-
-    /// Set the close-on-exec flag of `fd` alone (`F_SETFD`, `FIOCLEX`, `FIONCLEX`).
-    pub fn set_cloexec(&mut self, fd: u64, on: bool) -> KResult<()> {
-        let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
-        self.fds.get_mut(i).and_then(Option::as_mut).ok_or(Errno::EBADF)?.cloexec = on;
-        Ok(())
-    }
-
-    /// `F_SETFL`: change the status flags Linux lets change (O_APPEND, O_NONBLOCK, O_DIRECT;
-    /// setfl() in fs/fcntl.c) on the open file description, so every dup sees them.
-    pub fn set_status_flags(&mut self, fd: u64, append: bool, nonblock: bool, direct: bool) -> KResult<()> {
-        let slot = self.slot(fd)?;
-        let mut d = slot.desc.borrow_mut();
-        d.flags.append = append;
-        d.flags.nonblock = nonblock;
-        d.flags.direct = direct;
-        Ok(())
-    }
-
-    /// `close(fd)`.
-    pub fn close(&mut self, fd: u64) -> KResult<()> {
-        let i = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
-        let slot = self.fds.get_mut(i).ok_or(Errno::EBADF)?;
-        let f = slot.take().ok_or(Errno::EBADF)?;
-        let ino = f.desc.borrow().ino;
-        drop(f);
-        self.forget_if_unused(ino);
-        Ok(())
-    }
-
-    /// `fcntl(F_DUPFD)`: like `dup`, at the lowest free descriptor at or above `min`.
-    pub fn dup_from(&mut self, fd: u64, min: u64, cloexec: bool) -> KResult<usize> {
-        let f = FdSlot { desc: Rc::clone(&self.slot(fd)?.desc), cloexec };
-        let min = usize::try_from(min).map_err(|_| Errno::EINVAL)?;
-        let n = (min..MAX_FDS).find(|&i| self.fds.get(i).is_none_or(Option::is_none)).ok_or(Errno::EMFILE)?;
-        if n >= self.fds.len() {
-            self.fds.resize(n + 1, None);
-        }
-        self.fds[n] = Some(f);
-        Ok(n)
-    }
-
-    /// `dup(fd)` / `dup3(fd, newfd)`: a new descriptor for the same open file description
-    /// (one position, one set of status flags), with its own close-on-exec flag.
-    pub fn dup(&mut self, fd: u64, newfd: Option<u64>, cloexec: bool) -> KResult<usize> {
-        let f = FdSlot { desc: Rc::clone(&self.slot(fd)?.desc), cloexec };
-        match newfd {
-            None => self.install_slot(f),
-            Some(n) => {
-                let n = n as usize;
-                if n >= MAX_FDS {
-                    return Err(Errno::EBADF);
-                }
-                if n == fd as usize {
-                    return Err(Errno::EINVAL);
-                }
-                if n >= self.fds.len() {
-                    self.fds.resize(n + 1, None);
-                }
-                // newfd is closed first, silently (its description may be the last of a file).
-                if let Some(old) = self.fds[n].replace(f) {
-                    let ino = old.desc.borrow().ino;
-                    drop(old);
-                    self.forget_if_unused(ino);
-                }
-                Ok(n)
-            }
-        }
     }
 
     /// Read up to `len` bytes at the file position (advancing it), or at `at` (pread).
@@ -783,177 +420,6 @@ impl Vfs {
             self.set_pos(fd, f.pos + out.len() as u64)?;
         }
         Ok(out)
-    }
-
-    /// Give up blocking reads of the host's stdin at `deadline` (the run's wall-time budget).
-    pub fn set_stdin_deadline(&mut self, deadline: Option<std::time::Instant>) {
-        self.stdin_deadline = deadline;
-    }
-
-    fn read_stdin(&mut self, len: usize) -> KResult<Vec<u8>> {
-        match &self.stdin {
-            InputSource::Empty => Ok(Vec::new()),
-            InputSource::Bytes(b) => {
-                let start = self.stdin_pos.min(b.len());
-                let end = start + len.min(b.len() - start);
-                self.stdin_pos = end;
-                Ok(b[start..end].to_vec())
-            }
-            InputSource::Inherit => {
-                if let Some(deadline) = self.stdin_deadline {
-                    // Wait for input no longer than the run's wall-time budget: past it the
-                    // read is interrupted (the run then stops on the budget, before the guest
-                    // sees EINTR).
-                    if !wait_readable(0, deadline) {
-                        return Err(Errno::EINTR);
-                    }
-                }
-                let mut buf = vec![0; len.min(1 << 16)];
-                let n = std::io::stdin().read(&mut buf).map_err(|_| Errno::EIO)?;
-                buf.truncate(n);
-                Ok(buf)
-            }
-        }
-    }
-
-    /// The bytes a read of the pipe `fd` would return now, without consuming them (the
-    /// syscall layer copies them to the user first and consumes what arrived, as pipe_read
-    /// leaves in the pipe what a faulting copy did not take).
-    pub fn pipe_peek(&self, fd: u64, len: usize) -> KResult<Vec<u8>> {
-        match self.node(fd)? {
-            Node::Pipe(p) => Ok(p.buf.iter().take(len).copied().collect()),
-            _ => Err(Errno::EINVAL),
-        }
-    }
-
-    /// (readers, writers): the descriptors open on each end of the pipe `ino`.
-    fn pipe_ends(&self, ino: usize) -> (usize, usize) {
-        let mut ends = (0, 0);
-        for slot in self.fds.iter().flatten() {
-            let d = slot.desc.borrow();
-            if d.ino == ino {
-                ends.0 += d.flags.read as usize;
-                ends.1 += d.flags.write as usize;
-            }
-        }
-        ends
-    }
-
-    /// `pipe2`: a new pipe; returns the descriptors of its read and write ends. Both or
-    /// neither are installed (EMFILE when two descriptors are not free).
-    pub fn pipe(&mut self, nonblock: bool, cloexec: bool) -> KResult<(usize, usize)> {
-        let free = self.fds.iter().filter(|f| f.is_none()).count() + MAX_FDS.saturating_sub(self.fds.len());
-        if free < 2 {
-            return Err(Errno::EMFILE);
-        }
-        let ino = self.inodes.len();
-        self.inodes.push(Inode { node: Node::Pipe(Pipe::new()), perm: 0o600 });
-        let path = format!("pipe:[{}]", ino + 1);
-        let end = |read: bool| OpenFile {
-            ino,
-            path: path.clone(),
-            pos: 0,
-            flags: OpenFlags { read, write: !read, nonblock, cloexec, ..Default::default() },
-        };
-        let r = self.install(end(true))?;
-        let w = self.install(end(false))?;
-        Ok((r, w))
-    }
-
-    /// `F_SETPIPE_SZ`: the capacity becomes `size` rounded up to a power-of-two number of
-    /// pages (at least one); EBUSY when the bytes in the pipe would not fit, EPERM past
-    /// pipe-max-size without privilege.
-    pub fn set_pipe_size(&mut self, fd: u64, size: u64, privileged: bool) -> KResult<usize> {
-        let ino = self.ino_of(fd)?;
-        let Node::Pipe(p) = &mut self.inodes[ino].node else { return Err(Errno::EBADF) };
-        if size > (1 << 31) {
-            return Err(Errno::EINVAL);
-        }
-        let pages = (size.max(1)).div_ceil(4096).next_power_of_two();
-        let cap = (pages * 4096) as usize;
-        if cap > PIPE_MAX_SIZE && !privileged {
-            return Err(Errno::EPERM);
-        }
-        if p.buf.len() > cap {
-            return Err(Errno::EBUSY);
-        }
-        p.capacity = cap;
-        Ok(cap)
-    }
-
-    /// Would a blocking `wait` on `fd` sleep now? A read of an empty pipe with a writer, a
-    /// write to a pipe with a reader and less room than the bytes (Linux writes them all
-    /// before it returns); never for other files, nor with O_NONBLOCK.
-    pub fn would_block(&self, fd: u64, wait: Wait) -> KResult<bool> {
-        let f = self.file(fd)?;
-        let Node::Pipe(p) = &self.inodes[f.ino].node else { return Ok(false) };
-        if f.flags.nonblock {
-            return Ok(false);
-        }
-        let (readers, writers) = self.pipe_ends(f.ino);
-        Ok(match wait {
-            Wait::Read => f.flags.read && p.is_empty() && writers > 0,
-            Wait::Write(n) => f.flags.write && readers > 0 && p.room() < n,
-        })
-    }
-
-    /// The `POLL*` events `fd` has now (before masking with what was asked; POLLERR and
-    /// POLLHUP are always reported). Regular files, directories and devices are always
-    /// ready (`DEFAULT_POLLMASK`); stdin is readable when it holds bytes or is at its end.
-    pub fn poll_events(&self, fd: u64) -> KResult<u16> {
-        use poll::*;
-        let f = self.file(fd)?;
-        let rd = POLLIN | POLLRDNORM;
-        let wr = POLLOUT | POLLWRNORM;
-        Ok(match &self.inodes[f.ino].node {
-            Node::Pipe(p) => {
-                let (readers, writers) = self.pipe_ends(f.ino);
-                let mut ev = 0;
-                if f.flags.read {
-                    if !p.is_empty() {
-                        ev |= rd;
-                    }
-                    if writers == 0 {
-                        ev |= POLLHUP;
-                    }
-                }
-                if f.flags.write {
-                    if p.room() > 0 {
-                        ev |= wr;
-                    }
-                    if readers == 0 {
-                        ev |= POLLERR;
-                    }
-                }
-                ev
-            }
-            Node::Stream(Stream::In) => match &self.stdin {
-                InputSource::Inherit => {
-                    if host_readable(0) {
-                        rd
-                    } else {
-                        0
-                    }
-                }
-                _ => rd,
-            },
-            Node::Stream(_) => wr,
-            _ => rd | wr,
-        })
-    }
-
-    /// Does `fd` read the host's stdin (a poll of it may wait on the host)?
-    pub fn is_host_stdin(&self, fd: u64) -> bool {
-        matches!(self.node(fd), Ok(Node::Stream(Stream::In))) && self.stdin == InputSource::Inherit
-    }
-
-    /// Wait up to `until` for the host's stdin to become readable.
-    pub fn wait_host_stdin(&self, until: std::time::Instant) -> bool {
-        let until = match self.stdin_deadline {
-            Some(d) if d < until => d,
-            _ => until,
-        };
-        wait_readable(0, until)
     }
 
     /// Write `data` at the file position (or the end with O_APPEND), or at `at` (pwrite).
@@ -1192,60 +658,14 @@ impl Vfs {
 }
 
 #[cfg(test)]
-mod capture_tests {
-    use super::*;
-
-    #[test]
-    fn a_capture_keeps_at_most_its_limit_then_says_so() {
-        let mut buf = Vec::new();
-        capture(&mut buf, &vec![b'a'; CAPTURE_LIMIT - 3]);
-        capture(&mut buf, b"abc");
-        assert_eq!(buf.len(), CAPTURE_LIMIT, "exactly full: nothing dropped yet");
-        capture(&mut buf, b"d");
-        capture(&mut buf, &[b'e'; 1000]);
-        assert_eq!(buf.len(), CAPTURE_LIMIT + CAPTURE_MARKER.len());
-        assert!(buf.ends_with(CAPTURE_MARKER));
-    }
-}
-
-/// Is the host's `fd` readable now (or at its end, or in error)?
-fn host_readable(fd: i32) -> bool {
-    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-    // SAFETY: one valid pollfd on the stack, for the duration of the call.
-    unsafe { libc::poll(&mut p, 1, 0) != 0 }
-}
-
-/// Wait until `fd` is readable (or at end of file or in error: a read then returns at once),
-/// or until `deadline`. True when a read will not block.
-fn wait_readable(fd: i32, deadline: std::time::Instant) -> bool {
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-        let ms = left.as_millis().clamp(1, 1000) as libc::c_int;
-        // SAFETY: one valid pollfd on the stack, for the duration of the call.
-        let r = unsafe { libc::poll(&mut p, 1, ms) };
-        if r > 0 {
-            return true;
-        }
-        if r < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            // poll itself failed: let the read report it.
-            return true;
-        }
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
 
-    fn rw_create() -> OpenFlags {
+    pub(super) fn rw_create() -> OpenFlags {
         OpenFlags { read: true, write: true, create: true, ..Default::default() }
     }
 
-    fn vfs() -> Vfs {
+    pub(super) fn vfs() -> Vfs {
         Vfs::new(InputSource::Bytes(b"in".to_vec()), OutputSink::Capture, OutputSink::Capture)
     }
 
@@ -1309,52 +729,6 @@ mod tests {
         let fd = v.open("rel", rw_create(), 0o644).unwrap();
         assert_eq!(v.file(fd as u64).unwrap().path, "/tmp/d/rel");
         assert_eq!(v.list_dir("/tmp/d").unwrap()[0].0, "rel");
-    }
-
-    #[test]
-    fn a_dup_shares_the_open_file_description_but_not_close_on_exec() {
-        let mut v = vfs();
-        let fd = v.open("/tmp/f", rw_create(), 0o600).unwrap() as u64;
-        v.write(fd, b"abcdef", None).unwrap();
-        let d = v.dup(fd, None, true).unwrap() as u64;
-        v.lseek(fd, 2, Whence::Set).unwrap();
-        assert_eq!(v.read(d, 2, None).unwrap(), b"cd", "one file position");
-        assert_eq!(v.file(fd).unwrap().pos, 4);
-        v.set_status_flags(d, false, true, false).unwrap();
-        assert!(v.file(fd).unwrap().flags.nonblock, "one set of status flags");
-        assert_eq!((v.cloexec(fd), v.cloexec(d)), (Ok(false), Ok(true)), "close-on-exec per descriptor");
-        v.close(fd).unwrap();
-        assert_eq!(v.read(d, 9, None).unwrap(), b"ef", "the description outlives the first descriptor");
-        assert_eq!(v.dup_from(d, 10, false), Ok(10));
-    }
-
-    #[test]
-    fn a_pipe_moves_bytes_in_order_and_knows_its_ends() {
-        let mut v = vfs();
-        let (r, w) = v.pipe(false, false).unwrap();
-        let (r, w) = (r as u64, w as u64);
-        assert_eq!(v.would_block(r, Wait::Read), Ok(true), "empty, with a writer");
-        assert_eq!(v.write(w, b"abc", None), Ok(3));
-        assert_eq!(v.pipe_peek(r, 2).unwrap(), b"ab");
-        assert_eq!(v.read(r, 2, None).unwrap(), b"ab");
-        assert_eq!(v.poll_events(r), Ok(poll::POLLIN | poll::POLLRDNORM));
-        assert_eq!(v.read(r, 9, None).unwrap(), b"c");
-        assert_eq!(v.read(r, 9, None), Err(Errno::EAGAIN), "empty with a writer: would wait");
-        assert_eq!(v.write(w, &vec![0; PIPE_DEF_CAPACITY + 1], None), Ok(PIPE_DEF_CAPACITY));
-        assert_eq!(v.would_block(w, Wait::Write(1)), Ok(true), "full, with a reader");
-        assert_eq!(v.write(w, b"x", None), Err(Errno::EAGAIN));
-        assert_eq!(v.set_pipe_size(w, 4096, false), Err(Errno::EBUSY));
-        assert_eq!(v.set_pipe_size(w, 2 << 20, false), Err(Errno::EPERM));
-        v.close(w).unwrap();
-        assert_eq!(v.would_block(r, Wait::Read), Ok(false), "no writer left");
-        assert_eq!(v.read(r, PIPE_DEF_CAPACITY, None).unwrap().len(), PIPE_DEF_CAPACITY);
-        assert_eq!(v.read(r, 9, None).unwrap(), b"", "end of file");
-        assert_eq!(v.poll_events(r), Ok(poll::POLLHUP));
-        let (r2, w2) = v.pipe(true, true).unwrap();
-        v.close(r2 as u64).unwrap();
-        assert_eq!(v.write(w2 as u64, b"x", None), Err(Errno::EPIPE));
-        assert_eq!(v.cloexec(w2 as u64), Ok(true));
-        assert_eq!(v.lseek(r, 0, Whence::Set), Err(Errno::ESPIPE));
     }
 
     #[test]
