@@ -39,7 +39,7 @@ fn words_unicorn_would_run_wrong_are_sigill_and_cbcond_runs() {
 /// Only code is patched: the ELF's executable sections, never .rodata sharing their segment.
 #[test]
 fn only_the_executable_sections_are_scanned() {
-    let image = tagmmu::emu::elf::load_file(&guest("sparc64/niagara4"), None).unwrap();
+    let image = tagmmu::kernel_stub::binfmt_elf::load_file(&guest("sparc64/niagara4"), None).unwrap();
     assert!(!image.code_ranges.is_empty());
     let exec: Vec<_> = image.segments.iter().filter(|s| s.prot.contains(tagmmu::kernel_stub::mm::Prot::EXEC)).collect();
     let code: u64 = image.code_ranges.iter().map(|(s, e)| e - s).sum();

@@ -4,7 +4,6 @@ mod access_hook;
 pub mod arm64;
 mod backend;
 pub mod disasm;
-pub mod elf;
 mod guard;
 mod run_loop;
 pub mod sparc64;

@@ -8,7 +8,7 @@
 
 use crate::addr::UserAddr;
 use crate::arch::StructWriter;
-use crate::emu::elf::ElfImage;
+use crate::kernel_stub::binfmt_elf::ElfImage;
 use crate::kernel_stub::errno::{Errno, KResult};
 use crate::kernel_stub::mm::{Prot, VmaKind};
 use crate::kernel_stub::uaccess::{self, UaccessCtx};
@@ -216,7 +216,7 @@ impl Kernel {
 mod tests {
     use super::*;
     use crate::arch::Arch;
-    use crate::emu::elf::LoadSegment;
+    use crate::kernel_stub::binfmt_elf::LoadSegment;
     use crate::kernel_stub::KernelConfig;
 
     fn image() -> ElfImage {

@@ -5,6 +5,7 @@
 //! it a trapped syscall or fault and mirrors the physical-memory changes it reports, so every
 //! part of the stub runs in plain unit tests.
 
+pub mod binfmt_elf;
 pub mod btrfs;
 pub mod errno;
 pub mod exec;

@@ -7,8 +7,6 @@
 
 pub mod insn;
 
-use crate::kernel_stub::errno::{Errno, KResult};
-
 /// `PROT_MTE` (arm64 uapi mman.h).
 pub const PROT_MTE: u64 = 0x20;
 /// `PR_TAGGED_ADDR_ENABLE`.
@@ -151,6 +149,16 @@ pub struct MteState {
     pub mode: TcfMode,
 }
 
+/// Why `prctl(PR_SET_TAGGED_ADDR_CTRL)` refuses an argument (the kernel returns EINVAL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("PR_SET_TAGGED_ADDR_CTRL argument {arg:#x} has bits this machine does not accept (valid: {valid:#x})")]
+pub struct InvalidCtrl {
+    /// The argument.
+    pub arg: u64,
+    /// The bits the machine accepts.
+    pub valid: u64,
+}
+
 impl MteState {
     /// Does the machine have MTE?
     pub fn supported(&self) -> bool {
@@ -159,7 +167,7 @@ impl MteState {
 
     /// `prctl(PR_SET_TAGGED_ADDR_CTRL, arg)` (arg3..5 already checked zero). Returns whether
     /// the tagged-address ABI is now enabled.
-    pub fn set_ctrl(&mut self, arg: u64) -> KResult<bool> {
+    pub fn set_ctrl(&mut self, arg: u64) -> Result<bool, InvalidCtrl> {
         let mut valid = PR_TAGGED_ADDR_ENABLE;
         if self.supported() {
             valid |= PR_MTE_TCF_SYNC | PR_MTE_TCF_ASYNC | PR_MTE_TAG_MASK;
@@ -168,7 +176,7 @@ impl MteState {
             }
         }
         if arg & !valid != 0 {
-            return Err(Errno::EINVAL);
+            return Err(InvalidCtrl { arg, valid });
         }
         if self.supported() {
             let sync = arg & PR_MTE_TCF_SYNC != 0;
@@ -251,11 +259,11 @@ mod tests {
         assert_eq!(s.mode, TcfMode::Sync);
         assert_eq!(s.get_ctrl(true), arg);
         assert_eq!(s.ctrl.exclude(), 0x0001);
-        assert_eq!(s.set_ctrl(1 << 30), Err(Errno::EINVAL));
+        assert!(s.set_ctrl(1 << 30).is_err());
         let mut none = state(MteLevel::None, TcfMode::Async);
         assert_eq!(
             none.set_ctrl(PR_TAGGED_ADDR_ENABLE | PR_MTE_TCF_SYNC),
-            Err(Errno::EINVAL),
+            Err(InvalidCtrl { arg: PR_TAGGED_ADDR_ENABLE | PR_MTE_TCF_SYNC, valid: PR_TAGGED_ADDR_ENABLE }),
             "no MTE: TCF bits invalid"
         );
         assert_eq!(none.set_ctrl(PR_TAGGED_ADDR_ENABLE), Ok(true));

@@ -76,7 +76,7 @@ pub struct Sparc64Options {
 
 /// Replace the instructions tagmmu must emulate (ADI version accesses, `%asi` forms, and the
 /// T4/M7 words Unicorn gets wrong, see `t4`) in the code of the loaded image; returns the
-/// patch table. `code` is the image's executable sections ([`crate::emu::elf::ElfImage::code_ranges`]):
+/// patch table. `code` is the image's executable sections ([`crate::kernel_stub::binfmt_elf::ElfImage::code_ranges`]):
 /// only they are scanned, never data sharing an executable segment; without them, the whole
 /// executable mappings.
 pub fn patch_image(kernel: &mut Kernel, code: &[(u64, u64)]) -> std::collections::HashMap<u64, u32> {

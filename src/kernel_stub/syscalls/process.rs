@@ -127,7 +127,7 @@ impl Kernel {
                 if self.arch != crate::arch::Arch::Arm64 || a[2] | a[3] | a[4] != 0 {
                     return Err(Errno::EINVAL);
                 }
-                self.uaccess.tagged_addr_abi = self.mte.set_ctrl(a[1])?;
+                self.uaccess.tagged_addr_abi = self.mte.set_ctrl(a[1]).map_err(|_| Errno::EINVAL)?;
                 // Which kernel accesses to user memory are tag-checked follows the mode.
                 // (store-only mode leaves the kernel's LDTR loads unchecked too: TCSO0 covers EL0
                 // and unprivileged accesses).
