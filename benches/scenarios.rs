@@ -36,6 +36,7 @@ fn run_once(path: &Path) -> Row {
         }
         Some(tagmmu::kernel_stub::loops::Verdict::Completed { ret }) => format!("completed ({ret})"),
         Some(tagmmu::kernel_stub::loops::Verdict::BudgetExhausted) => "budget".into(),
+        Some(other) => format!("{other:?}"),
         None => "-".into(),
     };
     let dio_passes = r.direct_io.iter().map(|d| d.passes.len()).sum();

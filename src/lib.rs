@@ -19,6 +19,23 @@
 //! assert_eq!(signal.addr, Some(0x10));
 //! assert_eq!(result.exit_code(), 128 + 11);
 //! ```
+//!
+//! Enums and result structs that will grow are `#[non_exhaustive]`: a match needs a wildcard
+//! arm, so a new variant (a new way for a run to end, say) does not break an embedder. Even a
+//! match naming every variant of today's [`emu::Stop`] does not compile:
+//!
+//! ```compile_fail
+//! fn kind(stop: &tagmmu::emu::Stop) -> &'static str {
+//!     use tagmmu::emu::Stop;
+//!     match stop {
+//!         Stop::Exited { .. } => "exit",
+//!         Stop::Killed { .. } => "signal",
+//!         Stop::InsnBudget { .. } => "insn_budget",
+//!         Stop::TimeBudget { .. } => "time_budget",
+//!         Stop::Deadlock { .. } => "deadlock",
+//!     }
+//! }
+//! ```
 #![warn(missing_docs)]
 
 /// What a test or a tool embedding tagmmu usually needs: build a machine, run it, look at how

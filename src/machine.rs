@@ -39,6 +39,7 @@ pub struct TraceOptions {
 
 /// Everything that defines a machine and its guest.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct MachineConfig {
     /// The static executable to run (a host path).
     pub program: PathBuf,
@@ -129,6 +130,7 @@ impl MachineConfig {
 
 /// Errors that keep a machine from running (guest faults are results, not errors).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MachineError {
     /// The executable could not be loaded.
     #[error(transparent)]

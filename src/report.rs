@@ -15,6 +15,7 @@ pub const EXIT_INSN_BUDGET: i32 = 125;
 
 /// Counters of a run.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct RunStats {
     /// CPU counters.
     pub cpu: EmuStats,
@@ -28,6 +29,7 @@ pub struct RunStats {
 
 /// Everything a run produced.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct RunResult {
     /// How it ended.
     pub stop: Stop,

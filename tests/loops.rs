@@ -126,7 +126,7 @@ fn every_loop_on_every_kernel_on_both_architectures() {
                 let got = match verdict(arch, v, program, &args, id) {
                     Verdict::Livelock { .. } => Expect::Livelock,
                     Verdict::Completed { .. } => Expect::Completed,
-                    Verdict::BudgetExhausted => panic!("{id} on {arch} {v}: no proof"),
+                    other => panic!("{id} on {arch} {v}: no proof ({other:?})"),
                 };
                 assert_eq!(got, rule(v, arch), "{id} ({program} {args:?}) on {arch} {v}");
             }

@@ -24,6 +24,7 @@ pub struct RunLimits {
 
 /// A signal that ended the guest.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct FatalSignal {
     /// Signal number.
     pub signo: u32,
@@ -77,6 +78,7 @@ impl fmt::Display for FatalSignal {
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Stop {
     /// The guest exited with this status.
     Exited {
@@ -108,6 +110,7 @@ pub enum Stop {
 
 /// Counters from the CPU backend.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct EmuStats {
     /// Instructions executed (counted per translation block: a block left early by a fault
     /// still counts whole).
@@ -146,6 +149,7 @@ pub struct RunOutput {
 
 /// Errors of the CPU backend (not guest faults: those are signals).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EmuError {
     /// Unicorn refused an operation.
     #[error("unicorn: {op}: {err:?}")]

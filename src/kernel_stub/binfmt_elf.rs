@@ -335,6 +335,7 @@ pub fn load_file(path: &std::path::Path, expect: Option<Arch>) -> Result<ElfImag
 
 /// An executable that could not be read or parsed, with its path.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoadError {
     /// The file could not be read.
     #[error("cannot read {path}: {source}")]

@@ -45,6 +45,7 @@ use crate::kernel_stub::vfs::{InputSource, OutputSink, Vfs};
 
 /// Options of the modelled kernel and process.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KernelConfig {
     /// The kernel version whose behaviour is modelled.
     pub version: KernelVersion,
@@ -156,6 +157,7 @@ impl Default for Rlimits {
 
 /// Counters of kernel-stub activity.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct KernelStats {
     /// Syscalls served (including failed and unknown ones).
     pub syscalls: u64,

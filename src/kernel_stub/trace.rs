@@ -5,6 +5,7 @@ use std::io::Write;
 /// One traced event.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum TraceEvent {
     /// A syscall with its decoded arguments and result.
     Syscall {

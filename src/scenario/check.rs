@@ -17,6 +17,7 @@ pub struct Check {
 
 /// A scenario's run and its checks.
 #[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 pub struct Outcome {
     /// Scenario name.
     pub name: String,

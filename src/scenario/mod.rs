@@ -26,6 +26,7 @@ pub use schema::*;
 
 /// Errors of scenario files.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ScenarioError {
     /// The file could not be read.
     #[error("{path}: {source}")]

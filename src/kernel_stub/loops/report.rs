@@ -12,6 +12,7 @@ use crate::kernel_stub::Kernel;
 /// has no signal check and spins forever; both actions are tagmmu's, so that a run ends.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "action", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum LivelockAction {
     /// Kill the task (SIGKILL) with the report.
     #[default]
@@ -26,6 +27,7 @@ pub enum LivelockAction {
 /// The end of a kernel loop.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Verdict {
     /// It ended by itself (with the syscall's result).
     Completed {
