@@ -205,9 +205,23 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
             image.arch
         ))));
     }
-    let crate::emu::RunOutput { stop, stats, mut kernel } = match image.arch {
-        Arch::Arm64 => run_arm64(cfg, &image, kernel, argv, execfn, &exe)?,
-        Arch::Sparc64 => run_sparc64(cfg, &image, kernel, argv, execfn, &exe)?,
+    // One program after another: an execve that commits leaves the next one in
+    // `kernel.pending_exec`, run on a fresh CPU with what is left of the budgets.
+    let (mut image, mut argv, mut envp, mut execfn, mut exe) = (image, argv, cfg.env.clone(), execfn, exe);
+    let mut limits = cfg.limits;
+    let mut stats = crate::emu::EmuStats::default();
+    let (stop, mut kernel) = loop {
+        let step = Step { image: &image, argv, envp, execfn, exe: &exe, limits };
+        let out = match image.arch {
+            Arch::Arm64 => run_arm64(cfg, step, kernel)?,
+            Arch::Sparc64 => run_sparc64(cfg, step, kernel)?,
+        };
+        stats.absorb(&out.stats);
+        kernel = out.kernel;
+        let Some(req) = kernel.pending_exec.take() else { break (out.stop, kernel) };
+        limits.insn_budget = limits.insn_budget.map(|b| b.saturating_sub(out.stats.instructions).max(1));
+        limits.time_budget = limits.time_budget.map(|t| t.saturating_sub(started.elapsed()));
+        (image, argv, envp, execfn, exe) = (req.image, req.argv, req.envp, req.execfn, PathBuf::from(req.path));
     };
     Ok(RunResult {
         stop,
@@ -226,27 +240,31 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
     })
 }
 
-/// What an exec step (loading the image, mapping the trampoline) of `cfg.program` that
-/// failed with an errno reports.
-fn exec_error(cfg: &MachineConfig) -> impl Fn(crate::kernel_stub::errno::Errno) -> MachineError + '_ {
-    move |errno| MachineError::Exec { path: cfg.program.display().to_string(), errno }
+/// One program of the run: the image and what its exec gets.
+struct Step<'a> {
+    image: &'a elf::ElfImage,
+    argv: Vec<String>,
+    envp: Vec<String>,
+    execfn: String,
+    exe: &'a std::path::Path,
+    limits: RunLimits,
+}
+
+/// What an exec step (loading the image, mapping the trampoline) of `exe` that failed with
+/// an errno reports.
+fn exec_error(exe: &std::path::Path) -> impl Fn(crate::kernel_stub::errno::Errno) -> MachineError + '_ {
+    move |errno| MachineError::Exec { path: exe.display().to_string(), errno }
 }
 
 /// exec and run an arm64 image.
-fn run_arm64(
-    cfg: &MachineConfig,
-    image: &elf::ElfImage,
-    mut kernel: Kernel,
-    argv: Vec<String>,
-    execfn: String,
-    exe: &std::path::Path,
-) -> Result<crate::emu::RunOutput, MachineError> {
+fn run_arm64(cfg: &MachineConfig, step: Step, mut kernel: Kernel) -> Result<crate::emu::RunOutput, MachineError> {
+    let Step { image, argv, envp, execfn, exe, limits } = step;
     let mut opts = Arm64Options {
         mte: cfg.mte,
         mte_far: kernel.mte.machine.tagged_far,
         mte_store_only: kernel.mte.machine.store_only,
         trace_insns: cfg.trace.insns,
-        limits: cfg.limits,
+        limits,
         sigreturn_trampoline: 0,
         tick_interval: cfg.tick_interval,
     };
@@ -254,7 +272,7 @@ fn run_arm64(
     let (hwcap, hwcap2) = regs.hwcaps();
     let params = ExecParams {
         argv,
-        envp: cfg.env.clone(),
+        envp,
         execfn,
         arch_auxv: vec![(at::AT_MINSIGSTKSZ, ARM64_MINSIGSTKSZ)],
         hwcap,
@@ -263,21 +281,15 @@ fn run_arm64(
         // for the kernels that have a bit to report in it.
         hwcap3: (cfg.mte != MteLevel::None && kernel.config.version.at_least(6, 16)).then(|| regs.hwcap3()),
     };
-    let start = kernel.exec(image, &params).map_err(exec_error(cfg))?;
+    let start = kernel.exec(image, &params).map_err(exec_error(exe))?;
     kernel.exe_path = exe.display().to_string();
-    opts.sigreturn_trampoline = arm64::map_sigreturn_trampoline(&mut kernel).map_err(exec_error(cfg))?;
+    opts.sigreturn_trampoline = arm64::map_sigreturn_trampoline(&mut kernel).map_err(exec_error(exe))?;
     Ok(arm64::run(kernel, start, opts)?)
 }
 
 /// exec and run a sparc64 image.
-fn run_sparc64(
-    cfg: &MachineConfig,
-    image: &elf::ElfImage,
-    mut kernel: Kernel,
-    argv: Vec<String>,
-    execfn: String,
-    exe: &std::path::Path,
-) -> Result<crate::emu::RunOutput, MachineError> {
+fn run_sparc64(cfg: &MachineConfig, step: Step, mut kernel: Kernel) -> Result<crate::emu::RunOutput, MachineError> {
+    let Step { image, argv, envp, execfn, exe, limits } = step;
     if cfg.trace.insns {
         return Err(MachineError::Emu(EmuError::Unsupported(
             "instruction tracing on sparc64 (Unicorn's SPARC code hooks corrupt NPC after jmpl)".into(),
@@ -288,7 +300,7 @@ fn run_sparc64(
     let adi_aux = |v: u64| if adi { v } else { 0 };
     let params = ExecParams {
         argv,
-        envp: cfg.env.clone(),
+        envp,
         execfn,
         arch_auxv: vec![
             (at::AT_ADI_BLKSZ, adi_aux(crate::adi::ADI_BLKSZ)),
@@ -300,10 +312,10 @@ fn run_sparc64(
         hwcap3: None,
     };
     let code = image.code_ranges.clone();
-    let start = kernel.exec(image, &params).map_err(exec_error(cfg))?;
+    let start = kernel.exec(image, &params).map_err(exec_error(exe))?;
     kernel.exe_path = exe.display().to_string();
-    let trampoline = sparc64::map_trampoline(&mut kernel).map_err(exec_error(cfg))?;
+    let trampoline = sparc64::map_trampoline(&mut kernel).map_err(exec_error(exe))?;
     let patches = sparc64::patch_image(&mut kernel, &code);
-    let opts = Sparc64Options { limits: cfg.limits, trampoline, patches };
+    let opts = Sparc64Options { limits, trampoline, patches };
     Ok(sparc64::run(kernel, start, opts)?)
 }

@@ -98,3 +98,23 @@ fn busybox_applets_match_qemu_user() {
     }
     assert!(mismatches.is_empty(), "{mismatches:#?}");
 }
+
+/// execve through busybox: the shell's `exec` and `env -i` replace the program with the one
+/// placed at /bin/busybox (not differential: qemu-user would look for it on the host).
+#[test]
+fn busybox_execs_programs_from_the_guest_filesystem() {
+    let bb = busybox();
+    for (args, out, status) in [
+        (vec!["sh", "-c", "echo before; exec /bin/busybox echo replaced by exec"], "before\nreplaced by exec\n", 0),
+        (vec!["env", "-i", "X=1", "/bin/busybox", "sh", "-c", "echo X=$X; exit 4"], "X=1\n", 4),
+    ] {
+        let o = tagmmu()
+            .args(["exec", "--clear-env", "--file"])
+            .arg(format!("/bin/busybox={}", bb.display()))
+            .arg(&bb)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!((text(&o.stdout).as_str(), o.status.code()), (out, Some(status)), "{args:?}: {}", text(&o.stderr));
+    }
+}

@@ -208,6 +208,8 @@ pub struct Kernel {
     /// a pipe only it writes, a poll with no timeout): the syscall layer ends the syscall
     /// with [`syscalls::SyscallOutcome::Deadlock`].
     pub blocked_forever: Option<String>,
+    /// An `execve` that committed: the program the machine loads next.
+    pub pending_exec: Option<syscalls::ExecRequest>,
     /// Reports of O_DIRECT reads and writes on the btrfs mount.
     pub dio_reports: Vec<crate::kernel_stub::btrfs::dio::DioReport>,
     /// System V shared-memory segments.
@@ -222,6 +224,8 @@ pub struct Kernel {
     started: Instant,
     /// Instructions the guest has executed, as the CPU backend last reported.
     retired: u64,
+    /// Instructions earlier programs (before an exec) executed: the clocks run on across it.
+    retired_base: u64,
     /// Nanoseconds added to the clocks by guest sleeps (sleeping does not block the host).
     slept_ns: u64,
 }
@@ -257,6 +261,7 @@ impl Kernel {
             loop_reports: Vec::new(),
             livelock_kill: None,
             blocked_forever: None,
+            pending_exec: None,
             dio_reports: Vec::new(),
             shm: Default::default(),
             trace: Trace::default(),
@@ -266,6 +271,7 @@ impl Kernel {
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             started: Instant::now(),
             retired: 0,
+            retired_base: 0,
             slept_ns: 0,
             config,
         }
@@ -305,7 +311,12 @@ impl Kernel {
     /// Tell the kernel how many instructions the guest has executed (the CPU backend does
     /// before each syscall): the virtual clocks advance with it.
     pub fn set_retired(&mut self, instructions: u64) {
-        self.retired = instructions;
+        self.retired = self.retired_base.saturating_add(instructions);
+    }
+
+    /// exec: the next program's CPU counts from zero; the clocks continue from here.
+    fn exec_clock(&mut self) {
+        self.retired_base = self.retired;
     }
 
     /// Nanoseconds the guest has slept (added to every clock).

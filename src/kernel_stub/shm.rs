@@ -147,6 +147,15 @@ impl Kernel {
         Ok(at)
     }
 
+    /// exec: the segments' memory lives in the address space exec replaces, so tagmmu drops
+    /// them (Linux keeps a segment until IPC_RMID; a notice says when one is lost).
+    pub fn shm_exec(&mut self) {
+        if !self.shm.segments.is_empty() {
+            self.notice("System V shared-memory segments do not survive exec in tagmmu (not modelled): dropped".into());
+        }
+        self.shm = Default::default();
+    }
+
     /// `shmdt(shmaddr)`.
     pub fn shmdt(&mut self, addr: u64) -> KResult<u64> {
         let a = self.mm.untag(addr).unwrap_or(addr);

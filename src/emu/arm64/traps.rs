@@ -55,6 +55,13 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             uc.emu_stop().op("stop")?;
             return Ok(());
         }
+        SyscallOutcome::Exec => {
+            // The old program is gone: the machine loads the new one (kernel.pending_exec)
+            // on a fresh CPU; this stop is not reported.
+            uc.get_data_mut().state.stop = Some(Stop::Exited { status: 0 });
+            uc.emu_stop().op("stop")?;
+            return Ok(());
+        }
         SyscallOutcome::KillLivelock(msg) => {
             // The real kernel would spin here forever; the watchdog ends the task with SIGKILL.
             let pc = uc.pc_read().op("read pc")?;

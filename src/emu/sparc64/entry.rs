@@ -60,6 +60,13 @@ pub(super) fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             uc.emu_stop().op("stop")?;
             return Ok(());
         }
+        SyscallOutcome::Exec => {
+            // The old program is gone: the machine loads the new one (kernel.pending_exec)
+            // on a fresh CPU; this stop is not reported.
+            uc.get_data_mut().state.stop = Some(Stop::Exited { status: 0 });
+            uc.emu_stop().op("stop")?;
+            return Ok(());
+        }
         SyscallOutcome::KillLivelock(msg) => {
             let g = uc.get_data_mut();
             let at = resume - 4;

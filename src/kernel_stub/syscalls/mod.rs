@@ -1,6 +1,7 @@
 //! Syscall dispatch: the table of modelled syscalls, argument decoding for the trace, and the
 //! handlers (grouped by subject in the submodules).
 
+mod execve;
 mod fs;
 mod mem;
 pub mod names;
@@ -9,6 +10,8 @@ mod poll;
 mod process;
 mod signals;
 mod time;
+
+pub use execve::ExecRequest;
 
 use crate::addr::UserAddr;
 use crate::arch::Arch;
@@ -172,6 +175,7 @@ sysnos! {
     Getsid = "getsid", Some(156), Some(252), [Int];
     Setsid = "setsid", Some(157), Some(175), [];
     Getgroups = "getgroups", Some(158), Some(79), [Int, Hex];
+    Execve = "execve", Some(221), Some(59), [Path, Hex, Hex];
 }
 
 /// What a syscall did, for the CPU backend.
@@ -187,6 +191,8 @@ pub enum SyscallOutcome {
     KillLivelock(String),
     /// The task sleeps in the syscall and nothing can ever wake it (the machine stops).
     Deadlock(String),
+    /// `execve` committed: the CPU stops and the machine loads [`Kernel::pending_exec`].
+    Exec,
 }
 
 /// `AT_FDCWD`.
@@ -251,6 +257,7 @@ impl Kernel {
                     (0, "? (live-lock proven: tagmmu killed the task; a real kernel spins)".into())
                 }
                 SyscallOutcome::Deadlock(_) => (0, "? (blocks for ever: nothing can wake the task)".into()),
+                SyscallOutcome::Exec => (0, "0 (the new program starts)".into()),
             };
             self.trace.emit(TraceEvent::Syscall { nr, name, args: args_text, ret, result });
         }
@@ -269,6 +276,14 @@ impl Kernel {
         use Sysno::*;
         let r = match s {
             Exit | ExitGroup => return SyscallOutcome::Exit((a[0] & 0xff) as i32),
+            Execve => match self.sys_execve(a[0], a[1], a[2]) {
+                Ok(req) => {
+                    self.begin_new_exec(&req);
+                    self.pending_exec = Some(req);
+                    return SyscallOutcome::Exec;
+                }
+                Err(e) => Err(e),
+            },
             RtSigreturn => return SyscallOutcome::SigReturn,
             Getcwd => self.sys_getcwd(a[0], a[1]),
             Dup => self.vfs.dup(a[0], None, false).map(|fd| fd as u64),

@@ -12,6 +12,20 @@ pub(super) struct FdSlot {
 }
 
 impl Vfs {
+    /// exec: close every descriptor marked close-on-exec (do_close_on_exec).
+    pub fn close_on_exec(&mut self) {
+        let marked: Vec<u64> = self
+            .fds
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.as_ref().is_some_and(|s| s.cloexec))
+            .map(|(i, _)| i as u64)
+            .collect();
+        for fd in marked {
+            let _ = self.close(fd);
+        }
+    }
+
     pub(super) fn lowest_free_fd(&self) -> KResult<usize> {
         match self.fds.iter().position(Option::is_none) {
             Some(i) => Ok(i),

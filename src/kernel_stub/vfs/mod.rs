@@ -241,7 +241,10 @@ impl Vfs {
             return Err(Errno::ENOSPC);
         }
         self.tmpfs_used += contents.len() as u64;
-        self.add_node(&path, Node::File(FileData::new(contents)), 0o644);
+        // Placed files carry no mode of their own: an ELF image or a script is executable
+        // (0755, so the guest can execve it), anything else 0644.
+        let perm = if contents.starts_with(b"\x7fELF") || contents.starts_with(b"#!") { 0o755 } else { 0o644 };
+        self.add_node(&path, Node::File(FileData::new(contents)), perm);
         if let Some((ino, _)) = replaced {
             self.forget_if_unused(ino);
         }
@@ -642,6 +645,15 @@ impl Vfs {
         match &mut self.inodes[ino].node {
             Node::File(d) => Ok(d),
             _ => Err(Errno::ENODEV),
+        }
+    }
+
+    /// exec replaced the physical memory: no file's page cache is placed in it any more.
+    pub fn forget_page_cache_placements(&mut self) {
+        for inode in &mut self.inodes {
+            if let Node::File(d) = &mut inode.node {
+                d.forget_page_cache_pa();
+            }
         }
     }
 
