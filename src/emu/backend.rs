@@ -76,6 +76,19 @@ impl RunState {
     }
 }
 
+/// The stop a syscall's outcome ends the CPU's run with, when it ends it without a signal:
+/// the program exited, went to sleep for ever, or was replaced by `execve` (the machine then
+/// loads the next program from `kernel.pending_exec`; that stop is not reported).
+pub(crate) fn stop_for(outcome: &crate::kernel_stub::syscalls::SyscallOutcome) -> Option<Stop> {
+    use crate::kernel_stub::syscalls::SyscallOutcome;
+    match outcome {
+        SyscallOutcome::Exit(status) => Some(Stop::Exited { status: *status }),
+        SyscallOutcome::Deadlock(reason) => Some(Stop::Deadlock { reason: reason.clone() }),
+        SyscallOutcome::Exec => Some(Stop::Exited { status: 0 }),
+        _ => None,
+    }
+}
+
 /// A backend's guest, as the shared code sees it.
 pub(crate) trait Backend {
     /// The kernel stub.

@@ -45,20 +45,8 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             };
             uc.reg_write(RegisterARM64::X0, v).op("write x0")?;
         }
-        SyscallOutcome::Exit(status) => {
-            uc.get_data_mut().state.stop = Some(Stop::Exited { status });
-            uc.emu_stop().op("stop")?;
-            return Ok(());
-        }
-        SyscallOutcome::Deadlock(reason) => {
-            uc.get_data_mut().state.stop = Some(Stop::Deadlock { reason });
-            uc.emu_stop().op("stop")?;
-            return Ok(());
-        }
-        SyscallOutcome::Exec => {
-            // The old program is gone: the machine loads the new one (kernel.pending_exec)
-            // on a fresh CPU; this stop is not reported.
-            uc.get_data_mut().state.stop = Some(Stop::Exited { status: 0 });
+        SyscallOutcome::Exit(_) | SyscallOutcome::Deadlock(_) | SyscallOutcome::Exec => {
+            uc.get_data_mut().state.stop = crate::emu::backend::stop_for(&outcome);
             uc.emu_stop().op("stop")?;
             return Ok(());
         }
