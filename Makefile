@@ -30,6 +30,7 @@ lint: setup
 bench: build
 	$(CARGO) bench --bench memops
 	$(CARGO) bench --bench mmaps
+	$(CARGO) bench --bench busybox
 	$(CARGO) bench --bench scenarios
 	$(CARGO) bench --bench sweep
 
