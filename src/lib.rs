@@ -58,6 +58,7 @@ pub mod addr;
 pub mod adi;
 pub mod arch;
 pub mod emu;
+pub mod fuzz;
 pub mod host_file;
 pub mod kernel_stub;
 pub mod loop_table;

@@ -1,0 +1,73 @@
+//! Fuzz entry points: each takes arbitrary bytes and must return without panicking, hanging
+//! or growing host memory without bound, whatever the bytes. The cargo-fuzz targets in
+//! `fuzz/` call them under libFuzzer; `tests/fuzz_smoke.rs` runs them over the seed corpus
+//! (`fuzz/corpus/<target>/`) and seeded mutations of it in every `make test`.
+
+use std::path::Path;
+
+use crate::arch::Arch;
+use crate::kernel_stub::vfs::{InputSource, OutputSink};
+use crate::kernel_stub::{Kernel, KernelConfig};
+
+/// The scenario parser and its translation into a machine (YAML guard, schema, checks of
+/// the fields, confinement of host paths). The scenario is never run.
+pub fn scenario(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    // A directory that does not exist: host paths in the scenario cannot resolve.
+    let path = Path::new("/nonexistent-tagmmu-fuzz/scenario.yaml");
+    if let Ok(loaded) = crate::scenario::parse(text, path) {
+        let _ = loaded.machine_config();
+    }
+}
+
+/// The ELF loader: parse and validate an image for either architecture.
+pub fn elf(data: &[u8]) {
+    let _ = crate::kernel_stub::binfmt_elf::parse(data, None);
+    let _ = crate::kernel_stub::binfmt_elf::parse(data, Some(Arch::Arm64));
+}
+
+/// Bytes one fuzzed syscall takes: the number (2) and six arguments (8 each), then a byte of
+/// flags saying which arguments point into the scratch mapping.
+pub const SYSCALL_RECORD: usize = 2 + 6 * 8 + 1;
+
+/// The syscall layer through the library: a fresh kernel (arm64 or sparc64 by the first byte)
+/// with a 64 KiB read-write scratch mapping serves up to 64 syscalls decoded from the bytes
+/// (see [`SYSCALL_RECORD`]); an argument flagged as a pointer becomes an address inside the
+/// scratch mapping. The guest memory limit is 8 MiB, stdin is empty and output captured.
+pub fn syscalls(data: &[u8]) {
+    let Some((&first, rest)) = data.split_first() else { return };
+    let arch = if first & 1 == 0 { Arch::Arm64 } else { Arch::Sparc64 };
+    let config = KernelConfig {
+        stdin: InputSource::Empty,
+        stdout: OutputSink::Capture,
+        stderr: OutputSink::Capture,
+        memory_limit: 8 << 20,
+        loop_budget: 1000,
+        ..Default::default()
+    };
+    let mut k = Kernel::new(arch, config);
+    let mmap_nr = crate::kernel_stub::syscalls::Sysno::Mmap;
+    let nr = match arch {
+        Arch::Arm64 => mmap_nr.arm64_nr(),
+        Arch::Sparc64 => mmap_nr.sparc64_nr(),
+    };
+    let (prot_rw, map_private_anon) = (3, 0x22);
+    let scratch = match k.syscall(nr.unwrap_or(0), [0, 1 << 16, prot_rw, map_private_anon, u64::MAX, 0]) {
+        crate::kernel_stub::syscalls::SyscallOutcome::Return(Ok(a)) => a,
+        _ => return,
+    };
+    for rec in rest.chunks_exact(SYSCALL_RECORD).take(64) {
+        let nr = u64::from(u16::from_le_bytes([rec[0], rec[1]]) % 512);
+        let pointers = rec[SYSCALL_RECORD - 1];
+        let mut args = [0u64; 6];
+        for (i, a) in args.iter_mut().enumerate() {
+            let raw = u64::from_le_bytes(rec[2 + i * 8..10 + i * 8].try_into().unwrap_or([0; 8]));
+            *a = if pointers >> i & 1 != 0 { scratch + raw % (1 << 16) } else { raw };
+        }
+        match k.syscall(nr, args) {
+            crate::kernel_stub::syscalls::SyscallOutcome::Return(_) => {}
+            // The task is gone (exit, exec, deadlock, kill): nothing more to call.
+            _ => return,
+        }
+    }
+}
