@@ -208,6 +208,9 @@ pub struct Kernel {
     /// a pipe only it writes, a poll with no timeout): the syscall layer ends the syscall
     /// with [`syscalls::SyscallOutcome::Deadlock`].
     pub blocked_forever: Option<String>,
+    /// A second result the syscall returns in another register (sparc64's `pipe`: the write
+    /// end in %o1); the backend takes it on a successful return.
+    pub second_result: Option<u64>,
     /// An `execve` that committed: the program the machine loads next.
     pub pending_exec: Option<syscalls::ExecRequest>,
     /// Reports of O_DIRECT reads and writes on the btrfs mount.
@@ -262,6 +265,7 @@ impl Kernel {
             livelock_kill: None,
             blocked_forever: None,
             pending_exec: None,
+            second_result: None,
             dio_reports: Vec::new(),
             shm: Default::default(),
             trace: Trace::default(),

@@ -42,6 +42,10 @@ pub(super) fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             match r {
                 Ok(v) => {
                     uc.reg_write(window_reg_id(0), v).op("write o0")?;
+                    // A syscall with a second result (sparc's pipe) returns it in %o1.
+                    if let Some(v1) = uc.get_data_mut().kernel.second_result.take() {
+                        uc.reg_write(window_reg_id(1), v1).op("write o1")?;
+                    }
                     env.set_ccr(ccr);
                 }
                 Err(e) => {

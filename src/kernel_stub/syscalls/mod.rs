@@ -176,6 +176,8 @@ sysnos! {
     Setsid = "setsid", Some(157), Some(175), [];
     Getgroups = "getgroups", Some(158), Some(79), [Int, Hex];
     Execve = "execve", Some(221), Some(59), [Path, Hex, Hex];
+    // sparc64's original pipe: no arguments, the read end in %o0, the write end in %o1.
+    Pipe = "pipe", None, Some(42), [];
 }
 
 /// What a syscall did, for the CPU backend.
@@ -401,6 +403,10 @@ impl Kernel {
             Getrandom => self.sys_getrandom(a[0], a[1], a[2]),
             Rseq => Err(Errno::ENOSYS),
             Pipe2 => self.sys_pipe2(a[0], a[1]),
+            Pipe => self.vfs.pipe(false, false).map(|(r, w)| {
+                self.second_result = Some(w as u64);
+                r as u64
+            }),
             Ppoll => self.sys_ppoll(a[0], a[1], a[2], a[3], a[4]),
             Poll => self.sys_poll(a[0], a[1], a[2]),
             Pselect6 => self.sys_pselect6(a),
