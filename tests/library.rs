@@ -196,7 +196,8 @@ fn a_shared_mapping_past_the_end_of_its_file_is_sigbus() {
         assert_eq!(
             out,
             "a byte inside the file reads back: ok\na page past the end is SIGBUS BUS_ADRERR at that byte: ok\n\
-             after ftruncate the page reads as zeros: ok\nwrite() from a page past the end is EFAULT: ok\n",
+             after ftruncate the page reads as zeros: ok\nwrite() from a page past the end is EFAULT: ok\n\
+             a private mapping's page past the end is SIGBUS too: ok\nits pages inside the file read the file: ok\n",
             "{arch}"
         );
     }

@@ -7,6 +7,8 @@
 //   a page past the end is SIGBUS BUS_ADRERR at that byte: ok
 //   after ftruncate the page reads as zeros: ok
 //   write() from a page past the end is EFAULT: ok
+//   a private mapping's page past the end is SIGBUS too: ok
+//   its pages inside the file read the file: ok
 // Expected exit status: 0 (1 and "FAIL: ..." lines when a check fails).
 // tagmmu: differential
 // tagmmu: not-differential-on sparc64 (qemu-sparc64 7.2 itself dies with SIGSEGV on the SIGBUS;
@@ -66,5 +68,19 @@ int main(void) {
     errno = 0;
     ssize_t n = write(out, (const void *)(m + 2 * page), 16);
     CHECK(n == -1 && errno == EFAULT, "write() from a page past the end is EFAULT");
+
+    // A private mapping of the same file (now two pages long): its third page is past the end.
+    volatile char *p = mmap(0, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED)
+        return 2;
+    got = 0;
+    if (sigsetjmp(back, 1) == 0) {
+        p[2 * page + 1] = 'x';
+    } else {
+        got = 1;
+    }
+    CHECK(got && bus_code == BUS_ADRERR && bus_addr == (void *)(p + 2 * page + 1),
+          "a private mapping's page past the end is SIGBUS too");
+    CHECK(p[5] == '5', "its pages inside the file read the file");
     return failed;
 }

@@ -146,8 +146,16 @@ impl Kernel {
         let start = (off as usize).min(contents.len());
         let end = (off as usize).saturating_add(len as usize).min(contents.len());
         let data = contents[start..end].to_vec();
+        let size = contents.len() as u64;
         let at = self.mm.mmap(addr, len, p, req, VmaKind::File(f.path.clone()))?;
         self.mm.write_kernel(at, &data).map_err(|_| Errno::EFAULT)?;
+        // Pages wholly past the end of the file are SIGBUS, as filemap_fault makes them. The
+        // private copy is taken now, so the end is the file's size at mmap time (a file that
+        // grows later does not extend an existing private mapping here; in Linux it would).
+        if let Some(seg) = self.mm.vmas().find(at).map(|v| v.seg) {
+            let eof = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(size.saturating_sub(off)));
+            self.mm.phys_mut().set_eof(seg, eof);
+        }
         Ok(at)
     }
 
