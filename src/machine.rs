@@ -61,6 +61,9 @@ pub struct MachineConfig {
     pub mte_store_only: bool,
     /// The CPU's preferred tag-check mode (used when a thread asks for several).
     pub mte_preferred: TcfMode,
+    /// The SPARC CPU has ADI (an M7; false: a T4-like CPU without it). Like the MTE options
+    /// above, the CPU's tag hardware is set here and only here.
+    pub adi: bool,
     /// Instructions between modelled timer ticks (where async tag faults are reported when
     /// no syscall comes first).
     pub tick_interval: u64,
@@ -93,6 +96,7 @@ impl MachineConfig {
             mte_far: true,
             mte_store_only: false,
             mte_preferred: TcfMode::Async,
+            adi: true,
             tick_interval: DEFAULT_TICK_INTERVAL,
             limits: RunLimits::default(),
             trace: TraceOptions::default(),
@@ -173,6 +177,7 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
         tagged_far: cfg.mte_far && v.at_least(6, 16),
         store_only: cfg.mte_store_only && v.at_least(6, 17),
     };
+    kcfg.adi = crate::adi::AdiMachine { supported: cfg.adi };
     let mut kernel = Kernel::new(image.arch, kcfg);
     kernel.trace.syscalls = cfg.trace.syscalls;
     kernel.trace.insns = cfg.trace.insns;

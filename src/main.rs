@@ -325,7 +325,7 @@ fn exec(a: ExecArgs) -> ExitCode {
     cfg.mte = a.mte;
     cfg.mte_preferred = a.mte_preferred;
     cfg.mte_store_only = a.mte_store_only;
-    cfg.kernel.adi.supported = !a.no_adi;
+    cfg.adi = !a.no_adi;
     cfg.tick_interval = a.tick_interval;
     if let Some(v) = a.kernel {
         cfg.kernel.version = v;

@@ -51,7 +51,7 @@ fn a_precise_fault_reports_both_versions() {
 #[test]
 fn without_adi_hardware_prot_adi_does_nothing_and_the_asi_does_not_exist() {
     let mut cfg = MachineConfig::new(guest("sparc64/adi_basic"));
-    cfg.kernel.adi.supported = false;
+    cfg.adi = false;
     let r = machine::run(&cfg).unwrap();
     let out = text(&r.stdout);
     assert!(out.contains("FAIL: auxv ADI block 64, 4 bits"), "AT_ADI_BLKSZ is 0: {out}");

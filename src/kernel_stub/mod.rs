@@ -65,10 +65,12 @@ pub struct KernelConfig {
     pub stdout: OutputSink,
     /// Where fd 2 goes.
     pub stderr: OutputSink,
-    /// arm64 MTE options of the machine.
-    pub mte: crate::mte::MteMachine,
-    /// SPARC ADI of the machine.
-    pub adi: crate::adi::AdiMachine,
+    /// arm64 MTE options of the machine: derived by the machine from the CPU options of
+    /// [`crate::machine::MachineConfig`] (`mte`, `mte_far`, `mte_store_only`,
+    /// `mte_preferred`), the one place they are set.
+    pub(crate) mte: crate::mte::MteMachine,
+    /// SPARC ADI of the machine: derived from [`crate::machine::MachineConfig::adi`].
+    pub(crate) adi: crate::adi::AdiMachine,
     /// The architecture flavour's `probe_subpage_writeable()`.
     pub subpage_probe: Option<crate::kernel_stub::fault_in::SubpageProbe>,
     /// CAP_SYS_ADMIN (the btrfs search ioctls need it).

@@ -89,7 +89,7 @@ impl LoadedScenario {
             cfg.mte_store_only = b;
         }
         if let Some(a) = s.machine.adi {
-            cfg.kernel.adi.supported = a;
+            cfg.adi = a;
         }
         if let Some(t) = s.machine.tick_interval {
             cfg.tick_interval = t;
