@@ -160,6 +160,14 @@ pub(super) fn check(e: &Expect, r: &RunResult) -> Vec<Check> {
             ok,
         });
     }
+    if let Some(want) = &e.deadlock_reason {
+        let actual = match &r.stop {
+            Stop::Deadlock { reason } => reason.clone(),
+            _ => format!("no deadlock ({stop_kind})"),
+        };
+        let ok = matches!(&r.stop, Stop::Deadlock { reason } if reason.contains(want.as_str()));
+        out.push(Check { what: "deadlock reason contains".into(), expected: want.clone(), actual, ok });
+    }
     let stderr = String::from_utf8_lossy(&r.stderr);
     for s in &e.stderr_contains {
         let ok = stderr.contains(s.as_str());

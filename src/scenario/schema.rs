@@ -250,9 +250,12 @@ pub struct Expect {
     /// against the request at the same position.
     #[serde(default)]
     pub direct_io: Vec<ExpectDio>,
-    /// How the run stops: `exit`, `signal`, `insn_budget`, `time_budget`.
+    /// How the run stops: `exit`, `signal`, `insn_budget`, `time_budget`, `deadlock`.
     #[serde(default)]
     pub stop: Option<String>,
+    /// A substring of a deadlock's reason (the syscall and why nothing can wake the task).
+    #[serde(default)]
+    pub deadlock_reason: Option<String>,
     /// Exact stdout.
     #[serde(default)]
     pub stdout: Option<String>,
@@ -277,6 +280,7 @@ impl Expect {
             && self.loops.is_empty()
             && self.direct_io.is_empty()
             && self.stop.is_none()
+            && self.deadlock_reason.is_none()
             && self.stdout.is_none()
             && self.stdout_contains.is_empty()
             && self.stderr_contains.is_empty()
