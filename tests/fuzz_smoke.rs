@@ -71,8 +71,6 @@ fn run(target: &str, f: fn(&[u8]), budget: Duration) -> usize {
     let start = Instant::now();
     let mut inputs: Vec<Vec<u8>> = seeds.clone();
     let mut runs = 0;
-    let prev = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
     let mut failure = None;
     while start.elapsed() < budget || runs < inputs.len() {
         let input = if runs < inputs.len() { std::mem::take(&mut inputs[runs]) } else { mutate(&mut rng, &seeds) };
@@ -82,7 +80,6 @@ fn run(target: &str, f: fn(&[u8]), budget: Duration) -> usize {
         }
         runs += 1;
     }
-    std::panic::set_hook(prev);
     if let Some(input) = failure {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-failures");
         std::fs::create_dir_all(&dir).unwrap();
