@@ -67,6 +67,9 @@ pub struct MachineConfig {
     /// Instructions between modelled timer ticks (where async tag faults are reported when
     /// no syscall comes first).
     pub tick_interval: u64,
+    /// A thread's time slice, in instructions (the scheduler draws each slice between half
+    /// and one and a half of it from the seed; see [`crate::kernel_stub::task::sched`]).
+    pub quantum: u64,
     /// Budgets.
     pub limits: RunLimits,
     /// Tracing.
@@ -98,6 +101,7 @@ impl MachineConfig {
             mte_preferred: TcfMode::Async,
             adi: true,
             tick_interval: DEFAULT_TICK_INTERVAL,
+            quantum: crate::kernel_stub::task::DEFAULT_QUANTUM,
             limits: RunLimits::default(),
             trace: TraceOptions::default(),
             files: Vec::new(),
@@ -183,6 +187,7 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
     kernel.trace.insns = cfg.trace.insns;
     kernel.trace.print = cfg.trace.print;
     kernel.trace.keep = cfg.trace.keep;
+    kernel.threads.quantum = cfg.quantum.max(2);
     kernel.uaccess.model = cfg.copy_model;
     if let Some(m) = &cfg.btrfs {
         m.tree.validate().map_err(|e| MachineError::Btrfs(e.to_string()))?;

@@ -106,6 +106,11 @@ struct ExecArgs {
     /// Instructions between modelled timer ticks (async tag faults are reported there).
     #[arg(long, value_name = "N", default_value_t = tagmmu::machine::DEFAULT_TICK_INTERVAL)]
     tick_interval: u64,
+    /// A thread's time slice in instructions (each slice is drawn from the seed between half
+    /// and one and a half of it; threads also switch at syscalls).
+    #[arg(long, value_name = "N", default_value_t = tagmmu::kernel_stub::task::DEFAULT_QUANTUM,
+          value_parser = clap::value_parser!(u64).range(2..))]
+    quantum: u64,
     /// Place a host file in the guest filesystem.
     #[arg(long = "file", value_name = "GUEST_PATH=HOST_PATH")]
     files: Vec<String>,
@@ -327,6 +332,7 @@ fn exec(a: ExecArgs) -> ExitCode {
     cfg.mte_store_only = a.mte_store_only;
     cfg.adi = !a.no_adi;
     cfg.tick_interval = a.tick_interval;
+    cfg.quantum = a.quantum;
     if let Some(v) = a.kernel {
         cfg.kernel.version = v;
     }

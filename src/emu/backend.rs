@@ -34,6 +34,9 @@ pub(crate) struct RunState {
     pub stats: EmuStats,
     /// When the run started.
     pub started: Instant,
+    /// The scheduler should pick the thread to run at this stop (a syscall slept, yielded or
+    /// woke someone, a thread exited, or a time slice ended).
+    pub reschedule: bool,
 }
 
 impl RunState {
@@ -48,6 +51,7 @@ impl RunState {
             limits,
             stats: EmuStats::default(),
             started: Instant::now(),
+            reschedule: false,
         }
     }
 

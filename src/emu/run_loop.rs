@@ -33,6 +33,9 @@ pub(crate) trait RunLoop: Backend + Sized {
     fn deliver(uc: &mut Unicorn<Self>, p: Self::Signal) -> Result<Option<Stop>, EmuError>;
     /// The guest's PC.
     fn pc(uc: &Unicorn<Self>) -> Result<u64, EmuError>;
+    /// Carry out a context switch the scheduler decided (save and load CPU state, finish the
+    /// incoming thread's interrupted syscall).
+    fn switch_threads(uc: &mut Unicorn<Self>, sw: &crate::kernel_stub::task::Switch) -> Result<(), EmuError>;
 }
 
 /// Run the guest until it ends.
@@ -56,6 +59,18 @@ pub(crate) fn run_until_stop<G: RunLoop>(uc: &mut Unicorn<G>) -> Result<Stop, Em
             if let Some(stop) = deliver_pending(uc)? {
                 return Ok(stop);
             }
+            if !std::mem::take(&mut uc.get_data_mut().run().reschedule) {
+                continue;
+            }
+            if let Some(stop) = switch_threads(uc)? {
+                return Ok(stop);
+            }
+            continue;
+        }
+        if std::mem::take(&mut g.run().reschedule) {
+            if let Some(stop) = switch_threads(uc)? {
+                return Ok(stop);
+            }
             continue;
         }
         if let Err(err) = r {
@@ -74,6 +89,18 @@ pub(crate) fn run_until_stop<G: RunLoop>(uc: &mut Unicorn<G>) -> Result<Stop, Em
             }
         }
     }
+}
+
+/// A scheduling point: the scheduler picks the next thread, the backend switches to it, and
+/// what became deliverable for it is delivered. Every thread asleep for ever is a deadlock.
+fn switch_threads<G: RunLoop>(uc: &mut Unicorn<G>) -> Result<Option<Stop>, EmuError> {
+    let sw = match uc.get_data_mut().kernel().schedule() {
+        Ok(sw) => sw,
+        Err(reason) => return Ok(Some(Stop::Deadlock { reason })),
+    };
+    G::switch_threads(uc, &sw)?;
+    sync_memory(uc)?;
+    deliver_pending(uc)
 }
 
 /// Deliver every signal that is pending and not blocked (after a handler's frame is built,

@@ -24,6 +24,7 @@ pub mod mounts;
 pub mod shm;
 pub mod signal;
 pub mod syscalls;
+pub mod task;
 pub mod trace;
 pub mod uaccess;
 pub mod version;
@@ -55,7 +56,7 @@ pub struct KernelConfig {
     pub uid: u32,
     /// Real/effective group id.
     pub gid: u32,
-    /// Process id (the thread id is the same: one thread).
+    /// Process id (and the main thread's id).
     pub pid: u32,
     /// `uname -n`.
     pub hostname: String,
@@ -189,8 +190,14 @@ pub struct Kernel {
     pub rlimits: Rlimits,
     /// `prctl(PR_SET_NAME)`.
     pub comm: String,
-    /// `set_tid_address`.
+    /// `set_tid_address` (the running thread's).
     pub clear_child_tid: u64,
+    /// `set_robust_list` (the running thread's).
+    robust_list: u64,
+    /// The running thread.
+    tid: task::Tid,
+    /// The process's other threads, and the scheduler.
+    pub threads: task::Threads,
     /// The syscall and event trace.
     pub trace: Trace,
     /// Counters.
@@ -259,6 +266,9 @@ impl Kernel {
             rlimits: Rlimits::default(),
             comm: String::new(),
             clear_child_tid: 0,
+            robust_list: 0,
+            tid: task::Tid(config.pid),
+            threads: Kernel::new_threads(config.seed, config.pid),
             current_sp: 0,
             exe_path: String::new(),
             btrfs: None,

@@ -484,8 +484,8 @@ fn classify(p: &Point, run: &Run, sweep: &str, index: u64) -> PointResult {
         Ok(n) => *n as i64,
         Err(e) => -e.generic(),
     };
-    let signal = (k.signals.pending != 0).then(|| {
-        let signo = k.signals.pending.trailing_zeros() + 1;
+    let signal = (k.signals.all_pending() != 0).then(|| {
+        let signo = k.signals.all_pending().trailing_zeros() + 1;
         crate::kernel_stub::signal::signal_name(signo)
     });
     let len = p.the_loop.buffer_len(p.len);

@@ -18,6 +18,7 @@ mod mte;
 mod regs;
 mod signal;
 pub mod sysregs;
+mod threads;
 mod traps;
 
 use unicorn_engine::{Arch as UcArch, Mode, Prot as UcProt, RegisterARM64, TlbEntry, TlbType, Unicorn};
@@ -142,6 +143,11 @@ pub(crate) struct Guest {
     dc_zva_hook: Option<access_hook::PreciseHook>,
     /// Stop, error, TLB generation, budgets, counters.
     state: RunState,
+    /// The CPU state of the threads that are not running.
+    threads: threads::Parked,
+    /// The instruction count at which the running thread's time slice ends (never while
+    /// the process has one thread).
+    slice_end: u64,
 }
 
 impl Backend for Guest {
@@ -197,6 +203,9 @@ impl RunLoop for Guest {
     }
     fn pc(uc: &Unicorn<Guest>) -> Result<u64, EmuError> {
         uc.pc_read().op("read pc")
+    }
+    fn switch_threads(uc: &mut Unicorn<Guest>, sw: &crate::kernel_stub::task::Switch) -> Result<(), EmuError> {
+        threads::switch(uc, sw)
     }
 }
 
@@ -324,6 +333,13 @@ fn on_block(uc: &mut Unicorn<Guest>, size: u32) {
         let _ = uc.emu_stop();
         return;
     }
+    // The running thread's time slice is over: the scheduler picks who runs next.
+    if g.state.stats.instructions >= g.slice_end {
+        g.slice_end = u64::MAX;
+        g.state.reschedule = true;
+        let _ = uc.emu_stop();
+        return;
+    }
     // A modelled timer tick is a kernel entry too: report an asynchronous tag fault there.
     if g.state.stats.instructions >= g.next_tick {
         g.next_tick = g.state.stats.instructions + g.tick_interval;
@@ -390,6 +406,8 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
         tick_interval: opts.tick_interval.max(1),
         tag_hooks: false,
         state: RunState::new(opts.limits),
+        threads: Default::default(),
+        slice_end: u64::MAX,
     };
     let mut uc = Unicorn::new_with_data(UcArch::ARM64, Mode::ARM, guest).op("open")?;
     uc.ctl_set_cpu_model(unicorn_engine::Arm64CpuModel::MAX as i32).op("set cpu model")?;

@@ -39,11 +39,21 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     }
     match outcome {
         SyscallOutcome::Return(r) => {
-            let v = match r {
-                Ok(v) => v,
-                Err(e) => (-e.generic()) as u64,
-            };
-            uc.reg_write(RegisterARM64::X0, v).op("write x0")?;
+            uc.reg_write(RegisterARM64::X0, super::threads::result_reg(&r)).op("write x0")?;
+            if let Some(spawn) = uc.get_data_mut().kernel.threads.take_spawn() {
+                super::threads::spawn(uc, spawn)?;
+            }
+        }
+        SyscallOutcome::Block | SyscallOutcome::ThreadExit => {
+            // A thread that sleeps is parked with its PC on the SVC, arguments intact: the
+            // syscall is executed again, or completed, when it wakes (see `threads::switch`).
+            if outcome == SyscallOutcome::Block {
+                let pc = uc.pc_read().op("read pc")?;
+                uc.set_pc(pc - 4).op("rewind pc")?;
+            }
+            uc.get_data_mut().state.reschedule = true;
+            uc.emu_stop().op("stop")?;
+            return Ok(());
         }
         SyscallOutcome::Exit(_) | SyscallOutcome::Deadlock(_) | SyscallOutcome::Exec => {
             uc.get_data_mut().state.stop = crate::emu::backend::stop_for(&outcome);
@@ -86,6 +96,13 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     }
     sync_memory(uc)?;
     check_time_budget(uc)?;
+    // A scheduling point: the syscall made another thread runnable or yielded, or, with
+    // other threads, the seeded scheduler preempts here one time in four.
+    let g = uc.get_data_mut();
+    if g.kernel.threads.take_resched() || (!g.kernel.threads.alone() && g.kernel.threads.preempt_at_syscall()) {
+        g.state.reschedule = true;
+        uc.emu_stop().op("stop")?;
+    }
     // Return to user: deliver what became pending (kill/tgkill to self, async tag faults).
     let g = uc.get_data_mut();
     if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {

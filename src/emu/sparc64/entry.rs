@@ -59,6 +59,11 @@ pub(super) fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             uc.emu_stop().op("stop")?;
             return Ok(());
         }
+        SyscallOutcome::Block | SyscallOutcome::ThreadExit => {
+            // The kernel refuses threads on sparc64 (clone is ENOSYS), so a process there has
+            // one thread, and a one-thread process never parks.
+            return Err(EmuError::Internal("a thread outcome on sparc64, which runs one thread".into()));
+        }
         SyscallOutcome::KillLivelock(msg) => {
             let g = uc.get_data_mut();
             let at = resume - 4;

@@ -288,6 +288,41 @@ pub struct SignalState {
     pending_info: [(i32, Option<u64>); NSIG],
     /// The alternate stack.
     pub altstack: AltStack,
+    /// Process-directed pending signals (`kill`): the first thread that does not block one
+    /// takes it (Linux's `shared_pending`). `pending` above is the running thread's own.
+    pub shared_pending: u64,
+    shared_info: [(i32, Option<u64>); NSIG],
+}
+
+/// The part of [`SignalState`] that belongs to one thread (mask, its own pending signals,
+/// alternate stack); the running thread's lives in the [`SignalState`] itself, a parked
+/// thread's here (see [`SignalState::swap_thread`]).
+#[derive(Clone, Debug)]
+pub struct ThreadSignals {
+    blocked: u64,
+    pending: u64,
+    pending_info: [(i32, Option<u64>); NSIG],
+    altstack: AltStack,
+}
+
+impl ThreadSignals {
+    /// Signals pending for this thread (its own and the process's) that it does not block.
+    pub fn deliverable(&self, shared_pending: u64) -> u64 {
+        (self.pending | shared_pending) & !self.blocked
+    }
+
+    /// Mark `signo` pending for this (parked) thread, as `tgkill` does.
+    pub fn raise_with(&mut self, signo: u32, si_code: i32, addr: Option<u64>) {
+        if self.pending & bit(signo) == 0 {
+            self.pending_info[(signo - 1) as usize] = (si_code, addr);
+        }
+        self.pending |= bit(signo);
+    }
+
+    /// Is `signo` blocked by this thread?
+    pub fn is_blocked(&self, signo: u32) -> bool {
+        self.blocked & bit(signo) != 0
+    }
 }
 
 impl Default for SignalState {
@@ -298,6 +333,8 @@ impl Default for SignalState {
             pending: 0,
             pending_info: [(code::SI_USER, None); NSIG],
             altstack: AltStack { sp: 0, flags: SS_DISABLE, size: 0 },
+            shared_pending: 0,
+            shared_info: [(code::SI_USER, None); NSIG],
         }
     }
 }
@@ -330,6 +367,7 @@ impl SignalState {
             self.actions[(signo - 1) as usize] = act;
             if act.handler == SIG_IGN || (act.handler == SIG_DFL && default_action(signo) == DefaultAction::Ignore) {
                 self.pending &= !bit(signo);
+                self.shared_pending &= !bit(signo);
             }
         }
         Ok(old)
@@ -368,16 +406,56 @@ impl SignalState {
         self.pending |= bit(signo);
     }
 
-    /// Take the lowest pending signal that is not blocked: (signo, si_code, si_addr).
+    /// Mark `signo` pending for the whole process (`kill`): the running thread takes it
+    /// unless it blocks it, else the first thread that does not.
+    pub fn raise_process(&mut self, signo: u32, si_code: i32, addr: Option<u64>) {
+        if self.shared_pending & bit(signo) == 0 {
+            self.shared_info[(signo - 1) as usize] = (si_code, addr);
+        }
+        self.shared_pending |= bit(signo);
+    }
+
+    /// Take the lowest pending signal that is not blocked: (signo, si_code, si_addr). The
+    /// thread's own pending signals come before the process's (dequeue_signal).
     pub fn take_deliverable(&mut self) -> Option<(u32, i32, Option<u64>)> {
-        let ready = self.pending & !self.blocked;
-        if ready == 0 {
+        let own = self.pending & !self.blocked;
+        let shared = self.shared_pending & !self.blocked;
+        if own | shared == 0 {
             return None;
         }
-        let signo = ready.trailing_zeros() + 1;
-        self.pending &= !bit(signo);
-        let (c, a) = self.pending_info[(signo - 1) as usize];
+        let signo = (own | shared).trailing_zeros() + 1;
+        let (c, a) = if own & bit(signo) != 0 {
+            self.pending &= !bit(signo);
+            self.pending_info[(signo - 1) as usize]
+        } else {
+            self.shared_pending &= !bit(signo);
+            self.shared_info[(signo - 1) as usize]
+        };
         Some((signo, c, a))
+    }
+
+    /// Signals pending for the running thread (its own and the process's), blocked or not.
+    pub fn all_pending(&self) -> u64 {
+        self.pending | self.shared_pending
+    }
+
+    /// A new thread's signal state (clone): the creator's mask, nothing pending, no
+    /// alternate stack (copy_process clears sas_ss_sp for CLONE_VM without CLONE_VFORK).
+    pub fn new_thread(&self) -> ThreadSignals {
+        ThreadSignals {
+            blocked: self.blocked,
+            pending: 0,
+            pending_info: [(code::SI_USER, None); NSIG],
+            altstack: AltStack { sp: 0, flags: SS_DISABLE, size: 0 },
+        }
+    }
+
+    /// Context switch: swap the running thread's part with a parked thread's.
+    pub fn swap_thread(&mut self, t: &mut ThreadSignals) {
+        std::mem::swap(&mut self.blocked, &mut t.blocked);
+        std::mem::swap(&mut self.pending, &mut t.pending);
+        std::mem::swap(&mut self.pending_info, &mut t.pending_info);
+        std::mem::swap(&mut self.altstack, &mut t.altstack);
     }
 
     /// For a fault the thread cannot survive without a handler (force_sig_fault): if the

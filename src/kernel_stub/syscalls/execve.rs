@@ -100,7 +100,7 @@ impl Kernel {
     /// do_close_on_exec; arm64 flush_thread clears the tagged-address ABI and MTE control):
     /// a fresh address space, caught signals back to their default (ignored ones stay
     /// ignored; mask and pending set kept), no alternate stack, close-on-exec descriptors
-    /// closed, no clear_child_tid, the command name from the file name.
+    /// closed, no clear_child_tid, no other threads, the command name from the file name.
     pub fn begin_new_exec(&mut self, req: &ExecRequest) {
         let layout = self.mm.layout().clone();
         let mut mm = AddressSpace::new(layout);
@@ -121,6 +121,8 @@ impl Kernel {
         self.signals.altstack = Default::default();
         self.vfs.close_on_exec();
         self.clear_child_tid = 0;
+        // de_thread: the other threads die; the exec'ing thread takes the leader's id.
+        self.exit_other_threads();
         self.mte = crate::mte::MteState { machine: self.mte.machine, ..Default::default() };
         self.adi = crate::adi::AdiState { machine: self.adi.machine, ..Default::default() };
         let model = self.uaccess.model;

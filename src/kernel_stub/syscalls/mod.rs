@@ -9,6 +9,7 @@ mod pipe;
 mod poll;
 mod process;
 mod signals;
+mod thread;
 mod time;
 
 pub use execve::ExecRequest;
@@ -176,6 +177,10 @@ sysnos! {
     Setsid = "setsid", Some(157), Some(175), [];
     Getgroups = "getgroups", Some(158), Some(79), [Int, Hex];
     Execve = "execve", Some(221), Some(59), [Path, Hex, Hex];
+    // Threads (arm64 so far): sparc64's clone keeps its number unmodelled (ENOSYS).
+    Clone = "clone", Some(220), None, [Hex, Hex, Hex, Hex, Hex];
+    Clone3 = "clone3", Some(435), None, [Hex, Size];
+    GetRobustList = "get_robust_list", Some(100), Some(301), [Int, Hex, Hex];
     // sparc64's original pipe: no arguments, the read end in %o0, the write end in %o1.
     Pipe = "pipe", None, Some(42), [];
 }
@@ -195,6 +200,11 @@ pub enum SyscallOutcome {
     Deadlock(String),
     /// `execve` committed: the CPU stops and the machine loads [`Kernel::pending_exec`].
     Exec,
+    /// The running thread sleeps in the syscall (see [`crate::kernel_stub::task::sched`]):
+    /// the backend parks it with its PC on the syscall instruction and switches threads.
+    Block,
+    /// The running thread ended (`exit` while other threads remain): the backend switches.
+    ThreadExit,
 }
 
 /// `AT_FDCWD`.
@@ -227,6 +237,7 @@ impl Kernel {
                 _ if self.blocked_forever.is_some() => {
                     SyscallOutcome::Deadlock(self.blocked_forever.take().unwrap_or_default())
                 }
+                _ if self.threads.blocking.is_some() => SyscallOutcome::Block,
                 o => o,
             },
             None => {
@@ -260,9 +271,16 @@ impl Kernel {
                 }
                 SyscallOutcome::Deadlock(_) => (0, "? (blocks for ever: nothing can wake the task)".into()),
                 SyscallOutcome::Exec => (0, "0 (the new program starts)".into()),
+                SyscallOutcome::Block => {
+                    let why = self.threads.blocking.as_ref().map_or("", |b| b.reason.as_str());
+                    (0, format!("? (sleeps: {why}; executed again or completed when it wakes)"))
+                }
+                SyscallOutcome::ThreadExit => (0, "? (the thread ends; the process goes on)".into()),
             };
             self.trace.emit(TraceEvent::Syscall { nr, name, args: args_text, ret, result });
         }
+        // A restarted syscall has now seen how its wait ended.
+        self.threads.resumed = crate::kernel_stub::task::Resume::Continue;
         outcome
     }
 
@@ -277,7 +295,16 @@ impl Kernel {
     fn dispatch(&mut self, s: Sysno, a: [u64; 6]) -> SyscallOutcome {
         use Sysno::*;
         let r = match s {
+            // `exit` ends the calling thread; the process ends with its last thread (or with
+            // exit_group, whatever the other threads do).
+            Exit if !self.threads.alone() => {
+                self.exit_thread();
+                return SyscallOutcome::ThreadExit;
+            }
             Exit | ExitGroup => return SyscallOutcome::Exit((a[0] & 0xff) as i32),
+            Clone => self.sys_clone(a),
+            Clone3 => self.sys_clone3(a[0], a[1]),
+            GetRobustList => self.sys_get_robust_list(a[0] as i32, a[1], a[2]),
             Execve => match self.sys_execve(a[0], a[1], a[2]) {
                 Ok(req) => {
                     self.begin_new_exec(&req);
@@ -331,22 +358,19 @@ impl Kernel {
             Shmdt => self.shmdt(a[0]),
             SetTidAddress => {
                 self.clear_child_tid = a[0];
-                Ok(self.config.pid as u64)
+                Ok(u64::from(self.tid.0))
             }
-            Futex => self.sys_futex(a[0], a[1], a[2], a[3], a[5]),
-            SetRobustList => {
-                if a[1] != 24 {
-                    Err(Errno::EINVAL)
-                } else {
-                    Ok(0)
-                }
-            }
+            Futex => self.sys_futex(a[0], a[1], a[2], a[3], a[4], a[5]),
+            SetRobustList => self.set_robust_list(a[0], a[1]),
             Nanosleep => self.sys_nanosleep(a[0]),
             ClockNanosleep => self.sys_clock_nanosleep(a[0], a[1], a[2]),
             ClockGettime => self.sys_clock_gettime(a[0], a[1]),
             ClockGetres => self.sys_clock_getres(a[0], a[1]),
             Gettimeofday => self.sys_gettimeofday(a[0]),
-            SchedYield => Ok(0),
+            SchedYield => {
+                self.threads.resched = !self.threads.alone();
+                Ok(0)
+            }
             // pid_t and int arguments: Linux uses the low 32 bits (the upper half of the
             // register is not part of the argument), so kill(-1, 0) passed as 0xffffffff is -1.
             Kill => self.sys_kill(
@@ -354,22 +378,8 @@ impl Kernel {
                 self.user_signo(a[1] as u32 as u64),
                 crate::kernel_stub::signal::code::SI_USER,
             ),
-            Tkill => self.sys_kill(
-                a[0] as i32 as i64,
-                self.user_signo(a[1] as u32 as u64),
-                crate::kernel_stub::signal::code::SI_TKILL,
-            ),
-            Tgkill => {
-                if a[0] as u32 != self.config.pid {
-                    Err(Errno::ESRCH)
-                } else {
-                    self.sys_kill(
-                        a[1] as i32 as i64,
-                        self.user_signo(a[2] as u32 as u64),
-                        crate::kernel_stub::signal::code::SI_TKILL,
-                    )
-                }
-            }
+            Tkill => self.sys_tgkill(None, a[0] as i32, self.user_signo(a[1] as u32 as u64)),
+            Tgkill => self.sys_tgkill(Some(a[0] as i32), a[1] as i32, self.user_signo(a[2] as u32 as u64)),
             Sigaltstack => self.sys_sigaltstack(a[0], a[1]),
             // sparc64 passes the handler's return trampoline as a fourth argument.
             RtSigaction if self.arch == Arch::Sparc64 => self.sys_rt_sigaction(a[0], a[1], a[2], a[4], Some(a[3])),
@@ -389,7 +399,8 @@ impl Kernel {
             Getrlimit => self.sys_prlimit(0, self.user_rlimit(a[0]), 0, a[1]),
             Prlimit64 => self.sys_prlimit(a[0], self.user_rlimit(a[1]), a[2], a[3]),
             Prctl => self.sys_prctl(a),
-            Getpid | Gettid => Ok(self.config.pid as u64),
+            Getpid => Ok(self.config.pid as u64),
+            Gettid => Ok(u64::from(self.tid.0)),
             Getppid => Ok(1),
             Getuid | Geteuid => Ok(self.config.uid as u64),
             Getgid | Getegid => Ok(self.config.gid as u64),

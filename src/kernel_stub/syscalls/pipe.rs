@@ -37,9 +37,21 @@ impl Kernel {
         Ok(0)
     }
 
-    /// Before a read or write of `fd`: if it would sleep, the task sleeps for ever (nothing
-    /// else runs that could feed or drain the pipe), which ends the syscall as a deadlock.
+    /// Before a read or write of `fd`: if it would sleep, the thread sleeps until the pipe
+    /// can be read or written (another thread may feed or drain it; the syscall is executed
+    /// again then). A process with one thread sleeps for ever, which ends the run as a
+    /// deadlock.
     pub(super) fn wait_or_deadlock(&mut self, fd: u64, wait: Wait, what: &str) -> KResult<()> {
+        if self.vfs.would_block(fd, wait)? && !self.threads.alone() {
+            self.block(crate::kernel_stub::task::Blocked {
+                on: crate::kernel_stub::task::WaitOn::Io { fd, wait },
+                deadline: None,
+                on_timeout: None,
+                restartable: true,
+                reason: format!("{what}(fd {fd}) on a pipe"),
+            });
+            return Err(Errno::EINTR);
+        }
         if self.vfs.would_block(fd, wait)? {
             let why = match wait {
                 Wait::Read => "the pipe is empty and its only writers belong to this task",

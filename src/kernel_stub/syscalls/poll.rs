@@ -27,6 +27,10 @@ enum Ready<T> {
     Done(T),
     /// Nothing is ready and the wait has no timeout.
     Never,
+    /// Nothing is ready and the thread sleeps until something is, its timeout passes or a
+    /// signal comes (other threads can make a descriptor ready); the syscall is executed
+    /// again when it wakes.
+    Slept,
 }
 
 impl Kernel {
@@ -63,7 +67,7 @@ impl Kernel {
         }
         let b = uaccess::read_user(&mut self.mm, self.uaccess, UserAddr(sigmask), 8)?;
         let mask = self.user_mask(read_u64(self.arch, &b));
-        if self.signals.pending & !mask != 0 {
+        if self.signals.all_pending() & !mask != 0 {
             self.notice(
                 "ppoll/pselect6 with a mask that unblocks a pending signal: the wait is not interrupted (not modelled)"
                     .into(),
@@ -95,11 +99,14 @@ impl Kernel {
         };
         let host_stdin =
             entries.iter().any(|&(fd, ev)| fd >= 0 && ev & POLLIN != 0 && self.vfs.is_host_stdin(fd as u64));
-        let revents = match self.wait_until_ready(timeout, host_stdin, |k| {
+        let watched: Vec<(u64, u16)> =
+            entries.iter().filter(|e| e.0 >= 0).map(|&(fd, ev)| (fd as u64, ev | POLLERR | POLLHUP)).collect();
+        let revents = match self.wait_until_ready(timeout, host_stdin, watched, name, |k| {
             let r = scan(k);
             r.iter().any(|&e| e != 0).then_some(r)
         }) {
             Ready::Done(r) => r.unwrap_or_else(|| vec![0; entries.len()]),
+            Ready::Slept => return Err(Errno::EINTR),
             Ready::Never => {
                 self.block_forever(format!(
                     "{name} on {} descriptor(s) with no timeout, none of which can become ready",
@@ -166,8 +173,19 @@ impl Kernel {
             }
             any.then_some(out)
         };
-        let out = match self.wait_until_ready(timeout, host_stdin, scan) {
+        let watched: Vec<(u64, u16)> = (0..n)
+            .filter_map(|fd| {
+                let mask = [POLLIN_SET, POLLOUT_SET, POLLEX_SET]
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| wanted(&sets[*i], fd))
+                    .fold(0u16, |m, (_, &bits)| m | bits);
+                (mask != 0).then_some((fd as u64, mask))
+            })
+            .collect();
+        let out = match self.wait_until_ready(timeout, host_stdin, watched, "pselect6", scan) {
             Ready::Done(r) => r.unwrap_or_else(|| [vec![0u64; words], vec![0u64; words], vec![0u64; words]]),
+            Ready::Slept => return Err(Errno::EINTR),
             Ready::Never => {
                 self.block_forever(format!(
                     "pselect6 on {n} descriptor(s) with no timeout, none of which can become ready"
@@ -196,19 +214,35 @@ impl Kernel {
     }
 
     /// Scan until `ready` finds something: at once; else, when the host's stdin is among the
-    /// descriptors, by waiting on the host (up to the timeout); else by sleeping the whole
-    /// timeout (nothing else can change in a one-task machine). `Done(None)` is a timeout.
+    /// descriptors, by waiting on the host (up to the timeout); else, when other threads can
+    /// make one of the `watched` descriptors ready, by sleeping until one is (the syscall is
+    /// executed again then, and learns when its timeout has passed); else by sleeping the whole
+    /// timeout (nothing else can change in a one-thread machine). `Done(None)` is a timeout.
     fn wait_until_ready<T>(
         &mut self,
         timeout: Option<u64>,
         host_stdin: bool,
+        watched: Vec<(u64, u16)>,
+        name: &str,
         ready: impl Fn(&Kernel) -> Option<T>,
     ) -> Ready<Option<T>> {
+        let timed_out = self.take_timed_out();
         if let Some(r) = ready(self) {
             return Ready::Done(Some(r));
         }
-        if timeout == Some(0) {
+        if timeout == Some(0) || timed_out {
             return Ready::Done(None);
+        }
+        if !host_stdin && !self.threads.alone() {
+            let n = watched.len();
+            self.block(crate::kernel_stub::task::Blocked {
+                on: crate::kernel_stub::task::WaitOn::Poll(watched),
+                deadline: timeout.map(|t| self.deadline_in(t)),
+                on_timeout: None,
+                restartable: false,
+                reason: format!("{name} on {n} descriptor(s)"),
+            });
+            return Ready::Slept;
         }
         if host_stdin {
             let start = Instant::now();

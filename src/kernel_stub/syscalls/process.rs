@@ -1,7 +1,7 @@
-//! Process-wide syscalls: uname, rlimits, prctl, sysinfo, futex, kill.
+//! Process-wide syscalls: uname, rlimits, prctl, sysinfo, kill, ids.
 
 use crate::addr::UserAddr;
-use crate::arch::{read_u32, read_u64, StructWriter};
+use crate::arch::{read_u64, StructWriter};
 use crate::kernel_stub::errno::{Errno, KResult};
 use crate::kernel_stub::signal::NSIG;
 use crate::kernel_stub::uaccess;
@@ -155,65 +155,6 @@ impl Kernel {
         Ok(0)
     }
 
-    /// `futex`: WAKE wakes nobody (the task is the only one, and it is not waiting); WAIT and
-    /// WAIT_BITSET compare the word (EAGAIN on a mismatch) and then sleep. Nothing can wake
-    /// the only task: with a timeout it sleeps the whole timeout on the guest's clocks and
-    /// returns ETIMEDOUT (WAIT: relative, on CLOCK_MONOTONIC; WAIT_BITSET: absolute, on
-    /// CLOCK_REALTIME with FUTEX_CLOCK_REALTIME, else CLOCK_MONOTONIC); without one it sleeps
-    /// for ever, which ends the run as a deadlock.
-    pub(super) fn sys_futex(&mut self, uaddr: u64, op: u64, val: u64, timeout: u64, val3: u64) -> KResult<u64> {
-        const FUTEX_WAIT: u64 = 0;
-        const FUTEX_WAKE: u64 = 1;
-        const FUTEX_WAIT_BITSET: u64 = 9;
-        const FUTEX_WAKE_BITSET: u64 = 10;
-        const FUTEX_CLOCK_REALTIME: u64 = 256;
-        const FUTEX_CMD_MASK: u64 = !(128 | 256);
-        if !uaddr.is_multiple_of(4) {
-            return Err(Errno::EINVAL);
-        }
-        let cmd = op & FUTEX_CMD_MASK;
-        if op & FUTEX_CLOCK_REALTIME != 0 && cmd != FUTEX_WAIT_BITSET {
-            return Err(Errno::ENOSYS);
-        }
-        match cmd {
-            FUTEX_WAKE_BITSET if val3 as u32 == 0 => Err(Errno::EINVAL),
-            FUTEX_WAKE | FUTEX_WAKE_BITSET => Ok(0),
-            FUTEX_WAIT | FUTEX_WAIT_BITSET => {
-                if cmd == FUTEX_WAIT_BITSET && val3 as u32 == 0 {
-                    return Err(Errno::EINVAL);
-                }
-                let until = if timeout == 0 { None } else { Some(self.get_timespec(timeout)?) };
-                let b = uaccess::read_user(&mut self.mm, self.uaccess, UserAddr(uaddr), 4)?;
-                if read_u32(self.arch, &b) != val as u32 {
-                    return Err(Errno::EAGAIN);
-                }
-                match until {
-                    None => {
-                        self.block_forever(format!(
-                            "futex wait at {uaddr:#x} with no timeout: no other thread can wake the only one"
-                        ));
-                        Err(Errno::EINTR)
-                    }
-                    Some(t) => {
-                        let ns = if cmd == FUTEX_WAIT {
-                            t
-                        } else {
-                            let now =
-                                if op & FUTEX_CLOCK_REALTIME != 0 { self.realtime_ns() } else { self.monotonic_ns() };
-                            t.saturating_sub(now)
-                        };
-                        self.sleep(ns);
-                        Err(Errno::ETIMEDOUT)
-                    }
-                }
-            }
-            _ => {
-                self.notice(format!("futex operation {cmd} is not modelled: returning -ENOSYS"));
-                Err(Errno::ENOSYS)
-            }
-        }
-    }
-
     pub(super) fn sys_kill(&mut self, pid: i64, signo: u64, si_code: i32) -> KResult<u64> {
         if signo > NSIG as u64 {
             return Err(Errno::EINVAL);
@@ -223,7 +164,8 @@ impl Kernel {
             return Err(Errno::ESRCH);
         }
         if signo != 0 {
-            self.signals.raise_with(signo as u32, si_code, None);
+            self.signals.raise_process(signo as u32, si_code, None);
+            self.threads.resched = !self.threads.alone();
         }
         Ok(0)
     }

@@ -65,8 +65,26 @@ impl Kernel {
 
     pub(super) fn sys_nanosleep(&mut self, req: u64) -> KResult<u64> {
         let ns = self.get_timespec(req)?;
-        self.sleep(ns);
-        Ok(0)
+        self.sleep_for(ns, "nanosleep")
+    }
+
+    /// Sleep `ns` on the guest's clocks: at once when the process has one thread (the clocks
+    /// jump); else the thread sleeps while the others run, until the deadline (0) or a signal
+    /// (EINTR; the remaining time is not written back).
+    fn sleep_for(&mut self, ns: u64, what: &str) -> KResult<u64> {
+        if self.threads.alone() || ns == 0 {
+            self.sleep(ns);
+            return Ok(0);
+        }
+        let deadline = self.deadline_in(ns);
+        self.block(crate::kernel_stub::task::Blocked {
+            on: crate::kernel_stub::task::WaitOn::Sleep,
+            deadline: Some(deadline),
+            on_timeout: Some(Ok(0)),
+            restartable: false,
+            reason: format!("{what} until {deadline} ns"),
+        });
+        Err(Errno::EINTR)
     }
 
     pub(super) fn sys_clock_nanosleep(&mut self, clk: u64, flags: u64, req: u64) -> KResult<u64> {
@@ -77,7 +95,6 @@ impl Kernel {
         }
         let t = self.get_timespec(req)?;
         let ns = if flags & TIMER_ABSTIME != 0 { t.saturating_sub(now) } else { t };
-        self.sleep(ns);
-        Ok(0)
+        self.sleep_for(ns, "clock_nanosleep")
     }
 }

@@ -1,0 +1,186 @@
+//! The scheduler: one CPU, and a seeded choice among the runnable threads at every
+//! scheduling point (a syscall that sleeps, yields or wakes someone, the end of a time slice,
+//! a thread's exit). Equal seeds give equal interleavings; a different seed another.
+//!
+//! A thread that sleeps is parked with what it waits for ([`WaitOn`]) and an optional
+//! deadline on CLOCK_MONOTONIC. It becomes runnable when that happens, when its deadline
+//! passes, or when a signal it does not block arrives. When no thread can run, the guest's
+//! clocks jump to the earliest deadline (nobody runs meanwhile: a virtual machine idles for
+//! free); with no deadline the process can never continue, and the run ends as a deadlock
+//! that names what each thread waits for.
+
+use rand::Rng;
+
+use super::{Parked, Tid};
+use crate::kernel_stub::errno::{Errno, KResult};
+use crate::kernel_stub::signal::flags::SA_RESTART;
+use crate::kernel_stub::vfs::{Vfs, Wait};
+use crate::kernel_stub::Kernel;
+
+/// What a sleeping thread waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WaitOn {
+    /// A `FUTEX_WAKE` of this (untagged) address whose bitset meets `bitset`.
+    Futex {
+        /// The futex word's untagged address.
+        key: u64,
+        /// FUTEX_WAIT_BITSET's bitset (all ones for FUTEX_WAIT).
+        bitset: u32,
+    },
+    /// A pipe that would block a read or write of `fd` no longer would.
+    Io {
+        /// The descriptor.
+        fd: u64,
+        /// Read, or write of so many bytes.
+        wait: Wait,
+    },
+    /// One of these descriptors has one of its events (poll, select).
+    Poll(Vec<(u64, u16)>),
+    /// Only the deadline (nanosleep).
+    Sleep,
+}
+
+/// A sleeping thread's wait.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blocked {
+    /// What ends it.
+    pub on: WaitOn,
+    /// When it ends anyway, on CLOCK_MONOTONIC (ns).
+    pub deadline: Option<u64>,
+    /// What the syscall returns when the deadline passes; `None`: it is executed again and
+    /// learns that its time is up (poll, select).
+    pub on_timeout: Option<KResult<u64>>,
+    /// A signal handler with SA_RESTART restarts the syscall (a pipe read or write);
+    /// otherwise an interrupting signal makes it return EINTR.
+    pub restartable: bool,
+    /// For the deadlock report: what the thread is doing.
+    pub reason: String,
+}
+
+/// How a thread's interrupted syscall goes on when it runs again.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Resume {
+    /// It was not in a syscall (preempted), or yielded: nothing to do.
+    #[default]
+    Continue,
+    /// The syscall instruction is executed again (the thread's PC is on it).
+    Restart {
+        /// The wait's deadline passed (the syscall then returns as its timeout says).
+        timed_out: bool,
+    },
+    /// The syscall returns this.
+    Return(KResult<u64>),
+}
+
+/// A context switch the scheduler decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Switch {
+    /// The thread that ran.
+    pub from: Tid,
+    /// It still exists (it did not exit).
+    pub from_alive: bool,
+    /// The thread that runs next (may be `from`).
+    pub to: Tid,
+    /// How `to`'s syscall resumes.
+    pub resume: Resume,
+}
+
+/// Why a parked thread can run now, if it can.
+fn wake(p: &Parked, now: u64, shared_pending: u64, vfs: &Vfs, restart_on: impl Fn(u64) -> bool) -> Option<Resume> {
+    let Some(b) = &p.wait else { return Some(p.resume.clone()) };
+    let ready = match &b.on {
+        WaitOn::Futex { .. } | WaitOn::Sleep => false,
+        // A closed descriptor or a pipe whose other end went away: the syscall, executed
+        // again, returns what it now returns (EBADF, EOF, EPIPE).
+        WaitOn::Io { fd, wait } => !vfs.would_block(*fd, *wait).unwrap_or(false),
+        WaitOn::Poll(fds) => fds.iter().any(|&(fd, mask)| vfs.poll_events(fd).map_or(true, |ev| ev & mask != 0)),
+    };
+    if ready {
+        return Some(Resume::Restart { timed_out: false });
+    }
+    let signals = p.state.signals.deliverable(shared_pending);
+    if signals != 0 {
+        let signo = signals.trailing_zeros() + 1;
+        return Some(if b.restartable && restart_on(u64::from(signo)) {
+            Resume::Restart { timed_out: false }
+        } else {
+            Resume::Return(Err(Errno::EINTR))
+        });
+    }
+    match b.deadline {
+        Some(d) if now >= d => Some(match &b.on_timeout {
+            Some(r) => Resume::Return(*r),
+            None => Resume::Restart { timed_out: true },
+        }),
+        _ => None,
+    }
+}
+
+impl Kernel {
+    /// The running thread sleeps in the current syscall until `b` ends (the syscall layer
+    /// turns the syscall into [`crate::kernel_stub::syscalls::SyscallOutcome::Block`]).
+    pub(crate) fn block(&mut self, b: Blocked) {
+        self.threads.blocking = Some(b);
+    }
+
+    /// The running syscall was executed again after its wait's deadline passed: it should
+    /// now time out. (Taken once.)
+    pub(crate) fn take_timed_out(&mut self) -> bool {
+        matches!(std::mem::take(&mut self.threads.resumed), Resume::Restart { timed_out: true })
+    }
+
+    /// A deadline `ns` from now on CLOCK_MONOTONIC.
+    pub(crate) fn deadline_in(&self, ns: u64) -> u64 {
+        self.monotonic_ns().saturating_add(ns)
+    }
+
+    /// Pick the thread that runs next: the running one is parked (with its wait, if it
+    /// sleeps), every parked thread whose wait ended becomes runnable, and the seeded
+    /// generator chooses among the runnable ones. When none can run, the clocks advance to
+    /// the earliest deadline; with none, `Err` says why each thread sleeps for ever.
+    pub fn schedule(&mut self) -> Result<Switch, String> {
+        let from = self.tid;
+        let from_alive = !self.threads.exited;
+        self.park_current();
+        loop {
+            let now = self.monotonic_ns();
+            let shared = self.signals.shared_pending;
+            let actions = &self.signals;
+            let restart_on = |signo: u64| {
+                let s = signo as u32;
+                actions.action(s).flags & SA_RESTART != 0
+            };
+            let mut ready = Vec::new();
+            for (&tid, p) in self.threads.parked.iter_mut() {
+                if let Some(resume) = wake(p, now, shared, &self.vfs, restart_on) {
+                    p.wait = None;
+                    p.resume = resume;
+                    ready.push(tid);
+                }
+            }
+            if !ready.is_empty() {
+                let to = ready[self.threads.rng.gen_range(0..ready.len())];
+                let resume = self.unpark(to);
+                return Ok(Switch { from, from_alive, to, resume });
+            }
+            let next_deadline = self.threads.parked.values().filter_map(|p| p.wait.as_ref()?.deadline).min();
+            match next_deadline {
+                Some(d) => self.sleep(d.saturating_sub(now).max(1)),
+                None => {
+                    let why: Vec<String> = self
+                        .threads
+                        .parked
+                        .iter()
+                        .map(|(tid, p)| {
+                            let what = p.wait.as_ref().map_or("runnable", |b| b.reason.as_str());
+                            format!("thread {tid}: {what}")
+                        })
+                        .collect();
+                    // Leave the thread that ran current, for the report.
+                    self.unpark(from);
+                    return Err(format!("every thread sleeps and none can wake another ({})", why.join("; ")));
+                }
+            }
+        }
+    }
+}
