@@ -36,6 +36,20 @@ fn pthreads_mutexes_condvars_pipes_signals_and_robust_mutexes_work() {
 }
 
 #[test]
+fn the_trace_names_the_thread_of_each_syscall_once_there_are_several() {
+    let mut cfg = MachineConfig::new(guest("arm64/threads")).args(["mte"]);
+    cfg.trace.syscalls = true;
+    cfg.trace.keep = true;
+    let r = machine::run(&cfg).unwrap();
+    let lines: Vec<String> = r.trace.iter().map(|e| e.line()).collect();
+    let first_clone = lines.iter().position(|l| l.contains("clone(")).expect("a clone in the trace");
+    assert!(lines[..first_clone].iter().all(|l| !l.starts_with("[tid")), "one thread: no tids");
+    let tids: std::collections::BTreeSet<&str> =
+        lines.iter().filter_map(|l| l.strip_prefix("[tid ")?.split(']').next()).collect();
+    assert_eq!(tids.len(), 6, "the main thread and five others: {tids:?}");
+}
+
+#[test]
 fn equal_seeds_give_identical_runs_and_different_seeds_other_interleavings() {
     let a = run("interleave", 7, None);
     let b = run("interleave", 7, None);

@@ -20,6 +20,8 @@ pub enum TraceEvent {
         ret: i64,
         /// The return value decoded (`"-1 ENOENT"`).
         result: String,
+        /// The calling thread, when the process has more than one (strace's `[pid N]`).
+        tid: Option<u32>,
     },
     /// A signal delivered to (or killing) the guest.
     Signal {
@@ -54,7 +56,10 @@ impl TraceEvent {
     /// One line, as `--trace` prints it.
     pub fn line(&self) -> String {
         match self {
-            TraceEvent::Syscall { name, args, result, .. } => format!("{name}({args}) = {result}"),
+            TraceEvent::Syscall { name, args, result, tid, .. } => {
+                let who = tid.map(|t| format!("[tid {t}] ")).unwrap_or_default();
+                format!("{who}{name}({args}) = {result}")
+            }
             TraceEvent::Signal { signo, si_code, addr, action } => {
                 let a = addr.map(|a| format!(" si_addr={a:#x}")).unwrap_or_default();
                 format!(

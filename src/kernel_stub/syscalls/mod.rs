@@ -277,7 +277,10 @@ impl Kernel {
                 }
                 SyscallOutcome::ThreadExit => (0, "? (the thread ends; the process goes on)".into()),
             };
-            self.trace.emit(TraceEvent::Syscall { nr, name, args: args_text, ret, result });
+            // The calling thread is named once the process has several (or had: the exit of
+            // the next-to-last one is still a multi-threaded event).
+            let tid = (!self.threads.alone() || outcome == SyscallOutcome::ThreadExit).then_some(self.tid.0);
+            self.trace.emit(TraceEvent::Syscall { nr, name, args: args_text, ret, result, tid });
         }
         // A restarted syscall has now seen how its wait ended.
         self.threads.resumed = crate::kernel_stub::task::Resume::Continue;
