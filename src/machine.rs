@@ -291,10 +291,11 @@ fn run_arm64(cfg: &MachineConfig, step: Step, mut kernel: Kernel) -> Result<crat
         // for the kernels that have a bit to report in it.
         hwcap3: (cfg.mte != MteLevel::None && kernel.config.version.at_least(6, 16)).then(|| regs.hwcap3()),
     };
+    let template = ExecParams { argv: Vec::new(), envp: Vec::new(), execfn: String::new(), ..params.clone() };
     let start = kernel.exec(image, &params).map_err(exec_error(exe))?;
     kernel.exe_path = exe.display().to_string();
     opts.sigreturn_trampoline = arm64::map_sigreturn_trampoline(&mut kernel).map_err(exec_error(exe))?;
-    Ok(arm64::run(kernel, start, opts)?)
+    Ok(arm64::run(kernel, start, opts, template)?)
 }
 
 /// exec and run a sparc64 image.

@@ -36,10 +36,42 @@ pub(crate) trait RunLoop: Backend + Sized {
     /// Carry out a context switch the scheduler decided (save and load CPU state, finish the
     /// incoming thread's interrupted syscall).
     fn switch_threads(uc: &mut Unicorn<Self>, sw: &crate::kernel_stub::task::Switch) -> Result<(), EmuError>;
+    /// These threads are gone (their process ended): drop their CPU state.
+    fn forget_threads(_uc: &mut Unicorn<Self>, _tids: &[crate::kernel_stub::task::Tid]) {}
 }
 
-/// Run the guest until it ends.
+/// Run the guest until its first process ends. Another process that ends (exit, or a fatal
+/// signal) becomes a zombie for its parent and the scheduler goes on with the others.
 pub(crate) fn run_until_stop<G: RunLoop>(uc: &mut Unicorn<G>) -> Result<Stop, EmuError> {
+    use crate::kernel_stub::task::process::ExitStatus;
+    loop {
+        let stop = run_until_process_stop(uc)?;
+        let k = uc.get_data_mut().kernel();
+        let status = match &stop {
+            _ if k.is_first_process() => return Ok(stop),
+            Stop::Exited { status } => ExitStatus::Exited(*status as u8),
+            // No core is written (RLIMIT_CORE is 0, as the machine starts), so no WCOREDUMP.
+            Stop::Killed { signal } => ExitStatus::Killed { signo: signal.signo, core: false },
+            _ => return Ok(stop),
+        };
+        let (pid, signo) =
+            (k.config.pid, matches!(status, ExitStatus::Killed { .. }).then_some(status.wstatus() & 0x7f));
+        if let Some(signo) = signo {
+            k.notice(format!(
+                "process {pid} killed by {} (its parent sees it in wait)",
+                crate::kernel_stub::signal::signal_name(signo)
+            ));
+        }
+        let gone = k.exit_process(status);
+        G::forget_threads(uc, &gone);
+        if let Some(stop) = switch_threads(uc)? {
+            return Ok(stop);
+        }
+    }
+}
+
+/// Run the guest until the running process ends (or the run does).
+fn run_until_process_stop<G: RunLoop>(uc: &mut Unicorn<G>) -> Result<Stop, EmuError> {
     loop {
         let begin = G::begin(uc)?;
         let r = uc.emu_start(begin, UNTIL, 0, 0);

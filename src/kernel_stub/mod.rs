@@ -196,8 +196,12 @@ pub struct Kernel {
     robust_list: u64,
     /// The running thread.
     tid: task::Tid,
-    /// The process's other threads, and the scheduler.
+    /// The other threads (of every process), and the scheduler.
     pub threads: task::Threads,
+    /// Every process: its family, its state while parked, its status once ended.
+    procs: std::collections::BTreeMap<u32, task::process::ProcInfo>,
+    /// The process the machine started: the run ends when it does.
+    first_pid: u32,
     /// The syscall and event trace.
     pub trace: Trace,
     /// Counters.
@@ -269,6 +273,8 @@ impl Kernel {
             robust_list: 0,
             tid: task::Tid(config.pid),
             threads: Kernel::new_threads(config.seed, config.pid),
+            procs: task::process::first_process(config.pid),
+            first_pid: config.pid,
             current_sp: 0,
             exe_path: String::new(),
             btrfs: None,

@@ -64,6 +64,11 @@ pub struct ShmTable {
 }
 
 impl ShmTable {
+    /// Does the running process have segments attached?
+    pub fn has_attaches(&self) -> bool {
+        !self.attaches.is_empty()
+    }
+
     /// The segment `id`.
     pub fn get(&self, id: u32) -> Option<&ShmSegment> {
         self.segments.get(&id)

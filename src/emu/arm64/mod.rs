@@ -14,6 +14,7 @@
 //! MTE instructions), `sysregs` (the ID registers EL0 sees).
 
 mod ea;
+mod exec;
 mod mte;
 mod regs;
 mod signal;
@@ -148,6 +149,9 @@ pub(crate) struct Guest {
     /// The instruction count at which the running thread's time slice ends (never while
     /// the process has one thread).
     slice_end: u64,
+    /// What every exec of this machine passes besides the program and its arguments
+    /// (hwcaps, the architecture's auxv entries).
+    exec_template: crate::kernel_stub::exec::ExecParams,
 }
 
 impl Backend for Guest {
@@ -206,6 +210,12 @@ impl RunLoop for Guest {
     }
     fn switch_threads(uc: &mut Unicorn<Guest>, sw: &crate::kernel_stub::task::Switch) -> Result<(), EmuError> {
         threads::switch(uc, sw)
+    }
+    fn forget_threads(uc: &mut Unicorn<Guest>, tids: &[crate::kernel_stub::task::Tid]) {
+        let g = uc.get_data_mut();
+        for t in tids {
+            g.threads.remove(t);
+        }
     }
 }
 
@@ -381,8 +391,15 @@ fn setup_cpu(uc: &mut Unicorn<Guest>, start: InitialState) -> Result<(), EmuErro
     Ok(())
 }
 
-/// Run the guest whose image `kernel` has exec'd, from `start`, until it ends.
-pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<RunOutput, EmuError> {
+/// Run the guest whose image `kernel` has exec'd, from `start`, until it ends. Later
+/// execs of its processes run on the same CPU and memory, with `exec_template`'s hwcaps and
+/// auxv entries.
+pub fn run(
+    kernel: Kernel,
+    start: InitialState,
+    opts: Arm64Options,
+    exec_template: crate::kernel_stub::exec::ExecParams,
+) -> Result<RunOutput, EmuError> {
     let mut kernel = kernel;
     // A blocking read of the host's stdin gives up when the wall-time budget runs out.
     kernel.vfs.set_stdin_deadline(opts.limits.time_budget.and_then(|t| std::time::Instant::now().checked_add(t)));
@@ -408,6 +425,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Arm64Options) -> Result<Ru
         state: RunState::new(opts.limits),
         threads: Default::default(),
         slice_end: u64::MAX,
+        exec_template,
     };
     let mut uc = Unicorn::new_with_data(UcArch::ARM64, Mode::ARM, guest).op("open")?;
     uc.ctl_set_cpu_model(unicorn_engine::Arm64CpuModel::MAX as i32).op("set cpu model")?;

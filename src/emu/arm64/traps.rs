@@ -55,7 +55,15 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             uc.emu_stop().op("stop")?;
             return Ok(());
         }
-        SyscallOutcome::Exit(_) | SyscallOutcome::Deadlock(_) | SyscallOutcome::Exec => {
+        SyscallOutcome::Exec => {
+            let template = uc.get_data().exec_template.clone();
+            let stop = super::exec::exec_in_place(uc, &template)?;
+            uc.get_data_mut().state.stop = stop;
+            // Leave the old program's block: the run loop starts the new one at its entry.
+            uc.emu_stop().op("stop")?;
+            return Ok(());
+        }
+        SyscallOutcome::Exit(_) | SyscallOutcome::Deadlock(_) => {
             uc.get_data_mut().state.stop = crate::emu::backend::stop_for(&outcome);
             uc.emu_stop().op("stop")?;
             return Ok(());

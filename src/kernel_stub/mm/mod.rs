@@ -6,6 +6,7 @@
 //! out again, as reclaim would; its contents survive, as they would in swap.
 
 pub(crate) mod arena;
+mod fork;
 pub mod limit;
 pub mod phys;
 pub mod vma;
@@ -154,10 +155,12 @@ pub struct MmStats {
     pub evictions: u64,
 }
 
-/// The user address space of the one guest process.
-pub struct AddressSpace {
+/// What one process's address space owns besides the machine's physical memory: its
+/// mappings, its heap, the pages it had evicted. The running process's is inside
+/// [`AddressSpace`]; a parked process keeps its own (see [`AddressSpace::swap_process`]).
+#[derive(Clone, Debug)]
+pub struct ProcessMm {
     layout: Layout,
-    phys: PhysMemory,
     vmas: VmaSet,
     heap_seg: Option<PhysAddr>,
     brk_start: u64,
@@ -166,6 +169,13 @@ pub struct AddressSpace {
     evicted: std::collections::HashSet<(u64, u64)>,
     /// The task has CAP_SYS_RAWIO (root): it may map below `mmap_min` with MAP_FIXED.
     cap_sys_rawio: bool,
+}
+
+/// The running process's address space, over the machine's physical memory (which every
+/// process shares, as a machine's RAM: a MAP_SHARED mapping is the same segment in each).
+pub struct AddressSpace {
+    space: ProcessMm,
+    phys: PhysMemory,
     /// Physical pages whose allocation tags changed since the CPU backend last took them (it
     /// may have entered such a page in its TLB unchecked because every granule matched).
     retagged: Vec<u64>,
@@ -181,15 +191,17 @@ impl AddressSpace {
         // Physical addresses stay below 2^42: the tag aliases and the fault window live above.
         let phys = PhysMemory::new(layout.page_size, layout.phys_limit);
         AddressSpace {
-            layout,
+            space: ProcessMm {
+                layout,
+                vmas: VmaSet::default(),
+                heap_seg: None,
+                brk_start: 0,
+                brk: 0,
+                evicted: Default::default(),
+                cap_sys_rawio: false,
+            },
             phys,
-            vmas: VmaSet::default(),
-            heap_seg: None,
-            brk_start: 0,
-            brk: 0,
-            evicted: Default::default(),
             retagged: Vec::new(),
-            cap_sys_rawio: false,
             generation: 0,
             stats: MmStats::default(),
         }
@@ -197,11 +209,11 @@ impl AddressSpace {
 
     /// The layout.
     pub fn layout(&self) -> &Layout {
-        &self.layout
+        &self.space.layout
     }
     /// The page size.
     pub fn page_size(&self) -> u64 {
-        self.layout.page_size
+        self.space.layout.page_size
     }
     /// Counters.
     pub fn stats(&self) -> MmStats {
@@ -213,7 +225,7 @@ impl AddressSpace {
     }
     /// The VMAs.
     pub fn vmas(&self) -> &VmaSet {
-        &self.vmas
+        &self.space.vmas
     }
     /// Physical memory, for the CPU backend.
     pub fn phys_mut(&mut self) -> &mut PhysMemory {
@@ -225,33 +237,33 @@ impl AddressSpace {
     }
 
     fn page_down(&self, a: u64) -> u64 {
-        a & !(self.layout.page_size - 1)
+        a & !(self.space.layout.page_size - 1)
     }
     fn page_up(&self, a: u64) -> Option<u64> {
-        a.checked_add(self.layout.page_size - 1).map(|x| self.page_down(x))
+        a.checked_add(self.space.layout.page_size - 1).map(|x| self.page_down(x))
     }
     fn is_page_aligned(&self, a: u64) -> bool {
-        a.is_multiple_of(self.layout.page_size)
+        a.is_multiple_of(self.space.layout.page_size)
     }
 
     /// Change how many top pointer bits translation ignores (SPARC: 4 once the task enables
     /// ADI). The TLB must be refilled: the generation changes.
     pub fn set_ignored_top_bits(&mut self, bits: u32) {
-        self.layout.ignored_top_bits = bits;
+        self.space.layout.ignored_top_bits = bits;
         self.generation += 1;
     }
 
     /// Strip the bits the MMU ignores (arm64 TBI) from a user pointer. Returns `None` for an
     /// address that can never be a user address (for example a kernel address).
     pub fn untag(&self, addr: u64) -> Option<u64> {
-        let bits = self.layout.ignored_top_bits;
+        let bits = self.space.layout.ignored_top_bits;
         let a = if bits == 0 { addr } else { (addr << bits) >> bits };
-        (a < self.layout.task_size).then_some(a)
+        (a < self.space.layout.task_size).then_some(a)
     }
 
     fn new_mapping(&mut self, start: u64, len: u64, prot: Prot, shared: bool, kind: VmaKind) -> KResult<()> {
         let seg = self.phys.allocate(len).map_err(|_| Errno::ENOMEM)?;
-        self.vmas.insert(Vma { start, end: start + len, prot, shared, kind, seg, seg_off: 0 });
+        self.space.vmas.insert(Vma { start, end: start + len, prot, shared, kind, seg, seg_off: 0 });
         Ok(())
     }
 
@@ -261,7 +273,7 @@ impl AddressSpace {
             return Err(Errno::EINVAL);
         }
         let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
-        if end > self.layout.task_size || self.vmas.overlaps(start, end) {
+        if end > self.space.layout.task_size || self.space.vmas.overlaps(start, end) {
             return Err(Errno::EEXIST);
         }
         self.new_mapping(start, len, prot, false, kind)
@@ -269,8 +281,8 @@ impl AddressSpace {
 
     /// Create the main stack mapping; returns its top.
     pub fn map_stack(&mut self) -> KResult<u64> {
-        let top = self.layout.stack_top;
-        self.map_fixed(top - self.layout.stack_size, self.layout.stack_size, Prot::RW, VmaKind::Stack)?;
+        let top = self.space.layout.stack_top;
+        self.map_fixed(top - self.space.layout.stack_size, self.space.layout.stack_size, Prot::RW, VmaKind::Stack)?;
         Ok(top)
     }
 
@@ -279,47 +291,47 @@ impl AddressSpace {
         let start = self.page_up(start).ok_or(Errno::ENOMEM)?;
         // The heap's whole range is reserved now, but counts against the memory limit only as
         // the break grows into it.
-        let seg = self.phys.allocate_uncharged(self.layout.heap_max).map_err(|_| Errno::ENOMEM)?;
-        self.heap_seg = Some(seg);
-        self.brk_start = start;
-        self.brk = start;
+        let seg = self.phys.allocate_uncharged(self.space.layout.heap_max).map_err(|_| Errno::ENOMEM)?;
+        self.space.heap_seg = Some(seg);
+        self.space.brk_start = start;
+        self.space.brk = start;
         Ok(())
     }
 
     /// The current program break.
     pub fn brk(&self) -> u64 {
-        self.brk
+        self.space.brk
     }
 
     /// `brk(2)`: move the break; returns the new break (the old one when the move fails), as
     /// the raw syscall does.
     pub fn set_brk(&mut self, requested: u64) -> u64 {
-        let Some(seg) = self.heap_seg else {
-            return self.brk;
+        let Some(seg) = self.space.heap_seg else {
+            return self.space.brk;
         };
-        if requested < self.brk_start || requested > self.brk_start + self.layout.heap_max {
-            return self.brk;
+        if requested < self.space.brk_start || requested > self.space.brk_start + self.space.layout.heap_max {
+            return self.space.brk;
         }
-        let (Some(old_end), Some(new_end)) = (self.page_up(self.brk), self.page_up(requested)) else {
-            return self.brk;
+        let (Some(old_end), Some(new_end)) = (self.page_up(self.space.brk), self.page_up(requested)) else {
+            return self.space.brk;
         };
         if new_end > old_end {
-            if self.vmas.overlaps(old_end, new_end) || !self.phys.charge(new_end - old_end) {
-                return self.brk;
+            if self.space.vmas.overlaps(old_end, new_end) || !self.phys.charge(new_end - old_end) {
+                return self.space.brk;
             }
-            let seg_off = old_end - self.brk_start;
+            let seg_off = old_end - self.space.brk_start;
             // Extend the heap VMA (or create it on first growth).
-            let extended = match self.vmas.find(old_end - 1) {
+            let extended = match self.space.vmas.find(old_end - 1) {
                 Some(v) if v.kind == VmaKind::Heap && v.end == old_end => {
                     let v = v.clone();
-                    self.vmas.remove_range(v.start, v.end);
-                    self.vmas.insert(Vma { end: new_end, ..v });
+                    self.space.vmas.remove_range(v.start, v.end);
+                    self.space.vmas.insert(Vma { end: new_end, ..v });
                     true
                 }
                 _ => false,
             };
             if !extended {
-                self.vmas.insert(Vma {
+                self.space.vmas.insert(Vma {
                     start: old_end,
                     end: new_end,
                     prot: Prot::RW,
@@ -330,23 +342,23 @@ impl AddressSpace {
                 });
             }
         } else if new_end < old_end {
-            self.vmas.remove_range(new_end, old_end);
+            self.space.vmas.remove_range(new_end, old_end);
             self.phys.uncharge(old_end - new_end);
             // Pages given back are zero when the heap grows again.
             if let Some(s) = self.phys.segment_mut(seg) {
-                let from = (new_end - self.brk_start) as usize;
-                let to = (old_end - self.brk_start) as usize;
+                let from = (new_end - self.space.brk_start) as usize;
+                let to = (old_end - self.space.brk_start) as usize;
                 s.bytes_mut()[from..to].fill(0);
                 let mut off = from as u64;
                 while off < to as u64 {
                     s.set_present(off, false);
-                    off += self.layout.page_size;
+                    off += self.space.layout.page_size;
                 }
             }
             self.generation += 1;
         }
-        self.brk = requested;
-        self.brk
+        self.space.brk = requested;
+        self.space.brk
     }
 
     /// `mmap(2)` of anonymous memory (or, with `contents`, a private copy of a file).
@@ -370,7 +382,7 @@ impl AddressSpace {
             return Err(Errno::EINVAL);
         }
         let len = self.page_up(len).ok_or(Errno::ENOMEM)?;
-        if len > self.layout.task_size {
+        if len > self.space.layout.task_size {
             return Err(Errno::ENOMEM);
         }
         let start = match request.placement {
@@ -379,15 +391,15 @@ impl AddressSpace {
                     return Err(Errno::EINVAL);
                 }
                 let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
-                if end > self.layout.task_size {
+                if end > self.space.layout.task_size {
                     return Err(Errno::ENOMEM);
                 }
                 // security_mmap_addr (cap_mmap_addr): below vm.mmap_min_addr only with
                 // CAP_SYS_RAWIO.
-                if addr < self.layout.mmap_min && !self.cap_sys_rawio {
+                if addr < self.space.layout.mmap_min && !self.space.cap_sys_rawio {
                     return Err(Errno::EPERM);
                 }
-                if self.vmas.overlaps(addr, end) {
+                if self.space.vmas.overlaps(addr, end) {
                     if request.placement == Placement::FixedNoReplace {
                         return Err(Errno::EEXIST);
                     }
@@ -397,15 +409,16 @@ impl AddressSpace {
             }
             Placement::Hint => {
                 let hint = self.page_down(addr);
-                let fits = hint >= self.layout.mmap_min
+                let fits = hint >= self.space.layout.mmap_min
                     && hint
                         .checked_add(len)
-                        .is_some_and(|e| e <= self.layout.mmap_base && !self.vmas.overlaps(hint, e));
+                        .is_some_and(|e| e <= self.space.layout.mmap_base && !self.space.vmas.overlaps(hint, e));
                 if hint != 0 && fits {
                     hint
                 } else {
-                    self.vmas
-                        .find_free_top_down(len, self.layout.mmap_min, self.layout.mmap_base)
+                    self.space
+                        .vmas
+                        .find_free_top_down(len, self.space.layout.mmap_min, self.space.layout.mmap_base)
                         .ok_or(Errno::ENOMEM)?
                 }
             }
@@ -417,7 +430,15 @@ impl AddressSpace {
                 if seg_off.checked_add(len).is_none_or(|e| e > seg_len) {
                     return Err(Errno::ENOMEM);
                 }
-                self.vmas.insert(Vma { start, end: start + len, prot, shared: request.shared, kind, seg, seg_off });
+                self.space.vmas.insert(Vma {
+                    start,
+                    end: start + len,
+                    prot,
+                    shared: request.shared,
+                    kind,
+                    seg,
+                    seg_off,
+                });
             }
         }
         if prot.contains(Prot::TAGGED) {
@@ -434,13 +455,13 @@ impl AddressSpace {
         }
         let len = self.page_up(len).ok_or(Errno::EINVAL)?;
         let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
-        if end > self.layout.task_size {
+        if end > self.space.layout.task_size {
             return Err(Errno::EINVAL);
         }
-        let removed = self.vmas.remove_range(addr, end);
+        let removed = self.space.vmas.remove_range(addr, end);
         for piece in removed {
-            if Some(piece.seg) != self.heap_seg && !self.vmas.uses_segment(piece.seg) {
-                self.evicted.retain(|&(s, _)| s != piece.seg.0);
+            if Some(piece.seg) != self.space.heap_seg && !self.space.vmas.uses_segment(piece.seg) {
+                self.space.evicted.retain(|&(s, _)| s != piece.seg.0);
                 self.phys.release(piece.seg);
             }
         }
@@ -459,23 +480,24 @@ impl AddressSpace {
         }
         let len = self.page_up(len).ok_or(Errno::ENOMEM)?;
         let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
-        if !self.vmas.covers(addr, end) {
+        if !self.space.vmas.covers(addr, end) {
             return Err(Errno::ENOMEM);
         }
         // An MTE mapping stays tag-checked (PROT_MTE cannot be removed); an ADI one loses its
         // checking without PROT_ADI (VM_SPARC_ADI is in VM_ARCH_CLEAR), keeping its versions.
-        let sticky = self.layout.sticky_tags;
+        let sticky = self.space.layout.sticky_tags;
         // arm64 arch_validate_flags(): PROT_MTE needs VM_MTE_ALLOWED, which anonymous memory,
         // brk, the stack (VM_DATA_DEFAULT_FLAGS) and shmem/tmpfs files have, and the ELF's
         // file-backed segments and the vDSO do not: EINVAL. (Linux changes the range's VMAs in
         // order and stops at the first refused one; tagmmu refuses before changing any.)
         if sticky && prot.contains(Prot::TAGGED) {
-            let refused = self.vmas.intersecting(addr, end).any(|v| matches!(v.kind, VmaKind::Image | VmaKind::Vdso));
+            let refused =
+                self.space.vmas.intersecting(addr, end).any(|v| matches!(v.kind, VmaKind::Image | VmaKind::Vdso));
             if refused {
                 return Err(Errno::EINVAL);
             }
         }
-        self.vmas.update_range(addr, end, |v| v.prot = if sticky { prot | v.prot.into_tagged() } else { prot });
+        self.space.vmas.update_range(addr, end, |v| v.prot = if sticky { prot | v.prot.into_tagged() } else { prot });
         if prot.contains(Prot::TAGGED) {
             self.enable_tags(addr, end);
         }
@@ -493,13 +515,13 @@ impl AddressSpace {
             return Ok(());
         }
         let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
-        if !self.vmas.covers(addr, end) {
+        if !self.space.vmas.covers(addr, end) {
             return Err(Errno::ENOMEM);
         }
         match advice {
             Advice::Hint => Ok(()),
             Advice::DontNeed => {
-                let vmas: Vec<Vma> = self.vmas.intersecting(addr, end).cloned().collect();
+                let vmas: Vec<Vma> = self.space.vmas.intersecting(addr, end).cloned().collect();
                 for v in vmas.iter().filter(|v| !v.shared) {
                     let (from, to) = (v.start.max(addr), v.end.min(end));
                     let seg_from = v.seg_off + (from - v.start);
@@ -511,7 +533,7 @@ impl AddressSpace {
                         let mut off = seg_from;
                         while off < seg_from + (to - from) {
                             s.set_present(off, false);
-                            off += self.layout.page_size;
+                            off += self.space.layout.page_size;
                         }
                     }
                 }
@@ -531,7 +553,7 @@ impl AddressSpace {
         let (start, Some(end)) = (self.page_down(addr), addr.checked_add(len).and_then(|e| self.page_up(e))) else {
             return 0;
         };
-        let vmas: Vec<Vma> = self.vmas.intersecting(start, end).cloned().collect();
+        let vmas: Vec<Vma> = self.space.vmas.intersecting(start, end).cloned().collect();
         let mut n = 0;
         for v in vmas {
             let mut page = v.start.max(start);
@@ -540,10 +562,10 @@ impl AddressSpace {
                 if let Some(s) = self.phys.segment_mut(v.seg) {
                     if s.set_present(off, false) {
                         n += 1;
-                        self.evicted.insert((v.seg.0, off));
+                        self.space.evicted.insert((v.seg.0, off));
                     }
                 }
-                page += self.layout.page_size;
+                page += self.space.layout.page_size;
             }
         }
         self.stats.evictions += n;
@@ -553,16 +575,16 @@ impl AddressSpace {
 
     /// Give every segment under `[start, end)` tag storage (tags start at 0).
     fn enable_tags(&mut self, start: u64, end: u64) {
-        let segs: Vec<PhysAddr> = self.vmas.intersecting(start, end).map(|v| v.seg).collect();
+        let segs: Vec<PhysAddr> = self.space.vmas.intersecting(start, end).map(|v| v.seg).collect();
         for seg in segs {
-            self.phys.enable_tags(seg, self.layout.tags.granule);
+            self.phys.enable_tags(seg, self.space.layout.tags.granule);
         }
     }
 
     /// The allocation tag of the granule at the untagged address `addr`, or `None` when the
     /// mapping there is not tag-checked (or there is none).
     pub fn tag_at(&self, addr: u64) -> Option<u8> {
-        let v = self.vmas.find(addr)?;
+        let v = self.space.vmas.find(addr)?;
         if !v.prot.contains(Prot::TAGGED) {
             return None;
         }
@@ -574,7 +596,7 @@ impl AddressSpace {
     /// (and changes nothing) when the mapping is not tag-checked: tag stores to untagged
     /// memory are ignored.
     pub fn set_tag(&mut self, addr: u64, tag: u8) -> bool {
-        let Some(v) = self.vmas.find(addr) else { return false };
+        let Some(v) = self.space.vmas.find(addr) else { return false };
         if !v.prot.contains(Prot::TAGGED) {
             return false;
         }
@@ -583,7 +605,7 @@ impl AddressSpace {
         match self.phys.segment_mut(seg_pa).and_then(|s| s.tags_mut()) {
             Some(t) => {
                 t.set(off, tag);
-                let page = pa.0 & !(self.layout.page_size - 1);
+                let page = pa.0 & !(self.space.layout.page_size - 1);
                 if self.retagged.last() != Some(&page) {
                     if self.retagged.len() >= MAX_RETAGGED {
                         // Too many to track one by one: every translation is redone.
@@ -600,7 +622,7 @@ impl AddressSpace {
 
     /// Give the task CAP_SYS_RAWIO or take it away (MAP_FIXED below `mmap_min`).
     pub fn set_cap_sys_rawio(&mut self, cap: bool) {
-        self.cap_sys_rawio = cap;
+        self.space.cap_sys_rawio = cap;
     }
 
     /// Take the physical pages whose allocation tags changed (through [`Self::set_tag`])
@@ -613,13 +635,13 @@ impl AddressSpace {
     /// The physical address the untagged user address `addr` maps to, if mapped (present or
     /// not).
     pub fn phys_of(&self, addr: u64) -> Option<PhysAddr> {
-        self.vmas.find(addr).map(|v| v.phys(addr))
+        self.space.vmas.find(addr).map(|v| v.phys(addr))
     }
 
     /// The tags of `[addr, addr+len)` (one per granule), for dumps and teaching output; `None`
     /// where the memory is not tag-checked.
     pub fn dump_tags(&self, addr: u64, len: u64) -> Vec<Option<u8>> {
-        let g = self.layout.tags.granule;
+        let g = self.space.layout.tags.granule;
         let mut out = Vec::new();
         let mut a = addr - addr % g;
         while a < addr.saturating_add(len) {
@@ -632,18 +654,18 @@ impl AddressSpace {
     /// The first byte of `[addr, addr+len)` (untagged, within one mapping) in a granule whose
     /// tag does not match `ptr_tag`; `None` if all match or the mapping is not tag-checked.
     pub fn first_tag_mismatch(&self, addr: u64, len: u64, ptr_tag: u8) -> Option<u64> {
-        let v = self.vmas.find(addr)?;
+        let v = self.space.vmas.find(addr)?;
         if !v.prot.contains(Prot::TAGGED) {
             return None;
         }
         let (seg, off) = self.phys.containing(v.phys(addr))?;
         let tags = seg.tags()?;
-        tags.first_mismatch(&self.layout.tags, off, len, ptr_tag).map(|bad| addr + (bad - off))
+        tags.first_mismatch(&self.space.layout.tags, off, len, ptr_tag).map(|bad| addr + (bad - off))
     }
 
     /// The user address at which physical address `pa` is mapped (the first mapping found).
     pub fn va_of(&self, pa: PhysAddr) -> Option<u64> {
-        self.vmas.iter().find_map(|v| {
+        self.space.vmas.iter().find_map(|v| {
             let start = v.seg.0 + v.seg_off;
             (pa.0 >= start && pa.0 < start + v.len()).then(|| v.start + (pa.0 - start))
         })
@@ -651,27 +673,31 @@ impl AddressSpace {
 
     /// Is the page holding the untagged address `addr` present?
     pub fn is_present(&self, addr: u64) -> bool {
-        self.vmas.find(addr).and_then(|v| self.phys.containing(v.phys(addr))).is_some_and(|(s, off)| s.is_present(off))
+        self.space
+            .vmas
+            .find(addr)
+            .and_then(|v| self.phys.containing(v.phys(addr)))
+            .is_some_and(|(s, off)| s.is_present(off))
     }
 
     /// The page-fault handler: an access of kind `access` to the untagged address `addr`.
     /// On success the page is present and its physical address is returned.
     pub fn handle_user_fault(&mut self, addr: u64, access: Access) -> Result<PhysAddr, FaultKind> {
-        let vma = self.vmas.find(addr).ok_or(FaultKind::Unmapped)?;
+        let vma = self.space.vmas.find(addr).ok_or(FaultKind::Unmapped)?;
         if !vma.prot.contains(access.needs()) {
             return Err(FaultKind::Protection);
         }
         let pa = vma.phys(addr);
         let seg_pa = vma.seg;
         let off = pa.0 - seg_pa.0;
-        let page_off = off - off % self.layout.page_size;
+        let page_off = off - off % self.space.layout.page_size;
         if self.phys.segment(seg_pa).is_some_and(|s| s.past_eof(page_off)) {
             return Err(FaultKind::PastEof);
         }
         if let Some(s) = self.phys.segment_mut(seg_pa) {
             if !s.set_present(off, true) {
                 self.stats.page_faults += 1;
-                if self.evicted.remove(&(seg_pa.0, page_off)) {
+                if self.space.evicted.remove(&(seg_pa.0, page_off)) {
                     self.stats.major_faults += 1;
                 }
             }
@@ -682,14 +708,14 @@ impl AddressSpace {
     /// Is the page holding the untagged address `addr` a page of a file's page cache wholly
     /// past the file's end (an access to it is SIGBUS)?
     pub fn past_eof(&self, addr: u64) -> bool {
-        let Some(v) = self.vmas.find(addr) else { return false };
+        let Some(v) = self.space.vmas.find(addr) else { return false };
         let pa = v.phys(addr);
-        self.phys.containing(pa).is_some_and(|(s, off)| s.past_eof(off - off % self.layout.page_size))
+        self.phys.containing(pa).is_some_and(|(s, off)| s.past_eof(off - off % self.space.layout.page_size))
     }
 
     /// The protection of the mapping at the untagged address `addr`.
     pub fn prot_at(&self, addr: u64) -> Option<Prot> {
-        self.vmas.find(addr).map(|v| v.prot)
+        self.space.vmas.find(addr).map(|v| v.prot)
     }
 
     /// Copy bytes at the untagged address `addr` into `buf` through the kernel's own mapping:
@@ -717,7 +743,7 @@ impl AddressSpace {
         let mut done = 0u64;
         while done < len {
             let a = addr.checked_add(done).ok_or(FaultKind::Unmapped)?;
-            let v = self.vmas.find(a).ok_or(FaultKind::Unmapped)?;
+            let v = self.space.vmas.find(a).ok_or(FaultKind::Unmapped)?;
             let n = (v.end - a).min(len - done);
             let off = v.seg_off + (a - v.start);
             out.push((v.seg, off as usize, done as usize, n as usize));
@@ -742,7 +768,7 @@ impl AddressSpace {
     /// A user-visible summary of the mappings, like `/proc/self/maps`.
     pub fn maps(&self) -> String {
         let mut s = String::new();
-        for v in self.vmas.iter() {
+        for v in self.space.vmas.iter() {
             let name = match &v.kind {
                 VmaKind::Image => "[image]".to_string(),
                 VmaKind::Heap => "[heap]".to_string(),

@@ -189,6 +189,9 @@ pub struct PhysMemory {
     /// Some segment has had tag storage (sticky: the CPU backend installs its tag checks
     /// once and keeps them).
     ever_tagged: bool,
+    /// Segments mapped shared by more than one process: how many more (a release by one of
+    /// them drops a share instead of the memory).
+    shares: std::collections::HashMap<u64, u32>,
 }
 
 /// Default limit on the guest's mapped memory (its address-space reservations).
@@ -210,6 +213,7 @@ impl PhysMemory {
             reserved: 0,
             budget: DEFAULT_MEMORY_BUDGET,
             ever_tagged: false,
+            shares: Default::default(),
         }
     }
 
@@ -346,9 +350,22 @@ impl PhysMemory {
         }
     }
 
-    /// Release the segment starting at `pa`.
+    /// Another process maps the segment at `pa` too (fork of a MAP_SHARED mapping): it is
+    /// released only when every process has released it.
+    pub fn share(&mut self, pa: PhysAddr) {
+        *self.shares.entry(pa.0).or_insert(0) += 1;
+    }
+
+    /// Release the segment starting at `pa` (or one process's share of it).
     pub fn release(&mut self, pa: PhysAddr) {
         if self.segments.get(&pa.0).is_some_and(|s| s.pinned) {
+            return;
+        }
+        if let Some(n) = self.shares.get_mut(&pa.0) {
+            *n -= 1;
+            if *n == 0 {
+                self.shares.remove(&pa.0);
+            }
             return;
         }
         if let Some(seg) = self.segments.remove(&pa.0) {

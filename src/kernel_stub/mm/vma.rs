@@ -136,7 +136,7 @@ impl Vma {
 }
 
 /// The set of VMAs of an address space, ordered and non-overlapping.
-#[derive(Default)]
+#[derive(Clone, Debug, Default)]
 pub struct VmaSet {
     by_start: BTreeMap<u64, Vma>,
 }

@@ -99,6 +99,9 @@ pub mod code {
     pub const SI_USER: i32 = 0;
     pub const SI_KERNEL: i32 = 0x80;
     pub const SI_TKILL: i32 = -6;
+    pub const CLD_EXITED: i32 = 1;
+    pub const CLD_KILLED: i32 = 2;
+    pub const CLD_DUMPED: i32 = 3;
     pub const SEGV_MAPERR: i32 = 1;
     pub const SEGV_ACCERR: i32 = 2;
     pub const SEGV_BNDERR: i32 = 3;
@@ -448,6 +451,38 @@ impl SignalState {
             pending_info: [(code::SI_USER, None); NSIG],
             altstack: AltStack { sp: 0, flags: SS_DISABLE, size: 0 },
         }
+    }
+
+    /// fork: the child's signal state. Handlers, ignored signals and the mask are inherited
+    /// and the alternate stack too (copy_process keeps sas_ss_sp without CLONE_VM); nothing
+    /// is pending in the child (its pending sets start empty).
+    pub fn fork(&self) -> SignalState {
+        SignalState {
+            pending: 0,
+            pending_info: [(code::SI_USER, None); NSIG],
+            shared_pending: 0,
+            shared_info: [(code::SI_USER, None); NSIG],
+            ..self.clone()
+        }
+    }
+
+    /// fork: the child's thread part: the caller's mask and alternate stack, nothing pending.
+    pub fn fork_thread(&self) -> ThreadSignals {
+        ThreadSignals {
+            blocked: self.blocked,
+            pending: 0,
+            pending_info: [(code::SI_USER, None); NSIG],
+            altstack: self.altstack,
+        }
+    }
+
+    /// Context switch between processes: the process-wide part (handlers and the process's
+    /// pending signals) is swapped with `other`'s; the thread part stays (it is swapped by
+    /// [`Self::swap_thread`]).
+    pub fn swap_process(&mut self, other: &mut SignalState) {
+        std::mem::swap(&mut self.actions, &mut other.actions);
+        std::mem::swap(&mut self.shared_pending, &mut other.shared_pending);
+        std::mem::swap(&mut self.shared_info, &mut other.shared_info);
     }
 
     /// Context switch: swap the running thread's part with a parked thread's.

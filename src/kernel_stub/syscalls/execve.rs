@@ -101,12 +101,21 @@ impl Kernel {
     /// a fresh address space, caught signals back to their default (ignored ones stay
     /// ignored; mask and pending set kept), no alternate stack, close-on-exec descriptors
     /// closed, no clear_child_tid, no other threads, the command name from the file name.
+    ///
+    /// On arm64 the new program runs in the same machine (its CPU goes on with the new image,
+    /// the process's old mappings are released from the machine's memory, which other
+    /// processes share); on sparc64 the machine loads it on a fresh CPU and memory.
     pub fn begin_new_exec(&mut self, req: &ExecRequest) {
-        let layout = self.mm.layout().clone();
-        let mut mm = AddressSpace::new(layout);
-        mm.phys_mut().set_budget(self.config.memory_limit);
-        mm.set_cap_sys_rawio(self.config.uid == 0);
-        self.mm = mm;
+        if self.exec_in_place() {
+            self.mm.exit_process();
+            self.mm.set_ignored_top_bits(0);
+        } else {
+            let layout = self.mm.layout().clone();
+            let mut mm = AddressSpace::new(layout);
+            mm.phys_mut().set_budget(self.config.memory_limit);
+            mm.set_cap_sys_rawio(self.config.uid == 0);
+            self.mm = mm;
+        }
         for signo in 1..=crate::kernel_stub::signal::NSIG as u32 {
             let act = self.signals.action(signo);
             if act.handler != SIG_DFL && act.handler != SIG_IGN {
@@ -129,9 +138,17 @@ impl Kernel {
         self.uaccess = Default::default();
         self.uaccess.model = model;
         self.shm_exec();
-        self.vfs.forget_page_cache_placements();
+        if !self.exec_in_place() {
+            self.vfs.forget_page_cache_placements();
+            self.exec_clock();
+        }
         self.comm = req.path.rsplit('/').next().unwrap_or("").chars().take(15).collect();
         self.exe_path = req.path.clone();
-        self.exec_clock();
+    }
+
+    /// Does exec load the new program into the running machine (arm64), rather than onto a
+    /// fresh one (sparc64)?
+    pub fn exec_in_place(&self) -> bool {
+        self.arch == crate::arch::Arch::Arm64
     }
 }

@@ -11,6 +11,7 @@ mod process;
 mod signals;
 mod thread;
 mod time;
+mod wait;
 
 pub use execve::ExecRequest;
 
@@ -181,6 +182,8 @@ sysnos! {
     Clone = "clone", Some(220), None, [Hex, Hex, Hex, Hex, Hex];
     Clone3 = "clone3", Some(435), None, [Hex, Size];
     GetRobustList = "get_robust_list", Some(100), Some(301), [Int, Hex, Hex];
+    Wait4 = "wait4", Some(260), Some(7), [Int, Hex, Hex, Hex];
+    Waitid = "waitid", Some(95), Some(279), [Int, Int, Hex, Hex, Hex];
     // sparc64's original pipe: no arguments, the read end in %o0, the write end in %o1.
     Pipe = "pipe", None, Some(42), [];
 }
@@ -300,7 +303,7 @@ impl Kernel {
         let r = match s {
             // `exit` ends the calling thread; the process ends with its last thread (or with
             // exit_group, whatever the other threads do).
-            Exit if !self.threads.alone() => {
+            Exit if self.threads.others_in(self.config.pid) > 0 => {
                 self.exit_thread();
                 return SyscallOutcome::ThreadExit;
             }
@@ -308,6 +311,18 @@ impl Kernel {
             Clone => self.sys_clone(a),
             Clone3 => self.sys_clone3(a[0], a[1]),
             GetRobustList => self.sys_get_robust_list(a[0] as i32, a[1], a[2]),
+            Wait4 => self.sys_wait4(a[0] as i32, a[1], a[2], a[3]),
+            Waitid => self.sys_waitid(a[0], a[1], a[2], a[3], a[4]),
+            // sparc64 runs a new image on a fresh CPU and physical memory, which other live
+            // processes would still use (sparc64 has no fork yet, so this is for safety).
+            Execve if self.live_processes() > 1 && !self.exec_in_place() => {
+                self.notice(
+                    "execve while other processes are alive is not modelled yet (exec runs the new program \
+                     on a fresh machine): returning -ENOSYS"
+                        .into(),
+                );
+                Err(Errno::ENOSYS)
+            }
             Execve => match self.sys_execve(a[0], a[1], a[2]) {
                 Ok(req) => {
                     self.begin_new_exec(&req);
@@ -404,7 +419,7 @@ impl Kernel {
             Prctl => self.sys_prctl(a),
             Getpid => Ok(self.config.pid as u64),
             Gettid => Ok(u64::from(self.tid.0)),
-            Getppid => Ok(1),
+            Getppid => Ok(u64::from(self.ppid())),
             Getuid | Geteuid => Ok(self.config.uid as u64),
             Getgid | Getegid => Ok(self.config.gid as u64),
             Sysinfo => self.sys_sysinfo(a[0]),
@@ -426,9 +441,10 @@ impl Kernel {
             Pselect6 => self.sys_pselect6(a),
             Setuid => self.sys_setid(a[0] as u32, true),
             Setgid => self.sys_setid(a[0] as u32, false),
-            Getpgid | Getsid => self.sys_getpgid(a[0] as i32),
+            Getpgid => self.sys_getpgid(a[0] as i32, false),
+            Getsid => self.sys_getpgid(a[0] as i32, true),
             Setpgid => self.sys_setpgid(a[0] as i32, a[1] as i32),
-            Setsid => Err(Errno::EPERM),
+            Setsid => self.sys_setsid(),
             Getgroups => self.sys_getgroups(a[0] as i32, a[1]),
         };
         SyscallOutcome::Return(r)

@@ -44,7 +44,7 @@ impl Kernel {
     pub(super) fn wait_or_deadlock(&mut self, fd: u64, wait: Wait, what: &str) -> KResult<()> {
         if self.vfs.would_block(fd, wait)? && !self.threads.alone() {
             self.block(crate::kernel_stub::task::Blocked {
-                on: crate::kernel_stub::task::WaitOn::Io { fd, wait },
+                on: crate::kernel_stub::task::WaitOn::Io { file: self.vfs.file(fd)?, wait },
                 deadline: None,
                 on_timeout: None,
                 restartable: true,

@@ -14,6 +14,7 @@ use crate::arch::{read_u16, read_u32, read_u64, StructWriter};
 use crate::kernel_stub::errno::{Errno, KResult};
 use crate::kernel_stub::uaccess;
 use crate::kernel_stub::vfs::poll::*;
+use crate::kernel_stub::vfs::OpenFile;
 use crate::kernel_stub::Kernel;
 
 /// Events `select` counts as readable, writable and exceptional (fs/select.c POLL*_SET).
@@ -99,8 +100,11 @@ impl Kernel {
         };
         let host_stdin =
             entries.iter().any(|&(fd, ev)| fd >= 0 && ev & POLLIN != 0 && self.vfs.is_host_stdin(fd as u64));
-        let watched: Vec<(u64, u16)> =
-            entries.iter().filter(|e| e.0 >= 0).map(|&(fd, ev)| (fd as u64, ev | POLLERR | POLLHUP)).collect();
+        let watched: Vec<(OpenFile, u16)> = entries
+            .iter()
+            .filter(|e| e.0 >= 0)
+            .filter_map(|&(fd, ev)| Some((self.vfs.file(fd as u64).ok()?, ev | POLLERR | POLLHUP)))
+            .collect();
         let revents = match self.wait_until_ready(timeout, host_stdin, watched, name, |k| {
             let r = scan(k);
             r.iter().any(|&e| e != 0).then_some(r)
@@ -173,14 +177,14 @@ impl Kernel {
             }
             any.then_some(out)
         };
-        let watched: Vec<(u64, u16)> = (0..n)
+        let watched: Vec<(OpenFile, u16)> = (0..n)
             .filter_map(|fd| {
                 let mask = [POLLIN_SET, POLLOUT_SET, POLLEX_SET]
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| wanted(&sets[*i], fd))
                     .fold(0u16, |m, (_, &bits)| m | bits);
-                (mask != 0).then_some((fd as u64, mask))
+                (mask != 0).then(|| Some((self.vfs.file(fd as u64).ok()?, mask))).flatten()
             })
             .collect();
         let out = match self.wait_until_ready(timeout, host_stdin, watched, "pselect6", scan) {
@@ -222,7 +226,7 @@ impl Kernel {
         &mut self,
         timeout: Option<u64>,
         host_stdin: bool,
-        watched: Vec<(u64, u16)>,
+        watched: Vec<(OpenFile, u16)>,
         name: &str,
         ready: impl Fn(&Kernel) -> Option<T>,
     ) -> Ready<Option<T>> {

@@ -155,17 +155,31 @@ impl Kernel {
         Ok(0)
     }
 
+    /// `kill(pid, sig)`: pid > 0 that process, 0 the caller's group, -1 every process but
+    /// the caller (and init, outside the machine), < -1 group -pid. ESRCH when nobody is
+    /// there; signal 0 only checks.
     pub(super) fn sys_kill(&mut self, pid: i64, signo: u64, si_code: i32) -> KResult<u64> {
         if signo > NSIG as u64 {
             return Err(Errno::EINVAL);
         }
-        let me = self.config.pid as i64;
-        if !(pid == me || pid == 0 || pid == -1 || pid == -me) {
-            return Err(Errno::ESRCH);
+        let me = self.config.pid;
+        let (my_group, _) = self.pgid_sid();
+        let targets = match pid {
+            p if p > 0 => self.processes_where(|q, _| i64::from(q) == p),
+            0 => self.processes_where(|_, i| i.pgid == my_group),
+            -1 => self.processes_where(|q, _| q != me),
+            p => self.processes_where(|_, i| i64::from(i.pgid) == -p),
+        };
+        // kill(-1) never signals the caller. On Linux it finds the system's other processes
+        // (init's children of other users among them, EPERM, which kill(-1) does not report),
+        // so it succeeds; the machine's are the only ones tagmmu has.
+        if targets.is_empty() {
+            return if pid == -1 { Ok(0) } else { Err(Errno::ESRCH) };
         }
         if signo != 0 {
-            self.signals.raise_process(signo as u32, si_code, None);
-            self.threads.resched = !self.threads.alone();
+            for t in targets {
+                self.raise_in_process(t, signo as u32, si_code);
+            }
         }
         Ok(0)
     }
@@ -188,30 +202,52 @@ impl Kernel {
         Ok(0)
     }
 
-    /// `getpgid` / `getsid`: the task leads its own process group and session (as a program
-    /// a shell started in its own job, with its own terminal session, would); another pid
-    /// is ESRCH.
-    pub(super) fn sys_getpgid(&mut self, pid: i32) -> KResult<u64> {
-        if pid != 0 && pid as u32 != self.config.pid {
-            return Err(Errno::ESRCH);
-        }
-        Ok(self.config.pid as u64)
+    /// `getpgid` / `getsid` of the caller (pid 0) or any live process (ESRCH otherwise).
+    pub(super) fn sys_getpgid(&mut self, pid: i32, session: bool) -> KResult<u64> {
+        let pid = if pid == 0 { self.config.pid } else { pid as u32 };
+        let info = self.proc_info(pid).filter(|p| p.exited.is_none()).ok_or(Errno::ESRCH)?;
+        Ok(u64::from(if session { info.sid } else { info.pgid }))
     }
 
-    /// `setpgid(pid, pgid)`: the task already leads its group, so only making it the leader
-    /// again succeeds; joining another (non-existent) group is EPERM. (`setsid` is EPERM: a
-    /// group leader cannot start a session.)
+    /// `setpgid(pid, pgid)` (pid 0: the caller; pgid 0: pid): the caller or one of its
+    /// children (ESRCH otherwise), in the caller's session (EPERM), not a session leader
+    /// (EPERM), into a new group or one that exists in the session (EPERM).
     pub(super) fn sys_setpgid(&mut self, pid: i32, pgid: i32) -> KResult<u64> {
         if pgid < 0 {
             return Err(Errno::EINVAL);
         }
-        if pid != 0 && pid as u32 != self.config.pid {
+        let me = self.config.pid;
+        let pid = if pid == 0 { me } else { pid as u32 };
+        let pgid = if pgid == 0 { pid } else { pgid as u32 };
+        let (_, my_sid) = self.pgid_sid();
+        let info = self.proc_info(pid).filter(|p| p.exited.is_none()).ok_or(Errno::ESRCH)?;
+        if pid != me && info.ppid != me {
             return Err(Errno::ESRCH);
         }
-        if pgid != 0 && pgid as u32 != self.config.pid {
+        if info.sid != my_sid || info.sid == pid {
             return Err(Errno::EPERM);
         }
+        if pgid != pid && self.processes_where(|_, i| i.pgid == pgid && i.sid == my_sid).is_empty() {
+            return Err(Errno::EPERM);
+        }
+        if let Some(p) = self.proc_info_mut(pid) {
+            p.pgid = pgid;
+        }
         Ok(0)
+    }
+
+    /// `setsid()`: EPERM for a group leader (or when a group has the caller's id); else the
+    /// caller leads a new session and group.
+    pub(super) fn sys_setsid(&mut self) -> KResult<u64> {
+        let me = self.config.pid;
+        if !self.processes_where(|_, i| i.pgid == me).is_empty() {
+            return Err(Errno::EPERM);
+        }
+        if let Some(p) = self.proc_info_mut(me) {
+            p.pgid = me;
+            p.sid = me;
+        }
+        Ok(u64::from(me))
     }
 
     /// `getgroups(size, list)`: one supplementary group, the task's gid.

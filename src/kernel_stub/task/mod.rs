@@ -12,6 +12,7 @@
 //! process's pending signals are shared.
 
 pub mod futex;
+pub mod process;
 pub mod sched;
 
 use std::collections::BTreeMap;
@@ -52,6 +53,8 @@ pub struct ThreadState {
 /// syscall resumes.
 #[derive(Clone, Debug)]
 pub(crate) struct Parked {
+    /// Its process.
+    pub(crate) pid: u32,
     pub(crate) state: ThreadState,
     pub(crate) wait: Option<Blocked>,
     pub(crate) resume: Resume,
@@ -79,8 +82,10 @@ pub const DEFAULT_QUANTUM: u64 = 20_000;
 /// The process's threads other than the running one, and the scheduler's state.
 #[derive(Debug)]
 pub struct Threads {
+    /// Every thread of every process but the running one.
     pub(crate) parked: BTreeMap<Tid, Parked>,
-    next_tid: u32,
+    /// The next thread (and process) id.
+    pub(crate) next_tid: u32,
     /// The scheduler's own seeded generator (kept apart from the guest-visible one, so
     /// scheduling does not change what getrandom returns).
     pub(crate) rng: ChaCha8Rng,
@@ -121,14 +126,19 @@ impl Threads {
         }
     }
 
-    /// How many threads the process has (the running one included).
+    /// How many threads the machine has (the running one included).
     pub fn count(&self) -> usize {
         self.parked.len() + 1
     }
 
-    /// The process has one thread: nothing else can run while it waits.
+    /// The running thread is the machine's only one: nothing else can run while it waits.
     pub fn alone(&self) -> bool {
         self.parked.is_empty()
+    }
+
+    /// How many other threads process `pid` has (besides the running one, if it is its).
+    pub fn others_in(&self, pid: u32) -> usize {
+        self.parked.values().filter(|p| p.pid == pid).count()
     }
 
     /// The thread `clone` created in the last syscall, for the backend.
@@ -260,10 +270,13 @@ impl Kernel {
         if a.flags & CLONE_SIGHAND != 0 && a.flags & CLONE_VM == 0 {
             return Err(Errno::EINVAL);
         }
+        if a.flags & (CLONE_VM | CLONE_THREAD) == 0 {
+            return self.fork_process(a);
+        }
         if a.flags & CLONE_THREAD == 0 || a.flags & !THREAD_FLAGS_MODELLED != 0 {
             self.notice(format!(
                 "clone with flags {:#x}: tagmmu models threads (CLONE_VM|CLONE_SIGHAND|CLONE_THREAD with \
-                 CLONE_FS|CLONE_FILES), not new processes (fork/vfork) yet: returning -ENOSYS",
+                 CLONE_FS|CLONE_FILES) and fork, not vfork or CLONE_VM without a thread: returning -ENOSYS",
                 a.flags
             ));
             return Err(Errno::ENOSYS);
@@ -283,7 +296,7 @@ impl Kernel {
         // A thread's exit signal must be 0 (CSIGNAL with CLONE_THREAD is ignored by Linux
         // for clone, refused by clone3's checks).
         let tid = Tid(self.threads.next_tid);
-        if self.threads.count() >= 4096 {
+        if self.threads.others_in(self.config.pid) >= 4096 {
             return Err(Errno::EAGAIN);
         }
         let tid_bytes = StructWriter::new(self.arch).u32(tid.0).finish();
@@ -305,7 +318,8 @@ impl Kernel {
             current_sp: 0,
         };
         let since = self.threads.clock;
-        self.threads.parked.insert(tid, Parked { state, wait: None, resume: Resume::Continue, since });
+        let pid = self.config.pid;
+        self.threads.parked.insert(tid, Parked { pid, state, wait: None, resume: Resume::Continue, since });
         self.threads.spawned = Some(Spawn { tid, stack: a.stack, tls: (a.flags & CLONE_SETTLS != 0).then_some(a.tls) });
         self.threads.resched = true;
         Ok(u64::from(tid.0))
@@ -402,32 +416,38 @@ impl Kernel {
         if !std::mem::take(&mut self.threads.exited) {
             self.threads.clock += 1;
             let since = self.threads.clock;
-            self.threads.parked.insert(self.tid, Parked { state: st, wait, resume: Resume::Continue, since });
+            let pid = self.config.pid;
+            self.threads.parked.insert(self.tid, Parked { pid, state: st, wait, resume: Resume::Continue, since });
         }
     }
 
     /// Make parked thread `tid` the running one; how its syscall resumes is left in
     /// `threads.resumed`.
     pub(crate) fn unpark(&mut self, tid: Tid) -> Resume {
-        let Some(Parked { mut state, resume, .. }) = self.threads.parked.remove(&tid) else {
+        let Some(Parked { pid, mut state, resume, .. }) = self.threads.parked.remove(&tid) else {
             return Resume::Continue;
         };
+        self.switch_process(pid);
         self.swap_thread_state(&mut state);
         self.tid = tid;
         self.threads.resumed = resume.clone();
         resume
     }
 
-    /// exec's de_thread: every other thread is gone; the running one becomes the leader (its
-    /// id the process id) and has no robust list.
-    pub(crate) fn exit_other_threads(&mut self) {
-        let quantum = self.threads.quantum;
-        self.threads.parked.clear();
+    /// exec's de_thread: every other thread of the process is gone; the running one becomes
+    /// the leader (its id the process id) and has no robust list. Returns the threads gone
+    /// (the CPU backend drops their state).
+    pub fn exit_other_threads(&mut self) -> Vec<Tid> {
+        let pid = self.config.pid;
+        let gone: Vec<Tid> = self.threads.parked.iter().filter(|(_, p)| p.pid == pid).map(|(&t, _)| t).collect();
+        for t in &gone {
+            self.threads.parked.remove(t);
+        }
         self.threads.blocking = None;
         self.threads.spawned = None;
-        self.threads.quantum = quantum;
-        self.tid = Tid(self.config.pid);
+        self.tid = Tid(pid);
         self.robust_list = 0;
+        gone
     }
 
     /// Swap every per-thread field of the kernel with `st`.
@@ -513,9 +533,10 @@ mod tests {
         let clone = |k: &mut Kernel, flags: u64| sys(k, Sysno::Clone, [flags, a + 0x8000, a, 0, a + 4, 0]);
         assert_eq!(clone(&mut k, CLONE_THREAD | CLONE_VM), SyscallOutcome::Return(Err(Errno::EINVAL)));
         assert_eq!(clone(&mut k, CLONE_SIGHAND), SyscallOutcome::Return(Err(Errno::EINVAL)));
-        // fork (SIGCHLD, no CLONE_VM) and vfork: refused loudly.
-        assert_eq!(clone(&mut k, u64::from(sig::SIGCHLD)), SyscallOutcome::Return(Err(Errno::ENOSYS)));
-        assert!(k.notices.last().unwrap().contains("not new processes"), "{:?}", k.notices);
+        // vfork (CLONE_VM without a thread) and a thread with its own files: refused loudly.
+        let vfork = CLONE_VM | CLONE_VFORK | u64::from(sig::SIGCHLD);
+        assert_eq!(clone(&mut k, vfork), SyscallOutcome::Return(Err(Errno::ENOSYS)));
+        assert!(k.notices.last().unwrap().contains("not vfork"), "{:?}", k.notices);
         assert_eq!(clone(&mut k, PTHREAD & !CLONE_FILES), SyscallOutcome::Return(Err(Errno::ENOSYS)));
         assert!(k.threads.alone());
         // A thread: the tid is written at parent_tid, and the backend gets the spawn.

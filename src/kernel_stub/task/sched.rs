@@ -11,10 +11,12 @@
 
 use rand::Rng;
 
+use super::process::ProcInfo;
 use super::{Parked, Tid};
 use crate::kernel_stub::errno::{Errno, KResult};
 use crate::kernel_stub::signal::flags::SA_RESTART;
-use crate::kernel_stub::vfs::{Vfs, Wait};
+use crate::kernel_stub::signal::SignalState;
+use crate::kernel_stub::vfs::{OpenFile, Vfs, Wait};
 use crate::kernel_stub::Kernel;
 
 /// What a sleeping thread waits for.
@@ -27,17 +29,24 @@ pub enum WaitOn {
         /// FUTEX_WAIT_BITSET's bitset (all ones for FUTEX_WAIT).
         bitset: u32,
     },
-    /// A pipe that would block a read or write of `fd` no longer would.
+    /// A pipe that would block a read or write of this open file no longer would.
     Io {
-        /// The descriptor.
-        fd: u64,
+        /// The open file description (whichever process's descriptor names it).
+        file: OpenFile,
         /// Read, or write of so many bytes.
         wait: Wait,
     },
-    /// One of these descriptors has one of its events (poll, select).
-    Poll(Vec<(u64, u16)>),
+    /// One of these open files has one of its events (poll, select).
+    Poll(Vec<(OpenFile, u16)>),
     /// Only the deadline (nanosleep).
     Sleep,
+    /// A child of `parent` that `which` accepts ends (or none is left).
+    Child {
+        /// The waiting process.
+        parent: u32,
+        /// Which children.
+        which: super::process::WaitFor,
+    },
 }
 
 /// A sleeping thread's wait.
@@ -85,15 +94,39 @@ pub struct Switch {
     pub resume: Resume,
 }
 
+/// What a sleeper's wake-up depends on besides itself.
+struct World<'a> {
+    now: u64,
+    vfs: &'a Vfs,
+    procs: &'a std::collections::BTreeMap<u32, ProcInfo>,
+    /// The running process and its signal state (a parked process's is in `procs`).
+    current: (u32, &'a SignalState),
+}
+
+impl World<'_> {
+    fn signals_of(&self, pid: u32) -> Option<&SignalState> {
+        if pid == self.current.0 {
+            Some(self.current.1)
+        } else {
+            self.procs.get(&pid)?.parked.as_ref().map(|s| &s.signals)
+        }
+    }
+}
+
 /// Why a parked thread can run now, if it can.
-fn wake(p: &Parked, now: u64, shared_pending: u64, vfs: &Vfs, restart_on: impl Fn(u64) -> bool) -> Option<Resume> {
+fn wake(p: &Parked, w: &World) -> Option<Resume> {
     let Some(b) = &p.wait else { return Some(p.resume.clone()) };
+    let (now, vfs) = (w.now, w.vfs);
+    let signals = w.signals_of(p.pid);
+    let shared_pending = signals.map_or(0, |s| s.shared_pending);
+    let restart_on = |signo: u64| signals.is_some_and(|s| s.action(signo as u32).flags & SA_RESTART != 0);
     let ready = match &b.on {
         WaitOn::Futex { .. } | WaitOn::Sleep => false,
-        // A closed descriptor or a pipe whose other end went away: the syscall, executed
-        // again, returns what it now returns (EBADF, EOF, EPIPE).
-        WaitOn::Io { fd, wait } => !vfs.would_block(*fd, *wait).unwrap_or(false),
-        WaitOn::Poll(fds) => fds.iter().any(|&(fd, mask)| vfs.poll_events(fd).map_or(true, |ev| ev & mask != 0)),
+        WaitOn::Child { parent, which } => super::process::child_ready(w.procs, *parent, *which),
+        // A pipe whose other end went away: the syscall, executed again, returns what it now
+        // returns (EOF, EPIPE).
+        WaitOn::Io { file, wait } => !vfs.would_block_file(file, *wait),
+        WaitOn::Poll(files) => files.iter().any(|(f, mask)| vfs.poll_file(f) & mask != 0),
     };
     if ready {
         return Some(Resume::Restart { timed_out: false });
@@ -144,15 +177,10 @@ impl Kernel {
         self.park_current();
         loop {
             let now = self.monotonic_ns();
-            let shared = self.signals.shared_pending;
-            let actions = &self.signals;
-            let restart_on = |signo: u64| {
-                let s = signo as u32;
-                actions.action(s).flags & SA_RESTART != 0
-            };
+            let world = World { now, vfs: &self.vfs, procs: &self.procs, current: (self.config.pid, &self.signals) };
             let mut ready = Vec::new();
             for (&tid, p) in self.threads.parked.iter_mut() {
-                if let Some(resume) = wake(p, now, shared, &self.vfs, restart_on) {
+                if let Some(resume) = wake(p, &world) {
                     p.wait = None;
                     p.resume = resume;
                     ready.push(tid);

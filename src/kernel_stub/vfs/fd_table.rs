@@ -11,7 +11,46 @@ pub(super) struct FdSlot {
     pub(super) cloexec: bool,
 }
 
+/// A parked process's descriptor table and working directory.
+#[derive(Clone, Debug, Default)]
+pub(super) struct ProcessFiles {
+    fds: Vec<Option<FdSlot>>,
+    cwd: String,
+}
+
 impl Vfs {
+    /// Every descriptor of every process (the ends of a pipe are counted over them all).
+    pub(super) fn all_slots(&self) -> impl Iterator<Item = &FdSlot> {
+        self.fds.iter().flatten().chain(self.parked_files.values().flat_map(|p| p.fds.iter().flatten()))
+    }
+
+    /// fork: the child `pid` gets a copy of the running process's descriptor table (each
+    /// descriptor refers to the same open file description, close-on-exec flags kept) and
+    /// its working directory.
+    pub fn fork_files(&mut self, pid: u32) {
+        self.parked_files.insert(pid, ProcessFiles { fds: self.fds.clone(), cwd: self.cwd.clone() });
+    }
+
+    /// Context switch between processes: park the running process's table under `from`
+    /// (unless it exited) and take `to`'s.
+    pub fn switch_process(&mut self, from: Option<u32>, to: u32) {
+        let next = self.parked_files.remove(&to).unwrap_or_default();
+        let cur = ProcessFiles {
+            fds: std::mem::replace(&mut self.fds, next.fds),
+            cwd: std::mem::replace(&mut self.cwd, next.cwd),
+        };
+        if let Some(from) = from {
+            self.parked_files.insert(from, cur);
+        }
+    }
+
+    /// exit_files: the running process's descriptors are all closed.
+    pub fn exit_process(&mut self) {
+        for fd in 0..self.fds.len() as u64 {
+            let _ = self.close(fd);
+        }
+    }
+
     /// exec: close every descriptor marked close-on-exec (do_close_on_exec).
     pub fn close_on_exec(&mut self) {
         let marked: Vec<u64> = self

@@ -107,7 +107,7 @@ pub struct OpenFlags {
 /// An open file description: what `open` creates and `dup` (and, in Linux, `fork`) shares,
 /// with one file position and one set of status flags (`flags.cloexec` is the flag it was
 /// opened with; close-on-exec itself belongs to each descriptor).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenFile {
     ino: usize,
     /// The path it was opened by.
@@ -151,6 +151,9 @@ pub struct Vfs {
     tmpfs_limit: u64,
     /// Bytes all regular files hold now (their sizes: sparse files count in full).
     tmpfs_used: u64,
+    /// The descriptor tables and working directories of the processes not running now
+    /// (`fds` and `cwd` above are the running process's).
+    parked_files: BTreeMap<u32, fd_table::ProcessFiles>,
 }
 
 /// Normalise `path` (relative to `cwd`) into an absolute path without `.`, `..` or `//`.
@@ -201,6 +204,7 @@ impl Vfs {
             stdin_pos: 0,
             captured_out: Vec::new(),
             captured_err: Vec::new(),
+            parked_files: BTreeMap::new(),
         };
         for d in ["/", "/tmp", "/dev", "/dev/shm", "/proc"] {
             v.add_node(d, Node::Dir, if d == "/tmp" || d == "/dev/shm" { 0o1777 } else { 0o755 });
@@ -282,7 +286,7 @@ impl Vfs {
     /// A regular file with no name and no descriptor left is gone: free its bytes (a file
     /// whose page cache is mapped keeps them, as its mapping does).
     fn forget_if_unused(&mut self, ino: usize) {
-        if self.names.values().any(|&i| i == ino) || self.fds.iter().flatten().any(|f| f.desc.borrow().ino == ino) {
+        if self.names.values().any(|&i| i == ino) || self.all_slots().any(|f| f.desc.borrow().ino == ino) {
             return;
         }
         if let Node::File(d) = &mut self.inodes[ino].node {

@@ -69,7 +69,7 @@ impl Vfs {
     /// (readers, writers): the descriptors open on each end of the pipe `ino`.
     pub(super) fn pipe_ends(&self, ino: usize) -> (usize, usize) {
         let mut ends = (0, 0);
-        for slot in self.fds.iter().flatten() {
+        for slot in self.all_slots() {
             let d = slot.desc.borrow();
             if d.ino == ino {
                 ends.0 += d.flags.read as usize;
@@ -125,16 +125,20 @@ impl Vfs {
     /// write to a pipe with a reader and less room than the bytes (Linux writes them all
     /// before it returns); never for other files, nor with O_NONBLOCK.
     pub fn would_block(&self, fd: u64, wait: Wait) -> KResult<bool> {
-        let f = self.file(fd)?;
-        let Node::Pipe(p) = &self.inodes[f.ino].node else { return Ok(false) };
+        Ok(self.would_block_file(&self.file(fd)?, wait))
+    }
+
+    /// [`Self::would_block`] of an open file description.
+    pub fn would_block_file(&self, f: &OpenFile, wait: Wait) -> bool {
+        let Node::Pipe(p) = &self.inodes[f.ino].node else { return false };
         if f.flags.nonblock {
-            return Ok(false);
+            return false;
         }
         let (readers, writers) = self.pipe_ends(f.ino);
-        Ok(match wait {
+        match wait {
             Wait::Read => f.flags.read && p.is_empty() && writers > 0,
             Wait::Write(n) => f.flags.write && readers > 0 && p.room() < n,
-        })
+        }
     }
 }
 

@@ -19,10 +19,15 @@ impl Vfs {
     /// POLLHUP are always reported). Regular files, directories and devices are always
     /// ready (`DEFAULT_POLLMASK`); stdin is readable when it holds bytes or is at its end.
     pub fn poll_events(&self, fd: u64) -> KResult<u16> {
-        let f = self.file(fd)?;
+        Ok(self.poll_file(&self.file(fd)?))
+    }
+
+    /// [`Self::poll_events`] of an open file description (what a sleeping poller watches,
+    /// whichever process's descriptor table names it).
+    pub fn poll_file(&self, f: &OpenFile) -> u16 {
         let rd = POLLIN | POLLRDNORM;
         let wr = POLLOUT | POLLWRNORM;
-        Ok(match &self.inodes[f.ino].node {
+        match &self.inodes[f.ino].node {
             Node::Pipe(p) => {
                 let (readers, writers) = self.pipe_ends(f.ino);
                 let mut ev = 0;
@@ -56,6 +61,6 @@ impl Vfs {
             },
             Node::Stream(_) => wr,
             _ => rd | wr,
-        })
+        }
     }
 }

@@ -1,0 +1,376 @@
+//! Processes: fork (clone without CLONE_VM), exit and its zombie, the parent's wait and
+//! SIGCHLD, and the context switch between processes.
+//!
+//! The running process's state lives in [`Kernel`]'s fields as the running thread's does;
+//! another process's is parked in its [`ProcInfo`]: its address space (its mappings over
+//! the machine's one physical memory), descriptor table and working directory (kept by the
+//! VFS), signal handlers and process-wide pending signals, limits, name and ids.
+//! [`Kernel::switch_process`] swaps them. The process table also keeps every process's
+//! family (parent, group, session) and, once it has exited, its status until the parent
+//! reaps it.
+
+use super::{Parked, Resume, Spawn, ThreadState, Tid};
+use crate::addr::UserAddr;
+use crate::arch::StructWriter;
+use crate::kernel_stub::errno::{Errno, KResult};
+use crate::kernel_stub::mm::ProcessMm;
+use crate::kernel_stub::signal::{code, sig, SignalState, SIG_IGN};
+use crate::kernel_stub::task::{clone_flags, CloneArgs};
+use crate::kernel_stub::uaccess;
+use crate::kernel_stub::{Kernel, Rlimits};
+
+/// How a process ended, as its parent's wait reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// `exit(code)` (the low 8 bits).
+    Exited(u8),
+    /// Killed by this signal (with a core dump: `core`).
+    Killed {
+        /// The signal.
+        signo: u32,
+        /// The default action dumps core (WCOREDUMP).
+        core: bool,
+    },
+}
+
+impl ExitStatus {
+    /// The `wstatus` word of wait4.
+    pub fn wstatus(self) -> u32 {
+        match self {
+            ExitStatus::Exited(c) => u32::from(c) << 8,
+            ExitStatus::Killed { signo, core } => signo | if core { 0x80 } else { 0 },
+        }
+    }
+    /// The `si_code` and `si_status` of SIGCHLD and waitid.
+    pub fn cld(self) -> (i32, u32) {
+        match self {
+            ExitStatus::Exited(c) => (code::CLD_EXITED, u32::from(c)),
+            ExitStatus::Killed { signo, core: false } => (code::CLD_KILLED, signo),
+            ExitStatus::Killed { signo, core: true } => (code::CLD_DUMPED, signo),
+        }
+    }
+}
+
+/// What a parked process owns (the running process's is in the kernel's fields).
+pub(crate) struct ProcessState {
+    mm: ProcessMm,
+    pub(crate) signals: SignalState,
+    rlimits: Rlimits,
+    comm: String,
+    exe_path: String,
+    uid: u32,
+    gid: u32,
+}
+
+/// One process of the table.
+pub struct ProcInfo {
+    /// The parent (1 once the parent is gone, and for the first process).
+    pub ppid: u32,
+    /// Process group.
+    pub pgid: u32,
+    /// Session.
+    pub sid: u32,
+    /// The signal the parent gets when it ends (SIGCHLD; 0: none).
+    pub exit_signal: u32,
+    /// Set once it has ended: a zombie until its parent reaps it.
+    pub exited: Option<ExitStatus>,
+    /// Its state while it does not run.
+    pub(crate) parked: Option<ProcessState>,
+}
+
+/// Which children a wait accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitFor {
+    /// Any child.
+    Any,
+    /// The child with this pid.
+    Pid(u32),
+    /// Any child in this process group.
+    Group(u32),
+}
+
+/// The options of wait4 and waitid that tagmmu models.
+pub mod wait_flags {
+    #![allow(missing_docs)]
+    pub const WNOHANG: u64 = 1;
+    pub const WUNTRACED: u64 = 2;
+    pub const WSTOPPED: u64 = 2;
+    pub const WEXITED: u64 = 4;
+    pub const WCONTINUED: u64 = 8;
+    pub const WNOWAIT: u64 = 0x0100_0000;
+    pub const WNOTHREAD: u64 = 0x2000_0000;
+    pub const WALL: u64 = 0x4000_0000;
+    pub const WCLONE: u64 = 0x8000_0000;
+}
+
+/// The process table of a new machine: its first process, child of init (pid 1, outside
+/// the machine), leading its own process group (a job) in init's session 1, as a program
+/// started by a shell leads its job in the shell's session.
+pub(crate) fn first_process(pid: u32) -> std::collections::BTreeMap<u32, ProcInfo> {
+    let info = ProcInfo { ppid: 1, pgid: pid, sid: 1, exit_signal: sig::SIGCHLD, exited: None, parked: None };
+    std::iter::once((pid, info)).collect()
+}
+
+/// Can a wait of `parent` for `which` go on: a child it accepts has ended, or none is left
+/// (the wait, executed again, then reports ECHILD)?
+pub(crate) fn child_ready(procs: &std::collections::BTreeMap<u32, ProcInfo>, parent: u32, which: WaitFor) -> bool {
+    let accepted = |c: u32, p: &ProcInfo| {
+        p.ppid == parent
+            && match which {
+                WaitFor::Any => true,
+                WaitFor::Pid(x) => c == x,
+                WaitFor::Group(g) => p.pgid == g,
+            }
+    };
+    let mut any = false;
+    for (&c, p) in procs {
+        if accepted(c, p) {
+            if p.exited.is_some() {
+                return true;
+            }
+            any = true;
+        }
+    }
+    !any
+}
+
+impl Kernel {
+    /// The running process's parent.
+    pub fn ppid(&self) -> u32 {
+        self.procs.get(&self.config.pid).map_or(1, |p| p.ppid)
+    }
+
+    /// The running process's group and session.
+    pub fn pgid_sid(&self) -> (u32, u32) {
+        self.procs.get(&self.config.pid).map_or((self.config.pid, self.config.pid), |p| (p.pgid, p.sid))
+    }
+
+    /// Is the running process the one the machine started (whose end ends the run)?
+    pub fn is_first_process(&self) -> bool {
+        self.config.pid == self.first_pid
+    }
+
+    /// Processes that have not ended, the running one included.
+    pub fn live_processes(&self) -> usize {
+        self.procs.values().filter(|p| p.exited.is_none()).count()
+    }
+
+    /// fork: clone without CLONE_VM (the child a copy of the process with one thread, the
+    /// caller's). The flags Linux allows there are checked; what tagmmu does not model
+    /// (vfork, a new namespace, pidfds, a process of a multi-threaded parent that shares
+    /// SysV shm attachments) is refused with a notice.
+    pub(crate) fn fork_process(&mut self, a: CloneArgs) -> KResult<u64> {
+        use clone_flags::*;
+        let modelled = CLONE_CHILD_SETTID
+            | CLONE_CHILD_CLEARTID
+            | CLONE_PARENT_SETTID
+            | CLONE_SETTLS
+            | CLONE_DETACHED
+            | CLONE_UNTRACED;
+        if a.flags & !modelled != 0 {
+            self.notice(format!(
+                "clone with flags {:#x}: of new processes tagmmu models fork (clone without CLONE_VM, \
+                 CLONE_FS, CLONE_FILES, CLONE_SIGHAND), not vfork, shared tables or namespaces: returning -ENOSYS",
+                a.flags
+            ));
+            return Err(Errno::ENOSYS);
+        }
+        if self.arch != crate::arch::Arch::Arm64 {
+            self.notice("fork: processes are modelled on arm64 only so far: returning -ENOSYS".into());
+            return Err(Errno::ENOSYS);
+        }
+        if self.shm.has_attaches() {
+            self.notice(
+                "fork of a process with System V shared memory attached is not modelled: returning -ENOSYS".into(),
+            );
+            return Err(Errno::ENOSYS);
+        }
+        if self.live_processes() as u64 >= self.rlimits.0[6].0.min(4096) {
+            return Err(Errno::EAGAIN);
+        }
+        let pid = self.threads.next_tid;
+        let tid_bytes = StructWriter::new(self.arch).u32(pid).finish();
+        if a.flags & CLONE_PARENT_SETTID != 0 {
+            uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(a.parent_tid), &tid_bytes)?;
+        }
+        let mut mm = self.mm.fork()?;
+        self.threads.next_tid += 1;
+        // CLONE_CHILD_SETTID writes the child's copy of the word (faults ignored).
+        if a.flags & CLONE_CHILD_SETTID != 0 {
+            self.mm.swap_process(&mut mm);
+            let _ = uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(a.child_tid), &tid_bytes);
+            self.mm.swap_process(&mut mm);
+        }
+        self.vfs.fork_files(pid);
+        let (pgid, sid) = self.pgid_sid();
+        let state = ProcessState {
+            mm,
+            signals: self.signals.fork(),
+            rlimits: self.rlimits.clone(),
+            comm: self.comm.clone(),
+            exe_path: self.exe_path.clone(),
+            uid: self.config.uid,
+            gid: self.config.gid,
+        };
+        self.procs.insert(
+            pid,
+            ProcInfo {
+                ppid: self.config.pid,
+                pgid,
+                sid,
+                exit_signal: a.exit_signal as u32,
+                exited: None,
+                parked: Some(state),
+            },
+        );
+        let thread = ThreadState {
+            signals: self.signals.fork_thread(),
+            mte: self.mte,
+            uaccess: self.uaccess,
+            clear_child_tid: if a.flags & CLONE_CHILD_CLEARTID != 0 { a.child_tid } else { 0 },
+            robust_list: 0,
+            current_sp: 0,
+        };
+        self.threads.clock += 1;
+        let since = self.threads.clock;
+        self.threads
+            .parked
+            .insert(Tid(pid), Parked { pid, state: thread, wait: None, resume: Resume::Continue, since });
+        self.threads.spawned =
+            Some(Spawn { tid: Tid(pid), stack: a.stack, tls: (a.flags & CLONE_SETTLS != 0).then_some(a.tls) });
+        self.threads.resched = true;
+        Ok(u64::from(pid))
+    }
+
+    /// Swap the running process's state with parked process `to`'s (the running one is
+    /// parked unless it has ended).
+    pub(crate) fn switch_process(&mut self, to: u32) {
+        let from = self.config.pid;
+        if from == to {
+            return;
+        }
+        let Some(mut next) = self.procs.get_mut(&to).and_then(|p| p.parked.take()) else { return };
+        self.mm.swap_process(&mut next.mm);
+        self.signals.swap_process(&mut next.signals);
+        std::mem::swap(&mut self.rlimits, &mut next.rlimits);
+        std::mem::swap(&mut self.comm, &mut next.comm);
+        std::mem::swap(&mut self.exe_path, &mut next.exe_path);
+        std::mem::swap(&mut self.config.uid, &mut next.uid);
+        std::mem::swap(&mut self.config.gid, &mut next.gid);
+        let alive = self.procs.get(&from).is_some_and(|p| p.exited.is_none());
+        self.vfs.switch_process(alive.then_some(from), to);
+        if let Some(p) = self.procs.get_mut(&from).filter(|_| alive) {
+            p.parked = Some(next);
+        }
+        self.config.pid = to;
+        self.mm.set_cap_sys_rawio(self.config.uid == 0);
+    }
+
+    /// The running process ends with `status` (do_exit of its last thread, exit_group or a
+    /// fatal signal): its other threads are gone, its memory and descriptors released, its
+    /// children handed to init, and its parent told (SIGCHLD, or reaped at once when the
+    /// parent ignores SIGCHLD). Returns the ids of the threads that went with it (the CPU
+    /// backend drops their contexts).
+    pub fn exit_process(&mut self, status: ExitStatus) -> Vec<Tid> {
+        let pid = self.config.pid;
+        let gone: Vec<Tid> = self.threads.parked.iter().filter(|(_, p)| p.pid == pid).map(|(&t, _)| t).collect();
+        for t in &gone {
+            self.threads.parked.remove(t);
+        }
+        self.threads.exited = true;
+        self.threads.blocking = None;
+        self.mm.exit_process();
+        self.vfs.exit_process();
+        // Orphans go to init (which reaps the zombies among them).
+        let orphans: Vec<u32> = self.procs.iter().filter(|(_, p)| p.ppid == pid).map(|(&c, _)| c).collect();
+        for c in orphans {
+            if self.procs[&c].exited.is_some() {
+                self.procs.remove(&c);
+            } else if let Some(p) = self.procs.get_mut(&c) {
+                p.ppid = 1;
+            }
+        }
+        let (ppid, exit_signal) = match self.procs.get_mut(&pid) {
+            Some(me) => {
+                me.exited = Some(status);
+                (me.ppid, me.exit_signal)
+            }
+            None => (1, 0),
+        };
+        if !self.procs.contains_key(&ppid) {
+            // The parent is init (outside the machine): reaped at once.
+            self.procs.remove(&pid);
+            return gone;
+        }
+        // do_notify_parent: a parent that ignores SIGCHLD (or set SA_NOCLDWAIT) reaps it now.
+        let act = self.process_signals(ppid).map(|s| s.action(sig::SIGCHLD));
+        let autoreap =
+            act.is_some_and(|a| a.handler == SIG_IGN || a.flags & crate::kernel_stub::signal::flags::SA_NOCLDWAIT != 0);
+        if exit_signal != 0 {
+            let (si_code, _) = status.cld();
+            self.raise_in_process(ppid, exit_signal, si_code);
+        }
+        if autoreap {
+            self.procs.remove(&pid);
+        }
+        // A parent waiting for it runs again (the scheduler rechecks its wait).
+        self.threads.resched = true;
+        gone
+    }
+
+    /// The signal state (handlers, process pending set) of process `pid`.
+    fn process_signals(&self, pid: u32) -> Option<&SignalState> {
+        if pid == self.config.pid {
+            Some(&self.signals)
+        } else {
+            self.procs.get(&pid)?.parked.as_ref().map(|s| &s.signals)
+        }
+    }
+
+    /// Send `signo` to process `pid` (process-directed, as kill does).
+    pub(crate) fn raise_in_process(&mut self, pid: u32, signo: u32, si_code: i32) {
+        if pid == self.config.pid {
+            self.signals.raise_process(signo, si_code, None);
+        } else if let Some(s) = self.procs.get_mut(&pid).and_then(|p| p.parked.as_mut()) {
+            s.signals.raise_process(signo, si_code, None);
+        }
+        self.threads.resched = !self.threads.alone();
+    }
+
+    /// The children of the running process `which` accepts: (pid, its status if it ended).
+    pub(crate) fn children(&self, which: WaitFor) -> Vec<(u32, Option<ExitStatus>)> {
+        let me = self.config.pid;
+        self.procs
+            .iter()
+            .filter(|(&c, p)| {
+                p.ppid == me
+                    && match which {
+                        WaitFor::Any => true,
+                        WaitFor::Pid(x) => c == x,
+                        WaitFor::Group(g) => p.pgid == g,
+                    }
+            })
+            .map(|(&c, p)| (c, p.exited))
+            .collect()
+    }
+
+    /// Reap zombie `pid` (release_task).
+    pub(crate) fn reap(&mut self, pid: u32) {
+        self.procs.remove(&pid);
+    }
+
+    /// Every process that is alive and `filter` accepts (for kill).
+    pub(crate) fn processes_where(&self, filter: impl Fn(u32, &ProcInfo) -> bool) -> Vec<u32> {
+        self.procs.iter().filter(|(&p, i)| i.exited.is_none() && filter(p, i)).map(|(&p, _)| p).collect()
+    }
+
+    /// The process table entry of `pid`.
+    pub fn proc_info(&self, pid: u32) -> Option<&ProcInfo> {
+        self.procs.get(&pid)
+    }
+
+    /// The process table entry of `pid`, writable.
+    pub(crate) fn proc_info_mut(&mut self, pid: u32) -> Option<&mut ProcInfo> {
+        self.procs.get_mut(&pid)
+    }
+}
