@@ -3,8 +3,9 @@
 //! `tagmmu exec` and `qemu-aarch64 -cpu max`, with the same arguments, input file and stdin:
 //! stdout (byte for byte) and the exit status must match.
 //!
-//! Shell pipelines (`sh -c 'seq 3 | wc -l'`) need fork, which tagmmu does not model yet; the
-//! shell runs here with builtins only.
+//! Shell pipelines and subshells fork; the applets busybox runs in the forked child without
+//! exec (seq, sort, head, tac, ...) are differential; those it execs from PATH are run with
+//! busybox placed at their paths (qemu-user would run the host's programs).
 
 mod common;
 use common::*;
@@ -71,6 +72,12 @@ fn busybox_applets_match_qemu_user() {
         &["date", "-u", "-d", "@86400", "+%F %T"],
         &["sh", "-c", "x=6; echo $((x * 7)); for i in 1 2 3; do echo item $i; done; test -f data.txt && echo yes"],
         &["sh", "-c", "exit 3"],
+        &["sh", "-c", "seq 5 | sort -r"],
+        &["sh", "-c", "seq 100 | sort -rn | head -n 3; echo status $?"],
+        &["sh", "-c", "for i in 1 2 3; do echo line $i; done | tac"],
+        &["sh", "-c", "x=$(seq 4 | sort -rn | head -n 1); echo got $x; (exit 5); echo sub $?"],
+        &["sh", "-c", "false | true; echo $?; true | false; echo $?"],
+        &["sh", "-c", "sort -k2 -n data.txt | head -n 2 | sort"],
         &["false"],
         &["nosuchapplet"],
     ];
@@ -97,6 +104,27 @@ fn busybox_applets_match_qemu_user() {
         }
     }
     assert!(mismatches.is_empty(), "{mismatches:#?}");
+}
+
+/// Pipelines of applets the shell execs from PATH (/bin/wc, /bin/tr, /bin/grep: busybox
+/// placed there), each stage a forked process that execs.
+#[test]
+fn busybox_pipelines_fork_and_exec_each_stage() {
+    let bb = busybox();
+    for (cmd, out) in [
+        ("seq 3 | wc -l", "3\n"),
+        ("echo hello | tr a-z A-Z", "HELLO\n"),
+        ("seq 20 | grep 1 | sort -r | wc -l", "11\n"),
+        ("echo a b c | tr ' ' '\\n' | grep -c .; echo done", "3\ndone\n"),
+    ] {
+        let mut c = tagmmu();
+        c.args(["exec", "--clear-env"]);
+        for applet in ["wc", "tr", "grep"] {
+            c.arg("--file").arg(format!("/bin/{applet}={}", bb.display()));
+        }
+        let o = c.arg(&bb).args(["sh", "-c", cmd]).output().unwrap();
+        assert_eq!((text(&o.stdout).as_str(), o.status.code()), (out, Some(0)), "{cmd}: {}", text(&o.stderr));
+    }
 }
 
 /// execve through busybox: the shell's `exec` and `env -i` replace the program with the one
