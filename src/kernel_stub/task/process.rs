@@ -374,3 +374,141 @@ impl Kernel {
         self.procs.get_mut(&pid)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::Arch;
+    use crate::kernel_stub::mm::{MapRequest, Placement, Prot, VmaKind};
+    use crate::kernel_stub::syscalls::{SyscallOutcome, Sysno};
+    use crate::kernel_stub::KernelConfig;
+
+    fn sys(k: &mut Kernel, s: Sysno, a: [u64; 6]) -> SyscallOutcome {
+        k.syscall(s.arm64_nr().unwrap(), a)
+    }
+
+    fn fork(k: &mut Kernel) -> u32 {
+        match sys(k, Sysno::Clone, [u64::from(sig::SIGCHLD), 0, 0, 0, 0, 0]) {
+            SyscallOutcome::Return(Ok(pid)) => pid as u32,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Run the scheduler until a thread of process `pid` runs.
+    fn run_process(k: &mut Kernel, pid: u32) {
+        for _ in 0..1000 {
+            k.schedule().unwrap();
+            if k.config.pid == pid {
+                return;
+            }
+        }
+        panic!("process {pid} never ran")
+    }
+
+    #[test]
+    fn fork_copies_private_memory_and_shares_shared_memory_and_exit_gives_it_back() {
+        let mut k = Kernel::new(Arch::Arm64, KernelConfig::default());
+        let parent = k.config.pid;
+        let private = MapRequest { placement: Placement::Hint, shared: false };
+        let shared = MapRequest { placement: Placement::Hint, shared: true };
+        let a = k.mm.mmap(0, 8192, Prot::RW, private, VmaKind::Anon).unwrap();
+        let s = k.mm.mmap(0, 4096, Prot::RW, shared, VmaKind::Anon).unwrap();
+        k.mm.write_kernel(a, b"parent").unwrap();
+        k.mm.write_kernel(s, b"shared").unwrap();
+        let before = k.mm.phys().reserved();
+        let child = fork(&mut k);
+        assert_eq!(k.mm.phys().reserved() - before, 8192, "the private pages are copied, the shared ones not");
+        assert_eq!(k.threads.take_spawn(), Some(Spawn { tid: Tid(child), stack: 0, tls: None }));
+        run_process(&mut k, child);
+        assert_eq!(sys(&mut k, Sysno::Getppid, [0; 6]), SyscallOutcome::Return(Ok(u64::from(parent))));
+        let mut b = [0u8; 6];
+        k.mm.read_kernel(a, &mut b).unwrap();
+        assert_eq!(&b, b"parent", "the child's copy");
+        k.mm.write_kernel(a, b"child!").unwrap();
+        k.mm.write_kernel(s, b"child!").unwrap();
+        // The child ends: its copy is released, the shared page stays (the parent maps it).
+        k.exit_process(ExitStatus::Exited(3));
+        assert_eq!(k.mm.phys().reserved(), before);
+        run_process(&mut k, parent);
+        k.mm.read_kernel(a, &mut b).unwrap();
+        assert_eq!(&b, b"parent", "the child's write to private memory is its own");
+        k.mm.read_kernel(s, &mut b).unwrap();
+        assert_eq!(&b, b"child!", "its write to shared memory is the parent's too");
+        // The parent got SIGCHLD and reaps the status.
+        assert_eq!(k.signals.take_deliverable(), Some((sig::SIGCHLD, code::CLD_EXITED, None)));
+        assert_eq!(k.mm.write_kernel(a + 4096, &7u32.to_le_bytes()), Ok(()));
+        assert_eq!(
+            sys(&mut k, Sysno::Wait4, [u64::MAX, a + 4096, 0, 0, 0, 0]),
+            SyscallOutcome::Return(Ok(u64::from(child)))
+        );
+        let mut w = [0u8; 4];
+        k.mm.read_kernel(a + 4096, &mut w).unwrap();
+        assert_eq!(u32::from_le_bytes(w), 3 << 8);
+        assert_eq!(sys(&mut k, Sysno::Wait4, [u64::MAX, 0, 0, 0, 0, 0]), SyscallOutcome::Return(Err(Errno::ECHILD)));
+    }
+
+    #[test]
+    fn a_wait_sleeps_until_a_child_ends_and_nohang_does_not() {
+        let mut k = Kernel::new(Arch::Arm64, KernelConfig::default());
+        let parent = k.config.pid;
+        let child = fork(&mut k);
+        assert_eq!(sys(&mut k, Sysno::Wait4, [u64::from(child), 0, 1, 0, 0, 0]), SyscallOutcome::Return(Ok(0)));
+        assert_eq!(
+            sys(&mut k, Sysno::Wait4, [u64::from(child) + 7, 0, 0, 0, 0, 0]),
+            SyscallOutcome::Return(Err(Errno::ECHILD))
+        );
+        assert_eq!(sys(&mut k, Sysno::Wait4, [u64::MAX, 0, 0, 0, 0, 0]), SyscallOutcome::Block);
+        let sw = k.schedule().unwrap();
+        assert_eq!(sw.to, Tid(child), "the only runnable thread");
+        k.exit_process(ExitStatus::Killed { signo: sig::SIGTERM, core: false });
+        let sw = k.schedule().unwrap();
+        assert_eq!((sw.to, sw.resume), (Tid(parent), Resume::Restart { timed_out: false }), "the wait runs again");
+        assert_eq!(sys(&mut k, Sysno::Wait4, [u64::MAX, 0, 0, 0, 0, 0]), SyscallOutcome::Return(Ok(u64::from(child))));
+        assert_eq!(ExitStatus::Killed { signo: 15, core: false }.wstatus(), 15);
+        assert_eq!(ExitStatus::Killed { signo: 11, core: true }.cld(), (code::CLD_DUMPED, 11));
+    }
+
+    #[test]
+    fn an_ignored_sigchld_reaps_at_once_and_kill_reaches_groups() {
+        let mut k = Kernel::new(Arch::Arm64, KernelConfig::default());
+        let parent = k.config.pid;
+        k.signals
+            .set_action(
+                u64::from(sig::SIGCHLD),
+                Some(crate::kernel_stub::signal::SigAction { handler: SIG_IGN, ..Default::default() }),
+            )
+            .unwrap();
+        let a = fork(&mut k);
+        let b = fork(&mut k);
+        assert_eq!(
+            sys(&mut k, Sysno::Setpgid, [u64::from(b), u64::from(b), 0, 0, 0, 0]),
+            SyscallOutcome::Return(Ok(0))
+        );
+        assert_eq!(
+            sys(&mut k, Sysno::Setpgid, [u64::from(a), 99, 0, 0, 0, 0]),
+            SyscallOutcome::Return(Err(Errno::EPERM))
+        );
+        assert_eq!(
+            sys(&mut k, Sysno::Getpgid, [u64::from(b), 0, 0, 0, 0, 0]),
+            SyscallOutcome::Return(Ok(u64::from(b)))
+        );
+        // kill(-b) reaches b only; kill(0) the parent's group (the parent and a).
+        assert_eq!(
+            sys(&mut k, Sysno::Kill, [u64::from(b).wrapping_neg(), 15, 0, 0, 0, 0]),
+            SyscallOutcome::Return(Ok(0))
+        );
+        assert_eq!(k.signals.all_pending(), 0);
+        assert_eq!(sys(&mut k, Sysno::Kill, [0, 10, 0, 0, 0, 0]), SyscallOutcome::Return(Ok(0)));
+        assert_eq!(k.signals.take_deliverable().map(|s| s.0), Some(10));
+        run_process(&mut k, a);
+        assert_eq!(k.signals.take_deliverable().map(|s| s.0), Some(10));
+        k.exit_process(ExitStatus::Exited(0));
+        assert!(k.proc_info(a).is_none(), "reaped at once: the parent ignores SIGCHLD");
+        run_process(&mut k, b);
+        assert_eq!(k.signals.take_deliverable().map(|s| s.0), Some(15));
+        assert_eq!(sys(&mut k, Sysno::Setsid, [0; 6]), SyscallOutcome::Return(Err(Errno::EPERM)), "b leads a group");
+        k.exit_process(ExitStatus::Exited(0));
+        run_process(&mut k, parent);
+        assert_eq!(sys(&mut k, Sysno::Wait4, [u64::MAX, 0, 0, 0, 0, 0]), SyscallOutcome::Return(Err(Errno::ECHILD)));
+    }
+}
