@@ -111,6 +111,20 @@ pub(crate) trait Backend {
     {
         map_arena_ram(uc, pa, len, host)
     }
+    /// A segment outside the arena (a file's page cache) became tag-checked: map its tag
+    /// aliases (`len` bytes at each alias of `pa`, host memory at `host`). The default maps
+    /// them as RAM too.
+    fn map_tagged(uc: &mut Unicorn<Self>, pa: u64, len: u64, host: *mut u8) -> Result<(), EmuError>
+    where
+        Self: Sized,
+    {
+        for tag in 0..16 {
+            // SAFETY: as for a `Mapped` segment: the aliases share the segment's host memory,
+            // which lives until its `Unmapped` event unmaps them too.
+            unsafe { uc.mem_map_ptr(Self::tag_alias(pa, tag), len, UcProt::ALL, host.cast()) }.op("map tag alias")?;
+        }
+        Ok(())
+    }
     /// The allocation tags of these physical pages changed: drop any TLB entry that was made
     /// on the strength of their old tags. (The default keeps none.)
     fn retagged(_uc: &mut Unicorn<Self>, _pages: Vec<u64>) -> Result<(), EmuError>
@@ -232,14 +246,7 @@ fn apply_phys_events<G: Backend>(uc: &mut Unicorn<G>, events: Vec<PhysEvent>) ->
                     }
                 }
             }
-            PhysEvent::Tagged { pa, len, host } => {
-                for tag in 0..16 {
-                    // SAFETY: as for `Mapped`: the aliases share the segment's host memory,
-                    // which lives until its `Unmapped` event unmaps them too.
-                    unsafe { uc.mem_map_ptr(G::tag_alias(pa.0, tag), len, UcProt::ALL, host.cast()) }
-                        .op("map tag alias")?;
-                }
-            }
+            PhysEvent::Tagged { pa, len, host } => G::map_tagged(uc, pa.0, len, host)?,
         }
     }
     Ok(())

@@ -140,6 +140,8 @@ pub(crate) struct Guest {
     split: Option<SplitAccess>,
     /// The tag-checked MMIO windows' data (lives as long as the engine).
     mte_windows: Option<access_hook::PreciseHook>,
+    /// The tag-checked windows of page caches (their data lives as long as the engine).
+    segment_windows: Vec<access_hook::PreciseHook>,
     /// The DC ZVA check's data (lives as long as the engine).
     dc_zva_hook: Option<access_hook::PreciseHook>,
     /// Stop, error, TLB generation, budgets, counters.
@@ -175,6 +177,20 @@ impl Backend for Guest {
         if uc.get_data().kernel.mte.supported() {
             map_windows(uc, pa, len, host)?;
         }
+        Ok(())
+    }
+    /// A tag-checked page cache (a MAP_SHARED file mapping with PROT_MTE): its tag aliases
+    /// are tag-checked MMIO windows too, as the arena's are.
+    fn map_tagged(uc: &mut Unicorn<Guest>, pa: u64, len: u64, host: *mut u8) -> Result<(), EmuError> {
+        let guest: *mut Guest = uc.get_data_mut();
+        let windows = (0..16).map(|tag| mte::alias_pa(pa, tag));
+        // SAFETY: `host` is the segment's memory, valid until its `Unmapped` event unmaps
+        // these windows (the page cache is owned by the VFS inside the engine's data); `guest`
+        // is the engine's data, which lives as long as the engine.
+        let held = unsafe {
+            access_hook::map_mmio(uc, access_hook::Target::Arm64, windows, len, host, tag_check, guest.cast())
+        }?;
+        uc.get_data_mut().segment_windows.push(held);
         Ok(())
     }
     fn retagged(uc: &mut Unicorn<Guest>, pages: Vec<u64>) -> Result<(), EmuError> {
@@ -413,6 +429,7 @@ pub fn run(
         tco: false,
         async_fault: false,
         mte_windows: None,
+        segment_windows: Vec::new(),
         split: None,
         dc_zva_hook: None,
         tag_fault: None,

@@ -82,22 +82,29 @@ impl AddressSpace {
     }
 
     /// Copy `len` bytes at `off` of segment `from` into `to` at the same offset, with their
-    /// allocation tags and page residency.
+    /// allocation tags and page residency. Pages of zeros are not written (the copy's memory
+    /// is zero already): a fork costs the host only the pages the parent has filled.
     fn copy_range(&mut self, from: PhysAddr, to: PhysAddr, off: u64, len: u64) {
         let page = self.space.layout.page_size;
         let Some(src) = self.phys.segment(from) else { return };
-        let range = off as usize..(off + len) as usize;
-        let bytes = src.bytes()[range.clone()].to_vec();
+        let mut pages: Vec<(u64, Option<Vec<u8>>, bool)> = Vec::new();
+        for i in 0..len / page {
+            let at = off + i * page;
+            let bytes = &src.bytes()[at as usize..(at + page) as usize];
+            let data = bytes.iter().any(|&b| b != 0).then(|| bytes.to_vec());
+            pages.push((at, data, src.is_present(at)));
+        }
         let tags = src.tags().cloned();
-        let present: Vec<bool> = (0..len / page).map(|i| src.is_present(off + i * page)).collect();
         let granule = self.space.layout.tags.granule;
         if tags.is_some() {
             self.phys.enable_tags(to, granule);
         }
         let Some(dst) = self.phys.segment_mut(to) else { return };
-        dst.bytes_mut()[range].copy_from_slice(&bytes);
-        for (i, p) in present.into_iter().enumerate() {
-            dst.set_present(off + i as u64 * page, p);
+        for (at, data, present) in pages {
+            if let Some(d) = data {
+                dst.bytes_mut()[at as usize..(at + page) as usize].copy_from_slice(&d);
+            }
+            dst.set_present(at, present);
         }
         if let (Some(t), Some(d)) = (tags, dst.tags_mut()) {
             let mut g = off - off % granule;

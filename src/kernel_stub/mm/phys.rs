@@ -198,7 +198,7 @@ pub struct PhysMemory {
 pub const DEFAULT_MEMORY_BUDGET: u64 = 64 << 30;
 
 /// The most host address space an arena reserves.
-const MAX_ARENA: u64 = 256 << 30;
+const MAX_ARENA: u64 = 2 << 40;
 
 impl PhysMemory {
     /// An empty physical memory whose addresses stay below `limit`.
@@ -228,7 +228,9 @@ impl PhysMemory {
     }
 
     /// The physical span of the arena: half the space below `limit` (adopted page caches get
-    /// the other half), at most 256 GiB of host address space.
+    /// the other half), at most 2 TiB of host address space (reserved, not committed: only
+    /// the pages the guest touches cost host memory; 2 TiB hold a thousand processes, each
+    /// with its 1 GiB brk reservation).
     fn arena_span(page_size: u64, limit: u64) -> u64 {
         (limit.saturating_sub(PHYS_BASE) / 2).min(MAX_ARENA) / page_size * page_size
     }

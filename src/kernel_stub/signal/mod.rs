@@ -132,6 +132,9 @@ pub fn code_name(signo: u32, si_code: i32) -> String {
         (_, SI_USER) => "SI_USER",
         (_, SI_KERNEL) => "SI_KERNEL",
         (_, SI_TKILL) => "SI_TKILL",
+        (sig::SIGCHLD, CLD_EXITED) => "CLD_EXITED",
+        (sig::SIGCHLD, CLD_KILLED) => "CLD_KILLED",
+        (sig::SIGCHLD, CLD_DUMPED) => "CLD_DUMPED",
         (sig::SIGSEGV, SEGV_MAPERR) => "SEGV_MAPERR",
         (sig::SIGSEGV, SEGV_ACCERR) => "SEGV_ACCERR",
         (sig::SIGSEGV, SEGV_BNDERR) => "SEGV_BNDERR",
@@ -551,6 +554,7 @@ mod tests {
         s.force(sig::SIGSEGV);
         assert_eq!(s.action(sig::SIGSEGV).handler, SIG_DFL);
         assert_eq!(code_name(sig::SIGSEGV, code::SEGV_MTESERR), "SEGV_MTESERR");
+        assert_eq!(code_name(sig::SIGCHLD, code::CLD_KILLED), "CLD_KILLED");
         assert_eq!(signal_name(11), "SIGSEGV");
     }
 }

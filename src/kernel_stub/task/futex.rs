@@ -1,22 +1,41 @@
 //! Futex wait queues between the threads of the process. A sleeper is a parked thread whose
-//! wait is [`WaitOn::Futex`]; the key is the futex word's untagged address (private and
-//! shared futexes of one process name the same word by it). Waiters are woken in the order
+//! wait is [`WaitOn::Futex`]; the key names the futex word as get_futex_key does: in a
+//! private mapping by the process and the word's untagged address, in a MAP_SHARED mapping
+//! by its physical address (so processes sharing the memory share the futex). Waiters are woken in the order
 //! they went to sleep (Linux's hash-bucket plist is FIFO among equal priorities).
 
 use super::sched::WaitOn;
+
+/// What names a futex word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FutexKey {
+    /// A word of private memory: the process and its untagged address.
+    Private {
+        /// The process.
+        pid: u32,
+        /// The untagged user address.
+        addr: u64,
+    },
+    /// A word of shared memory: its physical address.
+    Shared(u64),
+}
 use super::Tid;
 use crate::kernel_stub::errno::KResult;
 use crate::kernel_stub::task::Resume;
 use crate::kernel_stub::Kernel;
 
 impl Kernel {
-    /// The futex key of `uaddr`: its untagged address.
-    pub(crate) fn futex_key(&self, uaddr: u64) -> u64 {
-        self.mm.untag(uaddr).unwrap_or(uaddr)
+    /// The futex key of `uaddr`.
+    pub(crate) fn futex_key(&self, uaddr: u64) -> FutexKey {
+        let addr = self.mm.untag(uaddr).unwrap_or(uaddr);
+        match self.mm.vmas().find(addr) {
+            Some(v) if v.shared => FutexKey::Shared(v.phys(addr).0),
+            _ => FutexKey::Private { pid: self.config.pid, addr },
+        }
     }
 
     /// The sleepers on `key` whose bitset meets `bitset`, oldest first.
-    fn futex_waiters(&self, key: u64, bitset: u32) -> Vec<Tid> {
+    fn futex_waiters(&self, key: FutexKey, bitset: u32) -> Vec<Tid> {
         let mut w: Vec<(u64, Tid)> = self
             .threads
             .parked

@@ -24,8 +24,8 @@ use crate::kernel_stub::Kernel;
 pub enum WaitOn {
     /// A `FUTEX_WAKE` of this (untagged) address whose bitset meets `bitset`.
     Futex {
-        /// The futex word's untagged address.
-        key: u64,
+        /// The futex word.
+        key: super::futex::FutexKey,
         /// FUTEX_WAIT_BITSET's bitset (all ones for FUTEX_WAIT).
         bitset: u32,
     },
