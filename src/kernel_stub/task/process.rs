@@ -511,4 +511,26 @@ mod tests {
         run_process(&mut k, parent);
         assert_eq!(sys(&mut k, Sysno::Wait4, [u64::MAX, 0, 0, 0, 0, 0]), SyscallOutcome::Return(Err(Errno::ECHILD)));
     }
+
+    #[test]
+    fn futexes_are_per_process_in_private_memory_and_shared_in_shared_memory() {
+        let mut k = Kernel::new(Arch::Arm64, KernelConfig::default());
+        let parent = k.config.pid;
+        let private = MapRequest { placement: Placement::Hint, shared: false };
+        let shared = MapRequest { placement: Placement::Hint, shared: true };
+        let a = k.mm.mmap(0, 4096, Prot::RW, private, VmaKind::Anon).unwrap();
+        let s = k.mm.mmap(0, 4096, Prot::RW, shared, VmaKind::Anon).unwrap();
+        let (c1, c2) = (fork(&mut k), fork(&mut k));
+        // c1 sleeps on its private word at `a`, c2 on the shared word at `s`.
+        run_process(&mut k, c1);
+        assert_eq!(sys(&mut k, Sysno::Futex, [a, 0, 0, 0, 0, 0]), SyscallOutcome::Block);
+        run_process(&mut k, c2);
+        assert_eq!(sys(&mut k, Sysno::Futex, [s, 0, 0, 0, 0, 0]), SyscallOutcome::Block);
+        run_process(&mut k, parent);
+        // The parent's word at the same address is another futex; the shared one is one.
+        assert_eq!(sys(&mut k, Sysno::Futex, [a, 1, 1, 0, 0, 0]), SyscallOutcome::Return(Ok(0)));
+        assert!(k.threads.parked[&Tid(c1)].wait.is_some(), "c1 still asleep");
+        assert_eq!(sys(&mut k, Sysno::Futex, [s, 1, 1, 0, 0, 0]), SyscallOutcome::Return(Ok(1)));
+        assert_eq!(k.threads.parked[&Tid(c2)].resume, Resume::Return(Ok(0)));
+    }
 }
