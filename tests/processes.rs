@@ -45,3 +45,18 @@ fn equal_seeds_give_identical_multi_process_runs() {
     };
     assert_eq!(run(3), run(3));
 }
+
+#[test]
+fn vfork_posix_spawn_and_system_share_memory_until_exec() {
+    let prog = guest("arm64/spawn");
+    let busybox = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/corpus/arm64/busybox");
+    assert!(busybox.is_file(), "{} is missing: run `make setup`", busybox.display());
+    let cfg = MachineConfig::new(&prog)
+        .file("/bin/spawn", std::fs::read(&prog).unwrap())
+        .file("/bin/sh", std::fs::read(&busybox).unwrap());
+    let r = machine::run(&cfg).unwrap();
+    let out = text(&r.stdout);
+    assert_eq!(r.stop, Stop::Exited { status: 0 }, "{out}{}", text(&r.stderr));
+    assert_eq!(out.matches(": ok").count(), 5, "{out}");
+    assert!(r.notices.is_empty(), "{:?}", r.notices);
+}

@@ -48,6 +48,11 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             // A thread that sleeps is parked with its PC on the SVC, arguments intact: the
             // syscall is executed again, or completed, when it wakes (see `threads::switch`).
             if outcome == SyscallOutcome::Block {
+                // vfork sleeps in the clone that made the child: the child starts from the
+                // registers as they are after the SVC.
+                if let Some(spawn) = uc.get_data_mut().kernel.threads.take_spawn() {
+                    super::threads::spawn(uc, spawn)?;
+                }
                 let pc = uc.pc_read().op("read pc")?;
                 uc.set_pc(pc - 4).op("rewind pc")?;
             }

@@ -18,6 +18,19 @@ impl AddressSpace {
         self.generation += 1;
     }
 
+    /// An address space with no mappings, of the running one's layout.
+    pub fn empty_process(&self) -> ProcessMm {
+        ProcessMm {
+            layout: self.space.layout.clone(),
+            vmas: VmaSet::default(),
+            heap_seg: None,
+            brk_start: 0,
+            brk: 0,
+            evicted: Default::default(),
+            cap_sys_rawio: self.space.cap_sys_rawio,
+        }
+    }
+
     /// fork (dup_mmap): the child's mappings. Private memory is copied now (tagmmu copies at
     /// fork what Linux copies on the first write: both processes see the same bytes), and
     /// charged to the memory limit as Linux accounts private writable memory at fork (ENOMEM

@@ -107,7 +107,10 @@ impl Kernel {
     /// processes share); on sparc64 the machine loads it on a fresh CPU and memory.
     pub fn begin_new_exec(&mut self, req: &ExecRequest) {
         if self.exec_in_place() {
-            self.mm.exit_process();
+            // A vfork child gives the borrowed address space back; anyone else's goes.
+            if !self.end_vfork() {
+                self.mm.exit_process();
+            }
             self.mm.set_ignored_top_bits(0);
         } else {
             let layout = self.mm.layout().clone();

@@ -270,13 +270,14 @@ impl Kernel {
         if a.flags & CLONE_SIGHAND != 0 && a.flags & CLONE_VM == 0 {
             return Err(Errno::EINVAL);
         }
-        if a.flags & (CLONE_VM | CLONE_THREAD) == 0 {
+        let vfork = a.flags & (CLONE_VM | CLONE_VFORK | CLONE_THREAD) == CLONE_VM | CLONE_VFORK;
+        if a.flags & (CLONE_VM | CLONE_THREAD) == 0 || vfork {
             return self.fork_process(a);
         }
         if a.flags & CLONE_THREAD == 0 || a.flags & !THREAD_FLAGS_MODELLED != 0 {
             self.notice(format!(
                 "clone with flags {:#x}: tagmmu models threads (CLONE_VM|CLONE_SIGHAND|CLONE_THREAD with \
-                 CLONE_FS|CLONE_FILES) and fork, not vfork or CLONE_VM without a thread: returning -ENOSYS",
+                 CLONE_FS|CLONE_FILES), fork and vfork, not CLONE_VM without a thread or vfork: returning -ENOSYS",
                 a.flags
             ));
             return Err(Errno::ENOSYS);
@@ -533,10 +534,10 @@ mod tests {
         let clone = |k: &mut Kernel, flags: u64| sys(k, Sysno::Clone, [flags, a + 0x8000, a, 0, a + 4, 0]);
         assert_eq!(clone(&mut k, CLONE_THREAD | CLONE_VM), SyscallOutcome::Return(Err(Errno::EINVAL)));
         assert_eq!(clone(&mut k, CLONE_SIGHAND), SyscallOutcome::Return(Err(Errno::EINVAL)));
-        // vfork (CLONE_VM without a thread) and a thread with its own files: refused loudly.
-        let vfork = CLONE_VM | CLONE_VFORK | u64::from(sig::SIGCHLD);
-        assert_eq!(clone(&mut k, vfork), SyscallOutcome::Return(Err(Errno::ENOSYS)));
-        assert!(k.notices.last().unwrap().contains("not vfork"), "{:?}", k.notices);
+        // CLONE_VM without a thread or vfork, and a thread with its own files: refused loudly.
+        let shared_mm = CLONE_VM | u64::from(sig::SIGCHLD);
+        assert_eq!(clone(&mut k, shared_mm), SyscallOutcome::Return(Err(Errno::ENOSYS)));
+        assert!(k.notices.last().unwrap().contains("not CLONE_VM without a thread or vfork"), "{:?}", k.notices);
         assert_eq!(clone(&mut k, PTHREAD & !CLONE_FILES), SyscallOutcome::Return(Err(Errno::ENOSYS)));
         assert!(k.threads.alone());
         // A thread: the tid is written at parent_tid, and the backend gets the spawn.

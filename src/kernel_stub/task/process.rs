@@ -54,6 +54,9 @@ impl ExitStatus {
 /// What a parked process owns (the running process's is in the kernel's fields).
 pub(crate) struct ProcessState {
     mm: ProcessMm,
+    /// `mm` is an empty placeholder: the address space is lent to (or borrowed from) the
+    /// vfork partner that holds it.
+    mm_lent: bool,
     pub(crate) signals: SignalState,
     rlimits: Rlimits,
     comm: String,
@@ -76,6 +79,8 @@ pub struct ProcInfo {
     pub exited: Option<ExitStatus>,
     /// Its state while it does not run.
     pub(crate) parked: Option<ProcessState>,
+    /// A vfork child running in this parent's address space (until it execs or exits).
+    pub(crate) vfork_parent: Option<u32>,
 }
 
 /// Which children a wait accepts.
@@ -107,7 +112,15 @@ pub mod wait_flags {
 /// the machine), leading its own process group (a job) in init's session 1, as a program
 /// started by a shell leads its job in the shell's session.
 pub(crate) fn first_process(pid: u32) -> std::collections::BTreeMap<u32, ProcInfo> {
-    let info = ProcInfo { ppid: 1, pgid: pid, sid: 1, exit_signal: sig::SIGCHLD, exited: None, parked: None };
+    let info = ProcInfo {
+        ppid: 1,
+        pgid: pid,
+        sid: 1,
+        exit_signal: sig::SIGCHLD,
+        exited: None,
+        parked: None,
+        vfork_parent: None,
+    };
     std::iter::once((pid, info)).collect()
 }
 
@@ -156,11 +169,16 @@ impl Kernel {
     }
 
     /// fork: clone without CLONE_VM (the child a copy of the process with one thread, the
-    /// caller's). The flags Linux allows there are checked; what tagmmu does not model
-    /// (vfork, a new namespace, pidfds, a process of a multi-threaded parent that shares
-    /// SysV shm attachments) is refused with a notice.
+    /// caller's); vfork: CLONE_VM | CLONE_VFORK (the child runs in the parent's address
+    /// space, on the stack it was given, while the parent sleeps until the child execs or
+    /// exits; the address space goes back to the parent then). The flags Linux allows there
+    /// are checked; what tagmmu does not model (CLONE_VM without CLONE_VFORK, shared
+    /// descriptor or handler tables, namespaces, pidfds, SysV shm attachments across fork) is
+    /// refused with a notice.
     pub(crate) fn fork_process(&mut self, a: CloneArgs) -> KResult<u64> {
         use clone_flags::*;
+        let vfork = a.flags & (CLONE_VM | CLONE_VFORK) == CLONE_VM | CLONE_VFORK;
+        let a = CloneArgs { flags: a.flags & !(CLONE_VM | CLONE_VFORK), ..a };
         let modelled = CLONE_CHILD_SETTID
             | CLONE_CHILD_CLEARTID
             | CLONE_PARENT_SETTID
@@ -170,7 +188,8 @@ impl Kernel {
         if a.flags & !modelled != 0 {
             self.notice(format!(
                 "clone with flags {:#x}: of new processes tagmmu models fork (clone without CLONE_VM, \
-                 CLONE_FS, CLONE_FILES, CLONE_SIGHAND), not vfork, shared tables or namespaces: returning -ENOSYS",
+                 CLONE_FS, CLONE_FILES, CLONE_SIGHAND) and vfork (CLONE_VM|CLONE_VFORK), not shared tables \
+                 or namespaces: returning -ENOSYS",
                 a.flags
             ));
             return Err(Errno::ENOSYS);
@@ -193,10 +212,14 @@ impl Kernel {
         if a.flags & CLONE_PARENT_SETTID != 0 {
             uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(a.parent_tid), &tid_bytes)?;
         }
-        let mut mm = self.mm.fork()?;
+        // A vfork child borrows the parent's address space (its own is an empty placeholder
+        // while it does: see `switch_process`).
+        let mut mm = if vfork { self.mm.empty_process() } else { self.mm.fork()? };
         self.threads.next_tid += 1;
         // CLONE_CHILD_SETTID writes the child's copy of the word (faults ignored).
-        if a.flags & CLONE_CHILD_SETTID != 0 {
+        if vfork && a.flags & CLONE_CHILD_SETTID != 0 {
+            let _ = uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(a.child_tid), &tid_bytes);
+        } else if a.flags & CLONE_CHILD_SETTID != 0 {
             self.mm.swap_process(&mut mm);
             let _ = uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(a.child_tid), &tid_bytes);
             self.mm.swap_process(&mut mm);
@@ -205,6 +228,7 @@ impl Kernel {
         let (pgid, sid) = self.pgid_sid();
         let state = ProcessState {
             mm,
+            mm_lent: vfork,
             signals: self.signals.fork(),
             rlimits: self.rlimits.clone(),
             comm: self.comm.clone(),
@@ -221,6 +245,7 @@ impl Kernel {
                 exit_signal: a.exit_signal as u32,
                 exited: None,
                 parked: Some(state),
+                vfork_parent: vfork.then_some(self.config.pid),
             },
         );
         let thread = ThreadState {
@@ -239,7 +264,34 @@ impl Kernel {
         self.threads.spawned =
             Some(Spawn { tid: Tid(pid), stack: a.stack, tls: (a.flags & CLONE_SETTLS != 0).then_some(a.tls) });
         self.threads.resched = true;
+        if vfork {
+            // The parent sleeps (killable only, as in wait_for_vfork_done) until the child
+            // gives the address space back; clone then returns the child's pid.
+            self.block(super::Blocked {
+                on: super::WaitOn::Vfork { child: pid },
+                deadline: None,
+                on_timeout: None,
+                restartable: false,
+                reason: format!("vfork: waits for child {pid} to exec or exit"),
+            });
+        }
         Ok(u64::from(pid))
+    }
+
+    /// A vfork child execs or exits: the address space it borrowed goes back to its parent
+    /// (the child keeps an empty one, which exec fills), and the parent's vfork returns.
+    /// Returns whether the running process was such a child.
+    pub(crate) fn end_vfork(&mut self) -> bool {
+        let me = self.config.pid;
+        let Some(parent) = self.procs.get_mut(&me).and_then(|p| p.vfork_parent.take()) else { return false };
+        let mut borrowed = self.mm.empty_process();
+        self.mm.swap_process(&mut borrowed);
+        if let Some(state) = self.procs.get_mut(&parent).and_then(|p| p.parked.as_mut()) {
+            state.mm = borrowed;
+            state.mm_lent = false;
+        }
+        self.threads.resched = true;
+        true
     }
 
     /// Swap the running process's state with parked process `to`'s (the running one is
@@ -250,7 +302,30 @@ impl Kernel {
             return;
         }
         let Some(mut next) = self.procs.get_mut(&to).and_then(|p| p.parked.take()) else { return };
-        self.mm.swap_process(&mut next.mm);
+        // A vfork child and its parent use one address space; whichever of the two is not
+        // running holds a placeholder (`mm_lent`). Between the two it stays in place; from a
+        // third process, the incoming one takes it from its partner's parked state.
+        let mut keep = false;
+        if next.mm_lent {
+            let partner = self
+                .procs
+                .get(&to)
+                .and_then(|p| p.vfork_parent)
+                .or_else(|| self.procs.iter().find(|(_, p)| p.vfork_parent == Some(to)).map(|(&c, _)| c));
+            if partner == Some(from) {
+                keep = true;
+            } else if let Some(st) = partner.and_then(|x| self.procs.get_mut(&x)).and_then(|p| p.parked.as_mut()) {
+                std::mem::swap(&mut st.mm, &mut next.mm);
+                st.mm_lent = true;
+                next.mm_lent = false;
+            }
+        }
+        if !keep {
+            self.mm.swap_process(&mut next.mm);
+        }
+        // `next` becomes the outgoing process's state: its address space is the placeholder
+        // when the real one stayed in place.
+        next.mm_lent = keep;
         self.signals.swap_process(&mut next.signals);
         std::mem::swap(&mut self.rlimits, &mut next.rlimits);
         std::mem::swap(&mut self.comm, &mut next.comm);
@@ -279,7 +354,9 @@ impl Kernel {
         }
         self.threads.exited = true;
         self.threads.blocking = None;
-        self.mm.exit_process();
+        if !self.end_vfork() {
+            self.mm.exit_process();
+        }
         self.vfs.exit_process();
         // Orphans go to init (which reaps the zombies among them).
         let orphans: Vec<u32> = self.procs.iter().filter(|(_, p)| p.ppid == pid).map(|(&c, _)| c).collect();
@@ -532,5 +609,39 @@ mod tests {
         assert!(k.threads.parked[&Tid(c1)].wait.is_some(), "c1 still asleep");
         assert_eq!(sys(&mut k, Sysno::Futex, [s, 1, 1, 0, 0, 0]), SyscallOutcome::Return(Ok(1)));
         assert_eq!(k.threads.parked[&Tid(c2)].resume, Resume::Return(Ok(0)));
+    }
+
+    #[test]
+    fn a_vfork_child_borrows_the_parents_memory_across_other_switches_and_gives_it_back() {
+        use crate::kernel_stub::task::clone_flags::{CLONE_VFORK, CLONE_VM};
+        let mut k = Kernel::new(Arch::Arm64, KernelConfig::default());
+        let parent = k.config.pid;
+        let private = MapRequest { placement: Placement::Hint, shared: false };
+        let a = k.mm.mmap(0, 4096, Prot::RW, private, VmaKind::Anon).unwrap();
+        let other = fork(&mut k);
+        let flags = CLONE_VM | CLONE_VFORK | u64::from(sig::SIGCHLD);
+        assert_eq!(sys(&mut k, Sysno::Clone, [flags, 0, 0, 0, 0, 0]), SyscallOutcome::Block, "the parent sleeps");
+        let child = other + 1;
+        assert!(k.threads.take_spawn().is_some_and(|s| s.tid == Tid(child)));
+        // Whatever runs in between, the child has the parent's memory and the other process
+        // its own.
+        for _ in 0..20 {
+            let sw = k.schedule().unwrap();
+            assert_ne!(sw.to, Tid(parent), "the parent sleeps until the child is done");
+            if k.config.pid == child {
+                k.mm.write_kernel(a, b"child").unwrap();
+            } else {
+                let mut b = [0u8; 5];
+                k.mm.read_kernel(a, &mut b).unwrap();
+                assert_eq!(&b, &[0; 5], "the other process's copy");
+            }
+        }
+        run_process(&mut k, child);
+        k.exit_process(ExitStatus::Exited(0));
+        run_process(&mut k, parent);
+        assert_eq!(k.threads.resumed, Resume::Return(Ok(u64::from(child))), "vfork returns the child's pid");
+        let mut b = [0u8; 5];
+        k.mm.read_kernel(a, &mut b).unwrap();
+        assert_eq!(&b, b"child", "the child wrote the parent's memory");
     }
 }

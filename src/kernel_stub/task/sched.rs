@@ -40,6 +40,13 @@ pub enum WaitOn {
     Poll(Vec<(OpenFile, u16)>),
     /// Only the deadline (nanosleep).
     Sleep,
+    /// The vfork child `child` has exec'd or exited (gave the address space back). Only a
+    /// fatal signal would end this wait (wait_for_vfork_done is killable): other signals
+    /// wait.
+    Vfork {
+        /// The child.
+        child: u32,
+    },
     /// A child of `parent` that `which` accepts ends (or none is left).
     Child {
         /// The waiting process.
@@ -121,6 +128,10 @@ fn wake(p: &Parked, w: &World) -> Option<Resume> {
     let shared_pending = signals.map_or(0, |s| s.shared_pending);
     let restart_on = |signo: u64| signals.is_some_and(|s| s.action(signo as u32).flags & SA_RESTART != 0);
     let ready = match &b.on {
+        WaitOn::Vfork { child } => {
+            let done = w.procs.get(child).is_none_or(|c| c.vfork_parent.is_none());
+            return done.then_some(Resume::Return(Ok(u64::from(*child))));
+        }
         WaitOn::Futex { .. } | WaitOn::Sleep => false,
         WaitOn::Child { parent, which } => super::process::child_ready(w.procs, *parent, *which),
         // A pipe whose other end went away: the syscall, executed again, returns what it now
