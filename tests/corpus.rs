@@ -135,9 +135,15 @@ fn busybox_execs_programs_from_the_guest_filesystem() {
     for (args, out, status) in [
         (vec!["sh", "-c", "echo before; exec /bin/busybox echo replaced by exec"], "before\nreplaced by exec\n", 0),
         (vec!["env", "-i", "X=1", "/bin/busybox", "sh", "-c", "echo X=$X; exit 4"], "X=1\n", 4),
+        // A #! script runs its interpreter with the script's path and the arguments.
+        (vec!["sh", "-c", "/bin/greet.sh world; echo status $?"], "hi world from /bin/greet.sh\nstatus 7\n", 0),
     ] {
+        let script = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(script.path(), "#!/bin/busybox sh\necho hi $1 from $0\nexit 7\n").unwrap();
         let o = tagmmu()
             .args(["exec", "--clear-env", "--file"])
+            .arg(format!("/bin/greet.sh={}", script.path().display()))
+            .arg("--file")
             .arg(format!("/bin/busybox={}", bb.display()))
             .arg(&bb)
             .args(&args)

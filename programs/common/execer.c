@@ -1,7 +1,8 @@
 // execer: execve of a program in the guest's filesystem, and what survives it. Stage 1 makes
 // descriptors with and without close-on-exec, catches SIGUSR1, ignores SIGUSR2, blocks
 // SIGINT, checks that execve of a missing file is ENOENT, of a non-executable file EACCES and
-// of a script ENOEXEC (tagmmu models no #! interpreter), then execs itself (it must be placed
+// of a script whose #! interpreter is missing ENOENT and of one with an empty #! line ENOEXEC
+// (/bin/script and /bin/badscript, placed by the test), then execs itself (it must be placed
 // at /bin/execer) with "stage2". Stage 2 checks the new argv and envp, the pid, the
 // descriptors, the signal dispositions and mask, and that memory and clocks start afresh.
 // argv: none (stage 1), or "stage2 PID" (what stage 1 runs).
@@ -61,7 +62,8 @@ int main(int argc, char **argv, char **envp) {
     char *none[] = {"x", NULL};
     CHECK(execve("/no/such/program", none, none) == -1 && errno == ENOENT, "a missing program is ENOENT");
     CHECK(execve("/tmp/kept", none, none) == -1 && errno == EACCES, "a file without x is EACCES");
-    CHECK(execve("/bin/script", none, none) == -1 && errno == ENOEXEC, "a script is ENOEXEC");
+    CHECK(execve("/bin/script", none, none) == -1 && errno == ENOENT, "a script whose interpreter is missing is ENOENT");
+    CHECK(execve("/bin/badscript", none, none) == -1 && errno == ENOEXEC, "a script with no interpreter is ENOEXEC");
     char pid[32];
     snprintf(pid, sizeof pid, "%d", (int)getpid());
     char *args[] = {"execer", "stage2", pid, NULL};

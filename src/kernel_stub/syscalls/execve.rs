@@ -36,6 +36,38 @@ pub struct ExecRequest {
     pub argv: Vec<String>,
     /// envp.
     pub envp: Vec<String>,
+    /// The command name (the base name of the file execve was given, a script's rather
+    /// than its interpreter's).
+    pub name: String,
+}
+
+/// How many #! interpreters may chain (the kernel's bprm nesting limit: ELOOP past it).
+const BINPRM_MAX_NESTING: usize = 4;
+/// `BINPRM_BUF_SIZE`: how much of the file binfmt_script looks at.
+const BINPRM_BUF_SIZE: usize = 256;
+
+/// binfmt_script's parse of a `#!` line: the interpreter and its one optional argument (the
+/// rest of the line, trimmed, not split), or `None` for a file that is not a script. The
+/// line ends at a newline or at the end of the first 256 bytes; an interpreter name that does
+/// not end there, or none at all, is ENOEXEC.
+fn script_interpreter(bytes: &[u8]) -> KResult<Option<(String, Option<String>)>> {
+    if !bytes.starts_with(b"#!") {
+        return Ok(None);
+    }
+    let buf = &bytes[2..bytes.len().min(BINPRM_BUF_SIZE)];
+    let (line, complete) = match buf.iter().position(|&c| c == b'\n') {
+        Some(i) => (&buf[..i], true),
+        None => (buf, bytes.len() <= BINPRM_BUF_SIZE),
+    };
+    let line = String::from_utf8_lossy(line);
+    let line = line.trim_start_matches([' ', '\t']);
+    let end = line.find([' ', '\t']).unwrap_or(line.len());
+    let (interp, rest) = line.split_at(end);
+    if interp.is_empty() || (end == line.len() && !complete) {
+        return Err(Errno::ENOEXEC);
+    }
+    let arg = rest.trim_matches([' ', '\t']);
+    Ok(Some((interp.to_string(), (!arg.is_empty()).then(|| arg.to_string()))))
 }
 
 impl Kernel {
@@ -46,26 +78,46 @@ impl Kernel {
         if p.is_empty() {
             return Err(Errno::ENOENT);
         }
-        let resolved = self.vfs.resolve(&p)?;
+        // The file is looked at before the strings are copied (ENOENT and EACCES before
+        // EFAULT and E2BIG, as do_execveat_common opens it first).
+        self.executable(&p)?;
+        let mut total = 0usize;
+        let mut argv = self.user_strings(argv, &mut total)?;
+        let envp = self.user_strings(envp, &mut total)?;
+        let env_bytes: usize = envp.iter().map(|e| e.len() + 1 + 8).sum();
+        // binfmt_script: a #! file runs its interpreter (itself possibly a script, up to
+        // the kernel's nesting limit) with the script's path in place of argv[0].
+        let mut file = p.clone();
+        for _ in 0..=BINPRM_MAX_NESTING {
+            let (resolved, bytes) = self.executable(&file)?;
+            let Some((interp, arg)) = script_interpreter(&bytes)? else {
+                let image = binfmt_elf::parse(&bytes, Some(self.arch)).map_err(|_| Errno::ENOEXEC)?;
+                let name = p.rsplit('/').next().unwrap_or("").to_string();
+                return Ok(ExecRequest { path: resolved, execfn: p, image, argv, envp, name });
+            };
+            let mut new_argv = vec![interp.clone()];
+            new_argv.extend(arg);
+            new_argv.push(file.clone());
+            new_argv.extend(argv.into_iter().skip(1));
+            if env_bytes + new_argv.iter().map(|a| a.len() + 1 + 8).sum::<usize>() > MAX_ARG_BYTES {
+                return Err(Errno::E2BIG);
+            }
+            argv = new_argv;
+            file = interp;
+        }
+        Err(Errno::ELOOP)
+    }
+
+    /// The file `path` names, if it may be executed: its resolved path and bytes (ENOENT,
+    /// EACCES without an execute bit or for what is not a regular file).
+    fn executable(&self, path: &str) -> KResult<(String, Vec<u8>)> {
+        let resolved = self.vfs.resolve(path)?;
         let st = self.vfs.stat(&resolved)?;
-        let (bytes, perm) = match self.vfs.file_contents(&resolved) {
-            Some(b) => (b.to_vec(), st.mode & 0o777),
-            None => return Err(Errno::EACCES),
-        };
-        if perm & 0o111 == 0 {
+        let Some(bytes) = self.vfs.file_contents(&resolved) else { return Err(Errno::EACCES) };
+        if st.mode & 0o111 == 0 {
             return Err(Errno::EACCES);
         }
-        let mut total = 0usize;
-        let argv = self.user_strings(argv, &mut total)?;
-        let envp = self.user_strings(envp, &mut total)?;
-        if bytes.starts_with(b"#!") {
-            self.notice(format!(
-                "execve of the script {resolved}: #! interpreters are not modelled: returning -ENOEXEC"
-            ));
-            return Err(Errno::ENOEXEC);
-        }
-        let image = binfmt_elf::parse(&bytes, Some(self.arch)).map_err(|_| Errno::ENOEXEC)?;
-        Ok(ExecRequest { path: resolved, execfn: p, image, argv, envp })
+        Ok((resolved, bytes.to_vec()))
     }
 
     /// A NULL-terminated array of user string pointers (NULL array: none), counting their
@@ -145,7 +197,7 @@ impl Kernel {
             self.vfs.forget_page_cache_placements();
             self.exec_clock();
         }
-        self.comm = req.path.rsplit('/').next().unwrap_or("").chars().take(15).collect();
+        self.comm = req.name.chars().take(15).collect();
         self.exe_path = req.path.clone();
     }
 
@@ -153,5 +205,42 @@ impl Kernel {
     /// fresh one (sparc64)?
     pub fn exec_in_place(&self) -> bool {
         self.arch == crate::arch::Arch::Arm64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_bang_line_is_parsed_as_binfmt_script_does() {
+        let parse = |b: &[u8]| script_interpreter(b);
+        assert_eq!(parse(b"\x7fELF"), Ok(None));
+        assert_eq!(parse(b"#!/bin/sh\necho"), Ok(Some(("/bin/sh".into(), None))));
+        assert_eq!(parse(b"#! \t/bin/sh  -e -x \t\nx"), Ok(Some(("/bin/sh".into(), Some("-e -x".into())))));
+        assert_eq!(parse(b"#!/bin/sh"), Ok(Some(("/bin/sh".into(), None))), "a short file without a newline");
+        assert_eq!(parse(b"#!  \n"), Err(Errno::ENOEXEC), "no interpreter");
+        let mut long = b"#!/".to_vec();
+        long.extend(std::iter::repeat_n(b'x', 300));
+        assert_eq!(parse(&long), Err(Errno::ENOEXEC), "an interpreter name past the 256-byte buffer");
+        let mut long_arg = b"#!/bin/sh ".to_vec();
+        long_arg.extend(std::iter::repeat_n(b'a', 300));
+        let Ok(Some((interp, Some(arg)))) = parse(&long_arg) else { panic!() };
+        assert_eq!((interp.as_str(), arg.len()), ("/bin/sh", 256 - 10), "the argument is cut at the buffer's end");
+    }
+
+    #[test]
+    fn scripts_chain_up_to_the_nesting_limit() {
+        use crate::kernel_stub::syscalls::{SyscallOutcome, Sysno};
+        let mut k = Kernel::new(crate::arch::Arch::Arm64, Default::default());
+        k.vfs.add_file("/loop", b"#!/loop\n".to_vec()).unwrap();
+        let req =
+            crate::kernel_stub::mm::MapRequest { placement: crate::kernel_stub::mm::Placement::Hint, shared: false };
+        let a =
+            k.mm.mmap(0, 4096, crate::kernel_stub::mm::Prot::RW, req, crate::kernel_stub::mm::VmaKind::Anon).unwrap();
+        k.mm.write_kernel(a, b"/loop\0").unwrap();
+        // Placed #! files are executable (0755).
+        let nr = Sysno::Execve.arm64_nr().unwrap();
+        assert_eq!(k.syscall(nr, [a, 0, 0, 0, 0, 0]), SyscallOutcome::Return(Err(Errno::ELOOP)));
     }
 }
