@@ -168,7 +168,9 @@ pub struct KernelStats {
     pub unknown_syscalls: u64,
 }
 
-/// The kernel stub's state for the one guest process.
+/// The kernel stub's state: the machine's (files, physical memory, the process table, the
+/// scheduler) and, in the per-process and per-thread fields, the running process's and
+/// thread's (the others are parked: see [`task`]).
 pub struct Kernel {
     /// The architecture.
     pub arch: Arch,
