@@ -60,3 +60,17 @@ fn vfork_posix_spawn_and_system_share_memory_until_exec() {
     assert_eq!(out.matches(": ok").count(), 5, "{out}");
     assert!(r.notices.is_empty(), "{:?}", r.notices);
 }
+
+#[test]
+fn fork_on_sparc64_copies_private_adi_versions_and_shares_shared_ones() {
+    let prog = guest("sparc64/fork_adi");
+    for seed in [0, 1, 2] {
+        let mut cfg = MachineConfig::new(&prog);
+        cfg.kernel.seed = seed;
+        let r = machine::run(&cfg).unwrap();
+        let out = text(&r.stdout);
+        assert_eq!(r.stop, Stop::Exited { status: 0 }, "seed {seed}: {out}{}", text(&r.stderr));
+        assert_eq!(out.matches(": ok").count(), 7, "seed {seed}: {out}");
+        assert!(r.notices.iter().any(|n| n.contains("killed by SIGSEGV")), "{:?}", r.notices);
+    }
+}

@@ -36,6 +36,11 @@ pub(crate) trait RunLoop: Backend + Sized {
     /// Carry out a context switch the scheduler decided (save and load CPU state, finish the
     /// incoming thread's interrupted syscall).
     fn switch_threads(uc: &mut Unicorn<Self>, sw: &crate::kernel_stub::task::Switch) -> Result<(), EmuError>;
+    /// Before the scheduler picks (the address space is still the running thread's): keep
+    /// what of the running thread's CPU state must be kept now.
+    fn before_schedule(_uc: &mut Unicorn<Self>) -> Result<(), EmuError> {
+        Ok(())
+    }
     /// These threads are gone (their process ended): drop their CPU state.
     fn forget_threads(_uc: &mut Unicorn<Self>, _tids: &[crate::kernel_stub::task::Tid]) {}
 }
@@ -126,6 +131,7 @@ fn run_until_process_stop<G: RunLoop>(uc: &mut Unicorn<G>) -> Result<Stop, EmuEr
 /// A scheduling point: the scheduler picks the next thread, the backend switches to it, and
 /// what became deliverable for it is delivered. Every thread asleep for ever is a deadlock.
 fn switch_threads<G: RunLoop>(uc: &mut Unicorn<G>) -> Result<Option<Stop>, EmuError> {
+    G::before_schedule(uc)?;
     let sw = match uc.get_data_mut().kernel().schedule() {
         Ok(sw) => sw,
         Err(reason) => return Ok(Some(Stop::Deadlock { reason })),

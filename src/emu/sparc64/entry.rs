@@ -26,6 +26,13 @@ pub(super) fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
         *a = uc.reg_read(window_reg_id(i)).op("read syscall argument")?;
     }
     let sp = uc.reg_read(window_reg_id(6)).op("read sp")?;
+    // clone copies the address space: the windows go to the stack first, so the child's
+    // copy of the stack holds them (synchronize_user_stack).
+    if uc.get_data().kernel.decode_sysno(nr) == Some(crate::kernel_stub::syscalls::Sysno::Clone)
+        && !super::traps::flush_at_trap(uc, resume)?
+    {
+        return Ok(());
+    }
     let g = uc.get_data_mut();
     g.kernel.current_sp = sp;
     // A disrupting ADI error from a store just before the trap is delivered on the way back.
@@ -39,19 +46,16 @@ pub(super) fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     match outcome {
         SyscallOutcome::Return(r) => {
             let ccr = env.ccr() & !(CCR_ICC_C | CCR_XCC_C);
-            match r {
-                Ok(v) => {
-                    uc.reg_write(window_reg_id(0), v).op("write o0")?;
-                    // A syscall with a second result (sparc's pipe) returns it in %o1.
-                    if let Some(v1) = uc.get_data_mut().kernel.second_result.take() {
-                        uc.reg_write(window_reg_id(1), v1).op("write o1")?;
-                    }
-                    env.set_ccr(ccr);
+            super::threads::write_result(uc, &r, ccr)?;
+            if r.is_ok() {
+                // A syscall with a second result (sparc's pipe, clone) returns it in %o1.
+                if let Some(v1) = uc.get_data_mut().kernel.second_result.take() {
+                    uc.reg_write(window_reg_id(1), v1).op("write o1")?;
                 }
-                Err(e) => {
-                    uc.reg_write(window_reg_id(0), e.sparc() as u64).op("write o0")?;
-                    env.set_ccr(ccr | CCR_ICC_C | CCR_XCC_C);
-                }
+            }
+            if let Some(spawn) = uc.get_data_mut().kernel.threads.take_spawn() {
+                let parent = uc.get_data().kernel.config.pid;
+                super::threads::spawn(uc, spawn, parent)?;
             }
         }
         SyscallOutcome::Exit(_) | SyscallOutcome::Deadlock(_) | SyscallOutcome::Exec => {
@@ -60,9 +64,14 @@ pub(super) fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             return Ok(());
         }
         SyscallOutcome::Block | SyscallOutcome::ThreadExit => {
-            // The kernel refuses threads on sparc64 (clone is ENOSYS), so a process there has
-            // one thread, and a one-thread process never parks.
-            return Err(EmuError::Internal("a thread outcome on sparc64, which runs one thread".into()));
+            // A task that sleeps is parked with PC on its `ta` (arguments intact): the
+            // syscall is executed again, or completed, when it wakes.
+            if outcome == SyscallOutcome::Block {
+                env.set_pc_npc(resume - 4, resume);
+            }
+            uc.get_data_mut().state.reschedule = true;
+            uc.emu_stop().op("stop")?;
+            return Ok(());
         }
         SyscallOutcome::KillLivelock(msg) => {
             let g = uc.get_data_mut();
@@ -84,6 +93,14 @@ pub(super) fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
 fn return_to_user(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     sync_memory(uc)?;
     check_time_budget(uc)?;
+    // A scheduling point: the syscall made another task runnable or yielded, or, with other
+    // tasks, the seeded scheduler preempts here one time in four (sparc64's only points:
+    // its tasks are not preempted inside a time slice).
+    let g = uc.get_data_mut();
+    if g.kernel.threads.take_resched() || (!g.kernel.threads.alone() && g.kernel.threads.preempt_at_syscall()) {
+        g.state.reschedule = true;
+        uc.emu_stop().op("stop")?;
+    }
     let g = uc.get_data_mut();
     if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {
         g.pending = Some(PendingSignal { signo, si_code, addr, forced: false, at: None });

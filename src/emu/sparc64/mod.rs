@@ -32,6 +32,7 @@ pub mod nofault;
 mod regs;
 mod signal;
 mod t4;
+mod threads;
 mod traps;
 mod vis3;
 pub mod windows;
@@ -185,6 +186,10 @@ pub(crate) struct Guest {
     adi_fault: Option<adi::AdiFault>,
     /// The last disrupting ADI error delivered, for the report.
     deferred_report: Option<crate::adi::DeferredError>,
+    /// The registers of the tasks that are not running.
+    threads: threads::Parked,
+    /// The running task's registers, kept before the scheduler ran (see `threads::park`).
+    outgoing: Option<crate::kernel_stub::signal::sparc64::Sparc64Regs>,
 }
 
 impl Backend for Guest {
@@ -238,13 +243,17 @@ impl RunLoop for Guest {
     fn pc(uc: &Unicorn<Guest>) -> Result<u64, EmuError> {
         Ok(uc.get_data().env().pc())
     }
-    fn switch_threads(_: &mut Unicorn<Guest>, sw: &crate::kernel_stub::task::Switch) -> Result<(), EmuError> {
-        // A sparc64 process has one thread (clone of a thread is refused there): the only
-        // switch is to itself, after it preempted nothing.
-        if sw.from == sw.to && sw.resume == crate::kernel_stub::task::Resume::Continue {
-            return Ok(());
+    fn before_schedule(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+        threads::park(uc)
+    }
+    fn switch_threads(uc: &mut Unicorn<Guest>, sw: &crate::kernel_stub::task::Switch) -> Result<(), EmuError> {
+        threads::switch(uc, sw)
+    }
+    fn forget_threads(uc: &mut Unicorn<Guest>, tids: &[crate::kernel_stub::task::Tid]) {
+        let g = uc.get_data_mut();
+        for t in tids {
+            g.threads.remove(t);
         }
-        Err(EmuError::Internal("a context switch on sparc64, which runs one thread".into()))
     }
 }
 
@@ -401,6 +410,8 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
         adi_check_hook: None,
         adi_fault: None,
         deferred_report: None,
+        threads: Default::default(),
+        outgoing: None,
     };
     let mut uc = Unicorn::new_with_data(UcArch::SPARC, Mode::SPARC64 | Mode::BIG_ENDIAN, guest).op("open")?;
     // Unicorn creates the CPU at the first register access.

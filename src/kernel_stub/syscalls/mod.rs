@@ -178,8 +178,9 @@ sysnos! {
     Setsid = "setsid", Some(157), Some(175), [];
     Getgroups = "getgroups", Some(158), Some(79), [Int, Hex];
     Execve = "execve", Some(221), Some(59), [Path, Hex, Hex];
-    // Threads (arm64 so far): sparc64's clone keeps its number unmodelled (ENOSYS).
-    Clone = "clone", Some(220), None, [Hex, Hex, Hex, Hex, Hex];
+    // arm64's clone (CLONE_BACKWARDS) and sparc64's take flags, stack, parent_tid, tls and
+    // child_tid in that order.
+    Clone = "clone", Some(220), Some(217), [Hex, Hex, Hex, Hex, Hex];
     Clone3 = "clone3", Some(435), None, [Hex, Size];
     GetRobustList = "get_robust_list", Some(100), Some(301), [Int, Hex, Hex];
     Wait4 = "wait4", Some(260), Some(7), [Int, Hex, Hex, Hex];

@@ -43,6 +43,8 @@ impl std::fmt::Display for Tid {
 pub struct ThreadState {
     pub(crate) signals: ThreadSignals,
     pub(crate) mte: crate::mte::MteState,
+    /// SPARC ADI's per-thread state (PSTATE.mcde, MCDPER, a pending disrupting error).
+    pub(crate) adi: crate::adi::AdiState,
     pub(crate) uaccess: UaccessCtx,
     pub(crate) clear_child_tid: u64,
     pub(crate) robust_list: u64,
@@ -164,6 +166,11 @@ impl Threads {
     pub fn preempt_at_syscall(&mut self) -> bool {
         use rand::Rng;
         self.rng.gen_ratio(1, 4)
+    }
+
+    /// Has the running thread ended (its state is not parked at the next switch)?
+    pub fn exited(&self) -> bool {
+        self.exited
     }
 
     /// Is `tid` a parked thread of the process?
@@ -313,6 +320,7 @@ impl Kernel {
         let state = ThreadState {
             signals: self.signals.new_thread(),
             mte: self.mte,
+            adi: crate::adi::AdiState { deferred: None, ..self.adi },
             uaccess: self.uaccess,
             clear_child_tid: if a.flags & CLONE_CHILD_CLEARTID != 0 { a.child_tid } else { 0 },
             robust_list: 0,
@@ -407,6 +415,7 @@ impl Kernel {
         let mut st = ThreadState {
             signals: self.signals.new_thread(),
             mte: self.mte,
+            adi: crate::adi::AdiState { deferred: None, ..self.adi },
             uaccess: self.uaccess,
             clear_child_tid: 0,
             robust_list: 0,
@@ -455,6 +464,7 @@ impl Kernel {
     fn swap_thread_state(&mut self, st: &mut ThreadState) {
         self.signals.swap_thread(&mut st.signals);
         std::mem::swap(&mut self.mte, &mut st.mte);
+        std::mem::swap(&mut self.adi, &mut st.adi);
         std::mem::swap(&mut self.uaccess, &mut st.uaccess);
         std::mem::swap(&mut self.clear_child_tid, &mut st.clear_child_tid);
         std::mem::swap(&mut self.robust_list, &mut st.robust_list);

@@ -194,8 +194,10 @@ impl Kernel {
             ));
             return Err(Errno::ENOSYS);
         }
-        if self.arch != crate::arch::Arch::Arm64 {
-            self.notice("fork: processes are modelled on arm64 only so far: returning -ENOSYS".into());
+        if vfork && !self.exec_in_place() {
+            // The child could not exec (sparc64 runs a new program on a fresh machine, which
+            // other live processes still use), and exec is what a vfork child is for.
+            self.notice("vfork on sparc64 is not modelled (its child could not exec): returning -ENOSYS".into());
             return Err(Errno::ENOSYS);
         }
         if self.shm.has_attaches() {
@@ -242,7 +244,8 @@ impl Kernel {
                 ppid: self.config.pid,
                 pgid,
                 sid,
-                exit_signal: a.exit_signal as u32,
+                // The exit signal in the kernel's numbering (sparc's SIGCHLD is 20).
+                exit_signal: self.user_signo(a.exit_signal) as u32,
                 exited: None,
                 parked: Some(state),
                 vfork_parent: vfork.then_some(self.config.pid),
@@ -251,6 +254,7 @@ impl Kernel {
         let thread = ThreadState {
             signals: self.signals.fork_thread(),
             mte: self.mte,
+            adi: crate::adi::AdiState { deferred: None, ..self.adi },
             uaccess: self.uaccess,
             clear_child_tid: if a.flags & CLONE_CHILD_CLEARTID != 0 { a.child_tid } else { 0 },
             robust_list: 0,
@@ -264,6 +268,11 @@ impl Kernel {
         self.threads.spawned =
             Some(Spawn { tid: Tid(pid), stack: a.stack, tls: (a.flags & CLONE_SETTLS != 0).then_some(a.tls) });
         self.threads.resched = true;
+        // sparc64's clone returns in %o1 too: 0 in the parent, 1 in the child (whose %o0 is
+        // the parent's pid: the CPU backend sets the child's registers).
+        if self.arch == crate::arch::Arch::Sparc64 {
+            self.second_result = Some(0);
+        }
         if vfork {
             // The parent sleeps (killable only, as in wait_for_vfork_done) until the child
             // gives the address space back; clone then returns the child's pid.

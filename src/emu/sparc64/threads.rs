@@ -1,0 +1,101 @@
+//! The CPU side of processes on sparc64: each parked task's registers, the registers a
+//! forked child starts with, and the switch. (sparc64 runs processes of one thread each;
+//! they switch at syscalls.)
+//!
+//! Unicorn 2.1.5 saves no CPU context for sparc64 (its `cpu_context_size` is never set for
+//! that target: `uc_context_save` copies nothing), so a task is parked as Linux parks a
+//! user task on sparc: its register windows flushed to its own stack, and its globals, outs,
+//! PC/NPC, %y, CCR, %asi and FP state kept; when it runs again its current window is
+//! refilled from the stack and the rest come back through window fills as it returns.
+
+use unicorn_engine::Unicorn;
+
+use crate::emu::{EmuError, UcContext};
+use crate::kernel_stub::errno::KResult;
+use crate::kernel_stub::signal::sparc64::Sparc64Regs;
+use crate::kernel_stub::task::{Resume, Spawn, Switch, Tid};
+
+use super::cpu::{WindowState, CCR_ICC_C, CCR_XCC_C};
+use super::regs::{read_regs, window_reg_id, write_regs};
+use super::traps::{flush_all, load_current_window};
+use super::Guest;
+
+/// The parked tasks' registers, by id.
+pub(super) type Parked = std::collections::HashMap<Tid, Sparc64Regs>;
+
+/// A child `clone` created, as sparc64's copy_thread leaves it: the parent's registers at
+/// the syscall's return (its windows were flushed before the address space was copied),
+/// with %o0 the parent's pid, %o1 1 (what tells glibc it is the child), the carry clear,
+/// and its own stack if it was given one.
+pub(super) fn spawn(uc: &mut Unicorn<Guest>, s: Spawn, parent: u32) -> Result<(), EmuError> {
+    let mut regs = read_regs(uc)?;
+    regs.o[0] = u64::from(parent);
+    regs.o[1] = 1;
+    if s.stack != 0 {
+        regs.o[6] = s.stack;
+    }
+    regs.ccr &= !((CCR_ICC_C | CCR_XCC_C) as u8);
+    uc.get_data_mut().threads.insert(s.tid, regs);
+    Ok(())
+}
+
+/// Before the scheduler runs (the address space is still the running task's): flush its
+/// windows to its stack and keep its registers, unless it has ended.
+pub(super) fn park(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+    if uc.get_data_mut().kernel.threads.exited() {
+        return Ok(());
+    }
+    flush_all(uc).map_err(|b| {
+        EmuError::Internal(format!("cannot flush a parked task's register windows to its stack at {:#x}", b.addr))
+    })?;
+    let regs = read_regs(uc)?;
+    uc.get_data_mut().outgoing = Some(regs);
+    Ok(())
+}
+
+/// Carry out the scheduler's decision: keep the outgoing task's registers (unless it
+/// ended), load the incoming one's and its current window, and finish its interrupted
+/// syscall as `sw.resume` says.
+pub(super) fn switch(uc: &mut Unicorn<Guest>, sw: &Switch) -> Result<(), EmuError> {
+    let outgoing = uc.get_data_mut().outgoing.take();
+    if let Some(regs) = outgoing.filter(|_| sw.from_alive) {
+        uc.get_data_mut().threads.insert(sw.from, regs);
+    }
+    let Some(next) = uc.get_data_mut().threads.remove(&sw.to) else {
+        return Err(EmuError::Internal(format!("task {} has no CPU state", sw.to)));
+    };
+    // The register file holds none of its windows (they were flushed when it was parked):
+    // every RESTORE fills from its stack, as after Linux's return to a switched-in task.
+    let env = uc.get_data().env();
+    let ws = env.windows();
+    env.set_windows(WindowState { cansave: env.nwindows() - 2, canrestore: 0, otherwin: 0, ..ws });
+    write_regs(uc, &next)?;
+    load_current_window(uc).map_err(|b| {
+        EmuError::Internal(format!("cannot load task {}'s current window from its stack at {:#x}", sw.to, b.addr))
+    })?;
+    if let Resume::Return(r) = &sw.resume {
+        // The task slept with PC on its `ta`: the syscall returns now, after it.
+        let env = uc.get_data().env();
+        let (pc, ccr) = (env.pc(), env.ccr() & !(CCR_ICC_C | CCR_XCC_C));
+        write_result(uc, r, ccr)?;
+        env.set_pc_npc(pc + 4, pc + 8);
+    }
+    uc.get_data_mut().state.flush_tlb = true;
+    Ok(())
+}
+
+/// A syscall's result: %o0 the value with the carry clear, or the positive errno with it set.
+pub(super) fn write_result(uc: &mut Unicorn<Guest>, r: &KResult<u64>, ccr: u64) -> Result<(), EmuError> {
+    let env = uc.get_data().env();
+    match r {
+        Ok(v) => {
+            uc.reg_write(window_reg_id(0), *v).op("write o0")?;
+            env.set_ccr(ccr);
+        }
+        Err(e) => {
+            uc.reg_write(window_reg_id(0), e.sparc() as u64).op("write o0")?;
+            env.set_ccr(ccr | CCR_ICC_C | CCR_XCC_C);
+        }
+    }
+    Ok(())
+}
