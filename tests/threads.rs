@@ -100,3 +100,29 @@ fn when_every_thread_sleeps_for_ever_the_run_is_a_deadlock_naming_each() {
     let out = exec(&guest("arm64/threads"), &["deadlock"]);
     assert_eq!(out.status.code(), Some(124), "{}", text(&out.stderr));
 }
+
+#[test]
+fn sparc64_threads_run_on_the_same_scheduler() {
+    let prog = guest("sparc64/threads");
+    let run = |mode: &str, seed: u64| {
+        let mut cfg = MachineConfig::new(&prog).args([mode]);
+        cfg.kernel.seed = seed;
+        machine::run(&cfg).unwrap()
+    };
+    let r = run("basic", 0);
+    let out = text(&r.stdout);
+    assert_eq!(r.stop, Stop::Exited { status: 0 }, "{out}{}", text(&r.stderr));
+    assert!(!out.contains("FAIL") && out.contains("EOWNERDEAD (the robust list): ok"), "{out}");
+    assert!(out.contains("the handler ran on the thread tgkill named: ok"), "{out}");
+    // Seeded interleavings: equal seeds equal, others different.
+    assert_eq!(run("interleave", 4).stdout, run("interleave", 4).stdout);
+    let orders: std::collections::BTreeSet<Vec<u8>> = (1..=3).map(|s| run("interleave", s).stdout).collect();
+    assert!(orders.len() >= 2, "{orders:?}");
+    let Stop::Deadlock { reason } = run("deadlock", 0).stop else { panic!("no deadlock") };
+    assert_eq!(reason.matches("futex wait at").count(), 2, "{reason}");
+    // An ADI mismatch in a thread (a disrupting store error: MCDPER is 0) kills the process.
+    match run("fault", 0).stop {
+        Stop::Killed { signal } => assert_eq!((signal.signo, signal.si_code), (11, 6), "SEGV_ADIDERR: {signal:?}"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -190,6 +190,9 @@ pub(crate) struct Guest {
     threads: threads::Parked,
     /// The running task's registers, kept before the scheduler ran (see `threads::park`).
     outgoing: Option<crate::kernel_stub::signal::sparc64::Sparc64Regs>,
+    /// The instruction count at which the running task's time slice ends (never while it
+    /// is the only one).
+    slice_end: u64,
 }
 
 impl Backend for Guest {
@@ -350,6 +353,14 @@ fn on_block(uc: &mut Unicorn<Guest>, addr: u64, size: u32) {
         let _ = uc.emu_stop();
         return;
     }
+    // The running task's time slice is over: the scheduler picks who runs next (a block
+    // boundary is a clean stop: PC and NPC are the block's).
+    if g.state.stats.instructions >= g.slice_end {
+        g.slice_end = u64::MAX;
+        g.state.reschedule = true;
+        let _ = uc.emu_stop();
+        return;
+    }
     // A disrupting ADI error is taken at the next block boundary.
     if g.kernel.adi.deferred.is_some() && g.pending.is_none() {
         g.pending = adi::take_deferred(g);
@@ -412,6 +423,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
         deferred_report: None,
         threads: Default::default(),
         outgoing: None,
+        slice_end: u64::MAX,
     };
     let mut uc = Unicorn::new_with_data(UcArch::SPARC, Mode::SPARC64 | Mode::BIG_ENDIAN, guest).op("open")?;
     // Unicorn creates the CPU at the first register access.

@@ -1,6 +1,5 @@
-//! The CPU side of processes on sparc64: each parked task's registers, the registers a
-//! forked child starts with, and the switch. (sparc64 runs processes of one thread each;
-//! they switch at syscalls.)
+//! The CPU side of threads and processes on sparc64: each parked task's registers, the
+//! registers a new thread or forked child starts with, and the switch.
 //!
 //! Unicorn 2.1.5 saves no CPU context for sparc64 (its `cpu_context_size` is never set for
 //! that target: `uc_context_save` copies nothing), so a task is parked as Linux parks a
@@ -32,11 +31,49 @@ pub(super) fn spawn(uc: &mut Unicorn<Guest>, s: Spawn, parent: u32) -> Result<()
     regs.o[0] = u64::from(parent);
     regs.o[1] = 1;
     if s.stack != 0 {
-        regs.o[6] = s.stack;
+        regs.o[6] = clone_stackframe(uc, s.stack, regs.o[6]).unwrap_or(s.stack);
+    }
+    // CLONE_SETTLS: the thread pointer is %g7.
+    if let Some(tls) = s.tls {
+        regs.g[7] = tls;
     }
     regs.ccr &= !((CCR_ICC_C | CCR_XCC_C) as u8);
     uc.get_data_mut().threads.insert(s.tid, regs);
     Ok(())
+}
+
+/// Linux's clone_stackframe: a child given its own stack starts with a copy of the
+/// parent's current frame (from %sp to its %fp) at the 16-byte-aligned top of that stack,
+/// the copy's saved %fp pointing at the top, so its window can be filled from there. Returns
+/// the child's %sp; `None` (the stack taken as given) for a 32-bit frame or a frame that
+/// cannot be copied.
+fn clone_stackframe(uc: &mut Unicorn<Guest>, csp: u64, psp: u64) -> Option<u64> {
+    use super::windows::STACK_BIAS;
+    const INS6: u64 = (8 + 6) * 8;
+    if psp & 1 == 0 {
+        return None;
+    }
+    let k = &mut uc.get_data_mut().kernel;
+    let ctx = k.uaccess;
+    let load = |k: &mut crate::kernel_stub::Kernel, at: u64, buf: &mut [u8]| {
+        crate::kernel_stub::uaccess::copy_from_user(&mut k.mm, ctx, buf, crate::addr::UserAddr(at)) == 0
+    };
+    let psp = psp.wrapping_add(STACK_BIAS);
+    let mut b = [0u8; 8];
+    if !load(k, psp + INS6, &mut b) {
+        return None;
+    }
+    let fp = u64::from_be_bytes(b).wrapping_add(STACK_BIAS);
+    let csp = csp.wrapping_add(STACK_BIAS) & !15;
+    let distance = fp.checked_sub(psp).filter(|&d| (INS6 + 8..=1 << 20).contains(&d))?;
+    let mut frame = vec![0u8; distance as usize];
+    if !load(k, psp, &mut frame) {
+        return None;
+    }
+    let rval = csp.checked_sub(distance)?;
+    frame[INS6 as usize..INS6 as usize + 8].copy_from_slice(&(csp - STACK_BIAS).to_be_bytes());
+    let stored = crate::kernel_stub::uaccess::copy_to_user(&mut k.mm, ctx, crate::addr::UserAddr(rval), &frame) == 0;
+    stored.then(|| rval - STACK_BIAS)
 }
 
 /// Before the scheduler runs (the address space is still the running task's): flush its
@@ -80,7 +117,13 @@ pub(super) fn switch(uc: &mut Unicorn<Guest>, sw: &Switch) -> Result<(), EmuErro
         write_result(uc, r, ccr)?;
         env.set_pc_npc(pc + 4, pc + 8);
     }
-    uc.get_data_mut().state.flush_tlb = true;
+    let g = uc.get_data_mut();
+    g.state.flush_tlb = true;
+    g.slice_end = if g.kernel.threads.alone() {
+        u64::MAX
+    } else {
+        g.state.stats.instructions.saturating_add(g.kernel.threads.next_slice())
+    };
     Ok(())
 }
 

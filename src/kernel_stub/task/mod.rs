@@ -297,10 +297,6 @@ impl Kernel {
             ));
             return Err(Errno::ENOSYS);
         }
-        if self.arch != crate::arch::Arch::Arm64 {
-            self.notice("clone of a thread: threads are modelled on arm64 only so far: returning -ENOSYS".into());
-            return Err(Errno::ENOSYS);
-        }
         // A thread's exit signal must be 0 (CSIGNAL with CLONE_THREAD is ignored by Linux
         // for clone, refused by clone3's checks).
         let tid = Tid(self.threads.next_tid);
@@ -331,6 +327,10 @@ impl Kernel {
         self.threads.parked.insert(tid, Parked { pid, state, wait: None, resume: Resume::Continue, since });
         self.threads.spawned = Some(Spawn { tid, stack: a.stack, tls: (a.flags & CLONE_SETTLS != 0).then_some(a.tls) });
         self.threads.resched = true;
+        // sparc64's clone returns 0 in the parent's %o1 (1 in the child's).
+        if self.arch == crate::arch::Arch::Sparc64 {
+            self.second_result = Some(0);
+        }
         Ok(u64::from(tid.0))
     }
 
