@@ -215,24 +215,14 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
             image.arch
         ))));
     }
-    // One program after another: an execve that commits leaves the next one in
-    // `kernel.pending_exec`, run on a fresh CPU with what is left of the budgets.
-    let (mut image, mut argv, mut envp, mut execfn, mut exe) = (image, argv, cfg.env.clone(), execfn, exe);
-    let mut limits = cfg.limits;
-    let mut stats = crate::emu::EmuStats::default();
-    let (stop, mut kernel) = loop {
-        let step = Step { image: &image, argv, envp, execfn, exe: &exe, limits };
-        let out = match image.arch {
-            Arch::Arm64 => run_arm64(cfg, step, kernel)?,
-            Arch::Sparc64 => run_sparc64(cfg, step, kernel)?,
-        };
-        stats.absorb(&out.stats);
-        kernel = out.kernel;
-        let Some(req) = kernel.pending_exec.take() else { break (out.stop, kernel) };
-        limits.insn_budget = limits.insn_budget.map(|b| b.saturating_sub(out.stats.instructions).max(1));
-        limits.time_budget = limits.time_budget.map(|t| t.saturating_sub(started.elapsed()));
-        (image, argv, envp, execfn, exe) = (req.image, req.argv, req.envp, req.execfn, PathBuf::from(req.path));
+    // Every execve after this one runs in place, on the same CPU and memory (the backends
+    // load `kernel.pending_exec` themselves).
+    let step = Step { image: &image, argv, envp: cfg.env.clone(), execfn, exe: &exe, limits: cfg.limits };
+    let out = match image.arch {
+        Arch::Arm64 => run_arm64(cfg, step, kernel)?,
+        Arch::Sparc64 => run_sparc64(cfg, step, kernel)?,
     };
+    let (stop, stats, mut kernel) = (out.stop, out.stats, out.kernel);
     Ok(RunResult {
         stop,
         stdout: kernel.vfs.captured_stdout().to_vec(),
@@ -323,10 +313,11 @@ fn run_sparc64(cfg: &MachineConfig, step: Step, mut kernel: Kernel) -> Result<cr
         hwcap3: None,
     };
     let code = image.code_ranges.clone();
+    let exec_template = ExecParams { argv: Vec::new(), envp: Vec::new(), execfn: String::new(), ..params.clone() };
     let start = kernel.exec(image, &params).map_err(exec_error(exe))?;
     kernel.exe_path = exe.display().to_string();
     let trampoline = sparc64::map_trampoline(&mut kernel).map_err(exec_error(exe))?;
     let patches = sparc64::patch_image(&mut kernel, &code);
-    let opts = Sparc64Options { limits, trampoline, patches };
+    let opts = Sparc64Options { limits, trampoline, patches, exec_template };
     Ok(sparc64::run(kernel, start, opts)?)
 }

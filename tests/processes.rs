@@ -48,6 +48,12 @@ fn equal_seeds_give_identical_multi_process_runs() {
 
 #[test]
 fn vfork_posix_spawn_and_system_share_memory_until_exec() {
+    // sparc64: vfork and posix_spawn (no shell there to check system() with).
+    let prog = guest("sparc64/spawn");
+    let r = machine::run(&MachineConfig::new(&prog).file("/bin/spawn", std::fs::read(&prog).unwrap())).unwrap();
+    let out = text(&r.stdout);
+    assert_eq!(r.stop, Stop::Exited { status: 0 }, "{out}{}", text(&r.stderr));
+    assert_eq!(out.matches(": ok").count(), 4, "{out}");
     let prog = guest("arm64/spawn");
     let busybox = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/corpus/arm64/busybox");
     assert!(busybox.is_file(), "{} is missing: run `make setup`", busybox.display());
@@ -64,13 +70,14 @@ fn vfork_posix_spawn_and_system_share_memory_until_exec() {
 #[test]
 fn fork_on_sparc64_copies_private_adi_versions_and_shares_shared_ones() {
     let prog = guest("sparc64/fork_adi");
+    let bytes = std::fs::read(&prog).unwrap();
     for seed in [0, 1, 2] {
-        let mut cfg = MachineConfig::new(&prog);
+        let mut cfg = MachineConfig::new(&prog).file("/bin/fork_adi", bytes.clone());
         cfg.kernel.seed = seed;
         let r = machine::run(&cfg).unwrap();
         let out = text(&r.stdout);
         assert_eq!(r.stop, Stop::Exited { status: 0 }, "seed {seed}: {out}{}", text(&r.stderr));
-        assert_eq!(out.matches(": ok").count(), 7, "seed {seed}: {out}");
+        assert_eq!(out.matches(": ok").count(), 8, "seed {seed}: {out}");
         assert!(r.notices.iter().any(|n| n.contains("killed by SIGSEGV")), "{:?}", r.notices);
     }
 }

@@ -2,7 +2,8 @@
 // wait4 statuses, a pipe between parent and child, and ADI versions across fork: a private
 // PROT_ADI mapping is the child's own copy, versions included; a MAP_SHARED one is the same
 // memory with the same versions in both (Linux keeps the versions with the page); a version
-// mismatch in the child kills the child only.
+// mismatch in the child kills the child only; a child execs (this program placed at
+// /bin/fork_adi) and its status comes back.
 // Expected stdout: one "<what>: ok" line per check; exit status 0.
 #include <errno.h>
 #include <stdlib.h>
@@ -12,8 +13,10 @@
 
 static int failed;
 
-int main(void) {
+int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
+    if (argc > 1 && strcmp(argv[1], "exec-child") == 0)
+        return 42;
     pid_t parent = getpid();
     int fds[2];
     if (pipe(fds))
@@ -59,5 +62,16 @@ int main(void) {
     waitpid(p, &st, 0);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "an ADI mismatch in the child kills the child only");
     CHECK(waitpid(-1, &st, WNOHANG) == -1 && errno == ECHILD, "no children left: ECHILD");
+    if (access("/bin/fork_adi", X_OK) == 0) {
+        p = fork();
+        if (p == 0) {
+            execl("/bin/fork_adi", "fork_adi", "exec-child", (char *)NULL);
+            _exit(99);
+        }
+        waitpid(p, &st, 0);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 42, "a child execs another program and its status comes back");
+    } else {
+        puts("(not placed at /bin/fork_adi: exec in a child skipped)");
+    }
     return failed;
 }

@@ -137,19 +137,6 @@ pub struct EmuStats {
     pub unchecked_tlb_fills: u64,
 }
 
-impl EmuStats {
-    /// Add the counters of a later program of the same run (after an exec).
-    pub fn absorb(&mut self, o: &EmuStats) {
-        self.instructions += o.instructions;
-        self.blocks += o.blocks;
-        self.tlb_fills += o.tlb_fills;
-        self.emulated_insns += o.emulated_insns;
-        self.tag_checks_installed |= o.tag_checks_installed;
-        self.engine_regions_peak = self.engine_regions_peak.max(o.engine_regions_peak);
-        self.unchecked_tlb_fills += o.unchecked_tlb_fills;
-    }
-}
-
 /// The result of a run: the kernel (with its files and counters), how it ended, counters.
 pub struct RunOutput {
     /// The kernel stub after the run.

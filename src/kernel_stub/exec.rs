@@ -44,7 +44,7 @@ pub mod at {
 }
 
 /// What exec needs besides the image.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExecParams {
     /// argv (`argv[0]` included).
     pub argv: Vec<String>,

@@ -242,8 +242,6 @@ pub struct Kernel {
     started: Instant,
     /// Instructions the guest has executed, as the CPU backend last reported.
     retired: u64,
-    /// Instructions earlier programs (before an exec) executed: the clocks run on across it.
-    retired_base: u64,
     /// Nanoseconds added to the clocks by guest sleeps (sleeping does not block the host).
     slept_ns: u64,
 }
@@ -295,7 +293,6 @@ impl Kernel {
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             started: Instant::now(),
             retired: 0,
-            retired_base: 0,
             slept_ns: 0,
             config,
         }
@@ -335,12 +332,7 @@ impl Kernel {
     /// Tell the kernel how many instructions the guest has executed (the CPU backend does
     /// before each syscall): the virtual clocks advance with it.
     pub fn set_retired(&mut self, instructions: u64) {
-        self.retired = self.retired_base.saturating_add(instructions);
-    }
-
-    /// exec: the next program's CPU counts from zero; the clocks continue from here.
-    fn exec_clock(&mut self) {
-        self.retired_base = self.retired;
+        self.retired = instructions;
     }
 
     /// Nanoseconds the guest has slept (added to every clock).

@@ -54,7 +54,12 @@ pub(super) fn switch(uc: &mut Unicorn<Guest>, sw: &Switch) -> Result<(), EmuErro
         g.tco = next.tco;
         g.async_fault = next.async_fault;
     }
-    if let Resume::Return(r) = &sw.resume {
+    let result = match &sw.resume {
+        Resume::Return(r) => Some(*r),
+        Resume::ReturnPair(v, _) => Some(Ok(*v)),
+        _ => None,
+    };
+    if let Some(r) = &result {
         // The thread slept in a syscall with its PC on the SVC: the syscall returns now.
         uc.reg_write(RegisterARM64::X0, result_reg(r)).op("write x0")?;
         let pc = uc.pc_read().op("read pc")?;

@@ -58,7 +58,15 @@ pub(super) fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
                 super::threads::spawn(uc, spawn, parent)?;
             }
         }
-        SyscallOutcome::Exit(_) | SyscallOutcome::Deadlock(_) | SyscallOutcome::Exec => {
+        SyscallOutcome::Exec => {
+            let template = uc.get_data().exec_template.clone();
+            let stop = super::exec::exec_in_place(uc, &template, resume - 4)?;
+            uc.get_data_mut().state.stop = stop;
+            // Leave the old program's block: the run loop starts the new one at its entry.
+            uc.emu_stop().op("stop")?;
+            return Ok(());
+        }
+        SyscallOutcome::Exit(_) | SyscallOutcome::Deadlock(_) => {
             uc.get_data_mut().state.stop = crate::emu::backend::stop_for(&outcome);
             uc.emu_stop().op("stop")?;
             return Ok(());
@@ -67,6 +75,12 @@ pub(super) fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             // A task that sleeps is parked with PC on its `ta` (arguments intact): the
             // syscall is executed again, or completed, when it wakes.
             if outcome == SyscallOutcome::Block {
+                // vfork sleeps in the clone that made the child: the child starts from the
+                // registers as they are after the `ta`.
+                if let Some(spawn) = uc.get_data_mut().kernel.threads.take_spawn() {
+                    let parent = uc.get_data().kernel.config.pid;
+                    super::threads::spawn(uc, spawn, parent)?;
+                }
                 env.set_pc_npc(resume - 4, resume);
             }
             uc.get_data_mut().state.reschedule = true;

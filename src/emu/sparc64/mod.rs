@@ -28,6 +28,7 @@
 mod adi;
 pub(crate) mod cpu;
 mod entry;
+mod exec;
 pub mod nofault;
 mod regs;
 mod signal;
@@ -73,6 +74,9 @@ pub struct Sparc64Options {
     pub trampoline: u64,
     /// Instructions replaced in the loaded text by a trap, to emulate (address → original).
     pub patches: std::collections::HashMap<u64, u32>,
+    /// What every exec of this machine passes besides the program and its arguments
+    /// (hwcaps, the ADI auxv entries).
+    pub exec_template: crate::kernel_stub::exec::ExecParams,
 }
 
 /// Replace the instructions tagmmu must emulate (ADI version accesses, `%asi` forms, and the
@@ -170,8 +174,13 @@ pub(crate) struct Guest {
     trampoline: u64,
     /// Stop, error, TLB generation, budgets, counters.
     state: RunState,
-    /// Instructions replaced by a trap (address → original).
+    /// Instructions replaced by a trap in the running process's image (address → original).
     patches: std::collections::HashMap<u64, u32>,
+    /// The process whose image `patches` describes, and the other processes' tables.
+    patches_pid: u32,
+    patches_of: std::collections::HashMap<u32, std::collections::HashMap<u64, u32>>,
+    /// See [`Sparc64Options::exec_template`].
+    exec_template: crate::kernel_stub::exec::ExecParams,
     /// Patched words already reported as not modelled (one notice per address).
     t4_noticed: std::collections::HashSet<u64>,
     /// For each ADI alias page entered in the TLB: the virtual page (with its version bits).
@@ -371,8 +380,14 @@ fn on_block(uc: &mut Unicorn<Guest>, addr: u64, size: u32) {
 /// Configure the CPU as Linux's `start_thread` leaves a new 64-bit task.
 fn setup_cpu(uc: &mut Unicorn<Guest>, start: InitialState) -> Result<(), EmuError> {
     uc.ctl_set_tlb_type(TlbType::VIRTUAL).op("set tlb type")?;
+    uc.get_data().env().set_nwindows(NWINDOWS);
+    start_thread(uc, start)
+}
+
+/// Linux's `start_thread` for a 64-bit task (a new program: at the first exec, and at every
+/// exec after): every register clear, an empty register file, the argument block above %sp.
+fn start_thread(uc: &mut Unicorn<Guest>, start: InitialState) -> Result<(), EmuError> {
     let env = uc.get_data().env();
-    env.set_nwindows(NWINDOWS);
     env.set_cwp(0);
     env.set_windows(WindowState {
         cansave: NWINDOWS - 2,
@@ -401,6 +416,7 @@ fn setup_cpu(uc: &mut Unicorn<Guest>, start: InitialState) -> Result<(), EmuErro
 /// Run the guest whose image `kernel` has exec'd, from `start`, until it ends.
 pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<RunOutput, EmuError> {
     let mut kernel = kernel;
+    let kernel_pid = kernel.config.pid;
     // A blocking read of the host's stdin gives up when the wall-time budget runs out.
     kernel.vfs.set_stdin_deadline(opts.limits.time_budget.and_then(|t| std::time::Instant::now().checked_add(t)));
     let guest = Guest {
@@ -414,6 +430,9 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
         trampoline: opts.trampoline,
         state: RunState::new(opts.limits),
         patches: opts.patches,
+        patches_pid: kernel_pid,
+        patches_of: Default::default(),
+        exec_template: opts.exec_template,
         t4_noticed: std::collections::HashSet::new(),
         alias_va: std::collections::HashMap::new(),
         adi_tlb_pages: std::collections::HashSet::new(),

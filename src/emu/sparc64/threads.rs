@@ -38,7 +38,13 @@ pub(super) fn spawn(uc: &mut Unicorn<Guest>, s: Spawn, parent: u32) -> Result<()
         regs.g[7] = tls;
     }
     regs.ccr &= !((CCR_ICC_C | CCR_XCC_C) as u8);
-    uc.get_data_mut().threads.insert(s.tid, regs);
+    let g = uc.get_data_mut();
+    g.threads.insert(s.tid, regs);
+    // A new process runs the same image: it starts with the same patched instructions.
+    if s.process {
+        let table = g.patches.clone();
+        g.patches_of.insert(s.tid.0, table);
+    }
     Ok(())
 }
 
@@ -110,14 +116,32 @@ pub(super) fn switch(uc: &mut Unicorn<Guest>, sw: &Switch) -> Result<(), EmuErro
     load_current_window(uc).map_err(|b| {
         EmuError::Internal(format!("cannot load task {}'s current window from its stack at {:#x}", sw.to, b.addr))
     })?;
-    if let Resume::Return(r) = &sw.resume {
+    let (result, second) = match &sw.resume {
+        Resume::Return(r) => (Some(*r), None),
+        Resume::ReturnPair(v, v1) => (Some(Ok(*v)), Some(*v1)),
+        _ => (None, None),
+    };
+    if let Some(r) = &result {
         // The task slept with PC on its `ta`: the syscall returns now, after it.
         let env = uc.get_data().env();
         let (pc, ccr) = (env.pc(), env.ccr() & !(CCR_ICC_C | CCR_XCC_C));
         write_result(uc, r, ccr)?;
+        if let Some(v1) = second {
+            uc.reg_write(window_reg_id(1), v1).op("write o1")?;
+        }
         env.set_pc_npc(pc + 4, pc + 8);
     }
     let g = uc.get_data_mut();
+    // The patched instructions are the incoming process's image's.
+    let pid = g.kernel.config.pid;
+    if pid != g.patches_pid {
+        let table = std::mem::take(&mut g.patches);
+        if g.kernel.proc_info(g.patches_pid).is_some_and(|p| p.exited.is_none()) {
+            g.patches_of.insert(g.patches_pid, table);
+        }
+        g.patches = g.patches_of.remove(&pid).unwrap_or_default();
+        g.patches_pid = pid;
+    }
     g.state.flush_tlb = true;
     g.slice_end = if g.kernel.threads.alone() {
         u64::MAX

@@ -11,7 +11,6 @@ use crate::addr::UserAddr;
 use crate::arch::read_u64;
 use crate::kernel_stub::binfmt_elf::{self, ElfImage};
 use crate::kernel_stub::errno::{Errno, KResult};
-use crate::kernel_stub::mm::AddressSpace;
 use crate::kernel_stub::signal::{SigAction, SIG_DFL, SIG_IGN};
 use crate::kernel_stub::uaccess;
 use crate::kernel_stub::Kernel;
@@ -154,23 +153,15 @@ impl Kernel {
     /// ignored; mask and pending set kept), no alternate stack, close-on-exec descriptors
     /// closed, no clear_child_tid, no other threads, the command name from the file name.
     ///
-    /// On arm64 the new program runs in the same machine (its CPU goes on with the new image,
-    /// the process's old mappings are released from the machine's memory, which other
-    /// processes share); on sparc64 the machine loads it on a fresh CPU and memory.
+    /// The new program runs in the same machine: its CPU goes on with the new image, and the
+    /// process's old mappings are released from the machine's memory, which other processes
+    /// share.
     pub fn begin_new_exec(&mut self, req: &ExecRequest) {
-        if self.exec_in_place() {
-            // A vfork child gives the borrowed address space back; anyone else's goes.
-            if !self.end_vfork() {
-                self.mm.exit_process();
-            }
-            self.mm.set_ignored_top_bits(0);
-        } else {
-            let layout = self.mm.layout().clone();
-            let mut mm = AddressSpace::new(layout);
-            mm.phys_mut().set_budget(self.config.memory_limit);
-            mm.set_cap_sys_rawio(self.config.uid == 0);
-            self.mm = mm;
+        // A vfork child gives the borrowed address space back; anyone else's goes.
+        if !self.end_vfork() {
+            self.mm.exit_process();
         }
+        self.mm.set_ignored_top_bits(0);
         for signo in 1..=crate::kernel_stub::signal::NSIG as u32 {
             let act = self.signals.action(signo);
             if act.handler != SIG_DFL && act.handler != SIG_IGN {
@@ -193,18 +184,8 @@ impl Kernel {
         self.uaccess = Default::default();
         self.uaccess.model = model;
         self.shm_exec();
-        if !self.exec_in_place() {
-            self.vfs.forget_page_cache_placements();
-            self.exec_clock();
-        }
         self.comm = req.name.chars().take(15).collect();
         self.exe_path = req.path.clone();
-    }
-
-    /// Does exec load the new program into the running machine (arm64), rather than onto a
-    /// fresh one (sparc64)?
-    pub fn exec_in_place(&self) -> bool {
-        self.arch == crate::arch::Arch::Arm64
     }
 }
 

@@ -182,6 +182,9 @@ sysnos! {
     // child_tid in that order.
     Clone = "clone", Some(220), Some(217), [Hex, Hex, Hex, Hex, Hex];
     Clone3 = "clone3", Some(435), None, [Hex, Size];
+    // sparc64's own fork and vfork (arm64 has only clone).
+    Fork = "fork", None, Some(2), [];
+    Vfork = "vfork", None, Some(66), [];
     GetRobustList = "get_robust_list", Some(100), Some(301), [Int, Hex, Hex];
     Wait4 = "wait4", Some(260), Some(7), [Int, Hex, Hex, Hex];
     Waitid = "waitid", Some(95), Some(279), [Int, Int, Hex, Hex, Hex];
@@ -310,20 +313,11 @@ impl Kernel {
             }
             Exit | ExitGroup => return SyscallOutcome::Exit((a[0] & 0xff) as i32),
             Clone => self.sys_clone(a),
+            Fork | Vfork => self.sys_fork(s == Vfork),
             Clone3 => self.sys_clone3(a[0], a[1]),
             GetRobustList => self.sys_get_robust_list(a[0] as i32, a[1], a[2]),
             Wait4 => self.sys_wait4(a[0] as i32, a[1], a[2], a[3]),
             Waitid => self.sys_waitid(a[0], a[1], a[2], a[3], a[4]),
-            // sparc64 runs a new image on a fresh CPU and physical memory, which other live
-            // processes would still use (sparc64 has no fork yet, so this is for safety).
-            Execve if self.live_processes() > 1 && !self.exec_in_place() => {
-                self.notice(
-                    "execve while other processes are alive is not modelled yet (exec runs the new program \
-                     on a fresh machine): returning -ENOSYS"
-                        .into(),
-                );
-                Err(Errno::ENOSYS)
-            }
             Execve => match self.sys_execve(a[0], a[1], a[2]) {
                 Ok(req) => {
                     self.begin_new_exec(&req);

@@ -40,6 +40,21 @@ impl Kernel {
         self.clone_thread(args)
     }
 
+    /// sparc64's `fork` and `vfork` (sparc_fork, sparc_vfork): clone with SIGCHLD (and
+    /// CLONE_VM | CLONE_VFORK), the child on the caller's stack pointer (copy_thread then
+    /// gives it a copy of the caller's frame just below it, as for any given stack).
+    pub(super) fn sys_fork(&mut self, vfork: bool) -> KResult<u64> {
+        let flags = if vfork { clone_flags::CLONE_VM | clone_flags::CLONE_VFORK } else { 0 };
+        // The exit signal as the user ABI numbers it (clone's CSIGNAL bits).
+        let generic = crate::kernel_stub::signal::sig::SIGCHLD;
+        let sigchld = u64::from(match self.arch {
+            crate::arch::Arch::Sparc64 => crate::kernel_stub::signal::sparc64::to_sparc(generic),
+            crate::arch::Arch::Arm64 => generic,
+        });
+        let stack = if vfork { self.current_sp } else { 0 };
+        self.clone_thread(CloneArgs { flags, exit_signal: sigchld, stack, ..Default::default() })
+    }
+
     /// `clone3(uargs, size)`: `struct clone_args` of at least 64 bytes (EINVAL) and at most
     /// a page (E2BIG), unknown trailing bytes zero (E2BIG); the stack is `stack` +
     /// `stack_size` (the stack grows down); a thread's exit signal must be 0.

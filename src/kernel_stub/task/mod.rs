@@ -75,6 +75,8 @@ pub struct Spawn {
     pub stack: u64,
     /// Its thread pointer (TPIDR_EL0), with CLONE_SETTLS.
     pub tls: Option<u64>,
+    /// It is a new process (fork, vfork), not a thread of the creator's.
+    pub process: bool,
 }
 
 /// Default instructions a thread runs before the scheduler may switch (the actual slice is
@@ -325,7 +327,8 @@ impl Kernel {
         let since = self.threads.clock;
         let pid = self.config.pid;
         self.threads.parked.insert(tid, Parked { pid, state, wait: None, resume: Resume::Continue, since });
-        self.threads.spawned = Some(Spawn { tid, stack: a.stack, tls: (a.flags & CLONE_SETTLS != 0).then_some(a.tls) });
+        self.threads.spawned =
+            Some(Spawn { tid, stack: a.stack, tls: (a.flags & CLONE_SETTLS != 0).then_some(a.tls), process: false });
         self.threads.resched = true;
         // sparc64's clone returns 0 in the parent's %o1 (1 in the child's).
         if self.arch == crate::arch::Arch::Sparc64 {
@@ -556,7 +559,7 @@ mod tests {
         assert_eq!(k.threads.count(), 2);
         assert_eq!(
             k.threads.take_spawn(),
-            Some(Spawn { tid: Tid(tid as u32), stack: a + 0x8000, tls: Some(0) }),
+            Some(Spawn { tid: Tid(tid as u32), stack: a + 0x8000, tls: Some(0), process: false }),
             "CLONE_SETTLS with tls 0"
         );
         assert!(k.threads.take_resched(), "the new thread may run at once");
@@ -586,7 +589,7 @@ mod tests {
         let SyscallOutcome::Return(Ok(tid)) = sys(&mut k, Sysno::Clone3, [a + 0x100, 88, 0, 0, 0, 0]) else { panic!() };
         assert_eq!(
             k.threads.take_spawn(),
-            Some(Spawn { tid: Tid(tid as u32), stack: a + 0x2000, tls: Some(0x77) }),
+            Some(Spawn { tid: Tid(tid as u32), stack: a + 0x2000, tls: Some(0x77), process: false }),
             "the stack is stack + stack_size"
         );
     }

@@ -194,12 +194,6 @@ impl Kernel {
             ));
             return Err(Errno::ENOSYS);
         }
-        if vfork && !self.exec_in_place() {
-            // The child could not exec (sparc64 runs a new program on a fresh machine, which
-            // other live processes still use), and exec is what a vfork child is for.
-            self.notice("vfork on sparc64 is not modelled (its child could not exec): returning -ENOSYS".into());
-            return Err(Errno::ENOSYS);
-        }
         if self.shm.has_attaches() {
             self.notice(
                 "fork of a process with System V shared memory attached is not modelled: returning -ENOSYS".into(),
@@ -265,12 +259,16 @@ impl Kernel {
         self.threads
             .parked
             .insert(Tid(pid), Parked { pid, state: thread, wait: None, resume: Resume::Continue, since });
-        self.threads.spawned =
-            Some(Spawn { tid: Tid(pid), stack: a.stack, tls: (a.flags & CLONE_SETTLS != 0).then_some(a.tls) });
+        self.threads.spawned = Some(Spawn {
+            tid: Tid(pid),
+            stack: a.stack,
+            tls: (a.flags & CLONE_SETTLS != 0).then_some(a.tls),
+            process: true,
+        });
         self.threads.resched = true;
         // sparc64's clone returns in %o1 too: 0 in the parent, 1 in the child (whose %o0 is
         // the parent's pid: the CPU backend sets the child's registers).
-        if self.arch == crate::arch::Arch::Sparc64 {
+        if self.arch == crate::arch::Arch::Sparc64 && !vfork {
             self.second_result = Some(0);
         }
         if vfork {
@@ -504,7 +502,7 @@ mod tests {
         let before = k.mm.phys().reserved();
         let child = fork(&mut k);
         assert_eq!(k.mm.phys().reserved() - before, 8192, "the private pages are copied, the shared ones not");
-        assert_eq!(k.threads.take_spawn(), Some(Spawn { tid: Tid(child), stack: 0, tls: None }));
+        assert_eq!(k.threads.take_spawn(), Some(Spawn { tid: Tid(child), stack: 0, tls: None, process: true }));
         run_process(&mut k, child);
         assert_eq!(sys(&mut k, Sysno::Getppid, [0; 6]), SyscallOutcome::Return(Ok(u64::from(parent))));
         let mut b = [0u8; 6];
@@ -648,7 +646,7 @@ mod tests {
         run_process(&mut k, child);
         k.exit_process(ExitStatus::Exited(0));
         run_process(&mut k, parent);
-        assert_eq!(k.threads.resumed, Resume::Return(Ok(u64::from(child))), "vfork returns the child's pid");
+        assert_eq!(k.threads.resumed, Resume::ReturnPair(u64::from(child), 0), "vfork returns the child's pid");
         let mut b = [0u8; 5];
         k.mm.read_kernel(a, &mut b).unwrap();
         assert_eq!(&b, b"child", "the child wrote the parent's memory");

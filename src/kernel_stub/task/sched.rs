@@ -86,6 +86,9 @@ pub enum Resume {
     },
     /// The syscall returns this.
     Return(KResult<u64>),
+    /// The syscall returns this value and a second one (sparc64's %o1: vfork returns 0
+    /// there in the parent).
+    ReturnPair(u64, u64),
 }
 
 /// A context switch the scheduler decided.
@@ -130,7 +133,7 @@ fn wake(p: &Parked, w: &World) -> Option<Resume> {
     let ready = match &b.on {
         WaitOn::Vfork { child } => {
             let done = w.procs.get(child).is_none_or(|c| c.vfork_parent.is_none());
-            return done.then_some(Resume::Return(Ok(u64::from(*child))));
+            return done.then_some(Resume::ReturnPair(u64::from(*child), 0));
         }
         WaitOn::Futex { .. } | WaitOn::Sleep => false,
         WaitOn::Child { parent, which } => super::process::child_ready(w.procs, *parent, *which),

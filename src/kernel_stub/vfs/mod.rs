@@ -652,15 +652,6 @@ impl Vfs {
         }
     }
 
-    /// exec replaced the physical memory: no file's page cache is placed in it any more.
-    pub fn forget_page_cache_placements(&mut self) {
-        for inode in &mut self.inodes {
-            if let Node::File(d) = &mut inode.node {
-                d.forget_page_cache_pa();
-            }
-        }
-    }
-
     /// The names in the directory `path` (for getdents64).
     pub fn list_dir(&self, path: &str) -> KResult<Vec<(String, u64, u32)>> {
         let prefix = if path == "/" { "/".to_string() } else { format!("{path}/") };

@@ -106,13 +106,6 @@ impl FileData {
     pub fn is_paged(&self) -> bool {
         self.paged.is_some()
     }
-    /// The physical memory the page cache was placed in is gone (exec replaced the address
-    /// space): the next shared mapping places it again.
-    pub fn forget_page_cache_pa(&mut self) {
-        if let Some(p) = &mut self.paged {
-            p.pa = None;
-        }
-    }
 
     /// Record where the page cache is mapped in physical memory.
     pub fn set_page_cache_pa(&mut self, pa: crate::addr::PhysAddr) {

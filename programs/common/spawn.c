@@ -1,7 +1,7 @@
 // spawn: vfork, posix_spawn and system(), which glibc builds on clone(CLONE_VM|CLONE_VFORK):
 // the child runs in the parent's memory (posix_spawn learns through it that the exec
 // failed), the parent sleeps until the child execs or exits. Place this program at
-// /bin/spawn, and a shell at /bin/sh for system().
+// /bin/spawn, and a shell at /bin/sh for system() (checked only when one is there).
 // argv: none, or "child WORD" (what posix_spawn runs).
 // Expected stdout: one "<what>: ok" line per check; exit status 0.
 #define _GNU_SOURCE
@@ -40,6 +40,9 @@ int main(int argc, char **argv) {
           "posix_spawn runs a program and its status comes back");
     r = posix_spawn(&pid, "/bin/missing", NULL, NULL, args, environ);
     CHECK(r == ENOENT, "posix_spawn of a missing file returns ENOENT (the child told the parent in shared memory)");
-    CHECK(system("exit 3") == 3 << 8, "system() runs /bin/sh and returns its status");
+    if (access("/bin/sh", X_OK) == 0)
+        CHECK(system("exit 3") == 3 << 8, "system() runs /bin/sh and returns its status");
+    else
+        puts("(no /bin/sh: system() not checked)");
     return failed;
 }
