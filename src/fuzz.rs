@@ -64,10 +64,22 @@ pub fn syscalls(data: &[u8]) {
             let raw = u64::from_le_bytes(rec[2 + i * 8..10 + i * 8].try_into().unwrap_or([0; 8]));
             *a = if pointers >> i & 1 != 0 { scratch + raw % (1 << 16) } else { raw };
         }
-        match k.syscall(nr, args) {
-            crate::kernel_stub::syscalls::SyscallOutcome::Return(_) => {}
-            // The task is gone (exit, exec, deadlock, kill): nothing more to call.
+        use crate::kernel_stub::syscalls::SyscallOutcome;
+        // The scheduler runs where the CPU backend would call it: after a syscall that slept,
+        // ended a thread or asked for a switch, and when a process other than the first ends.
+        let switch = match k.syscall(nr, args) {
+            SyscallOutcome::Return(_) => k.threads.take_resched(),
+            SyscallOutcome::Block | SyscallOutcome::ThreadExit => true,
+            SyscallOutcome::Exit(code) if !k.is_first_process() => {
+                k.exit_process(crate::kernel_stub::task::process::ExitStatus::Exited(code as u8));
+                true
+            }
+            // The machine is done (exit, exec, deadlock, kill): nothing more to call.
             _ => return,
+        };
+        let _ = k.threads.take_spawn();
+        if switch && k.schedule().is_err() {
+            return;
         }
     }
 }
