@@ -6,7 +6,7 @@ use unicorn_engine::{Context, RegisterARM64, Unicorn};
 
 use crate::emu::{EmuError, UcContext};
 use crate::kernel_stub::errno::KResult;
-use crate::kernel_stub::task::{Resume, Spawn, Switch, Tid};
+use crate::kernel_stub::task::{Spawn, Switch, Tid};
 
 use super::Guest;
 
@@ -54,24 +54,15 @@ pub(super) fn switch(uc: &mut Unicorn<Guest>, sw: &Switch) -> Result<(), EmuErro
         g.tco = next.tco;
         g.async_fault = next.async_fault;
     }
-    let result = match &sw.resume {
-        Resume::Return(r) => Some(*r),
-        Resume::ReturnPair(v, _) => Some(Ok(*v)),
-        _ => None,
-    };
-    if let Some(r) = &result {
+    if let Some((r, _)) = sw.resume.result() {
         // The thread slept in a syscall with its PC on the SVC: the syscall returns now.
-        uc.reg_write(RegisterARM64::X0, result_reg(r)).op("write x0")?;
+        uc.reg_write(RegisterARM64::X0, result_reg(&r)).op("write x0")?;
         let pc = uc.pc_read().op("read pc")?;
         uc.set_pc(pc + 4).op("advance pc")?;
     }
     let g = uc.get_data_mut();
     g.state.flush_tlb = true;
-    g.slice_end = if g.kernel.threads.alone() {
-        u64::MAX
-    } else {
-        g.state.stats.instructions.saturating_add(g.kernel.threads.next_slice())
-    };
+    g.slice_end = g.kernel.threads.slice_end(g.state.stats.instructions);
     Ok(())
 }
 

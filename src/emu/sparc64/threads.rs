@@ -12,7 +12,7 @@ use unicorn_engine::Unicorn;
 use crate::emu::{EmuError, UcContext};
 use crate::kernel_stub::errno::KResult;
 use crate::kernel_stub::signal::sparc64::Sparc64Regs;
-use crate::kernel_stub::task::{Resume, Spawn, Switch, Tid};
+use crate::kernel_stub::task::{Spawn, Switch, Tid};
 
 use super::cpu::{WindowState, CCR_ICC_C, CCR_XCC_C};
 use super::regs::{read_regs, window_reg_id, write_regs};
@@ -116,16 +116,11 @@ pub(super) fn switch(uc: &mut Unicorn<Guest>, sw: &Switch) -> Result<(), EmuErro
     load_current_window(uc).map_err(|b| {
         EmuError::Internal(format!("cannot load task {}'s current window from its stack at {:#x}", sw.to, b.addr))
     })?;
-    let (result, second) = match &sw.resume {
-        Resume::Return(r) => (Some(*r), None),
-        Resume::ReturnPair(v, v1) => (Some(Ok(*v)), Some(*v1)),
-        _ => (None, None),
-    };
-    if let Some(r) = &result {
+    if let Some((r, second)) = sw.resume.result() {
         // The task slept with PC on its `ta`: the syscall returns now, after it.
         let env = uc.get_data().env();
         let (pc, ccr) = (env.pc(), env.ccr() & !(CCR_ICC_C | CCR_XCC_C));
-        write_result(uc, r, ccr)?;
+        write_result(uc, &r, ccr)?;
         if let Some(v1) = second {
             uc.reg_write(window_reg_id(1), v1).op("write o1")?;
         }
@@ -143,11 +138,7 @@ pub(super) fn switch(uc: &mut Unicorn<Guest>, sw: &Switch) -> Result<(), EmuErro
         g.patches_pid = pid;
     }
     g.state.flush_tlb = true;
-    g.slice_end = if g.kernel.threads.alone() {
-        u64::MAX
-    } else {
-        g.state.stats.instructions.saturating_add(g.kernel.threads.next_slice())
-    };
+    g.slice_end = g.kernel.threads.slice_end(g.state.stats.instructions);
     Ok(())
 }
 

@@ -163,6 +163,16 @@ impl Threads {
         self.rng.gen_range(q / 2..q + q / 2)
     }
 
+    /// The instruction count at which the slice of a thread starting now (at `now`) ends:
+    /// never while it is the only thread.
+    pub fn slice_end(&mut self, now: u64) -> u64 {
+        if self.alone() {
+            u64::MAX
+        } else {
+            now.saturating_add(self.next_slice())
+        }
+    }
+
     /// Whether the scheduler switches at this syscall's return anyway (seeded: one time in
     /// four), so that threads interleave at syscalls as well as at time slices.
     pub fn preempt_at_syscall(&mut self) -> bool {
@@ -315,15 +325,7 @@ impl Kernel {
             let _ = uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(a.child_tid), &tid_bytes);
         }
         self.threads.next_tid += 1;
-        let state = ThreadState {
-            signals: self.signals.new_thread(),
-            mte: self.mte,
-            adi: crate::adi::AdiState { deferred: None, ..self.adi },
-            uaccess: self.uaccess,
-            clear_child_tid: if a.flags & CLONE_CHILD_CLEARTID != 0 { a.child_tid } else { 0 },
-            robust_list: 0,
-            current_sp: 0,
-        };
+        let state = self.child_thread(self.signals.new_thread(), &a);
         let since = self.threads.clock;
         let pid = self.config.pid;
         self.threads.parked.insert(tid, Parked { pid, state, wait: None, resume: Resume::Continue, since });
@@ -408,6 +410,21 @@ impl Kernel {
         if uaccess::write_user(&mut self.mm, self.uaccess, UserAddr(uaddr), &bytes).is_ok() && val & FUTEX_WAITERS != 0
         {
             let _ = self.futex_wake(uaddr, 1, u32::MAX);
+        }
+    }
+
+    /// A new thread's or forked child's state: the creator's tag-check state and user-access
+    /// mode, `signals`, no robust list, and CLONE_CHILD_CLEARTID's address.
+    pub(crate) fn child_thread(&self, signals: ThreadSignals, a: &CloneArgs) -> ThreadState {
+        let clear = a.flags & clone_flags::CLONE_CHILD_CLEARTID != 0;
+        ThreadState {
+            signals,
+            mte: self.mte,
+            adi: crate::adi::AdiState { deferred: None, ..self.adi },
+            uaccess: self.uaccess,
+            clear_child_tid: if clear { a.child_tid } else { 0 },
+            robust_list: 0,
+            current_sp: 0,
         }
     }
 

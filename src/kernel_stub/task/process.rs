@@ -9,7 +9,7 @@
 //! family (parent, group, session) and, once it has exited, its status until the parent
 //! reaps it.
 
-use super::{Parked, Resume, Spawn, ThreadState, Tid};
+use super::{Parked, Resume, Spawn, Tid};
 use crate::addr::UserAddr;
 use crate::arch::StructWriter;
 use crate::kernel_stub::errno::{Errno, KResult};
@@ -245,15 +245,7 @@ impl Kernel {
                 vfork_parent: vfork.then_some(self.config.pid),
             },
         );
-        let thread = ThreadState {
-            signals: self.signals.fork_thread(),
-            mte: self.mte,
-            adi: crate::adi::AdiState { deferred: None, ..self.adi },
-            uaccess: self.uaccess,
-            clear_child_tid: if a.flags & CLONE_CHILD_CLEARTID != 0 { a.child_tid } else { 0 },
-            robust_list: 0,
-            current_sp: 0,
-        };
+        let thread = self.child_thread(self.signals.fork_thread(), &a);
         self.threads.clock += 1;
         let since = self.threads.clock;
         self.threads

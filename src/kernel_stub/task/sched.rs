@@ -91,6 +91,18 @@ pub enum Resume {
     ReturnPair(u64, u64),
 }
 
+impl Resume {
+    /// What the interrupted syscall returns, if it returns now: the value and, for a
+    /// syscall with a second result, that too.
+    pub fn result(&self) -> Option<(KResult<u64>, Option<u64>)> {
+        match self {
+            Resume::Return(r) => Some((*r, None)),
+            Resume::ReturnPair(v, v1) => Some((Ok(*v), Some(*v1))),
+            _ => None,
+        }
+    }
+}
+
 /// A context switch the scheduler decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Switch {
