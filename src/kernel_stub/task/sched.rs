@@ -40,9 +40,9 @@ pub enum WaitOn {
     Poll(Vec<(OpenFile, u16)>),
     /// Only the deadline (nanosleep).
     Sleep,
-    /// The vfork child `child` has exec'd or exited (gave the address space back). Only a
-    /// fatal signal would end this wait (wait_for_vfork_done is killable): other signals
-    /// wait.
+    /// The vfork child `child` has exec'd or exited (gave the address space back). Signals
+    /// do not end this wait: they stay pending until it is over (Linux's is killable, so a
+    /// SIGKILL would end it at once; tagmmu delivers it when the child is done).
     Vfork {
         /// The child.
         child: u32,
