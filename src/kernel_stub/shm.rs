@@ -63,10 +63,24 @@ pub struct ShmTable {
     attaches: BTreeMap<u64, (u32, u64)>,
 }
 
+/// One process's attachments: attach address → (segment id, mapped length).
+pub type Attaches = BTreeMap<u64, (u32, u64)>;
+
 impl ShmTable {
-    /// Does the running process have segments attached?
-    pub fn has_attaches(&self) -> bool {
-        !self.attaches.is_empty()
+    /// fork: the child's attachments, a copy of the running process's (each segment counts
+    /// one more attach, as shm_open does for the child's copy of the mapping).
+    pub(crate) fn fork_attaches(&mut self) -> Attaches {
+        for (id, _) in self.attaches.values() {
+            if let Some(s) = self.segments.get_mut(id) {
+                s.nattch += 1;
+            }
+        }
+        self.attaches.clone()
+    }
+
+    /// Context switch between processes: the running process's attachments become `other`.
+    pub(crate) fn swap_attaches(&mut self, other: &mut Attaches) {
+        std::mem::swap(&mut self.attaches, other);
     }
 
     /// The segment `id`.
@@ -152,13 +166,19 @@ impl Kernel {
         Ok(at)
     }
 
-    /// exec: the segments' memory lives in the address space exec replaces, so tagmmu drops
-    /// them (Linux keeps a segment until IPC_RMID; a notice says when one is lost).
-    pub fn shm_exec(&mut self) {
-        if !self.shm.segments.is_empty() {
-            self.notice("System V shared-memory segments do not survive exec in tagmmu (not modelled): dropped".into());
+    /// exec and exit (exit_shm, and exec's release of the old address space): the running
+    /// process's attachments go; a segment marked for removal goes with its last one. The
+    /// segments themselves stay until IPC_RMID, as in Linux (their memory is the machine's).
+    pub fn shm_detach_all(&mut self) {
+        let attaches = std::mem::take(&mut self.shm.attaches);
+        for (id, _) in attaches.into_values() {
+            if let Some(s) = self.shm.segments.get_mut(&id) {
+                s.nattch -= 1;
+                if s.removed && s.nattch == 0 {
+                    self.destroy_shm(id);
+                }
+            }
         }
-        self.shm = Default::default();
     }
 
     /// `shmdt(shmaddr)`.

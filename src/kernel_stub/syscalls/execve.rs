@@ -183,7 +183,7 @@ impl Kernel {
         let model = self.uaccess.model;
         self.uaccess = Default::default();
         self.uaccess.model = model;
-        self.shm_exec();
+        self.shm_detach_all();
         self.comm = req.name.chars().take(15).collect();
         self.exe_path = req.path.clone();
     }

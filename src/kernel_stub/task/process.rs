@@ -57,6 +57,8 @@ pub(crate) struct ProcessState {
     /// `mm` is an empty placeholder: the address space is lent to (or borrowed from) the
     /// vfork partner that holds it.
     mm_lent: bool,
+    /// Its System V shared-memory attachments.
+    shm_attaches: crate::kernel_stub::shm::Attaches,
     pub(crate) signals: SignalState,
     rlimits: Rlimits,
     comm: String,
@@ -173,8 +175,8 @@ impl Kernel {
     /// space, on the stack it was given, while the parent sleeps until the child execs or
     /// exits; the address space goes back to the parent then). The flags Linux allows there
     /// are checked; what tagmmu does not model (CLONE_VM without CLONE_VFORK, shared
-    /// descriptor or handler tables, namespaces, pidfds, SysV shm attachments across fork) is
-    /// refused with a notice.
+    /// descriptor or handler tables, namespaces, pidfds) is refused with a notice. System V
+    /// shared-memory attachments are inherited.
     pub(crate) fn fork_process(&mut self, a: CloneArgs) -> KResult<u64> {
         use clone_flags::*;
         let vfork = a.flags & (CLONE_VM | CLONE_VFORK) == CLONE_VM | CLONE_VFORK;
@@ -192,12 +194,6 @@ impl Kernel {
                  or namespaces: returning -ENOSYS",
                 a.flags
             ));
-            return Err(Errno::ENOSYS);
-        }
-        if self.shm.has_attaches() {
-            self.notice(
-                "fork of a process with System V shared memory attached is not modelled: returning -ENOSYS".into(),
-            );
             return Err(Errno::ENOSYS);
         }
         if self.live_processes() as u64 >= self.rlimits.0[6].0.min(4096) {
@@ -225,6 +221,7 @@ impl Kernel {
         let state = ProcessState {
             mm,
             mm_lent: vfork,
+            shm_attaches: self.shm.fork_attaches(),
             signals: self.signals.fork(),
             rlimits: self.rlimits.clone(),
             comm: self.comm.clone(),
@@ -326,6 +323,7 @@ impl Kernel {
         // when the real one stayed in place.
         next.mm_lent = keep;
         self.signals.swap_process(&mut next.signals);
+        self.shm.swap_attaches(&mut next.shm_attaches);
         std::mem::swap(&mut self.rlimits, &mut next.rlimits);
         std::mem::swap(&mut self.comm, &mut next.comm);
         std::mem::swap(&mut self.exe_path, &mut next.exe_path);
@@ -356,6 +354,7 @@ impl Kernel {
         if !self.end_vfork() {
             self.mm.exit_process();
         }
+        self.shm_detach_all();
         self.vfs.exit_process();
         // Orphans go to init (which reaps the zombies among them).
         let orphans: Vec<u32> = self.procs.iter().filter(|(_, p)| p.ppid == pid).map(|(&c, _)| c).collect();
@@ -642,5 +641,27 @@ mod tests {
         let mut b = [0u8; 5];
         k.mm.read_kernel(a, &mut b).unwrap();
         assert_eq!(&b, b"child", "the child wrote the parent's memory");
+    }
+
+    #[test]
+    fn sysv_shm_attachments_are_inherited_and_dropped_at_exit() {
+        let mut k = Kernel::new(Arch::Arm64, KernelConfig::default());
+        let parent = k.config.pid;
+        let id = k.shmget(0, 4096, 0o1600).unwrap();
+        let at = k.shmat(id, 0, 0).unwrap();
+        k.mm.write_kernel(at, b"parent").unwrap();
+        let child = fork(&mut k);
+        assert_eq!(k.shm.get(id as u32).unwrap().nattch, 2, "the child's attachment counts");
+        run_process(&mut k, child);
+        let mut b = [0u8; 6];
+        k.mm.read_kernel(at, &mut b).unwrap();
+        assert_eq!(&b, b"parent");
+        k.mm.write_kernel(at, b"child!").unwrap();
+        k.exit_process(ExitStatus::Exited(0));
+        assert_eq!(k.shm.get(id as u32).unwrap().nattch, 1, "its attachment went with it");
+        run_process(&mut k, parent);
+        k.mm.read_kernel(at, &mut b).unwrap();
+        assert_eq!(&b, b"child!", "one segment for both");
+        assert_eq!(k.shmdt(at), Ok(0));
     }
 }
