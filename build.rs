@@ -71,21 +71,45 @@ fn newer(src: &Path, out: &Path) -> bool {
 /// crate is pinned to it in Cargo.toml).
 const UNICORN_VERSION: &str = "2.1.5";
 
-/// The unicorn-engine-sys sources: `TAGMMU_UNICORN_SRC`, else the crate in Cargo's registry.
+/// The unicorn-engine-sys sources: `TAGMMU_UNICORN_SRC`, else the crate in Cargo's registry,
+/// else wherever Cargo resolved it from (a `vendor/` directory, a path or git source:
+/// `cargo metadata --offline --locked` names its manifest).
 fn unicorn_src() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("TAGMMU_UNICORN_SRC") {
         return Some(PathBuf::from(p));
     }
+    let has_sources = |p: &Path| p.join("qemu/target/sparc/cpu.h").exists();
     let home = std::env::var("CARGO_HOME")
         .map(PathBuf::from)
-        .or_else(|_| std::env::var("HOME").map(|h| Path::new(&h).join(".cargo")))
-        .ok()?;
+        .or_else(|_| std::env::var("HOME").map(|h| Path::new(&h).join(".cargo")));
     let name = format!("unicorn-engine-sys-{UNICORN_VERSION}");
-    std::fs::read_dir(home.join("registry/src"))
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().join(&name))
-        .find(|p| p.join("qemu/target/sparc/cpu.h").exists())
+    let in_registry = home.ok().and_then(|home| {
+        std::fs::read_dir(home.join("registry/src"))
+            .ok()?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join(&name))
+            .find(|p| has_sources(p))
+    });
+    in_registry.or_else(|| unicorn_src_from_metadata().filter(|p| has_sources(p)))
+}
+
+/// Where `cargo metadata` says unicorn-engine-sys's manifest is (offline: it only reads what
+/// the build already resolved).
+fn unicorn_src_from_metadata() -> Option<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let manifest = Path::new(&std::env::var("CARGO_MANIFEST_DIR").ok()?).join("Cargo.toml");
+    let out = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--offline", "--locked", "--manifest-path"])
+        .arg(&manifest)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let json = String::from_utf8_lossy(&out.stdout);
+    json.split("\"manifest_path\":\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|p| p.contains("unicorn-engine-sys"))
+        .find_map(|p| Path::new(p).parent().map(Path::to_path_buf))
 }
 
 /// unicorn-engine-sys's CMake build directory (its generated config headers), next to ours
@@ -109,8 +133,8 @@ fn sparc_offsets(out_dir: &Path) {
     println!("cargo:rerun-if-env-changed=TAGMMU_UNICORN_SRC");
     let src = unicorn_src().unwrap_or_else(|| {
         panic!(
-            "cannot find the unicorn-engine-sys {UNICORN_VERSION} sources (looked in $CARGO_HOME/registry/src); \
-             set TAGMMU_UNICORN_SRC to the crate's directory"
+            "cannot find the unicorn-engine-sys {UNICORN_VERSION} sources (looked in $CARGO_HOME/registry/src \
+             and where `cargo metadata --offline --locked` puts them); set TAGMMU_UNICORN_SRC to the crate's directory"
         )
     });
     let build = unicorn_build_dir(out_dir).unwrap_or_else(|| {
