@@ -52,5 +52,17 @@ install_missing() {
 if [ ${#missing[@]} -ne 0 ]; then
   install_missing
 fi
+# Headless Chromium for the report page's browser test (tests/report_page.rs). Debian ships it
+# as `chromium`; Ubuntu's apt only has a snap wrapper, so there point TAGMMU_CHROMIUM at a
+# Chromium or Chrome binary instead.
+if [ -z "${TAGMMU_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && apt-cache show chromium >/dev/null 2>&1 \
+      && apt-cache policy chromium 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    missing=(chromium)
+    install_missing
+  else
+    echo "setup: no chromium package here: the browser test needs TAGMMU_CHROMIUM=/path/to/chromium" >&2
+  fi
+fi
 # The third-party differential corpus (busybox-static for arm64), fetched, not committed.
 "$(dirname "$0")/fetch-corpus.sh"

@@ -140,6 +140,11 @@ struct RunArgs {
     /// prints it) or JUnit XML, on stdout. With one file and no format, the run's own output.
     #[arg(long, value_enum)]
     format: Option<SuiteFormat>,
+    /// Also write a self-contained HTML report page here: per kernel-loop pass, a picture of
+    /// the buffer's granules with the narrative, the verdict and the proof; several scenarios
+    /// side by side.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Worker threads for several scenarios (default: one per core).
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
@@ -417,8 +422,10 @@ fn run(a: RunArgs) -> ExitCode {
             }
         }
     } else {
+        use std::io::IsTerminal;
+        let style = tagmmu::tagmap::terminal::Style::for_output(std::io::stderr().is_terminal());
         for l in &outcome.result.loops {
-            eprint!("{}", l.narrative());
+            eprint!("{}", tagmmu::tagmap::terminal::narrative_with_maps(l, style));
         }
         for d in &outcome.result.direct_io {
             eprint!("{}", d.narrative());
@@ -437,6 +444,15 @@ fn run(a: RunArgs) -> ExitCode {
         }
         let verdict = if outcome.passed() { "PASS" } else { "FAIL" };
         eprintln!("scenario {}: {verdict} (exit status {})", outcome.name, outcome.result.exit_code());
+    }
+    if let Some(html) = &a.html {
+        let path = a.scenarios[0].display().to_string();
+        let column =
+            tagmmu::report_page::Column { name: &outcome.name, path: &path, outcome: Some(&outcome), error: None };
+        if let Err(e) = write_page(html, &format!("tagmmu: {}", outcome.name), &[column]) {
+            eprintln!("tagmmu: {e}");
+            return ExitCode::from(2);
+        }
     }
     if outcome.passed() {
         ExitCode::SUCCESS
@@ -460,7 +476,8 @@ fn run_suite(a: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let opts = suite::SuiteOptions { kernel: a.kernel, allow_host_paths: a.allow_host_paths };
+    let opts =
+        suite::SuiteOptions { kernel: a.kernel, allow_host_paths: a.allow_host_paths, keep_outcomes: a.html.is_some() };
     // Drawn only when stderr is a terminal.
     let bar = indicatif::ProgressBar::new(files.len() as u64);
     bar.set_style(
@@ -475,7 +492,43 @@ fn run_suite(a: RunArgs) -> ExitCode {
         SuiteFormat::Junit => suite::junit(&results),
     };
     print!("{out}");
+    if let Some(html) = &a.html {
+        let paths: Vec<String> = results.iter().map(|r| r.path.display().to_string()).collect();
+        let errors: Vec<Option<String>> = results
+            .iter()
+            .map(|r| match &r.status {
+                suite::SuiteStatus::Error(e) => Some(e.clone()),
+                _ => None,
+            })
+            .collect();
+        let columns: Vec<tagmmu::report_page::Column> = results
+            .iter()
+            .zip(paths.iter().zip(&errors))
+            .map(|(r, (path, error))| tagmmu::report_page::Column {
+                name: &r.name,
+                path,
+                outcome: r.outcome.as_deref(),
+                error: error.as_deref(),
+            })
+            .collect();
+        let names: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
+        if let Err(e) = write_page(html, &format!("tagmmu: {}", names.join(" vs ")), &columns) {
+            eprintln!("tagmmu: {e}");
+            return ExitCode::from(2);
+        }
+    }
     ExitCode::from(suite::exit_status(&results))
+}
+
+/// Write the report page for `columns` to `path`, and say where it is.
+fn write_page(path: &std::path::Path, title: &str, columns: &[tagmmu::report_page::Column]) -> Result<(), String> {
+    let page = tagmmu::report_page::page(title, columns);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, page).map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!("tagmmu: report page written to {}", path.display());
+    Ok(())
 }
 
 /// `--memory SIZE`.

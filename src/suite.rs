@@ -32,6 +32,8 @@ pub struct SuiteResult {
     pub status: SuiteStatus,
     /// Wall time.
     pub time: Duration,
+    /// The whole run, when [`SuiteOptions::keep_outcomes`] asked for it (a report page draws it).
+    pub outcome: Option<Box<scenario::Outcome>>,
 }
 
 impl SuiteResult {
@@ -48,6 +50,8 @@ pub struct SuiteOptions {
     pub kernel: Option<KernelVersion>,
     /// Let scenarios read host files outside their directories.
     pub allow_host_paths: bool,
+    /// Keep each scenario's whole run in its result ([`SuiteResult::outcome`]).
+    pub keep_outcomes: bool,
 }
 
 /// Errors of collecting the files.
@@ -104,7 +108,13 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), SuiteError> {
 pub fn run_one(path: &Path, opts: &SuiteOptions) -> SuiteResult {
     let started = Instant::now();
     let file_name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let done = |name: String, status| SuiteResult { path: path.to_path_buf(), name, status, time: started.elapsed() };
+    let done = |name: String, status| SuiteResult {
+        path: path.to_path_buf(),
+        name,
+        status,
+        time: started.elapsed(),
+        outcome: None,
+    };
     let mut loaded = match scenario::load(path) {
         Ok(l) => l,
         Err(e) => return done(file_name, SuiteStatus::Error(e.to_string())),
@@ -115,8 +125,14 @@ pub fn run_one(path: &Path, opts: &SuiteOptions) -> SuiteResult {
     loaded.allow_host_paths = opts.allow_host_paths;
     let name = loaded.scenario.name.clone().unwrap_or_else(|| file_name.clone());
     match loaded.run(false) {
-        Ok(o) if o.passed() => done(name, SuiteStatus::Passed),
-        Ok(o) => done(name, SuiteStatus::Failed(o.checks.into_iter().filter(|c| !c.ok).collect())),
+        Ok(o) => {
+            let status = if o.passed() {
+                SuiteStatus::Passed
+            } else {
+                SuiteStatus::Failed(o.checks.iter().filter(|c| !c.ok).cloned().collect())
+            };
+            SuiteResult { outcome: opts.keep_outcomes.then(|| Box::new(o)), ..done(name, status) }
+        }
         Err(e) => done(name, SuiteStatus::Error(e.to_string())),
     }
 }
@@ -294,7 +310,13 @@ mod tests {
     fn results() -> Vec<SuiteResult> {
         let t = Duration::from_millis(1500);
         vec![
-            SuiteResult { path: "a.yaml".into(), name: "alpha".into(), status: SuiteStatus::Passed, time: t },
+            SuiteResult {
+                path: "a.yaml".into(),
+                name: "alpha".into(),
+                status: SuiteStatus::Passed,
+                time: t,
+                outcome: None,
+            },
             SuiteResult {
                 path: "b.yaml".into(),
                 name: "beta # 2".into(),
@@ -305,12 +327,14 @@ mod tests {
                     ok: false,
                 }]),
                 time: t,
+                outcome: None,
             },
             SuiteResult {
                 path: "c.yaml".into(),
                 name: "c".into(),
                 status: SuiteStatus::Error("bad \"file\"".into()),
                 time: t,
+                outcome: None,
             },
         ]
     }

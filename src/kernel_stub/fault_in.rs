@@ -136,13 +136,17 @@ fn probe_ctx(ctx: UaccessCtx) -> UaccessCtx {
 
 /// `__put_user(0, addr)`: store one zero byte. True on success.
 pub fn put_user_byte(mm: &mut AddressSpace, ctx: UaccessCtx, addr: u64) -> bool {
-    uaccess::put_user(mm, probe_ctx(ctx), UserAddr(addr), &[0]).is_ok()
+    let ok = uaccess::put_user(mm, probe_ctx(ctx), UserAddr(addr), &[0]).is_ok();
+    mm.note_probe(addr, true, ok);
+    ok
 }
 
 /// `__get_user(c, addr)`: load one byte. True on success.
 pub fn get_user_byte(mm: &mut AddressSpace, ctx: UaccessCtx, addr: u64) -> bool {
     let mut b = [0u8];
-    uaccess::get_user(mm, probe_ctx(ctx), UserAddr(addr), &mut b).is_ok()
+    let ok = uaccess::get_user(mm, probe_ctx(ctx), UserAddr(addr), &mut b).is_ok();
+    mm.note_probe(addr, false, ok);
+    ok
 }
 
 /// One probe of the fault-in loops: a zero-byte store when faulting in for writing, else a

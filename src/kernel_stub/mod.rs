@@ -80,6 +80,9 @@ pub struct KernelConfig {
     pub loop_budget: u64,
     /// What to do with a proven live-lock.
     pub livelock_action: crate::kernel_stub::loops::LivelockAction,
+    /// Keep pictures of the user buffer and the fault-in probes of each kernel-loop pass
+    /// ([`loops::BufferPicture`]); sweeps turn them off for speed.
+    pub loop_pictures: bool,
     /// The guest's clocks.
     pub clock: GuestClock,
     /// The most address space the guest's mappings may reserve, in bytes (see
@@ -128,6 +131,7 @@ impl Default for KernelConfig {
             cap_sys_admin: true,
             loop_budget: 100_000,
             livelock_action: Default::default(),
+            loop_pictures: true,
             clock: GuestClock::default(),
             memory_limit: mm::limit::default_memory_limit(),
         }

@@ -21,6 +21,9 @@ pub struct Check {
 pub struct Outcome {
     /// Scenario name.
     pub name: String,
+    /// What the scenario says it shows (its `description`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// The run.
     pub result: RunResult,
     /// The checks, in order.

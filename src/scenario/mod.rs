@@ -130,7 +130,7 @@ impl LoadedScenario {
         let result = machine::run(&cfg)
             .map_err(|source| ScenarioError::Machine { path: self.path.display().to_string(), source })?;
         let checks = self.scenario.expect.as_ref().map(|e| check(e, &result)).unwrap_or_default();
-        Ok(Outcome { name: self.name(), result, checks })
+        Ok(Outcome { name: self.name(), description: self.scenario.description.clone(), result, checks })
     }
 }
 

@@ -371,13 +371,13 @@ pub fn search_tree(len: u64) -> Tree {
 
 /// Run `p` with a pass budget of `budget` per loop, as point `index` of the sweep `sweep`.
 pub fn run_point(p: &Point, budget: u64, sweep: &str, index: u64) -> PointResult {
-    let run = execute(p, budget);
+    let run = execute(p, budget, false);
     classify(p, &run, sweep, index)
 }
 
 /// The point's narrative: every direct-I/O request and kernel loop of its syscall, told.
 pub fn narrate(p: &Point, budget: u64) -> String {
-    let run = execute(p, budget);
+    let run = execute(p, budget, true);
     let mut s = String::new();
     for d in &run.kernel.dio_reports {
         s.push_str(&d.narrative());
@@ -396,7 +396,8 @@ struct Run {
     bytes_moved: u64,
 }
 
-fn execute(p: &Point, budget: u64) -> Run {
+/// Run `p`; `pictures`: keep the loops' buffer pictures (for a narrative).
+fn execute(p: &Point, budget: u64, pictures: bool) -> Run {
     let probe = p.fault_in.probe(p.arch).unwrap_or(SubpageProbe::Generic);
     let tb = Testbed { arch: p.arch, version: p.kernel, probe, mode: p.mode };
     let page = p.arch.page_size();
@@ -404,6 +405,7 @@ fn execute(p: &Point, budget: u64) -> Run {
     let pages = (p.align + len).div_ceil(page).max(1);
     let spec = BufferSpec { pages, offset: p.align, bad: p.bad_offset, absent: p.absent, bad_tag: p.bad_tag };
     let (mut k, ubuf) = kernel_with_buffer(&tb, &spec, budget);
+    k.config.loop_pictures = pictures;
     // arm64 copies with its copy routine, access by access; SPARC's copy fixups are not
     // modelled, so SPARC copies are byte-exact.
     k.uaccess.model = match p.arch {

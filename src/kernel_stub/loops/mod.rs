@@ -15,16 +15,18 @@
 
 pub mod iomap_write;
 pub mod perform_write;
+pub mod picture;
 pub mod report;
 
 use serde::Serialize;
 
 use crate::kernel_stub::fault_in::FaultInFn;
 use crate::kernel_stub::livelock::{LoopWatch, Watch};
-use crate::kernel_stub::mm::{Access, AddressSpace, Prot};
+use crate::kernel_stub::mm::{Access, AddressSpace, Prot, UserProbe};
 use crate::kernel_stub::uaccess::UaccessCtx;
 use crate::kernel_stub::Kernel;
 
+pub use picture::BufferPicture;
 pub use report::{LivelockAction, LoopReport, LoopTiming, Verdict};
 
 /// Which way a copy goes.
@@ -145,6 +147,18 @@ pub struct PassLog {
     pub events: Vec<LoopEvent>,
     /// The position at the end of the pass.
     pub position_after: u64,
+    /// The user buffer at the start of the pass (the first [`picture::MAX_PICTURED_PASSES`]
+    /// passes, when the kernel keeps pictures: [`crate::kernel_stub::KernelConfig::loop_pictures`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<BufferPicture>,
+    /// The one-byte probes of the pass's `fault_in_*()` calls, in order (recorded with the
+    /// pictures).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<UserProbe>,
+    /// A digest of the loop's complete state at the start of the pass (what the live-lock
+    /// proof compares), while the proof watches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_digest: Option<u64>,
 }
 
 /// A kernel loop that can be run one pass at a time.
@@ -223,23 +237,58 @@ impl Kernel {
     pub fn run_kernel_loop(&mut self, l: &mut dyn KernelLoop) -> LoopEnd {
         let mut watch = LoopWatch::new(self.config.loop_budget);
         let mut report = LoopReport::new(l, self);
+        let pictures = self.config.loop_pictures;
+        let ubuf = l.user_ranges().first().copied();
         let outcome = loop {
             let t = std::time::Instant::now();
-            let watched = if watch.watching() { watch.observe(&self.kernel_loop_state(l)) } else { watch.count() };
+            let (watched, digest) = if watch.watching() {
+                let state = self.kernel_loop_state(l);
+                (watch.observe(&state), Some(state_digest(&state)))
+            } else {
+                (watch.count(), None)
+            };
             report.timing.proof_ns += t.elapsed().as_nanos() as u64;
+            let pictured = pictures && report.passes.len() < picture::MAX_PICTURED_PASSES;
+            let picture = match ubuf {
+                Some((start, len)) if pictured || (pictures && watched != Watch::Running) => {
+                    Some(self.buffer_picture(start, len))
+                }
+                _ => None,
+            };
             match watched {
                 Watch::Running => {}
-                Watch::Livelock(cycle) => break Verdict::Livelock { cycle },
-                Watch::BudgetExhausted => break Verdict::BudgetExhausted,
+                Watch::Livelock(cycle) => {
+                    (report.end_picture, report.end_state_digest) = (picture, digest);
+                    break Verdict::Livelock { cycle };
+                }
+                Watch::BudgetExhausted => {
+                    (report.end_picture, report.end_state_digest) = (picture, digest);
+                    break Verdict::BudgetExhausted;
+                }
             }
             let t = std::time::Instant::now();
             let mut events = Vec::new();
             let position = l.position();
-            let end = l.step(self, &mut events);
-            report.timing.passes_ns += t.elapsed().as_nanos() as u64;
             let pass = report.passes.len() as u64;
-            report.passes.push(PassLog { pass, position, events, position_after: l.position() });
+            if pictured {
+                self.mm.record_probes();
+            }
+            let end = l.step(self, &mut events);
+            let probes = self.mm.take_probes();
+            report.timing.passes_ns += t.elapsed().as_nanos() as u64;
+            report.passes.push(PassLog {
+                pass,
+                position,
+                events,
+                position_after: l.position(),
+                before: picture,
+                probes,
+                state_digest: digest,
+            });
             if let PassEnd::Done(ret) = end {
+                if let Some((start, len)) = ubuf.filter(|_| pictures) {
+                    report.end_picture = Some(self.buffer_picture(start, len));
+                }
                 break Verdict::Completed { ret };
             }
         };
@@ -266,6 +315,12 @@ impl Kernel {
         self.loop_reports.push(report);
         end
     }
+}
+
+/// A digest of a loop's complete state (FNV-1a, 64 bits): equal states have equal digests,
+/// so the report can show the two states the proof found equal.
+pub fn state_digest(state: &[u8]) -> u64 {
+    state.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 impl LoopEnd {

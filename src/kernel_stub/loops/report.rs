@@ -119,16 +119,25 @@ pub struct LoopReport {
     /// comparing states to bound its memory).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watch_note: Option<String>,
+    /// The user buffer when the loop ended: after its last pass, or, for a proven live-lock,
+    /// the state the proof found equal to the one before pass `cycle.first_pass`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_picture: Option<super::BufferPicture>,
+    /// The digest of the loop's state where the proof stopped (see [`super::state_digest`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_state_digest: Option<u64>,
 }
 
 impl LoopReport {
     /// An empty report for `l` about to run on `k`.
     pub fn new(l: &dyn KernelLoop, k: &Kernel) -> LoopReport {
         let probe = k.subpage_probe();
-        let flavour = match probe {
-            SubpageProbe::Arm64Mte => "arm64",
-            SubpageProbe::SparcAdi => "sparc-adi",
-            SubpageProbe::Generic => "generic",
+        // The machine and the sub-page probe its kernel has (`probe_subpage_writeable()`).
+        let flavour = match (k.arch, probe) {
+            (crate::arch::Arch::Arm64, SubpageProbe::Arm64Mte) => "arm64 MTE",
+            (crate::arch::Arch::Arm64, _) => "arm64 MTE, generic kernel without the MTE probe",
+            (_, SubpageProbe::SparcAdi) => "sparc64 ADI, with tagmmu's ADI probe",
+            (_, _) => "sparc64 ADI, upstream: no sub-page probe",
         };
         let (ubuf, buf_size) = l.user_ranges().first().copied().unwrap_or((0, 0));
         LoopReport {
@@ -151,6 +160,8 @@ impl LoopReport {
             adi: k.arch == crate::arch::Arch::Sparc64,
             signal_check: l.signal_check().map(String::from),
             watch_note: None,
+            end_picture: None,
+            end_state_digest: None,
         }
     }
 
@@ -262,14 +273,29 @@ impl LoopReport {
 
     /// The loop told pass by pass in plain words, for people who have never heard of MTE.
     pub fn narrative(&self) -> String {
+        let parts = self.narrative_parts();
+        let mut s = parts.header;
+        for p in &parts.passes {
+            s.push_str(p);
+        }
+        s.push_str(&parts.footer);
+        s
+    }
+
+    /// The narrative in pieces, so that pictures can go between the passes: the heading, each
+    /// pass's lines (in the order of [`LoopReport::passes`]), and the verdict with the counts.
+    pub fn narrative_parts(&self) -> NarrativeParts {
         use std::fmt::Write;
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "== {} on Linux {}: user buffer at {:#x}, {} bytes",
-            self.name, self.kernel, self.ubuf, self.buf_size
+        let header = format!(
+            "== {} on Linux {}: user buffer at {}, {} bytes\n",
+            self.name,
+            self.kernel,
+            super::picture::split_pointer(self.ubuf, if self.adi { 60 } else { 56 }),
+            self.buf_size
         );
+        let mut passes = Vec::new();
         for p in &self.passes {
+            let mut s = String::new();
             let mut first = true;
             // Copies that completed are listed when there are few; many are summed up once.
             let complete =
@@ -295,27 +321,33 @@ impl LoopReport {
                             (true, r) => format!("it returned {r} (-EFAULT)"),
                             (false, r) => format!("it reported {r} bytes it could not fault in"),
                         };
-                        format!("{}({start:#x}, {len}) {}; {res}.", func.name(), func.how(self.probe))
+                        format!("{}({}, {len}) {}; {res}.", func.name(), self.pointer(*start), func.how(self.probe))
                     }
                     LoopEvent::Copy { func, what, dir, start, len, copied, fault } => {
                         let (verb, prep) = match dir {
                             CopyDir::ToUser => ("copying", "to"),
                             CopyDir::FromUser => ("copying", "from"),
                         };
+                        let start = self.pointer(*start);
                         match fault {
                             Some(f) => format!(
-                                "{verb} {what} {prep} {start:#x} ({func}, page faults disabled) stopped after {copied} of {len} bytes; the access at {:#x} faulted{}.",
+                                "{verb} {what} {prep} {start} ({func}, page faults disabled) stopped after {copied} of {len} bytes; the access at {:#x} faulted{}.",
                                 f.addr,
                                 self.tag_words(f)
                             ),
-                            None => format!("{verb} {what} {prep} {start:#x} ({func}, page faults disabled): {copied} of {len} bytes."),
+                            None => format!("{verb} {what} {prep} {start} ({func}, page faults disabled): {copied} of {len} bytes."),
                         }
                     }
                     LoopEvent::Note { text } => text.clone(),
                 };
                 let _ = writeln!(s, "{lead}{line}");
             }
+            if first {
+                let _ = writeln!(s, "pass {}: (nothing logged)", p.pass);
+            }
+            passes.push(s);
         }
+        let mut s = String::new();
         let verdict = match &self.verdict {
             Verdict::Livelock { .. } => "LIVE-LOCK",
             Verdict::Completed { .. } => "completed",
@@ -338,9 +370,25 @@ impl LoopReport {
             };
             let _ = writeln!(
                 s,
-                "note: {real}; tagmmu ends it with the machine's `livelock` action (SIGKILL by default, or the errno `livelock: {{action: fail}}` names)."
+                "note: {real}; tagmmu ends it with the machine's `livelock` action (SIGKILL by default, or the errno `livelock: {{action: fail}}` names): the kill and that errno are tagmmu's, not Linux's."
             );
         }
-        s
+        NarrativeParts { header, passes, footer: s }
     }
+
+    /// A user pointer as tagmmu shows pointers to people: `TAG:ADDRESS`.
+    pub fn pointer(&self, ptr: u64) -> String {
+        super::picture::split_pointer(ptr, if self.adi { 60 } else { 56 })
+    }
+}
+
+/// [`LoopReport::narrative_parts`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NarrativeParts {
+    /// The heading line.
+    pub header: String,
+    /// Each pass's lines.
+    pub passes: Vec<String>,
+    /// The verdict, its reason, the counts and the notes.
+    pub footer: String,
 }

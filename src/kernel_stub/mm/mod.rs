@@ -183,7 +183,24 @@ pub struct AddressSpace {
     /// its TLB.
     generation: u64,
     stats: MmStats,
+    /// The one-byte probes of `fault_in_*()` since [`AddressSpace::record_probes`], when
+    /// recording (the kernel loops' pictures show them).
+    probes: Option<Vec<UserProbe>>,
 }
+
+/// One probe of a `fault_in_*()` function: a one-byte user load or store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct UserProbe {
+    /// The byte probed (untagged).
+    pub addr: u64,
+    /// A store (`__put_user`) rather than a load (`__get_user`).
+    pub write: bool,
+    /// It succeeded.
+    pub ok: bool,
+}
+
+/// Probes recorded per loop pass at most (a fault-in over a huge range probes a byte per page).
+pub const MAX_RECORDED_PROBES: usize = 4096;
 
 impl AddressSpace {
     /// An empty address space.
@@ -204,6 +221,27 @@ impl AddressSpace {
             retagged: Vec::new(),
             generation: 0,
             stats: MmStats::default(),
+            probes: None,
+        }
+    }
+
+    /// Start (or restart) recording the probes of `fault_in_*()` (see [`UserProbe`]).
+    pub fn record_probes(&mut self) {
+        self.probes = Some(Vec::new());
+    }
+
+    /// Stop recording and return what was recorded (empty when nothing was).
+    pub fn take_probes(&mut self) -> Vec<UserProbe> {
+        self.probes.take().unwrap_or_default()
+    }
+
+    /// Note a probe, when recording; past [`MAX_RECORDED_PROBES`] they are dropped.
+    pub fn note_probe(&mut self, addr: u64, write: bool, ok: bool) {
+        let addr = self.untag(addr).unwrap_or(addr);
+        if let Some(p) = &mut self.probes {
+            if p.len() < MAX_RECORDED_PROBES {
+                p.push(UserProbe { addr, write, ok });
+            }
         }
     }
 
