@@ -189,6 +189,10 @@ struct SweepArgs {
     /// Write the survey report (Markdown) here.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Write a self-contained HTML page: the table, the heat map, and the first point of each
+    /// outcome with its loops' tag maps.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Do not draw the progress bar.
     #[arg(long)]
     no_progress: bool,
@@ -254,6 +258,7 @@ fn sweep(a: SweepArgs) -> ExitCode {
         jobs: a.jobs,
         svg: a.svg,
         report: a.report,
+        html: a.html,
         progress: !a.no_progress,
     };
     match command::sweep(&c, &cancel) {

@@ -47,6 +47,8 @@ article.scenario { border: 1px solid #bbb; border-radius: 6px; padding: 0.8em 1e
 .pass .narrative, .proof p { font-size: 0.9em; }
 .narrative p { margin: 0.2em 0; }
 svg.tagmap { max-width: 100%; height: auto; display: block; }
+.heatmap svg { max-width: 100%; height: auto; }
+article.example { margin-bottom: 1em; }
 svg.legend { max-width: 100%; height: auto; }
 .proof .pair { display: grid; grid-template-columns: 1fr 1fr; gap: 1em; }
 .verdict { font-weight: 600; }
@@ -83,6 +85,52 @@ for (const loop of document.querySelectorAll('section.loop')) {
 
 /// The page for `columns`, titled `title`.
 pub fn page(title: &str, columns: &[Column]) -> String {
+    let mut s = head(title);
+    // Up to three runs side by side; more wrap.
+    let template = match columns.len() {
+        0..=3 => format!("repeat({}, minmax(0, 1fr))", columns.len().max(1)),
+        _ => "repeat(auto-fill, minmax(40em, 1fr))".to_string(),
+    };
+    let _ = writeln!(s, "<div class=\"columns\" style=\"grid-template-columns: {template};\">");
+    for (k, c) in columns.iter().enumerate() {
+        column(&mut s, k, c);
+    }
+    s.push_str("</div>\n");
+    s.push_str(&tail());
+    s
+}
+
+/// The page of a sweep titled `title`: its summary `table`, its `heat_map` (SVG) and, per
+/// outcome, a caption and the kernel loops of the sweep's first point with that outcome.
+pub fn sweep_page(
+    title: &str,
+    table: &str,
+    heat_map: &str,
+    examples: &[(String, Vec<crate::kernel_stub::loops::LoopReport>)],
+) -> String {
+    let mut s = head(title);
+    s.push_str("<h2>the heat map</h2>\n<div class=\"heatmap\">");
+    // Inline SVG: without an XML declaration.
+    let svg_start = heat_map.find("<svg").unwrap_or(0);
+    s.push_str(&heat_map[svg_start..]);
+    s.push_str("</div>\n<h2>the table</h2>\n");
+    let _ = writeln!(s, "<pre class=\"table\">{}</pre>", esc(table));
+    s.push_str("<h2>one point of each outcome</h2>\n");
+    for (k, (caption, loops)) in examples.iter().enumerate() {
+        let _ = writeln!(s, "<article class=\"scenario example\">\n<h3>{}</h3>", esc(caption));
+        if loops.is_empty() {
+            s.push_str("<p>No kernel loop ran at this point (the request never reached one).</p>\n");
+        }
+        for (j, l) in loops.iter().enumerate() {
+            kernel_loop(&mut s, &format!("x{k}l{j}"), l);
+        }
+        s.push_str("</article>\n");
+    }
+    s.push_str(&tail());
+    s
+}
+
+fn head(title: &str) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
@@ -95,18 +143,11 @@ pub fn page(title: &str, columns: &[Column]) -> String {
         let _ = writeln!(s, "<dt>{}</dt><dd>{}</dd>", esc(term), esc(def));
     }
     s.push_str("</dl></details>\n");
-    // Up to three runs side by side; more wrap.
-    let template = match columns.len() {
-        0..=3 => format!("repeat({}, minmax(0, 1fr))", columns.len().max(1)),
-        _ => "repeat(auto-fill, minmax(40em, 1fr))".to_string(),
-    };
-    let _ = writeln!(s, "<div class=\"columns\" style=\"grid-template-columns: {template};\">");
-    for (k, c) in columns.iter().enumerate() {
-        column(&mut s, k, c);
-    }
-    s.push_str("</div>\n");
-    let _ = write!(s, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
     s
+}
+
+fn tail() -> String {
+    format!("<script>{SCRIPT}</script>\n</body>\n</html>\n")
 }
 
 fn column(s: &mut String, k: usize, c: &Column) {

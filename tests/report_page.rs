@@ -208,3 +208,30 @@ fn json_carries_the_pictures_and_the_probes() {
     let probes = l["passes"][0]["probes"].as_array().unwrap();
     assert!(probes.iter().any(|p| p["ok"] == false), "the ADI probe fails on the mismatched block: {probes:?}");
 }
+
+#[test]
+fn a_sweep_page_has_the_heat_map_and_a_pictured_point_per_outcome() {
+    let dir = scratch();
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        "name: s\nbase: {loop: search_ioctl, kernel: '5.16', bad_offset: 8, align: 0x68, len: 4096}\naxes:\n  \
+         kernel: ['5.16', '5.19']\n  bad_offset: [none, 8]\n",
+    )
+    .unwrap();
+    let out = tagmmu()
+        .args(["sweep", "s.yaml", "--no-progress", "--html", "s.html"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run tagmmu");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let page = std::fs::read_to_string(dir.path().join("s.html")).unwrap();
+    assert!(page.contains("<div class=\"heatmap\"><svg"), "the heat map inline");
+    assert!(!page.contains("<?xml"));
+    // Three outcomes: 5.16 with a bad granule live-locks, 5.19 gets EFAULT, no bad granule completes.
+    assert_eq!(page.matches("<article class=\"scenario example\"").count(), 3, "{page}");
+    assert!(page.contains("<h3>livelock: point "));
+    assert!(page.contains("<h3>efault: point "));
+    assert!(page.contains("<h3>completed: point "));
+    assert!(page.contains("class=\"cell mismatch\""));
+    assert!(page.contains("class=\"proof\""), "the live-lock's proof is drawn");
+}

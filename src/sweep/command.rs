@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::sweep::point::PointResult;
+use crate::sweep::point::{Outcome, PointResult};
 use crate::sweep::run::{self, Partition, RunOptions};
 use crate::sweep::spec::{self, Plan};
 use crate::sweep::summary::Summary;
@@ -30,6 +30,9 @@ pub struct SweepCommand {
     pub svg: Option<PathBuf>,
     /// Write the survey report here.
     pub report: Option<PathBuf>,
+    /// Write a self-contained HTML page here: the table, the heat map, and the first point of
+    /// each outcome with its loops' tag maps.
+    pub html: Option<PathBuf>,
     /// Draw a progress bar (when stderr is a terminal).
     pub progress: bool,
 }
@@ -107,6 +110,9 @@ pub fn sweep(c: &SweepCommand, cancel: &AtomicBool) -> Result<Finished, SweepErr
         if to_stdout { "stdout".to_string() } else { out_path.display().to_string() }
     );
     let table = finish(&plan, &summary, c.svg.as_deref(), c.report.as_deref(), &c.file, !interrupted, Some(&out_path))?;
+    if let Some(p) = &c.html {
+        write_page(&plan, &summary, &table, p)?;
+    }
     if to_stdout {
         eprint!("{table}");
     } else {
@@ -152,6 +158,31 @@ fn finish(
         std::fs::write(p, text).map_err(|e| SweepError::Io(p.display().to_string(), e))?;
     }
     Ok(summary.table())
+}
+
+/// The sweep's report page: its table, heat map and an example point per outcome.
+fn write_page(plan: &Plan, summary: &Summary, table: &str, path: &Path) -> Result<(), SweepError> {
+    let mut examples = Vec::new();
+    for (o, index) in Outcome::ALL.iter().zip(summary.examples()) {
+        let Some(p) = index.and_then(|i| plan.point(i)) else { continue };
+        let caption = format!(
+            "{}: point {} ({} on Linux {} {} {}, fault-in {}, buffer offset {} length {}, bad byte at {})",
+            o.name(),
+            index.unwrap_or(0),
+            p.the_loop.name(),
+            p.kernel,
+            crate::sweep::point::arch_name(p.arch),
+            p.mode.name(),
+            p.fault_in.name(),
+            p.align,
+            p.the_loop.buffer_len(p.len),
+            p.bad_offset.map_or("none".into(), |o| o.to_string()),
+        );
+        examples.push((caption, crate::sweep::point::loop_reports(&p, plan.loop_budget)));
+    }
+    let page =
+        crate::report_page::sweep_page(&format!("tagmmu sweep: {}", plan.name), table, &summary.heat_map(), &examples);
+    std::fs::write(path, page).map_err(|e| SweepError::Io(path.display().to_string(), e))
 }
 
 fn progress_bar(wanted: bool, todo: u64, plan: &Plan) -> indicatif::ProgressBar {

@@ -375,7 +375,8 @@ pub fn run_point(p: &Point, budget: u64, sweep: &str, index: u64) -> PointResult
     classify(p, &run, sweep, index)
 }
 
-/// The point's narrative: every direct-I/O request and kernel loop of its syscall, told.
+/// The point's narrative: every direct-I/O request and kernel loop of its syscall, told, with
+/// the loops' tag maps (plain ASCII).
 pub fn narrate(p: &Point, budget: u64) -> String {
     let run = execute(p, budget, true);
     let mut s = String::new();
@@ -383,9 +384,14 @@ pub fn narrate(p: &Point, budget: u64) -> String {
         s.push_str(&d.narrative());
     }
     for r in &run.kernel.loop_reports {
-        s.push_str(&r.narrative());
+        s.push_str(&crate::tagmap::terminal::narrative_with_maps(r, crate::tagmap::terminal::Style::PLAIN));
     }
     s
+}
+
+/// The point's kernel loops as they ran, with their buffer pictures (for a report page).
+pub fn loop_reports(p: &Point, budget: u64) -> Vec<crate::kernel_stub::loops::LoopReport> {
+    execute(p, budget, true).kernel.loop_reports
 }
 
 /// A point that ran: the kernel after the syscall, and what the syscall returned.

@@ -93,6 +93,20 @@ impl Summary {
         Ok(())
     }
 
+    /// The smallest point index per outcome over the whole sweep, in [`Outcome::ALL`] order.
+    pub fn examples(&self) -> [Option<u64>; 7] {
+        let mut out: [Option<u64>; 7] = [None; 7];
+        for st in self.rows.values() {
+            for (o, e) in out.iter_mut().zip(st.example) {
+                *o = match (*o, e) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        out
+    }
+
     /// Rows grouped as the table shows them: per loop and machine, consecutive kernels with
     /// the same numbers merged into a range.
     pub fn grouped_rows(&self) -> Vec<(SweepLoop, Machine, String, RowStats)> {

@@ -255,7 +255,7 @@ pub fn report(plan: &Plan, summary: &Summary, command: &str, svg_name: Option<&s
             if let Some(p) = c.example.and_then(|i| plan.point(i)) {
                 let text = narrate(&p, plan.loop_budget);
                 let lines: Vec<&str> = text.lines().collect();
-                let shown = lines.len().min(40);
+                let shown = lines.len().min(60);
                 s.push_str(&format!(
                     "A counterexample (point {}: {} on {} {} {} {}, buffer {:#x}+{}, bad granule at offset {}), as tagmmu tells it:\n\n```text\n{}{}\n```\n\n",
                     c.example.unwrap_or(0),

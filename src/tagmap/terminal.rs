@@ -89,7 +89,7 @@ pub fn draw(picture: &BufferPicture, marks: Option<&[CellMarks]>, style: Style) 
         }
         flush_folded(&mut out, &mut folded, picture.unit);
         let _ = writeln!(out, "    {:#014x}  {tags}", picture.cell_addr(row_start));
-        if !plain.1.trim().is_empty() {
+        if plain.1.chars().any(|c| c != ' ' && c != '|') {
             let _ = writeln!(out, "    {:14}  {}", "", marked.trim_end());
         }
         previous = Some(plain);

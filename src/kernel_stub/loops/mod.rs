@@ -156,7 +156,7 @@ pub struct PassLog {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<UserProbe>,
     /// A digest of the loop's complete state at the start of the pass (what the live-lock
-    /// proof compares), while the proof watches.
+    /// proof compares), while the proof watches and the kernel keeps pictures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_digest: Option<u64>,
 }
@@ -243,7 +243,7 @@ impl Kernel {
             let t = std::time::Instant::now();
             let (watched, digest) = if watch.watching() {
                 let state = self.kernel_loop_state(l);
-                (watch.observe(&state), Some(state_digest(&state)))
+                (watch.observe(&state), pictures.then(|| state_digest(&state)))
             } else {
                 (watch.count(), None)
             };
