@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: setup build demo test lint bench survey
+.PHONY: setup build demo test lint bench survey screenshot
 
 setup:
 	@scripts/setup.sh
@@ -39,3 +39,7 @@ bench: build
 survey: build
 	target/release/tagmmu sweep surveys/fault-in-loops.yaml --out target/fault-in-loops.jsonl \
 		--svg surveys/fault-in-loops.svg --report surveys/fault-in-loops.md
+
+# The README's picture of the report page (docs/report-page.png), by headless Chromium.
+screenshot: build
+	scripts/screenshot.sh target/release/tagmmu

@@ -129,6 +129,10 @@ struct RunArgs {
     /// Include the syscall trace in the result.
     #[arg(long)]
     trace: bool,
+    /// List every check with its expected and actual value (by default only failed checks
+    /// are shown in full).
+    #[arg(long, short = 'v')]
+    verbose: bool,
     /// Model this kernel instead of the scenario's: 5.15, 5.16, 5.17, 5.18, 5.19, 6.1, 6.6,
     /// 6.12, 6.14, 6.17 or 6.18.
     #[arg(long, value_name = "VERSION")]
@@ -443,9 +447,16 @@ fn run(a: RunArgs) -> ExitCode {
         if let Some(l) = outcome.result.report_line() {
             eprintln!("{l}");
         }
+        // Failed checks in full; the ones that held named on one line (each with --verbose).
+        let held: Vec<&str> = outcome.checks.iter().filter(|c| c.ok).map(|c| c.what.as_str()).collect();
         for c in &outcome.checks {
-            let mark = if c.ok { "ok  " } else { "FAIL" };
-            eprintln!("{mark} {}: expected {:?}, got {:?}", c.what, c.expected, c.actual);
+            if !c.ok || a.verbose {
+                let mark = if c.ok { "ok  " } else { "FAIL" };
+                eprintln!("{mark} {}: expected {:?}, got {:?}", c.what, c.expected, c.actual);
+            }
+        }
+        if !a.verbose && !held.is_empty() {
+            eprintln!("checks held ({} of {}): {}", held.len(), outcome.checks.len(), held.join(", "));
         }
         let verdict = if outcome.passed() { "PASS" } else { "FAIL" };
         eprintln!("scenario {}: {verdict} (exit status {})", outcome.name, outcome.result.exit_code());

@@ -138,7 +138,7 @@ fn head(title: &str) -> String {
         esc(title)
     );
     let _ = write!(s, "<h1>{}</h1>\n<p>Made by tagmmu {}, a model of the tag-checking MMUs of arm64 MTE and SPARC ADI and of the Linux kernel loops that copy to user memory with page faults disabled.</p>\n", esc(title), env!("CARGO_PKG_VERSION"));
-    s.push_str("<details open><summary>Words used here</summary>\n<dl class=\"glossary\">\n");
+    s.push_str("<details><summary>Words used here (tag, granule, uaccess, page faults disabled, fault-in, live-lock, GUP)</summary>\n<dl class=\"glossary\">\n");
     for (term, def) in GLOSSARY {
         let _ = writeln!(s, "<dt>{}</dt><dd>{}</dd>", esc(term), esc(def));
     }

@@ -235,3 +235,48 @@ fn a_sweep_page_has_the_heat_map_and_a_pictured_point_per_outcome() {
     assert!(page.contains("class=\"cell mismatch\""));
     assert!(page.contains("class=\"proof\""), "the live-lock's proof is drawn");
 }
+
+/// The README's `tagmmu run` blocks are the commands' exact output (stdout and stderr as a
+/// terminal-less shell shows them, `2>&1`). `TAGMMU_BLESS=1 cargo test --test report_page
+/// the_readme` rewrites them from the commands.
+#[test]
+fn the_readme_shows_what_tagmmu_run_prints() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let mut fresh = String::new();
+    let mut rest = readme.as_str();
+    let mut blocks = 0;
+    let mut stale = Vec::new();
+    while let Some(i) = rest.find("<!-- tagmmu run ") {
+        let line_end = rest[i..].find(" -->\n").expect("a closed marker") + i;
+        let args = rest[i + "<!-- tagmmu run ".len()..line_end].trim_end_matches(": begin").to_string();
+        let body_start = line_end + " -->\n".len();
+        let end_marker = "<!-- tagmmu run: end -->";
+        let body_end = rest[body_start..].find(end_marker).expect("an end marker") + body_start;
+        // stdout and stderr in the order tagmmu wrote them, as `2>&1` shows them.
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec \"$0\" run {args} 2>&1"))
+            .arg(env!("CARGO_BIN_EXE_tagmmu"))
+            .env("NO_COLOR", "1")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run tagmmu");
+        let out = text(&out.stdout);
+        let want = format!("```console\n$ tagmmu run {args}\n{out}```\n");
+        if rest[body_start..body_end] != want {
+            stale.push(args.clone());
+        }
+        fresh.push_str(&rest[..body_start]);
+        fresh.push_str(&want);
+        rest = &rest[body_end..];
+        blocks += 1;
+    }
+    fresh.push_str(rest);
+    assert!(blocks >= 3, "the README's story blocks");
+    if std::env::var_os("TAGMMU_BLESS").is_some() {
+        std::fs::write(path, fresh).unwrap();
+    } else {
+        assert!(stale.is_empty(), "README blocks out of date: {stale:?}; regenerate with TAGMMU_BLESS=1 cargo test --test report_page the_readme");
+    }
+}

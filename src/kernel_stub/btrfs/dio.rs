@@ -97,6 +97,9 @@ pub struct DioReport {
     pub ret: i64,
     /// Mismatched granules the data went through without a tag check.
     pub unchecked: Vec<UncheckedGranule>,
+    /// Bit position of the pointer's tag (56 on arm64, 60 for SPARC ADI), to write pointers
+    /// as `TAG:ADDRESS`.
+    pub tag_shift: u32,
 }
 
 impl DioReport {
@@ -117,6 +120,7 @@ impl DioReport {
             buffered: None,
             ret: 0,
             unchecked: Vec::new(),
+            tag_shift: k.mm.layout().tags.tag_shift,
         })
     }
 }
@@ -273,8 +277,12 @@ impl DioReport {
         };
         let _ = writeln!(
             s,
-            "== O_DIRECT {verb} on {}, Linux {}: {} bytes at file offset {} {dir} the buffer at {:#x}",
-            self.fs, self.kernel, self.len, self.pos, self.ubuf
+            "== O_DIRECT {verb} on {}, Linux {}: {} bytes at file offset {} {dir} the buffer at {}",
+            self.fs,
+            self.kernel,
+            self.len,
+            self.pos,
+            crate::kernel_stub::loops::picture::split_pointer(self.ubuf, self.tag_shift)
         );
         if self.passes.is_empty() && self.ret == -Errno::EINVAL.generic() {
             let _ = writeln!(
@@ -331,7 +339,8 @@ impl DioReport {
                 } else {
                     format!("{not} bytes could not be")
                 };
-                let _ = writeln!(s, "        {name}({start:#x}, {len}) faulted the rest in: {res}; retry.");
+                let start = crate::kernel_stub::loops::picture::split_pointer(*start, self.tag_shift);
+                let _ = writeln!(s, "        {name}({start}, {len}) faulted the rest in: {res}; retry.");
             }
         }
         if self.fallback == Some(Fallback::NoProgress) {

@@ -302,9 +302,18 @@ impl Kernel {
         let end = match (&report.verdict, &self.config.livelock_action) {
             (Verdict::Completed { ret }, _) => LoopEnd::Returned(*ret),
             (_, LivelockAction::Kill) => {
+                let why = match &report.verdict {
+                    Verdict::Livelock { cycle } => format!(
+                        "{} is proven live-locked (cycle of {} pass(es), {} stuck at {})",
+                        report.id,
+                        cycle.length(),
+                        report.position_name,
+                        report.stuck_at.unwrap_or_default()
+                    ),
+                    _ => format!("{} ran out of its loop budget without a proof", report.id),
+                };
                 self.livelock_kill = Some(format!(
-                    "tagmmu ended the task: {}; a real kernel would spin in this loop forever",
-                    report.reason
+                    "tagmmu's `livelock: {{action: kill}}` ended the task, not the kernel: {why}; a real kernel would spin in this loop forever"
                 ));
                 LoopEnd::Killed
             }
