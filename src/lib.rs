@@ -20,6 +20,22 @@
 //! assert_eq!(result.exit_code(), 128 + 11);
 //! ```
 //!
+//! A kernel engineer's integration test: run a scenario's machine on two kernels and say what
+//! must happen, with [`testing`]'s assertions (`assert_livelock`, `assert_progress`,
+//! `expect_signal`; a failed one prints the kernel loops' narratives and tag maps).
+//! `examples/kernel_engineer.rs` is the longer version (`cargo run --example kernel_engineer`):
+//!
+//! ```
+//! use tagmmu::prelude::*;
+//! use tagmmu::testing::{assert_livelock, assert_progress};
+//!
+//! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/btrfs-5.16-livelock.yaml");
+//! let mut cfg = scenario::load(std::path::Path::new(path)).unwrap().machine_config().unwrap();
+//! assert_livelock(&machine::run(&cfg).unwrap(), "search_ioctl");
+//! cfg.kernel.version = "5.19".parse().unwrap();
+//! assert_progress(&machine::run(&cfg).unwrap(), "search_ioctl");
+//! ```
+//!
 //! Enums and result structs that will grow are `#[non_exhaustive]`: a match needs a wildcard
 //! arm, so a new variant (a new way for a run to end, say) does not break an embedder. Even a
 //! match naming every variant of today's [`emu::Stop`] does not compile:
@@ -52,6 +68,7 @@ pub mod prelude {
     pub use crate::report::RunResult;
     pub use crate::scenario::{self, LoadedScenario, Outcome};
     pub use crate::suite::{self, SuiteResult, SuiteStatus};
+    pub use crate::testing::{assert_livelock, assert_progress, expect_signal};
 }
 
 pub mod addr;
@@ -74,4 +91,5 @@ pub mod sweep;
 pub mod tagmap;
 pub mod tags;
 pub mod testbed;
+pub mod testing;
 pub mod yaml_guard;

@@ -277,3 +277,11 @@ fn execve_replaces_the_program_and_keeps_what_linux_keeps() {
         assert_eq!(out.matches(": ok").count(), 16, "{arch}: both stages ran: {out}");
     }
 }
+
+#[path = "../examples/kernel_engineer.rs"]
+mod kernel_engineer;
+
+#[test]
+fn the_kernel_engineer_example_holds() {
+    kernel_engineer::main().expect("the example's assertions hold");
+}
