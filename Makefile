@@ -35,7 +35,7 @@ bench: build
 	$(CARGO) bench --bench sweep
 
 # The survey of the cover letter's claims (surveys/fault-in-loops.md and its heat map),
-# regenerated from surveys/fault-in-loops.yaml: about 825,000 points, under a minute on 2 cores.
+# regenerated from surveys/fault-in-loops.yaml: about 825,000 points, 70-90 s on 2 cores.
 survey: build
 	target/release/tagmmu sweep surveys/fault-in-loops.yaml --out target/fault-in-loops.jsonl \
 		--svg surveys/fault-in-loops.svg --report surveys/fault-in-loops.md

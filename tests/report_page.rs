@@ -280,3 +280,17 @@ fn the_readme_shows_what_tagmmu_run_prints() {
         assert!(stale.is_empty(), "README blocks out of date: {stale:?}; regenerate with TAGMMU_BLESS=1 cargo test --test report_page the_readme");
     }
 }
+
+/// The README's table of the survey's claims is the committed survey report's (which
+/// tests/sweep.rs ties to the survey file), row for row.
+#[test]
+fn the_readme_claims_table_is_the_survey_report_s() {
+    let table = |text: &str| -> Vec<String> {
+        let start = text.find("| claim | said | tagmmu's answer |").expect("the claims table");
+        text[start..].lines().take_while(|l| l.starts_with('|')).map(String::from).collect()
+    };
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let report = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/surveys/fault-in-loops.md")).unwrap();
+    assert!(table(&readme).len() > 3);
+    assert_eq!(table(&readme), table(&report), "copy the table from surveys/fault-in-loops.md into the README");
+}
