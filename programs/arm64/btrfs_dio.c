@@ -59,8 +59,14 @@ int main(int argc, char **argv) {
     snprintf(in, sizeof in, "%s/data", mnt);
     snprintf(out, sizeof out, "%s/copy", mnt);
 
-    // The file: SIZE bytes of a pattern, written the ordinary way from an untagged buffer.
-    char *pattern = malloc(size);
+    // The file: SIZE bytes of a pattern, written the ordinary way from an untagged buffer
+    // (mapped, not malloc'd: the heap's layout depends on the length of the program's path,
+    // which glibc's start-up copies, and the run's narrative prints this address).
+    char *pattern = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (pattern == MAP_FAILED) {
+        perror("mmap");
+        return 2;
+    }
     for (long i = 0; i < size; i++)
         pattern[i] = (char)(i % 251);
     int w = open(in, O_CREAT | O_TRUNC | O_WRONLY, 0644);
