@@ -165,19 +165,7 @@ fn write_page(plan: &Plan, summary: &Summary, table: &str, path: &Path) -> Resul
     let mut examples = Vec::new();
     for (o, index) in Outcome::ALL.iter().zip(summary.examples()) {
         let Some(p) = index.and_then(|i| plan.point(i)) else { continue };
-        let caption = format!(
-            "{}: point {} ({} on Linux {} {} {}, fault-in {}, buffer offset {} length {}, bad byte at {})",
-            o.name(),
-            index.unwrap_or(0),
-            p.the_loop.name(),
-            p.kernel,
-            crate::sweep::point::arch_name(p.arch),
-            p.mode.name(),
-            p.fault_in.name(),
-            p.align,
-            p.the_loop.buffer_len(p.len),
-            p.bad_offset.map_or("none".into(), |o| o.to_string()),
-        );
+        let caption = format!("{}: point {} ({})", o.name(), index.unwrap_or(0), p.describe());
         examples.push((caption, crate::sweep::point::loop_reports(&p, plan.loop_budget)));
     }
     let page =

@@ -369,6 +369,24 @@ pub fn search_tree(len: u64) -> Tree {
     Tree { leaves }
 }
 
+impl Point {
+    /// The point in words: `search_ioctl on 5.16 arm64 sync upstream, buffer 0x68+3992, bad
+    /// granule at offset 8`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} on {} {} {} {}, buffer {:#x}+{}, bad granule at offset {}",
+            self.the_loop.name(),
+            self.kernel,
+            arch_name(self.arch),
+            self.mode.name(),
+            self.fault_in.name(),
+            self.align,
+            self.the_loop.buffer_len(self.len),
+            self.bad_offset.map_or("none".into(), |o| o.to_string()),
+        )
+    }
+}
+
 /// Run `p` with a pass budget of `budget` per loop, as point `index` of the sweep `sweep`.
 pub fn run_point(p: &Point, budget: u64, sweep: &str, index: u64) -> PointResult {
     let run = execute(p, budget, false);

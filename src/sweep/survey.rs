@@ -257,18 +257,15 @@ pub fn report(plan: &Plan, summary: &Summary, command: &str, svg_name: Option<&s
                 let lines: Vec<&str> = text.lines().collect();
                 let shown = lines.len().min(60);
                 s.push_str(&format!(
-                    "A counterexample (point {}: {} on {} {} {} {}, buffer {:#x}+{}, bad granule at offset {}), as tagmmu tells it:\n\n```text\n{}{}\n```\n\n",
+                    "A counterexample (point {}: {}), as tagmmu tells it:\n\n```text\n{}{}\n```\n\n",
                     c.example.unwrap_or(0),
-                    p.the_loop.name(),
-                    p.kernel,
-                    crate::sweep::point::arch_name(p.arch),
-                    p.mode.name(),
-                    p.fault_in.name(),
-                    p.align,
-                    p.the_loop.buffer_len(p.len),
-                    p.bad_offset.map_or("none".into(), |o| o.to_string()),
+                    p.describe(),
                     lines[..shown].join("\n"),
-                    if shown < lines.len() { format!("\n[... {} more lines]", lines.len() - shown) } else { String::new() }
+                    if shown < lines.len() {
+                        format!("\n[... {} more lines]", lines.len() - shown)
+                    } else {
+                        String::new()
+                    }
                 ));
             }
         }

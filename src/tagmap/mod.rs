@@ -76,27 +76,34 @@ pub fn unit_name(picture: &BufferPicture) -> &'static str {
     }
 }
 
+/// A picture for the renderers' tests: an MTE buffer at 0x1000_0008 (pointer tag 3), cells
+/// from 0x1000_0000 with `tags`, pages with `present`.
+#[cfg(test)]
+pub(crate) fn sample_picture(tags: Vec<Option<u8>>, present: Vec<bool>) -> BufferPicture {
+    BufferPicture {
+        scheme: "MTE",
+        unit: 16,
+        page_size: 4096,
+        tag_shift: 56,
+        match_all: 0,
+        ubuf: 0x0300_0000_1000_0008,
+        buf_start: 0x1000_0008,
+        buf_len: tags.len() as u64 * 16 - 8,
+        ptr_tag: 3,
+        base: 0x1000_0000,
+        tags,
+        present,
+        cells_left_out: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::kernel_stub::loops::{CopyDir, FaultCause, FaultSite, PassLog};
 
     fn picture() -> BufferPicture {
-        BufferPicture {
-            scheme: "MTE",
-            unit: 16,
-            page_size: 4096,
-            tag_shift: 56,
-            match_all: 0,
-            ubuf: 0x0300_0000_1000_0008,
-            buf_start: 0x1000_0008,
-            buf_len: 64,
-            ptr_tag: 3,
-            base: 0x1000_0000,
-            tags: vec![Some(3), Some(5), Some(3), Some(3), Some(3)],
-            present: vec![true],
-            cells_left_out: 0,
-        }
+        sample_picture(vec![Some(3), Some(5), Some(3), Some(3), Some(3)], vec![true])
     }
 
     #[test]

@@ -185,21 +185,7 @@ mod tests {
 
     #[test]
     fn the_svg_has_a_cell_per_granule_and_marks_the_fault() {
-        let p = BufferPicture {
-            scheme: "MTE",
-            unit: 16,
-            page_size: 4096,
-            tag_shift: 56,
-            match_all: 0,
-            ubuf: 0x0300_0000_1000_0008,
-            buf_start: 0x1000_0008,
-            buf_len: 56,
-            ptr_tag: 3,
-            base: 0x1000_0000,
-            tags: vec![Some(3), Some(5), Some(3), None],
-            present: vec![false],
-            cells_left_out: 0,
-        };
+        let p = crate::tagmap::sample_picture(vec![Some(3), Some(5), Some(3), None], vec![false]);
         let mut m = vec![CellMarks::default(); 4];
         m[0] = CellMarks { probe: Some(true), copied: 8, fault: false };
         m[1].fault = true;

@@ -244,21 +244,7 @@ mod tests {
     fn picture(cells: usize) -> BufferPicture {
         let mut tags = vec![Some(3); cells];
         tags[1] = Some(5);
-        BufferPicture {
-            scheme: "MTE",
-            unit: 16,
-            page_size: 4096,
-            tag_shift: 56,
-            match_all: 0,
-            ubuf: 0x0300_0000_1000_0008,
-            buf_start: 0x1000_0008,
-            buf_len: cells as u64 * 16 - 8,
-            ptr_tag: 3,
-            base: 0x1000_0000,
-            tags,
-            present: vec![true, false],
-            cells_left_out: 0,
-        }
+        crate::tagmap::sample_picture(tags, vec![true, false])
     }
 
     #[test]
