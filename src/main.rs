@@ -510,21 +510,17 @@ fn run_suite(a: RunArgs) -> ExitCode {
     print!("{out}");
     if let Some(html) = &a.html {
         let paths: Vec<String> = results.iter().map(|r| r.path.display().to_string()).collect();
-        let errors: Vec<Option<String>> = results
-            .iter()
-            .map(|r| match &r.status {
-                suite::SuiteStatus::Error(e) => Some(e.clone()),
-                _ => None,
-            })
-            .collect();
         let columns: Vec<tagmmu::report_page::Column> = results
             .iter()
-            .zip(paths.iter().zip(&errors))
-            .map(|(r, (path, error))| tagmmu::report_page::Column {
+            .zip(&paths)
+            .map(|(r, path)| tagmmu::report_page::Column {
                 name: &r.name,
                 path,
                 outcome: r.outcome.as_deref(),
-                error: error.as_deref(),
+                error: match &r.status {
+                    suite::SuiteStatus::Error(e) => Some(e.as_str()),
+                    _ => None,
+                },
             })
             .collect();
         let names: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();

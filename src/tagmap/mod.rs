@@ -28,7 +28,7 @@ pub fn pass_marks(picture: &BufferPicture, pass: &PassLog) -> Vec<CellMarks> {
     mark_probes(picture, &pass.probes, &mut marks);
     for e in &pass.events {
         if let LoopEvent::Copy { start, copied, fault, .. } = e {
-            let from = untag(picture, *start);
+            let from = picture.untag(*start);
             mark_bytes(picture, from, from.saturating_add(*copied), &mut marks);
             if let Some(i) = fault.and_then(|f| picture.cell_of(f.addr)) {
                 marks[i].fault = true;
@@ -59,12 +59,6 @@ fn mark_bytes(picture: &BufferPicture, from: u64, to: u64, marks: &mut [CellMark
         marks[i].copied = (marks[i].copied + n).min(unit);
         a += n;
     }
-}
-
-/// `ptr` without its tag bits, as the picture's architecture strips them.
-pub fn untag(picture: &BufferPicture, ptr: u64) -> u64 {
-    let keep = picture.tag_shift.min(56);
-    ptr & ((1u64 << keep) - 1)
 }
 
 /// The words for a cell's unit: `granule` (MTE) or `block` (ADI).

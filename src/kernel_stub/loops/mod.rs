@@ -255,16 +255,12 @@ impl Kernel {
                 }
                 _ => None,
             };
-            match watched {
-                Watch::Running => {}
-                Watch::Livelock(cycle) => {
-                    (report.end_picture, report.end_state_digest) = (picture, digest);
-                    break Verdict::Livelock { cycle };
-                }
-                Watch::BudgetExhausted => {
-                    (report.end_picture, report.end_state_digest) = (picture, digest);
-                    break Verdict::BudgetExhausted;
-                }
+            if watched != Watch::Running {
+                (report.end_picture, report.end_state_digest) = (picture, digest);
+                break match watched {
+                    Watch::Livelock(cycle) => Verdict::Livelock { cycle },
+                    _ => Verdict::BudgetExhausted,
+                };
             }
             let t = std::time::Instant::now();
             let mut events = Vec::new();

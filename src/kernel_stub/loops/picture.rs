@@ -79,15 +79,22 @@ impl BufferPicture {
     pub fn split_pointer(&self, ptr: u64) -> String {
         split_pointer(ptr, self.tag_shift)
     }
+
+    /// `ptr` without its tag bits.
+    pub fn untag(&self, ptr: u64) -> u64 {
+        untag(ptr, self.tag_shift)
+    }
 }
 
-/// `ptr` as `TAG:ADDRESS` (`0x3:0xfffff77fd068`), the tag being the 4 bits at `tag_shift` and
-/// the address the pointer with its top byte (MTE) or top 4 bits (ADI) cleared.
+/// `ptr` as `TAG:ADDRESS` (`0x3:0xfffff77fd068`): the 4-bit tag at `tag_shift` and the
+/// address with every bit from `tag_shift` up cleared (MTE's top-byte ignore; ADI's top 4 bits).
 pub fn split_pointer(ptr: u64, tag_shift: u32) -> String {
-    let tag = (ptr >> tag_shift) & 0xf;
-    let keep = if tag_shift == 56 { 56 } else { tag_shift };
-    let addr = ptr & ((1u64 << keep) - 1);
-    format!("{tag:#x}:{addr:#x}")
+    format!("{:#x}:{:#x}", (ptr >> tag_shift) & 0xf, untag(ptr, tag_shift))
+}
+
+/// `ptr` with every bit from `tag_shift` up cleared.
+pub fn untag(ptr: u64, tag_shift: u32) -> u64 {
+    ptr & ((1u64 << tag_shift) - 1)
 }
 
 impl Kernel {

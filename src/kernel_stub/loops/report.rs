@@ -290,7 +290,7 @@ impl LoopReport {
             "== {} on Linux {}: user buffer at {}, {} bytes\n",
             self.name,
             self.kernel,
-            super::picture::split_pointer(self.ubuf, if self.adi { 60 } else { 56 }),
+            self.pointer(self.ubuf),
             self.buf_size
         );
         let mut passes = Vec::new();
@@ -378,7 +378,8 @@ impl LoopReport {
 
     /// A user pointer as tagmmu shows pointers to people: `TAG:ADDRESS`.
     pub fn pointer(&self, ptr: u64) -> String {
-        super::picture::split_pointer(ptr, if self.adi { 60 } else { 56 })
+        let scheme = if self.adi { crate::tags::ADI } else { crate::tags::MTE };
+        super::picture::split_pointer(ptr, scheme.tag_shift)
     }
 }
 
