@@ -56,8 +56,10 @@ fi
 # as `chromium`; Ubuntu's apt only has a snap wrapper, so there point TAGMMU_CHROMIUM at a
 # Chromium or Chrome binary instead.
 if [ -z "${TAGMMU_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1 && apt-cache show chromium >/dev/null 2>&1 \
-      && apt-cache policy chromium 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+  # The policy is read into a variable first: `apt-cache policy | grep -q` under pipefail
+  # fails whenever grep stops reading early and apt-cache dies of SIGPIPE.
+  policy=$(apt-cache policy chromium 2>/dev/null || true)
+  if command -v apt-get >/dev/null 2>&1 && [[ $policy == *"Candidate: "[0-9]* ]]; then
     missing=(chromium)
     install_missing
   else
