@@ -31,6 +31,7 @@ mod entry;
 mod exec;
 pub mod nofault;
 mod regs;
+mod runtime_code;
 mod signal;
 mod t4;
 mod threads;
@@ -197,6 +198,8 @@ pub(crate) struct Guest {
     deferred_report: Option<crate::adi::DeferredError>,
     /// The registers of the tasks that are not running.
     threads: threads::Parked,
+    /// Shadow pages serving fetches from run-time code (see [`runtime_code`]).
+    shadows: runtime_code::ShadowPool,
     /// The running task's registers, kept before the scheduler ran (see `threads::park`).
     outgoing: Option<crate::kernel_stub::signal::sparc64::Sparc64Regs>,
     /// The instruction count at which the running task's time slice ends (never while it
@@ -226,6 +229,7 @@ impl RunLoop for Guest {
     /// Install the ADI check hook once the task has enabled ADI; start at the PC, or at the
     /// resume trampoline when NPC is not PC + 4 (Unicorn starts with NPC = PC + 4).
     fn begin(uc: &mut Unicorn<Guest>) -> Result<u64, EmuError> {
+        runtime_code::recycle_if_needed(uc)?;
         if uc.get_data().kernel.adi.checking() && !uc.get_data().adi_hook {
             install_adi_hook(uc)?;
         }
@@ -296,7 +300,14 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
     let page = g.kernel.mm.page_size();
     match walk {
         Ok(MappedPage { va, pa, prot }) => {
-            let perms = uc_perms(prot);
+            let mut perms = uc_perms(prot);
+            if runtime_code::is_runtime_code(g, va, prot) {
+                if access == Access::Fetch {
+                    return runtime_code::fetch_entry(uc, va, pa.0, perms);
+                }
+                // Never writable and executable at once: a fetch refills the entry and scans.
+                perms = UcProt(perms.0 & !UcProt::EXEC.0);
+            }
             let mut paddr = pa.0 & !(page - 1);
             // An ADI page of a task that enabled ADI (the mapping was looked up just above).
             let checked = g.kernel.adi.checking() && prot.contains(Prot::TAGGED);
@@ -443,6 +454,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
         threads: Default::default(),
         outgoing: None,
         slice_end: u64::MAX,
+        shadows: Default::default(),
     };
     let mut uc = Unicorn::new_with_data(UcArch::SPARC, Mode::SPARC64 | Mode::BIG_ENDIAN, guest).op("open")?;
     // Unicorn creates the CPU at the first register access.
@@ -460,6 +472,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
     }
     uc.get_data_mut().env = Some(env);
     setup_cpu(&mut uc, start)?;
+    runtime_code::map_pool(&mut uc)?;
     sync_memory(&mut uc)?;
     install_hooks(&mut uc)?;
 
