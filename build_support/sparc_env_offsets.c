@@ -37,6 +37,18 @@ int main(void) {
     OFF("ENV_GSR", CPUSPARCState, gsr);
     OFF("ENV_FSR", CPUSPARCState, fsr);
     OFF("ENV_FPR", CPUSPARCState, fpr);
+    /* The soft-TLB tables Unicorn's sparc_release does not free (src/emu/sparc64/cpu.rs). */
+    OFF("CPU_TLB_D", SPARCCPU, neg.tlb.d);
+    OFF("CPU_TLB_F", SPARCCPU, neg.tlb.f);
+    OFF("TLB_DESC_IOTLB", CPUTLBDesc, iotlb);
+    OFF("TLB_FAST_TABLE", CPUTLBDescFast, table);
+    OFF("TLB_FAST_MASK", CPUTLBDescFast, mask);
+    OFF("TLB_DESC_WINDOW_MAX", CPUTLBDesc, window_max_entries);
+    OFF("TLB_DESC_N_USED", CPUTLBDesc, n_used_entries);
+    printf("pub const CPU_TLB_ENTRY_BITS: usize = %d;\n", CPU_TLB_ENTRY_BITS);
+    printf("pub const TLB_DESC_SIZE: usize = %zu;\n", sizeof(CPUTLBDesc));
+    printf("pub const TLB_FAST_SIZE: usize = %zu;\n", sizeof(CPUTLBDescFast));
+    printf("pub const NB_MMU_MODES: usize = %d;\n", NB_MMU_MODES);
     printf("pub const MAX_NWINDOWS: usize = %d;\n", MAX_NWINDOWS);
     printf("pub const ENV_SIZE: usize = %zu;\n", sizeof(CPUSPARCState));
     return 0;

@@ -27,6 +27,7 @@
 
 mod adi;
 pub(crate) mod cpu;
+mod engine;
 mod entry;
 mod exec;
 pub mod nofault;
@@ -456,7 +457,9 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
         slice_end: u64::MAX,
         shadows: Default::default(),
     };
-    let mut uc = Unicorn::new_with_data(UcArch::SPARC, Mode::SPARC64 | Mode::BIG_ENDIAN, guest).op("open")?;
+    let mut uc = engine::Engine::new(
+        Unicorn::new_with_data(UcArch::SPARC, Mode::SPARC64 | Mode::BIG_ENDIAN, guest).op("open")?,
+    );
     // Unicorn creates the CPU at the first register access.
     let pc0 = uc.reg_read(unicorn_engine::RegisterSPARC::PC).op("read pc")?;
     // SAFETY: the engine was just opened for SPARC64 and outlives every use of the handle
