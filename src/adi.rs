@@ -11,7 +11,8 @@
 //! - **Versions are set and read** with `stxa %r, [addr] ASI_MCD_PRIMARY (0x90)` (or the
 //!   block-initialising ASI 0x92) and `ldxa [addr] 0x90, %r`, one 64-byte block per access,
 //!   in the immediate-ASI form or through %asi. Unicorn ignores these ASIs silently, so
-//!   tagmmu replaces each such instruction in the loaded text by a trap ([`PATCH_TRAP`]) and
+//!   tagmmu replaces each such instruction in the loaded text (and, in a shadow copy that only
+//!   instruction fetches see, in code written at run time) by a trap ([`PATCH_TRAP`]) and
 //!   emulates it.
 //! - **Mismatches**: loads are always precise (SIGSEGV `SEGV_ADIPERR`, si_addr the data
 //!   address); stores are disrupting (`SEGV_ADIDERR`, reported later) unless MCDPER is 1.

@@ -15,8 +15,9 @@
 //! Unicorn reads the TLB entry again after the hook.)
 //!
 //! **Instructions.** `stxa`/`ldxa` with ASI 0x90/0x92, and every `ldxa`/`stxa` through %asi,
-//! were replaced in the loaded text by `ta 0x70` ([`crate::adi::patch_text`]); the trap
-//! emulates the original instruction from the patch table.
+//! were replaced in the loaded text (in run-time code: in its shadow page, `runtime_code`) by
+//! `ta 0x70` ([`crate::adi::patch_text`]); the trap emulates the original instruction from the
+//! patch table.
 
 use unicorn_engine::Unicorn;
 

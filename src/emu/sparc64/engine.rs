@@ -105,8 +105,9 @@ mod tests {
 
     #[test]
     fn a_created_cpu_has_a_pair_of_tlb_tables_per_mmu_mode_and_closing_frees_them() {
-        let uc = Unicorn::new(unicorn_engine::Arch::SPARC, unicorn_engine::Mode::SPARC64 | unicorn_engine::Mode::BIG_ENDIAN)
-            .unwrap();
+        let uc =
+            Unicorn::new(unicorn_engine::Arch::SPARC, unicorn_engine::Mode::SPARC64 | unicorn_engine::Mode::BIG_ENDIAN)
+                .unwrap();
         let mut uc = Engine::new(uc);
         // Unicorn creates the CPU at the first register access.
         uc.reg_read(unicorn_engine::RegisterSPARC::PC).unwrap();

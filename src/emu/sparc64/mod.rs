@@ -176,7 +176,8 @@ pub(crate) struct Guest {
     trampoline: u64,
     /// Stop, error, TLB generation, budgets, counters.
     state: RunState,
-    /// Instructions replaced by a trap in the running process's image (address → original).
+    /// Instructions replaced by a trap in the running process's image and in its run-time code's
+    /// shadow pages (address → original).
     patches: std::collections::HashMap<u64, u32>,
     /// The process whose image `patches` describes, and the other processes' tables.
     patches_pid: u32,
@@ -457,9 +458,8 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
         slice_end: u64::MAX,
         shadows: Default::default(),
     };
-    let mut uc = engine::Engine::new(
-        Unicorn::new_with_data(UcArch::SPARC, Mode::SPARC64 | Mode::BIG_ENDIAN, guest).op("open")?,
-    );
+    let mut uc =
+        engine::Engine::new(Unicorn::new_with_data(UcArch::SPARC, Mode::SPARC64 | Mode::BIG_ENDIAN, guest).op("open")?);
     // Unicorn creates the CPU at the first register access.
     let pc0 = uc.reg_read(unicorn_engine::RegisterSPARC::PC).op("read pc")?;
     // SAFETY: the engine was just opened for SPARC64 and outlives every use of the handle

@@ -18,9 +18,9 @@
 //!   of 8: SIGILL (tagmmu offers no BLKINIT/ASI_BLK_INIT/N2 hwcap, so no library picks them).
 //!
 //! Each such word in the program's code is replaced at load time by the patch trap (as the ADI
-//! accesses are, [`crate::adi::PATCH_TRAP`]) and handled here when it runs. Limits: only the
-//! loaded image's code is scanned (a static program has no other code unless it writes some),
-//! and a program that reads its own text sees the trap word.
+//! accesses are, [`crate::adi::PATCH_TRAP`]) and handled here when it runs; code the program
+//! writes at run time gets the same replacement in a shadow copy that only instruction fetches
+//! see (`runtime_code`). Limit: a program that reads its own (loaded) text sees the trap word.
 
 /// CBcond: op=00, bit 28 = 1, op2 = 011.
 const CBCOND_MASK: u32 = 0xd1c0_0000;
