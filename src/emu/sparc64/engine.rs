@@ -108,7 +108,7 @@ mod tests {
         let uc =
             Unicorn::new(unicorn_engine::Arch::SPARC, unicorn_engine::Mode::SPARC64 | unicorn_engine::Mode::BIG_ENDIAN)
                 .unwrap();
-        let mut uc = Engine::new(uc);
+        let uc = Engine::new(uc);
         // Unicorn creates the CPU at the first register access.
         uc.reg_read(unicorn_engine::RegisterSPARC::PC).unwrap();
         let tables = tlb_tables(uc.get_handle());
