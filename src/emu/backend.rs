@@ -216,6 +216,12 @@ pub(crate) fn sync_memory<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuErro
     if !retagged.is_empty() {
         G::retagged(uc, retagged)?;
     }
+    if uc.get_data_mut().kernel().mm.take_code_written() {
+        // The kernel wrote code the CPU may have translated: drop every translation, and
+        // every TLB entry (SPARC serves run-time code from scanned copies, filled anew).
+        uc.ctl_flush_tb().op("flush translations")?;
+        uc.get_data_mut().run().flush_tlb = true;
+    }
     let g = uc.get_data_mut();
     let gen = g.kernel().mm.generation();
     let run = g.run();

@@ -179,6 +179,9 @@ pub struct AddressSpace {
     /// Physical pages whose allocation tags changed since the CPU backend last took them (it
     /// may have entered such a page in its TLB unchecked because every granule matched).
     retagged: Vec<u64>,
+    /// The kernel wrote into an executable mapping (a `read(2)` into JIT code) since the CPU
+    /// backend last looked: its translations of that code are stale.
+    code_written: bool,
     /// Bumped whenever translations or permissions change, so the CPU backend knows to flush
     /// its TLB.
     generation: u64,
@@ -219,6 +222,7 @@ impl AddressSpace {
             },
             phys,
             retagged: Vec::new(),
+            code_written: false,
             generation: 0,
             stats: MmStats::default(),
             probes: None,
@@ -661,6 +665,18 @@ impl AddressSpace {
     /// Give the task CAP_SYS_RAWIO or take it away (MAP_FIXED below `mmap_min`).
     pub fn set_cap_sys_rawio(&mut self, cap: bool) {
         self.space.cap_sys_rawio = cap;
+    }
+
+    /// Record that the kernel wrote into an executable mapping (see [`Self::take_code_written`]).
+    pub fn note_code_written(&mut self) {
+        self.code_written = true;
+    }
+
+    /// Whether the kernel wrote into an executable mapping since the last call: the CPU
+    /// backend's translations of code may be stale (Linux's user copies write memory the CPU
+    /// then fetches from; only the CPU's own stores are seen by the translator).
+    pub fn take_code_written(&mut self) -> bool {
+        std::mem::take(&mut self.code_written)
     }
 
     /// Take the physical pages whose allocation tags changed (through [`Self::set_tag`])

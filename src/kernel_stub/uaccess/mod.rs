@@ -148,7 +148,10 @@ fn copy_user(
         while done < to as usize {
             let a = start + done as u64;
             let k = ((page - a % page) as usize).min(to as usize - done);
-            let Some(pa) = mm.vmas().find(a).map(|v| v.phys(a)) else { break };
+            let Some((pa, exec)) = mm.vmas().find(a).map(|v| (v.phys(a), v.prot.contains(Prot::EXEC))) else { break };
+            if exec && access == Access::Write {
+                mm.note_code_written();
+            }
             let Some((seg_pa, off)) = mm.phys().containing(pa).map(|(s, off)| (s.pa(), off as usize)) else { break };
             let Some(seg) = mm.phys_mut().segment_mut(seg_pa) else { break };
             f(&mut seg.bytes_mut()[off..off + k], done);
@@ -326,6 +329,22 @@ mod tests {
         let a = mm.mmap(0, 3 * 4096, Prot::RW, req, VmaKind::Anon).unwrap();
         mm.munmap(a + 2 * 4096, 4096).unwrap();
         (mm, a)
+    }
+
+    #[test]
+    fn a_copy_into_an_executable_mapping_tells_the_cpu_its_code_changed() {
+        let (mut mm, a) = setup();
+        let ctx = UaccessCtx::default();
+        let mut back = [0u8; 8];
+        assert_eq!(copy_to_user(&mut mm, ctx, UserAddr(a), b"data"), 0);
+        assert_eq!(copy_from_user(&mut mm, ctx, &mut back, UserAddr(a)), 0);
+        assert!(!mm.take_code_written(), "a copy into data");
+        mm.mprotect(a + 4096, 4096, Prot::RW | Prot::EXEC).unwrap();
+        assert_eq!(copy_from_user(&mut mm, ctx, &mut back, UserAddr(a + 4096)), 0);
+        assert!(!mm.take_code_written(), "a copy out of code");
+        assert_eq!(copy_to_user(&mut mm, ctx, UserAddr(a + 4096 - 2), b"code"), 0);
+        assert!(mm.take_code_written(), "a copy into code");
+        assert!(!mm.take_code_written(), "taken once");
     }
 
     #[test]
