@@ -5,6 +5,7 @@
 	.word 0x00c67300	! BPr with the reserved rcond 000: SIGILL (crashed the host)
 	.word 0x81780000	! MOVr with the reserved rcond 000: SIGILL
 	.word 0x81a800a0	! FMOVRs with the reserved rcond 000: SIGILL
+	ldda [%l6] 0xe2, %f62	! LDDFA through a twin ASI: SIGILL (aborted the host)
 	ldxa [%o1] 0x90, %g4	! the version of %o1's block (emulated)
 	stxa %g4, [%o1] 0x90	! back again
 	ldx [%o1], %g2		! %o1 carries version 2 over a version-1 block: SEGV

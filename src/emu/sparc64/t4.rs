@@ -16,6 +16,11 @@
 //! - Alternate-space accesses with the T4 block-init ASIs 0xF2/0xF3/0xFA/0xFB are dropped
 //!   (loads return 0) and STTWA with the twin ASIs 0xE2/0xE3/0xEA/0xEB stores 16 bytes instead
 //!   of 8: SIGILL (tagmmu offers no BLKINIT/ASI_BLK_INIT/N2 hwcap, so no library picks them).
+//! - LDSTUBA, LDFA and LDDFA with a twin ASI reach an assertion in Unicorn's ASI load helper
+//!   (`g_assert_not_reached`: "always handled inline"), which aborts the host process: SIGILL
+//!   (found by the `insns_sparc64` fuzz target; every alternate-space op3 was then run with
+//!   every non-privileged ASI, and these were the only aborts). Limit: only the immediate-ASI
+//!   form is recognised; the same instructions through a %asi holding a twin ASI still abort.
 //!
 //! Each such word in the program's code is replaced at load time by the patch trap (as the ADI
 //! accesses are, [`crate::adi::PATCH_TRAP`]) and handled here when it runs; code the program
@@ -43,6 +48,12 @@ const ASI_BLKINIT_MRU_VALUE: u32 = 0xc080_1e40;
 /// STTWA (op3 = 0x17) with i = 0 and ASI 0xE2/0xE3/0xEA/0xEB.
 const STTWA_TWIN_MASK: u32 = 0xc1f8_3ec0;
 const STTWA_TWIN_VALUE: u32 = 0xc0b8_1c40;
+
+/// LDSTUBA (op3 0x1d), LDFA (0x30) and LDDFA (0x33), op=11, i = 0, a twin ASI
+/// (0xE2/0xE3/0xEA/0xEB: `asi & 0xf6 == 0xe2`).
+const TWIN_ASI_FIELDS_MASK: u32 = 0xc000_3ec0;
+const TWIN_ASI_FIELDS_VALUE: u32 = 0xc000_1c40;
+const TWIN_ASI_ABORTING_OP3: [u32; 3] = [0x1d, 0x30, 0x33];
 
 /// What tagmmu does with a word Unicorn would get wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +89,9 @@ pub fn classify(w: u32) -> Option<Patched> {
     }
     if w & STTWA_TWIN_MASK == STTWA_TWIN_VALUE {
         return Some(Patched::Illegal("STTWA through a twin ASI (0xe2/0xe3/0xea/0xeb)"));
+    }
+    if w & TWIN_ASI_FIELDS_MASK == TWIN_ASI_FIELDS_VALUE && TWIN_ASI_ABORTING_OP3.contains(&((w >> 19) & 0x3f)) {
+        return Some(Patched::Illegal("LDSTUBA/LDFA/LDDFA through a twin ASI (0xe2/0xe3/0xea/0xeb)"));
     }
     None
 }
@@ -201,12 +215,29 @@ mod tests {
             (0x9cca_198a, "crypto"),
             (0xd8f2_1e40, "block-init"),
             (0xc8b8_9c40, "STTWA"),
+            // ldda [%l6] 0xe2, %f62 (the fuzz finding); ldstuba [%o2] 0xeb, %g4; lda [%o4] 0xe2, %f1.
+            (0xff9d_9c40, "LDDFA"),
+            (0xc8ea_9d60, "LDSTUBA"),
+            (0xc383_1c40, "LDFA"),
         ] {
             assert!(matches!(classify(w), Some(Patched::Illegal(t)) if t.contains(what)), "{w:#x} {what}");
         }
-        for ok in
-            [0x02fa_7ffbu32, 0x2efa_7ffa, 0x977a_440a, 0x89aa_44c2, 0x964a_400a, 0xd8f2_1e00, 0xd8f2_1c40, 0xd89a_1c40]
-        {
+        // ... and swapa [%o0] 0xe3, %g1 (traps by itself); lda [%o0] 0xe2, %o4 (LDUWA, traps by
+        // itself); ldstuba [%o2] 0x80, %g4 (ASI_P); ldda [%o0] 0xf0, %f0 (ASI_BLK_P).
+        for ok in [
+            0x02fa_7ffbu32,
+            0x2efa_7ffa,
+            0x977a_440a,
+            0x89aa_44c2,
+            0x964a_400a,
+            0xd8f2_1e00,
+            0xd8f2_1c40,
+            0xd89a_1c40,
+            0xc2fa_1c60,
+            0xd882_1c40,
+            0xc8ea_9000,
+            0xc19a_1e00,
+        ] {
             assert_eq!(classify(ok), None, "{ok:#x} runs correctly on Unicorn (or traps by itself)");
         }
         assert_eq!(classify(0x10c0_0000), Some(Patched::Illegal("CBcond with a reserved condition")));
