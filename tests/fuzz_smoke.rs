@@ -97,39 +97,36 @@ fn run(target: &str, f: fn(&[u8]), budget: Duration) -> usize {
     runs
 }
 
+/// Run `target` for `secs` seconds and check it ran at least `at_least` inputs.
+fn survives(target: &str, f: fn(&[u8]), secs: u64, at_least: usize) {
+    let n = run(target, f, Duration::from_secs(secs));
+    eprintln!("{target}: {n} inputs");
+    assert!(n > at_least, "{target}: {n} inputs");
+}
+
 #[test]
 fn the_scenario_parser_survives_mutated_scenarios() {
-    let n = run("scenario", tagmmu::fuzz::scenario, Duration::from_secs(4));
-    eprintln!("{n} inputs");
-    assert!(n > 100, "{n} inputs");
+    survives("scenario", tagmmu::fuzz::scenario, 4, 100);
 }
 
 #[test]
 fn the_elf_loader_survives_mutated_images() {
-    let n = run("elf", tagmmu::fuzz::elf, Duration::from_secs(4));
-    eprintln!("{n} inputs");
-    assert!(n > 100, "{n} inputs");
+    survives("elf", tagmmu::fuzz::elf, 4, 100);
 }
 
 #[test]
 fn the_syscall_layer_survives_random_syscalls() {
-    let n = run("syscalls", tagmmu::fuzz::syscalls, Duration::from_secs(6));
-    eprintln!("{n} inputs");
-    assert!(n > 100, "{n} inputs");
+    survives("syscalls", tagmmu::fuzz::syscalls, 6, 100);
 }
 
 #[test]
 fn random_arm64_instruction_streams_do_not_panic() {
-    let n = run("insns_arm64", tagmmu::fuzz::insns_arm64, Duration::from_secs(6));
-    eprintln!("{n} inputs");
-    assert!(n > 20, "{n} inputs");
+    survives("insns_arm64", tagmmu::fuzz::insns_arm64, 6, 20);
 }
 
 #[test]
 fn random_sparc64_instruction_streams_do_not_panic() {
-    let n = run("insns_sparc64", tagmmu::fuzz::insns_sparc64, Duration::from_secs(6));
-    eprintln!("{n} inputs");
-    assert!(n > 20, "{n} inputs");
+    survives("insns_sparc64", tagmmu::fuzz::insns_sparc64, 6, 20);
 }
 
 /// What the instruction-stream harness prints for one seed under `tagmmu exec`.
