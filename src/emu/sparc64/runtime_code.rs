@@ -26,8 +26,8 @@ use crate::addr::PhysAddr;
 use crate::emu::EmuError;
 use crate::kernel_stub::mm::{Prot, VmaKind};
 
-/// Physical address of the shadow pool (below [`super::FAULT_WINDOW_PA`], inside QEMU's
-/// 41-bit SPARC64 physical space, above any guest memory).
+/// Physical address of the shadow pool: above guest memory (below 2^36) and its ADI aliases
+/// (below 17 << 36), below [`super::FAULT_WINDOW_PA`], inside QEMU's 41-bit physical space.
 pub(super) const SHADOW_PA: u64 = 0x1e0_0000_0000;
 /// Shadow pages before the pool is recycled.
 pub(super) const SHADOW_SLOTS: u64 = 64;
