@@ -49,3 +49,19 @@ fn only_the_executable_sections_are_scanned() {
         assert!(exec.iter().any(|g| g.vaddr <= s && e <= g.vaddr + g.memsz), "{s:#x}..{e:#x}");
     }
 }
+
+/// Code written at run time gets the same treatment as the image's text, and so does each
+/// rewrite of it by the program's own stores (src/emu/sparc64/runtime_code.rs): an ADI
+/// version load, then a CBcond over it, then a reserved-rcond BPr (which crashed the host
+/// before) over that, each run from the same address after the program rewrote it.
+#[test]
+fn run_time_code_is_patched_and_rescanned_after_every_rewrite() {
+    let r = machine::run(&MachineConfig::new(guest("sparc64/jit_patches"))).unwrap();
+    let out = text(&r.stdout);
+    assert_eq!(r.stop, Stop::Exited { status: 0 }, "{out}");
+    for line in ["jit_patches: version 5\n", "jit_patches: cbcond 7\n", "jit_patches: reserved bpr sigill 8\n"] {
+        assert!(out.contains(line), "{line:?} in {out}");
+    }
+    assert!(!out.contains("FAIL"), "{out}");
+    assert_eq!(r.notices.iter().filter(|n| n.contains("BPr with a reserved rcond")).count(), 1, "{:?}", r.notices);
+}

@@ -307,6 +307,9 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
                 if access == Access::Fetch {
                     return runtime_code::fetch_entry(uc, va, pa.0, perms);
                 }
+                if access == Access::Write {
+                    runtime_code::before_store(g, va)?;
+                }
                 // Never writable and executable at once: a fetch refills the entry and scans.
                 perms = UcProt(perms.0 & !UcProt::EXEC.0);
             }

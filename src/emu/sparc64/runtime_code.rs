@@ -9,15 +9,20 @@
 //! *shadow* copy with the words replaced (a TLB entry with execute permission only, so loads
 //! and stores still reach the real page). So that a word written after the scan is scanned
 //! too, such pages are never writable and executable in the TLB at once: a store refills the
-//! entry without execute permission, the next fetch refills it and scans again.
+//! entry without execute permission, the next fetch refills it and scans again. A store to a
+//! page served from a shadow first drops every translation ([`before_store`]).
 //!
 //! Which pages: executable pages of a mapping that is not the exec'd image's text (mmap'd,
 //! or the image made writable by mprotect). The image's text was patched at exec and
 //! tagmmu's own trampoline needs nothing, so an ordinary program pays nothing for this.
 //!
-//! Shadow pages are handed out fresh (their translations are never stale) from a pool of
-//! [`SHADOW_SLOTS`]; when it runs out the fill asks the run loop to start over: every
-//! translation and TLB entry is dropped and the pool is reused.
+//! A shadow page is kept for its virtual page with the bytes it was made from: a later fill
+//! (after a store, a TLB flush or an eviction) finding the same bytes uses it again. Finding
+//! other bytes, the translations made from the old shadow are stale, and QEMU never learns
+//! it (the stores went to the real page, and its jump cache finds translations by virtual
+//! PC): the fill then asks the run loop to start over, which drops every translation and TLB
+//! entry and empties the pool, and the fetch is retried. The same happens when the pool of
+//! [`SHADOW_SLOTS`] pages runs out.
 
 use unicorn_engine::{Prot as UcProt, TlbEntry, Unicorn};
 
@@ -37,7 +42,11 @@ pub(super) const SHADOW_SLOTS: u64 = 64;
 pub(super) struct ShadowPool {
     /// Slots handed out since the last recycle.
     used: u64,
-    /// The pool ran out: drop every translation before the CPU runs again.
+    /// For each virtual page served from a shadow since the last recycle: the slot, and the
+    /// page's bytes the shadow was made from.
+    pages: std::collections::HashMap<u64, (u64, Vec<u8>)>,
+    /// Translations may be stale or the pool ran out: drop every translation before the CPU
+    /// runs again.
     pub(super) recycle: bool,
 }
 
@@ -56,7 +65,7 @@ pub(super) fn is_runtime_code(g: &Guest, va: u64, prot: Prot) -> bool {
 /// The TLB entry for a fetch from the run-time code page `va` (physical page `pa`, the
 /// mapping's permissions `perms`): the page itself (never writable: a store refills the entry
 /// without execute permission), or a shadow copy with the patched words; `None` when the pool
-/// must be recycled first (the fetch is then retried).
+/// must be recycled first (the fetch is then retried; see the module's doc).
 pub(super) fn fetch_entry(uc: &mut Unicorn<Guest>, va: u64, pa: u64, perms: UcProt) -> Option<TlbEntry> {
     let g = uc.get_data_mut();
     let page = g.kernel.mm.page_size();
@@ -77,8 +86,19 @@ pub(super) fn fetch_entry(uc: &mut Unicorn<Guest>, va: u64, pa: u64, perms: UcPr
             u32::from_be_bytes([real[i], real[i + 1], real[i + 2], real[i + 3]]) == crate::adi::PATCH_TRAP
         }
     });
-    if patched.is_empty() {
-        return Some(direct);
+    match g.shadows.pages.get(&va) {
+        Some((slot, made_from)) if *made_from == real => {
+            let slot = *slot;
+            g.patches.extend(patched);
+            return Some(TlbEntry { paddr: slot, perms: UcProt::EXEC });
+        }
+        // The code changed under an earlier shadow: its translations are stale.
+        Some(_) => {
+            g.shadows.recycle = true;
+            return None;
+        }
+        None if patched.is_empty() => return Some(direct),
+        None => {}
     }
     if g.shadows.used == SHADOW_SLOTS {
         g.shadows.recycle = true;
@@ -86,6 +106,7 @@ pub(super) fn fetch_entry(uc: &mut Unicorn<Guest>, va: u64, pa: u64, perms: UcPr
     }
     let slot = SHADOW_PA + g.shadows.used * page;
     g.shadows.used += 1;
+    g.shadows.pages.insert(va, (slot, real));
     g.patches.extend(patched);
     if uc.mem_write(slot, &words).is_err() {
         uc.get_data_mut().state.error = Some(EmuError::Internal("cannot write a shadow code page".into()));
@@ -95,6 +116,19 @@ pub(super) fn fetch_entry(uc: &mut Unicorn<Guest>, va: u64, pa: u64, perms: UcPr
     Some(TlbEntry { paddr: slot, perms: UcProt::EXEC })
 }
 
+/// A store is about to reach the run-time code page `va`. When fetches from it are served from
+/// a shadow, the translations made from that shadow would outlive the change (QEMU drops the
+/// translations of the page stored to, and finds translations by virtual PC): the store is
+/// refused for now (`None`) and retried once the run loop has dropped every translation.
+pub(super) fn before_store(g: &mut Guest, va: u64) -> Option<()> {
+    let page = g.kernel.mm.page_size();
+    if g.shadows.pages.contains_key(&(va & !(page - 1))) {
+        g.shadows.recycle = true;
+        return None;
+    }
+    Some(())
+}
+
 /// Map the shadow pool (at the start of a run).
 pub(super) fn map_pool(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     let page = uc.get_data().kernel.mm.page_size();
@@ -102,13 +136,15 @@ pub(super) fn map_pool(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
         .map_err(|err| EmuError::Unicorn { op: "map the shadow code pool", err })
 }
 
-/// Before the CPU runs again: when the pool ran out, drop every translation (they may come
-/// from slots about to be reused) and every TLB entry, and start the pool over.
+/// Before the CPU runs again: when asked (stale translations, or the pool ran out), drop every
+/// translation and every TLB entry, and start the pool over.
 pub(super) fn recycle_if_needed(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     if !std::mem::take(&mut uc.get_data_mut().shadows.recycle) {
         return Ok(());
     }
-    uc.get_data_mut().shadows.used = 0;
+    let shadows = &mut uc.get_data_mut().shadows;
+    shadows.used = 0;
+    shadows.pages.clear();
     uc.ctl_flush_tb().map_err(|err| EmuError::Unicorn { op: "flush translations", err })?;
     uc.ctl_flush_tlb().map_err(|err| EmuError::Unicorn { op: "flush tlb", err })?;
     Ok(())

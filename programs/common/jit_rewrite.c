@@ -1,8 +1,9 @@
-// jit_read: code the kernel writes. A function in an RWX mapping is run, then new code is
-// read(2) over it from a file and run: the second call must run the new code (the emulator's
-// translations of the old code must go even though no CPU store wrote the new one), and the
-// same again with the code written by pread(2) into an RW mapping made RX.
-// argv: none. Expected stdout: "jit_read: rwx 1 then 2", "jit_read: mprotect 3 then 4".
+// jit_rewrite: code rewritten in place after it ran, as a JIT does, on both CPUs: by the
+// CPU's own stores in an RWX mapping; by read(2) over a function the CPU ran (the emulator's
+// translations of the old code must go even though no CPU store wrote the new one); and by
+// pread(2) into an RW mapping made RX. Each second call must run the new code.
+// argv: none. Expected stdout: "jit_rewrite: stores 5 then 6", "jit_rewrite: rwx 1 then 2",
+// "jit_rewrite: mprotect 3 then 4".
 // tagmmu: differential
 #include <fcntl.h>
 #include <stdint.h>
@@ -29,10 +30,10 @@ static void clear_cache(uint32_t *w) { __builtin___clear_cache((char *)w, (char 
 static int code_file(int value) {
     uint32_t w[2];
     encode(w, value);
-    int fd = open("jit_read.code", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    int fd = open("jit_rewrite.code", O_RDWR | O_CREAT | O_TRUNC, 0600);
     if (fd < 0 || write(fd, w, sizeof w) != (ssize_t)sizeof w)
         return -1;
-    unlink("jit_read.code");
+    unlink("jit_rewrite.code");
     return fd;
 }
 
@@ -40,6 +41,14 @@ int main(void) {
     uint32_t *rwx = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (rwx == MAP_FAILED)
         return 1;
+    encode(rwx, 5);
+    clear_cache(rwx);
+    int s5 = ((fn_t)rwx)();
+    encode(rwx, 6);
+    clear_cache(rwx);
+    int s6 = ((fn_t)rwx)();
+    printf("jit_rewrite: stores %d then %d\n", s5, s6);
+
     encode(rwx, 1);
     clear_cache(rwx);
     int a = ((fn_t)rwx)();
@@ -49,7 +58,7 @@ int main(void) {
     close(fd);
     clear_cache(rwx);
     int b = ((fn_t)rwx)();
-    printf("jit_read: rwx %d then %d\n", a, b);
+    printf("jit_rewrite: rwx %d then %d\n", a, b);
 
     uint32_t *rw = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (rw == MAP_FAILED)
@@ -66,6 +75,6 @@ int main(void) {
     clear_cache(rw);
     mprotect(rw, 4096, PROT_READ | PROT_EXEC);
     int d = ((fn_t)rw)();
-    printf("jit_read: mprotect %d then %d\n", c, d);
+    printf("jit_rewrite: mprotect %d then %d\n", c, d);
     return 0;
 }
