@@ -36,6 +36,18 @@ pub const CCR_ICC_C: u64 = 1 << 0;
 /// CCR xcc.C.
 pub const CCR_XCC_C: u64 = 1 << 4;
 
+/// The engine's CPU (QEMU's SPARCCPU, whose CPUState comes first), `None` until Unicorn has
+/// created it.
+///
+/// # Safety
+/// `uc` must be a live Unicorn engine opened for SPARC64.
+pub(super) unsafe fn cpu_of(uc: *mut unicorn_engine_sys::uc_engine) -> Option<*mut u8> {
+    // SAFETY: per the caller's contract `uc` is a live `struct uc_struct`; its `cpu` field is
+    // at the offset the build-time probe computed.
+    let cpu = unsafe { *((uc as *const u8).add(offsets::UC_CPU) as *const *mut u8) };
+    (!cpu.is_null()).then_some(cpu)
+}
+
 /// A handle on the CPU state of one Unicorn SPARC64 engine.
 ///
 /// Valid while the engine lives; used only while the CPU is stopped (between `emu_start`
@@ -59,10 +71,7 @@ impl SparcEnv {
         // (offset from the build-time probe) is null or points at the CPUState, whose `env_ptr`
         // points at the CPUSPARCState.
         unsafe {
-            let cpu = *((uc as *const u8).add(offsets::UC_CPU) as *const *mut u8);
-            if cpu.is_null() {
-                return None;
-            }
+            let cpu = cpu_of(uc)?;
             let env = *(cpu.add(offsets::CPU_ENV_PTR) as *const *mut u8);
             (!env.is_null()).then_some(SparcEnv { env })
         }

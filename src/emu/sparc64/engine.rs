@@ -61,43 +61,47 @@ impl<D> Drop for Engine<'_, D> {
 /// The CPU's soft-TLB tables, each mode's resize window set so that the flushes of closing
 /// the engine keep them (see the module's doc).
 fn tlb_tables_kept_by_close(uc: *mut unicorn_engine_sys::uc_engine) -> Vec<*mut c_void> {
-    // SAFETY: as in `tlb_tables`; the CPU is stopped and the fields written are plain
-    // counters (size_t) of each mode's CPUTLBDesc, the mask read a uintptr_t.
-    unsafe {
-        let cpu = *((uc as *const u8).add(offsets::UC_CPU) as *const *mut u8);
-        if !cpu.is_null() {
-            for i in 0..offsets::NB_MMU_MODES {
-                let desc = cpu.add(offsets::CPU_TLB_D + i * offsets::TLB_DESC_SIZE);
-                let fast = cpu.add(offsets::CPU_TLB_F + i * offsets::TLB_FAST_SIZE);
-                let mask = std::ptr::read_unaligned(fast.add(offsets::TLB_FAST_MASK) as *const usize);
-                let entries = (mask >> offsets::CPU_TLB_ENTRY_BITS) + 1;
-                std::ptr::write_unaligned(desc.add(offsets::TLB_DESC_WINDOW_MAX) as *mut usize, entries / 2);
-                std::ptr::write_unaligned(desc.add(offsets::TLB_DESC_N_USED) as *mut usize, 0);
-            }
+    // SAFETY: `uc` is the live engine of an `Engine`.
+    let Some(cpu) = (unsafe { super::cpu::cpu_of(uc) }) else { return Vec::new() };
+    for (desc, fast) in tlb_modes(cpu) {
+        // SAFETY: the CPU is stopped; the mask is a uintptr_t of the mode's CPUTLBDescFast,
+        // the fields written plain size_t counters of its CPUTLBDesc.
+        unsafe {
+            let mask = std::ptr::read_unaligned(fast.add(offsets::TLB_FAST_MASK) as *const usize);
+            let entries = (mask >> offsets::CPU_TLB_ENTRY_BITS) + 1;
+            std::ptr::write_unaligned(desc.add(offsets::TLB_DESC_WINDOW_MAX) as *mut usize, entries / 2);
+            std::ptr::write_unaligned(desc.add(offsets::TLB_DESC_N_USED) as *mut usize, 0);
         }
     }
-    tlb_tables(uc)
+    tlb_tables(cpu)
 }
 
-/// The CPU's soft-TLB tables (none before Unicorn created the CPU).
-fn tlb_tables(uc: *mut unicorn_engine_sys::uc_engine) -> Vec<*mut c_void> {
-    // SAFETY: `uc` is the live engine of an `Engine`; its `cpu` field (offset from the
-    // build-time probe) is null or points at the SPARCCPU, whose CPUState comes first and
-    // whose `neg.tlb` arrays hold NB_MMU_MODES descriptors of the probed sizes.
-    unsafe {
-        let cpu = *((uc as *const u8).add(offsets::UC_CPU) as *const *mut u8);
-        if cpu.is_null() {
-            return Vec::new();
-        }
-        (0..offsets::NB_MMU_MODES)
-            .flat_map(|i| {
-                let iotlb = cpu.add(offsets::CPU_TLB_D + i * offsets::TLB_DESC_SIZE + offsets::TLB_DESC_IOTLB);
-                let table = cpu.add(offsets::CPU_TLB_F + i * offsets::TLB_FAST_SIZE + offsets::TLB_FAST_TABLE);
-                [*(iotlb as *const *mut c_void), *(table as *const *mut c_void)]
-            })
-            .filter(|p| !p.is_null())
-            .collect()
-    }
+/// Each MMU mode's TLB descriptor and fast-path descriptor (`neg.tlb.d[i]`, `neg.tlb.f[i]`)
+/// of the SPARCCPU `cpu`.
+fn tlb_modes(cpu: *mut u8) -> impl Iterator<Item = (*mut u8, *mut u8)> {
+    (0..offsets::NB_MMU_MODES).map(move |i| {
+        // `wrapping_add`: only addresses are computed here (inside the SPARCCPU, whose
+        // `neg.tlb` arrays hold NB_MMU_MODES descriptors of the probed sizes).
+        let desc = cpu.wrapping_add(offsets::CPU_TLB_D + i * offsets::TLB_DESC_SIZE);
+        let fast = cpu.wrapping_add(offsets::CPU_TLB_F + i * offsets::TLB_FAST_SIZE);
+        (desc, fast)
+    })
+}
+
+/// The soft-TLB tables (`iotlb` and `table` of each mode) of the SPARCCPU `cpu`.
+fn tlb_tables(cpu: *mut u8) -> Vec<*mut c_void> {
+    tlb_modes(cpu)
+        .flat_map(|(desc, fast)| {
+            // SAFETY: both are pointer fields of a live CPU's descriptors, at probed offsets.
+            unsafe {
+                [
+                    *(desc.add(offsets::TLB_DESC_IOTLB) as *const *mut c_void),
+                    *(fast.add(offsets::TLB_FAST_TABLE) as *const *mut c_void),
+                ]
+            }
+        })
+        .filter(|p| !p.is_null())
+        .collect()
 }
 
 #[cfg(test)]
@@ -112,7 +116,9 @@ mod tests {
         let uc = Engine::new(uc);
         // Unicorn creates the CPU at the first register access.
         uc.reg_read(unicorn_engine::RegisterSPARC::PC).unwrap();
-        let tables = tlb_tables(uc.get_handle());
+        // SAFETY: the engine is live.
+        let cpu = unsafe { crate::emu::sparc64::cpu::cpu_of(uc.get_handle()) }.unwrap();
+        let tables = tlb_tables(cpu);
         assert_eq!(tables.len(), 2 * offsets::NB_MMU_MODES, "{tables:?}");
         let mut distinct = tables.clone();
         distinct.sort();
