@@ -185,6 +185,9 @@ fn main() {
     // The precise tag-check memory hook (see src/emu/access_hook.rs).
     println!("cargo:rerun-if-changed=build_support/tag_check_hook.c");
     cc::Build::new().file("build_support/tag_check_hook.c").warnings_into_errors(true).compile("tagmmu_check_hook");
+    // The per-block counter (see src/emu/block_counter.rs).
+    println!("cargo:rerun-if-changed=build_support/block_counter.c");
+    cc::Build::new().file("build_support/block_counter.c").warnings_into_errors(true).compile("tagmmu_block_counter");
     let guest_dir = out_dir.join("guest");
     println!("cargo:rustc-env=TAGMMU_GUEST_DIR={}", guest_dir.display());
     println!("cargo:rerun-if-changed=programs");

@@ -7,13 +7,11 @@ use std::time::Instant;
 use unicorn_engine::{MemType, Prot as UcProt, Unicorn};
 
 use crate::addr::PhysAddr;
+use crate::emu::block_counter::BlockCounter;
 use crate::emu::guard::catch;
 use crate::emu::{EmuError, EmuStats, RunLimits, Stop, UcContext};
 use crate::kernel_stub::mm::{Access, FaultKind, PhysEvent, Prot};
 use crate::kernel_stub::Kernel;
-
-/// How often (in translation blocks) the wall clock is checked.
-const CLOCK_CHECK_BLOCKS: u64 = 4096;
 
 /// The run state of a backend's guest.
 pub(crate) struct RunState {
@@ -30,8 +28,10 @@ pub(crate) struct RunState {
     pub remapping: bool,
     /// Budgets.
     pub limits: RunLimits,
-    /// Counters.
+    /// Counters (instructions and blocks: see [`RunState::stats`]).
     pub stats: EmuStats,
+    /// The per-block counter the C block hook keeps (boxed: the hook holds its address).
+    counter: Box<BlockCounter>,
     /// When the run started.
     pub started: Instant,
     /// The scheduler should pick the thread to run at this stop (a syscall slept, yielded or
@@ -50,22 +50,54 @@ impl RunState {
             remapping: false,
             limits,
             stats: EmuStats::default(),
+            counter: Box::default(),
             started: Instant::now(),
             reschedule: false,
         }
     }
 
-    /// Count a translation block of `size` bytes of 4-byte instructions; the stop if a
-    /// budget ran out.
-    pub fn count_block(&mut self, size: u32) -> Option<Stop> {
-        self.stats.blocks += 1;
-        self.stats.instructions += (size / 4) as u64;
+    /// Instructions run so far (counted per translation block).
+    pub fn instructions(&self) -> u64 {
+        self.counter.instructions()
+    }
+
+    /// The translation block running now (address, size in bytes).
+    pub fn current_block(&self) -> (u64, u64) {
+        self.counter.current_block()
+    }
+
+    /// The counters, with the block counter's.
+    pub fn stats(&self) -> EmuStats {
+        EmuStats { instructions: self.counter.instructions(), blocks: self.counter.blocks(), ..self.stats }
+    }
+
+    /// The block counter (for installing its hook).
+    pub(crate) fn counter_mut(&mut self) -> &mut BlockCounter {
+        &mut self.counter
+    }
+
+    /// Set the instruction mark: the block hook calls the backend at the budget (once the
+    /// count exceeds it) or at `next_event`, whichever comes first.
+    pub fn arm(&mut self, next_event: u64) {
+        let budget = self.limits.insn_budget.map_or(u64::MAX, |b| b.saturating_add(1));
+        self.counter.set_insn_mark(budget.min(next_event));
+    }
+
+    /// Have the block hook call the backend at the next block (a deferred error to take).
+    pub fn mark_next_block(&mut self) {
+        self.counter.mark_next_block();
+    }
+
+    /// At a mark: the stop if a budget ran out (the instruction budget, or the wall time,
+    /// looked at every few thousand blocks).
+    pub fn budget_stop(&mut self) -> Option<Stop> {
         if let Some(b) = self.limits.insn_budget {
-            if self.stats.instructions > b {
-                return Some(Stop::InsnBudget { executed: self.stats.instructions });
+            let n = self.counter.instructions();
+            if n > b {
+                return Some(Stop::InsnBudget { executed: n });
             }
         }
-        if self.stats.blocks.is_multiple_of(CLOCK_CHECK_BLOCKS) {
+        if self.counter.take_block_mark() {
             return self.time_exceeded();
         }
         None
@@ -99,6 +131,12 @@ pub(crate) trait Backend {
     fn kernel(&mut self) -> &mut Kernel;
     /// The run state.
     fn run(&mut self) -> &mut RunState;
+    /// The instruction count at which the backend wants [`Backend::at_mark`] called next (a
+    /// time slice's end, a timer tick; 0: at the next block), besides the budgets.
+    fn next_event(&self) -> u64;
+    /// Called by the block hook at a block where a mark was reached (the backend re-arms with
+    /// [`RunState::arm`]); true: stop the CPU.
+    fn at_mark(&mut self) -> bool;
     /// The TLB was flushed: forget what was recorded per TLB entry.
     fn tlb_flushed(&mut self) {}
     /// The physical address of tag `tag`'s alias of guest physical address `pa`.
@@ -325,8 +363,13 @@ mod tests {
     #[test]
     fn budgets_stop_the_run() {
         let mut r = RunState::new(RunLimits { insn_budget: Some(10), time_budget: None });
-        assert_eq!(r.count_block(40), None);
-        assert_eq!(r.count_block(4), Some(Stop::InsnBudget { executed: 11 }));
+        r.arm(u64::MAX);
+        r.counter_mut().run_block(0x1000, 40);
+        assert_eq!(r.budget_stop(), None);
+        r.counter_mut().run_block(0x1028, 4);
+        assert_eq!(r.budget_stop(), Some(Stop::InsnBudget { executed: 11 }));
+        assert_eq!(r.stats().instructions, 11);
+        assert_eq!(r.stats().blocks, 2);
         assert_eq!(uc_perms(Prot::READ | Prot::EXEC), UcProt::READ | UcProt::EXEC);
     }
 
@@ -341,6 +384,12 @@ mod tests {
         }
         fn run(&mut self) -> &mut RunState {
             &mut self.state
+        }
+        fn next_event(&self) -> u64 {
+            u64::MAX
+        }
+        fn at_mark(&mut self) -> bool {
+            false
         }
         fn tag_alias(pa: u64, _tag: u8) -> u64 {
             pa

@@ -3,6 +3,7 @@
 mod access_hook;
 pub mod arm64;
 mod backend;
+mod block_counter;
 pub mod disasm;
 mod guard;
 mod run_loop;

@@ -79,6 +79,9 @@ pub(crate) fn run_until_stop<G: RunLoop>(uc: &mut Unicorn<G>) -> Result<Stop, Em
 fn run_until_process_stop<G: RunLoop>(uc: &mut Unicorn<G>) -> Result<Stop, EmuError> {
     loop {
         let begin = G::begin(uc)?;
+        let g = uc.get_data_mut();
+        let next = g.next_event();
+        g.run().arm(next);
         let r = uc.emu_start(begin, UNTIL, 0, 0);
         let g = uc.get_data_mut();
         if let Some(e) = g.run().error.take() {
@@ -161,7 +164,7 @@ fn user_executable(kernel: &Kernel, pc: u64) -> bool {
 /// CPU counters.
 pub(crate) fn finish<G: Backend>(uc: &mut Unicorn<G>, stop: Stop) -> RunOutput {
     let g = uc.get_data_mut();
-    let stats = g.run().stats;
+    let stats = g.run().stats();
     let arch = g.kernel().arch;
     let kernel = std::mem::replace(g.kernel(), Kernel::new(arch, Default::default()));
     RunOutput { kernel, stop, stats }

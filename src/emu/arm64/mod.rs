@@ -169,6 +169,12 @@ impl Backend for Guest {
     fn run(&mut self) -> &mut RunState {
         &mut self.state
     }
+    fn next_event(&self) -> u64 {
+        self.slice_end.min(self.next_tick)
+    }
+    fn at_mark(&mut self) -> bool {
+        at_block_mark(self)
+    }
     fn tlb_flushed(&mut self) {
         self.alias_va.clear();
         self.unchecked_pages.clear();
@@ -358,31 +364,34 @@ fn on_unmapped(uc: &mut Unicorn<Guest>, addr: u64) -> bool {
     false
 }
 
-fn on_block(uc: &mut Unicorn<Guest>, size: u32) {
-    let g = uc.get_data_mut();
-    if let Some(stop) = g.state.count_block(size) {
+/// At a block where the block counter reached a mark (see `crate::emu::block_counter`): a
+/// budget ran out, the time slice ended, or a modelled timer tick. True: stop the CPU.
+fn at_block_mark(g: &mut Guest) -> bool {
+    if let Some(stop) = g.state.budget_stop() {
         g.state.stop = Some(stop);
-        let _ = uc.emu_stop();
-        return;
+        return true;
     }
+    let n = g.state.instructions();
     // The running thread's time slice is over: the scheduler picks who runs next.
-    if g.state.stats.instructions >= g.slice_end {
+    if n >= g.slice_end {
         g.slice_end = u64::MAX;
         g.state.reschedule = true;
-        let _ = uc.emu_stop();
-        return;
+        return true;
     }
     // A modelled timer tick is a kernel entry too: report an asynchronous tag fault there.
-    if g.state.stats.instructions >= g.next_tick {
-        g.next_tick = g.state.stats.instructions + g.tick_interval;
+    if n >= g.next_tick {
+        g.next_tick = n + g.tick_interval;
         if std::mem::take(&mut g.async_fault) {
             g.kernel.signals.raise_with(sig::SIGSEGV, code::SEGV_MTEAERR, Some(0));
             if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {
                 g.pending = Some(PendingSignal { signo, si_code, addr, esr: None, forced: false });
-                let _ = uc.emu_stop();
+                return true;
             }
         }
     }
+    let next = g.next_event();
+    g.state.arm(next);
+    false
 }
 
 /// Configure the CPU as Linux leaves it for a new EL0 task.
@@ -487,8 +496,7 @@ fn install_hooks(uc: &mut Unicorn<Guest>, trace_insns: bool) -> Result<(), EmuEr
     }
     uc.add_intr_hook(|uc, intno| guarded_result(uc, "interrupt hook", (), |uc| on_interrupt(uc, intno)))
         .op("add interrupt hook")?;
-    uc.add_block_hook(1, 0, |uc, _addr, size| guarded(uc, "block hook", (), |uc| on_block(uc, size)))
-        .op("add block hook")?;
+    crate::emu::block_counter::install(uc)?;
     if trace_insns {
         uc.add_code_hook(1, 0, |uc, addr, _size| {
             guarded(uc, "trace hook", (), |uc| {

@@ -62,7 +62,9 @@ pub(super) fn switch(uc: &mut Unicorn<Guest>, sw: &Switch) -> Result<(), EmuErro
     }
     let g = uc.get_data_mut();
     g.state.flush_tlb = true;
-    g.slice_end = g.kernel.threads.slice_end(g.state.stats.instructions);
+    g.slice_end = g.kernel.threads.slice_end(g.state.instructions());
+    let next = crate::emu::backend::Backend::next_event(&*g);
+    g.state.arm(next);
     Ok(())
 }
 

@@ -32,7 +32,7 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     // Kernel entry: an asynchronous tag check fault recorded in TFSRE0_EL1 becomes a
     // SIGSEGV/SEGV_MTEAERR (si_addr 0) delivered on the way back to user space.
     let async_fault = std::mem::take(&mut g.async_fault);
-    g.kernel.set_retired(g.state.stats.instructions);
+    g.kernel.set_retired(g.state.instructions());
     let outcome = g.kernel.syscall(nr, args);
     if async_fault {
         g.kernel.signals.raise_with(sig::SIGSEGV, code::SEGV_MTEAERR, Some(0));

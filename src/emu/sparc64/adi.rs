@@ -100,6 +100,7 @@ pub(super) fn on_checked_access(g: &mut Guest, store: bool, addr: u64, size: usi
             let real = pa + (bad_va - va);
             g.kernel.adi.deferred =
                 Some(DeferredError { vaddr: fault_vaddr, real_addr: real, pc, versions: (ptr, mem) });
+            g.state.mark_next_block();
         }
         return Ok(Verdict::Allow);
     }

@@ -37,7 +37,7 @@ pub(super) fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     g.kernel.current_sp = sp;
     // A disrupting ADI error from a store just before the trap is delivered on the way back.
     let deferred = adi::take_deferred(g);
-    g.kernel.set_retired(g.state.stats.instructions);
+    g.kernel.set_retired(g.state.instructions());
     let outcome = g.kernel.syscall(nr, args);
     if let Some(p) = deferred {
         g.kernel.signals.raise_with(p.signo, p.si_code, p.addr);

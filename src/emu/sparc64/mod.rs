@@ -169,8 +169,6 @@ pub(crate) struct Guest {
     disasm: Disassembler,
     pending: Option<PendingSignal>,
     refused: Option<Refused>,
-    /// The translation block running: (start, size in bytes).
-    block: (u64, u64),
     /// PC/NPC to continue at when the resume trampoline traps.
     resume: Option<(u64, u64)>,
     trampoline: u64,
@@ -215,6 +213,15 @@ impl Backend for Guest {
     }
     fn run(&mut self) -> &mut RunState {
         &mut self.state
+    }
+    fn next_event(&self) -> u64 {
+        if self.kernel.adi.deferred.is_some() {
+            return 0;
+        }
+        self.slice_end
+    }
+    fn at_mark(&mut self) -> bool {
+        at_block_mark(self)
     }
     fn tlb_flushed(&mut self) {
         self.alias_va.clear();
@@ -370,27 +377,28 @@ fn on_unmapped(uc: &mut Unicorn<Guest>, addr: u64) -> bool {
     false
 }
 
-fn on_block(uc: &mut Unicorn<Guest>, addr: u64, size: u32) {
-    let g = uc.get_data_mut();
-    g.block = (addr, size as u64);
-    if let Some(stop) = g.state.count_block(size) {
+/// At a block where the block counter reached a mark (see `crate::emu::block_counter`): a
+/// budget ran out, the time slice ended, or a deferred ADI error waits. True: stop the CPU.
+fn at_block_mark(g: &mut Guest) -> bool {
+    if let Some(stop) = g.state.budget_stop() {
         g.state.stop = Some(stop);
-        let _ = uc.emu_stop();
-        return;
+        return true;
     }
     // The running task's time slice is over: the scheduler picks who runs next (a block
     // boundary is a clean stop: PC and NPC are the block's).
-    if g.state.stats.instructions >= g.slice_end {
+    if g.state.instructions() >= g.slice_end {
         g.slice_end = u64::MAX;
         g.state.reschedule = true;
-        let _ = uc.emu_stop();
-        return;
+        return true;
     }
     // A disrupting ADI error is taken at the next block boundary.
     if g.kernel.adi.deferred.is_some() && g.pending.is_none() {
         g.pending = adi::take_deferred(g);
-        let _ = uc.emu_stop();
+        return true;
     }
+    let next = g.next_event();
+    g.state.arm(next);
+    false
 }
 
 /// Configure the CPU as Linux's `start_thread` leaves a new 64-bit task.
@@ -441,7 +449,6 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
         disasm: Disassembler::new(crate::arch::Arch::Sparc64),
         pending: None,
         refused: None,
-        block: (0, 0),
         resume: None,
         trampoline: opts.trampoline,
         state: RunState::new(opts.limits),
@@ -503,8 +510,7 @@ fn install_hooks(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     .op("add invalid-instruction hook")?;
     uc.add_intr_hook(|uc, intno| guarded_result(uc, "interrupt hook", (), |uc| on_interrupt(uc, intno)))
         .op("add interrupt hook")?;
-    uc.add_block_hook(1, 0, |uc, addr, size| guarded(uc, "block hook", (), |uc| on_block(uc, addr, size)))
-        .op("add block hook")?;
+    crate::emu::block_counter::install(uc)?;
     Ok(())
 }
 

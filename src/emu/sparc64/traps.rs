@@ -142,7 +142,7 @@ fn flush_windows(uc: &mut Unicorn<Guest>) -> Result<(), BadFrame> {
 /// before NPC when that one is in the block and `is_it` accepts it, else the block's last
 /// instruction (a trap in a delay slot).
 fn trapping_insn(g: &Guest, npc: u64, is_it: impl Fn(u32) -> bool) -> u64 {
-    let (start, size) = g.block;
+    let (start, size) = g.state.current_block();
     let before = npc.wrapping_sub(4);
     if before >= start && before < start + size && read_insn(g, before).is_some_and(&is_it) {
         return before;
