@@ -125,11 +125,46 @@ fn unicorn_build_dir(out_dir: &Path) -> Option<PathBuf> {
         .max_by_key(|p| std::fs::metadata(p.join("config-host.h")).and_then(|m| m.modified()).ok())
 }
 
-/// Compute the offsets of Unicorn's private SPARC64 CPU state with a probe compiled against
-/// the crate's own QEMU headers, into `$OUT_DIR/sparc_env_offsets.rs`. Fails the build if
-/// they cannot be found: guessing them would corrupt the emulator silently.
-fn sparc_offsets(out_dir: &Path) {
-    println!("cargo:rerun-if-changed=build_support/sparc_env_offsets.c");
+/// One build-time probe of Unicorn's private state: a C program compiled against the crate's
+/// own QEMU headers for one target, whose output (Rust constants) becomes `$OUT_DIR/<out>`.
+struct Probe {
+    /// The C source in build_support/.
+    source: &'static str,
+    /// QEMU's per-target symbol-renaming header (qemu/<name>.h).
+    target_header: &'static str,
+    /// The target's directory under qemu/target.
+    target_dir: &'static str,
+    /// The generated-config directory of the target in the CMake build.
+    softmmu: &'static str,
+    /// The Rust file written into OUT_DIR.
+    out: &'static str,
+}
+
+const PROBES: &[Probe] = &[
+    // The SPARC64 CPU state tagmmu reaches (Unicorn offers no API for the register-window,
+    // condition-code and ASI state), and the engine fields of the MMIO windows.
+    Probe {
+        source: "sparc_env_offsets.c",
+        target_header: "sparc64.h",
+        target_dir: "sparc",
+        softmmu: "sparc64-softmmu",
+        out: "sparc_env_offsets.rs",
+    },
+    // The arm64 CPU's soft-TLB descriptors (src/emu/soft_tlb.rs).
+    Probe {
+        source: "arm64_tlb_offsets.c",
+        target_header: "aarch64.h",
+        target_dir: "arm",
+        softmmu: "aarch64-softmmu",
+        out: "arm64_tlb_offsets.rs",
+    },
+];
+
+/// Run `probe`. Fails the build if it cannot be compiled: guessing the offsets would corrupt
+/// the emulator silently.
+fn run_probe(out_dir: &Path, probe: &Probe) {
+    let source = Path::new("build_support").join(probe.source);
+    println!("cargo:rerun-if-changed={}", source.display());
     println!("cargo:rerun-if-env-changed=TAGMMU_UNICORN_SRC");
     let src = unicorn_src().unwrap_or_else(|| {
         panic!(
@@ -143,18 +178,18 @@ fn sparc_offsets(out_dir: &Path) {
             out_dir.display()
         )
     });
-    let exe = out_dir.join("sparc_env_offsets");
+    let exe = out_dir.join(probe.source.trim_end_matches(".c"));
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let inc = |p: &Path| format!("-I{}", p.display());
     let r = Command::new(&cc)
         .arg("-DNEED_CPU_H")
         .arg("-include")
-        .arg(src.join("qemu/sparc64.h"))
+        .arg(src.join("qemu").join(probe.target_header))
         .args([
             inc(&src.join("qemu/include")),
             inc(&src.join("qemu/tcg/i386")),
-            inc(&src.join("qemu/target/sparc")),
-            inc(&build.join("sparc64-softmmu")),
+            inc(&src.join("qemu/target").join(probe.target_dir)),
+            inc(&build.join(probe.softmmu)),
             inc(&build),
             inc(&src.join("include")),
             inc(&src.join("glib_compat")),
@@ -162,26 +197,29 @@ fn sparc_offsets(out_dir: &Path) {
             inc(&src.join("qemu/tcg")),
             inc(&src),
         ])
-        .arg("build_support/sparc_env_offsets.c")
+        .arg(&source)
         .arg("-o")
         .arg(&exe)
         .output()
         .unwrap_or_else(|e| panic!("cannot run the host C compiler {cc}: {e}"));
     if !r.status.success() {
         panic!(
-            "the SPARC64 CPU-state offset probe does not compile against {}:\n{}",
+            "the offset probe {} does not compile against {}:\n{}",
+            probe.source,
             src.display(),
             String::from_utf8_lossy(&r.stderr)
         );
     }
     let out = Command::new(&exe).output().expect("run the offset probe");
-    assert!(out.status.success(), "the offset probe failed");
-    std::fs::write(out_dir.join("sparc_env_offsets.rs"), &out.stdout).expect("write the offsets");
+    assert!(out.status.success(), "the offset probe {} failed", probe.source);
+    std::fs::write(out_dir.join(probe.out), &out.stdout).expect("write the offsets");
 }
 
 fn main() {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
-    sparc_offsets(&out_dir);
+    for probe in PROBES {
+        run_probe(&out_dir, probe);
+    }
     // The precise tag-check memory hook (see src/emu/access_hook.rs).
     println!("cargo:rerun-if-changed=build_support/tag_check_hook.c");
     cc::Build::new().file("build_support/tag_check_hook.c").warnings_into_errors(true).compile("tagmmu_check_hook");

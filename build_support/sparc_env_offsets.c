@@ -45,6 +45,9 @@ int main(void) {
     OFF("TLB_FAST_MASK", CPUTLBDescFast, mask);
     OFF("TLB_DESC_WINDOW_MAX", CPUTLBDesc, window_max_entries);
     OFF("TLB_DESC_N_USED", CPUTLBDesc, n_used_entries);
+    OFF("TLB_ENTRY_ADDR_READ", CPUTLBEntry, addr_read);
+    OFF("TLB_ENTRY_ADDR_WRITE", CPUTLBEntry, addr_write);
+    OFF("TLB_ENTRY_ADDR_CODE", CPUTLBEntry, addr_code);
     printf("pub const CPU_TLB_ENTRY_BITS: usize = %d;\n", CPU_TLB_ENTRY_BITS);
     printf("pub const TLB_DESC_SIZE: usize = %zu;\n", sizeof(CPUTLBDesc));
     printf("pub const TLB_FAST_SIZE: usize = %zu;\n", sizeof(CPUTLBDescFast));

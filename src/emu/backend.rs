@@ -127,6 +127,8 @@ pub(crate) fn stop_for(outcome: &crate::kernel_stub::syscalls::SyscallOutcome) -
 
 /// A backend's guest, as the shared code sees it.
 pub(crate) trait Backend {
+    /// Where the target's CPU keeps its soft TLB.
+    const TLB_LAYOUT: crate::emu::soft_tlb::TlbLayout;
     /// The kernel stub.
     fn kernel(&mut self) -> &mut Kernel;
     /// The run state.
@@ -267,6 +269,17 @@ pub(crate) fn sync_memory<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuErro
         run.tlb_gen = gen;
         run.flush_tlb = false;
         g.tlb_flushed();
+        // SAFETY: the engine is live and stopped (the CPU runs only inside emu_start), and
+        // its target is laid out as `G::TLB_LAYOUT`.
+        if let Some(cpu) = unsafe { crate::emu::sparc64::cpu::cpu_of(uc.get_handle()) } {
+            // SAFETY: as above.
+            let entries = unsafe {
+                crate::emu::soft_tlb::recount_used(cpu, &G::TLB_LAYOUT);
+                crate::emu::soft_tlb::total_entries(cpu, &G::TLB_LAYOUT)
+            };
+            let stats = &mut uc.get_data_mut().run().stats;
+            stats.tlb_entries_peak = stats.tlb_entries_peak.max(entries as u64);
+        }
         uc.ctl_flush_tlb().op("flush tlb")?;
     }
     Ok(())
@@ -379,6 +392,7 @@ mod tests {
     }
 
     impl Backend for TestGuest {
+        const TLB_LAYOUT: crate::emu::soft_tlb::TlbLayout = crate::emu::soft_tlb::ARM64;
         fn kernel(&mut self) -> &mut Kernel {
             &mut self.kernel
         }

@@ -7,6 +7,7 @@ mod block_counter;
 pub mod disasm;
 mod guard;
 mod run_loop;
+mod soft_tlb;
 pub mod sparc64;
 
 use std::fmt;
@@ -133,6 +134,10 @@ pub struct EmuStats {
     /// (the arena) plus one per tag alias however many mappings the guest makes; adopted page
     /// caches add theirs.
     pub engine_regions_peak: u64,
+    /// The most soft-TLB entries the CPU had (all MMU modes), seen at each full TLB flush.
+    /// QEMU grows a mode's table when it is mostly in use; see `soft_tlb` for why tagmmu
+    /// recounts the use first.
+    pub tlb_entries_peak: u64,
     /// TLB fills that entered a tag-checked page without checks, because every granule of it
     /// matched the pointer's tag (arm64).
     pub unchecked_tlb_fills: u64,

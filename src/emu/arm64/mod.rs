@@ -163,6 +163,7 @@ pub(crate) struct Guest {
 }
 
 impl Backend for Guest {
+    const TLB_LAYOUT: crate::emu::soft_tlb::TlbLayout = crate::emu::soft_tlb::ARM64;
     fn kernel(&mut self) -> &mut Kernel {
         &mut self.kernel
     }

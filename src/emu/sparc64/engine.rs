@@ -19,6 +19,7 @@ use std::ops::{Deref, DerefMut};
 use unicorn_engine::Unicorn;
 
 use super::cpu::offsets;
+use crate::emu::soft_tlb;
 
 /// A SPARC64 Unicorn engine that frees, when dropped, what closing it leaves behind.
 pub(super) struct Engine<'a, D>(ManuallyDrop<Unicorn<'a, D>>);
@@ -67,8 +68,7 @@ fn tlb_tables_kept_by_close(uc: *mut unicorn_engine_sys::uc_engine) -> Vec<*mut 
         // SAFETY: the CPU is stopped; the mask is a uintptr_t of the mode's CPUTLBDescFast,
         // the fields written plain size_t counters of its CPUTLBDesc.
         unsafe {
-            let mask = std::ptr::read_unaligned(fast.add(offsets::TLB_FAST_MASK) as *const usize);
-            let entries = (mask >> offsets::CPU_TLB_ENTRY_BITS) + 1;
+            let entries = soft_tlb::entries(fast, &soft_tlb::SPARC64);
             std::ptr::write_unaligned(desc.add(offsets::TLB_DESC_WINDOW_MAX) as *mut usize, entries / 2);
             std::ptr::write_unaligned(desc.add(offsets::TLB_DESC_N_USED) as *mut usize, 0);
         }
@@ -76,16 +76,9 @@ fn tlb_tables_kept_by_close(uc: *mut unicorn_engine_sys::uc_engine) -> Vec<*mut 
     tlb_tables(cpu)
 }
 
-/// Each MMU mode's TLB descriptor and fast-path descriptor (`neg.tlb.d[i]`, `neg.tlb.f[i]`)
-/// of the SPARCCPU `cpu`.
+/// Each MMU mode's TLB descriptor and fast-path descriptor of the SPARCCPU `cpu`.
 fn tlb_modes(cpu: *mut u8) -> impl Iterator<Item = (*mut u8, *mut u8)> {
-    (0..offsets::NB_MMU_MODES).map(move |i| {
-        // `wrapping_add`: only addresses are computed here (inside the SPARCCPU, whose
-        // `neg.tlb` arrays hold NB_MMU_MODES descriptors of the probed sizes).
-        let desc = cpu.wrapping_add(offsets::CPU_TLB_D + i * offsets::TLB_DESC_SIZE);
-        let fast = cpu.wrapping_add(offsets::CPU_TLB_F + i * offsets::TLB_FAST_SIZE);
-        (desc, fast)
-    })
+    soft_tlb::modes(cpu, &soft_tlb::SPARC64)
 }
 
 /// The soft-TLB tables (`iotlb` and `table` of each mode) of the SPARCCPU `cpu`.

@@ -208,6 +208,7 @@ pub(crate) struct Guest {
 }
 
 impl Backend for Guest {
+    const TLB_LAYOUT: crate::emu::soft_tlb::TlbLayout = crate::emu::soft_tlb::SPARC64;
     fn kernel(&mut self) -> &mut Kernel {
         &mut self.kernel
     }
