@@ -16,6 +16,21 @@ extern int uc_emu_stop(struct uc_struct *uc);
 
 typedef int (*tagmmu_check_fn)(struct uc_struct *uc, void *user, int type, uint64_t addr, int size);
 
+/* Granule tags of recently checked pages, for the MMIO windows' fast path. Mirrors
+ * `TagCache` in src/emu/access_hook.rs, which fills and invalidates it. */
+#define TAGMMU_CACHE_PAGES 64
+#define TAGMMU_PAGE_SHIFT 12
+#define TAGMMU_GRANULE_SHIFT 4
+#define TAGMMU_PAGE_GRANULES (1u << (TAGMMU_PAGE_SHIFT - TAGMMU_GRANULE_SHIFT))
+struct tagmmu_tag_page {
+    /* Physical page number, or UINT64_MAX for none. */
+    uint64_t page;
+    uint8_t tags[TAGMMU_PAGE_GRANULES];
+};
+struct tagmmu_tag_cache {
+    struct tagmmu_tag_page pages[TAGMMU_CACHE_PAGES];
+};
+
 /* Mirrors `RawHook` in src/emu/access_hook.rs. */
 struct tagmmu_check_hook {
     tagmmu_check_fn check;
@@ -39,6 +54,11 @@ struct tagmmu_check_hook {
     size_t uc_size_recur_mem_offset;
     size_t mr_ops_offset;
     size_t ops_impl_max_offset;
+    /* The fast path of an MTE window: the cache (NULL: none), the physical address of offset
+     * 0 of the memory behind the window, and the window's pointer tag. */
+    const struct tagmmu_tag_cache *cache;
+    uint64_t phys_base;
+    uint64_t tag;
 };
 
 typedef void *(*memory_mapping_fn)(struct uc_struct *uc, uint64_t addr);
@@ -126,11 +146,47 @@ static int packed_size(struct uc_struct *uc, const struct tagmmu_check_hook *h, 
     return (int)size | (tagmmu_split_size(uc, h) << 8);
 }
 
+/* Whether the cached granule tags alone show that the access at `offset` passes: every granule
+ * it touches carries the window's tag, and, for a store ending at a granule boundary, so does
+ * the next granule (else the store may be the first half of a pair whose second half faults,
+ * which the Rust check must see to undo it). Anything else (a page not cached, a mismatch, a
+ * piece of a split access) goes to the Rust check, which decides the same way for a match. */
+static int fast_allows(struct uc_struct *uc, const struct tagmmu_check_hook *h, uint64_t offset, unsigned size,
+                       int store) {
+    if (!h->cache || size == 0 || tagmmu_split_size(uc, h) != 0) {
+        return 0;
+    }
+    uint64_t pa = h->phys_base + offset;
+    uint64_t page = pa >> TAGMMU_PAGE_SHIFT;
+    if (((pa + size - 1) >> TAGMMU_PAGE_SHIFT) != page) {
+        return 0;
+    }
+    const struct tagmmu_tag_page *p = &h->cache->pages[page % TAGMMU_CACHE_PAGES];
+    if (p->page != page) {
+        return 0;
+    }
+    unsigned in_page = (unsigned)(pa & ((1u << TAGMMU_PAGE_SHIFT) - 1));
+    unsigned first = in_page >> TAGMMU_GRANULE_SHIFT;
+    unsigned last = (in_page + size - 1) >> TAGMMU_GRANULE_SHIFT;
+    for (unsigned g = first; g <= last; g++) {
+        if (p->tags[g] != h->tag) {
+            return 0;
+        }
+    }
+    if (store && ((in_page + size) & ((1u << TAGMMU_GRANULE_SHIFT) - 1)) == 0) {
+        unsigned next = last + 1;
+        if (next >= TAGMMU_PAGE_GRANULES || p->tags[next] != h->tag) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* MMIO read (uc_cb_mmio_read_t) of a tag-checked window: check, then load from the guest
  * memory behind it. Little-endian guest on a little-endian host: the bytes are the value. */
 uint64_t tagmmu_mmio_read(struct uc_struct *uc, uint64_t offset, unsigned size, void *data) {
     struct tagmmu_check_hook *h = data;
-    if (h->check(uc, h->user, 16 /* UC_MEM_READ */, h->base + offset, packed_size(uc, h, size))) {
+    if (!fast_allows(uc, h, offset, size, 0) && h->check(uc, h->user, 16 /* UC_MEM_READ */, h->base + offset, packed_size(uc, h, size))) {
         mmio_abandon(uc, h);
     }
     uint64_t v = 0;
@@ -141,7 +197,7 @@ uint64_t tagmmu_mmio_read(struct uc_struct *uc, uint64_t offset, unsigned size, 
 /* MMIO write (uc_cb_mmio_write_t): check, then store. */
 void tagmmu_mmio_write(struct uc_struct *uc, uint64_t offset, unsigned size, uint64_t value, void *data) {
     struct tagmmu_check_hook *h = data;
-    if (h->check(uc, h->user, 17 /* UC_MEM_WRITE */, h->base + offset, packed_size(uc, h, size))) {
+    if (!fast_allows(uc, h, offset, size, 1) && h->check(uc, h->user, 17 /* UC_MEM_WRITE */, h->base + offset, packed_size(uc, h, size))) {
         mmio_abandon(uc, h);
     }
     memcpy(h->host + offset, &value, size <= 8 ? size : 8);

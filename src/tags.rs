@@ -49,9 +49,20 @@ impl TagStore {
     pub fn new(len: u64, granule: u64) -> TagStore {
         TagStore { granule, tags: vec![0; len.div_ceil(granule) as usize] }
     }
+    /// The granule size in bytes.
+    pub fn granule(&self) -> u64 {
+        self.granule
+    }
     /// The tag of the granule holding byte `offset`.
     pub fn get(&self, offset: u64) -> u8 {
         self.tags[(offset / self.granule) as usize]
+    }
+    /// The tags of the granules holding bytes `[offset, offset + len)` (clipped to the
+    /// store), one per granule.
+    pub fn granules(&self, offset: u64, len: u64) -> &[u8] {
+        let first = ((offset / self.granule) as usize).min(self.tags.len());
+        let end = (offset.saturating_add(len).div_ceil(self.granule) as usize).clamp(first, self.tags.len());
+        &self.tags[first..end]
     }
     /// Set the tag of the granule holding byte `offset`.
     pub fn set(&mut self, offset: u64, tag: u8) {

@@ -128,6 +128,9 @@ pub(crate) struct Guest {
     /// pointer's tag): physical page -> the virtual pages (with their top bits) entered on the
     /// strength of its tags. See `mte::tlb_page`.
     unchecked_pages: std::collections::HashMap<u64, Vec<u64>>,
+    /// Granule tags of pages the arena's MMIO windows check without calling Rust (dropped
+    /// where `unchecked_pages` are). See `access_hook::TagCache`.
+    tag_cache: Box<access_hook::TagCache>,
     /// Instruction count at which the next modelled timer tick happens.
     next_tick: u64,
     /// Instructions between modelled timer ticks.
@@ -179,6 +182,7 @@ impl Backend for Guest {
     fn tlb_flushed(&mut self) {
         self.alias_va.clear();
         self.unchecked_pages.clear();
+        self.tag_cache.clear();
     }
     fn tag_alias(pa: u64, tag: u8) -> u64 {
         mte::alias_pa(pa, tag)
@@ -196,12 +200,12 @@ impl Backend for Guest {
     /// are tag-checked MMIO windows too, as the arena's are.
     fn map_tagged(uc: &mut Unicorn<Guest>, pa: u64, len: u64, host: *mut u8) -> Result<(), EmuError> {
         let guest: *mut Guest = uc.get_data_mut();
-        let windows = (0..16).map(|tag| mte::alias_pa(pa, tag));
+        let windows = (0..16).map(|tag| (mte::alias_pa(pa, tag), tag));
         // SAFETY: `host` is the segment's memory, valid until its `Unmapped` event unmaps
         // these windows (the page cache is owned by the VFS inside the engine's data); `guest`
         // is the engine's data, which lives as long as the engine.
         let held = unsafe {
-            access_hook::map_mmio(uc, access_hook::Target::Arm64, windows, len, host, tag_check, guest.cast())
+            access_hook::map_mmio(uc, access_hook::Target::Arm64, windows, len, host, tag_check, guest.cast(), None)
         }?;
         uc.get_data_mut().segment_windows.push(held);
         Ok(())
@@ -452,6 +456,7 @@ pub fn run(
         undo: None,
         alias_va: std::collections::HashMap::new(),
         unchecked_pages: std::collections::HashMap::new(),
+        tag_cache: access_hook::TagCache::new(),
         next_tick: opts.tick_interval.max(1),
         tick_interval: opts.tick_interval.max(1),
         tag_hooks: false,
@@ -542,12 +547,14 @@ fn install_tag_hooks(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
 /// Map the arena's 16 tag aliases as tag-checked MMIO windows (see `crate::emu::access_hook`).
 fn map_windows(uc: &mut Unicorn<Guest>, pa: u64, len: u64, host: *mut u8) -> Result<(), EmuError> {
     let guest: *mut Guest = uc.get_data_mut();
-    let windows = (0..16).map(|tag| mte::alias_pa(pa, tag));
+    let windows = (0..16).map(|tag| (mte::alias_pa(pa, tag), tag));
+    let fast = access_hook::FastPath { cache: &*uc.get_data().tag_cache, phys_base: pa };
     // SAFETY: `host` is the arena's reservation of `len` bytes, which lives as long as the
     // kernel stub inside the engine's data; `guest` is that data, which lives as long as the
-    // engine.
-    let held =
-        unsafe { access_hook::map_mmio(uc, access_hook::Target::Arm64, windows, len, host, tag_check, guest.cast()) }?;
+    // engine, and the cache is boxed inside it (never replaced).
+    let held = unsafe {
+        access_hook::map_mmio(uc, access_hook::Target::Arm64, windows, len, host, tag_check, guest.cast(), Some(fast))
+    }?;
     uc.get_data_mut().mte_windows = Some(held);
     Ok(())
 }
@@ -578,7 +585,11 @@ extern "C" fn tag_check(
     let (piece, whole) = ((size & 0xff) as u64, (size >> 8).max(0) as u64);
     let r = crate::emu::guard::catch(|| {
         if whole == 0 {
-            return mte::on_tagged_access(guest, pc, |_| 0, store, addr, piece as usize);
+            let v = mte::on_tagged_access(guest, pc, |_| 0, store, addr, piece as usize);
+            if v == Verdict::Allow {
+                mte::cache_page_tags(guest, addr);
+            }
+            return v;
         }
         // A misaligned access Unicorn split into pieces (bytes for a store, the two aligned
         // words around it for a load): the first piece checks the whole access, so a fault

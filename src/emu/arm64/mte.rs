@@ -28,7 +28,7 @@ use rand::Rng;
 use unicorn_engine::{RegisterARM64, Unicorn};
 
 use super::{xreg, Guest, PendingSignal, TagFault};
-use crate::emu::access_hook::Verdict;
+use crate::emu::access_hook::{TagCache, Verdict};
 use crate::emu::{EmuError, UcContext};
 use crate::kernel_stub::mm::{Access, FaultKind};
 use crate::kernel_stub::signal::{code, sig};
@@ -94,6 +94,9 @@ pub(super) fn tlb_page(g: &mut Guest, vaddr: u64, va: u64, pa: crate::addr::Phys
 pub(super) fn forget_unchecked(uc: &mut Unicorn<Guest>, pages: Vec<u64>) {
     let handle = uc.get_handle();
     let g = uc.get_data_mut();
+    for &p in &pages {
+        g.tag_cache.forget(p);
+    }
     if g.unchecked_pages.is_empty() {
         return;
     }
@@ -112,6 +115,22 @@ pub(super) fn forget_unchecked(uc: &mut Unicorn<Guest>, pages: Vec<u64>) {
             unsafe { tlb_flush_page_aarch64(cpu, vpage) };
         }
     }
+}
+
+/// Enter the page of an access to alias address `paddr` that the check let through in the
+/// windows' tag cache (`access_hook::TagCache`), when the page is one tagged segment's.
+pub(super) fn cache_page_tags(g: &mut Guest, paddr: u64) {
+    let (_, pa) = split_alias(paddr);
+    if g.tag_cache.holds(pa) {
+        return;
+    }
+    let page = pa & !(TagCache::PAGE - 1);
+    let Some((seg, off)) = g.kernel.mm.phys().containing(crate::addr::PhysAddr(page)) else { return };
+    let Some(tags) = seg.tags() else { return };
+    if off + TagCache::PAGE > seg.len() || tags.granule() != TagCache::GRANULE {
+        return;
+    }
+    g.tag_cache.enter(page, tags.granules(off, TagCache::PAGE));
 }
 
 /// The bytes a checked store overwrote, kept until the next store in case it was the first
