@@ -131,6 +131,8 @@ pub(crate) struct Guest {
     /// Granule tags of pages the arena's MMIO windows check without calling Rust (dropped
     /// where `unchecked_pages` are). See `access_hook::TagCache`.
     tag_cache: Box<access_hook::TagCache>,
+    /// The pages a tag instruction retagged (a buffer kept between instructions).
+    retagged_buf: Vec<u64>,
     /// Instruction count at which the next modelled timer tick happens.
     next_tick: u64,
     /// Instructions between modelled timer ticks.
@@ -211,7 +213,7 @@ impl Backend for Guest {
         Ok(())
     }
     fn retagged(uc: &mut Unicorn<Guest>, pages: Vec<u64>) -> Result<(), EmuError> {
-        mte::forget_unchecked(uc, pages);
+        mte::forget_unchecked(uc, &pages);
         Ok(())
     }
 }
@@ -457,6 +459,7 @@ pub fn run(
         alias_va: std::collections::HashMap::new(),
         unchecked_pages: std::collections::HashMap::new(),
         tag_cache: access_hook::TagCache::new(),
+        retagged_buf: Vec::new(),
         next_tick: opts.tick_interval.max(1),
         tick_interval: opts.tick_interval.max(1),
         tag_hooks: false,

@@ -91,10 +91,10 @@ pub(super) fn tlb_page(g: &mut Guest, vaddr: u64, va: u64, pa: crate::addr::Phys
 /// strength of their old tags, so the next access walks again ([`tlb_page`]). Only those
 /// virtual pages are flushed (QEMU's `tlb_flush_page`), not the whole TLB: tag stores are
 /// frequent (glibc tags every allocation).
-pub(super) fn forget_unchecked(uc: &mut Unicorn<Guest>, pages: Vec<u64>) {
+pub(super) fn forget_unchecked(uc: &mut Unicorn<Guest>, pages: &[u64]) {
     let handle = uc.get_handle();
     let g = uc.get_data_mut();
-    for &p in &pages {
+    for &p in pages {
         g.tag_cache.forget(p);
     }
     if g.unchecked_pages.is_empty() {
@@ -109,7 +109,7 @@ pub(super) fn forget_unchecked(uc: &mut Unicorn<Guest>, pages: Vec<u64>) {
         return;
     }
     for p in pages {
-        for vpage in g.unchecked_pages.remove(&p).unwrap_or_default() {
+        for vpage in g.unchecked_pages.remove(p).unwrap_or_default() {
             // SAFETY: `cpu` is the engine's CPU; flushing one page of its TLB is what QEMU's
             // own helpers do mid-execution (from a hook, on the engine's thread).
             unsafe { tlb_flush_page_aarch64(cpu, vpage) };
@@ -401,14 +401,18 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
             let tag = MTE.pointer_tag(get(uc, t, true)?);
             for i in 0..kind.granules() {
                 let a = addr.wrapping_add(16 * i);
-                let va = match translate(uc, a, Access::Write)? {
+                let mm = &mut uc.get_data_mut().kernel.mm;
+                let stored = match mm.untag(a) {
+                    Some(va) => mm.store_tag(va, tag).map(|()| va),
+                    None => Err(FaultKind::Unmapped),
+                };
+                let va = match stored {
                     Ok(va) => va,
-                    Err((k, a)) => {
+                    Err(k) => {
                         return fault(uc, k.signo(), k.si_code(), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k)))
                     }
                 };
                 let mm = &mut uc.get_data_mut().kernel.mm;
-                mm.set_tag(va, tag);
                 if kind.zeroes() {
                     mm.write_kernel(va, &[0u8; 16])
                         .map_err(|_| EmuError::Internal("zeroing a translated granule".into()))?;

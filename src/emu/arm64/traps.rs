@@ -151,10 +151,13 @@ fn on_undefined(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
         if let Some(m) = insn.and_then(crate::mte::insn::decode) {
             if mte::execute(uc, m)? {
                 // A tag store may invalidate pages entered unchecked.
-                let retagged = uc.get_data_mut().kernel.mm.take_retagged();
+                let g = uc.get_data_mut();
+                let mut retagged = std::mem::take(&mut g.retagged_buf);
+                g.kernel.mm.swap_retagged(&mut retagged);
                 if !retagged.is_empty() {
-                    mte::forget_unchecked(uc, retagged);
+                    mte::forget_unchecked(uc, &retagged);
                 }
+                uc.get_data_mut().retagged_buf = retagged;
                 uc.get_data_mut().state.stats.emulated_insns += 1;
                 uc.set_pc(pc + 4).op("advance pc")?;
             }

@@ -647,18 +647,61 @@ impl AddressSpace {
         match self.phys.segment_mut(seg_pa).and_then(|s| s.tags_mut()) {
             Some(t) => {
                 t.set(off, tag);
-                let page = pa.0 & !(self.space.layout.page_size - 1);
-                if self.retagged.last() != Some(&page) {
-                    if self.retagged.len() >= MAX_RETAGGED {
-                        // Too many to track one by one: every translation is redone.
-                        self.retagged.clear();
-                        self.generation += 1;
-                    }
-                    self.retagged.push(page);
-                }
+                self.note_retagged(pa);
                 true
             }
             None => false,
+        }
+    }
+
+    /// A tag store by the task itself (STG and its kind) at the untagged address `addr`:
+    /// the fault handling of a write ([`Self::handle_user_fault`]: permission, end of file,
+    /// the page made present), then the granule's tag, which memory without PROT_MTE ignores
+    /// (as [`Self::set_tag`]). One mapping lookup and one segment lookup: a program that tags
+    /// its memory does this for every granule.
+    pub fn store_tag(&mut self, addr: u64, tag: u8) -> Result<(), FaultKind> {
+        let vma = self.space.vmas.find(addr).ok_or(FaultKind::Unmapped)?;
+        if !vma.prot.contains(Access::Write.needs()) {
+            return Err(FaultKind::Protection);
+        }
+        let tagged = vma.prot.contains(Prot::TAGGED);
+        let pa = vma.phys(addr);
+        let seg_pa = vma.seg;
+        let off = pa.0 - seg_pa.0;
+        let page_off = off - off % self.space.layout.page_size;
+        let Some(s) = self.phys.segment_mut(seg_pa) else { return Ok(()) };
+        if s.past_eof(page_off) {
+            return Err(FaultKind::PastEof);
+        }
+        if !s.set_present(off, true) {
+            self.stats.page_faults += 1;
+            if self.space.evicted.remove(&(seg_pa.0, page_off)) {
+                self.stats.major_faults += 1;
+            }
+        }
+        let stored = match s.tags_mut() {
+            Some(t) if tagged => {
+                t.set(off, tag);
+                true
+            }
+            _ => false,
+        };
+        if stored {
+            self.note_retagged(pa);
+        }
+        Ok(())
+    }
+
+    /// The tags of the page holding `pa` changed: record it for [`Self::take_retagged`].
+    fn note_retagged(&mut self, pa: PhysAddr) {
+        let page = pa.0 & !(self.space.layout.page_size - 1);
+        if self.retagged.last() != Some(&page) {
+            if self.retagged.len() >= MAX_RETAGGED {
+                // Too many to track one by one: every translation is redone.
+                self.retagged.clear();
+                self.generation += 1;
+            }
+            self.retagged.push(page);
         }
     }
 
@@ -684,6 +727,13 @@ impl AddressSpace {
     /// `MADV_DONTNEED`, bump the generation instead.)
     pub fn take_retagged(&mut self) -> Vec<u64> {
         std::mem::take(&mut self.retagged)
+    }
+
+    /// [`Self::take_retagged`] into `pages` (cleared first), keeping both buffers' capacity:
+    /// no allocation per tag store.
+    pub fn swap_retagged(&mut self, pages: &mut Vec<u64>) {
+        pages.clear();
+        std::mem::swap(&mut self.retagged, pages);
     }
 
     /// The physical address the untagged user address `addr` maps to, if mapped (present or
@@ -806,15 +856,24 @@ impl AddressSpace {
         Ok(out)
     }
 
+    /// Call `f` on each per-VMA piece of `[addr, addr+len)` in turn (as [`Self::chunks`] gives
+    /// them, without collecting them: instruction fetches for emulation come through here). A
+    /// hole stops the walk with an error after the pieces before it.
     fn for_each_chunk(
         &self,
         addr: u64,
         len: u64,
         mut f: impl FnMut(&phys::Segment, usize, usize, usize),
     ) -> Result<(), FaultKind> {
-        for (seg, off, i, n) in self.chunks(addr, len)? {
-            let s = self.phys.segment(seg).ok_or(FaultKind::Unmapped)?;
-            f(s, off, i, n);
+        let mut done = 0u64;
+        while done < len {
+            let a = addr.checked_add(done).ok_or(FaultKind::Unmapped)?;
+            let v = self.space.vmas.find(a).ok_or(FaultKind::Unmapped)?;
+            let n = (v.end - a).min(len - done);
+            let off = v.seg_off + (a - v.start);
+            let s = self.phys.segment(v.seg).ok_or(FaultKind::Unmapped)?;
+            f(s, off as usize, done as usize, n as usize);
+            done += n;
         }
         Ok(())
     }
@@ -915,6 +974,31 @@ mod tests {
         assert_eq!(mm.phys().reserved(), 0);
         assert_eq!(mm.munmap(a + 1, 4096), Err(Errno::EINVAL));
         assert_eq!(mm.munmap(a, 0), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn a_user_tag_store_faults_as_a_write_and_tags_only_tagged_memory() {
+        let mut mm = space();
+        let tagged = mm.mmap(0, 2 * 4096, Prot::RW | Prot::TAGGED, ANON, VmaKind::Anon).unwrap();
+        let plain = mm.mmap(0, 4096, Prot::RW, ANON, VmaKind::Anon).unwrap();
+        let ro = mm.mmap(0, 4096, Prot::READ | Prot::TAGGED, ANON, VmaKind::Anon).unwrap();
+        assert!(!mm.is_present(tagged + 4096));
+        mm.store_tag(tagged + 4096 + 32, 7).unwrap();
+        assert_eq!((mm.tag_at(tagged + 4096 + 32), mm.tag_at(tagged + 4096 + 48)), (Some(7), Some(0)));
+        assert!(mm.is_present(tagged + 4096), "the page is faulted in, as by a write");
+        assert_eq!(mm.stats().page_faults, 1);
+        let pa = mm.phys_of(tagged + 4096).unwrap().0;
+        assert_eq!(mm.take_retagged(), vec![pa & !0xfff]);
+        mm.store_tag(plain, 7).unwrap();
+        assert_eq!(mm.tag_at(plain), None, "memory without PROT_MTE ignores the tag");
+        assert!(mm.take_retagged().is_empty());
+        assert_eq!(mm.store_tag(ro, 7), Err(FaultKind::Protection));
+        assert_eq!(mm.tag_at(ro), Some(0));
+        assert_eq!(mm.store_tag(tagged - 4096 * 64, 7), Err(FaultKind::Unmapped));
+        let mut buf = vec![1];
+        mm.store_tag(tagged, 3).unwrap();
+        mm.swap_retagged(&mut buf);
+        assert_eq!(buf, vec![mm.phys_of(tagged).unwrap().0]);
     }
 
     #[test]
