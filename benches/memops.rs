@@ -45,6 +45,13 @@ fn main() {
     let sync = best(repeats, || {
         time(Command::new(&exe).args(["exec", "--clear-env"]).arg(&prog).args(["sync", &mib, &rounds]))
     });
+    // The same with no rounds: start-up, and for sync the tagging of the buffers (one
+    // emulated STG per granule), so the accesses alone can be compared.
+    let off_setup = best(repeats, || {
+        time(Command::new(&exe).args(["exec", "--clear-env", "--mte", "none"]).arg(&prog).args(["none", &mib, "0"]))
+    });
+    let sync_setup =
+        best(repeats, || time(Command::new(&exe).args(["exec", "--clear-env"]).arg(&prog).args(["sync", &mib, "0"])));
     let qemu = Command::new("qemu-aarch64").arg("--version").output().is_ok().then(|| {
         best(repeats, || {
             time(Command::new("qemu-aarch64").args(["-cpu", "max"]).arg(&prog).args(["sync", &mib, &rounds]))
@@ -60,6 +67,14 @@ fn main() {
         "tagmmu, MTE sync:  {:>8.1} ms   ({:.2}x MTE off)",
         sync.as_secs_f64() * 1e3,
         sync.as_secs_f64() / off.as_secs_f64()
+    );
+    let rounds_only = |total: Duration, setup: Duration| total.saturating_sub(setup).as_secs_f64() * 1e3;
+    let (off_rounds, sync_rounds) = (rounds_only(off, off_setup), rounds_only(sync, sync_setup));
+    println!(
+        "the rounds alone (minus a 0-round run: start-up, and for sync the tagging, {:.1} ms): \
+         MTE off {off_rounds:.1} ms, MTE sync {sync_rounds:.1} ms (speed {:.2}x of MTE off)",
+        sync_setup.as_secs_f64() * 1e3,
+        off_rounds / sync_rounds.max(1e-3)
     );
     match qemu {
         Some(q) => {
