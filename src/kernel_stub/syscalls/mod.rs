@@ -375,8 +375,8 @@ impl Kernel {
             }
             Futex => self.sys_futex(a[0], a[1], a[2], a[3], a[4], a[5]),
             SetRobustList => self.set_robust_list(a[0], a[1]),
-            Nanosleep => self.sys_nanosleep(a[0]),
-            ClockNanosleep => self.sys_clock_nanosleep(a[0], a[1], a[2]),
+            Nanosleep => self.sys_nanosleep(a[0], a[1]),
+            ClockNanosleep => self.sys_clock_nanosleep(a[0], a[1], a[2], a[3]),
             ClockGettime => self.sys_clock_gettime(a[0], a[1]),
             ClockGetres => self.sys_clock_getres(a[0], a[1]),
             Gettimeofday => self.sys_gettimeofday(a[0]),

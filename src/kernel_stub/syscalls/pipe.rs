@@ -48,6 +48,7 @@ impl Kernel {
                 deadline: None,
                 on_timeout: None,
                 restartable: true,
+                rem: None,
                 reason: format!("{what}(fd {fd}) on a pipe"),
             });
             return Err(Errno::EINTR);

@@ -244,6 +244,7 @@ impl Kernel {
                 deadline: timeout.map(|t| self.deadline_in(t)),
                 on_timeout: None,
                 restartable: false,
+                rem: None,
                 reason: format!("{name} on {n} descriptor(s)"),
             });
             return Ready::Slept;

@@ -216,6 +216,7 @@ impl Kernel {
                     deadline,
                     on_timeout: Some(Err(Errno::ETIMEDOUT)),
                     restartable: false,
+                    rem: None,
                     reason: format!("futex wait at {uaddr:#x}"),
                 });
                 Err(Errno::EINTR)

@@ -63,15 +63,22 @@ impl Kernel {
         Ok(0)
     }
 
-    pub(super) fn sys_nanosleep(&mut self, req: u64) -> KResult<u64> {
+    /// Write `ns` as a timespec at `at` in the running thread's memory: the time left of a
+    /// sleep a signal interrupted (the scheduler calls it when the thread runs again).
+    pub(crate) fn write_time_left(&mut self, at: u64, ns: u64) -> KResult<()> {
+        self.put_timespec(at, ns)
+    }
+
+    pub(super) fn sys_nanosleep(&mut self, req: u64, rem: u64) -> KResult<u64> {
         let ns = self.get_timespec(req)?;
-        self.sleep_for(ns, "nanosleep")
+        self.sleep_for(ns, Some(rem), "nanosleep")
     }
 
     /// Sleep `ns` on the guest's clocks: at once when the process has one thread (the clocks
     /// jump); else the thread sleeps while the others run, until the deadline (0) or a signal
-    /// (EINTR; the remaining time is not written back).
-    fn sleep_for(&mut self, ns: u64, what: &str) -> KResult<u64> {
+    /// (EINTR, with the time left written at `rem` when there is one, or EFAULT when it cannot
+    /// be written, as `nanosleep_copyout` has it).
+    fn sleep_for(&mut self, ns: u64, rem: Option<u64>, what: &str) -> KResult<u64> {
         if self.threads.alone() || ns == 0 {
             self.sleep(ns);
             return Ok(0);
@@ -82,19 +89,22 @@ impl Kernel {
             deadline: Some(deadline),
             on_timeout: Some(Ok(0)),
             restartable: false,
+            rem,
             reason: format!("{what} until {deadline} ns"),
         });
         Err(Errno::EINTR)
     }
 
-    pub(super) fn sys_clock_nanosleep(&mut self, clk: u64, flags: u64, req: u64) -> KResult<u64> {
+    pub(super) fn sys_clock_nanosleep(&mut self, clk: u64, flags: u64, req: u64, rem: u64) -> KResult<u64> {
         const TIMER_ABSTIME: u64 = 1;
         let now = self.clock_ns(clk)?;
         if matches!(clk, 2 | 3) {
             return Err(Errno::EINVAL);
         }
         let t = self.get_timespec(req)?;
-        let ns = if flags & TIMER_ABSTIME != 0 { t.saturating_sub(now) } else { t };
-        self.sleep_for(ns, "clock_nanosleep")
+        let abs = flags & TIMER_ABSTIME != 0;
+        let ns = if abs { t.saturating_sub(now) } else { t };
+        // An absolute sleep has no time left to report.
+        self.sleep_for(ns, (!abs).then_some(rem), "clock_nanosleep")
     }
 }

@@ -113,6 +113,7 @@ impl Kernel {
             deadline: None,
             on_timeout: None,
             restartable: true,
+            rem: None,
             reason: format!("{what} for a child ({which:?})"),
         });
         Err(Errno::EINTR)

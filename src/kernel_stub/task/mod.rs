@@ -62,6 +62,8 @@ pub(crate) struct Parked {
     pub(crate) resume: Resume,
     /// When it went to sleep (the futex queues wake in this order).
     pub(crate) since: u64,
+    /// Its sleep was interrupted: write the time left (ns) at this address when it runs.
+    pub(crate) rem_out: Option<(u64, u64)>,
 }
 
 /// A thread `clone` created, for the CPU backend to give a CPU context: a copy of the
@@ -328,7 +330,9 @@ impl Kernel {
         let state = self.child_thread(self.signals.new_thread(), &a);
         let since = self.threads.clock;
         let pid = self.config.pid;
-        self.threads.parked.insert(tid, Parked { pid, state, wait: None, resume: Resume::Continue, since });
+        self.threads
+            .parked
+            .insert(tid, Parked { pid, state, wait: None, resume: Resume::Continue, since, rem_out: None });
         self.threads.spawned =
             Some(Spawn { tid, stack: a.stack, tls: (a.flags & CLONE_SETTLS != 0).then_some(a.tls), process: false });
         self.threads.resched = true;
@@ -447,19 +451,26 @@ impl Kernel {
             self.threads.clock += 1;
             let since = self.threads.clock;
             let pid = self.config.pid;
-            self.threads.parked.insert(self.tid, Parked { pid, state: st, wait, resume: Resume::Continue, since });
+            self.threads
+                .parked
+                .insert(self.tid, Parked { pid, state: st, wait, resume: Resume::Continue, since, rem_out: None });
         }
     }
 
     /// Make parked thread `tid` the running one; how its syscall resumes is left in
     /// `threads.resumed`.
     pub(crate) fn unpark(&mut self, tid: Tid) -> Resume {
-        let Some(Parked { pid, mut state, resume, .. }) = self.threads.parked.remove(&tid) else {
+        let Some(Parked { pid, mut state, mut resume, rem_out, .. }) = self.threads.parked.remove(&tid) else {
             return Resume::Continue;
         };
         self.switch_process(pid);
         self.swap_thread_state(&mut state);
         self.tid = tid;
+        if let Some((at, ns)) = rem_out {
+            if self.write_time_left(at, ns).is_err() {
+                resume = Resume::Return(Err(Errno::EFAULT));
+            }
+        }
         self.threads.resumed = resume.clone();
         resume
     }
@@ -653,7 +664,8 @@ mod tests {
         // The main thread sleeps 5 ms; the other waits on a futex with a 1 ms timeout.
         k.mm.write_kernel(a + 256, &[0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0x42, 0x0f, 0, 0, 0, 0, 0]).unwrap(); // 1 ms
         k.mm.write_kernel(a + 272, &[0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0x4b, 0x4c, 0, 0, 0, 0, 0]).unwrap(); // 5 ms
-        assert_eq!(sys(&mut k, Sysno::Nanosleep, [a + 272, 0, 0, 0, 0, 0]), SyscallOutcome::Block);
+                                                                                                         // rem at a+288: the time left is written there when a signal interrupts the sleep.
+        assert_eq!(sys(&mut k, Sysno::Nanosleep, [a + 272, a + 288, 0, 0, 0, 0]), SyscallOutcome::Block);
         run_thread(&mut k, t);
         let start = k.monotonic_ns();
         assert_eq!(sys(&mut k, Sysno::Futex, [a + 64, 0, 0, a + 256, 0, 0]), SyscallOutcome::Block);
@@ -669,6 +681,28 @@ mod tests {
         assert_eq!(sys(&mut k, Sysno::SchedYield, [0; 6]), SyscallOutcome::Return(Ok(0)));
         assert_eq!(run_thread(&mut k, main), Resume::Return(Err(Errno::EINTR)));
         assert_eq!(k.signals.take_deliverable(), Some((sig::SIGUSR1, code::SI_TKILL, None)));
+        let mut rem = [0u8; 16];
+        k.mm.read_kernel(a + 288, &mut rem).unwrap();
+        assert_eq!(
+            (u64::from_le_bytes(rem[..8].try_into().unwrap()), u64::from_le_bytes(rem[8..].try_into().unwrap())),
+            (0, 4_000_000),
+            "5 ms asked, 1 ms slept: 4 ms left"
+        );
+        // A rem that cannot be written turns the EINTR into EFAULT (nanosleep_copyout); an
+        // absolute clock_nanosleep has no time left to write.
+        assert_eq!(sys(&mut k, Sysno::Nanosleep, [a + 272, 8, 0, 0, 0, 0]), SyscallOutcome::Block);
+        assert_eq!(k.signal_thread(main, sig::SIGUSR1, code::SI_TKILL), Ok(0));
+        assert_eq!(run_thread(&mut k, main), Resume::Return(Err(Errno::EFAULT)));
+        k.signals.take_deliverable();
+        k.mm.write_kernel(a + 288, &[0xaa; 16]).unwrap();
+        let until = k.monotonic_ns() + 5_000_000;
+        k.mm.write_kernel(a + 304, &(until / 1_000_000_000).to_le_bytes()).unwrap();
+        k.mm.write_kernel(a + 312, &(until % 1_000_000_000).to_le_bytes()).unwrap();
+        assert_eq!(sys(&mut k, Sysno::ClockNanosleep, [1, 1, a + 304, a + 288, 0, 0]), SyscallOutcome::Block);
+        assert_eq!(k.signal_thread(main, sig::SIGUSR1, code::SI_TKILL), Ok(0));
+        assert_eq!(run_thread(&mut k, main), Resume::Return(Err(Errno::EINTR)));
+        k.mm.read_kernel(a + 288, &mut rem).unwrap();
+        assert_eq!(rem, [0xaa; 16], "TIMER_ABSTIME: rem untouched");
     }
 
     #[test]

@@ -245,9 +245,10 @@ impl Kernel {
         let thread = self.child_thread(self.signals.fork_thread(), &a);
         self.threads.clock += 1;
         let since = self.threads.clock;
-        self.threads
-            .parked
-            .insert(Tid(pid), Parked { pid, state: thread, wait: None, resume: Resume::Continue, since });
+        self.threads.parked.insert(
+            Tid(pid),
+            Parked { pid, state: thread, wait: None, resume: Resume::Continue, since, rem_out: None },
+        );
         self.threads.spawned = Some(Spawn {
             tid: Tid(pid),
             stack: a.stack,
@@ -268,6 +269,7 @@ impl Kernel {
                 deadline: None,
                 on_timeout: None,
                 restartable: false,
+                rem: None,
                 reason: format!("vfork: waits for child {pid} to exec or exit"),
             });
         }

@@ -69,6 +69,9 @@ pub struct Blocked {
     /// A signal handler with SA_RESTART restarts the syscall (a pipe read or write);
     /// otherwise an interrupting signal makes it return EINTR.
     pub restartable: bool,
+    /// nanosleep's `rem` (a relative clock_nanosleep's too): where a signal that interrupts
+    /// the sleep has the time left written (`nanosleep_copyout`; 0 or `None`: nowhere).
+    pub rem: Option<u64>,
     /// For the deadlock report: what the thread is doing.
     pub reason: String,
 }
@@ -207,6 +210,13 @@ impl Kernel {
             let mut ready = Vec::new();
             for (&tid, p) in self.threads.parked.iter_mut() {
                 if let Some(resume) = wake(p, &world) {
+                    // An interrupted sleep tells the thread how long it had left (once woken,
+                    // a thread not picked yet keeps what its wake decided).
+                    if let (Some(Blocked { rem: Some(at), deadline: Some(d), .. }), Resume::Return(Err(Errno::EINTR))) =
+                        (&p.wait, &resume)
+                    {
+                        p.rem_out = (*at != 0).then(|| (*at, d.saturating_sub(now)));
+                    }
                     p.wait = None;
                     p.resume = resume;
                     ready.push(tid);
