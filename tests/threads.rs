@@ -126,3 +126,44 @@ fn sparc64_threads_run_on_the_same_scheduler() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Issue 13: a thread blocked reading the host's stdin sleeps as a guest thread; the others
+/// run meanwhile (it used to block the whole machine in the host's read). The test feeds stdin
+/// only once the main thread has run past the reader's read.
+#[test]
+fn a_thread_reading_the_hosts_stdin_does_not_stop_the_others() {
+    use std::io::{BufRead, Write};
+    use std::time::Duration;
+    for arch in ["arm64", "sparc64"] {
+        let mut child = common::tagmmu()
+            .args(["exec", "--clear-env", "--time-budget", "60"])
+            .arg(common::guest(&format!("{arch}/stdin_thread")))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lines = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = rx.recv_timeout(Duration::from_secs(30));
+        if first.as_deref() != Ok("main ran") {
+            let _ = child.kill();
+            panic!("{arch}: the main thread did not run while another read stdin: {first:?}");
+        }
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"hello\n").unwrap();
+        drop(stdin);
+        let second = rx.recv_timeout(Duration::from_secs(30));
+        let status = child.wait().unwrap();
+        lines.join().unwrap();
+        assert_eq!(second.as_deref(), Ok("reader got 6 bytes: hello"), "{arch}");
+        assert_eq!(status.code(), Some(0), "{arch}");
+    }
+}

@@ -144,6 +144,10 @@ impl Kernel {
         if matches!(self.vfs.node(fd)?, Node::Pipe(_)) {
             return self.read_pipe(fd, buf, len);
         }
+        if len > 0 && self.vfs.is_host_stdin(fd) {
+            // Nothing on the host's stdin yet: the thread sleeps while the others run.
+            self.wait_or_deadlock(fd, crate::kernel_stub::vfs::Wait::Read, "read")?;
+        }
         let want = if matches!(self.vfs.node(fd)?, Node::Zero) { len.min(ENDLESS_CHUNK) } else { len };
         let data = self.vfs.read(fd, want, None)?;
         let left = uaccess::copy_to_user(&mut self.mm, self.uaccess, UserAddr(buf), &data);

@@ -42,6 +42,23 @@ impl Kernel {
     /// again then). A process with one thread sleeps for ever, which ends the run as a
     /// deadlock.
     pub(super) fn wait_or_deadlock(&mut self, fd: u64, wait: Wait, what: &str) -> KResult<()> {
+        // A read of the host's stdin with nothing there yet: the thread sleeps while the
+        // others run (the scheduler waits on the host once nobody else can run); alone, the
+        // read itself waits on the host.
+        if self.vfs.is_host_stdin(fd) {
+            if self.vfs.would_block(fd, wait)? && !self.threads.alone() {
+                self.block(crate::kernel_stub::task::Blocked {
+                    on: crate::kernel_stub::task::WaitOn::Io { file: self.vfs.file(fd)?, wait },
+                    deadline: None,
+                    on_timeout: None,
+                    restartable: true,
+                    rem: None,
+                    reason: format!("{what}(fd {fd}) waits for the host's stdin"),
+                });
+                return Err(Errno::EINTR);
+            }
+            return Ok(());
+        }
         if self.vfs.would_block(fd, wait)? && !self.threads.alone() {
             self.block(crate::kernel_stub::task::Blocked {
                 on: crate::kernel_stub::task::WaitOn::Io { file: self.vfs.file(fd)?, wait },

@@ -179,6 +179,32 @@ fn wake(p: &Parked, w: &World) -> Option<Resume> {
 }
 
 impl Kernel {
+    /// Nobody can run and nothing has a deadline: if a thread waits to read the host's
+    /// stdin, wait on the host until it is readable (the loop then wakes the thread), or until
+    /// the run's wall-time budget, past which the read is interrupted (the run then stops on
+    /// the budget). False when no thread waits on the host's stdin.
+    fn wait_for_host_stdin(&mut self) -> bool {
+        let vfs = &self.vfs;
+        let waiter = self.threads.parked.iter().find_map(|(&tid, p)| match &p.wait {
+            Some(Blocked { on: WaitOn::Io { file, wait: crate::kernel_stub::vfs::Wait::Read }, .. })
+                if vfs.is_host_stdin_file(file) =>
+            {
+                Some(tid)
+            }
+            _ => None,
+        });
+        let Some(tid) = waiter else { return false };
+        // A day at a time: the wait ends earlier at the budget (see `wait_host_stdin`).
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(86_400);
+        if !self.vfs.wait_host_stdin(until) {
+            if let Some(p) = self.threads.parked.get_mut(&tid) {
+                p.wait = None;
+                p.resume = Resume::Return(Err(Errno::EINTR));
+            }
+        }
+        true
+    }
+
     /// The running thread sleeps in the current syscall until `b` ends (the syscall layer
     /// turns the syscall into [`crate::kernel_stub::syscalls::SyscallOutcome::Block`]).
     pub(crate) fn block(&mut self, b: Blocked) {
@@ -230,6 +256,7 @@ impl Kernel {
             let next_deadline = self.threads.parked.values().filter_map(|p| p.wait.as_ref()?.deadline).min();
             match next_deadline {
                 Some(d) => self.sleep(d.saturating_sub(now).max(1)),
+                None if self.wait_for_host_stdin() => {}
                 None => {
                     let why: Vec<String> = self
                         .threads

@@ -130,6 +130,10 @@ impl Vfs {
 
     /// [`Self::would_block`] of an open file description.
     pub fn would_block_file(&self, f: &OpenFile, wait: Wait) -> bool {
+        // The host's stdin: a read waits while the host has nothing to give.
+        if self.is_host_stdin_file(f) {
+            return wait == Wait::Read && !f.flags.nonblock && !super::host_readable(0);
+        }
         let Node::Pipe(p) = &self.inodes[f.ino].node else { return false };
         if f.flags.nonblock {
             return false;

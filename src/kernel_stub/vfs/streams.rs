@@ -126,6 +126,11 @@ impl Vfs {
         }
     }
 
+    /// Does the open file `f` read the host's stdin?
+    pub fn is_host_stdin_file(&self, f: &OpenFile) -> bool {
+        matches!(self.inodes[f.ino].node, Node::Stream(Stream::In)) && self.stdin == InputSource::Inherit
+    }
+
     /// Does `fd` read the host's stdin (a poll of it may wait on the host)?
     pub fn is_host_stdin(&self, fd: u64) -> bool {
         matches!(self.node(fd), Ok(Node::Stream(Stream::In))) && self.stdin == InputSource::Inherit
