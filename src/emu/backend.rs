@@ -271,7 +271,7 @@ pub(crate) fn sync_memory<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuErro
         g.tlb_flushed();
         // SAFETY: the engine is live and stopped (the CPU runs only inside emu_start), and
         // its target is laid out as `G::TLB_LAYOUT`.
-        if let Some(cpu) = unsafe { crate::emu::sparc64::cpu::cpu_of(uc.get_handle()) } {
+        if let Some(cpu) = unsafe { engine_cpu(uc.get_handle()) } {
             // SAFETY: as above.
             let entries = unsafe {
                 crate::emu::soft_tlb::recount_used(cpu, &G::TLB_LAYOUT);
@@ -283,6 +283,17 @@ pub(crate) fn sync_memory<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuErro
         uc.ctl_flush_tlb().op("flush tlb")?;
     }
     Ok(())
+}
+
+/// The engine's CPU (`uc_struct.cpu`, at the same offset for every target of the build), `None`
+/// until Unicorn has created it.
+///
+/// # Safety
+/// `uc` must be a live engine.
+unsafe fn engine_cpu(uc: *mut unicorn_engine_sys::uc_engine) -> Option<*mut u8> {
+    // SAFETY: per the contract; the field's offset comes from the build-time probe.
+    let cpu = unsafe { *((uc as *const u8).add(crate::emu::sparc64::cpu::offsets::UC_CPU) as *const *mut u8) };
+    (!cpu.is_null()).then_some(cpu)
 }
 
 fn apply_phys_events<G: Backend>(uc: &mut Unicorn<G>, events: Vec<PhysEvent>) -> Result<(), EmuError> {

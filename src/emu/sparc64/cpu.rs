@@ -41,7 +41,7 @@ pub const CCR_XCC_C: u64 = 1 << 4;
 ///
 /// # Safety
 /// `uc` must be a live Unicorn engine opened for SPARC64.
-pub(crate) unsafe fn cpu_of(uc: *mut unicorn_engine_sys::uc_engine) -> Option<*mut u8> {
+pub(super) unsafe fn cpu_of(uc: *mut unicorn_engine_sys::uc_engine) -> Option<*mut u8> {
     // SAFETY: per the caller's contract `uc` is a live `struct uc_struct`; its `cpu` field is
     // at the offset the build-time probe computed.
     let cpu = unsafe { *((uc as *const u8).add(offsets::UC_CPU) as *const *mut u8) };
