@@ -1,6 +1,7 @@
 /* Compiled and run by build.rs against the unicorn-engine-sys crate's own QEMU headers for
  * aarch64: prints the layout of the arm64 CPU's soft TLB (QEMU's CPUTLBDesc and
- * CPUTLBDescFast per MMU mode, and CPUTLBEntry), which src/emu/soft_tlb.rs keeps honest. */
+ * CPUTLBDescFast per MMU mode, and CPUTLBEntry), which src/emu/soft_tlb.rs keeps honest, and
+ * where the CPU keeps its PC (src/emu/arm64/traps.rs moves it from inside the interrupt hook). */
 #include "qemu/osdep.h"
 #include "cpu.h"
 #include "uc_priv.h"
@@ -10,6 +11,8 @@
 #define OFF(name, type, field) printf("pub const %s: usize = %zu;\n", name, offsetof(type, field))
 
 int main(void) {
+    OFF("CPU_ENV_PTR", CPUState, env_ptr);
+    OFF("ENV_PC", CPUARMState, pc);
     OFF("CPU_TLB_D", ARMCPU, neg.tlb.d);
     OFF("CPU_TLB_F", ARMCPU, neg.tlb.f);
     OFF("TLB_FAST_TABLE", CPUTLBDescFast, table);

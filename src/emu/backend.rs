@@ -290,7 +290,7 @@ pub(crate) fn sync_memory<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuErro
 ///
 /// # Safety
 /// `uc` must be a live engine.
-unsafe fn engine_cpu(uc: *mut unicorn_engine_sys::uc_engine) -> Option<*mut u8> {
+pub(crate) unsafe fn engine_cpu(uc: *mut unicorn_engine_sys::uc_engine) -> Option<*mut u8> {
     // SAFETY: per the contract; the field's offset comes from the build-time probe.
     let cpu = unsafe { *((uc as *const u8).add(crate::emu::sparc64::cpu::offsets::UC_CPU) as *const *mut u8) };
     (!cpu.is_null()).then_some(cpu)
