@@ -661,10 +661,10 @@ mod tests {
         let main = k.tid();
         let SyscallOutcome::Return(Ok(t)) = sys(&mut k, Sysno::Clone, [PTHREAD, 0, a, 0, 0, 0]) else { panic!() };
         let t = Tid(t as u32);
-        // The main thread sleeps 5 ms; the other waits on a futex with a 1 ms timeout.
+        // The main thread sleeps 5 ms (rem at a+288: a signal that interrupts the sleep has the
+        // time left written there); the other waits on a futex with a 1 ms timeout.
         k.mm.write_kernel(a + 256, &[0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0x42, 0x0f, 0, 0, 0, 0, 0]).unwrap(); // 1 ms
         k.mm.write_kernel(a + 272, &[0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0x4b, 0x4c, 0, 0, 0, 0, 0]).unwrap(); // 5 ms
-                                                                                                         // rem at a+288: the time left is written there when a signal interrupts the sleep.
         assert_eq!(sys(&mut k, Sysno::Nanosleep, [a + 272, a + 288, 0, 0, 0, 0]), SyscallOutcome::Block);
         run_thread(&mut k, t);
         let start = k.monotonic_ns();
