@@ -165,6 +165,7 @@ const PROBES: &[Probe] = &[
 fn run_probe(out_dir: &Path, probe: &Probe) {
     let source = Path::new("build_support").join(probe.source);
     println!("cargo:rerun-if-changed={}", source.display());
+    println!("cargo:rerun-if-changed=build_support/tlb_offsets.h");
     println!("cargo:rerun-if-env-changed=TAGMMU_UNICORN_SRC");
     let src = unicorn_src().unwrap_or_else(|| {
         panic!(

@@ -840,40 +840,49 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Split `[addr, addr+len)` into per-VMA pieces: (segment, offset in it, offset in the
-    /// caller's buffer, length).
-    fn chunks(&self, addr: u64, len: u64) -> Result<Vec<(PhysAddr, usize, usize, usize)>, FaultKind> {
-        let mut out = Vec::new();
+    /// The per-VMA pieces of `[addr, addr+len)` in turn: (segment, offset in it, offset in the
+    /// caller's buffer, length); a hole ends them with an error.
+    fn pieces(
+        &self,
+        addr: u64,
+        len: u64,
+    ) -> impl Iterator<Item = Result<(PhysAddr, usize, usize, usize), FaultKind>> + '_ {
         let mut done = 0u64;
-        while done < len {
-            let a = addr.checked_add(done).ok_or(FaultKind::Unmapped)?;
-            let v = self.space.vmas.find(a).ok_or(FaultKind::Unmapped)?;
+        std::iter::from_fn(move || {
+            if done >= len {
+                return None;
+            }
+            let piece = addr.checked_add(done).and_then(|a| self.space.vmas.find(a).map(|v| (a, v)));
+            let Some((a, v)) = piece else {
+                done = len;
+                return Some(Err(FaultKind::Unmapped));
+            };
             let n = (v.end - a).min(len - done);
             let off = v.seg_off + (a - v.start);
-            out.push((v.seg, off as usize, done as usize, n as usize));
+            let item = (v.seg, off as usize, done as usize, n as usize);
             done += n;
-        }
-        Ok(out)
+            Some(Ok(item))
+        })
     }
 
-    /// Call `f` on each per-VMA piece of `[addr, addr+len)` in turn (as [`Self::chunks`] gives
-    /// them, without collecting them: instruction fetches for emulation come through here). A
-    /// hole stops the walk with an error after the pieces before it.
+    /// Split `[addr, addr+len)` into per-VMA pieces (see [`Self::pieces`]), all or none.
+    fn chunks(&self, addr: u64, len: u64) -> Result<Vec<(PhysAddr, usize, usize, usize)>, FaultKind> {
+        self.pieces(addr, len).collect()
+    }
+
+    /// Call `f` on each per-VMA piece of `[addr, addr+len)` in turn, without collecting them
+    /// (instruction fetches for emulation come through here). A hole stops the walk with an
+    /// error after the pieces before it.
     fn for_each_chunk(
         &self,
         addr: u64,
         len: u64,
         mut f: impl FnMut(&phys::Segment, usize, usize, usize),
     ) -> Result<(), FaultKind> {
-        let mut done = 0u64;
-        while done < len {
-            let a = addr.checked_add(done).ok_or(FaultKind::Unmapped)?;
-            let v = self.space.vmas.find(a).ok_or(FaultKind::Unmapped)?;
-            let n = (v.end - a).min(len - done);
-            let off = v.seg_off + (a - v.start);
-            let s = self.phys.segment(v.seg).ok_or(FaultKind::Unmapped)?;
-            f(s, off as usize, done as usize, n as usize);
-            done += n;
+        for piece in self.pieces(addr, len) {
+            let (seg, off, i, n) = piece?;
+            let s = self.phys.segment(seg).ok_or(FaultKind::Unmapped)?;
+            f(s, off, i, n);
         }
         Ok(())
     }

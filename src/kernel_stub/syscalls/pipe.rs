@@ -45,30 +45,21 @@ impl Kernel {
         // A read of the host's stdin with nothing there yet: the thread sleeps while the
         // others run (the scheduler waits on the host once nobody else can run); alone, the
         // read itself waits on the host.
-        if self.vfs.is_host_stdin(fd) {
-            if self.vfs.would_block(fd, wait)? && !self.threads.alone() {
-                self.block(crate::kernel_stub::task::Blocked {
-                    on: crate::kernel_stub::task::WaitOn::Io { file: self.vfs.file(fd)?, wait },
-                    deadline: None,
-                    on_timeout: None,
-                    restartable: true,
-                    rem: None,
-                    reason: format!("{what}(fd {fd}) waits for the host's stdin"),
-                });
-                return Err(Errno::EINTR);
-            }
-            return Ok(());
-        }
+        let host_stdin = self.vfs.is_host_stdin(fd);
         if self.vfs.would_block(fd, wait)? && !self.threads.alone() {
+            let on = if host_stdin { "waits for the host's stdin" } else { "on a pipe" };
             self.block(crate::kernel_stub::task::Blocked {
                 on: crate::kernel_stub::task::WaitOn::Io { file: self.vfs.file(fd)?, wait },
                 deadline: None,
                 on_timeout: None,
                 restartable: true,
                 rem: None,
-                reason: format!("{what}(fd {fd}) on a pipe"),
+                reason: format!("{what}(fd {fd}) {on}"),
             });
             return Err(Errno::EINTR);
+        }
+        if host_stdin {
+            return Ok(());
         }
         if self.vfs.would_block(fd, wait)? {
             let why = match wait {
