@@ -67,62 +67,45 @@ fn newer(src: &Path, out: &Path) -> bool {
     }
 }
 
-/// The unicorn-engine-sys version whose private CPU state the SPARC64 backend reaches (the
-/// crate is pinned to it in Cargo.toml).
-const UNICORN_VERSION: &str = "2.1.5";
+/// The Unicorn that tagmmu links: unicorn-engine-sys 2.1.5's sources with the patch queue of
+/// `build_support/unicorn/`, built by `scripts/build-unicorn.sh` (`make setup`) into
+/// `target/unicorn-tagmmu/` (or `$TAGMMU_UNICORN_DIR`). `.cargo/config.toml` points
+/// unicorn-engine-sys's pkg-config probe at its `prefix/`, so the crate links it instead of
+/// building an unpatched copy. The probes read the CPU state from its (patched) `src/` and
+/// its CMake `build/` (the generated config headers).
+struct PatchedUnicorn {
+    src: PathBuf,
+    build: PathBuf,
+    library: PathBuf,
+}
 
-/// The unicorn-engine-sys sources: `TAGMMU_UNICORN_SRC`, else the crate in Cargo's registry,
-/// else wherever Cargo resolved it from (a `vendor/` directory, a path or git source:
-/// `cargo metadata --offline --locked` names its manifest).
-fn unicorn_src() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("TAGMMU_UNICORN_SRC") {
-        return Some(PathBuf::from(p));
-    }
-    let has_sources = |p: &Path| p.join("qemu/target/sparc/cpu.h").exists();
-    let home = std::env::var("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|_| std::env::var("HOME").map(|h| Path::new(&h).join(".cargo")));
-    let name = format!("unicorn-engine-sys-{UNICORN_VERSION}");
-    let in_registry = home.ok().and_then(|home| {
-        std::fs::read_dir(home.join("registry/src"))
-            .ok()?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path().join(&name))
-            .find(|p| has_sources(p))
+/// The patch files, sorted: what the library must report (`uc_tagmmu_patches`).
+fn unicorn_patches() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("build_support/unicorn")
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.retain(|n| n.ends_with(".patch"));
+    names.sort();
+    names
+}
+
+/// Finds the patched Unicorn, or fails the build saying how to make it: linking the
+/// unpatched engine would lose the fixes of the queue (see its README) without a word.
+fn patched_unicorn() -> PatchedUnicorn {
+    println!("cargo:rerun-if-env-changed=TAGMMU_UNICORN_DIR");
+    let dir = std::env::var("TAGMMU_UNICORN_DIR").map(PathBuf::from).unwrap_or_else(|_| {
+        Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR")).join("target/unicorn-tagmmu")
     });
-    in_registry.or_else(|| unicorn_src_from_metadata().filter(|p| has_sources(p)))
-}
-
-/// Where `cargo metadata` says unicorn-engine-sys's manifest is (offline: it only reads what
-/// the build already resolved).
-fn unicorn_src_from_metadata() -> Option<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let manifest = Path::new(&std::env::var("CARGO_MANIFEST_DIR").ok()?).join("Cargo.toml");
-    let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline", "--locked", "--manifest-path"])
-        .arg(&manifest)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())?;
-    let json = String::from_utf8_lossy(&out.stdout);
-    json.split("\"manifest_path\":\"")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next())
-        .filter(|p| p.contains("unicorn-engine-sys"))
-        .find_map(|p| Path::new(p).parent().map(Path::to_path_buf))
-}
-
-/// unicorn-engine-sys's CMake build directory (its generated config headers), next to ours
-/// under `target/<profile>/build`: the newest one with a sparc64 target.
-fn unicorn_build_dir(out_dir: &Path) -> Option<PathBuf> {
-    let build = out_dir.parent()?.parent()?;
-    std::fs::read_dir(build)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("unicorn-engine-sys-"))
-        .map(|e| e.path().join("out/build"))
-        .filter(|p| p.join("sparc64-softmmu/config-target.h").exists())
-        .max_by_key(|p| std::fs::metadata(p.join("config-host.h")).and_then(|m| m.modified()).ok())
+    let u =
+        PatchedUnicorn { src: dir.join("src"), build: dir.join("build"), library: dir.join("prefix/lib/libunicorn.a") };
+    if !u.library.is_file() || !u.build.join("sparc64-softmmu/config-target.h").is_file() {
+        panic!(
+            "the patched Unicorn is not built ({} is missing): run `make setup` or scripts/build-unicorn.sh \
+             (see build_support/unicorn/README.md)",
+            u.library.display()
+        );
+    }
+    u
 }
 
 /// One build-time probe of Unicorn's private state: a C program compiled against the crate's
@@ -162,23 +145,11 @@ const PROBES: &[Probe] = &[
 
 /// Run `probe`. Fails the build if it cannot be compiled: guessing the offsets would corrupt
 /// the emulator silently.
-fn run_probe(out_dir: &Path, probe: &Probe) {
+fn run_probe(out_dir: &Path, unicorn: &PatchedUnicorn, probe: &Probe) {
     let source = Path::new("build_support").join(probe.source);
     println!("cargo:rerun-if-changed={}", source.display());
     println!("cargo:rerun-if-changed=build_support/tlb_offsets.h");
-    println!("cargo:rerun-if-env-changed=TAGMMU_UNICORN_SRC");
-    let src = unicorn_src().unwrap_or_else(|| {
-        panic!(
-            "cannot find the unicorn-engine-sys {UNICORN_VERSION} sources (looked in $CARGO_HOME/registry/src \
-             and where `cargo metadata --offline --locked` puts them); set TAGMMU_UNICORN_SRC to the crate's directory"
-        )
-    });
-    let build = unicorn_build_dir(out_dir).unwrap_or_else(|| {
-        panic!(
-            "cannot find unicorn-engine-sys's build directory (with sparc64-softmmu/config-target.h) beside {}",
-            out_dir.display()
-        )
-    });
+    let (src, build) = (&unicorn.src, &unicorn.build);
     let exe = out_dir.join(probe.source.trim_end_matches(".c"));
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let inc = |p: &Path| format!("-I{}", p.display());
@@ -191,12 +162,12 @@ fn run_probe(out_dir: &Path, probe: &Probe) {
             inc(&src.join("qemu/tcg/i386")),
             inc(&src.join("qemu/target").join(probe.target_dir)),
             inc(&build.join(probe.softmmu)),
-            inc(&build),
+            inc(build),
             inc(&src.join("include")),
             inc(&src.join("glib_compat")),
             inc(&src.join("qemu")),
             inc(&src.join("qemu/tcg")),
-            inc(&src),
+            inc(src),
         ])
         .arg(&source)
         .arg("-o")
@@ -218,8 +189,13 @@ fn run_probe(out_dir: &Path, probe: &Probe) {
 
 fn main() {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    let unicorn = patched_unicorn();
+    // A rebuilt library relinks every binary; the patch list is checked against it at run time.
+    println!("cargo:rerun-if-changed={}", unicorn.library.display());
+    println!("cargo:rerun-if-changed=build_support/unicorn");
+    println!("cargo:rustc-env=TAGMMU_UNICORN_PATCHES={}", unicorn_patches().join(" "));
     for probe in PROBES {
-        run_probe(&out_dir, probe);
+        run_probe(&out_dir, &unicorn, probe);
     }
     // The precise tag-check memory hook (see src/emu/access_hook.rs).
     println!("cargo:rerun-if-changed=build_support/tag_check_hook.c");

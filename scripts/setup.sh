@@ -68,3 +68,6 @@ if [ -z "${TAGMMU_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
 fi
 # The third-party differential corpus (busybox-static for arm64), fetched, not committed.
 "$(dirname "$0")/fetch-corpus.sh"
+# Unicorn with tagmmu's patch queue (build_support/unicorn), which Cargo links instead of
+# unicorn-engine-sys's own build (.cargo/config.toml). Skipped when already built.
+"$(dirname "$0")/build-unicorn.sh"

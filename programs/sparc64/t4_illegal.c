@@ -3,7 +3,9 @@
 // never executed: a four-operand crypto op (aes_eround01; Unicorn runs it as MULX into an
 // integer register), a BPr with a reserved rcond (Unicorn's translator crashes the host), a
 // CBcond with a reserved condition, a store through the T4 block-init ASI 0xf2 (Unicorn drops
-// it), and a fused multiply-add (FMAf, which tagmmu does not model: Unicorn's own trap).
+// it), LDSTUBA/LDFA/LDDFA/STTWA through %asi holding the twin ASI 0xe2 (Unicorn aborted the
+// host or stored 16 bytes: refused by tagmmu's Unicorn patch 0002), and a fused multiply-add
+// (FMAf, which tagmmu does not model: Unicorn's own trap).
 // Then a CBcond (cwbleu, which crashes Unicorn's translator when not emulated) taken and not
 // taken.
 // argv: none.
@@ -93,6 +95,31 @@ int main(void) {
         t = ill_code == ILL_ILLOPC && ill_addr == trap_pc + 16;
     }
     CHECK(t && cell == before, "a store through ASI 0xf2 is SIGILL, not dropped");
+    /* The twin ASIs (0xe2) through %asi: LDSTUBA, LDFA and LDDFA aborted the host in
+       Unicorn's ASI helper and STTWA stored 16 bytes (Unicorn patch 0002); the same words with
+       an immediate ASI are the load-time patches above. Each leaves the cell alone. */
+    static unsigned long twin[4] __attribute__((aligned(16)));
+#define TRY_ASI(insn, at, what)                                                                   \
+    do {                                                                                      \
+        twin[0] = twin[1] = twin[2] = twin[3] = 0x2222;                                       \
+        ill_code = 0;                                                                         \
+        if (sigsetjmp(jb, 1) == 0) {                                                          \
+            __asm__ volatile("rd %%pc, %%g1\n\tstx %%g1, [%0]\n\tmov %1, %%o0\n\t"             \
+                             "wr %%g0, 0xe2, %%asi\n\t" insn                                 \
+                             :                                                                \
+                             : "r"(&trap_pc), "r"(twin)                                       \
+                             : "g1", "o0", "o1", "o2", "o3", "f0", "f1", "f2", "f3", "memory"); \
+            t = 0;                                                                            \
+        } else {                                                                              \
+            t = ill_code == ILL_ILLOPC && ill_addr == trap_pc + (at);                         \
+        }                                                                                     \
+        __asm__ volatile("wr %g0, 0x82, %asi");                                               \
+        CHECK(t && twin[0] == 0x2222 && twin[1] == 0x2222 && twin[2] == 0x2222, what);        \
+    } while (0)
+    TRY_ASI("ldstuba [%%o0] %%asi, %%o1", 16, "LDSTUBA through %asi holding a twin ASI is SIGILL");
+    TRY_ASI("lda [%%o0] %%asi, %%f1", 16, "LDFA through %asi holding a twin ASI is SIGILL");
+    TRY_ASI("ldda [%%o0] %%asi, %%f2", 16, "LDDFA through %asi holding a twin ASI is SIGILL");
+    TRY_ASI("mov 5, %%o2\n\tmov 6, %%o3\n\tstda %%o2, [%%o0] %%asi", 24, "STTWA through %asi holding a twin ASI is SIGILL");
     TRY(0x81b8024a, t); /* fmaddd */
     CHECK(t, "FMAf is SIGILL");
     /* cwbleu %o1, %o2, .+8 skips the next instruction when %o1 <= %o2 unsigned (3 <= 5). */

@@ -5,6 +5,7 @@ pub mod arm64;
 mod backend;
 mod block_counter;
 pub mod disasm;
+pub mod engine_build;
 mod guard;
 mod run_loop;
 mod soft_tlb;
@@ -171,6 +172,9 @@ pub enum EmuError {
     /// The guest needs something tagmmu does not model yet.
     #[error("not supported: {0}")]
     Unsupported(String),
+    /// The linked Unicorn is not the build this tagmmu expects ([`engine_build`]).
+    #[error("engine build: {0}")]
+    EngineBuild(String),
 }
 
 /// Attach an operation name to a Unicorn result.

@@ -469,6 +469,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
         slice_end: u64::MAX,
         shadows: Default::default(),
     };
+    crate::emu::engine_build::check()?;
     let mut uc =
         engine::Engine::new(Unicorn::new_with_data(UcArch::SPARC, Mode::SPARC64 | Mode::BIG_ENDIAN, guest).op("open")?);
     // Unicorn creates the CPU at the first register access.

@@ -19,8 +19,10 @@
 //! - LDSTUBA, LDFA and LDDFA with a twin ASI reach an assertion in Unicorn's ASI load helper
 //!   (`g_assert_not_reached`: "always handled inline"), which aborts the host process: SIGILL
 //!   (found by the `insns_sparc64` fuzz target; every alternate-space op3 was then run with
-//!   every non-privileged ASI, and these were the only aborts). Limit: only the immediate-ASI
-//!   form is recognised; the same instructions through a %asi holding a twin ASI still abort.
+//!   every non-privileged ASI, and these were the only aborts). The immediate-ASI forms are
+//!   patched here; the same instructions (and STTWA) through a %asi holding a twin ASI are
+//!   refused by tagmmu's Unicorn patch 0002 (`build_support/unicorn/`): the translator knows
+//!   %asi (it is part of the block's flags) and now raises the illegal-instruction trap.
 //!
 //! Each such word in the program's code is replaced at load time by the patch trap (as the ADI
 //! accesses are, [`crate::adi::PATCH_TRAP`]) and handled here when it runs; code the program
