@@ -23,6 +23,11 @@ pub(crate) struct RunState {
     pub tlb_gen: u64,
     /// Flush the TLB before running again.
     pub flush_tlb: bool,
+    /// TLB fills since the last flush, and how many make the TLB thrash ([`soft_tlb::thrash_limit`]).
+    fills_since_flush: u64,
+    thrash_limit: u64,
+    /// The TLB thrashed: stop at the next block so that a flush lets QEMU grow it.
+    grow_tlb: bool,
     /// Set while tagmmu itself changes Unicorn's memory map: Unicorn then probes the TLB with
     /// the physical address of the region, which is not a guest access.
     pub remapping: bool,
@@ -47,6 +52,9 @@ impl RunState {
             error: None,
             tlb_gen: u64::MAX,
             flush_tlb: true,
+            fills_since_flush: 0,
+            thrash_limit: u64::MAX,
+            grow_tlb: false,
             remapping: false,
             limits,
             stats: EmuStats::default(),
@@ -86,6 +94,23 @@ impl RunState {
     /// Have the block hook call the backend at the next block (a deferred error to take).
     pub fn mark_next_block(&mut self) {
         self.counter.mark_next_block();
+    }
+
+    /// Count a TLB fill. Once the fills since the last flush pass the thrash limit, the TLB is
+    /// flushed at the next block, where QEMU's resize at the flush doubles the full table.
+    fn note_tlb_fill(&mut self) {
+        self.fills_since_flush += 1;
+        if self.fills_since_flush > self.thrash_limit && !self.grow_tlb {
+            self.grow_tlb = true;
+            self.flush_tlb = true;
+            self.stats.tlb_grow_flushes += 1;
+            self.counter.mark_next_block();
+        }
+    }
+
+    /// At a mark: whether to stop for a TLB that thrashed (see [`RunState::note_tlb_fill`]).
+    pub fn take_tlb_grow(&mut self) -> bool {
+        std::mem::take(&mut self.grow_tlb)
     }
 
     /// At a mark: the stop if a budget ran out (the instruction budget, or the wall time,
@@ -197,6 +222,7 @@ pub(crate) fn tlb_walk<G: Backend>(
         return None;
     }
     run.stats.tlb_fills += 1;
+    run.note_tlb_fill();
     let access = match ty {
         MemType::WRITE => Access::Write,
         MemType::FETCH => Access::Fetch,
@@ -281,6 +307,14 @@ pub(crate) fn sync_memory<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuErro
             stats.tlb_entries_peak = stats.tlb_entries_peak.max(entries as u64);
         }
         uc.ctl_flush_tlb().op("flush tlb")?;
+        // QEMU resized the tables in the flush: the thrash limit follows the new size.
+        // SAFETY: as above.
+        let largest = unsafe {
+            engine_cpu(uc.get_handle()).map(|cpu| crate::emu::soft_tlb::largest_entries(cpu, &G::TLB_LAYOUT))
+        };
+        let run = uc.get_data_mut().run();
+        run.fills_since_flush = 0;
+        run.thrash_limit = largest.map_or(u64::MAX, crate::emu::soft_tlb::thrash_limit);
     }
     Ok(())
 }

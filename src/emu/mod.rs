@@ -122,6 +122,8 @@ pub struct EmuStats {
     pub blocks: u64,
     /// TLB fills (page walks).
     pub tlb_fills: u64,
+    /// TLB flushes made because the TLB thrashed, so that QEMU grows it.
+    pub tlb_grow_flushes: u64,
     /// Emulated instructions (MRS of ID registers, tag instructions).
     pub emulated_insns: u64,
     /// Whether the tag-check hook was installed during the run (MTE: the DC ZVA check; ADI:

@@ -78,6 +78,11 @@ pub(crate) fn run_until_stop<G: RunLoop>(uc: &mut Unicorn<G>) -> Result<Stop, Em
 /// Run the guest until the running process ends (or the run does).
 fn run_until_process_stop<G: RunLoop>(uc: &mut Unicorn<G>) -> Result<Stop, EmuError> {
     loop {
+        // A stop for a thrashing TLB (`RunState::note_tlb_fill`) is taken here: the flush
+        // lets QEMU grow the table.
+        if uc.get_data_mut().run().flush_tlb {
+            sync_memory(uc)?;
+        }
         let begin = G::begin(uc)?;
         let g = uc.get_data_mut();
         let next = g.next_event();

@@ -150,3 +150,30 @@ pub(crate) unsafe fn total_entries(cpu: *mut u8, l: &TlbLayout) -> usize {
     // SAFETY: per the contract.
     modes(cpu, l).map(|(_, fast)| unsafe { entries(fast, l) }).sum()
 }
+
+/// The entries of the largest mode's table (the mode in use).
+///
+/// # Safety
+/// As for [`recount_used`].
+pub(crate) unsafe fn largest_entries(cpu: *mut u8, l: &TlbLayout) -> usize {
+    // SAFETY: per the contract.
+    modes(cpu, l).map(|(_, fast)| unsafe { entries(fast, l) }).max().unwrap_or(0)
+}
+
+/// The table a thrashing TLB is grown to, at most (entries of the mode in use; 512 KiB).
+pub(crate) const GROW_CAP_ENTRIES: usize = 16384;
+
+/// How many fills after a flush show that the mode in use, with `largest` entries, thrashes:
+/// twice its size, so the working set does not fit. Between flushes QEMU never resizes, so a
+/// program that touches more pages than the table holds and maps nothing new (a memcpy over
+/// 16 MiB) would refill every page on every pass: measured 8,200 fills per round of
+/// `bench_memops` in a 256-entry table. Past the limit the backend flushes the TLB at the next
+/// block, and QEMU's resize doubles the full table ([`recount_used`] reports it full); never
+/// past [`GROW_CAP_ENTRIES`].
+pub(crate) fn thrash_limit(largest: usize) -> u64 {
+    if largest == 0 || largest >= GROW_CAP_ENTRIES {
+        u64::MAX
+    } else {
+        2 * largest as u64
+    }
+}

@@ -378,6 +378,9 @@ fn at_block_mark(g: &mut Guest) -> bool {
         g.state.stop = Some(stop);
         return true;
     }
+    if g.state.take_tlb_grow() {
+        return true;
+    }
     let n = g.state.instructions();
     // The running thread's time slice is over: the scheduler picks who runs next.
     if n >= g.slice_end {

@@ -385,6 +385,9 @@ fn at_block_mark(g: &mut Guest) -> bool {
         g.state.stop = Some(stop);
         return true;
     }
+    if g.state.take_tlb_grow() {
+        return true;
+    }
     // The running task's time slice is over: the scheduler picks who runs next (a block
     // boundary is a clean stop: PC and NPC are the block's).
     if g.state.instructions() >= g.slice_end {
