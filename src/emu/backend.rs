@@ -422,9 +422,9 @@ mod tests {
     fn budgets_stop_the_run() {
         let mut r = RunState::new(RunLimits { insn_budget: Some(10), time_budget: None });
         r.arm(u64::MAX);
-        r.counter_mut().run_block(0x1000, 40);
+        r.counter_mut().count_block(0x1000, 40);
         assert_eq!(r.budget_stop(), None);
-        r.counter_mut().run_block(0x1028, 4);
+        r.counter_mut().count_block(0x1028, 4);
         assert_eq!(r.budget_stop(), Some(Stop::InsnBudget { executed: 11 }));
         assert_eq!(r.stats().instructions, 11);
         assert_eq!(r.stats().blocks, 2);

@@ -1,19 +1,21 @@
-//! Counting translation blocks without a Rust call per block.
+//! Counting translation blocks in the generated code.
 //!
-//! Budgets, time slices, timer ticks and deferred errors are all taken at a block boundary,
-//! so every block that runs calls a block hook. A Rust closure there (the unicorn-engine
-//! crate's proxy, then a panic guard, then the check) measured about a third of busybox gzip's
-//! run time (`perf record`, issue 12). The hook is now C (`build_support/block_counter.c`): it
-//! adds the block's instructions, records the block, and calls the backend
-//! ([`Backend::at_mark`]) only when the count reaches a *mark*: an instruction count (the
-//! budget, the earliest event the backend asked for with [`Backend::next_event`]) or a block
-//! count (the next look at the wall clock). The run loop re-arms the marks before every start
-//! of the CPU, and the backend after each call.
+//! Budgets, time slices, timer ticks and deferred errors are all taken at a block boundary.
+//! A Rust block hook (the unicorn-engine crate's proxy, a panic guard, the check) measured
+//! about a third of busybox gzip's run time (`perf record`, issue 12); a C hook called from
+//! every block still cost about a quarter (measured with the hook left out). Now each
+//! translated block updates the counter itself, inline (tagmmu's Unicorn patch 0005,
+//! `uc_tagmmu_set_block_counter`): it adds its instructions, records itself, and calls out
+//! (`build_support/block_counter.c`, then [`Backend::at_mark`]) only when the count reaches
+//! a *mark*: an instruction count (the budget, the earliest event the backend asked for
+//! with [`Backend::next_event`]) or a block count (the next look at the wall clock). The
+//! run loop re-arms the marks before every start of the CPU, and the backend after each
+//! call. A mark that stops the CPU stops it before the block runs.
 
 use std::ffi::c_void;
 
-use unicorn_engine::{HookType, Unicorn};
-use unicorn_engine_sys::{uc_engine, uc_error, uc_hook};
+use unicorn_engine::Unicorn;
+use unicorn_engine_sys::{uc_engine, uc_error};
 
 use crate::emu::backend::Backend;
 use crate::emu::guard::catch;
@@ -22,11 +24,12 @@ use crate::emu::EmuError;
 /// How often (in translation blocks) the wall clock is checked.
 pub(crate) const CLOCK_CHECK_BLOCKS: u64 = 4096;
 
-/// Called by the C hook when a mark is reached, with the engine and the guest.
+/// Called when a mark is reached, with the engine and the guest.
 type MarkFn = extern "C" fn(uc: *mut uc_engine, user: *mut c_void);
 
-/// The counters and marks, as the C hook reads and writes them
-/// (`struct tagmmu_block_counter`).
+/// The counters and marks, as the generated code reads and writes them (the first six
+/// fields are Unicorn's `struct uc_tagmmu_block_counter`; all of it is
+/// `struct tagmmu_block_counter` in `build_support/block_counter.c`).
 #[repr(C)]
 pub(crate) struct BlockCounter {
     /// Instructions of the blocks run (a block left early still counts whole).
@@ -46,8 +49,14 @@ pub(crate) struct BlockCounter {
 
 extern "C" fn not_installed(_uc: *mut uc_engine, _user: *mut c_void) {}
 
+/// The mark function's signature (Unicorn's `uc_cb_hookcode_t`).
+type HookCodeFn = unsafe extern "C" fn(uc: *mut uc_engine, addr: u64, size: u32, data: *mut c_void);
+
 extern "C" {
-    fn tagmmu_block_hook(uc: *mut uc_engine, addr: u64, size: u32, data: *mut c_void);
+    /// `build_support/block_counter.c`: calls the counter's `at_mark`.
+    fn tagmmu_block_mark(uc: *mut uc_engine, addr: u64, size: u32, data: *mut c_void);
+    /// tagmmu's Unicorn patch 0005.
+    fn uc_tagmmu_set_block_counter(uc: *mut uc_engine, counter: *mut BlockCounter, mark: HookCodeFn) -> uc_error;
 }
 
 impl Default for BlockCounter {
@@ -87,12 +96,13 @@ impl BlockCounter {
     pub(crate) fn mark_next_block(&mut self) {
         self.insn_mark = 0;
     }
-    /// Run the C hook once, as for a block at `addr` of `size` bytes.
+    /// Count a block as the generated code does (without calling out at a mark): for tests
+    /// of what reads the counter.
     #[cfg(test)]
-    pub(crate) fn run_block(&mut self, addr: u64, size: u32) {
-        // SAFETY: the hook reads and writes only the counter, and calls `at_mark` with `user`
-        // (the test's own), never the engine (null here).
-        unsafe { tagmmu_block_hook(std::ptr::null_mut(), addr, size, (self as *mut BlockCounter).cast()) }
+    pub(crate) fn count_block(&mut self, addr: u64, size: u64) {
+        self.instructions += size / 4;
+        self.blocks += 1;
+        (self.last_addr, self.last_size) = (addr, size);
     }
     /// Whether the block mark (the clock check) is reached; if so, set the next one.
     pub(crate) fn take_block_mark(&mut self) -> bool {
@@ -104,7 +114,7 @@ impl BlockCounter {
     }
 }
 
-/// The C hook's entry into the backend: `user` is the engine's guest `G`.
+/// The entry into the backend at a mark: `user` is the engine's guest `G`.
 extern "C" fn at_mark<G: Backend>(uc: *mut uc_engine, user: *mut c_void) {
     // SAFETY: `user` is the guest inside the engine's data (a heap allocation that lives as
     // long as the engine, see `install`); hooks run one at a time on this thread and no other
@@ -126,8 +136,8 @@ extern "C" fn at_mark<G: Backend>(uc: *mut uc_engine, user: *mut c_void) {
     }
 }
 
-/// Install the counting block hook on `uc`, whose guest's [`Backend::run`] state holds the
-/// counter.
+/// Have `uc`'s generated code count blocks into the counter its guest's [`Backend::run`]
+/// state holds.
 pub(crate) fn install<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuError> {
     let guest: *mut G = uc.get_data_mut();
     let counter: *mut BlockCounter = {
@@ -136,23 +146,12 @@ pub(crate) fn install<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuError> {
         c.user = guest.cast();
         c
     };
-    let mut hh: uc_hook = 0;
-    // SAFETY: `tagmmu_block_hook` has the signature of uc_cb_hookcode_t; its data is the boxed
-    // counter inside the guest's run state, which lives as long as the engine and does not
-    // move (the box is never replaced).
-    let err = unsafe {
-        unicorn_engine_sys::uc_hook_add(
-            uc.get_handle(),
-            &mut hh,
-            HookType::BLOCK.0 as i32,
-            tagmmu_block_hook as *mut c_void,
-            counter.cast(),
-            1u64,
-            0u64,
-        )
-    };
+    // SAFETY: the counter is boxed inside the guest's run state, which lives as long as the
+    // engine and does not move (the box is never replaced); it begins with the fields the
+    // generated code updates; `tagmmu_block_mark` has the signature of uc_cb_hookcode_t.
+    let err = unsafe { uc_tagmmu_set_block_counter(uc.get_handle(), counter, tagmmu_block_mark) };
     if err != uc_error::OK {
-        return Err(EmuError::Unicorn { op: "add block hook", err });
+        return Err(EmuError::Unicorn { op: "set block counter", err });
     }
     Ok(())
 }
@@ -171,33 +170,66 @@ mod tests {
         assert_eq!(c.block_mark, 2 * CLOCK_CHECK_BLOCKS);
     }
 
-    extern "C" fn count_calls(_uc: *mut uc_engine, user: *mut c_void) {
-        // SAFETY: the test passes a `u32` it owns.
-        unsafe { *user.cast::<u32>() += 1 };
+    /// What a test's mark function sees: the calls, and whether the first one stops.
+    struct Marks {
+        calls: u32,
+        stop_at_first: bool,
+    }
+
+    extern "C" fn count_marks(uc: *mut uc_engine, user: *mut c_void) {
+        // SAFETY: the test passes a `Marks` it owns for the whole run.
+        let m = unsafe { &mut *user.cast::<Marks>() };
+        m.calls += 1;
+        if m.stop_at_first && m.calls == 1 {
+            // SAFETY: `uc` is the engine running the test's code.
+            unsafe { unicorn_engine_sys::uc_emu_stop(uc) };
+        }
+    }
+
+    /// Run the loop `mov x0, #0; 1: add x0, x0, #1; cmp x0, #10; b.ne 1b` (at 0x1000, up to
+    /// 0x1010) with the counter's marks at `insn_mark` and `block_mark`. Its blocks: one of 4
+    /// instructions (0x1000), then 9 of 3 (0x1004): 31 instructions in 10 blocks.
+    fn run_loop(insn_mark: u64, block_mark: u64, stop_at_first: bool) -> (BlockCounter, Marks, u64, u64) {
+        use unicorn_engine::unicorn_const::{Arch, Mode, Prot};
+        use unicorn_engine::RegisterARM64;
+        let mut marks = Marks { calls: 0, stop_at_first };
+        let mut c = Box::new(BlockCounter {
+            insn_mark,
+            block_mark,
+            at_mark: count_marks,
+            user: (&mut marks as *mut Marks).cast(),
+            ..Default::default()
+        });
+        let mut uc = Unicorn::new(Arch::ARM64, Mode::ARM).unwrap();
+        uc.mem_map(0x1000, 0x1000, Prot::ALL).unwrap();
+        let code: [u32; 4] = [0xd280_0000, 0x9100_0400, 0xf100_281f, 0x54ff_ffc1];
+        let bytes: Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
+        uc.mem_write(0x1000, &bytes).unwrap();
+        // SAFETY: `c` is boxed and outlives the engine (dropped after it, below).
+        let err = unsafe { uc_tagmmu_set_block_counter(uc.get_handle(), &mut *c, tagmmu_block_mark) };
+        assert_eq!(err, uc_error::OK);
+        uc.emu_start(0x1000, 0x1010, 0, 0).unwrap();
+        let (x0, pc) = (uc.reg_read(RegisterARM64::X0).unwrap(), uc.reg_read(RegisterARM64::PC).unwrap());
+        drop(uc);
+        (*c, marks, x0, pc)
     }
 
     #[test]
-    fn the_c_hook_counts_and_calls_at_the_marks() {
-        let calls = Box::into_raw(Box::new(0u32));
-        let mut c = BlockCounter { at_mark: count_calls, user: calls.cast(), ..Default::default() };
-        // SAFETY: `calls` is a live box until the end of the test.
-        let calls_now = || unsafe { *calls };
-        c.set_insn_mark(10);
-        c.run_block(0x1000, 16);
-        c.run_block(0x2000, 16);
-        assert_eq!((c.instructions(), c.blocks(), c.current_block()), (8, 2, (0x2000, 16)));
-        assert_eq!(calls_now(), 0);
-        c.run_block(0x3000, 8);
-        assert_eq!(calls_now(), 1, "the instruction mark");
-        c.set_insn_mark(u64::MAX);
-        c.mark_next_block();
-        c.run_block(0x3000, 8);
-        assert_eq!(calls_now(), 2, "marked for the next block");
-        c.set_insn_mark(u64::MAX);
-        c.blocks = CLOCK_CHECK_BLOCKS - 1;
-        c.run_block(0x3000, 8);
-        assert_eq!(calls_now(), 3, "the clock's block mark");
-        // SAFETY: made by Box::into_raw above, no longer used by the counter.
-        drop(unsafe { Box::from_raw(calls) });
+    fn the_generated_code_counts_blocks_and_calls_at_the_marks() {
+        let (c, m, x0, pc) = run_loop(u64::MAX, u64::MAX, false);
+        assert_eq!((c.instructions(), c.blocks(), c.current_block()), (31, 10, (0x1004, 12)));
+        assert_eq!((m.calls, x0, pc), (0, 10, 0x1010));
+        // The instruction mark: the blocks ending at 22, 25, 28 and 31 instructions.
+        assert_eq!(run_loop(20, u64::MAX, false).1.calls, 4);
+        // The block mark: blocks 5 to 10.
+        assert_eq!(run_loop(u64::MAX, 5, false).1.calls, 6);
+    }
+
+    #[test]
+    fn a_mark_that_stops_the_cpu_stops_it_before_the_block_runs() {
+        // The 7th block (x0 = 6 before it) reaches 22 instructions: it is counted, not run.
+        let (c, m, x0, pc) = run_loop(20, u64::MAX, true);
+        assert_eq!((c.instructions(), c.blocks(), m.calls), (22, 7, 1));
+        assert_eq!((x0, pc), (6, 0x1004));
     }
 }
