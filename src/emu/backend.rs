@@ -23,8 +23,9 @@ pub(crate) struct RunState {
     pub tlb_gen: u64,
     /// Flush the TLB before running again.
     pub flush_tlb: bool,
-    /// TLB fills since the last flush, and how many make the TLB thrash ([`soft_tlb::thrash_limit`]).
-    fills_since_flush: u64,
+    /// TLB fills since the last flush that evicted another page's entry, and how many make
+    /// the TLB thrash ([`crate::emu::soft_tlb::thrash_limit`]).
+    evictions_since_flush: u64,
     thrash_limit: u64,
     /// The TLB thrashed: stop at the next block so that a flush lets QEMU grow it.
     grow_tlb: bool,
@@ -52,7 +53,7 @@ impl RunState {
             error: None,
             tlb_gen: u64::MAX,
             flush_tlb: true,
-            fills_since_flush: 0,
+            evictions_since_flush: 0,
             thrash_limit: u64::MAX,
             grow_tlb: false,
             remapping: false,
@@ -96,11 +97,17 @@ impl RunState {
         self.counter.mark_next_block();
     }
 
-    /// Count a TLB fill. Once the fills since the last flush pass the thrash limit, the TLB is
-    /// flushed at the next block, where QEMU's resize at the flush doubles the full table.
-    fn note_tlb_fill(&mut self) {
-        self.fills_since_flush += 1;
-        if self.fills_since_flush > self.thrash_limit && !self.grow_tlb {
+    /// Count a TLB fill, and whether it `evicts` another page's entry. Once the evictions
+    /// since the last flush pass the thrash limit, the TLB is flushed at the next block,
+    /// where QEMU's resize at the flush doubles the full table. Fills into slots emptied by
+    /// a page flush (a retag, a tag-checked page dropped) do not count: a bigger table would
+    /// not spare them.
+    fn note_tlb_fill(&mut self, evicts: bool) {
+        if !evicts {
+            return;
+        }
+        self.evictions_since_flush += 1;
+        if self.evictions_since_flush > self.thrash_limit && !self.grow_tlb {
             self.grow_tlb = true;
             self.flush_tlb = true;
             self.stats.tlb_grow_flushes += 1;
@@ -213,16 +220,24 @@ pub(crate) struct MappedPage {
 /// the access faults. None while tagmmu itself changes the memory map (Unicorn then probes
 /// the TLB with a region's physical address, which is not a guest access).
 pub(crate) fn tlb_walk<G: Backend>(
-    g: &mut G,
+    uc: &mut Unicorn<G>,
     vaddr: u64,
     ty: MemType,
 ) -> Option<(Access, Result<MappedPage, FaultKind>)> {
-    let run = g.run();
-    if run.remapping {
+    if uc.get_data_mut().run().remapping {
         return None;
     }
+    let page_bits = uc.get_data_mut().kernel().mm.page_size().trailing_zeros();
+    // SAFETY: the engine is live and filling its TLB on this thread (the CPU is in a
+    // memory access); its target is laid out as `G::TLB_LAYOUT`.
+    let evicts = unsafe {
+        engine_cpu(uc.get_handle())
+            .is_some_and(|cpu| crate::emu::soft_tlb::fill_evicts(cpu, &G::TLB_LAYOUT, vaddr, page_bits))
+    };
+    let g = uc.get_data_mut();
+    let run = g.run();
     run.stats.tlb_fills += 1;
-    run.note_tlb_fill();
+    run.note_tlb_fill(evicts);
     let access = match ty {
         MemType::WRITE => Access::Write,
         MemType::FETCH => Access::Fetch,
@@ -313,7 +328,7 @@ pub(crate) fn sync_memory<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuErro
             engine_cpu(uc.get_handle()).map(|cpu| crate::emu::soft_tlb::largest_entries(cpu, &G::TLB_LAYOUT))
         };
         let run = uc.get_data_mut().run();
-        run.fills_since_flush = 0;
+        run.evictions_since_flush = 0;
         run.thrash_limit = largest.map_or(u64::MAX, crate::emu::soft_tlb::thrash_limit);
     }
     Ok(())

@@ -163,17 +163,48 @@ pub(crate) unsafe fn largest_entries(cpu: *mut u8, l: &TlbLayout) -> usize {
 /// The table a thrashing TLB is grown to, at most (entries of the mode in use; 512 KiB).
 pub(crate) const GROW_CAP_ENTRIES: usize = 16384;
 
-/// How many fills after a flush show that the mode in use, with `largest` entries, thrashes:
-/// twice its size, so the working set does not fit. Between flushes QEMU never resizes, so a
-/// program that touches more pages than the table holds and maps nothing new (a memcpy over
-/// 16 MiB) would refill every page on every pass: measured 8,200 fills per round of
-/// `bench_memops` in a 256-entry table. Past the limit the backend flushes the TLB at the next
-/// block, and QEMU's resize doubles the full table ([`recount_used`] reports it full); never
-/// past [`GROW_CAP_ENTRIES`].
+/// How many evicting fills after a flush show that the mode in use, with `largest` entries,
+/// thrashes: as many as it has entries, so the working set does not fit. Between flushes QEMU
+/// never resizes, so a program that touches more pages than the table holds and maps nothing
+/// new (a memcpy over 16 MiB) would refill every page on every pass: measured 8,200 fills
+/// per round of `bench_memops` in a 256-entry table. Past the limit the backend flushes the
+/// TLB at the next block, and QEMU's resize doubles the full table ([`recount_used`] reports
+/// it full); never past [`GROW_CAP_ENTRIES`].
 pub(crate) fn thrash_limit(largest: usize) -> u64 {
     if largest == 0 || largest >= GROW_CAP_ENTRIES {
         u64::MAX
     } else {
-        2 * largest as u64
+        largest as u64
+    }
+}
+
+/// Whether a fill of `vaddr` (pages of 2^`page_bits` bytes) replaces another page's entry in
+/// the largest mode's table (the mode in use): its slot, as QEMU's `tlb_index` picks it,
+/// holds a read, write or code address of a different page (tags aside).
+///
+/// # Safety
+/// As for [`recount_used`], except that the CPU may be inside a memory access (the TLB is
+/// only read).
+pub(crate) unsafe fn fill_evicts(cpu: *mut u8, l: &TlbLayout, vaddr: u64, page_bits: u32) -> bool {
+    // SAFETY: per the contract, the descriptors are live; the slot lies inside the table of
+    // `n` entries of 2^entry_bits bytes; the addresses are u64 (target_ulong on 64-bit targets).
+    unsafe {
+        let Some(fast) = modes(cpu, l).map(|(_, fast)| fast).max_by_key(|&fast| entries(fast, l)) else {
+            return false;
+        };
+        let table = *(fast.add(l.fast_table) as *const *const u8);
+        if table.is_null() {
+            return false;
+        }
+        let n = entries(fast, l);
+        let slot = table.add((((vaddr >> page_bits) as usize) & (n - 1)) << l.entry_bits);
+        // The page, without the top byte: an entry of the same page under another pointer
+        // tag (MTE bits 59:56, ADI bits 63:60) has the same slot in a table of any size, so
+        // a bigger table would not spare that refill.
+        let page = |a: u64| a & !((1u64 << page_bits) - 1) & 0x00ff_ffff_ffff_ffff;
+        l.entry_addrs.iter().any(|&a| {
+            let v = std::ptr::read_unaligned(slot.add(a) as *const u64);
+            v != u64::MAX && page(v) != page(vaddr)
+        })
     }
 }

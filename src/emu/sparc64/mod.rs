@@ -305,8 +305,8 @@ fn disasm_at(g: &Guest, pc: u64) -> String {
 
 /// TLB fill: the page walk, against the kernel stub's address space.
 fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEntry> {
+    let (access, walk) = tlb_walk(uc, vaddr, ty)?;
     let g = uc.get_data_mut();
-    let (access, walk) = tlb_walk(g, vaddr, ty)?;
     let page = g.kernel.mm.page_size();
     match walk {
         Ok(MappedPage { va, pa, prot }) => {
