@@ -69,7 +69,8 @@ fn newer(src: &Path, out: &Path) -> bool {
 
 /// The Unicorn that tagmmu links: unicorn-engine-sys 2.1.5's sources with the patch queue of
 /// `build_support/unicorn/`, built by `scripts/build-unicorn.sh` (`make setup`) into
-/// `target/unicorn-tagmmu/` (or `$TAGMMU_UNICORN_DIR`). `.cargo/config.toml` points
+/// `target/unicorn-tagmmu/` (the repository's own target directory, whatever
+/// `CARGO_TARGET_DIR` says). `.cargo/config.toml` points
 /// unicorn-engine-sys's pkg-config probe at its `prefix/`, so the crate links it instead of
 /// building an unpatched copy. The probes read the CPU state from its (patched) `src/` and
 /// its CMake `build/` (the generated config headers).
@@ -92,10 +93,8 @@ fn unicorn_patches() -> Vec<String> {
 /// Finds the patched Unicorn, or fails the build saying how to make it: linking the
 /// unpatched engine would lose the fixes of the queue (see its README) without a word.
 fn patched_unicorn() -> PatchedUnicorn {
-    println!("cargo:rerun-if-env-changed=TAGMMU_UNICORN_DIR");
-    let dir = std::env::var("TAGMMU_UNICORN_DIR").map(PathBuf::from).unwrap_or_else(|_| {
-        Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR")).join("target/unicorn-tagmmu")
-    });
+    let dir =
+        Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR")).join("target/unicorn-tagmmu");
     let u =
         PatchedUnicorn { src: dir.join("src"), build: dir.join("build"), library: dir.join("prefix/lib/libunicorn.a") };
     if !u.library.is_file() || !u.build.join("sparc64-softmmu/config-target.h").is_file() {

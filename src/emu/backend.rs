@@ -100,8 +100,8 @@ impl RunState {
     /// Count a TLB fill, and whether it `evicts` another page's entry. Once the evictions
     /// since the last flush pass the thrash limit, the TLB is flushed at the next block,
     /// where QEMU's resize at the flush doubles the full table. Fills into slots emptied by
-    /// a page flush (a retag, a tag-checked page dropped) do not count: a bigger table would
-    /// not spare them.
+    /// a page flush (a retag, a tag-checked page dropped), or held by the same page under
+    /// another pointer tag, do not count: a bigger table would not spare them.
     fn note_tlb_fill(&mut self, evicts: bool) {
         if !evicts {
             return;
