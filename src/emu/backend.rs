@@ -27,6 +27,9 @@ pub(crate) struct RunState {
     /// the TLB thrash ([`crate::emu::soft_tlb::thrash_limit`]).
     evictions_since_flush: u64,
     thrash_limit: u64,
+    /// The MMU mode whose evictions count (the largest table at the last flush); none while
+    /// the TLB cannot grow (before the first flush, or at the cap).
+    thrash_mode: Option<usize>,
     /// The TLB thrashed: stop at the next block so that a flush lets QEMU grow it.
     grow_tlb: bool,
     /// Set while tagmmu itself changes Unicorn's memory map: Unicorn then probes the TLB with
@@ -55,6 +58,7 @@ impl RunState {
             flush_tlb: true,
             evictions_since_flush: 0,
             thrash_limit: u64::MAX,
+            thrash_mode: None,
             grow_tlb: false,
             remapping: false,
             limits,
@@ -228,12 +232,14 @@ pub(crate) fn tlb_walk<G: Backend>(
         return None;
     }
     let page_bits = uc.get_data_mut().kernel().mm.page_size().trailing_zeros();
-    // SAFETY: the engine is live and filling its TLB on this thread (the CPU is in a
-    // memory access); its target is laid out as `G::TLB_LAYOUT`.
-    let evicts = unsafe {
-        engine_cpu(uc.get_handle())
-            .is_some_and(|cpu| crate::emu::soft_tlb::fill_evicts(cpu, &G::TLB_LAYOUT, vaddr, page_bits))
-    };
+    let evicts = uc.get_data_mut().run().thrash_mode.is_some_and(|mode| {
+        // SAFETY: the engine is live and filling its TLB on this thread (the CPU is in a
+        // memory access); its target is laid out as `G::TLB_LAYOUT`, which has `mode`.
+        unsafe {
+            engine_cpu(uc.get_handle())
+                .is_some_and(|cpu| crate::emu::soft_tlb::fill_evicts(cpu, &G::TLB_LAYOUT, mode, vaddr, page_bits))
+        }
+    });
     let g = uc.get_data_mut();
     let run = g.run();
     run.stats.tlb_fills += 1;
@@ -325,11 +331,12 @@ pub(crate) fn sync_memory<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuErro
         // QEMU resized the tables in the flush: the thrash limit follows the new size.
         // SAFETY: as above.
         let largest = unsafe {
-            engine_cpu(uc.get_handle()).map(|cpu| crate::emu::soft_tlb::largest_entries(cpu, &G::TLB_LAYOUT))
+            engine_cpu(uc.get_handle()).and_then(|cpu| crate::emu::soft_tlb::largest_mode(cpu, &G::TLB_LAYOUT))
         };
         let run = uc.get_data_mut().run();
         run.evictions_since_flush = 0;
-        run.thrash_limit = largest.map_or(u64::MAX, crate::emu::soft_tlb::thrash_limit);
+        run.thrash_limit = largest.map_or(u64::MAX, |(_, n)| crate::emu::soft_tlb::thrash_limit(n));
+        run.thrash_mode = largest.filter(|_| run.thrash_limit != u64::MAX).map(|(mode, _)| mode);
     }
     Ok(())
 }

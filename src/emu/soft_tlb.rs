@@ -151,13 +151,14 @@ pub(crate) unsafe fn total_entries(cpu: *mut u8, l: &TlbLayout) -> usize {
     modes(cpu, l).map(|(_, fast)| unsafe { entries(fast, l) }).sum()
 }
 
-/// The entries of the largest mode's table (the mode in use).
+/// The largest mode's table (the mode in use): its index and its number of entries. QEMU
+/// resizes the tables only at a flush, so this holds until the next one.
 ///
 /// # Safety
 /// As for [`recount_used`].
-pub(crate) unsafe fn largest_entries(cpu: *mut u8, l: &TlbLayout) -> usize {
+pub(crate) unsafe fn largest_mode(cpu: *mut u8, l: &TlbLayout) -> Option<(usize, usize)> {
     // SAFETY: per the contract.
-    modes(cpu, l).map(|(_, fast)| unsafe { entries(fast, l) }).max().unwrap_or(0)
+    modes(cpu, l).map(|(_, fast)| unsafe { entries(fast, l) }).enumerate().max_by_key(|&(_, n)| n)
 }
 
 /// The table a thrashing TLB is grown to, at most (entries of the mode in use; 512 KiB).
@@ -179,17 +180,17 @@ pub(crate) fn thrash_limit(largest: usize) -> u64 {
 }
 
 /// Whether a fill of `vaddr` (pages of 2^`page_bits` bytes) replaces another page's entry in
-/// the largest mode's table (the mode in use): its slot, as QEMU's `tlb_index` picks it,
-/// holds a read, write or code address of a different page (tags aside).
+/// the table of `mode` (the mode in use, [`largest_mode`]): its slot, as QEMU's `tlb_index`
+/// picks it, holds a read, write or code address of a different page (tags aside).
 ///
 /// # Safety
 /// As for [`recount_used`], except that the CPU may be inside a memory access (the TLB is
-/// only read).
-pub(crate) unsafe fn fill_evicts(cpu: *mut u8, l: &TlbLayout, vaddr: u64, page_bits: u32) -> bool {
+/// only read); `mode` is below the layout's number of modes.
+pub(crate) unsafe fn fill_evicts(cpu: *mut u8, l: &TlbLayout, mode: usize, vaddr: u64, page_bits: u32) -> bool {
     // SAFETY: per the contract, the descriptors are live; the slot lies inside the table of
     // `n` entries of 2^entry_bits bytes; the addresses are u64 (target_ulong on 64-bit targets).
     unsafe {
-        let Some(fast) = modes(cpu, l).map(|(_, fast)| fast).max_by_key(|&fast| entries(fast, l)) else {
+        let Some((_, fast)) = modes(cpu, l).nth(mode) else {
             return false;
         };
         let table = *(fast.add(l.fast_table) as *const *const u8);
