@@ -59,6 +59,10 @@ struct tagmmu_check_hook {
     const struct tagmmu_tag_cache *cache;
     uint64_t phys_base;
     uint64_t tag;
+    /* Accesses to the window checked on the direct path (Unicorn patch 0007) and served by
+     * the MMIO callbacks. */
+    uint64_t direct;
+    uint64_t dispatched;
 };
 
 typedef void *(*memory_mapping_fn)(struct uc_struct *uc, uint64_t addr);
@@ -182,13 +186,31 @@ static int fast_allows(struct uc_struct *uc, const struct tagmmu_check_hook *h, 
     return 1;
 }
 
-/* MMIO read (uc_cb_mmio_read_t) of a tag-checked window: check, then load from the guest
- * memory behind it. Little-endian guest on a little-endian host: the bytes are the value. */
-uint64_t tagmmu_mmio_read(struct uc_struct *uc, uint64_t offset, unsigned size, void *data) {
-    struct tagmmu_check_hook *h = data;
-    if (!fast_allows(uc, h, offset, size, 0) && h->check(uc, h->user, 16 /* UC_MEM_READ */, h->base + offset, packed_size(uc, h, size))) {
+/* Check an access of `size` bytes at `offset` in a tag-checked window; when it faults, leave
+ * precisely (QEMU recorded the access's host return address in mem_io_pc). */
+static void window_check(struct uc_struct *uc, const struct tagmmu_check_hook *h, uint64_t offset, unsigned size,
+                         int store) {
+    int type = store ? 17 /* UC_MEM_WRITE */ : 16 /* UC_MEM_READ */;
+    if (!fast_allows(uc, h, offset, size, store) && h->check(uc, h->user, type, h->base + offset, packed_size(uc, h, size))) {
         mmio_abandon(uc, h);
     }
+}
+
+/* The check of a direct window (uc_cb_tagmmu_check_t, Unicorn patch 0007): Unicorn performs
+ * the access on the host memory behind the window when this returns. */
+void tagmmu_window_check(struct uc_struct *uc, uint64_t offset, unsigned size, bool store, void *data) {
+    struct tagmmu_check_hook *h = data;
+    h->direct++;
+    window_check(uc, h, offset, size, store);
+}
+
+/* MMIO read (uc_cb_mmio_read_t) of a tag-checked window: check, then load from the guest
+ * memory behind it. Little-endian guest on a little-endian host: the bytes are the value.
+ * Only the accesses a direct window does not take come here (see tagmmu_window_check). */
+uint64_t tagmmu_mmio_read(struct uc_struct *uc, uint64_t offset, unsigned size, void *data) {
+    struct tagmmu_check_hook *h = data;
+    h->dispatched++;
+    window_check(uc, h, offset, size, 0);
     uint64_t v = 0;
     memcpy(&v, h->host + offset, size <= 8 ? size : 8);
     return v;
@@ -197,8 +219,7 @@ uint64_t tagmmu_mmio_read(struct uc_struct *uc, uint64_t offset, unsigned size, 
 /* MMIO write (uc_cb_mmio_write_t): check, then store. */
 void tagmmu_mmio_write(struct uc_struct *uc, uint64_t offset, unsigned size, uint64_t value, void *data) {
     struct tagmmu_check_hook *h = data;
-    if (!fast_allows(uc, h, offset, size, 1) && h->check(uc, h->user, 17 /* UC_MEM_WRITE */, h->base + offset, packed_size(uc, h, size))) {
-        mmio_abandon(uc, h);
-    }
+    h->dispatched++;
+    window_check(uc, h, offset, size, 1);
     memcpy(h->host + offset, &value, size <= 8 ? size : 8);
 }

@@ -19,7 +19,12 @@
 //!   for accesses elsewhere: Unicorn's translator drops its inline TLB fast path for *every*
 //!   access as soon as one MEM_READ/MEM_WRITE hook exists, while an MMIO page only diverts the
 //!   accesses that reach it. QEMU records the host address of the access (`mem_io_pc`), from
-//!   which the instruction's state is restored when needed.
+//!   which the instruction's state is restored when needed. The windows are also *direct*
+//!   (Unicorn patch 0007, `uc_tagmmu_direct_window`): an aligned access the TLB sends to one
+//!   calls the same check (`tagmmu_window_check`) and is then performed by QEMU's own load or
+//!   store on the memory behind the window, without QEMU's memory dispatch. The callbacks
+//!   still serve what the direct path leaves to them (a misaligned access before Unicorn
+//!   splits it, or any access while a memory hook exists).
 //!
 //! (Before this, a fault took the alias region's permissions away from inside the hook so that
 //! Unicorn's own permission re-check abandoned the access. That needs one Unicorn region per
@@ -59,6 +64,8 @@ pub(crate) struct RawHook {
     cache: *const TagCache,
     phys_base: u64,
     tag: u64,
+    direct: u64,
+    dispatched: u64,
 }
 
 /// Pages held by a [`TagCache`].
@@ -150,6 +157,15 @@ extern "C" {
     fn tagmmu_mmio_sync_pc(uc: *mut uc_engine, data: *const RawHook);
     fn tagmmu_widen_mmio(uc: *mut uc_engine, data: *const RawHook, addr: u64) -> c_int;
     fn tagmmu_io_retaddr(uc: *mut uc_engine, data: *const RawHook) -> usize;
+    fn tagmmu_window_check(uc: *mut uc_engine, offset: u64, size: u32, store: bool, data: *mut c_void);
+    /// Unicorn patch 0007 (`build_support/unicorn/`).
+    fn uc_tagmmu_direct_window(
+        uc: *mut uc_engine,
+        address: u64,
+        host: *mut c_void,
+        check: unsafe extern "C" fn(*mut uc_engine, u64, u32, bool, *mut c_void),
+        data: *mut c_void,
+    ) -> uc_error;
     fn cpu_loop_exit_aarch64(cpu: *mut c_void);
     fn cpu_loop_exit_sparc64(cpu: *mut c_void);
     fn cpu_loop_exit_restore_aarch64(cpu: *mut c_void, host_pc: usize);
@@ -212,6 +228,11 @@ impl PreciseHook {
         // SAFETY: as for `sync_pc`; this only reads the CPU's `mem_io_pc`.
         unsafe { tagmmu_io_retaddr(uc, raw) }
     }
+    /// Accesses to these windows so far: those checked on the direct path (Unicorn patch 0007)
+    /// and those the MMIO callbacks served.
+    pub(crate) fn window_accesses(&self) -> (u64, u64) {
+        self.raw.iter().fold((0, 0), |(d, m), r| (d + r.direct, m + r.dispatched))
+    }
     /// The C data of the first hook or window (for [`PreciseHook::sync_pc`]).
     pub(crate) fn data(&self) -> *const RawHook {
         self.raw.first().map_or(std::ptr::null(), |r| &**r as *const RawHook)
@@ -258,6 +279,8 @@ fn raw_with(
         cache: fast.map_or(std::ptr::null(), |f| f.cache),
         phys_base: fast.map_or(0, |f| f.phys_base),
         tag: tag as u64,
+        direct: 0,
+        dispatched: 0,
     })
 }
 
@@ -370,6 +393,14 @@ pub(crate) unsafe fn map_mmio<D>(
         // ops' impl.max_access_size through build-time offsets.
         if unsafe { tagmmu_widen_mmio(uc.get_handle(), data, base) } != 0 {
             return Err(EmuError::Internal(format!("cannot find the tag-checked window at {base:#x}")));
+        }
+        // SAFETY: the window was just mapped at `base`, over `len` bytes of `host` (valid as
+        // long as the engine, per the contract); the check's data is the boxed `RawHook`, kept
+        // alive by the returned value. The check is the MMIO callbacks' own, without the copy.
+        let err =
+            unsafe { uc_tagmmu_direct_window(uc.get_handle(), base, host.cast(), tagmmu_window_check, data.cast()) };
+        if err != uc_error::OK {
+            return Err(EmuError::Unicorn { op: "make a tag-checked window direct", err });
         }
         held.push(raw);
     }

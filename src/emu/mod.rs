@@ -144,6 +144,14 @@ pub struct EmuStats {
     /// TLB fills that entered a tag-checked page without checks, because every granule of it
     /// matched the pointer's tag (arm64).
     pub unchecked_tlb_fills: u64,
+    /// Accesses to tag-checked MMIO windows (arm64: pages whose granules mix tags) that were
+    /// checked and then performed directly on guest memory, without QEMU's memory dispatch
+    /// (tagmmu's Unicorn patch 0007, `crate::emu::access_hook`).
+    pub window_accesses_direct: u64,
+    /// Accesses to tag-checked MMIO windows that went through QEMU's memory dispatch to the
+    /// windows' callbacks (a misaligned access before Unicorn splits it, or any access while
+    /// a memory hook exists).
+    pub window_accesses_dispatched: u64,
 }
 
 /// The result of a run: the kernel (with its files and counters), how it ended, counters.

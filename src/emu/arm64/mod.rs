@@ -483,6 +483,15 @@ pub fn run(
     install_hooks(&mut uc, opts.trace_insns)?;
 
     let stop = run_loop::run_until_stop(&mut uc)?;
+    let g = uc.get_data_mut();
+    let (direct, dispatched) = g
+        .mte_windows
+        .iter()
+        .chain(&g.segment_windows)
+        .map(access_hook::PreciseHook::window_accesses)
+        .fold((0, 0), |(d, m), (d1, m1)| (d + d1, m + m1));
+    g.state.stats.window_accesses_direct = direct;
+    g.state.stats.window_accesses_dispatched = dispatched;
     Ok(run_loop::finish(&mut uc, stop))
 }
 
