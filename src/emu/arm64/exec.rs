@@ -17,7 +17,7 @@ use super::Guest;
 /// at it. A failure past the point of no return kills the process with SIGSEGV, as
 /// bprm_execve's force_fatal_sig does: the stop to report.
 pub(super) fn exec_in_place(uc: &mut Unicorn<Guest>, template: &ExecParams) -> Result<Option<Stop>, EmuError> {
-    let pc = uc.pc_read().op("read pc")?;
+    let pc = uc.reg_read(unicorn_engine::RegisterARM64::PC).op("read pc")?;
     let g = uc.get_data_mut();
     let Some(req) = g.kernel.pending_exec.take() else {
         return Err(EmuError::Internal("execve committed without a program".into()));

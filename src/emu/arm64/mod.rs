@@ -123,11 +123,11 @@ pub(crate) struct Guest {
     tag_fault: Option<TagFault>,
     /// For each tagged page entered in the TLB: the virtual page (with all its top bits) it
     /// was entered for, so a tag fault reports the address as the program formed it.
-    alias_va: std::collections::HashMap<u64, u64>,
+    alias_va: rustc_hash::FxHashMap<u64, u64>,
     /// Tag-checked pages entered in the TLB without checks (every granule matched the
     /// pointer's tag): physical page -> the virtual pages (with their top bits) entered on the
     /// strength of its tags. See `mte::tlb_page`.
-    unchecked_pages: std::collections::HashMap<u64, Vec<u64>>,
+    unchecked_pages: rustc_hash::FxHashMap<u64, Vec<u64>>,
     /// Granule tags of pages the arena's MMIO windows check without calling Rust (dropped
     /// where `unchecked_pages` are). See `access_hook::TagCache`.
     tag_cache: Box<access_hook::TagCache>,
@@ -226,7 +226,7 @@ impl RunLoop for Guest {
         if !uc.get_data().tag_hooks && tag_checks_wanted(uc.get_data()) {
             install_tag_hooks(uc)?;
         }
-        uc.pc_read().op("read pc")
+        uc.reg_read(unicorn_engine::RegisterARM64::PC).op("read pc")
     }
     fn take_pending(&mut self) -> Option<PendingSignal> {
         self.pending.take()
@@ -241,7 +241,7 @@ impl RunLoop for Guest {
         deliver(uc, p)
     }
     fn pc(uc: &Unicorn<Guest>) -> Result<u64, EmuError> {
-        uc.pc_read().op("read pc")
+        uc.reg_read(unicorn_engine::RegisterARM64::PC).op("read pc")
     }
     fn switch_threads(uc: &mut Unicorn<Guest>, sw: &crate::kernel_stub::task::Switch) -> Result<(), EmuError> {
         threads::switch(uc, sw)
@@ -326,7 +326,7 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
             // When a stop is requested, Unicorn looks up the block at the `until` address;
             // that is not a guest fetch. A real one is reported from the PC once stopped.
             if vaddr & !0xfff != UNTIL & !0xfff && g.pending.is_none() && g.state.stop.is_none() {
-                let pc = uc.pc_read().unwrap_or(vaddr);
+                let pc = uc.reg_read(unicorn_engine::RegisterARM64::PC).unwrap_or(vaddr);
                 let code = kind.si_code();
                 uc.get_data_mut().pending = Some(PendingSignal {
                     signo: kind.signo(),
@@ -459,8 +459,8 @@ pub fn run(
         dc_zva_hook: None,
         tag_fault: None,
         undo: None,
-        alias_va: std::collections::HashMap::new(),
-        unchecked_pages: std::collections::HashMap::new(),
+        alias_va: Default::default(),
+        unchecked_pages: Default::default(),
         tag_cache: access_hook::TagCache::new(),
         retagged_buf: Vec::new(),
         next_tick: opts.tick_interval.max(1),

@@ -339,7 +339,7 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
     let exclude_gcr = uc.get_data().kernel.mte.ctrl.exclude();
     match insn {
         MteInsn::El1Only => {
-            let pc = uc.pc_read().op("read pc")?;
+            let pc = uc.reg_read(unicorn_engine::RegisterARM64::PC).op("read pc")?;
             return fault(uc, sig::SIGILL, code::ILL_ILLOPC, pc, None);
         }
         MteInsn::Irg { d, n, m } => {

@@ -14,7 +14,7 @@ use super::{disasm_at, Guest, PendingSignal};
 /// Deliver a signal at a clean stop: run its handler (building the signal frame), ignore it,
 /// or end the guest. Returns the stop if it ends the guest.
 pub(super) fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Option<Stop>, EmuError> {
-    let pc = uc.pc_read().op("read pc")?;
+    let pc = uc.reg_read(unicorn_engine::RegisterARM64::PC).op("read pc")?;
     let g = uc.get_data_mut();
     if p.forced {
         g.kernel.signals.force(p.signo);

@@ -57,7 +57,7 @@ pub(super) fn switch(uc: &mut Unicorn<Guest>, sw: &Switch) -> Result<(), EmuErro
     if let Some((r, _)) = sw.resume.result() {
         // The thread slept in a syscall with its PC on the SVC: the syscall returns now.
         uc.reg_write(RegisterARM64::X0, result_reg(&r)).op("write x0")?;
-        let pc = uc.pc_read().op("read pc")?;
+        let pc = uc.reg_read(unicorn_engine::RegisterARM64::PC).op("read pc")?;
         uc.set_pc(pc + 4).op("advance pc")?;
     }
     let g = uc.get_data_mut();
