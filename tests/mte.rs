@@ -424,6 +424,28 @@ fn accesses_to_mixed_pages_skip_the_memory_dispatch() {
     assert_eq!(cpu.window_accesses_dispatched, 0, "window accesses through QEMU's memory dispatch");
 }
 
+/// The MTE instructions, which Unicorn's QEMU does not know, are emulated by the interrupt
+/// hook from inside their translation block (tagmmu's Unicorn patch 0008): the block goes on
+/// after them. bench_memops tags its buffers with a loop of two STGs, an add, a compare and
+/// a branch: one block per iteration. Raising EXCP_UDEF instead ended the block at each STG
+/// and looked the next one up: three blocks per iteration.
+#[test]
+fn tag_instructions_are_emulated_without_leaving_their_block() {
+    let mut cfg = MachineConfig::new(guest("arm64/bench_memops"));
+    cfg.args = vec!["sync".into(), "8".into(), "0".into()];
+    let r = machine::run(&cfg).unwrap();
+    assert_eq!(r.stop, Stop::Exited { status: 0 }, "{}", text(&r.stderr));
+    let cpu = &r.stats.cpu;
+    // 2 x 8 MiB / 16 bytes per STG, plus the IRGs.
+    assert!(cpu.emulated_insns >= 1 << 20, "{} emulated instructions", cpu.emulated_insns);
+    assert!(
+        cpu.blocks < cpu.emulated_insns * 3 / 4,
+        "{} blocks for {} emulated instructions: each one ended its block",
+        cpu.blocks,
+        cpu.emulated_insns
+    );
+}
+
 /// A program that touches more pages than the soft TLB holds, and maps nothing new while it
 /// does, gets a TLB that fits: QEMU resizes only at a flush, so tagmmu flushes once the fills
 /// since the last flush pass twice the table (src/emu/soft_tlb.rs, `thrash_limit`).

@@ -479,6 +479,7 @@ pub fn run(
     let sys = read_system_id_regs(&uc);
     uc.get_data_mut().user_regs = sys.user_view(opts.mte, opts.mte_far, opts.mte_store_only);
     setup_cpu(&mut uc, start)?;
+    traps::emulate_undefined_inline(&mut uc)?;
     sync_memory(&mut uc)?;
     install_hooks(&mut uc, opts.trace_insns)?;
 
