@@ -60,9 +60,10 @@ struct tagmmu_check_hook {
     uint64_t phys_base;
     uint64_t tag;
     /* Accesses to the window checked on the direct path (Unicorn patch 0007) and served by
-     * the MMIO callbacks. */
+     * the MMIO callbacks, and the pieces of split accesses among them. */
     uint64_t direct;
     uint64_t dispatched;
+    uint64_t split_pieces;
 };
 
 typedef void *(*memory_mapping_fn)(struct uc_struct *uc, uint64_t addr);
@@ -191,6 +192,9 @@ static int fast_allows(struct uc_struct *uc, const struct tagmmu_check_hook *h, 
 static void window_check(struct uc_struct *uc, const struct tagmmu_check_hook *h, uint64_t offset, unsigned size,
                          int store) {
     int type = store ? 17 /* UC_MEM_WRITE */ : 16 /* UC_MEM_READ */;
+    if (tagmmu_split_size(uc, h) != 0) {
+        ((struct tagmmu_check_hook *)h)->split_pieces++;
+    }
     if (!fast_allows(uc, h, offset, size, store) && h->check(uc, h->user, type, h->base + offset, packed_size(uc, h, size))) {
         mmio_abandon(uc, h);
     }

@@ -3,8 +3,9 @@
 // granule and writes none of its bytes; a misaligned load that starts in a mismatching granule
 // faults at its own address; misaligned accesses inside matching granules work; an exclusive
 // pair and an LSE atomic work on a matching granule and fault on a mismatching one, leaving it
-// unchanged. (tagmmu serves the accesses to such a page through a checked window, where
-// Unicorn splits misaligned accesses into pieces; these checks pin the whole-access outcome.)
+// unchanged. (tagmmu serves the accesses to such a page through a checked window, which
+// checks an access within the page whole and splits one across pages into pieces; these
+// checks pin the whole-access outcome.)
 // si_addr is compared untagged: without SA_EXPOSE_TAGBITS Linux clears the tag,
 // qemu-aarch64 keeps it.
 // argv: none.
@@ -17,6 +18,10 @@
 //   an exclusive load/store pair works on a matching granule: ok
 //   an LSE atomic add works on a matching granule: ok
 //   an LSE atomic add on a mismatching granule faults and changes nothing: ok
+//   a misaligned store across pages into a mismatching granule faults at that granule: ok
+//   and writes none of its bytes: ok
+//   a misaligned load across pages into a mismatching granule faults at that granule: ok
+//   misaligned accesses across pages into matching granules work: ok
 // Expected exit status: 0 (1 and "FAIL: ..." lines when a check fails).
 // tagmmu: cflags -march=armv8.5-a+memtag
 // tagmmu: differential
@@ -76,5 +81,25 @@ int main(void) {
     __asm__ volatile("ldaddal %1, %0, [%2]" : "=&r"(old) : "r"(5UL), "r"(bad) : "memory");
     CHECK(faults == 4 && UNTAG(last_addr) == UNTAG(p + 16) && *(volatile uint64_t *)(p + 16) == before,
           "an LSE atomic add on a mismatching granule faults and changes nothing");
+
+    /* Across pages: the last granule of the first page tagged 4, the first granule of the
+     * next page keeps tag 0. */
+    char *q = map_mte(8192);
+    char *h = tag_ptr(q, 4);
+    stg(h + 4080);
+    volatile unsigned char *c = (volatile unsigned char *)h;
+    for (int i = 4080; i < 4096; i++)
+        c[i] = 0x44;
+    *(volatile uint64_t *)(h + 4092) = ~0UL;
+    CHECK(faults == 5 && UNTAG(last_addr) == UNTAG(q + 4096),
+          "a misaligned store across pages into a mismatching granule faults at that granule");
+    CHECK(c[4092] == 0x44 && c[4095] == 0x44 && ((volatile char *)q)[4096] == 0, "and writes none of its bytes");
+    x = *(volatile uint64_t *)(h + 4092);
+    CHECK(faults == 6 && UNTAG(last_addr) == UNTAG(q + 4096),
+          "a misaligned load across pages into a mismatching granule faults at that granule");
+    stg(h + 4096);
+    *(volatile uint64_t *)(h + 4092) = 0x0102030405060708UL;
+    x = *(volatile uint64_t *)(h + 4092);
+    CHECK(faults == 6 && x == 0x0102030405060708UL, "misaligned accesses across pages into matching granules work");
     return failed;
 }

@@ -20,11 +20,12 @@
 //!   access as soon as one MEM_READ/MEM_WRITE hook exists, while an MMIO page only diverts the
 //!   accesses that reach it. QEMU records the host address of the access (`mem_io_pc`), from
 //!   which the instruction's state is restored when needed. The windows are also *direct*
-//!   (Unicorn patch 0007, `uc_tagmmu_direct_window`): an aligned access the TLB sends to one
-//!   calls the same check (`tagmmu_window_check`) and is then performed by QEMU's own load or
-//!   store on the memory behind the window, without QEMU's memory dispatch. The callbacks
-//!   still serve what the direct path leaves to them (a misaligned access before Unicorn
-//!   splits it, or any access while a memory hook exists).
+//!   (Unicorn patch 0007, `uc_tagmmu_direct_window`): an access within one page that the TLB
+//!   sends to one, misaligned or not, calls the same check (`tagmmu_window_check`) for the
+//!   whole access and is then performed by QEMU's own load or store on the memory behind the
+//!   window, without QEMU's memory dispatch. Only an access across two pages is split into
+//!   pieces, each checked as below. The callbacks still serve what the direct path leaves to
+//!   them (any access while a memory hook exists).
 //!
 //! (Before this, a fault took the alias region's permissions away from inside the hook so that
 //! Unicorn's own permission re-check abandoned the access. That needs one Unicorn region per
@@ -66,6 +67,7 @@ pub(crate) struct RawHook {
     tag: u64,
     direct: u64,
     dispatched: u64,
+    split_pieces: u64,
 }
 
 /// Pages held by a [`TagCache`].
@@ -228,10 +230,10 @@ impl PreciseHook {
         // SAFETY: as for `sync_pc`; this only reads the CPU's `mem_io_pc`.
         unsafe { tagmmu_io_retaddr(uc, raw) }
     }
-    /// Accesses to these windows so far: those checked on the direct path (Unicorn patch 0007)
-    /// and those the MMIO callbacks served.
-    pub(crate) fn window_accesses(&self) -> (u64, u64) {
-        self.raw.iter().fold((0, 0), |(d, m), r| (d + r.direct, m + r.dispatched))
+    /// Accesses to these windows so far: those checked on the direct path (Unicorn patch 0007),
+    /// those the MMIO callbacks served, and the pieces of split accesses among both.
+    pub(crate) fn window_accesses(&self) -> [u64; 3] {
+        self.raw.iter().fold([0; 3], |[d, m, s], r| [d + r.direct, m + r.dispatched, s + r.split_pieces])
     }
     /// The C data of the first hook or window (for [`PreciseHook::sync_pc`]).
     pub(crate) fn data(&self) -> *const RawHook {
@@ -281,6 +283,7 @@ fn raw_with(
         tag: tag as u64,
         direct: 0,
         dispatched: 0,
+        split_pieces: 0,
     })
 }
 

@@ -149,9 +149,11 @@ pub struct EmuStats {
     /// (tagmmu's Unicorn patch 0007, `crate::emu::access_hook`).
     pub window_accesses_direct: u64,
     /// Accesses to tag-checked MMIO windows that went through QEMU's memory dispatch to the
-    /// windows' callbacks (a misaligned access before Unicorn splits it, or any access while
-    /// a memory hook exists).
+    /// windows' callbacks (a code fetch, or any access while a memory hook exists).
     pub window_accesses_dispatched: u64,
+    /// Of those window accesses, the pieces of accesses Unicorn split (an access across two
+    /// pages: one within a page is checked whole).
+    pub window_split_pieces: u64,
 }
 
 /// The result of a run: the kernel (with its files and counters), how it ended, counters.

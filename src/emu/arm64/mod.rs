@@ -485,14 +485,15 @@ pub fn run(
 
     let stop = run_loop::run_until_stop(&mut uc)?;
     let g = uc.get_data_mut();
-    let (direct, dispatched) = g
+    let [direct, dispatched, split] = g
         .mte_windows
         .iter()
         .chain(&g.segment_windows)
         .map(access_hook::PreciseHook::window_accesses)
-        .fold((0, 0), |(d, m), (d1, m1)| (d + d1, m + m1));
+        .fold([0; 3], |[d, m, s], [d1, m1, s1]| [d + d1, m + m1, s + s1]);
     g.state.stats.window_accesses_direct = direct;
     g.state.stats.window_accesses_dispatched = dispatched;
+    g.state.stats.window_split_pieces = split;
     Ok(run_loop::finish(&mut uc, stop))
 }
 
