@@ -13,6 +13,7 @@
 //! instructions, the interrupt dispatch), `signal` (delivery), `mte` (the tag checks and the
 //! MTE instructions), `sysregs` (the ID registers EL0 sees).
 
+mod cpu_env;
 mod ea;
 mod exec;
 mod mte;

@@ -301,16 +301,31 @@ pub(super) fn check_dc_zva(g: &mut Guest, ptr: u64) -> Verdict {
     }
 }
 
+/// X`n` of the instruction, with `n` = 31 as SP (`sp`) or XZR. Read in the CPU's state directly
+/// (`cpu_env`), falling back on Unicorn's accessor.
 fn get(uc: &Unicorn<Guest>, n: u8, sp: bool) -> Result<u64, EmuError> {
+    if n == 31 && !sp {
+        return Ok(0);
+    }
+    if let Some(v) = super::cpu_env::x(uc, n) {
+        return Ok(v);
+    }
     if n == 31 {
-        return if sp { uc.reg_read(RegisterARM64::SP).op("read sp") } else { Ok(0) };
+        return uc.reg_read(RegisterARM64::SP).op("read sp");
     }
     uc.reg_read(xreg(n as u32)).op("read x")
 }
 
+/// Write X`n`, with `n` = 31 as SP (`sp`) or XZR (the write is dropped).
 fn set(uc: &mut Unicorn<Guest>, n: u8, v: u64, sp: bool) -> Result<(), EmuError> {
+    if n == 31 && !sp {
+        return Ok(());
+    }
+    if super::cpu_env::set_x(uc, n, v) {
+        return Ok(());
+    }
     if n == 31 {
-        return if sp { uc.reg_write(RegisterARM64::SP, v).op("write sp") } else { Ok(()) };
+        return uc.reg_write(RegisterARM64::SP, v).op("write sp");
     }
     uc.reg_write(xreg(n as u32), v).op("write x")
 }

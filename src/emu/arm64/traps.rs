@@ -134,10 +134,14 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
 /// the value EL0 sees, as Linux's `emulate_mrs` does; an MTE instruction is executed on a
 /// machine with MTE (Unicorn's CPU has none); anything else is SIGILL.
 fn on_undefined(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
-    // The PC register by name: `Unicorn::pc_read` first asks the engine for its mode
+    // The PC from the CPU's state: `Unicorn::pc_read` first asks the engine for its mode
     // (`uc_ctl`), which was 2.5 % of the tagged heap benchmark, one call per tag instruction.
-    let pc = uc.reg_read(unicorn_engine::RegisterARM64::PC).op("read pc")?;
-    let insn = read_insn(uc.get_data(), pc);
+    let pc = match super::cpu_env::pc(uc) {
+        Some(pc) => pc,
+        None => uc.reg_read(unicorn_engine::RegisterARM64::PC).op("read pc")?,
+    };
+    // Called inline (Unicorn patch 0008), the engine has the word it decoded; else read it.
+    let insn = inline_insn(uc).or_else(|| read_insn(uc.get_data(), pc));
     if let Some((3, 0, 0, crm, op2, rt)) = insn.and_then(sysregs::decode_mrs) {
         if let Some(v) = uc.get_data().user_regs.read_el0(crm, op2) {
             if rt != 31 {
@@ -177,26 +181,27 @@ fn on_undefined(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
 /// hook QEMU goes on at the CPU's PC anyway, so it is written there. For an unallocated
 /// encoding called inline ([`emulate_undefined_inline`]) this PC is also what tells the
 /// engine that the instruction was emulated, so the block goes on.
-fn step_past(uc: &mut Unicorn<Guest>, pc: u64) -> Result<(), EmuError> {
-    use crate::emu::soft_tlb::arm64_offsets as o;
-    // SAFETY: `uc` is the live engine, calling its interrupt hook.
-    match unsafe { crate::emu::backend::engine_cpu(uc.get_handle()) } {
-        Some(cpu) => {
-            // SAFETY: the CPU's env pointer and its PC are at the offsets the build-time probe
-            // computed; the CPU is stopped in the hook, on this thread.
-            unsafe {
-                let env = *(cpu.add(o::CPU_ENV_PTR) as *const *mut u8);
-                std::ptr::write_unaligned(env.add(o::ENV_PC) as *mut u64, pc + 4);
-            }
-            Ok(())
-        }
-        None => uc.set_pc(pc + 4).op("advance pc"),
+fn step_past<D>(uc: &mut Unicorn<D>, pc: u64) -> Result<(), EmuError> {
+    if super::cpu_env::set_pc(uc, pc + 4) {
+        return Ok(());
     }
+    uc.set_pc(pc + 4).op("advance pc")
 }
 
 extern "C" {
     /// tagmmu's Unicorn patch 0008.
     fn uc_tagmmu_inline_udef(uc: *mut unicorn_engine_sys::uc_engine, enable: bool) -> unicorn_engine_sys::uc_error;
+    /// tagmmu's Unicorn patch 0008.
+    fn uc_tagmmu_udef_insn(uc: *mut unicorn_engine_sys::uc_engine, insn: *mut u32) -> unicorn_engine_sys::uc_error;
+}
+
+/// The word of the unallocated instruction whose interrupt hook runs inline (patch 0008),
+/// as the translator decoded it; None for an exception raised the normal way.
+fn inline_insn<D>(uc: &Unicorn<D>) -> Option<u32> {
+    let mut w = 0u32;
+    // SAFETY: `uc` is the live engine, calling its interrupt hook; `w` is a valid u32.
+    let err = unsafe { uc_tagmmu_udef_insn(uc.get_handle(), &mut w) };
+    (err == unicorn_engine_sys::uc_error::OK).then_some(w)
 }
 
 /// Have unallocated encodings (the MTE instructions, which Unicorn's QEMU 5.0 does not
@@ -256,5 +261,69 @@ pub(super) fn on_interrupt(uc: &mut Unicorn<Guest>, intno: u32) -> Result<(), Em
             uc.get_data_mut().kernel.notice(format!("unexpected CPU exception {other} at {pc:#x}: delivering SIGILL"));
             uc.emu_stop().op("stop")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use unicorn_engine::{Arch, Mode, Prot};
+
+    const BASE: u64 = 0x10_000;
+    /// An unallocated encoding (bits 28:25 = 0), then `mov x0, #1`.
+    const CODE: [u32; 2] = [0x0000_1234, 0xd280_0020];
+
+    /// What the interrupt hook saw, and how it answers.
+    #[derive(Default)]
+    struct Seen {
+        calls: Vec<(u32, u64, Option<u32>)>,
+        stop: bool,
+    }
+
+    /// Run `CODE` on a bare engine whose interrupt hook records each call and then steps
+    /// past the instruction, or stops the engine (`stop`).
+    fn run(inline: bool, stop: bool) -> (Seen, u64, u64) {
+        let mut uc = Unicorn::new_with_data(Arch::ARM64, Mode::ARM, Seen { stop, ..Seen::default() }).unwrap();
+        uc.mem_map(BASE, 0x1000, Prot::ALL).unwrap();
+        let bytes: Vec<u8> = CODE.iter().flat_map(|w| w.to_le_bytes()).collect();
+        uc.mem_write(BASE, &bytes).unwrap();
+        if inline {
+            // SAFETY: `uc` is a live engine, not running.
+            assert_eq!(unsafe { uc_tagmmu_inline_udef(uc.get_handle(), true) }, unicorn_engine_sys::uc_error::OK);
+        }
+        uc.add_intr_hook(|uc, intno| {
+            let pc = super::super::cpu_env::pc(uc).unwrap();
+            let word = inline_insn(uc);
+            uc.get_data_mut().calls.push((intno, pc, word));
+            if uc.get_data().stop {
+                uc.emu_stop().unwrap();
+            } else {
+                step_past(uc, pc).unwrap();
+            }
+        })
+        .unwrap();
+        uc.emu_start(BASE, BASE + 8, 0, 0).unwrap();
+        let x0 = uc.reg_read(RegisterARM64::X0).unwrap();
+        let pc = uc.reg_read(RegisterARM64::PC).unwrap();
+        (std::mem::take(uc.get_data_mut()), x0, pc)
+    }
+
+    /// Unicorn patch 0008: an unallocated encoding calls the interrupt hook with EXCP_UDEF
+    /// from inside its block, with the PC on it and the decoded word at hand; stepping the
+    /// PC lets the block go on, stopping leaves the PC on the instruction.
+    #[test]
+    fn an_unallocated_encoding_calls_the_interrupt_hook_inline() {
+        let (seen, x0, pc) = run(true, false);
+        assert_eq!(seen.calls, vec![(EXCP_UDEF, BASE, Some(CODE[0]))]);
+        assert_eq!((x0, pc), (1, BASE + 8), "the block went on after the hook");
+
+        let (seen, x0, pc) = run(true, true);
+        assert_eq!(seen.calls, vec![(EXCP_UDEF, BASE, Some(CODE[0]))]);
+        assert_eq!((x0, pc), (0, BASE), "stopped on the instruction, nothing after it ran");
+
+        // Without it, the exception: the same call, but no word from the engine.
+        let (seen, x0, pc) = run(false, false);
+        assert_eq!(seen.calls, vec![(EXCP_UDEF, BASE, None)]);
+        assert_eq!((x0, pc), (1, BASE + 8));
     }
 }
