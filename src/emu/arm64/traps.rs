@@ -271,21 +271,40 @@ mod tests {
 
     const BASE: u64 = 0x10_000;
     /// An unallocated encoding (bits 28:25 = 0), then `mov x0, #1`.
-    const CODE: [u32; 2] = [0x0000_1234, 0xd280_0020];
+    const UNALLOCATED: [u32; 2] = [0x0000_1234, 0xd280_0020];
+    /// `dc gva, x2` (MTE's, unknown to Unicorn's QEMU: its SYS register is not found),
+    /// then `mov x0, #1`.
+    const DC_GVA: [u32; 2] = [0xd50b_7462, 0xd280_0020];
 
-    /// What the interrupt hook saw, and how it answers.
+    /// What the hooks saw, and how the interrupt hook answers.
     #[derive(Default)]
     struct Seen {
         calls: Vec<(u32, u64, Option<u32>)>,
+        sys_calls: u32,
         stop: bool,
     }
 
-    /// Run `CODE` on a bare engine whose interrupt hook records each call and then steps
-    /// past the instruction, or stops the engine (`stop`).
-    fn run(inline: bool, stop: bool) -> (Seen, u64, u64) {
+    /// A SYS-hook check that counts its calls in the `u32` at `user` and lets the
+    /// instruction go on.
+    extern "C" fn count_sys(
+        _uc: *mut unicorn_engine_sys::uc_engine,
+        user: *mut std::ffi::c_void,
+        _ty: std::ffi::c_int,
+        _addr: u64,
+        _size: std::ffi::c_int,
+    ) -> std::ffi::c_int {
+        // SAFETY: `run` passes a live `u32`.
+        unsafe { *user.cast::<u32>() += 1 };
+        0
+    }
+
+    /// Run `code` on a bare engine whose interrupt hook records each call and then steps
+    /// past the instruction, or stops the engine (`stop`); with `sys_hook`, a SYS hook (as
+    /// tagmmu's DC ZVA check) that counts its calls and lets the instruction go on.
+    fn run(code: [u32; 2], inline: bool, stop: bool, sys_hook: bool) -> (Seen, u64, u64) {
         let mut uc = Unicorn::new_with_data(Arch::ARM64, Mode::ARM, Seen { stop, ..Seen::default() }).unwrap();
         uc.mem_map(BASE, 0x1000, Prot::ALL).unwrap();
-        let bytes: Vec<u8> = CODE.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let bytes: Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
         uc.mem_write(BASE, &bytes).unwrap();
         if inline {
             // SAFETY: `uc` is a live engine, not running.
@@ -302,7 +321,14 @@ mod tests {
             }
         })
         .unwrap();
+        // tagmmu's own SYS hook (a C function returning uint32_t; the crate's Rust proxy
+        // returns a bool where Unicorn reads a uint32_t), with a check that counts its calls.
+        let sys_calls = Box::into_raw(Box::new(0u32));
+        let _held =
+            sys_hook.then(|| crate::emu::access_hook::install_sys(&mut uc, count_sys, sys_calls.cast()).unwrap());
         uc.emu_start(BASE, BASE + 8, 0, 0).unwrap();
+        // SAFETY: made by Box::into_raw above; the engine no longer runs.
+        uc.get_data_mut().sys_calls = *unsafe { Box::from_raw(sys_calls) };
         let x0 = uc.reg_read(RegisterARM64::X0).unwrap();
         let pc = uc.reg_read(RegisterARM64::PC).unwrap();
         (std::mem::take(uc.get_data_mut()), x0, pc)
@@ -313,17 +339,30 @@ mod tests {
     /// PC lets the block go on, stopping leaves the PC on the instruction.
     #[test]
     fn an_unallocated_encoding_calls_the_interrupt_hook_inline() {
-        let (seen, x0, pc) = run(true, false);
-        assert_eq!(seen.calls, vec![(EXCP_UDEF, BASE, Some(CODE[0]))]);
+        let (seen, x0, pc) = run(UNALLOCATED, true, false, false);
+        assert_eq!(seen.calls, vec![(EXCP_UDEF, BASE, Some(UNALLOCATED[0]))]);
         assert_eq!((x0, pc), (1, BASE + 8), "the block went on after the hook");
 
-        let (seen, x0, pc) = run(true, true);
-        assert_eq!(seen.calls, vec![(EXCP_UDEF, BASE, Some(CODE[0]))]);
+        let (seen, x0, pc) = run(UNALLOCATED, true, true, false);
+        assert_eq!(seen.calls, vec![(EXCP_UDEF, BASE, Some(UNALLOCATED[0]))]);
         assert_eq!((x0, pc), (0, BASE), "stopped on the instruction, nothing after it ran");
 
         // Without it, the exception: the same call, but no word from the engine.
-        let (seen, x0, pc) = run(false, false);
+        let (seen, x0, pc) = run(UNALLOCATED, false, false, false);
         assert_eq!(seen.calls, vec![(EXCP_UDEF, BASE, None)]);
         assert_eq!((x0, pc), (1, BASE + 8));
+    }
+
+    /// An unknown SYS instruction (DC GVA, which glibc's heap tagging uses) is called inline
+    /// too when a SYS hook runs first: measured on the tagged heap, 375,000 of them took the
+    /// exception before.
+    #[test]
+    fn an_unknown_sys_instruction_after_a_sys_hook_calls_the_interrupt_hook_inline() {
+        let (seen, x0, pc) = run(DC_GVA, true, false, true);
+        assert_eq!(seen.sys_calls, 1, "the SYS hook ran first");
+        assert_eq!(seen.calls, vec![(EXCP_UDEF, BASE, Some(DC_GVA[0]))]);
+        assert_eq!((x0, pc), (1, BASE + 8));
+        let (seen, ..) = run(DC_GVA, true, false, false);
+        assert_eq!(seen.calls, vec![(EXCP_UDEF, BASE, Some(DC_GVA[0]))]);
     }
 }
