@@ -397,13 +397,17 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
         }
         MteInsn::Ldg { t, n, imm } => {
             let addr = get(uc, n, true)?.wrapping_add(imm as u64) & !15;
-            let va = match translate(uc, addr, Access::Read)? {
-                Ok(va) => va,
-                Err((k, a)) => {
-                    return fault(uc, k.signo(), k.si_code(), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(false, k)))
+            let mm = &mut uc.get_data_mut().kernel.mm;
+            let loaded = match mm.untag(addr) {
+                Some(va) => mm.load_tag(va),
+                None => Err(FaultKind::Unmapped),
+            };
+            let tag = match loaded {
+                Ok(tag) => tag.unwrap_or(0),
+                Err(k) => {
+                    return fault(uc, k.signo(), k.si_code(), addr & 0x00ff_ffff_ffff_ffff, Some(esr_mem(false, k)))
                 }
             };
-            let tag = uc.get_data().kernel.mm.tag_at(va).unwrap_or(0);
             let old = get(uc, t, false)?;
             set(uc, t, MTE.with_tag(old, tag), false)?;
         }
@@ -414,11 +418,15 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
                 return fault(uc, sig::SIGBUS, code::BUS_ADRALN, addr & 0x00ff_ffff_ffff_ffff, None);
             }
             let tag = MTE.pointer_tag(get(uc, t, true)?);
-            for i in 0..kind.granules() {
-                let a = addr.wrapping_add(16 * i);
+            // The granules within one page at once; ST2G across pages one by one.
+            let whole = 16 * kind.granules();
+            let page = uc.get_data().kernel.mm.page_size();
+            let per = if addr % page + whole <= page { whole } else { 16 };
+            for i in 0..whole / per {
+                let a = addr.wrapping_add(per * i);
                 let mm = &mut uc.get_data_mut().kernel.mm;
                 let stored = match mm.untag(a) {
-                    Some(va) => mm.store_tag(va, tag).map(|()| va),
+                    Some(va) => mm.store_tags(va, per, tag).map(|()| va),
                     None => Err(FaultKind::Unmapped),
                 };
                 let va = match stored {
@@ -429,7 +437,7 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
                 };
                 let mm = &mut uc.get_data_mut().kernel.mm;
                 if kind.zeroes() {
-                    mm.write_kernel(va, &[0u8; 16])
+                    mm.write_kernel(va, &[0u8; 32][..per as usize])
                         .map_err(|_| EmuError::Internal("zeroing a translated granule".into()))?;
                 }
             }
@@ -459,21 +467,24 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
             // Not tag-checked (they set the tags); translated as a store of the whole block.
             let ptr = get(uc, t, false)?;
             let block = ptr & !(DCZ_BLOCK - 1);
-            let va = match translate(uc, block, Access::Write)? {
+            let tag = MTE.pointer_tag(ptr);
+            // The block's fault handling as a store, and its tags (which untagged memory has
+            // no storage for: ignored), with one lookup.
+            let mm = &mut uc.get_data_mut().kernel.mm;
+            let stored = match mm.untag(block) {
+                Some(va) => mm.store_tags(va, DCZ_BLOCK, tag).map(|()| va),
+                None => Err(FaultKind::Unmapped),
+            };
+            let va = match stored {
                 Ok(va) => va,
-                Err((k, a)) => {
-                    return fault(uc, k.signo(), k.si_code(), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k)))
+                Err(k) => {
+                    return fault(uc, k.signo(), k.si_code(), block & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k)))
                 }
             };
-            let tag = MTE.pointer_tag(ptr);
-            let mm = &mut uc.get_data_mut().kernel.mm;
             if matches!(insn, MteInsn::DcGzva { .. }) {
+                let mm = &mut uc.get_data_mut().kernel.mm;
                 mm.write_kernel(va, &[0u8; DCZ_BLOCK as usize])
                     .map_err(|_| EmuError::Internal("DC GZVA on a translated block".into()))?;
-            }
-            // Untagged memory has no tag storage: the tag writes are ignored.
-            for g in 0..DCZ_BLOCK / MTE.granule {
-                mm.set_tag(va + g * MTE.granule, tag);
             }
         }
         MteInsn::MsrTcoImm { value } => uc.get_data_mut().tco = value,

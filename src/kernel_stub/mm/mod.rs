@@ -660,6 +660,19 @@ impl AddressSpace {
     /// (as [`Self::set_tag`]). One mapping lookup and one segment lookup: a program that tags
     /// its memory does this for every granule.
     pub fn store_tag(&mut self, addr: u64, tag: u8) -> Result<(), FaultKind> {
+        self.store_tags(addr, 1, tag)
+    }
+
+    /// [`Self::store_tag`] for every granule of `[addr, addr + len)` (ST2G, DC GVA), which must
+    /// lie in one page: one fault handling, one mapping lookup and one segment lookup for
+    /// them all. An empty range, or one across pages, is refused as a misuse (the fault kind
+    /// of an unmapped address, with nothing stored).
+    pub fn store_tags(&mut self, addr: u64, len: u64, tag: u8) -> Result<(), FaultKind> {
+        let page_size = self.space.layout.page_size;
+        let last = addr.checked_add(len.saturating_sub(1));
+        if len == 0 || last.is_none_or(|l| l / page_size != addr / page_size) {
+            return Err(FaultKind::Unmapped);
+        }
         let vma = self.space.vmas.find(addr).ok_or(FaultKind::Unmapped)?;
         if !vma.prot.contains(Access::Write.needs()) {
             return Err(FaultKind::Protection);
@@ -668,7 +681,7 @@ impl AddressSpace {
         let pa = vma.phys(addr);
         let seg_pa = vma.seg;
         let off = pa.0 - seg_pa.0;
-        let page_off = off - off % self.space.layout.page_size;
+        let page_off = off - off % page_size;
         let Some(s) = self.phys.segment_mut(seg_pa) else { return Ok(()) };
         if s.past_eof(page_off) {
             return Err(FaultKind::PastEof);
@@ -681,7 +694,12 @@ impl AddressSpace {
         }
         let stored = match s.tags_mut() {
             Some(t) if tagged => {
-                t.set(off, tag);
+                let granule = t.granule();
+                let mut g = off - off % granule;
+                while g < off + len {
+                    t.set(g, tag);
+                    g += granule;
+                }
                 true
             }
             _ => false,
@@ -690,6 +708,32 @@ impl AddressSpace {
             self.note_retagged(pa);
         }
         Ok(())
+    }
+
+    /// A tag load by the task itself (LDG) at the untagged address `addr`: the fault handling
+    /// of a read, then the granule's tag (None: memory without PROT_MTE, which reads as tag
+    /// 0). One mapping lookup and one segment lookup, as [`Self::store_tags`].
+    pub fn load_tag(&mut self, addr: u64) -> Result<Option<u8>, FaultKind> {
+        let vma = self.space.vmas.find(addr).ok_or(FaultKind::Unmapped)?;
+        if !vma.prot.contains(Access::Read.needs()) {
+            return Err(FaultKind::Protection);
+        }
+        let tagged = vma.prot.contains(Prot::TAGGED);
+        let pa = vma.phys(addr);
+        let seg_pa = vma.seg;
+        let off = pa.0 - seg_pa.0;
+        let page_off = off - off % self.space.layout.page_size;
+        let Some(s) = self.phys.segment_mut(seg_pa) else { return Ok(None) };
+        if s.past_eof(page_off) {
+            return Err(FaultKind::PastEof);
+        }
+        if !s.set_present(off, true) {
+            self.stats.page_faults += 1;
+            if self.space.evicted.remove(&(seg_pa.0, page_off)) {
+                self.stats.major_faults += 1;
+            }
+        }
+        Ok(s.tags().filter(|_| tagged).map(|t| t.get(off)))
     }
 
     /// The tags of the page holding `pa` changed: record it for [`Self::take_retagged`].
@@ -1008,6 +1052,32 @@ mod tests {
         mm.store_tag(tagged, 3).unwrap();
         mm.swap_retagged(&mut buf);
         assert_eq!(buf, vec![mm.phys_of(tagged).unwrap().0]);
+    }
+
+    #[test]
+    fn a_run_of_tag_stores_and_a_tag_load_fault_and_tag_as_one_access() {
+        let mut mm = space();
+        let tagged = mm.mmap(0, 2 * 4096, Prot::RW | Prot::TAGGED, ANON, VmaKind::Anon).unwrap();
+        let plain = mm.mmap(0, 4096, Prot::RW, ANON, VmaKind::Anon).unwrap();
+        let wo = mm.mmap(0, 4096, Prot::WRITE | Prot::TAGGED, ANON, VmaKind::Anon).unwrap();
+        // A DC GVA block: four granules, one fault.
+        mm.store_tags(tagged + 64, 64, 9).unwrap();
+        let tags: Vec<_> = (0..6).map(|g| mm.tag_at(tagged + 48 + 16 * g)).collect();
+        assert_eq!(tags, [Some(0), Some(9), Some(9), Some(9), Some(9), Some(0)]);
+        assert_eq!(mm.stats().page_faults, 1);
+        assert_eq!(mm.take_retagged(), vec![mm.phys_of(tagged).unwrap().0]);
+        // Across pages, or nothing: refused, nothing stored.
+        assert_eq!(mm.store_tags(tagged + 4096 - 16, 32, 5), Err(FaultKind::Unmapped));
+        assert_eq!(mm.store_tags(tagged, 0, 5), Err(FaultKind::Unmapped));
+        assert_eq!((mm.tag_at(tagged + 4096 - 16), mm.tag_at(tagged + 4096)), (Some(0), Some(0)));
+        // LDG: a read's fault handling, then the tag; untagged memory has none.
+        assert!(!mm.is_present(tagged + 4096));
+        assert_eq!(mm.load_tag(tagged + 4096), Ok(Some(0)));
+        assert!(mm.is_present(tagged + 4096), "the page is faulted in, as by a read");
+        assert_eq!(mm.load_tag(tagged + 80), Ok(Some(9)));
+        assert_eq!(mm.load_tag(plain), Ok(None));
+        assert_eq!(mm.load_tag(wo), Err(FaultKind::Protection));
+        assert_eq!(mm.load_tag(tagged - 4096 * 64), Err(FaultKind::Unmapped));
     }
 
     #[test]
