@@ -18,7 +18,7 @@ typedef int (*tagmmu_check_fn)(struct uc_struct *uc, void *user, int type, uint6
 
 /* Granule tags of recently checked pages, for the MMIO windows' fast path. Mirrors
  * `TagCache` in src/emu/access_hook.rs, which fills and invalidates it. */
-#define TAGMMU_CACHE_PAGES 64
+#define TAGMMU_CACHE_PAGES 1024
 #define TAGMMU_PAGE_SHIFT 12
 #define TAGMMU_GRANULE_SHIFT 4
 #define TAGMMU_PAGE_GRANULES (1u << (TAGMMU_PAGE_SHIFT - TAGMMU_GRANULE_SHIFT))
