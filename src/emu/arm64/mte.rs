@@ -363,9 +363,10 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
             let tag = if exclude == 0xffff {
                 0
             } else {
-                let allowed: Vec<u8> = (0..16u8).filter(|t| exclude & (1 << t) == 0).collect();
-                let i = uc.get_data_mut().kernel.rng().gen_range(0..allowed.len());
-                allowed[i]
+                // The i-th allowed tag, i drawn uniformly (no list built: one IRG per
+                // allocation under glibc's heap tagging).
+                let i = uc.get_data_mut().kernel.rng().gen_range(0..16 - exclude.count_ones() as usize);
+                (0..16u8).filter(|t| exclude & (1 << t) == 0).nth(i).unwrap_or(0)
             };
             set(uc, d, MTE.with_tag(base, tag), true)?;
         }
