@@ -4,7 +4,7 @@
 //!
 //! The running thread's state lives in [`Kernel`]'s own fields (`signals`' mask and pending
 //! set, `mte`, `uaccess`, `clear_child_tid`, ...), as Linux reaches it through `current`; every
-//! other thread is parked in [`Threads`] with its copy of them. [`Kernel::switch_to`] swaps
+//! other thread is parked in [`Threads`] with its copy of them. [`Kernel::schedule`] swaps
 //! the two, so the rest of the kernel model needs no notion of threads. What each thread owns
 //! follows Linux: the signal mask, its own pending signals and alternate stack, the tag-check
 //! mode and the tagged-address ABI (`prctl(PR_SET_TAGGED_ADDR_CTRL)` is per thread), the

@@ -5,7 +5,7 @@
 //! another process's is parked in its [`ProcInfo`]: its address space (its mappings over
 //! the machine's one physical memory), descriptor table and working directory (kept by the
 //! VFS), signal handlers and process-wide pending signals, limits, name and ids.
-//! [`Kernel::switch_process`] swaps them. The process table also keeps every process's
+//! `Kernel::switch_process` swaps them. The process table also keeps every process's
 //! family (parent, group, session) and, once it has exited, its status until the parent
 //! reaps it.
 
