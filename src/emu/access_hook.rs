@@ -418,11 +418,11 @@ pub(crate) fn is_store(ty: c_int) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// Counts the calls of the Rust check; never abandons.
-    extern "C" fn counting_check(
+    /// Counts the calls of the Rust check in the `u32` at `user`; never abandons.
+    pub(crate) extern "C" fn counting_check(
         _uc: *mut uc_engine,
         user: *mut c_void,
         _ty: c_int,

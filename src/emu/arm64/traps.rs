@@ -267,6 +267,7 @@ pub(super) fn on_interrupt(uc: &mut Unicorn<Guest>, intno: u32) -> Result<(), Em
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::emu::access_hook::tests::counting_check;
     use unicorn_engine::{Arch, Mode, Prot};
 
     const BASE: u64 = 0x10_000;
@@ -282,20 +283,6 @@ mod tests {
         calls: Vec<(u32, u64, Option<u32>)>,
         sys_calls: u32,
         stop: bool,
-    }
-
-    /// A SYS-hook check that counts its calls in the `u32` at `user` and lets the
-    /// instruction go on.
-    extern "C" fn count_sys(
-        _uc: *mut unicorn_engine_sys::uc_engine,
-        user: *mut std::ffi::c_void,
-        _ty: std::ffi::c_int,
-        _addr: u64,
-        _size: std::ffi::c_int,
-    ) -> std::ffi::c_int {
-        // SAFETY: `run` passes a live `u32`.
-        unsafe { *user.cast::<u32>() += 1 };
-        0
     }
 
     /// Run `code` on a bare engine whose interrupt hook records each call and then steps
@@ -325,7 +312,7 @@ mod tests {
         // returns a bool where Unicorn reads a uint32_t), with a check that counts its calls.
         let sys_calls = Box::into_raw(Box::new(0u32));
         let _held =
-            sys_hook.then(|| crate::emu::access_hook::install_sys(&mut uc, count_sys, sys_calls.cast()).unwrap());
+            sys_hook.then(|| crate::emu::access_hook::install_sys(&mut uc, counting_check, sys_calls.cast()).unwrap());
         uc.emu_start(BASE, BASE + 8, 0, 0).unwrap();
         // SAFETY: made by Box::into_raw above; the engine no longer runs.
         uc.get_data_mut().sys_calls = *unsafe { Box::from_raw(sys_calls) };

@@ -15,6 +15,16 @@ pub use phys::{PhysEvent, PhysMemory};
 pub use vma::{Prot, Vma, VmaKind, VmaSet};
 
 use crate::addr::PhysAddr;
+
+/// A user access's page after its fault handling ([`AddressSpace::fault_in`]): its segment
+/// (None for memory without one), physical address, offset in the segment, and whether the
+/// mapping is tag-checked.
+struct Faulted<'a> {
+    seg: Option<&'a mut phys::Segment>,
+    pa: PhysAddr,
+    off: u64,
+    tagged: bool,
+}
 use crate::kernel_stub::errno::{Errno, KResult};
 
 /// The most retagged pages kept for the CPU backend before a full translation flush.
@@ -673,26 +683,8 @@ impl AddressSpace {
         if len == 0 || last.is_none_or(|l| l / page_size != addr / page_size) {
             return Err(FaultKind::Unmapped);
         }
-        let vma = self.space.vmas.find(addr).ok_or(FaultKind::Unmapped)?;
-        if !vma.prot.contains(Access::Write.needs()) {
-            return Err(FaultKind::Protection);
-        }
-        let tagged = vma.prot.contains(Prot::TAGGED);
-        let pa = vma.phys(addr);
-        let seg_pa = vma.seg;
-        let off = pa.0 - seg_pa.0;
-        let page_off = off - off % page_size;
-        let Some(s) = self.phys.segment_mut(seg_pa) else { return Ok(()) };
-        if s.past_eof(page_off) {
-            return Err(FaultKind::PastEof);
-        }
-        if !s.set_present(off, true) {
-            self.stats.page_faults += 1;
-            if self.space.evicted.remove(&(seg_pa.0, page_off)) {
-                self.stats.major_faults += 1;
-            }
-        }
-        let stored = match s.tags_mut() {
+        let Faulted { seg, pa, off, tagged } = self.fault_in(addr, Access::Write)?;
+        let stored = match seg.and_then(|s| s.tags_mut()) {
             Some(t) if tagged => {
                 let granule = t.granule();
                 let mut g = off - off % granule;
@@ -714,8 +706,17 @@ impl AddressSpace {
     /// of a read, then the granule's tag (None: memory without PROT_MTE, which reads as tag
     /// 0). One mapping lookup and one segment lookup, as [`Self::store_tags`].
     pub fn load_tag(&mut self, addr: u64) -> Result<Option<u8>, FaultKind> {
+        let Faulted { seg, off, tagged, .. } = self.fault_in(addr, Access::Read)?;
+        Ok(seg.and_then(|s| s.tags()).filter(|_| tagged).map(|t| t.get(off)))
+    }
+
+    /// The fault handling of a user access to the untagged address `addr`: the mapping, its
+    /// permission for `access`, the end of a file, the page made present (counted as a
+    /// fault, and a major one when it had been evicted). One mapping lookup and one segment
+    /// lookup; the segment is handed back for what the access does next.
+    fn fault_in(&mut self, addr: u64, access: Access) -> Result<Faulted<'_>, FaultKind> {
         let vma = self.space.vmas.find(addr).ok_or(FaultKind::Unmapped)?;
-        if !vma.prot.contains(Access::Read.needs()) {
+        if !vma.prot.contains(access.needs()) {
             return Err(FaultKind::Protection);
         }
         let tagged = vma.prot.contains(Prot::TAGGED);
@@ -723,7 +724,7 @@ impl AddressSpace {
         let seg_pa = vma.seg;
         let off = pa.0 - seg_pa.0;
         let page_off = off - off % self.space.layout.page_size;
-        let Some(s) = self.phys.segment_mut(seg_pa) else { return Ok(None) };
+        let Some(s) = self.phys.segment_mut(seg_pa) else { return Ok(Faulted { seg: None, pa, off, tagged }) };
         if s.past_eof(page_off) {
             return Err(FaultKind::PastEof);
         }
@@ -733,7 +734,7 @@ impl AddressSpace {
                 self.stats.major_faults += 1;
             }
         }
-        Ok(s.tags().filter(|_| tagged).map(|t| t.get(off)))
+        Ok(Faulted { seg: Some(s), pa, off, tagged })
     }
 
     /// The tags of the page holding `pa` changed: record it for [`Self::take_retagged`].
@@ -831,26 +832,7 @@ impl AddressSpace {
     /// The page-fault handler: an access of kind `access` to the untagged address `addr`.
     /// On success the page is present and its physical address is returned.
     pub fn handle_user_fault(&mut self, addr: u64, access: Access) -> Result<PhysAddr, FaultKind> {
-        let vma = self.space.vmas.find(addr).ok_or(FaultKind::Unmapped)?;
-        if !vma.prot.contains(access.needs()) {
-            return Err(FaultKind::Protection);
-        }
-        let pa = vma.phys(addr);
-        let seg_pa = vma.seg;
-        let off = pa.0 - seg_pa.0;
-        let page_off = off - off % self.space.layout.page_size;
-        if self.phys.segment(seg_pa).is_some_and(|s| s.past_eof(page_off)) {
-            return Err(FaultKind::PastEof);
-        }
-        if let Some(s) = self.phys.segment_mut(seg_pa) {
-            if !s.set_present(off, true) {
-                self.stats.page_faults += 1;
-                if self.space.evicted.remove(&(seg_pa.0, page_off)) {
-                    self.stats.major_faults += 1;
-                }
-            }
-        }
-        Ok(pa)
+        self.fault_in(addr, access).map(|f| f.pa)
     }
 
     /// Is the page holding the untagged address `addr` a page of a file's page cache wholly
