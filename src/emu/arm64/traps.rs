@@ -276,6 +276,8 @@ mod tests {
     /// `dc gva, x2` (MTE's, unknown to Unicorn's QEMU: its SYS register is not found),
     /// then `mov x0, #1`.
     const DC_GVA: [u32; 2] = [0xd50b_7462, 0xd280_0020];
+    /// An unallocated "three same (FP16)" encoding (U=0, a=0, opcode 101), then `mov x0, #1`.
+    const FP16_UNALLOCATED: [u32; 2] = [0x0e40_2c00, 0xd280_0020];
 
     /// What the hooks saw, and how the interrupt hook answers.
     #[derive(Default)]
@@ -290,6 +292,8 @@ mod tests {
     /// tagmmu's DC ZVA check) that counts its calls and lets the instruction go on.
     fn run(code: [u32; 2], inline: bool, stop: bool, sys_hook: bool) -> (Seen, u64, u64) {
         let mut uc = Unicorn::new_with_data(Arch::ARM64, Mode::ARM, Seen { stop, ..Seen::default() }).unwrap();
+        // The CPU tagmmu runs (with FP16, for the encoding below).
+        uc.ctl_set_cpu_model(unicorn_engine::Arm64CpuModel::MAX as i32).unwrap();
         uc.mem_map(BASE, 0x1000, Prot::ALL).unwrap();
         let bytes: Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
         uc.mem_write(BASE, &bytes).unwrap();
@@ -351,5 +355,15 @@ mod tests {
         assert_eq!((x0, pc), (1, BASE + 8));
         let (seen, ..) = run(DC_GVA, true, false, false);
         assert_eq!(seen.calls, vec![(EXCP_UDEF, BASE, Some(DC_GVA[0]))]);
+    }
+
+    /// Unicorn patch 0009: an unallocated FP16 "three same" encoding is UNDEFINED. QEMU 5.0
+    /// reached `g_assert_not_reached()` in its translator and aborted the host process
+    /// (found by the `insns_arm64` fuzz target).
+    #[test]
+    fn an_unallocated_fp16_three_same_encoding_is_undefined() {
+        let (seen, x0, pc) = run(FP16_UNALLOCATED, true, false, false);
+        assert_eq!(seen.calls, vec![(EXCP_UDEF, BASE, Some(FP16_UNALLOCATED[0]))]);
+        assert_eq!((x0, pc), (1, BASE + 8));
     }
 }
