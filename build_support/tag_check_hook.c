@@ -146,9 +146,9 @@ uintptr_t tagmmu_io_retaddr(struct uc_struct *uc, const struct tagmmu_check_hook
 }
 
 /* The size argument of an MMIO check: the piece's size, and in bits 8 and up the size of the
- * whole access when Unicorn split it. */
-static int packed_size(struct uc_struct *uc, const struct tagmmu_check_hook *h, unsigned size) {
-    return (int)size | (tagmmu_split_size(uc, h) << 8);
+ * whole access when Unicorn split it (`split`, from tagmmu_split_size; 0 for a whole access). */
+static int packed_size(unsigned size, int split) {
+    return (int)size | (split << 8);
 }
 
 /* Whether the cached granule tags alone show that the access at `offset` passes: every granule
@@ -156,9 +156,8 @@ static int packed_size(struct uc_struct *uc, const struct tagmmu_check_hook *h, 
  * the next granule (else the store may be the first half of a pair whose second half faults,
  * which the Rust check must see to undo it). Anything else (a page not cached, a mismatch, a
  * piece of a split access) goes to the Rust check, which decides the same way for a match. */
-static int fast_allows(struct uc_struct *uc, const struct tagmmu_check_hook *h, uint64_t offset, unsigned size,
-                       int store) {
-    if (!h->cache || size == 0 || tagmmu_split_size(uc, h) != 0) {
+static int fast_allows(const struct tagmmu_check_hook *h, uint64_t offset, unsigned size, int store, int split) {
+    if (!h->cache || size == 0 || split != 0) {
         return 0;
     }
     uint64_t pa = h->phys_base + offset;
@@ -189,13 +188,15 @@ static int fast_allows(struct uc_struct *uc, const struct tagmmu_check_hook *h, 
 
 /* Check an access of `size` bytes at `offset` in a tag-checked window; when it faults, leave
  * precisely (QEMU recorded the access's host return address in mem_io_pc). */
-static void window_check(struct uc_struct *uc, const struct tagmmu_check_hook *h, uint64_t offset, unsigned size,
+static void window_check(struct uc_struct *uc, struct tagmmu_check_hook *h, uint64_t offset, unsigned size,
                          int store) {
     int type = store ? 17 /* UC_MEM_WRITE */ : 16 /* UC_MEM_READ */;
-    if (tagmmu_split_size(uc, h) != 0) {
-        ((struct tagmmu_check_hook *)h)->split_pieces++;
+    int split = tagmmu_split_size(uc, h);
+    if (split != 0) {
+        h->split_pieces++;
     }
-    if (!fast_allows(uc, h, offset, size, store) && h->check(uc, h->user, type, h->base + offset, packed_size(uc, h, size))) {
+    if (!fast_allows(h, offset, size, store, split) &&
+        h->check(uc, h->user, type, h->base + offset, packed_size(size, split))) {
         mmio_abandon(uc, h);
     }
 }

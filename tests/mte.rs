@@ -375,6 +375,15 @@ fn tagged_heap_run() -> tagmmu::report::RunResult {
     r
 }
 
+/// `bench_memops` with `args` (tag mode, MiB, rounds). It must exit 0.
+fn memops_run(args: [&str; 3]) -> tagmmu::report::RunResult {
+    let mut cfg = MachineConfig::new(guest("arm64/bench_memops"));
+    cfg.args = args.iter().map(|a| a.to_string()).collect();
+    let r = machine::run(&cfg).unwrap();
+    assert_eq!(r.stop, Stop::Exited { status: 0 }, "{}", text(&r.stderr));
+    r
+}
+
 /// Issue 12, goal 2: every mmap flushes the TLB, and QEMU then resizes each MMU mode's table
 /// from its count of entries in use. In Unicorn 2.1.5 that count drifts upwards with every
 /// refill of a page already in the table, which a heap of mixed-tag pages does all the time,
@@ -435,10 +444,7 @@ fn accesses_to_mixed_pages_skip_the_memory_dispatch() {
 /// and looked the next one up: three blocks per iteration.
 #[test]
 fn tag_instructions_are_emulated_without_leaving_their_block() {
-    let mut cfg = MachineConfig::new(guest("arm64/bench_memops"));
-    cfg.args = vec!["sync".into(), "8".into(), "0".into()];
-    let r = machine::run(&cfg).unwrap();
-    assert_eq!(r.stop, Stop::Exited { status: 0 }, "{}", text(&r.stderr));
+    let r = memops_run(["sync", "8", "0"]);
     let cpu = &r.stats.cpu;
     // 2 x 8 MiB / 16 bytes per STG, plus the IRGs.
     assert!(cpu.emulated_insns >= 1 << 20, "{} emulated instructions", cpu.emulated_insns);
@@ -457,10 +463,7 @@ fn tag_instructions_are_emulated_without_leaving_their_block() {
 /// QEMU's 256-entry table every page was refilled on every pass: 32,892 fills.
 #[test]
 fn a_thrashing_soft_tlb_is_grown_without_waiting_for_a_flush() {
-    let mut cfg = MachineConfig::new(guest("arm64/bench_memops"));
-    cfg.args = vec!["off".into(), "8".into(), "4".into()];
-    let r = machine::run(&cfg).unwrap();
-    assert_eq!(r.stop, Stop::Exited { status: 0 }, "{}", text(&r.stderr));
+    let r = memops_run(["off", "8", "4"]);
     let cpu = &r.stats.cpu;
     assert!(cpu.tlb_grow_flushes >= 4, "{} grow flushes", cpu.tlb_grow_flushes);
     assert!(cpu.tlb_entries_peak >= 4096, "{} entries", cpu.tlb_entries_peak);

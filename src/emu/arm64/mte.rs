@@ -30,7 +30,7 @@ use unicorn_engine::{RegisterARM64, Unicorn};
 use super::{xreg, Guest, PendingSignal, TagFault};
 use crate::emu::access_hook::{TagCache, Verdict};
 use crate::emu::{EmuError, UcContext};
-use crate::kernel_stub::mm::{Access, FaultKind};
+use crate::kernel_stub::mm::FaultKind;
 use crate::kernel_stub::signal::{code, sig};
 use crate::mte::insn::{Index, MteInsn};
 use crate::mte::{choose_non_excluded_tag, CheckKind};
@@ -336,11 +336,19 @@ fn fault(uc: &mut Unicorn<Guest>, signo: u32, si_code: i32, addr: u64, esr: Opti
     Ok(false)
 }
 
-/// Translate a tag access at `addr` (a user pointer) for `access`, faulting the page in.
-fn translate(uc: &mut Unicorn<Guest>, addr: u64, access: Access) -> Result<Result<u64, (FaultKind, u64)>, EmuError> {
-    let g = uc.get_data_mut();
-    let Some(va) = g.kernel.mm.untag(addr) else { return Ok(Err((FaultKind::Unmapped, addr))) };
-    Ok(g.kernel.mm.handle_user_fault(va, access).map(|_| va).map_err(|k| (k, addr)))
+/// A tag store by the instruction to `[addr, addr + len)` (a user pointer; within one page):
+/// the fault handling of a store and the tags (`AddressSpace::store_tags`). The untagged
+/// address, or None once the fault is raised (the instruction then does nothing more).
+fn store_tags(uc: &mut Unicorn<Guest>, addr: u64, len: u64, tag: u8) -> Result<Option<u64>, EmuError> {
+    let mm = &mut uc.get_data_mut().kernel.mm;
+    let stored = match mm.untag(addr) {
+        Some(va) => mm.store_tags(va, len, tag).map(|()| va),
+        None => Err(FaultKind::Unmapped),
+    };
+    match stored {
+        Ok(va) => Ok(Some(va)),
+        Err(k) => fault(uc, k.signo(), k.si_code(), addr & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k))).map(|_| None),
+    }
 }
 
 fn esr_mem(store: bool, kind: FaultKind) -> u64 {
@@ -424,18 +432,7 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
             let page = uc.get_data().kernel.mm.page_size();
             let per = if addr % page + whole <= page { whole } else { 16 };
             for i in 0..whole / per {
-                let a = addr.wrapping_add(per * i);
-                let mm = &mut uc.get_data_mut().kernel.mm;
-                let stored = match mm.untag(a) {
-                    Some(va) => mm.store_tags(va, per, tag).map(|()| va),
-                    None => Err(FaultKind::Unmapped),
-                };
-                let va = match stored {
-                    Ok(va) => va,
-                    Err(k) => {
-                        return fault(uc, k.signo(), k.si_code(), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k)))
-                    }
-                };
+                let Some(va) = store_tags(uc, addr.wrapping_add(per * i), per, tag)? else { return Ok(false) };
                 let mm = &mut uc.get_data_mut().kernel.mm;
                 if kind.zeroes() {
                     mm.write_kernel(va, &[0u8; 32][..per as usize])
@@ -450,18 +447,12 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
             if addr % 16 != 0 {
                 return fault(uc, sig::SIGBUS, code::BUS_ADRALN, addr & 0x00ff_ffff_ffff_ffff, None);
             }
-            let va = match translate(uc, addr, Access::Write)? {
-                Ok(va) => va,
-                Err((k, a)) => {
-                    return fault(uc, k.signo(), k.si_code(), a & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k)))
-                }
-            };
+            let Some(va) = store_tags(uc, addr, 16, MTE.pointer_tag(base))? else { return Ok(false) };
             let mut data = [0u8; 16];
             data[..8].copy_from_slice(&get(uc, t1, false)?.to_le_bytes());
             data[8..].copy_from_slice(&get(uc, t2, false)?.to_le_bytes());
             let mm = &mut uc.get_data_mut().kernel.mm;
             mm.write_kernel(va, &data).map_err(|_| EmuError::Internal("STGP to a translated granule".into()))?;
-            mm.set_tag(va, MTE.pointer_tag(base));
             writeback(uc, n, base, imm, index)?;
         }
         MteInsn::DcGva { t } | MteInsn::DcGzva { t } => {
@@ -471,17 +462,7 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
             let tag = MTE.pointer_tag(ptr);
             // The block's fault handling as a store, and its tags (which untagged memory has
             // no storage for: ignored), with one lookup.
-            let mm = &mut uc.get_data_mut().kernel.mm;
-            let stored = match mm.untag(block) {
-                Some(va) => mm.store_tags(va, DCZ_BLOCK, tag).map(|()| va),
-                None => Err(FaultKind::Unmapped),
-            };
-            let va = match stored {
-                Ok(va) => va,
-                Err(k) => {
-                    return fault(uc, k.signo(), k.si_code(), block & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k)))
-                }
-            };
+            let Some(va) = store_tags(uc, block, DCZ_BLOCK, tag)? else { return Ok(false) };
             if matches!(insn, MteInsn::DcGzva { .. }) {
                 let mm = &mut uc.get_data_mut().kernel.mm;
                 mm.write_kernel(va, &[0u8; DCZ_BLOCK as usize])
