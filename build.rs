@@ -198,7 +198,14 @@ fn main() {
     }
     // The precise tag-check memory hook (see src/emu/access_hook.rs).
     println!("cargo:rerun-if-changed=build_support/tag_check_hook.c");
-    cc::Build::new().file("build_support/tag_check_hook.c").warnings_into_errors(true).compile("tagmmu_check_hook");
+    println!("cargo:rerun-if-changed=build_support/tag_insn.c");
+    println!("cargo:rerun-if-changed=build_support/tag_cache.h");
+    cc::Build::new()
+        .file("build_support/tag_check_hook.c")
+        .file("build_support/tag_insn.c")
+        .include("build_support")
+        .warnings_into_errors(true)
+        .compile("tagmmu_check_hook");
     // The per-block counter (see src/emu/block_counter.rs).
     println!("cargo:rerun-if-changed=build_support/block_counter.c");
     cc::Build::new().file("build_support/block_counter.c").warnings_into_errors(true).compile("tagmmu_block_counter");

@@ -16,20 +16,7 @@ extern int uc_emu_stop(struct uc_struct *uc);
 
 typedef int (*tagmmu_check_fn)(struct uc_struct *uc, void *user, int type, uint64_t addr, int size);
 
-/* Granule tags of recently checked pages, for the MMIO windows' fast path. Mirrors
- * `TagCache` in src/emu/access_hook.rs, which fills and invalidates it. */
-#define TAGMMU_CACHE_PAGES 1024
-#define TAGMMU_PAGE_SHIFT 12
-#define TAGMMU_GRANULE_SHIFT 4
-#define TAGMMU_PAGE_GRANULES (1u << (TAGMMU_PAGE_SHIFT - TAGMMU_GRANULE_SHIFT))
-struct tagmmu_tag_page {
-    /* Physical page number, or UINT64_MAX for none. */
-    uint64_t page;
-    uint8_t tags[TAGMMU_PAGE_GRANULES];
-};
-struct tagmmu_tag_cache {
-    struct tagmmu_tag_page pages[TAGMMU_CACHE_PAGES];
-};
+#include "tag_cache.h"
 
 /* Mirrors `RawHook` in src/emu/access_hook.rs. */
 struct tagmmu_check_hook {

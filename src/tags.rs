@@ -64,6 +64,12 @@ impl TagStore {
         let end = (offset.saturating_add(len).div_ceil(self.granule) as usize).clamp(first, self.tags.len());
         &self.tags[first..end]
     }
+    /// [`Self::granules`], writable.
+    pub fn granules_mut(&mut self, offset: u64, len: u64) -> &mut [u8] {
+        let first = ((offset / self.granule) as usize).min(self.tags.len());
+        let end = (offset.saturating_add(len).div_ceil(self.granule) as usize).clamp(first, self.tags.len());
+        &mut self.tags[first..end]
+    }
     /// Set the tag of the granule holding byte `offset`.
     pub fn set(&mut self, offset: u64, tag: u8) {
         self.tags[(offset / self.granule) as usize] = tag & 0xf;

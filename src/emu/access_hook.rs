@@ -133,6 +133,12 @@ impl TagCache {
             p.page = u64::MAX;
         }
     }
+    /// The cached tag of the granule holding physical address `pa`, if its page is cached.
+    #[cfg(test)]
+    pub(crate) fn tag_of(&self, pa: u64) -> Option<u8> {
+        let p = &self.pages[Self::slot(pa >> PAGE_SHIFT)];
+        (p.page == pa >> PAGE_SHIFT).then(|| p.tags[((pa & (Self::PAGE - 1)) >> GRANULE_SHIFT) as usize])
+    }
     /// Drop every page.
     pub(crate) fn clear(&mut self) {
         for p in &mut self.pages {

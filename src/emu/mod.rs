@@ -126,6 +126,9 @@ pub struct EmuStats {
     pub tlb_grow_flushes: u64,
     /// Emulated instructions (MRS of ID registers, tag instructions).
     pub emulated_insns: u64,
+    /// Of those, the tag instructions the C fast path emulated without the Rust hook (arm64;
+    /// see `emu::arm64::tag_insn`).
+    pub emulated_insns_fast: u64,
     /// Whether the tag-check hook was installed during the run (MTE: the DC ZVA check; ADI:
     /// the memory hook on the version aliases). It is installed only once the task has
     /// tag-checked memory and checking on (MTE: a PROT_MTE mapping and a TCF mode other than

@@ -20,6 +20,7 @@ mod mte;
 mod regs;
 mod signal;
 pub mod sysregs;
+mod tag_insn;
 mod threads;
 mod traps;
 
@@ -132,6 +133,9 @@ pub(crate) struct Guest {
     /// Granule tags of pages the arena's MMIO windows check without calling Rust (dropped
     /// where `unchecked_pages` are). See `access_hook::TagCache`.
     tag_cache: Box<access_hook::TagCache>,
+    /// The pages the C fast path of the tag instructions works on (emptied where `tag_cache`
+    /// is). See `tag_insn`.
+    tag_insns: Box<tag_insn::TagInsnTable>,
     /// The pages a tag instruction retagged (a buffer kept between instructions).
     retagged_buf: Vec<u64>,
     /// Instruction count at which the next modelled timer tick happens.
@@ -186,6 +190,7 @@ impl Backend for Guest {
         self.alias_va.clear();
         self.unchecked_pages.clear();
         self.tag_cache.clear();
+        self.tag_insns.clear();
     }
     fn tag_alias(pa: u64, tag: u8) -> u64 {
         mte::alias_pa(pa, tag)
@@ -445,6 +450,9 @@ pub fn run(
     let mut kernel = kernel;
     // A blocking read of the host's stdin gives up when the wall-time budget runs out.
     kernel.vfs.set_stdin_deadline(opts.limits.time_budget.and_then(|t| std::time::Instant::now().checked_add(t)));
+    let mut tag_cache = access_hook::TagCache::new();
+    // The table keeps a pointer to the boxed cache, which moving the box does not move.
+    let tag_insns = tag_insn::TagInsnTable::new(&mut *tag_cache);
     let guest = Guest {
         kernel,
         disasm: Disassembler::new(crate::arch::Arch::Arm64),
@@ -462,7 +470,8 @@ pub fn run(
         undo: None,
         alias_va: Default::default(),
         unchecked_pages: Default::default(),
-        tag_cache: access_hook::TagCache::new(),
+        tag_cache,
+        tag_insns,
         retagged_buf: Vec::new(),
         next_tick: opts.tick_interval.max(1),
         tick_interval: opts.tick_interval.max(1),
@@ -481,6 +490,13 @@ pub fn run(
     uc.get_data_mut().user_regs = sys.user_view(opts.mte, opts.mte_far, opts.mte_store_only);
     setup_cpu(&mut uc, start)?;
     traps::emulate_undefined_inline(&mut uc)?;
+    if uc.get_data().kernel.mte.supported() {
+        let table: *mut tag_insn::TagInsnTable = &mut *uc.get_data_mut().tag_insns;
+        // SAFETY: the table is boxed inside the engine's data (never replaced), so it lives as
+        // long as the engine; its pages are dropped at every TLB flush, before the storage
+        // they point into can change (see `tag_insn`); the engine calls hooks inline (above).
+        unsafe { tag_insn::TagInsnTable::install(&mut uc, table) }?;
+    }
     sync_memory(&mut uc)?;
     install_hooks(&mut uc, opts.trace_insns)?;
 
@@ -495,6 +511,8 @@ pub fn run(
     g.state.stats.window_accesses_direct = direct;
     g.state.stats.window_accesses_dispatched = dispatched;
     g.state.stats.window_split_pieces = split;
+    g.state.stats.emulated_insns_fast = g.tag_insns.emulated();
+    g.state.stats.emulated_insns += g.state.stats.emulated_insns_fast;
     Ok(run_loop::finish(&mut uc, stop))
 }
 

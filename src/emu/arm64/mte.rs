@@ -74,7 +74,14 @@ pub(super) fn tlb_page(g: &mut Guest, vaddr: u64, va: u64, pa: crate::addr::Phys
     if next_ok && mm.first_tag_mismatch(page_va, 0x1000, ptr_tag).is_none() {
         let next_pa = mm.tag_at(next).and_then(|_| mm.phys_of(next)).map(|p| p.0 & !0xfff);
         for p in std::iter::once(pa_page).chain(next_pa) {
-            let entered = g.unchecked_pages.entry(p).or_default();
+            let entered = match g.unchecked_pages.entry(p) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    // Tag stores to it must now drop TLB entries: the Rust path's job.
+                    g.tag_insns.note_unchecked(p, true);
+                    v.insert(Vec::new())
+                }
+            };
             if !entered.contains(&vpage) {
                 entered.push(vpage);
             }
@@ -109,7 +116,9 @@ pub(super) fn forget_unchecked(uc: &mut Unicorn<Guest>, pages: &[u64]) {
         return;
     }
     for p in pages {
-        for vpage in g.unchecked_pages.remove(p).unwrap_or_default() {
+        let Some(entered) = g.unchecked_pages.remove(p) else { continue };
+        g.tag_insns.note_unchecked(*p, false);
+        for vpage in entered {
             // SAFETY: `cpu` is the engine's CPU; flushing one page of its TLB is what QEMU's
             // own helpers do mid-execution (from a hook, on the engine's thread).
             unsafe { tlb_flush_page_aarch64(cpu, vpage) };
@@ -346,7 +355,12 @@ fn store_tags(uc: &mut Unicorn<Guest>, addr: u64, len: u64, tag: u8) -> Result<O
         None => Err(FaultKind::Unmapped),
     };
     match stored {
-        Ok(va) => Ok(Some(va)),
+        Ok(va) => {
+            // The page's next tag instructions can take the C path.
+            let g = uc.get_data_mut();
+            g.tag_insns.enter(&mut g.kernel.mm, va);
+            Ok(Some(va))
+        }
         Err(k) => fault(uc, k.signo(), k.si_code(), addr & 0x00ff_ffff_ffff_ffff, Some(esr_mem(true, k))).map(|_| None),
     }
 }
@@ -412,7 +426,13 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
                 None => Err(FaultKind::Unmapped),
             };
             let tag = match loaded {
-                Ok(tag) => tag.unwrap_or(0),
+                Ok(tag) => {
+                    if let Some(va) = uc.get_data().kernel.mm.untag(addr) {
+                        let g = uc.get_data_mut();
+                        g.tag_insns.enter(&mut g.kernel.mm, va);
+                    }
+                    tag.unwrap_or(0)
+                }
                 Err(k) => {
                     return fault(uc, k.signo(), k.si_code(), addr & 0x00ff_ffff_ffff_ffff, Some(esr_mem(false, k)))
                 }

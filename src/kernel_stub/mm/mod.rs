@@ -201,6 +201,17 @@ pub struct AddressSpace {
     probes: Option<Vec<UserProbe>>,
 }
 
+/// The allocation tags of one resident page ([`AddressSpace::resident_page_tags`]).
+pub struct ResidentPageTags<'a> {
+    /// The page's physical address.
+    pub pa: PhysAddr,
+    /// Its mapping is writable.
+    pub writable: bool,
+    /// One tag per granule of the page (fewer only if the storage's granule does not divide
+    /// the page).
+    pub tags: &'a mut [u8],
+}
+
 /// One probe of a `fault_in_*()` function: a one-byte user load or store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct UserProbe {
@@ -708,6 +719,29 @@ impl AddressSpace {
     pub fn load_tag(&mut self, addr: u64) -> Result<Option<u8>, FaultKind> {
         let Faulted { seg, off, tagged, .. } = self.fault_in(addr, Access::Read)?;
         Ok(seg.and_then(|s| s.tags()).filter(|_| tagged).map(|t| t.get(off)))
+    }
+
+    /// The allocation tags of the page holding the untagged user address `addr`, for a CPU
+    /// backend that emulates tag instructions on them without this model (see
+    /// `emu::arm64::tag_insn`). Some only when a user access there needs no fault handling
+    /// until the mappings, permissions or residency change (which bump [`Self::generation`]):
+    /// a readable, tag-checked mapping over a resident page of anonymous memory (a file's page
+    /// cache can shrink under it) with a tag for every granule of the page.
+    pub fn resident_page_tags(&mut self, addr: u64) -> Option<ResidentPageTags<'_>> {
+        let page = self.space.layout.page_size;
+        let vma = self.space.vmas.find(addr)?;
+        if !vma.prot.contains(Prot::TAGGED) || !vma.prot.contains(Prot::READ) {
+            return None;
+        }
+        let writable = vma.prot.contains(Prot::WRITE);
+        let pa = vma.phys(addr - addr % page);
+        let off = pa.0 - vma.seg.0;
+        let s = self.phys.segment_mut(vma.seg)?;
+        if s.is_file_cache() || off + page > s.len() || !s.is_present(off) {
+            return None;
+        }
+        let tags = s.tags_mut()?.granules_mut(off, page);
+        Some(ResidentPageTags { pa, writable, tags })
     }
 
     /// The fault handling of a user access to the untagged address `addr`: the mapping, its

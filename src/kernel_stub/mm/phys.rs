@@ -102,6 +102,10 @@ impl Segment {
     pub fn past_eof(&self, page_off: u64) -> bool {
         self.eof.as_ref().is_some_and(|e| page_off >= e.load(std::sync::atomic::Ordering::Relaxed))
     }
+    /// Is this a file's page cache (whose pages past the file's end fault)?
+    pub fn is_file_cache(&self) -> bool {
+        self.eof.is_some()
+    }
     /// Is the page holding `offset` resident?
     pub fn is_present(&self, offset: u64) -> bool {
         self.present[(offset / self.page_size) as usize]
