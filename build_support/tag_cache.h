@@ -10,13 +10,12 @@
 #define TAGMMU_PAGE_SHIFT 12
 #define TAGMMU_GRANULE_SHIFT 4
 #define TAGMMU_PAGE_GRANULES (1u << (TAGMMU_PAGE_SHIFT - TAGMMU_GRANULE_SHIFT))
-struct tagmmu_tag_page {
-    /* Physical page number, or UINT64_MAX for none. */
-    uint64_t page;
-    uint8_t tags[TAGMMU_PAGE_GRANULES];
-};
+/* The physical page numbers (UINT64_MAX for none) apart from the tags: every check reads its
+ * slot's number, and the 8 KiB of numbers stay in the host's caches, while only the tag
+ * line an access needs is touched (one 264-byte entry per page missed twice as often). */
 struct tagmmu_tag_cache {
-    struct tagmmu_tag_page pages[TAGMMU_CACHE_PAGES];
+    uint64_t page[TAGMMU_CACHE_PAGES];
+    uint8_t tags[TAGMMU_CACHE_PAGES][TAGMMU_PAGE_GRANULES];
 };
 
 #endif

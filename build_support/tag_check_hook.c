@@ -74,8 +74,11 @@ int tagmmu_widen_mmio(struct uc_struct *uc, const struct tagmmu_check_hook *h, u
 /* Unicorn splits an access that is not naturally aligned into pieces (bytes for a store, the
  * two aligned words around it for a load) and marks the pieces with the whole access's size.
  * Returns that size, or 0 for a whole access. */
-int tagmmu_split_size(struct uc_struct *uc, const struct tagmmu_check_hook *h) {
+static inline int split_size(struct uc_struct *uc, const struct tagmmu_check_hook *h) {
     return *(int *)((char *)uc + h->uc_size_recur_mem_offset);
+}
+int tagmmu_split_size(struct uc_struct *uc, const struct tagmmu_check_hook *h) {
+    return split_size(uc, h);
 }
 
 static void *cpu_of(struct uc_struct *uc, const struct tagmmu_check_hook *h) {
@@ -152,21 +155,22 @@ static int fast_allows(const struct tagmmu_check_hook *h, uint64_t offset, unsig
     if (((pa + size - 1) >> TAGMMU_PAGE_SHIFT) != page) {
         return 0;
     }
-    const struct tagmmu_tag_page *p = &h->cache->pages[page % TAGMMU_CACHE_PAGES];
-    if (p->page != page) {
+    unsigned slot = (unsigned)(page % TAGMMU_CACHE_PAGES);
+    if (h->cache->page[slot] != page) {
         return 0;
     }
+    const uint8_t *tags = h->cache->tags[slot];
     unsigned in_page = (unsigned)(pa & ((1u << TAGMMU_PAGE_SHIFT) - 1));
     unsigned first = in_page >> TAGMMU_GRANULE_SHIFT;
     unsigned last = (in_page + size - 1) >> TAGMMU_GRANULE_SHIFT;
     for (unsigned g = first; g <= last; g++) {
-        if (p->tags[g] != h->tag) {
+        if (tags[g] != h->tag) {
             return 0;
         }
     }
     if (store && ((in_page + size) & ((1u << TAGMMU_GRANULE_SHIFT) - 1)) == 0) {
         unsigned next = last + 1;
-        if (next >= TAGMMU_PAGE_GRANULES || p->tags[next] != h->tag) {
+        if (next >= TAGMMU_PAGE_GRANULES || tags[next] != h->tag) {
             return 0;
         }
     }
@@ -178,7 +182,8 @@ static int fast_allows(const struct tagmmu_check_hook *h, uint64_t offset, unsig
 static void window_check(struct uc_struct *uc, struct tagmmu_check_hook *h, uint64_t offset, unsigned size,
                          int store) {
     int type = store ? 17 /* UC_MEM_WRITE */ : 16 /* UC_MEM_READ */;
-    int split = tagmmu_split_size(uc, h);
+    /* Not the exported function: in position-independent code a call to it cannot be inlined. */
+    int split = split_size(uc, h);
     if (split != 0) {
         h->split_pieces++;
     }

@@ -75,12 +75,12 @@ static struct tagmmu_tag_insn_page *lookup(struct tagmmu_tag_insns *t, uint64_t 
 static void store_tags(struct tagmmu_tag_insns *t, struct tagmmu_tag_insn_page *e, uint64_t va, unsigned n,
                        uint8_t tag) {
     unsigned g0 = (unsigned)(va & ((1u << TAGMMU_PAGE_SHIFT) - 1)) >> TAGMMU_GRANULE_SHIFT;
-    struct tagmmu_tag_page *c = t->cache ? &t->cache->pages[e->pa_page % TAGMMU_CACHE_PAGES] : NULL;
-    bool cached = c && c->page == e->pa_page;
+    unsigned slot = (unsigned)(e->pa_page % TAGMMU_CACHE_PAGES);
+    uint8_t *cached = t->cache && t->cache->page[slot] == e->pa_page ? t->cache->tags[slot] : NULL;
     for (unsigned i = 0; i < n; i++) {
         e->tags[g0 + i] = tag;
         if (cached) {
-            c->tags[g0 + i] = tag;
+            cached[g0 + i] = tag;
         }
     }
 }
