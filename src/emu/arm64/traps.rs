@@ -361,6 +361,18 @@ mod tests {
     /// reached `g_assert_not_reached()` in its translator and aborted the host process
     /// (found by the `insns_arm64` fuzz target).
     #[test]
+    fn unallocated_fp16_two_register_misc_encodings_are_undefined() {
+        // Unicorn patch 0012 (found by a scan of every Rm with examples/translate_scan): the
+        // vector form with an unallocated U:a:opcode (U=0 a=0 opcode 0), the scalar FABS and
+        // the vector FRECPX, which the table does not have, aborted the host in QEMU 5.0.
+        for word in [0x0e78_0822, 0x5ef8_f822, 0x0ef9_f822] {
+            let (seen, x0, pc) = run([word, 0xd280_0020], true, false, false);
+            assert_eq!(seen.calls, vec![(EXCP_UDEF, BASE, Some(word))], "{word:#010x}");
+            assert_eq!((x0, pc), (1, BASE + 8), "{word:#010x}");
+        }
+    }
+
+    #[test]
     fn an_unallocated_fp16_three_same_encoding_is_undefined() {
         let (seen, x0, pc) = run(FP16_UNALLOCATED, true, false, false);
         assert_eq!(seen.calls, vec![(EXCP_UDEF, BASE, Some(FP16_UNALLOCATED[0]))]);
