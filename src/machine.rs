@@ -284,6 +284,8 @@ fn run_arm64(cfg: &MachineConfig, step: Step, mut kernel: Kernel) -> Result<crat
     let template = ExecParams { argv: Vec::new(), envp: Vec::new(), execfn: String::new(), ..params.clone() };
     let start = kernel.exec(image, &params).map_err(exec_error(exe))?;
     kernel.exe_path = exe.display().to_string();
+    // begin_new_exec: the task's name is the executable file's base name (15 bytes).
+    kernel.comm = exe.file_name().map(|n| n.to_string_lossy().chars().take(15).collect()).unwrap_or_default();
     opts.sigreturn_trampoline = arm64::map_sigreturn_trampoline(&mut kernel).map_err(exec_error(exe))?;
     Ok(arm64::run(kernel, start, opts, template)?)
 }
@@ -316,6 +318,8 @@ fn run_sparc64(cfg: &MachineConfig, step: Step, mut kernel: Kernel) -> Result<cr
     let exec_template = ExecParams { argv: Vec::new(), envp: Vec::new(), execfn: String::new(), ..params.clone() };
     let start = kernel.exec(image, &params).map_err(exec_error(exe))?;
     kernel.exe_path = exe.display().to_string();
+    // begin_new_exec: the task's name is the executable file's base name (15 bytes).
+    kernel.comm = exe.file_name().map(|n| n.to_string_lossy().chars().take(15).collect()).unwrap_or_default();
     let trampoline = sparc64::map_trampoline(&mut kernel).map_err(exec_error(exe))?;
     let patches = sparc64::patch_image(&mut kernel, &code);
     let opts = Sparc64Options { limits, trampoline, patches, exec_template };

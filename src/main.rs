@@ -83,10 +83,15 @@ struct ExecArgs {
     /// Let the guest's clocks follow the host's (runs then differ from run to run).
     #[arg(long)]
     host_time: bool,
-    /// The most address space the guest's mappings may reserve (bytes, or with K, M, G, T:
-    /// `512M`); past it mmap and brk fail with ENOMEM. Default: the host's RAM, at most 64G.
+    /// The machine's RAM (bytes, or with K, M, G, T: `512M`): mappings are charged against it
+    /// as --overcommit says, and a fault that would make more anonymous memory resident is an
+    /// OOM kill (SIGKILL). Default: the host's RAM, at most 64G. No swap.
     #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
     memory: Option<u64>,
+    /// vm.overcommit_memory: heuristic (0, the default: only a single request larger than the
+    /// RAM fails), always (1) or never (2: at most half the RAM committed in all).
+    #[arg(long, value_name = "MODE")]
+    overcommit: Option<tagmmu::kernel_stub::mm::limit::Overcommit>,
     /// Kernel version to model: 5.15, 5.16, 5.17, 5.18, 5.19, 6.1, 6.6, 6.12, 6.14, 6.17 or 6.18
     /// (default 5.19).
     #[arg(long, value_name = "VERSION")]
@@ -333,6 +338,9 @@ fn exec(a: ExecArgs) -> ExitCode {
     cfg.kernel.clock.host = a.host_time;
     if let Some(bytes) = a.memory {
         cfg.kernel.memory_limit = bytes;
+    }
+    if let Some(mode) = a.overcommit {
+        cfg.kernel.overcommit = mode;
     }
     if let Some(secs) = a.epoch {
         let Some(ns) = secs.checked_mul(1_000_000_000) else {

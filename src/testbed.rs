@@ -146,7 +146,7 @@ pub fn kernel_with_buffer(tb: &Testbed, spec: &BufferSpec, loop_budget: u64) -> 
     };
     let mut k = Kernel::new(tb.arch, config);
     let page = k.mm.page_size();
-    let req = MapRequest { placement: Placement::Hint, shared: false };
+    let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
     let a =
         k.mm.mmap(0, spec.pages * page, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).expect("a fresh address space");
     let scheme = k.mm.layout().tags;

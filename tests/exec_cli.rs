@@ -302,6 +302,53 @@ fn the_epoch_flag_sets_the_guest_realtime_clock_and_bad_values_are_refused() {
     assert_eq!(out.status.code(), Some(2), "the two flags conflict");
 }
 
+/// Issue 13: the machine's RAM is charged as Linux's `vm.overcommit_memory` says, and
+/// anonymous memory cannot be resident beyond it. `overcommit 16 8` reserves 8 x 16 MiB, then
+/// touches every page. On a 64 MiB machine: the heuristic (the default) grants all eight and
+/// the OOM killer ends the touching with SIGKILL, saying so; strict overcommit stops the
+/// reservations at half the RAM (MAP_NORESERVE or not), and everything granted is touched.
+#[test]
+fn overcommit_modes_charge_reservations_and_the_oom_killer_ends_the_touching() {
+    let run = |args: &[&str], prog_args: &[&str]| {
+        let mut cmd = tagmmu();
+        cmd.args(["exec", "--memory", "64M"]).args(args).arg(guest("arm64/overcommit")).args(prog_args);
+        cmd.output().unwrap()
+    };
+    let out = run(&[], &["16", "8"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(128 + 9), "SIGKILL: {stdout}{}", text(&out.stderr));
+    assert!(stdout.starts_with("granted 8 x 16 MiB\ntouched 0\ntouched 1\ntouched 2\n"), "{stdout}");
+    assert!(!stdout.contains("touched 3"), "64 MiB hold less than four chunks and the program: {stdout}");
+    let err = text(&out.stderr);
+    assert!(err.contains("Out of memory: Killed process"), "{err}");
+
+    for extra in [&["16", "8"][..], &["16", "8", "noreserve"]] {
+        let out = run(&["--overcommit", "never"], extra);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{extra:?}: {stdout}{}", text(&out.stderr));
+        // 32 MiB may be committed; the program's own stack and data are committed too.
+        assert!(stdout.starts_with("mmap 1: ENOMEM\ngranted 1 x 16 MiB\ntouched 0\n"), "{extra:?}: {stdout}");
+    }
+    // The heuristic does not charge MAP_NORESERVE at all, nor a total past the RAM.
+    let out = run(&[], &["16", "8", "noreserve"]);
+    assert!(text(&out.stdout).starts_with("granted 8 x 16 MiB\n"), "{}", text(&out.stdout));
+    // ...but refuses one request larger than the RAM, which `always` grants.
+    let memlimit = |mode: &str| {
+        let out = tagmmu()
+            .args(["exec", "--memory", "64M", "--overcommit", mode])
+            .arg(guest("arm64/memlimit"))
+            .arg("256")
+            .output()
+            .unwrap();
+        text(&out.stdout)
+    };
+    assert_eq!(memlimit("heuristic"), "mmap 256 MiB: ENOMEM\n");
+    assert_eq!(memlimit("always"), "mmap 256 MiB: ok\n", "two pages touched fit");
+    let out = tagmmu().args(["exec", "--overcommit", "sometimes"]).arg(guest("arm64/memlimit")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("overcommit"), "{}", text(&out.stderr));
+}
+
 /// Issue 13: the guest's memory limit has a knob (`--memory`, `machine.memory`) and refuses
 /// what it cannot parse.
 #[test]

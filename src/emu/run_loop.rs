@@ -96,6 +96,9 @@ fn run_until_process_stop<G: RunLoop>(uc: &mut Unicorn<G>) -> Result<Stop, EmuEr
             return Ok(stop);
         }
         if let Some(p) = g.take_pending() {
+            // A user access that found the machine out of memory: its SIGKILL is `p`; the
+            // OOM killer's report goes to the notices.
+            uc.get_data_mut().kernel().take_oom_kill();
             G::before_delivery(uc, &p)?;
             sync_memory(uc)?;
             if let Some(stop) = G::deliver(uc, p)? {

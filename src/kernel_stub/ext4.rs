@@ -59,7 +59,7 @@ mod tests {
     #[test]
     fn direct_io_moves_mistagged_granules_unchecked_and_refuses_misalignment() {
         let mut k = Kernel::new(Arch::Arm64, KernelConfig::default());
-        let req = MapRequest { placement: Placement::Hint, shared: false };
+        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
         let a = k.mm.mmap(0, 3 * 4096, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
         for g in (0..3 * 4096).step_by(16) {
             k.mm.set_tag(a + g, 3);

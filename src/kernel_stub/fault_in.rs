@@ -498,7 +498,7 @@ mod tests {
     /// +0x40 of it; then an unmapped page.
     fn space() -> (AddressSpace, u64) {
         let mut mm = AddressSpace::new(Layout::arm64());
-        let req = MapRequest { placement: Placement::Hint, shared: false };
+        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
         let a = mm.mmap(0, 4 * PAGE, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
         mm.munmap(a + 3 * PAGE, PAGE).unwrap();
         let mut g = 0;

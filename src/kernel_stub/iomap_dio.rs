@@ -222,7 +222,7 @@ mod tests {
     /// and a 3-page file of 'f' bytes.
     fn setup() -> (Kernel, u64, u64) {
         let mut k = Kernel::new(Arch::Arm64, KernelConfig::default());
-        let req = MapRequest { placement: Placement::Hint, shared: false };
+        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
         let a = k.mm.mmap(0, 3 * PAGE, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
         for g in (0..3 * PAGE).step_by(16) {
             k.mm.set_tag(a + g, 3);

@@ -85,9 +85,11 @@ pub struct KernelConfig {
     pub loop_pictures: bool,
     /// The guest's clocks.
     pub clock: GuestClock,
-    /// The most address space the guest's mappings may reserve, in bytes (see
-    /// [`mm::limit`]); default: the host's RAM, at most 64 GiB.
+    /// The machine's RAM, in bytes, which mappings are charged against and anonymous memory
+    /// may be resident in (see [`mm::limit`]); default: the host's RAM, at most 64 GiB.
     pub memory_limit: u64,
+    /// How mappings are charged against it (`vm.overcommit_memory`; default: the heuristic).
+    pub overcommit: mm::limit::Overcommit,
 }
 
 /// The guest's clocks. Virtual by default, so a run is a function of program, inputs and seed:
@@ -134,6 +136,7 @@ impl Default for KernelConfig {
             loop_pictures: true,
             clock: GuestClock::default(),
             memory_limit: mm::limit::default_memory_limit(),
+            overcommit: Default::default(),
         }
     }
 }
@@ -262,6 +265,7 @@ impl Kernel {
         vfs.set_tmpfs_limit(config.memory_limit / 2);
         let mut mm = AddressSpace::new(layout);
         mm.phys_mut().set_budget(config.memory_limit);
+        mm.phys_mut().set_overcommit(config.overcommit);
         mm.set_cap_sys_rawio(config.uid == 0);
         Kernel {
             arch,
@@ -386,6 +390,23 @@ impl Kernel {
     /// machine would wait for itself (Linux would hang; tagmmu stops the run and says why).
     pub fn block_forever(&mut self, why: String) {
         self.blocked_forever = Some(why);
+    }
+
+    /// If a fault found the machine out of memory since the last call, the OOM killer's
+    /// report (as the kernel log has it) becomes a notice and true is returned: the faulting
+    /// process is to die of SIGKILL. See [`mm::limit`] for the victim tagmmu picks.
+    pub fn take_oom_kill(&mut self) -> bool {
+        if !self.mm.take_out_of_memory() {
+            return false;
+        }
+        let (pid, comm, total_vm, rss) =
+            (self.config.pid, self.comm.clone(), self.mm.total_vm() >> 10, self.mm.phys().resident() >> 10);
+        let ram = self.mm.phys().budget() >> 10;
+        self.notice(format!(
+            "Out of memory: Killed process {pid} ({comm}) total-vm:{total_vm}kB, anon-rss:{rss}kB \
+             (the machine's resident anonymous memory; RAM {ram}kB, no swap)"
+        ));
+        true
     }
 
     /// Record a notice for the user (printed at once when the guest's stderr is the host's).

@@ -119,7 +119,12 @@ impl Kernel {
         }
         let page = self.mm.page_size();
         let len = size.checked_add(page - 1).ok_or(Errno::EINVAL)? & !(page - 1);
-        let pa = self.mm.phys_mut().allocate(len).map_err(|_| Errno::ENOMEM)?;
+        // newseg: accountable unless SHM_NORESERVE (0o10000), which strict overcommit ignores.
+        let noreserve =
+            flags & 0o10000 != 0 && self.mm.phys().overcommit() != crate::kernel_stub::mm::limit::Overcommit::Never;
+        let phys = self.mm.phys_mut();
+        let pa = if noreserve { phys.allocate_uncharged(len) } else { phys.allocate(len) };
+        let pa = pa.map_err(|_| Errno::ENOMEM)?;
         self.mm.phys_mut().set_pinned(pa, true);
         let id = self.shm.next_id;
         self.shm.next_id += 1;
@@ -148,15 +153,15 @@ impl Kernel {
             if flags & SHM_REMAP == 0 && self.mm.vmas().overlaps(a, end) {
                 return Err(Errno::EINVAL);
             }
-            let req = MapRequest { placement: Placement::Fixed, shared: true };
+            let req = MapRequest { placement: Placement::Fixed, shared: true, noreserve: false };
             self.mm.mmap_backed(a, len, prot, req, kind, Some((pa, 0)))?
         } else {
             // Find room aligned to SHMLBA: reserve a little more, then map inside it.
-            let req = MapRequest { placement: Placement::Hint, shared: false };
+            let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
             let room = self.mm.mmap(0, len + lba - page, Prot::NONE, req, VmaKind::Anon)?;
             self.mm.munmap(room, len + lba - page)?;
             let a = (room + lba - 1) & !(lba - 1);
-            let req = MapRequest { placement: Placement::Fixed, shared: true };
+            let req = MapRequest { placement: Placement::Fixed, shared: true, noreserve: false };
             self.mm.mmap_backed(a, len, prot, req, kind, Some((pa, 0)))?
         };
         self.shm.attaches.insert(at, (id as u32, len));
@@ -315,8 +320,11 @@ mod tests {
         // IPC_STAT through the sparc ipc multiplexer into user memory.
         // Into the read-only attachment: the copy fails with EFAULT.
         assert_eq!(k.sys_ipc(24, id, IPC_STAT as u64, 0, a), Err(Errno::EFAULT));
-        let req =
-            crate::kernel_stub::mm::MapRequest { placement: crate::kernel_stub::mm::Placement::Hint, shared: false };
+        let req = crate::kernel_stub::mm::MapRequest {
+            placement: crate::kernel_stub::mm::Placement::Hint,
+            shared: false,
+            noreserve: false,
+        };
         let m =
             k.mm.mmap(0, 8192, crate::kernel_stub::mm::Prot::RW, req, crate::kernel_stub::mm::VmaKind::Anon).unwrap();
         assert_eq!(k.sys_ipc(24, id, IPC_STAT as u64 | 0x100, 0, m), Ok(0));

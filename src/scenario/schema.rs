@@ -89,10 +89,15 @@ pub struct MachineSpec {
     /// Let the guest's clocks follow the host's.
     #[serde(default)]
     pub host_time: bool,
-    /// The most address space the guest's mappings may reserve: bytes, or a string with K, M,
-    /// G or T ("512M"). Default: the host's RAM, at most 64 GiB.
+    /// The machine's RAM: bytes, or a string with K, M, G or T ("512M"). Mappings are charged
+    /// against it as `overcommit` says; a fault that would make more anonymous memory
+    /// resident is an OOM kill (SIGKILL). Default: the host's RAM, at most 64 GiB. No swap.
     #[serde(default, deserialize_with = "memory_size")]
     pub memory: Option<u64>,
+    /// `vm.overcommit_memory`: `heuristic` (the default: only a single request larger than
+    /// the RAM fails), `always` or `never` (at most half the RAM committed in all).
+    #[serde(default)]
+    pub overcommit: Option<crate::kernel_stub::mm::limit::Overcommit>,
     /// User id.
     #[serde(default)]
     pub uid: Option<u32>,

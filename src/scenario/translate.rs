@@ -65,6 +65,9 @@ impl LoadedScenario {
         if let Some(bytes) = s.machine.memory {
             cfg.kernel.memory_limit = bytes;
         }
+        if let Some(mode) = s.machine.overcommit {
+            cfg.kernel.overcommit = mode;
+        }
         if let Some(secs) = s.machine.epoch {
             if s.machine.host_time {
                 return Err(self.invalid("machine.epoch", "cannot be set with machine.host_time: true"));

@@ -27,7 +27,7 @@ use super::{Guest, PendingSignal};
 use crate::adi::{self, AsiAccess, DeferredError};
 use crate::emu::access_hook::Verdict;
 use crate::emu::EmuError;
-use crate::kernel_stub::mm::{Access, FaultKind, Prot};
+use crate::kernel_stub::mm::{Access, Prot};
 use crate::kernel_stub::signal::{code, sig};
 
 /// Alias windows: version `v`'s alias of guest physical address `pa` is
@@ -180,8 +180,7 @@ fn version_page(uc: &mut Unicorn<Guest>, ea: u64, access: Access) -> Result<u64,
     let va = k.mm.untag(ea).ok_or((sig::SIGSEGV, code::SEGV_MAPERR, ea))?;
     match k.mm.handle_user_fault(va, access) {
         Ok(_) => {}
-        Err(FaultKind::Unmapped) => return Err((sig::SIGSEGV, code::SEGV_MAPERR, ea)),
-        Err(_) => return Err((sig::SIGSEGV, code::SEGV_ACCERR, ea)),
+        Err(kind) => return Err((kind.signo(), kind.si_code(), ea)),
     }
     if !k.mm.prot_at(va).is_some_and(|p| p.contains(Prot::TAGGED)) {
         return Err((sig::SIGSEGV, code::SEGV_ACCADI, ea));
@@ -230,8 +229,7 @@ fn plain_access(uc: &mut Unicorn<Guest>, a: &AsiAccess, ea: u64, asi: u8) -> Tra
     let va = k.mm.untag(ea).ok_or((sig::SIGSEGV, code::SEGV_MAPERR, ea))?;
     match k.mm.handle_user_fault(va, access) {
         Ok(_) => {}
-        Err(FaultKind::Unmapped) => return Err((sig::SIGSEGV, code::SEGV_MAPERR, ea)),
-        Err(_) => return Err((sig::SIGSEGV, code::SEGV_ACCERR, ea)),
+        Err(kind) => return Err((kind.signo(), kind.si_code(), ea)),
     }
     if k.adi.checking() && k.mm.prot_at(va).is_some_and(|p| p.contains(Prot::TAGGED)) {
         if let Some(bad) = k.mm.first_tag_mismatch(va, 8, adi::pointer_version(ea)) {

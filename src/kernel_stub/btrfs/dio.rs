@@ -397,7 +397,7 @@ mod tests {
         let cfg = KernelConfig { version: version.parse().unwrap(), ..Default::default() };
         let mut k = Kernel::new(Arch::Arm64, cfg);
         k.btrfs = Some(BtrfsMount { path: "/mnt/btrfs".into(), tree: Default::default() });
-        let req = MapRequest { placement: Placement::Hint, shared: false };
+        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
         let a = k.mm.mmap(0, 4 * PAGE, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
         for g in (0..4 * PAGE).step_by(16) {
             k.mm.set_tag(a + g, 3);

@@ -103,7 +103,7 @@ mod tests {
             path: "/mnt/b".into(),
             tree: Tree { leaves: vec![Leaf { generation: 3, items: vec![item(256, 100), item(257, 10)] }] },
         });
-        let req = MapRequest { placement: Placement::Hint, shared: false };
+        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
         let a = k.mm.mmap(0, 8192, Prot::RW, req, VmaKind::Anon).unwrap();
         (k, a)
     }

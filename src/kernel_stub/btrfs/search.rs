@@ -460,7 +460,7 @@ mod tests {
     /// A PROT_MTE buffer tagged 3 everywhere but granule `bad` (tag 5); sync mode.
     fn buffer(bad: Option<u64>) -> (AddressSpace, u64, UaccessCtx) {
         let mut mm = AddressSpace::new(Layout::arm64());
-        let req = MapRequest { placement: Placement::Hint, shared: false };
+        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
         let a = mm.mmap(0, 4096, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
         for g in 0..256 {
             mm.set_tag(a + 16 * g, if Some(g) == bad { 5 } else { 3 });
@@ -572,7 +572,7 @@ mod version_tests {
             ..Default::default()
         };
         let mut mm = AddressSpace::new(Layout::arm64());
-        let req = MapRequest { placement: Placement::Hint, shared: false };
+        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
         let a = mm.mmap(0, 4096, Prot::RW, req, VmaKind::Anon).unwrap();
         let mut s = SearchIoctl::new(sk, tree, a, 4096, "5.19".parse().unwrap(), SubpageProbe::Generic, false);
         let mut passes = 0;

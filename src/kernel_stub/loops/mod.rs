@@ -412,7 +412,7 @@ pub(crate) mod testing {
             ..Default::default()
         };
         let mut k = Kernel::new(Arch::Arm64, config);
-        let req = MapRequest { placement: Placement::Hint, shared: false };
+        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
         let a = k.mm.mmap(0, pages * 4096, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).expect("room");
         for g in (0..pages * 4096).step_by(16) {
             k.mm.set_tag(a + g, 3);

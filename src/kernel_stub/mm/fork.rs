@@ -32,9 +32,9 @@ impl AddressSpace {
     }
 
     /// fork (dup_mmap): the child's mappings. Private memory is copied now (tagmmu copies at
-    /// fork what Linux copies on the first write: both processes see the same bytes), and
-    /// charged to the memory limit as Linux accounts private writable memory at fork (ENOMEM
-    /// past it); shared memory is shared.
+    /// fork what Linux copies on the first write: both processes see the same bytes), charged
+    /// as Linux charges accountable memory at fork (`mm::limit`), and resident at once: when
+    /// the copies would not fit in the machine's RAM, ENOMEM. Shared memory is shared.
     pub fn fork(&mut self) -> KResult<ProcessMm> {
         let mut copies: HashMap<u64, PhysAddr> = HashMap::new();
         let mut shared: Vec<PhysAddr> = Vec::new();
@@ -61,7 +61,10 @@ impl AddressSpace {
                         Some(&s) => s,
                         None => {
                             let len = self.phys.segment(v.seg).map(|s| s.len()).ok_or(Errno::EFAULT)?;
-                            let s = self.phys.allocate(len).map_err(|_| Errno::ENOMEM)?;
+                            // Charged as the parent's is (dup_mmap: VM_ACCOUNT).
+                            let charged = self.phys.segment(v.seg).is_some_and(|s| s.is_charged());
+                            let s = if charged { self.phys.allocate(len) } else { self.phys.allocate_uncharged(len) };
+                            let s = s.map_err(|_| Errno::ENOMEM)?;
                             copies.insert(v.seg.0, s);
                             s
                         }
@@ -70,6 +73,12 @@ impl AddressSpace {
                     seg
                 };
                 vmas.insert(Vma { seg, ..v });
+            }
+            // The copies are resident at once (Linux would share them copy-on-write and
+            // OOM-kill at a later write): past the RAM, the fork fails instead, so the host
+            // never holds more than the machine's RAM of guest memory.
+            if self.phys.resident() > self.phys.budget() {
+                return Err(Errno::ENOMEM);
             }
             Ok(())
         })();
@@ -100,12 +109,12 @@ impl AddressSpace {
     fn copy_range(&mut self, from: PhysAddr, to: PhysAddr, off: u64, len: u64) {
         let page = self.space.layout.page_size;
         let Some(src) = self.phys.segment(from) else { return };
-        let mut pages: Vec<(u64, Option<Vec<u8>>, bool)> = Vec::new();
+        let mut pages: Vec<(u64, Option<Vec<u8>>, super::PageState)> = Vec::new();
         for i in 0..len / page {
             let at = off + i * page;
             let bytes = &src.bytes()[at as usize..(at + page) as usize];
             let data = bytes.iter().any(|&b| b != 0).then(|| bytes.to_vec());
-            pages.push((at, data, src.is_present(at)));
+            pages.push((at, data, src.page_state(at)));
         }
         let tags = src.tags().cloned();
         let granule = self.space.layout.tags.granule;
@@ -113,11 +122,11 @@ impl AddressSpace {
             self.phys.enable_tags(to, granule);
         }
         let Some(dst) = self.phys.segment_mut(to) else { return };
-        for (at, data, present) in pages {
+        for (at, data, state) in pages {
             if let Some(d) = data {
                 dst.bytes_mut()[at as usize..(at + page) as usize].copy_from_slice(&d);
             }
-            dst.set_present(at, present);
+            dst.set_state(at, state);
         }
         if let (Some(t), Some(d)) = (tags, dst.tags_mut()) {
             let mut g = off - off % granule;

@@ -1,11 +1,79 @@
-//! The guest's memory limit: how much address space its mappings may reserve in total
-//! (`mmap`, `brk`, shared memory and the loaded image all count; past it they fail with
-//! ENOMEM, as with an exhausted `vm.overcommit` or `RLIMIT_AS`).
+//! The guest's memory: how much RAM the modelled machine has, and how mappings are charged
+//! against it (Linux's `vm.overcommit_memory`).
 //!
-//! The default is the host's RAM (MemTotal in /proc/meminfo), at most 64 GiB: a guest cannot
-//! reserve more than the machine running it has. `--memory` / `machine.memory` set it.
+//! The machine's RAM defaults to the host's (MemTotal in /proc/meminfo), at most 64 GiB:
+//! a guest cannot use more than the machine running it has. `--memory` / `machine.memory` set
+//! it. The modelled machine has no swap. Two limits follow from it, as in Linux:
+//! - **commit** (`__vm_enough_memory`, at mmap, brk, shmget, fork): with `heuristic` (mode 0,
+//!   Linux's default) a single accountable request larger than RAM fails with ENOMEM and any
+//!   other succeeds; with `always` (1) none fails; with `never` (2) the accountable total
+//!   (Committed_AS) may not pass RAM x `vm.overcommit_ratio` (50 %) + swap (none). Accountable
+//!   are private writable mappings and shared anonymous ones, unless MAP_NORESERVE (which mode
+//!   2 ignores), the brk heap's growth, SysV shared memory and the copies fork makes. Not
+//!   modelled: the root and user reserves mode 2 subtracts (`admin_reserve_kbytes`,
+//!   `user_reserve_kbytes`), and the charge when `mprotect` makes a private read-only mapping
+//!   writable.
+//! - **residency**: anonymous pages hold memory from their first touch until they are
+//!   dropped (MADV_DONTNEED, munmap, brk shrinking, exit), evicted ones included (the
+//!   machine has no swap of its own, so a page a scenario evicts keeps its RAM); when a fault
+//!   would hold more than RAM, the OOM killer kills the faulting process with SIGKILL (and
+//!   says so in a notice, as the kernel log would). `fork` copies private memory at once
+//!   (Linux shares it copy-on-write): when the copies do not fit, fork fails with ENOMEM. So
+//!   the host never holds more guest memory than the machine's RAM. Linux picks the process with the
+//!   largest footprint; tagmmu kills the one that faulted (the same when one process holds
+//!   the memory, which is what a scenario usually has). Reservations whatever the mode stay
+//!   within the modelled physical address space (the arena, half of it): beyond, ENOMEM.
+
+use std::str::FromStr;
 
 use super::phys::DEFAULT_MEMORY_BUDGET;
+
+/// Linux's `vm.overcommit_memory`: how reservations are charged against the machine's RAM
+/// (see the module documentation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Overcommit {
+    /// Mode 0 (`OVERCOMMIT_GUESS`, the default): only a single accountable request larger
+    /// than RAM + swap fails.
+    #[default]
+    Heuristic,
+    /// Mode 1 (`OVERCOMMIT_ALWAYS`): no request fails for lack of memory.
+    Always,
+    /// Mode 2 (`OVERCOMMIT_NEVER`): the accountable total may not pass RAM x
+    /// [`OVERCOMMIT_RATIO`] % + swap.
+    Never,
+}
+
+/// `vm.overcommit_ratio`'s default: the share of RAM (in %) mode 2 lets be committed.
+pub const OVERCOMMIT_RATIO: u64 = 50;
+
+impl Overcommit {
+    /// Whether `len` more accountable bytes may be committed, with `committed` already, on a
+    /// machine of `ram` bytes and no swap.
+    pub fn allows(self, committed: u64, len: u64, ram: u64) -> bool {
+        match self {
+            Overcommit::Always => true,
+            Overcommit::Heuristic => len <= ram,
+            Overcommit::Never => {
+                let limit = u128::from(ram) * u128::from(OVERCOMMIT_RATIO) / 100;
+                u128::from(committed) + u128::from(len) <= limit
+            }
+        }
+    }
+}
+
+impl FromStr for Overcommit {
+    type Err = String;
+    /// `heuristic`, `always` or `never`, or the sysctl's value 0, 1 or 2.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "heuristic" | "0" => Ok(Overcommit::Heuristic),
+            "always" | "1" => Ok(Overcommit::Always),
+            "never" | "2" => Ok(Overcommit::Never),
+            other => Err(format!("{other:?} is not an overcommit mode (heuristic, always or never; or 0, 1, 2)")),
+        }
+    }
+}
 
 /// The default limit: the host's RAM, at most [`DEFAULT_MEMORY_BUDGET`] (64 GiB); 64 GiB when
 /// the host's RAM cannot be read.
@@ -63,6 +131,22 @@ mod tests {
         assert!(parse_size("12X").unwrap_err().contains("suffix"));
         assert!(parse_size("lots").unwrap_err().contains("not a size"));
         assert!(parse_size("99999999999T").unwrap_err().contains("2^64"));
+    }
+
+    /// `__vm_enough_memory` (mm/util.c, 5.8 and later): mode 0 refuses only a request larger
+    /// than RAM + swap, mode 1 nothing, mode 2 past RAM x 50 % + swap in total.
+    #[test]
+    fn the_overcommit_modes_charge_as_linux() {
+        let ram = 64 << 20;
+        assert!(Overcommit::Heuristic.allows(10 * ram, ram, ram), "the total does not matter");
+        assert!(!Overcommit::Heuristic.allows(0, ram + 4096, ram));
+        assert!(Overcommit::Always.allows(u64::MAX, u64::MAX, ram));
+        assert!(Overcommit::Never.allows(0, ram / 2, ram));
+        assert!(!Overcommit::Never.allows(4096, ram / 2, ram));
+        assert_eq!("never".parse(), Ok(Overcommit::Never));
+        assert_eq!("1".parse(), Ok(Overcommit::Always));
+        assert_eq!(Overcommit::default(), Overcommit::Heuristic);
+        assert!("sometimes".parse::<Overcommit>().unwrap_err().contains("heuristic"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod limit;
 pub mod phys;
 pub mod vma;
 
-pub use phys::{PhysEvent, PhysMemory};
+pub use phys::{PageState, PhysEvent, PhysMemory};
 pub use vma::{Prot, Vma, VmaKind, VmaSet};
 
 use crate::addr::PhysAddr;
@@ -112,6 +112,9 @@ pub enum FaultKind {
     /// A page of a shared file mapping wholly past the file's end (`SIGBUS`, `BUS_ADRERR`,
     /// as shmem's fault handler gives: VM_FAULT_SIGBUS).
     PastEof,
+    /// Making the page resident would pass the machine's RAM (VM_FAULT_OOM): the OOM killer
+    /// kills the faulting process (`SIGKILL`, `SI_KERNEL`). See [`limit`].
+    OutOfMemory,
 }
 
 impl FaultKind {
@@ -119,6 +122,7 @@ impl FaultKind {
     pub fn signo(self) -> u32 {
         match self {
             FaultKind::PastEof => crate::kernel_stub::signal::sig::SIGBUS,
+            FaultKind::OutOfMemory => crate::kernel_stub::signal::sig::SIGKILL,
             _ => crate::kernel_stub::signal::sig::SIGSEGV,
         }
     }
@@ -128,6 +132,7 @@ impl FaultKind {
             FaultKind::Unmapped => crate::kernel_stub::signal::code::SEGV_MAPERR,
             FaultKind::Protection => crate::kernel_stub::signal::code::SEGV_ACCERR,
             FaultKind::PastEof => crate::kernel_stub::signal::code::BUS_ADRERR,
+            FaultKind::OutOfMemory => crate::kernel_stub::signal::code::SI_KERNEL,
         }
     }
 }
@@ -163,6 +168,8 @@ pub struct MmStats {
     pub major_faults: u64,
     /// Pages evicted.
     pub evictions: u64,
+    /// Faults that found the machine out of memory (each killed its process).
+    pub oom_kills: u64,
 }
 
 /// What one process's address space owns besides the machine's physical memory: its
@@ -195,6 +202,9 @@ pub struct AddressSpace {
     /// Bumped whenever translations or permissions change, so the CPU backend knows to flush
     /// its TLB.
     generation: u64,
+    /// A fault found the machine out of memory since the kernel last looked
+    /// ([`Self::take_out_of_memory`]).
+    out_of_memory: bool,
     stats: MmStats,
     /// The one-byte probes of `fault_in_*()` since [`AddressSpace::record_probes`], when
     /// recording (the kernel loops' pictures show them).
@@ -245,6 +255,7 @@ impl AddressSpace {
             retagged: Vec::new(),
             code_written: false,
             generation: 0,
+            out_of_memory: false,
             stats: MmStats::default(),
             probes: None,
         }
@@ -324,8 +335,21 @@ impl AddressSpace {
         (a < self.space.layout.task_size).then_some(a)
     }
 
-    fn new_mapping(&mut self, start: u64, len: u64, prot: Prot, shared: bool, kind: VmaKind) -> KResult<()> {
-        let seg = self.phys.allocate(len).map_err(|_| Errno::ENOMEM)?;
+    /// Fresh memory for a mapping, charged when accountable (see [`limit`]: as Linux's
+    /// `accountable_mapping` and shmem's accounting, a private writable or a shared anonymous
+    /// mapping, unless `noreserve`).
+    fn new_mapping(
+        &mut self,
+        start: u64,
+        len: u64,
+        prot: Prot,
+        shared: bool,
+        noreserve: bool,
+        kind: VmaKind,
+    ) -> KResult<()> {
+        let accountable = !noreserve && (shared || prot.contains(Prot::WRITE));
+        let seg = if accountable { self.phys.allocate(len) } else { self.phys.allocate_uncharged(len) };
+        let seg = seg.map_err(|_| Errno::ENOMEM)?;
         self.space.vmas.insert(Vma { start, end: start + len, prot, shared, kind, seg, seg_off: 0 });
         Ok(())
     }
@@ -339,7 +363,7 @@ impl AddressSpace {
         if end > self.space.layout.task_size || self.space.vmas.overlaps(start, end) {
             return Err(Errno::EEXIST);
         }
-        self.new_mapping(start, len, prot, false, kind)
+        self.new_mapping(start, len, prot, false, false, kind)
     }
 
     /// Create the main stack mapping; returns its top.
@@ -411,7 +435,7 @@ impl AddressSpace {
             if let Some(s) = self.phys.segment_mut(seg) {
                 let from = (new_end - self.space.brk_start) as usize;
                 let to = (old_end - self.space.brk_start) as usize;
-                s.bytes_mut()[from..to].fill(0);
+                s.discard(from as u64, (to - from) as u64);
                 let mut off = from as u64;
                 while off < to as u64 {
                     s.set_present(off, false);
@@ -487,7 +511,10 @@ impl AddressSpace {
             }
         };
         match backing {
-            None => self.new_mapping(start, len, prot, request.shared, kind)?,
+            None => {
+                let noreserve = request.noreserve && self.phys.overcommit() != limit::Overcommit::Never;
+                self.new_mapping(start, len, prot, request.shared, noreserve, kind)?
+            }
             Some((seg, seg_off)) => {
                 let seg_len = self.phys.segment(seg).map(|s| s.len()).ok_or(Errno::EINVAL)?;
                 if seg_off.checked_add(len).is_none_or(|e| e > seg_len) {
@@ -589,7 +616,7 @@ impl AddressSpace {
                     let (from, to) = (v.start.max(addr), v.end.min(end));
                     let seg_from = v.seg_off + (from - v.start);
                     if let Some(s) = self.phys.segment_mut(v.seg) {
-                        s.bytes_mut()[seg_from as usize..(seg_from + (to - from)) as usize].fill(0);
+                        s.discard(seg_from, to - from);
                         if let Some(t) = s.tags_mut() {
                             t.fill(seg_from, to - from, 0);
                         }
@@ -623,7 +650,7 @@ impl AddressSpace {
             while page < v.end.min(end) {
                 let off = v.seg_off + (page - v.start);
                 if let Some(s) = self.phys.segment_mut(v.seg) {
-                    if s.set_present(off, false) {
+                    if s.evict_page(off) {
                         n += 1;
                         self.space.evicted.insert((v.seg.0, off));
                     }
@@ -758,11 +785,22 @@ impl AddressSpace {
         let seg_pa = vma.seg;
         let off = pa.0 - seg_pa.0;
         let page_off = off - off % self.space.layout.page_size;
+        let ram = self.phys.budget();
         let Some(s) = self.phys.segment_mut(seg_pa) else { return Ok(Faulted { seg: None, pa, off, tagged }) };
         if s.past_eof(page_off) {
             return Err(FaultKind::PastEof);
         }
-        if !s.set_present(off, true) {
+        let state = s.page_state(off);
+        if state != PageState::Present {
+            // A new page needs room; an evicted one still has its own (see `PageState`).
+            let page = self.space.layout.page_size;
+            if state == PageState::Absent && s.machine_resident().is_some_and(|r| r.saturating_add(page) > ram) {
+                // The OOM killer: the page is not made resident; the faulting process dies.
+                self.out_of_memory = true;
+                self.stats.oom_kills += 1;
+                return Err(FaultKind::OutOfMemory);
+            }
+            s.set_present(off, true);
             self.stats.page_faults += 1;
             if self.space.evicted.remove(&(seg_pa.0, page_off)) {
                 self.stats.major_faults += 1;
@@ -787,6 +825,17 @@ impl AddressSpace {
     /// Give the task CAP_SYS_RAWIO or take it away (MAP_FIXED below `mmap_min`).
     pub fn set_cap_sys_rawio(&mut self, cap: bool) {
         self.space.cap_sys_rawio = cap;
+    }
+
+    /// Whether a fault found the machine out of memory since the last call (the kernel then
+    /// kills the process, see [`FaultKind::OutOfMemory`]).
+    pub fn take_out_of_memory(&mut self) -> bool {
+        std::mem::take(&mut self.out_of_memory)
+    }
+
+    /// Total size of the running process's mappings, in bytes (`total-vm`).
+    pub fn total_vm(&self) -> u64 {
+        self.space.vmas.iter().map(|v| v.end - v.start).sum()
     }
 
     /// Record that the kernel wrote into an executable mapping (see [`Self::take_code_written`]).
@@ -990,6 +1039,15 @@ pub struct MapRequest {
     pub placement: Placement,
     /// MAP_SHARED.
     pub shared: bool,
+    /// MAP_NORESERVE: not accountable, unless the overcommit mode is `never`.
+    pub noreserve: bool,
+}
+
+impl MapRequest {
+    /// A private mapping placed by the kernel (`addr` a hint), accountable.
+    pub const PRIVATE: MapRequest = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
+    /// A shared mapping placed by the kernel, accountable.
+    pub const SHARED: MapRequest = MapRequest { placement: Placement::Hint, shared: true, noreserve: false };
 }
 
 /// What `madvise` does with a range.
@@ -1010,7 +1068,7 @@ mod tests {
     fn space() -> AddressSpace {
         AddressSpace::new(Layout::arm64())
     }
-    const ANON: MapRequest = MapRequest { placement: Placement::Hint, shared: false };
+    const ANON: MapRequest = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
 
     #[test]
     fn mmap_hint_fixed_and_noreplace() {
@@ -1018,9 +1076,9 @@ mod tests {
         let a = mm.mmap(0, 5000, Prot::RW, ANON, VmaKind::Anon).unwrap();
         assert_eq!(a % 4096, 0);
         assert_eq!(mm.vmas().find(a).unwrap().len(), 8192);
-        let fixed = MapRequest { placement: Placement::FixedNoReplace, shared: false };
+        let fixed = MapRequest { placement: Placement::FixedNoReplace, shared: false, noreserve: false };
         assert_eq!(mm.mmap(a, 4096, Prot::RW, fixed, VmaKind::Anon), Err(Errno::EEXIST));
-        let fixed = MapRequest { placement: Placement::Fixed, shared: false };
+        let fixed = MapRequest { placement: Placement::Fixed, shared: false, noreserve: false };
         assert_eq!(mm.mmap(a + 1, 4096, Prot::RW, fixed, VmaKind::Anon), Err(Errno::EINVAL));
         mm.write_kernel(a, b"abc").unwrap();
         assert_eq!(mm.mmap(a, 4096, Prot::READ, fixed, VmaKind::Anon), Ok(a));
@@ -1117,8 +1175,8 @@ mod tests {
     #[test]
     fn map_fixed_below_mmap_min_addr_needs_cap_sys_rawio() {
         let mut mm = space();
-        let fixed = MapRequest { placement: Placement::Fixed, shared: false };
-        let noreplace = MapRequest { placement: Placement::FixedNoReplace, shared: false };
+        let fixed = MapRequest { placement: Placement::Fixed, shared: false, noreserve: false };
+        let noreplace = MapRequest { placement: Placement::FixedNoReplace, shared: false, noreserve: false };
         assert_eq!(mm.mmap(0x1000, 4096, Prot::RW, fixed, VmaKind::Anon), Err(Errno::EPERM));
         assert_eq!(mm.mmap(0, 4096, Prot::RW, noreplace, VmaKind::Anon), Err(Errno::EPERM));
         assert_eq!(mm.mmap(0x10000, 4096, Prot::RW, fixed, VmaKind::Anon), Ok(0x10000));
@@ -1127,10 +1185,12 @@ mod tests {
         assert_eq!(mm.mmap(0x1000, 4096, Prot::RW, fixed, VmaKind::Anon), Ok(0x1000));
     }
 
+    /// Under strict overcommit (64 KiB may be committed of 128 KiB of RAM).
     #[test]
     fn the_memory_limit_counts_the_heap_as_it_grows() {
         let mut mm = space();
-        mm.phys_mut().set_budget(64 << 10);
+        mm.phys_mut().set_budget(128 << 10);
+        mm.phys_mut().set_overcommit(limit::Overcommit::Never);
         mm.init_brk(0x40_0000).unwrap();
         assert_eq!(mm.phys().reserved(), 0, "the heap's reservation is not counted");
         assert_eq!(mm.set_brk(0x40_0000 + (32 << 10)), 0x40_0000 + (32 << 10));
@@ -1140,6 +1200,77 @@ mod tests {
         assert_eq!(mm.set_brk(0x40_0000), 0x40_0000);
         assert_eq!(mm.phys().reserved(), 0);
         assert!(mm.mmap(0, 64 << 10, Prot::RW, ANON, VmaKind::Anon).is_ok());
+    }
+
+    /// A fault that would make more anonymous memory resident than the machine's RAM is out
+    /// of memory: the page stays absent and the kernel is told (once); pages dropped or
+    /// unmapped make room again.
+    #[test]
+    fn a_fault_past_the_ram_is_out_of_memory() {
+        let mut mm = AddressSpace::new(Layout::arm64());
+        mm.phys_mut().set_budget(4 * 4096);
+        assert_eq!(
+            mm.mmap(0, 8 * 4096, Prot::RW, MapRequest::PRIVATE, VmaKind::Anon),
+            Err(Errno::ENOMEM),
+            "the heuristic: one request larger than the RAM"
+        );
+        let a = mm
+            .mmap(0, 8 * 4096, Prot::RW, MapRequest { noreserve: true, ..MapRequest::PRIVATE }, VmaKind::Anon)
+            .unwrap();
+        for p in 0..4 {
+            mm.handle_user_fault(a + p * 4096, Access::Write).unwrap();
+        }
+        assert_eq!(mm.phys().resident(), 4 * 4096);
+        assert_eq!(mm.handle_user_fault(a + 4 * 4096, Access::Write), Err(FaultKind::OutOfMemory));
+        assert!(!mm.is_present(a + 4 * 4096));
+        assert_eq!(mm.phys().resident(), 4 * 4096);
+        assert!(mm.take_out_of_memory());
+        assert!(!mm.take_out_of_memory(), "told once");
+        assert_eq!(mm.stats().oom_kills, 1);
+        assert_eq!(FaultKind::OutOfMemory.signo(), crate::kernel_stub::signal::sig::SIGKILL);
+        mm.madvise(a, 4096, Advice::DontNeed).unwrap();
+        assert_eq!(mm.phys().resident(), 3 * 4096);
+        mm.handle_user_fault(a + 4 * 4096, Access::Write).unwrap();
+        mm.munmap(a, 8 * 4096).unwrap();
+        assert_eq!(mm.phys().resident(), 0);
+    }
+
+    /// fork copies private memory at once: when the copies would not fit in the RAM, it
+    /// fails with ENOMEM and nothing stays resident for them.
+    #[test]
+    fn a_fork_whose_copies_do_not_fit_in_the_ram_fails() {
+        let mut mm = AddressSpace::new(Layout::arm64());
+        mm.phys_mut().set_budget(8 * 4096);
+        let a = mm.mmap(0, 6 * 4096, Prot::RW, MapRequest::PRIVATE, VmaKind::Anon).unwrap();
+        for p in 0..6 {
+            mm.handle_user_fault(a + p * 4096, Access::Write).unwrap();
+        }
+        assert!(matches!(mm.fork(), Err(Errno::ENOMEM)));
+        assert_eq!(mm.phys().resident(), 6 * 4096);
+        mm.madvise(a, 4 * 4096, Advice::DontNeed).unwrap();
+        assert!(mm.fork().is_ok());
+        assert_eq!(mm.phys().resident(), 4 * 4096, "the child's copies of the two resident pages");
+    }
+
+    /// What is charged, as Linux's `accountable_mapping` and shmem have it: private writable
+    /// and shared anonymous mappings, not read-only private ones, and MAP_NORESERVE ones only
+    /// under strict overcommit.
+    #[test]
+    fn accountable_mappings_are_charged() {
+        let mut mm = AddressSpace::new(Layout::arm64());
+        mm.phys_mut().set_budget(64 * 4096);
+        let noreserve = MapRequest { noreserve: true, ..MapRequest::PRIVATE };
+        mm.mmap(0, 4 * 4096, Prot::RW, MapRequest::PRIVATE, VmaKind::Anon).unwrap();
+        mm.mmap(0, 100 * 4096, Prot::READ, MapRequest::PRIVATE, VmaKind::Anon).unwrap();
+        mm.mmap(0, 100 * 4096, Prot::RW, noreserve, VmaKind::Anon).unwrap();
+        mm.mmap(0, 2 * 4096, Prot::RW, MapRequest::SHARED, VmaKind::Anon).unwrap();
+        assert_eq!(mm.phys().reserved(), 6 * 4096);
+        assert_eq!(mm.mmap(0, 65 * 4096, Prot::RW, MapRequest::PRIVATE, VmaKind::Anon), Err(Errno::ENOMEM));
+        mm.phys_mut().set_overcommit(limit::Overcommit::Never);
+        mm.mmap(0, 4 * 4096, Prot::RW, noreserve, VmaKind::Anon).unwrap();
+        assert_eq!(mm.phys().reserved(), 10 * 4096, "strict overcommit ignores MAP_NORESERVE");
+        assert_eq!(mm.mmap(0, 23 * 4096, Prot::RW, MapRequest::PRIVATE, VmaKind::Anon), Err(Errno::ENOMEM));
+        mm.mmap(0, 22 * 4096, Prot::RW, MapRequest::PRIVATE, VmaKind::Anon).unwrap();
     }
 
     #[test]

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use super::arena::Arena;
+use super::limit::Overcommit;
 use crate::addr::PhysAddr;
 use crate::tags::TagStore;
 
@@ -25,15 +26,37 @@ pub struct Segment {
     pinned: bool,
     /// Counted against the memory limit (the brk heap's reservation is not: its growth is).
     charged: bool,
-    /// Per page: is it resident? A page that is not resident must be faulted in before a
-    /// kernel access with page faults disabled can reach it; its contents survive (as swap).
-    present: Vec<bool>,
+    /// Per page: resident, evicted or neither. A page that is not resident must be faulted in
+    /// before a kernel access with page faults disabled can reach it; an evicted page's
+    /// contents survive (as swap).
+    pages: Vec<PageState>,
+    /// For anonymous memory (the arena's): the machine's count of resident anonymous bytes,
+    /// which this segment's resident pages are part of.
+    resident: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
     page_size: u64,
     /// Allocation tags, once a tag-checked mapping uses this memory.
     tags: Option<TagStore>,
     /// For a file's page cache: the file's size, as the VFS keeps it (pages wholly past it
     /// fault with SIGBUS).
     eof: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+}
+
+/// The state of one page of a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageState {
+    /// Never touched, or its contents dropped (MADV_DONTNEED): reads as zero.
+    Absent,
+    /// Resident.
+    Present,
+    /// Reclaimed (MADV_PAGEOUT, a scenario's eviction): not resident, contents kept.
+    Evicted,
+}
+
+impl PageState {
+    /// Whether the page holds contents (and so memory).
+    fn holds(self) -> bool {
+        self != PageState::Absent
+    }
 }
 
 /// The host memory behind a segment: a range of the arena, or a page cache owned by someone
@@ -89,6 +112,26 @@ impl Segment {
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         self.mem.bytes_mut()
     }
+    /// Drop the contents of `[offset, offset + len)` (page-aligned): they read as zero. The
+    /// arena's host pages are given back to the host (MADV_DONTNEED on its private
+    /// anonymous reservation), so memory the guest drops stops costing host memory.
+    pub fn discard(&mut self, offset: u64, len: u64) {
+        let (start, end) = (offset as usize, (offset + len) as usize);
+        if end > self.mem.len() {
+            return;
+        }
+        let page = self.page_size as usize;
+        // SAFETY: `[start, end)` lies inside this segment's arena range (checked above), which
+        // this segment owns and no reference reaches meanwhile; MADV_DONTNEED on a private
+        // anonymous mapping only replaces its pages with zero-fill ones.
+        let given_back = self.mem.in_arena
+            && start % page == 0
+            && end % page == 0
+            && unsafe { libc::madvise(self.mem.as_mut_ptr().add(start).cast(), end - start, libc::MADV_DONTNEED) } == 0;
+        if !given_back {
+            self.bytes_mut()[start..end].fill(0);
+        }
+    }
     /// The tag storage, if this memory has ever been mapped tag-checked.
     pub fn tags(&self) -> Option<&TagStore> {
         self.tags.as_ref()
@@ -102,18 +145,66 @@ impl Segment {
     pub fn past_eof(&self, page_off: u64) -> bool {
         self.eof.as_ref().is_some_and(|e| page_off >= e.load(std::sync::atomic::Ordering::Relaxed))
     }
+    /// Is this segment's reservation charged (accountable memory)?
+    pub fn is_charged(&self) -> bool {
+        self.charged
+    }
     /// Is this a file's page cache (whose pages past the file's end fault)?
     pub fn is_file_cache(&self) -> bool {
         self.eof.is_some()
     }
     /// Is the page holding `offset` resident?
     pub fn is_present(&self, offset: u64) -> bool {
-        self.present[(offset / self.page_size) as usize]
+        self.page_state(offset) == PageState::Present
     }
-    /// Mark the page holding `offset` resident or not; returns the previous state.
+    /// The state of the page holding `offset`.
+    pub fn page_state(&self, offset: u64) -> PageState {
+        self.pages[(offset / self.page_size) as usize]
+    }
+    /// Mark the page holding `offset` resident, or empty (its contents dropped); returns
+    /// whether it was resident. An evicted page made resident again comes back from swap.
     pub fn set_present(&mut self, offset: u64, present: bool) -> bool {
-        let slot = &mut self.present[(offset / self.page_size) as usize];
-        std::mem::replace(slot, present)
+        let was = self.page_state(offset);
+        self.set_state(offset, if present { PageState::Present } else { PageState::Absent });
+        was == PageState::Present
+    }
+    /// Evict the page holding `offset` if it is resident (its contents kept, as swap);
+    /// returns whether it was.
+    pub fn evict_page(&mut self, offset: u64) -> bool {
+        let was = self.page_state(offset) == PageState::Present;
+        if was {
+            self.set_state(offset, PageState::Evicted);
+        }
+        was
+    }
+    /// Set the state of the page holding `offset`. Anonymous memory counts the pages that
+    /// hold contents (resident or evicted: the machine has no swap of its own, so an evicted
+    /// page still takes its RAM) in the machine's count ([`PhysMemory::resident`]).
+    pub fn set_state(&mut self, offset: u64, state: PageState) {
+        let slot = &mut self.pages[(offset / self.page_size) as usize];
+        let was = std::mem::replace(slot, state);
+        if let (Some(r), true) = (&self.resident, was.holds() != state.holds()) {
+            use std::sync::atomic::Ordering::Relaxed;
+            if state.holds() {
+                r.fetch_add(self.page_size, Relaxed);
+            } else {
+                r.fetch_sub(self.page_size, Relaxed);
+            }
+        }
+    }
+    /// The machine's resident anonymous bytes, for a segment of anonymous memory.
+    pub fn machine_resident(&self) -> Option<u64> {
+        self.resident.as_ref().map(|r| r.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+impl Drop for Segment {
+    /// A released segment's resident pages are resident no more.
+    fn drop(&mut self) {
+        if let Some(r) = &self.resident {
+            let pages = self.pages.iter().filter(|p| p.holds()).count() as u64;
+            r.fetch_sub(pages * self.page_size, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }
 
@@ -186,10 +277,15 @@ pub struct PhysMemory {
     limit: u64,
     page_size: u64,
     events: Vec<PhysEvent>,
-    /// Bytes of all live segments.
+    /// Accountable bytes of the live segments (Linux's Committed_AS).
     reserved: u64,
-    /// The most `reserved` may reach (the guest's memory limit).
+    /// The machine's RAM (the guest's memory limit): what commit and residency are measured
+    /// against (see [`super::limit`]).
     budget: u64,
+    /// How reservations are charged (`vm.overcommit_memory`).
+    overcommit: Overcommit,
+    /// Resident bytes of anonymous memory, shared with every arena segment.
+    resident: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Some segment has had tag storage (sticky: the CPU backend installs its tag checks
     /// once and keeps them).
     ever_tagged: bool,
@@ -216,19 +312,42 @@ impl PhysMemory {
             events: Vec::new(),
             reserved: 0,
             budget: DEFAULT_MEMORY_BUDGET,
+            overcommit: Overcommit::default(),
+            resident: Default::default(),
             ever_tagged: false,
             shares: Default::default(),
         }
     }
 
-    /// Limit the total size of live segments (mmap beyond it fails with ENOMEM).
+    /// Set the machine's RAM: reservations are charged against it as the overcommit mode
+    /// says, and anonymous memory may not be resident beyond it.
     pub fn set_budget(&mut self, bytes: u64) {
         self.budget = bytes;
     }
 
-    /// Bytes of all live segments.
+    /// The machine's RAM.
+    pub fn budget(&self) -> u64 {
+        self.budget
+    }
+
+    /// Set how reservations are charged (`vm.overcommit_memory`).
+    pub fn set_overcommit(&mut self, mode: Overcommit) {
+        self.overcommit = mode;
+    }
+
+    /// How reservations are charged.
+    pub fn overcommit(&self) -> Overcommit {
+        self.overcommit
+    }
+
+    /// Accountable bytes of the live segments (Linux's Committed_AS).
     pub fn reserved(&self) -> u64 {
         self.reserved
+    }
+
+    /// Resident bytes of anonymous memory.
+    pub fn resident(&self) -> u64 {
+        self.resident.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The physical span of the arena: half the space below `limit` (adopted page caches get
@@ -246,29 +365,30 @@ impl PhysMemory {
     }
 
     /// Allocate a zeroed, non-resident segment of `len` bytes (a multiple of the page size)
-    /// out of the arena, counted against the memory limit.
+    /// out of the arena, accountable: charged as the overcommit mode says (refused with
+    /// [`PhysError::Exhausted`] when it may not be committed).
     pub fn allocate(&mut self, len: u64) -> Result<PhysAddr, PhysError> {
-        if self.reserved.saturating_add(len) > self.budget {
+        if !self.overcommit.allows(self.reserved, len, self.budget) {
             return Err(PhysError::Exhausted);
         }
         self.allocate_in_arena(len, true)
     }
 
-    /// [`Self::allocate`], not counted against the memory limit: a reservation whose use is
-    /// counted as it grows ([`Self::charge`]), the brk heap's.
+    /// [`Self::allocate`], not accountable: a reservation whose use is charged as it grows
+    /// ([`Self::charge`], the brk heap's), or one Linux does not account (read-only private,
+    /// MAP_NORESERVE).
     pub fn allocate_uncharged(&mut self, len: u64) -> Result<PhysAddr, PhysError> {
         self.allocate_in_arena(len, false)
     }
 
-    /// Count `bytes` more against the memory limit; false (and nothing counted) past it.
+    /// Charge `bytes` more (the brk heap's growth) as the overcommit mode says; false (and
+    /// nothing charged) when they may not be committed.
     pub fn charge(&mut self, bytes: u64) -> bool {
-        match self.reserved.checked_add(bytes).filter(|&r| r <= self.budget) {
-            Some(r) => {
-                self.reserved = r;
-                true
-            }
-            None => false,
+        if !self.overcommit.allows(self.reserved, bytes, self.budget) {
+            return false;
         }
+        self.reserved = self.reserved.saturating_add(bytes);
+        true
     }
 
     /// Count `bytes` less (what [`Self::charge`] counted).
@@ -301,7 +421,8 @@ impl PhysMemory {
                 mem: Backing { ptr: arena.host(off), len: len as usize, in_arena: true },
                 pinned: false,
                 charged,
-                present: vec![false; pages],
+                pages: vec![PageState::Absent; pages],
+                resident: Some(self.resident.clone()),
                 page_size: self.page_size,
                 tags: None,
                 eof: None,
@@ -330,7 +451,8 @@ impl PhysMemory {
                 mem: Backing { ptr: host, len: len as usize, in_arena: false },
                 pinned: true,
                 charged: false,
-                present: vec![true; pages],
+                pages: vec![PageState::Present; pages],
+                resident: None,
                 page_size: self.page_size,
                 tags: None,
                 eof: None,
@@ -502,12 +624,63 @@ mod tests {
         let mut pm = PhysMemory::new(4096, PHYS_BASE + 4 * 4096);
         assert!(pm.allocate(4096).is_ok());
         assert!(matches!(pm.allocate(4096), Err(PhysError::Exhausted)));
+        // Strict overcommit: at most half the RAM committed in all.
         let mut pm = PhysMemory::new(4096, 1 << 46);
-        pm.set_budget(3 * 4096);
+        pm.set_budget(6 * 4096);
+        pm.set_overcommit(Overcommit::Never);
         let a = pm.allocate(2 * 4096).unwrap();
         assert!(matches!(pm.allocate(2 * 4096), Err(PhysError::Exhausted)));
+        assert!(pm.allocate_uncharged(2 * 4096).is_ok(), "what is not accountable is not charged");
         pm.release(a);
         assert_eq!(pm.reserved(), 0);
         assert!(pm.allocate(3 * 4096).is_ok());
+        // The heuristic (the default): only a single request beyond the RAM fails.
+        let mut pm = PhysMemory::new(4096, 1 << 46);
+        pm.set_budget(3 * 4096);
+        assert!(pm.allocate(2 * 4096).is_ok());
+        assert!(pm.allocate(2 * 4096).is_ok());
+        assert!(pm.charge(3 * 4096));
+        assert!(matches!(pm.allocate(4 * 4096), Err(PhysError::Exhausted)));
+        assert!(!pm.charge(4 * 4096));
+        assert_eq!(pm.reserved(), 7 * 4096);
+    }
+
+    /// Anonymous memory counts its resident pages machine-wide, until they are dropped or
+    /// their segment is released; a page cache does not.
+    #[test]
+    fn resident_anonymous_pages_are_counted() {
+        let mut pm = PhysMemory::new(4096, 1 << 40);
+        let a = pm.allocate(4 * 4096).unwrap();
+        let b = pm.allocate(4096).unwrap();
+        let seg = pm.segment_mut(a).unwrap();
+        seg.set_present(0, true);
+        seg.set_present(100, true);
+        seg.set_present(3 * 4096, true);
+        assert_eq!(seg.machine_resident(), Some(2 * 4096));
+        seg.set_present(0, false);
+        // An evicted page keeps its contents, and so its memory (the machine has no swap).
+        assert!(seg.evict_page(3 * 4096));
+        assert!(!seg.evict_page(2 * 4096), "not resident");
+        assert_eq!((seg.page_state(3 * 4096), seg.machine_resident()), (PageState::Evicted, Some(4096)));
+        assert!(!seg.set_present(3 * 4096, true), "it comes back from swap");
+        assert_eq!(seg.machine_resident(), Some(4096));
+        seg.evict_page(3 * 4096);
+        // Dropped contents read as zero and cost the host nothing more.
+        seg.bytes_mut()[4096] = 7;
+        seg.discard(4096, 4096);
+        assert_eq!(seg.bytes()[4096], 0);
+        pm.segment_mut(b).unwrap().set_present(0, true);
+        assert_eq!(pm.resident(), 2 * 4096);
+        pm.segment_mut(a).unwrap().set_present(4096, false);
+        assert_eq!(pm.resident(), 2 * 4096);
+        pm.release(a);
+        assert_eq!(pm.resident(), 4096, "a released segment's pages, evicted too, are resident no more");
+        let mut cache = vec![0u8; 4096];
+        // SAFETY: `cache` outlives `pm` (dropped after it) and is not touched meanwhile.
+        let c = unsafe { pm.adopt(cache.as_mut_ptr(), 4096) }.unwrap();
+        assert_eq!(pm.segment(c).and_then(Segment::machine_resident), None);
+        assert_eq!(pm.resident(), 4096);
+        drop(pm);
+        drop(cache);
     }
 }

@@ -236,7 +236,7 @@ mod tests {
 
     fn kernel_with_stack() -> (Kernel, u64) {
         let mut k = Kernel::new(Arch::Arm64, KernelConfig::default());
-        let req = MapRequest { placement: Placement::Hint, shared: false };
+        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
         let a = k.mm.mmap(0, 64 << 10, Prot::RW, req, VmaKind::Anon).unwrap();
         (k, a + (64 << 10))
     }

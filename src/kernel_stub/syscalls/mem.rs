@@ -104,7 +104,9 @@ impl Kernel {
         } else {
             Placement::Hint
         };
-        let req = MapRequest { placement, shared };
+        // MAP_NORESERVE: asm-generic 0x4000, sparc 0x40.
+        let noreserve = flags & if self.arch == Arch::Sparc64 { 0x40 } else { 0x4000 } != 0;
+        let req = MapRequest { placement, shared, noreserve };
         if flags & MAP_ANONYMOUS != 0 {
             return self.mm.mmap(addr, len, p, req, VmaKind::Anon);
         }
@@ -226,7 +228,9 @@ impl Kernel {
             return Err(Errno::ENOMEM);
         }
         let placement = if flags & MREMAP_FIXED != 0 { Placement::Fixed } else { Placement::Hint };
-        let req = MapRequest { placement, shared: vma.shared };
+        // The moved mapping keeps its accounting (VM_ACCOUNT moves with it).
+        let noreserve = self.mm.phys().segment(vma.seg).is_some_and(|s| !s.is_charged());
+        let req = MapRequest { placement, shared: vma.shared, noreserve };
         let hint = if flags & MREMAP_FIXED != 0 { new_addr } else { 0 };
         let mut data = vec![0; old_len.min(new_len) as usize];
         self.mm.read_kernel(old, &mut data).map_err(|_| Errno::EFAULT)?;

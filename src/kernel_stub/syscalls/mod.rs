@@ -289,6 +289,16 @@ impl Kernel {
             let tid = (!self.threads.alone() || outcome == SyscallOutcome::ThreadExit).then_some(self.tid.0);
             self.trace.emit(TraceEvent::Syscall { nr, name, args: args_text, ret, result, tid });
         }
+        // A user access of the kernel's found the machine out of memory: the OOM killer's
+        // SIGKILL, delivered on the way back to user space (the syscall itself failed where
+        // the access did, as with -EFAULT).
+        if self.take_oom_kill() {
+            self.signals.raise_with(
+                crate::kernel_stub::signal::sig::SIGKILL,
+                crate::kernel_stub::signal::code::SI_KERNEL,
+                None,
+            );
+        }
         // A restarted syscall has now seen how its wait ended.
         self.threads.resumed = crate::kernel_stub::task::Resume::Continue;
         outcome
@@ -569,6 +579,36 @@ mod tests {
         let other = u64::from(k.config.pid) + 1;
         assert_eq!(k.syscall(kill, [0x1_0000_0000 | other, 0, 0, 0, 0, 0]), SyscallOutcome::Return(Err(Errno::ESRCH)));
         assert_eq!(k.syscall(kill, [0, 0xffff_ffff, 0, 0, 0, 0]), SyscallOutcome::Return(Err(Errno::EINVAL)));
+    }
+
+    /// A kernel access that faults the machine out of memory (getrandom into a buffer larger
+    /// than the RAM): the copy stops short, the OOM killer's SIGKILL (SI_KERNEL) is pending on
+    /// the way back to user space, and its report is a notice.
+    #[test]
+    fn a_kernel_fault_past_the_ram_is_an_oom_kill() {
+        let config = crate::kernel_stub::KernelConfig {
+            stderr: crate::kernel_stub::vfs::OutputSink::Capture,
+            memory_limit: 16 << 12,
+            ..Default::default()
+        };
+        let mut k = Kernel::new(Arch::Arm64, config);
+        let nr = |s: Sysno| s.arm64_nr().unwrap();
+        let len = 12 << 12;
+        let fill = |k: &mut Kernel| {
+            let SyscallOutcome::Return(Ok(buf)) = k.syscall(nr(Sysno::Mmap), [0, len, 3, 0x22, u64::MAX, 0]) else {
+                panic!("mmap")
+            };
+            match k.syscall(nr(Sysno::Getrandom), [buf, len, 0, 0, 0, 0]) {
+                SyscallOutcome::Return(Ok(n)) => n,
+                other => panic!("getrandom: {other:?}"),
+            }
+        };
+        assert_eq!(fill(&mut k), len, "12 of the 16 pages");
+        assert!(k.signals.take_deliverable().is_none());
+        assert_eq!(fill(&mut k), 4 << 12, "the copy stops at the page the machine has no room for");
+        assert_eq!(k.signals.take_deliverable(), Some((crate::kernel_stub::signal::sig::SIGKILL, 0x80, None)));
+        assert!(k.notices.iter().any(|n| n.starts_with("Out of memory: Killed process")), "{:?}", k.notices);
+        assert_eq!(k.mm.stats().oom_kills, 1);
     }
 
     #[test]

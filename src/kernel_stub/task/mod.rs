@@ -543,7 +543,7 @@ mod tests {
 
     fn kernel() -> (Kernel, u64) {
         let mut k = Kernel::new(Arch::Arm64, KernelConfig::default());
-        let req = MapRequest { placement: Placement::Hint, shared: false };
+        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
         let a = k.mm.mmap(0, 64 << 10, Prot::RW, req, VmaKind::Anon).unwrap();
         (k, a)
     }

@@ -211,7 +211,7 @@ mod tests {
     pub(super) fn kernel_with_stack() -> (crate::kernel_stub::Kernel, u64) {
         use crate::kernel_stub::mm::{MapRequest, Placement, Prot, VmaKind};
         let mut k = crate::kernel_stub::Kernel::new(crate::arch::Arch::Sparc64, Default::default());
-        let req = MapRequest { placement: Placement::Hint, shared: false };
+        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
         let a = k.mm.mmap(0, 4 * 8192, Prot::RW, req, VmaKind::Anon).unwrap();
         (k, a)
     }
