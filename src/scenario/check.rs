@@ -181,6 +181,15 @@ pub(super) fn check(e: &Expect, r: &RunResult) -> Vec<Check> {
             ok,
         });
     }
+    for s in &e.notice_contains {
+        let found = r.notices.iter().find(|n| n.contains(s.as_str()));
+        out.push(Check {
+            what: "a notice contains".into(),
+            expected: s.clone(),
+            actual: found.cloned().unwrap_or_else(|| format!("{:?}", r.notices)),
+            ok: found.is_some(),
+        });
+    }
     if let Some(m) = e.max_short_copies {
         let worst = r
             .loops

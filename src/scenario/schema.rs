@@ -270,6 +270,10 @@ pub struct Expect {
     /// Substrings stderr must contain.
     #[serde(default)]
     pub stderr_contains: Vec<String>,
+    /// Substrings that some notice of the run must contain (the model's own messages, such
+    /// as the OOM killer's "Out of memory: Killed process" line; not the guest's stderr).
+    #[serde(default)]
+    pub notice_contains: Vec<String>,
 }
 
 impl Expect {
@@ -289,6 +293,7 @@ impl Expect {
             && self.stdout.is_none()
             && self.stdout_contains.is_empty()
             && self.stderr_contains.is_empty()
+            && self.notice_contains.is_empty()
     }
 }
 
