@@ -38,8 +38,8 @@ struct tagmmu_tag_insn_page {
     uint64_t writable;
 };
 
-#define TAGMMU_INSN_PAGES 1024
-#define TAGMMU_UNCHECKED_SLOTS 4096
+#define TAGMMU_INSN_PAGES 1024 /* 2^10: page_slot's hash width */
+#define TAGMMU_UNCHECKED_SLOTS 65536
 
 /* Mirrors `TagInsnTable` in src/emu/arm64/tag_insn.rs. */
 struct tagmmu_tag_insns {
@@ -51,7 +51,7 @@ struct tagmmu_tag_insns {
     uint64_t emulated;
     /* Per hash slot of physical page numbers: how many pages there may be entered in the
      * soft TLB without checks. Non-zero: tag stores to such pages go to Rust. */
-    uint32_t unchecked[TAGMMU_UNCHECKED_SLOTS];
+    uint16_t unchecked[TAGMMU_UNCHECKED_SLOTS];
     struct tagmmu_tag_insn_page pages[TAGMMU_INSN_PAGES];
 };
 
@@ -59,9 +59,16 @@ struct tagmmu_tag_insns {
 #define TAGMMU_UNTAG(a) ((a) & 0x00ffffffffffffffull)
 #define TAGMMU_PTR_TAG(a) (((a) >> 56) & 15)
 
+/* The table's slot of virtual page `vp`: a multiplicative hash (Fibonacci hashing), so
+ * buffers a power of two apart (bench_memops tags two 8 MiB halves in turn) do not share a
+ * slot. Mirrors `TagInsnTable::slot`. */
+static unsigned page_slot(uint64_t vp) {
+    return (unsigned)((vp * 0x9e3779b97f4a7c15ull) >> (64 - 10));
+}
+
 static struct tagmmu_tag_insn_page *lookup(struct tagmmu_tag_insns *t, uint64_t va, bool store) {
     uint64_t vp = va >> TAGMMU_PAGE_SHIFT;
-    struct tagmmu_tag_insn_page *e = &t->pages[vp % TAGMMU_INSN_PAGES];
+    struct tagmmu_tag_insn_page *e = &t->pages[page_slot(vp)];
     if (e->va_page != vp) {
         return NULL;
     }

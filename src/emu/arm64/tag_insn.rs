@@ -32,8 +32,11 @@ use crate::kernel_stub::mm::AddressSpace;
 
 /// Entries of the table (direct-mapped by virtual page): the C side's `TAGMMU_INSN_PAGES`.
 const PAGES: usize = 1024;
-/// Hash slots of the unchecked-page counts: the C side's `TAGMMU_UNCHECKED_SLOTS`.
-const UNCHECKED_SLOTS: usize = 4096;
+/// Hash slots of the unchecked-page counts: the C side's `TAGMMU_UNCHECKED_SLOTS`. One per
+/// page of 256 MiB of physical memory, so pages entered unchecked seldom share a slot with a
+/// page being retagged (with 4,096, bench_memops' 16 MiB of matching pages filled them all and
+/// sent every tag store back to Rust).
+const UNCHECKED_SLOTS: usize = 1 << 16;
 /// The page size and granules per page the C side works in (`tag_cache.h`).
 const PAGE: u64 = TagCache::PAGE;
 const PAGE_GRANULES: usize = (TagCache::PAGE / TagCache::GRANULE) as usize;
@@ -60,8 +63,12 @@ pub(super) struct TagInsnTable {
     env_xregs: usize,
     cache: *mut TagCache,
     emulated: u64,
-    unchecked: [u32; UNCHECKED_SLOTS],
+    unchecked: [u16; UNCHECKED_SLOTS],
     pages: [TagInsnPage; PAGES],
+    // Rust only, after everything the C side reads: the slots to empty at the next flush
+    // (a flush comes with every mmap; emptying all of both arrays cost 160 KiB of stores).
+    used_slots: Vec<u32>,
+    used_pages: Vec<u16>,
 }
 
 extern "C" {
@@ -84,7 +91,16 @@ impl TagInsnTable {
             emulated: 0,
             unchecked: [0; UNCHECKED_SLOTS],
             pages: [EMPTY; PAGES],
+            used_slots: Vec::new(),
+            used_pages: Vec::new(),
         })
+    }
+
+    /// The table's slot of virtual page number `vp` (the C side's `page_slot`): Fibonacci
+    /// hashing, so that buffers a power of two apart do not share a slot (bench_memops tags
+    /// two 8 MiB halves in turn: with `vp % 1024` they evicted each other at every STG).
+    fn slot(vp: u64) -> usize {
+        (vp.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - PAGES.trailing_zeros())) as usize
     }
 
     fn unchecked_slot(pa: u64) -> usize {
@@ -94,7 +110,15 @@ impl TagInsnTable {
     /// Physical page `pa` was entered in the soft TLB without checks (`entered`), or no longer
     /// is: tag stores to it must take the Rust path while it may be.
     pub(super) fn note_unchecked(&mut self, pa: u64, entered: bool) {
-        let n = &mut self.unchecked[Self::unchecked_slot(pa)];
+        // Saturated counts stay: the slot then refuses for good (until the next flush).
+        let slot = Self::unchecked_slot(pa);
+        let n = &mut self.unchecked[slot];
+        if *n == u16::MAX {
+            return;
+        }
+        if entered && *n == 0 {
+            self.used_slots.push(slot as u32);
+        }
         *n = if entered { n.saturating_add(1) } else { n.saturating_sub(1) };
     }
 
@@ -104,12 +128,21 @@ impl TagInsnTable {
         if mm.page_size() != PAGE {
             return;
         }
+        // Entered already (entries go only at a flush): the C side turned this instruction
+        // down for another reason (an unchecked page, an unaligned address...).
+        let va_page = va / PAGE;
+        if self.pages[Self::slot(va_page)].va_page == va_page {
+            return;
+        }
         let Some(page) = mm.resident_page_tags(va) else { return };
         if page.tags.len() != PAGE_GRANULES {
             return;
         }
-        let va_page = va / PAGE;
-        self.pages[(va_page % PAGES as u64) as usize] = TagInsnPage {
+        let index = Self::slot(va_page);
+        if self.pages[index].va_page == u64::MAX {
+            self.used_pages.push(index as u16);
+        }
+        self.pages[index] = TagInsnPage {
             va_page,
             tags: page.tags.as_mut_ptr(),
             pa_page: page.pa.0 / PAGE,
@@ -119,8 +152,12 @@ impl TagInsnTable {
 
     /// Drop every page and every unchecked count: the soft TLB was flushed.
     pub(super) fn clear(&mut self) {
-        self.pages.fill(EMPTY);
-        self.unchecked.fill(0);
+        for i in self.used_pages.drain(..) {
+            self.pages[usize::from(i)] = EMPTY;
+        }
+        for s in self.used_slots.drain(..) {
+            self.unchecked[s as usize] = 0;
+        }
     }
 
     /// The instructions the C side emulated so far.
@@ -153,7 +190,7 @@ mod tests {
     fn run_c(word: u32, x: &mut [u64; 32], tags: &mut [u8; PAGE_GRANULES], writable: bool) -> (bool, u64) {
         let mut cache = TagCache::new();
         let mut t = TagInsnTable::new(&mut *cache);
-        t.pages[0x10] =
+        t.pages[TagInsnTable::slot(0x10)] =
             TagInsnPage { va_page: 0x10, tags: tags.as_mut_ptr(), pa_page: 0x99, writable: writable.into() };
         // A stand-in CPUARMState: the xregs at their offset.
         let mut env = vec![0u64; o::ENV_XREGS / 8 + 32];
@@ -258,7 +295,9 @@ mod tests {
         cache.enter(0x99 * PAGE, &[0u8; PAGE_GRANULES]);
         let mut tags = [0u8; PAGE_GRANULES];
         let mut t = TagInsnTable::new(&mut *cache);
-        t.pages[0x10] = TagInsnPage { va_page: 0x10, tags: tags.as_mut_ptr(), pa_page: 0x99, writable: 1 };
+        t.pages[TagInsnTable::slot(0x10)] =
+            TagInsnPage { va_page: 0x10, tags: tags.as_mut_ptr(), pa_page: 0x99, writable: 1 };
+        t.used_pages.push(TagInsnTable::slot(0x10) as u16);
         let mut env = vec![0u64; o::ENV_XREGS / 8 + 32];
         env[o::ENV_XREGS / 8] = TAG5;
         env[o::ENV_XREGS / 8 + 1] = VA + 0x40;
