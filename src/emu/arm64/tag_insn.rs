@@ -30,7 +30,7 @@ use crate::emu::soft_tlb::arm64_offsets as o;
 use crate::emu::EmuError;
 use crate::kernel_stub::mm::AddressSpace;
 
-/// Entries of the table (direct-mapped by virtual page): the C side's `TAGMMU_INSN_PAGES`.
+/// Entries of the table (one per slot, slots hashed from the virtual page: [`TagInsnTable::slot`]): the C side's `TAGMMU_INSN_PAGES`.
 const PAGES: usize = 1024;
 /// Hash slots of the unchecked-page counts: the C side's `TAGMMU_UNCHECKED_SLOTS`. One per
 /// page of 256 MiB of physical memory, so pages entered unchecked seldom share a slot with a
