@@ -116,12 +116,10 @@ impl Segment {
     /// arena's host pages are given back to the host (MADV_DONTNEED on its private
     /// anonymous reservation), so memory the guest drops stops costing host memory.
     pub fn discard(&mut self, offset: u64, len: u64) {
-        let (start, end) = (offset as usize, (offset + len) as usize);
-        if end > self.mem.len() {
-            return;
-        }
+        let end = (offset.saturating_add(len) as usize).min(self.mem.len());
+        let start = (offset as usize).min(end);
         let page = self.page_size as usize;
-        // SAFETY: `[start, end)` lies inside this segment's arena range (checked above), which
+        // SAFETY: `[start, end)` lies inside this segment's arena range (clamped above), which
         // this segment owns and no reference reaches meanwhile; MADV_DONTNEED on a private
         // anonymous mapping only replaces its pages with zero-fill ones.
         let given_back = self.mem.in_arena
