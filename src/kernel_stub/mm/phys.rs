@@ -123,8 +123,8 @@ impl Segment {
         // this segment owns and no reference reaches meanwhile; MADV_DONTNEED on a private
         // anonymous mapping only replaces its pages with zero-fill ones.
         let given_back = self.mem.in_arena
-            && start % page == 0
-            && end % page == 0
+            && start.is_multiple_of(page)
+            && end.is_multiple_of(page)
             && unsafe { libc::madvise(self.mem.as_mut_ptr().add(start).cast(), end - start, libc::MADV_DONTNEED) } == 0;
         if !given_back {
             self.bytes_mut()[start..end].fill(0);
