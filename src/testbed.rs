@@ -7,7 +7,7 @@
 use crate::arch::Arch;
 use crate::kernel_stub::fault_in::SubpageProbe;
 use crate::kernel_stub::loops::LivelockAction;
-use crate::kernel_stub::mm::{Access, MapRequest, Placement, Prot, VmaKind};
+use crate::kernel_stub::mm::{Access, MapRequest, Prot, VmaKind};
 use crate::kernel_stub::version::KernelVersion;
 use crate::kernel_stub::{Kernel, KernelConfig};
 
@@ -146,7 +146,7 @@ pub fn kernel_with_buffer(tb: &Testbed, spec: &BufferSpec, loop_budget: u64) -> 
     };
     let mut k = Kernel::new(tb.arch, config);
     let page = k.mm.page_size();
-    let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
+    let req = MapRequest::PRIVATE;
     let a =
         k.mm.mmap(0, spec.pages * page, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).expect("a fresh address space");
     let scheme = k.mm.layout().tags;

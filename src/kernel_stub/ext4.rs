@@ -52,14 +52,14 @@ impl Kernel {
 mod tests {
     use super::*;
     use crate::arch::Arch;
-    use crate::kernel_stub::mm::{MapRequest, Placement, Prot, VmaKind};
+    use crate::kernel_stub::mm::{MapRequest, Prot, VmaKind};
     use crate::kernel_stub::vfs::OpenFlags;
     use crate::kernel_stub::KernelConfig;
 
     #[test]
     fn direct_io_moves_mistagged_granules_unchecked_and_refuses_misalignment() {
         let mut k = Kernel::new(Arch::Arm64, KernelConfig::default());
-        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
+        let req = MapRequest::PRIVATE;
         let a = k.mm.mmap(0, 3 * 4096, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
         for g in (0..3 * 4096).step_by(16) {
             k.mm.set_tag(a + g, 3);

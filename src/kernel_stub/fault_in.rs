@@ -490,7 +490,7 @@ mod tests {
         assert!(SubpageProbe::Arm64Mte.fits(Arch::Arm64) && !SubpageProbe::Arm64Mte.fits(Arch::Sparc64));
         assert!(SubpageProbe::SparcAdi.fits(Arch::Sparc64) && !SubpageProbe::SparcAdi.fits(Arch::Arm64));
     }
-    use crate::kernel_stub::mm::{Layout, MapRequest, Placement, Prot, VmaKind};
+    use crate::kernel_stub::mm::{Layout, MapRequest, Prot, VmaKind};
 
     const PAGE: u64 = 4096;
 
@@ -498,7 +498,7 @@ mod tests {
     /// +0x40 of it; then an unmapped page.
     fn space() -> (AddressSpace, u64) {
         let mut mm = AddressSpace::new(Layout::arm64());
-        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
+        let req = MapRequest::PRIVATE;
         let a = mm.mmap(0, 4 * PAGE, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
         mm.munmap(a + 3 * PAGE, PAGE).unwrap();
         let mut g = 0;

@@ -119,13 +119,13 @@ pub fn kmap_read(mm: &AddressSpace, page: PinnedPage, offset: u64, buf: &mut [u8
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel_stub::mm::{Layout, MapRequest, Placement, Prot, VmaKind};
+    use crate::kernel_stub::mm::{Layout, MapRequest, Prot, VmaKind};
 
     const PAGE: u64 = 4096;
 
     fn space() -> (AddressSpace, u64) {
         let mut mm = AddressSpace::new(Layout::arm64());
-        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
+        let req = MapRequest::PRIVATE;
         let a = mm.mmap(0, 3 * PAGE, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
         for g in (0..3 * PAGE).step_by(16) {
             mm.set_tag(a + g, 3);
@@ -180,7 +180,7 @@ mod tests {
     fn on_sparc_gup_strips_the_adi_version_and_ignores_versions() {
         let mut mm = AddressSpace::new(Layout::sparc64());
         mm.set_ignored_top_bits(4);
-        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
+        let req = MapRequest::PRIVATE;
         let a = mm.mmap(0, 2 * 8192, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
         mm.set_tag(a + 64, 5);
         let g = get_user_pages(&mut mm, a | (3 << 60), 2, GupFlags { write: true, nofault: false });

@@ -212,7 +212,7 @@ impl Kernel {
 mod tests {
     use super::*;
     use crate::arch::Arch;
-    use crate::kernel_stub::mm::{MapRequest, Placement, Prot, VmaKind};
+    use crate::kernel_stub::mm::{MapRequest, Prot, VmaKind};
     use crate::kernel_stub::vfs::OpenFlags;
     use crate::kernel_stub::KernelConfig;
 
@@ -222,7 +222,7 @@ mod tests {
     /// and a 3-page file of 'f' bytes.
     fn setup() -> (Kernel, u64, u64) {
         let mut k = Kernel::new(Arch::Arm64, KernelConfig::default());
-        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
+        let req = MapRequest::PRIVATE;
         let a = k.mm.mmap(0, 3 * PAGE, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
         for g in (0..3 * PAGE).step_by(16) {
             k.mm.set_tag(a + g, 3);

@@ -157,7 +157,7 @@ impl Kernel {
             self.mm.mmap_backed(a, len, prot, req, kind, Some((pa, 0)))?
         } else {
             // Find room aligned to SHMLBA: reserve a little more, then map inside it.
-            let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
+            let req = MapRequest::PRIVATE;
             let room = self.mm.mmap(0, len + lba - page, Prot::NONE, req, VmaKind::Anon)?;
             self.mm.munmap(room, len + lba - page)?;
             let a = (room + lba - 1) & !(lba - 1);
@@ -320,11 +320,7 @@ mod tests {
         // IPC_STAT through the sparc ipc multiplexer into user memory.
         // Into the read-only attachment: the copy fails with EFAULT.
         assert_eq!(k.sys_ipc(24, id, IPC_STAT as u64, 0, a), Err(Errno::EFAULT));
-        let req = crate::kernel_stub::mm::MapRequest {
-            placement: crate::kernel_stub::mm::Placement::Hint,
-            shared: false,
-            noreserve: false,
-        };
+        let req = crate::kernel_stub::mm::MapRequest::PRIVATE;
         let m =
             k.mm.mmap(0, 8192, crate::kernel_stub::mm::Prot::RW, req, crate::kernel_stub::mm::VmaKind::Anon).unwrap();
         assert_eq!(k.sys_ipc(24, id, IPC_STAT as u64 | 0x100, 0, m), Ok(0));

@@ -384,7 +384,7 @@ mod tests {
     use super::*;
     use crate::arch::Arch;
     use crate::kernel_stub::btrfs::ioctl::BtrfsMount;
-    use crate::kernel_stub::mm::{MapRequest, Placement, Prot, VmaKind};
+    use crate::kernel_stub::mm::{MapRequest, Prot, VmaKind};
     use crate::kernel_stub::uaccess::UaccessCtx;
     use crate::kernel_stub::vfs::OpenFlags;
     use crate::kernel_stub::KernelConfig;
@@ -397,7 +397,7 @@ mod tests {
         let cfg = KernelConfig { version: version.parse().unwrap(), ..Default::default() };
         let mut k = Kernel::new(Arch::Arm64, cfg);
         k.btrfs = Some(BtrfsMount { path: "/mnt/btrfs".into(), tree: Default::default() });
-        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
+        let req = MapRequest::PRIVATE;
         let a = k.mm.mmap(0, 4 * PAGE, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
         for g in (0..4 * PAGE).step_by(16) {
             k.mm.set_tag(a + g, 3);

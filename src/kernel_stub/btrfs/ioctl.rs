@@ -93,7 +93,7 @@ mod tests {
     use crate::arch::Arch;
     use crate::kernel_stub::btrfs::search::BTRFS_IOC_TREE_SEARCH_V2;
     use crate::kernel_stub::btrfs::{Item, Key, Leaf};
-    use crate::kernel_stub::mm::{MapRequest, Placement, Prot, VmaKind};
+    use crate::kernel_stub::mm::{MapRequest, Prot, VmaKind};
     use crate::kernel_stub::KernelConfig;
 
     fn kernel(cap: bool) -> (Kernel, u64) {
@@ -103,7 +103,7 @@ mod tests {
             path: "/mnt/b".into(),
             tree: Tree { leaves: vec![Leaf { generation: 3, items: vec![item(256, 100), item(257, 10)] }] },
         });
-        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
+        let req = MapRequest::PRIVATE;
         let a = k.mm.mmap(0, 8192, Prot::RW, req, VmaKind::Anon).unwrap();
         (k, a)
     }

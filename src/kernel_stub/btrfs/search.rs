@@ -434,7 +434,7 @@ mod tests {
     use super::*;
     use crate::kernel_stub::btrfs::{Item, Leaf};
     use crate::kernel_stub::livelock::{LoopWatch, Watch};
-    use crate::kernel_stub::mm::{Layout, MapRequest, Placement, Prot, VmaKind};
+    use crate::kernel_stub::mm::{Layout, MapRequest, Prot, VmaKind};
 
     fn tree() -> Tree {
         let item = |o: u64, n: usize| Item { key: Key { objectid: o, typ: 1, offset: 0 }, data: vec![o as u8; n] };
@@ -460,7 +460,7 @@ mod tests {
     /// A PROT_MTE buffer tagged 3 everywhere but granule `bad` (tag 5); sync mode.
     fn buffer(bad: Option<u64>) -> (AddressSpace, u64, UaccessCtx) {
         let mut mm = AddressSpace::new(Layout::arm64());
-        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
+        let req = MapRequest::PRIVATE;
         let a = mm.mmap(0, 4096, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
         for g in 0..256 {
             mm.set_tag(a + 16 * g, if Some(g) == bad { 5 } else { 3 });
@@ -540,7 +540,7 @@ mod tests {
 mod version_tests {
     use super::*;
     use crate::kernel_stub::btrfs::{Item, Leaf};
-    use crate::kernel_stub::mm::{Layout, MapRequest, Placement, Prot, VmaKind};
+    use crate::kernel_stub::mm::{Layout, MapRequest, Prot, VmaKind};
 
     #[test]
     fn the_fault_in_call_follows_the_version() {
@@ -572,7 +572,7 @@ mod version_tests {
             ..Default::default()
         };
         let mut mm = AddressSpace::new(Layout::arm64());
-        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
+        let req = MapRequest::PRIVATE;
         let a = mm.mmap(0, 4096, Prot::RW, req, VmaKind::Anon).unwrap();
         let mut s = SearchIoctl::new(sk, tree, a, 4096, "5.19".parse().unwrap(), SubpageProbe::Generic, false);
         let mut passes = 0;

@@ -398,7 +398,7 @@ pub fn progress_result(moved: u64, status: i64) -> (Result<u64, crate::kernel_st
 pub(crate) mod testing {
     use crate::arch::Arch;
     use crate::kernel_stub::loops::LivelockAction;
-    use crate::kernel_stub::mm::{Access, MapRequest, Placement, Prot, VmaKind};
+    use crate::kernel_stub::mm::{Access, MapRequest, Prot, VmaKind};
     use crate::kernel_stub::{Kernel, KernelConfig};
 
     /// An arm64 kernel of `version` whose thread checks tags synchronously, with `pages`
@@ -412,7 +412,7 @@ pub(crate) mod testing {
             ..Default::default()
         };
         let mut k = Kernel::new(Arch::Arm64, config);
-        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
+        let req = MapRequest::PRIVATE;
         let a = k.mm.mmap(0, pages * 4096, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).expect("room");
         for g in (0..pages * 4096).step_by(16) {
             k.mm.set_tag(a + g, 3);

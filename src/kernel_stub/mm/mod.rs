@@ -1068,7 +1068,7 @@ mod tests {
     fn space() -> AddressSpace {
         AddressSpace::new(Layout::arm64())
     }
-    const ANON: MapRequest = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
+    const ANON: MapRequest = MapRequest::PRIVATE;
 
     #[test]
     fn mmap_hint_fixed_and_noreplace() {

@@ -215,11 +215,7 @@ mod tests {
         use crate::kernel_stub::syscalls::{SyscallOutcome, Sysno};
         let mut k = Kernel::new(crate::arch::Arch::Arm64, Default::default());
         k.vfs.add_file("/loop", b"#!/loop\n".to_vec()).unwrap();
-        let req = crate::kernel_stub::mm::MapRequest {
-            placement: crate::kernel_stub::mm::Placement::Hint,
-            shared: false,
-            noreserve: false,
-        };
+        let req = crate::kernel_stub::mm::MapRequest::PRIVATE;
         let a =
             k.mm.mmap(0, 4096, crate::kernel_stub::mm::Prot::RW, req, crate::kernel_stub::mm::VmaKind::Anon).unwrap();
         k.mm.write_kernel(a, b"/loop\0").unwrap();

@@ -525,7 +525,7 @@ mod tests {
     use super::clone_flags::*;
     use super::*;
     use crate::arch::Arch;
-    use crate::kernel_stub::mm::{MapRequest, Placement, Prot, VmaKind};
+    use crate::kernel_stub::mm::{MapRequest, Prot, VmaKind};
     use crate::kernel_stub::signal::{code, sig};
     use crate::kernel_stub::syscalls::{SyscallOutcome, Sysno};
     use crate::kernel_stub::KernelConfig;
@@ -543,7 +543,7 @@ mod tests {
 
     fn kernel() -> (Kernel, u64) {
         let mut k = Kernel::new(Arch::Arm64, KernelConfig::default());
-        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
+        let req = MapRequest::PRIVATE;
         let a = k.mm.mmap(0, 64 << 10, Prot::RW, req, VmaKind::Anon).unwrap();
         (k, a)
     }

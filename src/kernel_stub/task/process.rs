@@ -459,7 +459,7 @@ impl Kernel {
 mod tests {
     use super::*;
     use crate::arch::Arch;
-    use crate::kernel_stub::mm::{MapRequest, Placement, Prot, VmaKind};
+    use crate::kernel_stub::mm::{MapRequest, Prot, VmaKind};
     use crate::kernel_stub::syscalls::{SyscallOutcome, Sysno};
     use crate::kernel_stub::KernelConfig;
 
@@ -489,8 +489,8 @@ mod tests {
     fn fork_copies_private_memory_and_shares_shared_memory_and_exit_gives_it_back() {
         let mut k = Kernel::new(Arch::Arm64, KernelConfig::default());
         let parent = k.config.pid;
-        let private = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
-        let shared = MapRequest { placement: Placement::Hint, shared: true, noreserve: false };
+        let private = MapRequest::PRIVATE;
+        let shared = MapRequest::SHARED;
         let a = k.mm.mmap(0, 8192, Prot::RW, private, VmaKind::Anon).unwrap();
         let s = k.mm.mmap(0, 4096, Prot::RW, shared, VmaKind::Anon).unwrap();
         k.mm.write_kernel(a, b"parent").unwrap();
@@ -616,8 +616,8 @@ mod tests {
     fn futexes_are_per_process_in_private_memory_and_shared_in_shared_memory() {
         let mut k = Kernel::new(Arch::Arm64, KernelConfig::default());
         let parent = k.config.pid;
-        let private = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
-        let shared = MapRequest { placement: Placement::Hint, shared: true, noreserve: false };
+        let private = MapRequest::PRIVATE;
+        let shared = MapRequest::SHARED;
         let a = k.mm.mmap(0, 4096, Prot::RW, private, VmaKind::Anon).unwrap();
         let s = k.mm.mmap(0, 4096, Prot::RW, shared, VmaKind::Anon).unwrap();
         let (c1, c2) = (fork(&mut k), fork(&mut k));
@@ -639,7 +639,7 @@ mod tests {
         use crate::kernel_stub::task::clone_flags::{CLONE_VFORK, CLONE_VM};
         let mut k = Kernel::new(Arch::Arm64, KernelConfig::default());
         let parent = k.config.pid;
-        let private = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
+        let private = MapRequest::PRIVATE;
         let a = k.mm.mmap(0, 4096, Prot::RW, private, VmaKind::Anon).unwrap();
         let other = fork(&mut k);
         let flags = CLONE_VM | CLONE_VFORK | u64::from(sig::SIGCHLD);

@@ -321,11 +321,11 @@ pub fn read_cstring(mm: &mut AddressSpace, ctx: UaccessCtx, src: UserAddr, max: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel_stub::mm::{Layout, MapRequest, Placement, Prot, VmaKind};
+    use crate::kernel_stub::mm::{Layout, MapRequest, Prot, VmaKind};
 
     fn setup() -> (AddressSpace, u64) {
         let mut mm = AddressSpace::new(Layout::arm64());
-        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
+        let req = MapRequest::PRIVATE;
         let a = mm.mmap(0, 3 * 4096, Prot::RW, req, VmaKind::Anon).unwrap();
         mm.munmap(a + 2 * 4096, 4096).unwrap();
         (mm, a)
@@ -373,7 +373,7 @@ mod tests {
 
     fn tagged_setup() -> (AddressSpace, u64) {
         let mut mm = AddressSpace::new(Layout::arm64());
-        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
+        let req = MapRequest::PRIVATE;
         let a = mm.mmap(0, 2 * 4096, Prot::RW | Prot::TAGGED, req, VmaKind::Anon).unwrap();
         // Tag 3 on the first 48 bytes; granule 3 (bytes 48..64) stays 0.
         for g in 0..3 {

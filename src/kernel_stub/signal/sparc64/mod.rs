@@ -209,9 +209,9 @@ mod tests {
 
     /// A sparc64 kernel stub with four anonymous pages mapped; their address.
     pub(super) fn kernel_with_stack() -> (crate::kernel_stub::Kernel, u64) {
-        use crate::kernel_stub::mm::{MapRequest, Placement, Prot, VmaKind};
+        use crate::kernel_stub::mm::{MapRequest, Prot, VmaKind};
         let mut k = crate::kernel_stub::Kernel::new(crate::arch::Arch::Sparc64, Default::default());
-        let req = MapRequest { placement: Placement::Hint, shared: false, noreserve: false };
+        let req = MapRequest::PRIVATE;
         let a = k.mm.mmap(0, 4 * 8192, Prot::RW, req, VmaKind::Anon).unwrap();
         (k, a)
     }
