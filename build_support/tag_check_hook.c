@@ -77,9 +77,6 @@ int tagmmu_widen_mmio(struct uc_struct *uc, const struct tagmmu_check_hook *h, u
 static inline int split_size(struct uc_struct *uc, const struct tagmmu_check_hook *h) {
     return *(int *)((char *)uc + h->uc_size_recur_mem_offset);
 }
-int tagmmu_split_size(struct uc_struct *uc, const struct tagmmu_check_hook *h) {
-    return split_size(uc, h);
-}
 
 static void *cpu_of(struct uc_struct *uc, const struct tagmmu_check_hook *h) {
     return *(void **)((char *)uc + h->uc_cpu_offset);
@@ -136,7 +133,7 @@ uintptr_t tagmmu_io_retaddr(struct uc_struct *uc, const struct tagmmu_check_hook
 }
 
 /* The size argument of an MMIO check: the piece's size, and in bits 8 and up the size of the
- * whole access when Unicorn split it (`split`, from tagmmu_split_size; 0 for a whole access). */
+ * whole access when Unicorn split it (`split`, from split_size; 0 for a whole access). */
 static int packed_size(unsigned size, int split) {
     return (int)size | (split << 8);
 }
@@ -182,7 +179,6 @@ static int fast_allows(const struct tagmmu_check_hook *h, uint64_t offset, unsig
 static void window_check(struct uc_struct *uc, struct tagmmu_check_hook *h, uint64_t offset, unsigned size,
                          int store) {
     int type = store ? 17 /* UC_MEM_WRITE */ : 16 /* UC_MEM_READ */;
-    /* Not the exported function: in position-independent code a call to it cannot be inlined. */
     int split = split_size(uc, h);
     if (split != 0) {
         h->split_pieces++;
