@@ -142,9 +142,14 @@ impl RunState {
     /// The stop if the wall-time budget ran out. Checked every few thousand blocks and after
     /// every kernel entry (a syscall can take long: a huge write, a blocking read).
     pub fn time_exceeded(&self) -> Option<Stop> {
-        let t = self.limits.time_budget?;
-        let elapsed = self.started.elapsed();
-        (elapsed > t).then_some(Stop::TimeBudget { elapsed_ms: elapsed.as_millis() as u64 })
+        let deadline = self.deadline()?;
+        let now = Instant::now();
+        (now >= deadline).then(|| Stop::TimeBudget { elapsed_ms: (now - self.started).as_millis() as u64 })
+    }
+
+    /// When the wall-time budget runs out, if there is one (and the instant can be held).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.limits.time_budget.and_then(|t| self.started.checked_add(t))
     }
 }
 

@@ -448,8 +448,11 @@ pub fn run(
     exec_template: crate::kernel_stub::exec::ExecParams,
 ) -> Result<RunOutput, EmuError> {
     let mut kernel = kernel;
-    // A blocking read of the host's stdin gives up when the wall-time budget runs out.
-    kernel.vfs.set_stdin_deadline(opts.limits.time_budget.and_then(|t| std::time::Instant::now().checked_add(t)));
+    // A blocking read of the host's stdin gives up when the wall-time budget runs out: at
+    // the run's own deadline, so the check after the syscall then stops the run (a deadline
+    // of its own, taken a moment earlier, let the guest see EINTR and go on).
+    let state = RunState::new(opts.limits);
+    kernel.vfs.set_stdin_deadline(state.deadline());
     let mut tag_cache = access_hook::TagCache::new();
     // The table keeps a pointer to the boxed cache, which moving the box does not move.
     let tag_insns = tag_insn::TagInsnTable::new(&mut *tag_cache);
@@ -476,7 +479,7 @@ pub fn run(
         next_tick: opts.tick_interval.max(1),
         tick_interval: opts.tick_interval.max(1),
         tag_hooks: false,
-        state: RunState::new(opts.limits),
+        state,
         threads: Default::default(),
         slice_end: u64::MAX,
         exec_template,

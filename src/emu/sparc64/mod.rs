@@ -445,8 +445,11 @@ fn start_thread(uc: &mut Unicorn<Guest>, start: InitialState) -> Result<(), EmuE
 pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<RunOutput, EmuError> {
     let mut kernel = kernel;
     let kernel_pid = kernel.config.pid;
-    // A blocking read of the host's stdin gives up when the wall-time budget runs out.
-    kernel.vfs.set_stdin_deadline(opts.limits.time_budget.and_then(|t| std::time::Instant::now().checked_add(t)));
+    // A blocking read of the host's stdin gives up when the wall-time budget runs out: at
+    // the run's own deadline, so the check after the syscall then stops the run (a deadline
+    // of its own, taken a moment earlier, let the guest see EINTR and go on).
+    let state = RunState::new(opts.limits);
+    kernel.vfs.set_stdin_deadline(state.deadline());
     let guest = Guest {
         kernel,
         env: None,
@@ -455,7 +458,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
         refused: None,
         resume: None,
         trampoline: opts.trampoline,
-        state: RunState::new(opts.limits),
+        state,
         patches: opts.patches,
         patches_pid: kernel_pid,
         patches_of: Default::default(),
