@@ -93,3 +93,4 @@ pub mod tags;
 pub mod testbed;
 pub mod testing;
 pub mod yaml_guard;
+mod zeroed_bytes;

@@ -1,6 +1,8 @@
 //! What MTE and ADI have in common: a tag scheme (granule size, where the pointer carries
 //! its tag, which memory tags match any pointer) and tag storage (a 4-bit tag per granule).
 
+use crate::zeroed_bytes::ZeroedBytes;
+
 /// A tag scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TagScheme {
@@ -38,16 +40,22 @@ impl TagScheme {
 }
 
 /// Tag storage for one block of memory: one tag (low nibble of a byte) per granule.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// The storage is committed on write ([`ZeroedBytes`]): a huge mapping whose memory is
+/// reserved but never touched costs no host memory for its tags either.
+#[derive(Debug)]
 pub struct TagStore {
     granule: u64,
-    tags: Vec<u8>,
+    tags: ZeroedBytes,
 }
 
 impl TagStore {
-    /// Storage for `len` bytes of memory, every tag 0 (as on freshly mapped pages).
-    pub fn new(len: u64, granule: u64) -> TagStore {
-        TagStore { granule, tags: vec![0; len.div_ceil(granule) as usize] }
+    /// Storage for `len` bytes of memory, every tag 0 (as on freshly mapped pages). Fails
+    /// when the host refuses the address space for it.
+    pub fn new(len: u64, granule: u64) -> std::io::Result<TagStore> {
+        let n = usize::try_from(len.div_ceil(granule))
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::OutOfMemory))?;
+        Ok(TagStore { granule, tags: ZeroedBytes::new(n)? })
     }
     /// The granule size in bytes.
     pub fn granule(&self) -> u64 {
@@ -81,7 +89,12 @@ impl TagStore {
         }
         let first = (offset / self.granule) as usize;
         let last = ((offset + len - 1) / self.granule) as usize;
-        self.tags[first..=last].fill(tag & 0xf);
+        if tag & 0xf == 0 {
+            // Zeroing gives whole host pages of a large store back instead of writing them.
+            self.tags.zero(first..last + 1);
+        } else {
+            self.tags[first..=last].fill(tag & 0xf);
+        }
     }
     /// The first granule in `[offset, offset+len)` whose tag does not match `ptr_tag` under
     /// `scheme`, as the offset of the first byte of the access inside it.
@@ -123,7 +136,7 @@ mod tests {
 
     #[test]
     fn store_fill_and_first_mismatch() {
-        let mut s = TagStore::new(4096, 16);
+        let mut s = TagStore::new(4096, 16).unwrap();
         s.fill(32, 20, 7);
         assert_eq!(s.dump(0, 80), vec![0, 0, 7, 7, 0]);
         assert_eq!(s.first_mismatch(&MTE, 0, 64, 0), Some(32));

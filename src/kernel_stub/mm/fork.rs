@@ -69,7 +69,7 @@ impl AddressSpace {
                             s
                         }
                     };
-                    self.copy_range(v.seg, seg, v.seg_off, v.end - v.start);
+                    self.copy_range(v.seg, seg, v.seg_off, v.end - v.start)?;
                     seg
                 };
                 vmas.insert(Vma { seg, ..v });
@@ -104,37 +104,20 @@ impl AddressSpace {
     }
 
     /// Copy `len` bytes at `off` of segment `from` into `to` at the same offset, with their
-    /// allocation tags and page residency. Pages of zeros are not written (the copy's memory
-    /// is zero already): a fork costs the host only the pages the parent has filled.
-    fn copy_range(&mut self, from: PhysAddr, to: PhysAddr, off: u64, len: u64) {
-        let page = self.space.layout.page_size;
-        let Some(src) = self.phys.segment(from) else { return };
-        let mut pages: Vec<(u64, Option<Vec<u8>>, super::PageState)> = Vec::new();
-        for i in 0..len / page {
-            let at = off + i * page;
-            let bytes = &src.bytes()[at as usize..(at + page) as usize];
-            let data = bytes.iter().any(|&b| b != 0).then(|| bytes.to_vec());
-            pages.push((at, data, src.page_state(at)));
+    /// allocation tags and page residency. Only the pages that hold contents are visited
+    /// (the others read as zero, as the copy's memory does already), and pages of zeros are
+    /// not written: a fork costs the host only the pages the parent has filled, however large
+    /// its reservations.
+    fn copy_range(&mut self, from: PhysAddr, to: PhysAddr, off: u64, len: u64) -> KResult<()> {
+        let Some(src) = self.phys.segment(from) else { return Ok(()) };
+        let held = src.held_pages(off, len);
+        if src.tags().is_some() {
+            self.phys.enable_tags(to, self.space.layout.tags.granule).map_err(|_| Errno::ENOMEM)?;
         }
-        let tags = src.tags().cloned();
-        let granule = self.space.layout.tags.granule;
-        if tags.is_some() {
-            self.phys.enable_tags(to, granule);
+        for (at, _) in held {
+            self.phys.copy_page((from, at), (to, at));
         }
-        let Some(dst) = self.phys.segment_mut(to) else { return };
-        for (at, data, state) in pages {
-            if let Some(d) = data {
-                dst.bytes_mut()[at as usize..(at + page) as usize].copy_from_slice(&d);
-            }
-            dst.set_state(at, state);
-        }
-        if let (Some(t), Some(d)) = (tags, dst.tags_mut()) {
-            let mut g = off - off % granule;
-            while g < off + len {
-                d.set(g, t.get(g));
-                g += granule;
-            }
-        }
+        Ok(())
     }
 
     /// exit_mmap: the running process is gone; release all its memory (a shared segment

@@ -9,6 +9,7 @@ pub(crate) mod arena;
 mod fork;
 pub mod limit;
 pub mod phys;
+pub mod residency;
 pub mod vma;
 
 pub use phys::{PageState, PhysEvent, PhysMemory};
@@ -435,12 +436,7 @@ impl AddressSpace {
             if let Some(s) = self.phys.segment_mut(seg) {
                 let from = (new_end - self.space.brk_start) as usize;
                 let to = (old_end - self.space.brk_start) as usize;
-                s.discard(from as u64, (to - from) as u64);
-                let mut off = from as u64;
-                while off < to as u64 {
-                    s.set_present(off, false);
-                    off += self.space.layout.page_size;
-                }
+                s.drop_pages(from as u64, (to - from) as u64);
             }
             self.generation += 1;
         }
@@ -532,7 +528,10 @@ impl AddressSpace {
             }
         }
         if prot.contains(Prot::TAGGED) {
-            self.enable_tags(start, start + len);
+            if let Err(e) = self.enable_tags(start, start + len) {
+                let _ = self.munmap(start, len);
+                return Err(e);
+            }
         }
         self.generation += 1;
         Ok(start)
@@ -587,10 +586,11 @@ impl AddressSpace {
                 return Err(Errno::EINVAL);
             }
         }
-        self.space.vmas.update_range(addr, end, |v| v.prot = if sticky { prot | v.prot.into_tagged() } else { prot });
+        // Tag storage first: when the host refuses it, nothing has changed.
         if prot.contains(Prot::TAGGED) {
-            self.enable_tags(addr, end);
+            self.enable_tags(addr, end)?;
         }
+        self.space.vmas.update_range(addr, end, |v| v.prot = if sticky { prot | v.prot.into_tagged() } else { prot });
         self.generation += 1;
         Ok(())
     }
@@ -616,15 +616,7 @@ impl AddressSpace {
                     let (from, to) = (v.start.max(addr), v.end.min(end));
                     let seg_from = v.seg_off + (from - v.start);
                     if let Some(s) = self.phys.segment_mut(v.seg) {
-                        s.discard(seg_from, to - from);
-                        if let Some(t) = s.tags_mut() {
-                            t.fill(seg_from, to - from, 0);
-                        }
-                        let mut off = seg_from;
-                        while off < seg_from + (to - from) {
-                            s.set_present(off, false);
-                            off += self.space.layout.page_size;
-                        }
+                        s.drop_pages(seg_from, to - from);
                     }
                 }
                 self.generation += 1;
@@ -646,16 +638,12 @@ impl AddressSpace {
         let vmas: Vec<Vma> = self.space.vmas.intersecting(start, end).cloned().collect();
         let mut n = 0;
         for v in vmas {
-            let mut page = v.start.max(start);
-            while page < v.end.min(end) {
-                let off = v.seg_off + (page - v.start);
-                if let Some(s) = self.phys.segment_mut(v.seg) {
-                    if s.evict_page(off) {
-                        n += 1;
-                        self.space.evicted.insert((v.seg.0, off));
-                    }
+            let (from, to) = (v.start.max(start), v.end.min(end));
+            if let Some(s) = self.phys.segment_mut(v.seg) {
+                for off in s.evict_pages(v.seg_off + (from - v.start), to - from) {
+                    n += 1;
+                    self.space.evicted.insert((v.seg.0, off));
                 }
-                page += self.space.layout.page_size;
             }
         }
         self.stats.evictions += n;
@@ -664,11 +652,13 @@ impl AddressSpace {
     }
 
     /// Give every segment under `[start, end)` tag storage (tags start at 0).
-    fn enable_tags(&mut self, start: u64, end: u64) {
+    /// ENOMEM when the host refuses the address space for the storage.
+    fn enable_tags(&mut self, start: u64, end: u64) -> KResult<()> {
         let segs: Vec<PhysAddr> = self.space.vmas.intersecting(start, end).map(|v| v.seg).collect();
         for seg in segs {
-            self.phys.enable_tags(seg, self.space.layout.tags.granule);
+            self.phys.enable_tags(seg, self.space.layout.tags.granule).map_err(|_| Errno::ENOMEM)?;
         }
+        Ok(())
     }
 
     /// The allocation tag of the granule at the untagged address `addr`, or `None` when the
@@ -939,12 +929,44 @@ impl AddressSpace {
         })
     }
 
-    /// Write bytes at the untagged address `addr` through the kernel's own mapping.
+    /// Copy the pages of `[from, from + len)` that hold contents onto the same pages of
+    /// `[to, to + len)` (both untagged and page-aligned, the target mapped): contents,
+    /// residency and allocation tags move as mremap moves pages. Costs the pages that hold
+    /// contents, not the span.
+    pub fn copy_user_pages(&mut self, from: u64, to: u64, len: u64) -> KResult<()> {
+        let end = from.checked_add(len).ok_or(Errno::EFAULT)?;
+        let sources: Vec<Vma> = self.space.vmas.intersecting(from, end).cloned().collect();
+        for v in sources {
+            let (a, b) = (v.start.max(from), v.end.min(end));
+            let held =
+                self.phys.segment(v.seg).map(|s| s.held_pages(v.seg_off + (a - v.start), b - a)).unwrap_or_default();
+            for (off, _) in held {
+                let target = to + (v.start + (off - v.seg_off) - from);
+                let d = self.space.vmas.find(target).ok_or(Errno::EFAULT)?;
+                let dst = (d.seg, d.seg_off + (target - d.start));
+                self.phys.copy_page((v.seg, off), dst);
+            }
+        }
+        Ok(())
+    }
+
+    /// Write bytes at the untagged address `addr` through the kernel's own mapping. The pages
+    /// written are resident afterwards (the kernel writes a page it holds; a page that is not
+    /// resident reads as zero, so it may not hold contents).
     pub fn write_kernel(&mut self, addr: u64, data: &[u8]) -> Result<(), FaultKind> {
+        let page = self.space.layout.page_size as usize;
         let chunks = self.chunks(addr, data.len() as u64)?;
         for (seg, off, i, n) in chunks {
             let s = self.phys.segment_mut(seg).ok_or(FaultKind::Unmapped)?;
             s.bytes_mut()[off..off + n].copy_from_slice(&data[i..i + n]);
+            let mut p = off - off % page;
+            while p < off + n {
+                if s.page_state(p as u64) == PageState::Evicted {
+                    self.space.evicted.remove(&(seg.0, p as u64));
+                }
+                s.set_state(p as u64, PageState::Present);
+                p += page;
+            }
         }
         Ok(())
     }

@@ -15,6 +15,9 @@ use super::limit::Overcommit;
 use crate::addr::PhysAddr;
 use crate::tags::TagStore;
 
+pub use super::residency::PageState;
+use super::residency::PageStates;
+
 /// Where the arena (anonymous guest memory) starts in the physical address space.
 pub const PHYS_BASE: u64 = 0x1_0000_0000;
 
@@ -29,7 +32,7 @@ pub struct Segment {
     /// Per page: resident, evicted or neither. A page that is not resident must be faulted in
     /// before a kernel access with page faults disabled can reach it; an evicted page's
     /// contents survive (as swap).
-    pages: Vec<PageState>,
+    pages: PageStates,
     /// For anonymous memory (the arena's): the machine's count of resident anonymous bytes,
     /// which this segment's resident pages are part of.
     resident: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
@@ -39,24 +42,6 @@ pub struct Segment {
     /// For a file's page cache: the file's size, as the VFS keeps it (pages wholly past it
     /// fault with SIGBUS).
     eof: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
-}
-
-/// The state of one page of a segment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PageState {
-    /// Never touched, or its contents dropped (MADV_DONTNEED): reads as zero.
-    Absent,
-    /// Resident.
-    Present,
-    /// Reclaimed (MADV_PAGEOUT, a scenario's eviction): not resident, contents kept.
-    Evicted,
-}
-
-impl PageState {
-    /// Whether the page holds contents (and so memory).
-    fn holds(self) -> bool {
-        self != PageState::Absent
-    }
 }
 
 /// The host memory behind a segment: a range of the arena, or a page cache owned by someone
@@ -157,7 +142,7 @@ impl Segment {
     }
     /// The state of the page holding `offset`.
     pub fn page_state(&self, offset: u64) -> PageState {
-        self.pages[(offset / self.page_size) as usize]
+        self.pages.get(offset / self.page_size)
     }
     /// Mark the page holding `offset` resident, or empty (its contents dropped); returns
     /// whether it was resident. An evicted page made resident again comes back from swap.
@@ -179,8 +164,7 @@ impl Segment {
     /// hold contents (resident or evicted: the machine has no swap of its own, so an evicted
     /// page still takes its RAM) in the machine's count ([`PhysMemory::resident`]).
     pub fn set_state(&mut self, offset: u64, state: PageState) {
-        let slot = &mut self.pages[(offset / self.page_size) as usize];
-        let was = std::mem::replace(slot, state);
+        let was = self.pages.set(offset / self.page_size, state);
         if let (Some(r), true) = (&self.resident, was.holds() != state.holds()) {
             use std::sync::atomic::Ordering::Relaxed;
             if state.holds() {
@@ -194,14 +178,52 @@ impl Segment {
     pub fn machine_resident(&self) -> Option<u64> {
         self.resident.as_ref().map(|r| r.load(std::sync::atomic::Ordering::Relaxed))
     }
+    /// The pages of `[offset, offset + len)` that hold contents (resident or evicted), by
+    /// offset, with their states. Costs what they number, not what the range spans.
+    pub fn held_pages(&self, offset: u64, len: u64) -> Vec<(u64, PageState)> {
+        let (from, to) = self.page_range(offset, len);
+        self.pages.holding_in(from, to).into_iter().map(|(i, s)| (i * self.page_size, s)).collect()
+    }
+    /// Drop the pages of `[offset, offset + len)` (page-aligned) as MADV_DONTNEED does: their
+    /// contents and allocation tags read as zero, and they are resident no more.
+    pub fn drop_pages(&mut self, offset: u64, len: u64) {
+        self.discard(offset, len);
+        if let Some(t) = self.tags.as_mut() {
+            t.fill(offset, len, 0);
+        }
+        let (from, to) = self.page_range(offset, len);
+        let dropped = self.pages.clear(from, to);
+        if let Some(r) = &self.resident {
+            r.fetch_sub(dropped * self.page_size, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    /// Evict the resident pages of `[offset, offset + len)` (contents kept, as swap); returns
+    /// their offsets.
+    pub fn evict_pages(&mut self, offset: u64, len: u64) -> Vec<u64> {
+        let resident: Vec<u64> = self
+            .held_pages(offset, len)
+            .into_iter()
+            .filter(|&(_, s)| s == PageState::Present)
+            .map(|(o, _)| o)
+            .collect();
+        for &off in &resident {
+            self.set_state(off, PageState::Evicted);
+        }
+        resident
+    }
+    /// The page indices `[from, to)` of the byte range `[offset, offset + len)`, clipped to
+    /// the segment.
+    fn page_range(&self, offset: u64, len: u64) -> (u64, u64) {
+        let end = offset.saturating_add(len).min(self.len());
+        (offset / self.page_size, end.div_ceil(self.page_size))
+    }
 }
 
 impl Drop for Segment {
     /// A released segment's resident pages are resident no more.
     fn drop(&mut self) {
         if let Some(r) = &self.resident {
-            let pages = self.pages.iter().filter(|p| p.holds()).count() as u64;
-            r.fetch_sub(pages * self.page_size, std::sync::atomic::Ordering::Relaxed);
+            r.fetch_sub(self.pages.held() * self.page_size, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }
@@ -411,7 +433,6 @@ impl PhysMemory {
         if charged {
             self.reserved += len;
         }
-        let pages = (len / self.page_size) as usize;
         self.segments.insert(
             pa,
             Segment {
@@ -419,7 +440,7 @@ impl PhysMemory {
                 mem: Backing { ptr: arena.host(off), len: len as usize, in_arena: true },
                 pinned: false,
                 charged,
-                pages: vec![PageState::Absent; pages],
+                pages: PageStates::new(len / self.page_size, PageState::Absent),
                 resident: Some(self.resident.clone()),
                 page_size: self.page_size,
                 tags: None,
@@ -441,7 +462,6 @@ impl PhysMemory {
         if end > self.limit || !len.is_multiple_of(self.page_size) {
             return Err(PhysError::Exhausted);
         }
-        let pages = (len / self.page_size) as usize;
         self.segments.insert(
             pa,
             Segment {
@@ -449,7 +469,7 @@ impl PhysMemory {
                 mem: Backing { ptr: host, len: len as usize, in_arena: false },
                 pinned: true,
                 charged: false,
-                pages: vec![PageState::Present; pages],
+                pages: PageStates::new(len / self.page_size, PageState::Present),
                 resident: None,
                 page_size: self.page_size,
                 tags: None,
@@ -509,24 +529,53 @@ impl PhysMemory {
     }
 
     /// Give the segment at `pa` tag storage (all tags 0) if it has none; reports it to the
-    /// CPU backend. Returns whether storage was created.
-    pub fn enable_tags(&mut self, pa: PhysAddr, granule: u64) -> bool {
-        let Some(seg) = self.segments.get_mut(&pa.0) else { return false };
+    /// CPU backend. Returns whether storage was created; fails when the host refuses the
+    /// address space for it.
+    pub fn enable_tags(&mut self, pa: PhysAddr, granule: u64) -> Result<bool, PhysError> {
+        let Some(seg) = self.segments.get_mut(&pa.0) else { return Ok(false) };
         if seg.tags.is_some() {
-            return false;
+            return Ok(false);
         }
-        seg.tags = Some(TagStore::new(seg.len(), granule));
+        seg.tags =
+            Some(TagStore::new(seg.len(), granule).map_err(|source| PhysError::Host { len: seg.len(), source })?);
         self.ever_tagged = true;
         if !seg.mem.in_arena {
             let (len, host) = (seg.len(), seg.mem.as_mut_ptr());
             self.events.push(PhysEvent::Tagged { pa, len, host });
         }
-        true
+        Ok(true)
     }
 
     /// Whether any segment has ever had tag storage (memory of a tag-checked mapping).
     pub fn ever_tagged(&self) -> bool {
         self.ever_tagged
+    }
+
+    /// Copy the page at offset `from.1` of segment `from.0` onto the page at offset `to.1` of
+    /// segment `to.0`: its contents (a page of zeros is not written: the target's page reads
+    /// as zero already), its state, and its allocation tags when both segments have tag
+    /// storage. Both offsets are page-aligned.
+    pub fn copy_page(&mut self, from: (PhysAddr, u64), to: (PhysAddr, u64)) {
+        let page = self.page_size;
+        let Some(src) = self.segments.get(&from.0 .0) else { return };
+        if from.1 + page > src.len() {
+            return;
+        }
+        let bytes = &src.bytes()[from.1 as usize..(from.1 + page) as usize];
+        let data = bytes.iter().any(|&b| b != 0).then(|| bytes.to_vec());
+        let tags = src.tags().map(|t| t.granules(from.1, page).to_vec());
+        let state = src.page_state(from.1);
+        let Some(dst) = self.segments.get_mut(&to.0 .0) else { return };
+        if to.1 + page > dst.len() {
+            return;
+        }
+        if let Some(d) = data {
+            dst.bytes_mut()[to.1 as usize..(to.1 + page) as usize].copy_from_slice(&d);
+        }
+        dst.set_state(to.1, state);
+        if let (Some(t), Some(d)) = (tags, dst.tags_mut()) {
+            d.granules_mut(to.1, page).copy_from_slice(&t);
+        }
     }
 
     /// The segment starting exactly at `pa`.
@@ -596,7 +645,7 @@ mod tests {
         let c = unsafe { pm.adopt(cache.as_mut_ptr(), 8192) }.unwrap();
         let (arena_pa, arena_len, _) = pm.arena().unwrap();
         assert!(c.0 > arena_pa.0 + arena_len && a.0 < arena_pa.0 + arena_len);
-        assert!(pm.enable_tags(c, 16) && pm.enable_tags(a, 16));
+        assert!(pm.enable_tags(c, 16).unwrap() && pm.enable_tags(a, 16).unwrap());
         pm.set_pinned(c, false);
         pm.release(c);
         pm.release(a);

@@ -232,10 +232,11 @@ impl Kernel {
         let noreserve = self.mm.phys().segment(vma.seg).is_some_and(|s| !s.is_charged());
         let req = MapRequest { placement, shared: vma.shared, noreserve };
         let hint = if flags & MREMAP_FIXED != 0 { new_addr } else { 0 };
-        let mut data = vec![0; old_len.min(new_len) as usize];
-        self.mm.read_kernel(old, &mut data).map_err(|_| Errno::EFAULT)?;
+        // The pages move with their contents, residency and allocation tags (Linux moves the
+        // page tables; a PROT_MTE mapping keeps its tags); only the pages holding contents are
+        // copied, so a huge mostly-untouched mapping moves cheaply.
         let at = self.mm.mmap(hint, new_len, vma.prot, req, vma.kind.clone())?;
-        self.mm.write_kernel(at, &data).map_err(|_| Errno::EFAULT)?;
+        self.mm.copy_user_pages(old, at, old_len.min(new_len))?;
         self.mm.munmap(old, old_len)?;
         Ok(at)
     }
@@ -244,13 +245,24 @@ impl Kernel {
         if flags & !7 != 0 || flags & 6 == 6 {
             return Err(Errno::EINVAL);
         }
-        let len = len.min(super::fs::MAX_RW_COUNT).min(32 << 20) as usize;
-        let mut data = vec![0; len];
-        self.random_bytes(&mut data);
-        let left = uaccess::copy_to_user(&mut self.mm, self.uaccess, UserAddr(buf), &data);
-        if left == len && len > 0 {
+        // As get_random_bytes_user: a block at a time, stopping at the first block the copy
+        // cannot finish, so a huge count costs what the buffer takes, not what was asked (the
+        // 32 MiB cap bounds the time of one call; a short count is allowed to a caller).
+        let len = len.min(super::fs::MAX_RW_COUNT).min(32 << 20);
+        let mut block = [0u8; 4096];
+        let mut done = 0u64;
+        while done < len {
+            let n = (len - done).min(block.len() as u64) as usize;
+            self.random_bytes(&mut block[..n]);
+            let left = uaccess::copy_to_user(&mut self.mm, self.uaccess, UserAddr(buf.wrapping_add(done)), &block[..n]);
+            done += (n - left) as u64;
+            if left > 0 {
+                break;
+            }
+        }
+        if done == 0 && len > 0 {
             return Err(Errno::EFAULT);
         }
-        Ok((len - left) as u64)
+        Ok(done)
     }
 }

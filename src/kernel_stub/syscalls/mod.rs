@@ -611,6 +611,40 @@ mod tests {
         assert_eq!(k.mm.stats().oom_kills, 1);
     }
 
+    /// getrandom fills a block at a time and stops at the first block the copy cannot
+    /// finish: a 32 MiB count into a 64 KiB buffer draws (and holds on the host) 64 KiB, not
+    /// 32 MiB, and returns the bytes copied; the random stream is the one a single draw gives.
+    #[test]
+    fn getrandom_copies_block_by_block_and_returns_what_fit() {
+        let nr = |s: Sysno| s.arm64_nr().unwrap();
+        let mut k = Kernel::new(Arch::Arm64, crate::kernel_stub::KernelConfig::default());
+        let SyscallOutcome::Return(Ok(buf)) = k.syscall(nr(Sysno::Mmap), [0, 16 << 12, 3, 0x22, u64::MAX, 0]) else {
+            panic!("mmap")
+        };
+        let started = std::time::Instant::now();
+        assert_eq!(
+            k.syscall(nr(Sysno::Getrandom), [buf + 100, 32 << 20, 0, 0, 0, 0]),
+            SyscallOutcome::Return(Ok((16 << 12) - 100))
+        );
+        let mut got = vec![0; (16 << 12) - 100];
+        k.mm.read_kernel(buf + 100, &mut got).unwrap();
+        let mut same = Kernel::new(Arch::Arm64, crate::kernel_stub::KernelConfig::default());
+        let mut want = vec![0; got.len()];
+        same.random_bytes(&mut want);
+        assert_eq!(got, want, "block by block, the bytes of one draw");
+        // Drawn: the sixteen 4 KiB blocks the copy reached, not 32 MiB.
+        let (mut next, mut expected) = ([0u8; 8], [0u8; 8]);
+        k.random_bytes(&mut next);
+        same.random_bytes(&mut [0; 100]);
+        same.random_bytes(&mut expected);
+        assert_eq!(next, expected);
+        assert_eq!(
+            k.syscall(nr(Sysno::Getrandom), [buf + (16 << 12), 8, 0, 0, 0, 0]),
+            SyscallOutcome::Return(Err(Errno::EFAULT))
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
     #[test]
     fn ids_process_groups_and_sessions() {
         let mut k = Kernel::new(Arch::Arm64, crate::kernel_stub::KernelConfig::default());
