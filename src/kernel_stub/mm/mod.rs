@@ -626,7 +626,71 @@ impl AddressSpace {
                 self.evict(addr, len);
                 Ok(())
             }
+            // madvise_populate: a permission the access lacks is EINVAL (faultin_vma_page_range
+            // reports permission problems so), SIGBUS past a file's end EFAULT, no room ENOMEM
+            // (the OOM killer has picked the process by then).
+            Advice::Populate(access) => self.populate(addr, len, access).map_err(|kind| match kind {
+                FaultKind::Unmapped => Errno::ENOMEM,
+                FaultKind::Protection => Errno::EINVAL,
+                FaultKind::PastEof => Errno::EFAULT,
+                FaultKind::OutOfMemory => Errno::ENOMEM,
+            }),
         }
+    }
+
+    /// Fault in every page of `[addr, addr + len)` (untagged) as a user access of kind
+    /// `access` would, through GUP (no tag checks): MADV_POPULATE_*, MAP_POPULATE. Stops at
+    /// the first page that cannot be faulted in. Costs at most the pages the machine's RAM
+    /// holds (past it the fault is out of memory) plus those already resident.
+    pub fn populate(&mut self, addr: u64, len: u64, access: Access) -> Result<(), FaultKind> {
+        let page = self.space.layout.page_size;
+        let end = addr.checked_add(len).ok_or(FaultKind::Unmapped)?;
+        let mut at = addr - addr % page;
+        while at < end {
+            self.fault_in(at, access)?;
+            at += page;
+        }
+        Ok(())
+    }
+
+    /// `msync(2)`'s walk of the mappings; `addr` already untagged, `flags` checked. Every
+    /// mapping here is in memory and the page cache needs no writeback, so only the errors
+    /// are observable: ENOMEM for a range with holes (at the first hole for MS_ASYNC alone,
+    /// else after the walk), as mm/msync.c has them. No mapping is ever VM_LOCKED here (mlock
+    /// is not modelled), so MS_INVALIDATE is never EBUSY.
+    pub fn msync(&self, addr: u64, len: u64, async_only: bool) -> KResult<()> {
+        if !self.is_page_aligned(addr) {
+            return Err(Errno::EINVAL);
+        }
+        let len = self.page_up(len).ok_or(Errno::ENOMEM)?;
+        let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
+        let mut start = addr;
+        let mut unmapped = false;
+        while start < end {
+            let Some(v) = self.space.vmas.find_vma(start) else { return Err(Errno::ENOMEM) };
+            if start < v.start {
+                if async_only || v.start >= end {
+                    return Err(Errno::ENOMEM);
+                }
+                unmapped = true;
+            }
+            start = v.end;
+        }
+        if unmapped {
+            Err(Errno::ENOMEM)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `mincore(2)`'s answer for `pages` pages from `addr` (untagged, page-aligned): a byte
+    /// per page, 1 when resident, up to the end of the first mapping (do_mincore); ENOMEM
+    /// when no mapping holds `addr`.
+    pub fn mincore_chunk(&self, addr: u64, pages: u64) -> KResult<Vec<u8>> {
+        let page = self.space.layout.page_size;
+        let v = self.space.vmas.find(addr).ok_or(Errno::ENOMEM)?;
+        let end = v.end.min(addr.saturating_add(pages.saturating_mul(page)));
+        Ok((addr..end).step_by(page as usize).map(|a| self.is_present(a) as u8).collect())
     }
 
     /// Evict the resident pages of `[addr, addr+len)` as reclaim would: they become not
@@ -1081,6 +1145,9 @@ pub enum Advice {
     DontNeed,
     /// MADV_PAGEOUT: reclaim the pages now (they become not present; contents kept).
     PageOut,
+    /// MADV_POPULATE_READ / MADV_POPULATE_WRITE (5.14+): fault the pages in as a read or a
+    /// write would, without tag checks (GUP).
+    Populate(Access),
 }
 
 #[cfg(test)]

@@ -392,6 +392,17 @@ impl Kernel {
         Ok(0)
     }
 
+    /// `fsync(2)` / `fdatasync(2)`: the files live in memory, so there is nothing to write
+    /// back; what shows is which files have an fsync operation. Regular files and directories
+    /// (tmpfs: noop_fsync) do; pipes, the standard streams (a tty or a pipe on the host) and
+    /// /dev/null and /dev/zero (mem.c's fops) do not: EINVAL.
+    pub(super) fn sys_fsync(&mut self, fd: u64) -> KResult<u64> {
+        match self.vfs.node(fd)? {
+            Node::Dir | Node::File(_) => Ok(0),
+            Node::Null | Node::Zero | Node::Stream(_) | Node::Pipe(_) => Err(Errno::EINVAL),
+        }
+    }
+
     pub(super) fn sys_fstat(&mut self, fd: u64, buf: u64) -> KResult<u64> {
         let st = self.vfs.fstat(fd)?;
         self.put_stat(st, buf)

@@ -74,6 +74,26 @@ impl Kernel {
     }
 
     pub(super) fn sys_mmap(&mut self, addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> KResult<u64> {
+        let at = self.map_area(addr, len, prot, flags, fd, off)?;
+        // MAP_POPULATE (0x8000 on both architectures) unless MAP_NONBLOCK (0x10000): mm_populate
+        // faults the pages in, a write fault for a private writable mapping (to break COW),
+        // else a read one; failures are ignored (the mapping stands; out of memory, the OOM
+        // killer acts).
+        const MAP_POPULATE: u64 = 0x8000;
+        const MAP_NONBLOCK: u64 = 0x1_0000;
+        if flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE {
+            if let Some(v) = self.mm.vmas().find(at).cloned() {
+                let write = v.prot.contains(Prot::WRITE) && !v.shared;
+                let access =
+                    if write { crate::kernel_stub::mm::Access::Write } else { crate::kernel_stub::mm::Access::Read };
+                let _ = self.mm.populate(at, len, access);
+            }
+        }
+        Ok(at)
+    }
+
+    /// do_mmap: the mapping itself, without MAP_POPULATE's faulting in.
+    fn map_area(&mut self, addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> KResult<u64> {
         let page = self.mm.page_size();
         if !off.is_multiple_of(page) {
             return Err(Errno::EINVAL);
@@ -175,15 +195,62 @@ impl Kernel {
     pub(super) fn sys_madvise(&mut self, addr: u64, len: u64, advice: u64) -> KResult<u64> {
         let adv = match advice {
             // NORMAL, RANDOM, SEQUENTIAL, WILLNEED, DONTFORK, DOFORK, MERGEABLE, UNMERGEABLE,
-            // HUGEPAGE, NOHUGEPAGE, DONTDUMP, DODUMP, WIPEONFORK, KEEPONFORK, COLD,
-            // POPULATE_READ, POPULATE_WRITE: nothing observable for one process.
-            0..=3 | 10..=20 | 22 | 23 => Advice::Hint,
+            // HUGEPAGE, NOHUGEPAGE, DONTDUMP, DODUMP, WIPEONFORK, KEEPONFORK, COLD: nothing
+            // observable for one process.
+            0..=3 | 10..=20 => Advice::Hint,
             4 | 8 => Advice::DontNeed,
+            // MADV_DONTNEED_LOCKED (5.18+): DONTNEED that also drops locked pages; nothing is
+            // locked here.
+            24 if self.config.version.at_least(5, 18) => Advice::DontNeed,
             21 => Advice::PageOut,
+            22 => Advice::Populate(crate::kernel_stub::mm::Access::Read),
+            23 => Advice::Populate(crate::kernel_stub::mm::Access::Write),
             _ => return Err(Errno::EINVAL),
         };
         let a = self.untag_arg(addr);
         self.mm.madvise(a, len, adv).map(|_| 0)
+    }
+
+    /// `msync(2)`: everything is in memory, so only the checks and the walk's errors show.
+    pub(super) fn sys_msync(&mut self, addr: u64, len: u64, flags: u64) -> KResult<u64> {
+        const MS_ASYNC: u64 = 1;
+        const MS_INVALIDATE: u64 = 2;
+        const MS_SYNC: u64 = 4;
+        let a = self.untag_arg(addr);
+        if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0 || flags & (MS_ASYNC | MS_SYNC) == MS_ASYNC | MS_SYNC {
+            return Err(Errno::EINVAL);
+        }
+        self.mm.msync(a, len, flags == MS_ASYNC).map(|_| 0)
+    }
+
+    /// `mincore(2)`: a byte per page of `[addr, addr + len)`, 1 when the page is resident,
+    /// copied out a mapping (at most a page of bytes) at a time as mm/mincore.c does, so a
+    /// hole found later leaves the earlier bytes written and returns ENOMEM.
+    pub(super) fn sys_mincore(&mut self, addr: u64, len: u64, vec: u64) -> KResult<u64> {
+        let page = self.mm.page_size();
+        let start = self.untag_arg(addr);
+        if !start.is_multiple_of(page) {
+            return Err(Errno::EINVAL);
+        }
+        if uaccess::access_ok(&self.mm, self.uaccess, UserAddr(start), len).is_none() {
+            return Err(Errno::ENOMEM);
+        }
+        let mut pages = len / page + u64::from(!len.is_multiple_of(page));
+        if uaccess::access_ok(&self.mm, self.uaccess, UserAddr(vec), pages).is_none() {
+            return Err(Errno::EFAULT);
+        }
+        let (mut at, mut out) = (start, vec);
+        while pages > 0 {
+            let chunk = self.mm.mincore_chunk(at, pages.min(page))?;
+            if uaccess::copy_to_user(&mut self.mm, self.uaccess, UserAddr(out), &chunk) != 0 {
+                return Err(Errno::EFAULT);
+            }
+            let n = chunk.len() as u64;
+            pages -= n;
+            out = out.wrapping_add(n);
+            at += n * page;
+        }
+        Ok(0)
     }
 
     pub(super) fn sys_mremap(

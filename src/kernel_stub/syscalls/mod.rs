@@ -148,6 +148,10 @@ sysnos! {
     Mmap = "mmap", Some(222), Some(71), [Hex, Size, Hex, Hex, Fd, Int];
     Mprotect = "mprotect", Some(226), Some(74), [Hex, Size, Hex];
     Madvise = "madvise", Some(233), Some(75), [Hex, Size, Int];
+    Msync = "msync", Some(227), Some(65), [Hex, Size, Hex];
+    Mincore = "mincore", Some(232), Some(78), [Hex, Size, Hex];
+    Fsync = "fsync", Some(82), Some(95), [Fd];
+    Fdatasync = "fdatasync", Some(83), Some(253), [Fd];
     Prlimit64 = "prlimit64", Some(261), Some(331), [Int, Int, Hex, Hex];
     Getrandom = "getrandom", Some(278), Some(347), [Hex, Size, Hex];
     Rseq = "rseq", Some(293), Some(365), [Hex, Size, Hex, Hex];
@@ -434,6 +438,9 @@ impl Kernel {
             Mmap => self.sys_mmap(a[0], a[1], a[2], a[3], a[4], a[5]),
             Mprotect => self.sys_mprotect(a[0], a[1], a[2]),
             Madvise => self.sys_madvise(a[0], a[1], a[2]),
+            Msync => self.sys_msync(a[0], a[1], a[2]),
+            Mincore => self.sys_mincore(a[0], a[1], a[2]),
+            Fsync | Fdatasync => self.sys_fsync(a[0]),
             Getrandom => self.sys_getrandom(a[0], a[1], a[2]),
             Rseq => Err(Errno::ENOSYS),
             Pipe2 => self.sys_pipe2(a[0], a[1]),
