@@ -197,6 +197,25 @@ void tagmmu_window_check(struct uc_struct *uc, uint64_t offset, unsigned size, b
     window_check(uc, h, offset, size, store);
 }
 
+/* The data of the inline check (Unicorn patch 0013, uc_cb_tagmmu_window_fast_t) for the TLB
+ * entry of the page at `offset` in a direct window: where the page's tags would be in the
+ * cache, the slot's page number, and the page number and window tag the inline code expects.
+ * The code checks the slot's number at each access, so the slot may hold another page (or
+ * none) now: those accesses take the helper, whose Rust check fills the cache. */
+void tagmmu_window_fast(void *data, uint64_t offset, const uint8_t **tags, const uint64_t **slot,
+                        uint64_t *page_tag) {
+    const struct tagmmu_check_hook *h = data;
+    if (!h->cache) {
+        *tags = NULL;
+        return;
+    }
+    uint64_t page = (h->phys_base + offset) >> TAGMMU_PAGE_SHIFT;
+    unsigned s = (unsigned)(page % TAGMMU_CACHE_PAGES);
+    *tags = h->cache->tags[s];
+    *slot = &h->cache->page[s];
+    *page_tag = (page << 4) | (h->tag & 15);
+}
+
 /* MMIO read (uc_cb_mmio_read_t) of a tag-checked window: check, then load from the guest
  * memory behind it. Little-endian guest on a little-endian host: the bytes are the value.
  * Only the accesses a direct window does not take come here (see tagmmu_window_check). */

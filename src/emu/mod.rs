@@ -151,6 +151,11 @@ pub struct EmuStats {
     /// checked and then performed directly on guest memory, without QEMU's memory dispatch
     /// (tagmmu's Unicorn patch 0007, `crate::emu::access_hook`).
     pub window_accesses_direct: u64,
+    /// Accesses to tag-checked MMIO windows that the inline check in the generated code
+    /// passed and performed, without QEMU's helper or the window's check (tagmmu's Unicorn
+    /// patch 0013): within one granule carrying the window's tag, on a page the windows' tag
+    /// cache holds.
+    pub window_accesses_inline: u64,
     /// Accesses to tag-checked MMIO windows that went through QEMU's memory dispatch to the
     /// windows' callbacks (a code fetch, or any access while a memory hook exists).
     pub window_accesses_dispatched: u64,

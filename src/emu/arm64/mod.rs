@@ -499,11 +499,13 @@ pub fn run(
         // long as the engine; its pages are dropped at every TLB flush, before the storage
         // they point into can change (see `tag_insn`); the engine calls hooks inline (above).
         unsafe { tag_insn::TagInsnTable::install(&mut uc, table) }?;
+        access_hook::inline_window_checks(&mut uc)?;
     }
     sync_memory(&mut uc)?;
     install_hooks(&mut uc, opts.trace_insns)?;
 
     let stop = run_loop::run_until_stop(&mut uc)?;
+    let inline = access_hook::inline_window_check_count(&mut uc);
     let g = uc.get_data_mut();
     let [direct, dispatched, split] = g
         .mte_windows
@@ -512,6 +514,7 @@ pub fn run(
         .map(access_hook::PreciseHook::window_accesses)
         .fold([0; 3], |[d, m, s], [d1, m1, s1]| [d + d1, m + m1, s + s1]);
     g.state.stats.window_accesses_direct = direct;
+    g.state.stats.window_accesses_inline = inline;
     g.state.stats.window_accesses_dispatched = dispatched;
     g.state.stats.window_split_pieces = split;
     g.state.stats.emulated_insns_fast = g.tag_insns.emulated();
