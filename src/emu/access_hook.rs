@@ -184,6 +184,8 @@ extern "C" {
         fast: Option<unsafe extern "C" fn(*mut c_void, u64, *mut *const u8, *mut *const u64, *mut u64)>,
     ) -> uc_error;
     fn uc_tagmmu_inline_window_check_count(uc: *mut uc_engine) -> u64;
+    /// Unicorn patch 0013: the virtual address of the access the load or store helper serves.
+    pub(crate) fn uc_tagmmu_access_va(uc: *mut uc_engine) -> u64;
     fn cpu_loop_exit_aarch64(cpu: *mut c_void);
     fn cpu_loop_exit_sparc64(cpu: *mut c_void);
     fn cpu_loop_exit_restore_aarch64(cpu: *mut c_void, host_pc: usize);

@@ -123,9 +123,10 @@ pub(crate) struct Guest {
     undo: Option<mte::StoreUndo>,
     /// Details of the last precise tag fault, for the report.
     tag_fault: Option<TagFault>,
-    /// For each tagged page entered in the TLB: the virtual page (with all its top bits) it
-    /// was entered for, so a tag fault reports the address as the program formed it.
-    alias_va: rustc_hash::FxHashMap<u64, u64>,
+    /// The virtual address (with all its top bits) of the access being checked, as the
+    /// engine's load or store helper has it (Unicorn patch 0013), so a tag fault reports the
+    /// address as the program formed it, whichever of the page's mappings it used.
+    access_va: u64,
     /// Tag-checked pages entered in the TLB without checks (every granule matched the
     /// pointer's tag): physical page -> the virtual pages (with their top bits) entered on the
     /// strength of its tags. See `mte::tlb_page`.
@@ -187,7 +188,6 @@ impl Backend for Guest {
         at_block_mark(self)
     }
     fn tlb_flushed(&mut self) {
-        self.alias_va.clear();
         self.unchecked_pages.clear();
         self.tag_cache.clear();
         self.tag_insns.clear();
@@ -471,7 +471,7 @@ pub fn run(
         dc_zva_hook: None,
         tag_fault: None,
         undo: None,
-        alias_va: Default::default(),
+        access_va: 0,
         unchecked_pages: Default::default(),
         tag_cache,
         tag_insns,
@@ -637,6 +637,8 @@ extern "C" fn tag_check(
     // long as the engine, see `install_tag_hooks`); hooks run one at a time on this thread and
     // no other reference to the guest is used while this one lives.
     let guest = unsafe { &mut *user.cast::<Guest>() };
+    // SAFETY: `uc` is the engine calling us; the call reads one field.
+    guest.access_va = unsafe { access_hook::uc_tagmmu_access_va(uc) };
     let window = guest.mte_windows.as_ref().map_or(std::ptr::null(), |w| w.data());
     let pc = || {
         // The CPU's PC is the translation block's until restored from the access.

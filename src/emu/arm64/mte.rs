@@ -70,8 +70,10 @@ pub(super) fn tlb_page(g: &mut Guest, vaddr: u64, va: u64, pa: crate::addr::Phys
     let (page_va, pa_page, vpage) = (va & !0xfff, pa.0 & !0xfff, vaddr & !0xfff);
     let mm = &g.kernel.mm;
     let next = page_va + 0x1000;
-    let next_ok = mm.tag_at(next).is_none_or(|t| MTE.matches(ptr_tag, t));
-    if next_ok && mm.first_tag_mismatch(page_va, 0x1000, ptr_tag).is_none() {
+    // The page first: on a page of mixed tags (a tagged heap's) the next one is not looked at.
+    let unchecked = mm.first_tag_mismatch(page_va, 0x1000, ptr_tag).is_none()
+        && mm.tag_at(next).is_none_or(|t| MTE.matches(ptr_tag, t));
+    if unchecked {
         let next_pa = mm.tag_at(next).and_then(|_| mm.phys_of(next)).map(|p| p.0 & !0xfff);
         for p in std::iter::once(pa_page).chain(next_pa) {
             let entered = match g.unchecked_pages.entry(p) {
@@ -89,9 +91,7 @@ pub(super) fn tlb_page(g: &mut Guest, vaddr: u64, va: u64, pa: crate::addr::Phys
         g.state.stats.unchecked_tlb_fills += 1;
         return pa_page;
     }
-    let alias = alias_pa(pa_page, ptr_tag);
-    g.alias_va.insert(alias, vpage);
-    alias
+    alias_pa(pa_page, ptr_tag)
 }
 
 /// The allocation tags of physical `pages` changed: drop every TLB entry made unchecked on the
@@ -226,12 +226,15 @@ pub(super) fn on_tagged_access(
             }
             let bad_off = if bad_off == off { off + first_byte(g) } else { bad_off };
             let bad_pa = seg_pa.0 + bad_off;
-            // The virtual address as accessed: from the TLB entry that led here (it keeps
-            // bits 63:60 too), else from the mappings.
-            let alias_page = alias_pa(bad_pa, ptr_tag) & !0xfff;
-            let addr = match g.alias_va.get(&alias_page) {
-                Some(page) => page | (bad_pa & 0xfff),
-                None => MTE.with_tag(g.kernel.mm.va_of(crate::addr::PhysAddr(bad_pa)).unwrap_or(0), ptr_tag),
+            // The virtual address as accessed (it keeps bits 63:60 too): the page of the
+            // access the engine is serving (a piece of a split access has its own), which is
+            // the faulting granule's; else from the mappings.
+            // The checked access (or piece) lies in the page of the access the engine serves,
+            // and a whole-access check may find the granule in the next page, which the same
+            // mapping places next in both spaces.
+            let addr = match g.access_va {
+                0 => MTE.with_tag(g.kernel.mm.va_of(crate::addr::PhysAddr(bad_pa)).unwrap_or(0), ptr_tag),
+                va => (va & !0xfff).wrapping_add(bad_pa.wrapping_sub(pa & !0xfff)),
             };
             g.pending = Some(PendingSignal {
                 signo: sig::SIGSEGV,
