@@ -15,6 +15,10 @@ pub mod vma;
 pub use phys::{PageState, PhysEvent, PhysMemory};
 pub use vma::{Prot, Vma, VmaKind, VmaSet};
 
+/// `vm.max_map_count`'s default (DEFAULT_MAX_MAP_COUNT: USHRT_MAX - 5): the most mappings a
+/// process may have.
+pub const MAX_MAP_COUNT: usize = 65530;
+
 use crate::addr::PhysAddr;
 
 /// A user access's page after its fault handling ([`AddressSpace::fault_in`]): its segment
@@ -468,6 +472,12 @@ impl AddressSpace {
         if len > self.space.layout.task_size {
             return Err(Errno::ENOMEM);
         }
+        // vm.max_map_count: a new mapping past the limit is ENOMEM (do_mmap). tagmmu does not
+        // merge adjacent mappings as Linux does, so it counts more; the limit also bounds the
+        // host memory the mappings' records take.
+        if self.space.vmas.count() > MAX_MAP_COUNT {
+            return Err(Errno::ENOMEM);
+        }
         let start = match request.placement {
             Placement::Fixed | Placement::FixedNoReplace => {
                 if !self.is_page_aligned(addr) {
@@ -547,6 +557,10 @@ impl AddressSpace {
         if end > self.space.layout.task_size {
             return Err(Errno::EINVAL);
         }
+        // A split past vm.max_map_count is ENOMEM (__split_vma via do_vmi_munmap).
+        if self.space.vmas.count() >= MAX_MAP_COUNT && self.space.vmas.splits_at(addr, end) {
+            return Err(Errno::ENOMEM);
+        }
         let removed = self.space.vmas.remove_range(addr, end);
         for piece in removed {
             if Some(piece.seg) != self.space.heap_seg && !self.space.vmas.uses_segment(piece.seg) {
@@ -585,6 +599,10 @@ impl AddressSpace {
             if refused {
                 return Err(Errno::EINVAL);
             }
+        }
+        // A split past vm.max_map_count is ENOMEM (__split_vma), before anything changes.
+        if self.space.vmas.count() >= MAX_MAP_COUNT && self.space.vmas.splits_at(addr, end) {
+            return Err(Errno::ENOMEM);
         }
         // Tag storage first: when the host refuses it, nothing has changed.
         if prot.contains(Prot::TAGGED) {
@@ -1175,6 +1193,26 @@ mod tests {
         mm.read_kernel(a, &mut b).unwrap();
         assert_eq!(b, [0, 0, 0], "MAP_FIXED replaced the old page with a fresh one");
         assert_eq!(mm.mmap(0, 0, Prot::RW, ANON, VmaKind::Anon), Err(Errno::EINVAL));
+    }
+
+    /// vm.max_map_count: a new mapping past 65530 is ENOMEM (do_mmap allows the count to reach
+    /// one more), and so is a munmap or mprotect that would split a mapping at the limit; one
+    /// that splits nothing still works.
+    #[test]
+    fn the_mapping_count_stops_at_max_map_count() {
+        let mut mm = space();
+        let mut last = 0;
+        while let Ok(a) = mm.mmap(0, 8192, Prot::NONE, ANON, VmaKind::Anon) {
+            last = a;
+        }
+        assert_eq!(mm.vmas().count(), MAX_MAP_COUNT + 1);
+        assert_eq!(mm.mprotect(last, 4096, Prot::READ), Err(Errno::ENOMEM), "a split");
+        assert_eq!(mm.munmap(last + 4096, 4096), Err(Errno::ENOMEM), "a split");
+        assert_eq!(mm.mprotect(last, 8192, Prot::READ), Ok(()), "no split");
+        assert_eq!(mm.munmap(last, 8192), Ok(()));
+        assert_eq!(mm.munmap(last + 4096, 4096), Ok(()), "nothing mapped there: no split");
+        assert!(mm.mmap(0, 4096, Prot::NONE, ANON, VmaKind::Anon).is_ok());
+        assert_eq!(mm.mmap(0, 4096, Prot::NONE, ANON, VmaKind::Anon), Err(Errno::ENOMEM));
     }
 
     #[test]
