@@ -317,7 +317,7 @@ mod tests {
     fn top_down_search_with_its_hint_places_as_a_full_search_would() {
         let mut s = VmaSet::default();
         let top = 0x10_0000;
-        let mut map = |s: &mut VmaSet, len: u64| {
+        let map = |s: &mut VmaSet, len: u64| {
             let a = s.find_free_top_down(len, 0x1000, top).unwrap();
             s.insert(vma(a, a + len));
             a
