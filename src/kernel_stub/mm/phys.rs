@@ -151,15 +151,6 @@ impl Segment {
         self.set_state(offset, if present { PageState::Present } else { PageState::Absent });
         was == PageState::Present
     }
-    /// Evict the page holding `offset` if it is resident (its contents kept, as swap);
-    /// returns whether it was.
-    pub fn evict_page(&mut self, offset: u64) -> bool {
-        let was = self.page_state(offset) == PageState::Present;
-        if was {
-            self.set_state(offset, PageState::Evicted);
-        }
-        was
-    }
     /// Set the state of the page holding `offset`. Anonymous memory counts the pages that
     /// hold contents (resident or evicted: the machine has no swap of its own, so an evicted
     /// page still takes its RAM) in the machine's count ([`PhysMemory::resident`]).
@@ -706,12 +697,12 @@ mod tests {
         assert_eq!(seg.machine_resident(), Some(2 * 4096));
         seg.set_present(0, false);
         // An evicted page keeps its contents, and so its memory (the machine has no swap).
-        assert!(seg.evict_page(3 * 4096));
-        assert!(!seg.evict_page(2 * 4096), "not resident");
+        assert_eq!(seg.evict_pages(3 * 4096, 4096), vec![3 * 4096]);
+        assert!(seg.evict_pages(2 * 4096, 4096).is_empty(), "not resident");
         assert_eq!((seg.page_state(3 * 4096), seg.machine_resident()), (PageState::Evicted, Some(4096)));
         assert!(!seg.set_present(3 * 4096, true), "it comes back from swap");
         assert_eq!(seg.machine_resident(), Some(4096));
-        seg.evict_page(3 * 4096);
+        seg.evict_pages(3 * 4096, 4096);
         // Dropped contents read as zero and cost the host nothing more.
         seg.bytes_mut()[4096] = 7;
         seg.discard(4096, 4096);

@@ -82,8 +82,8 @@ impl Kernel {
         const MAP_POPULATE: u64 = 0x8000;
         const MAP_NONBLOCK: u64 = 0x1_0000;
         if flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE {
-            if let Some(v) = self.mm.vmas().find(at).cloned() {
-                let write = v.prot.contains(Prot::WRITE) && !v.shared;
+            if let Some((prot, shared)) = self.mm.vmas().find(at).map(|v| (v.prot, v.shared)) {
+                let write = prot.contains(Prot::WRITE) && !shared;
                 let access =
                     if write { crate::kernel_stub::mm::Access::Write } else { crate::kernel_stub::mm::Access::Read };
                 let _ = self.mm.populate(at, len, access);
