@@ -145,6 +145,19 @@ impl Default for KernelConfig {
 #[derive(Clone, Debug)]
 pub struct Rlimits(pub [(u64, u64); 16]);
 
+impl Rlimits {
+    /// The limits init starts with under kernel `version`: RLIMIT_MEMLOCK (MLOCK_LIMIT) is
+    /// 8 MiB from 5.16, 64 KiB before (commit 9dcc38e2813e, "Increase default MLOCK_LIMIT to
+    /// 8 MiB").
+    pub fn for_version(version: KernelVersion) -> Rlimits {
+        let mut l = Rlimits::default();
+        if !version.at_least(5, 16) {
+            l.0[8] = (64 << 10, 64 << 10);
+        }
+        l
+    }
+}
+
 /// `RLIM_INFINITY`.
 pub const RLIM_INFINITY: u64 = u64::MAX;
 
@@ -156,7 +169,7 @@ impl Default for Rlimits {
         l[4] = (0, RLIM_INFINITY); // RLIMIT_CORE
         l[6] = (63_704, 63_704); // RLIMIT_NPROC
         l[7] = (1024, 1_048_576); // RLIMIT_NOFILE
-        l[8] = (8 << 20, 8 << 20); // RLIMIT_MEMLOCK
+        l[8] = (8 << 20, 8 << 20); // RLIMIT_MEMLOCK (MLOCK_LIMIT since 5.16)
         l[11] = (63_704, 63_704); // RLIMIT_SIGPENDING
         l[12] = (819_200, 819_200); // RLIMIT_MSGQUEUE
         l[13] = (0, 0); // RLIMIT_NICE
@@ -275,7 +288,7 @@ impl Kernel {
             uaccess: UaccessCtx::default(),
             mte: crate::mte::MteState { machine: config.mte, ..Default::default() },
             adi: crate::adi::AdiState { machine: config.adi, ..Default::default() },
-            rlimits: Rlimits::default(),
+            rlimits: Rlimits::for_version(config.version),
             comm: String::new(),
             clear_child_tid: 0,
             robust_list: 0,

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::{AddressSpace, ProcessMm, Vma, VmaKind, VmaSet};
+use super::{AddressSpace, ProcessMm, VmLock, Vma, VmaKind, VmaSet};
 use crate::addr::PhysAddr;
 use crate::kernel_stub::errno::{Errno, KResult};
 
@@ -28,6 +28,7 @@ impl AddressSpace {
             brk: 0,
             evicted: Default::default(),
             cap_sys_rawio: self.space.cap_sys_rawio,
+            def_lock: VmLock::Unlocked,
         }
     }
 
@@ -72,7 +73,7 @@ impl AddressSpace {
                     self.copy_range(v.seg, seg, v.seg_off, v.end - v.start)?;
                     seg
                 };
-                vmas.insert(Vma { seg, ..v });
+                vmas.insert(Vma { seg, locked: VmLock::Unlocked, ..v });
             }
             // The copies are resident at once (Linux would share them copy-on-write and
             // OOM-kill at a later write): past the RAM, the fork fails instead, so the host
@@ -100,6 +101,9 @@ impl AddressSpace {
             brk: self.space.brk,
             evicted: self.space.evicted.iter().map(|&(s, off)| (remap(s), off)).collect(),
             cap_sys_rawio: self.space.cap_sys_rawio,
+            // Locks are not inherited (dup_mmap clears VM_LOCKED; mm_init keeps no lock flag
+            // of def_flags).
+            def_lock: VmLock::Unlocked,
         })
     }
 
@@ -138,6 +142,8 @@ impl AddressSpace {
         self.space.vmas = VmaSet::default();
         self.space.heap_seg = None;
         self.space.evicted.clear();
+        // execve's new mm keeps no lock flag of def_flags either.
+        self.space.def_lock = VmLock::Unlocked;
         self.generation += 1;
     }
 

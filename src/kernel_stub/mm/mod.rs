@@ -8,12 +8,14 @@
 pub(crate) mod arena;
 mod fork;
 pub mod limit;
+mod mlock;
 pub mod phys;
 pub mod residency;
 pub mod vma;
 
+pub use mlock::LockLimit;
 pub use phys::{PageState, PhysEvent, PhysMemory};
-pub use vma::{Prot, Vma, VmaKind, VmaSet};
+pub use vma::{Prot, VmLock, Vma, VmaKind, VmaSet};
 
 /// `vm.max_map_count`'s default (DEFAULT_MAX_MAP_COUNT: USHRT_MAX - 5): the most mappings a
 /// process may have.
@@ -191,6 +193,8 @@ pub struct ProcessMm {
     evicted: std::collections::HashSet<(u64, u64)>,
     /// The task has CAP_SYS_RAWIO (root): it may map below `mmap_min` with MAP_FIXED.
     cap_sys_rawio: bool,
+    /// How new mappings are locked (`mm->def_flags`: `mlockall(MCL_FUTURE)`).
+    def_lock: VmLock,
 }
 
 /// The running process's address space, over the machine's physical memory (which every
@@ -255,6 +259,7 @@ impl AddressSpace {
                 brk: 0,
                 evicted: Default::default(),
                 cap_sys_rawio: false,
+                def_lock: VmLock::Unlocked,
             },
             phys,
             retagged: Vec::new(),
@@ -355,7 +360,16 @@ impl AddressSpace {
         let accountable = !noreserve && (shared || prot.contains(Prot::WRITE));
         let seg = if accountable { self.phys.allocate(len) } else { self.phys.allocate_uncharged(len) };
         let seg = seg.map_err(|_| Errno::ENOMEM)?;
-        self.space.vmas.insert(Vma { start, end: start + len, prot, shared, kind, seg, seg_off: 0 });
+        self.space.vmas.insert(Vma {
+            start,
+            end: start + len,
+            prot,
+            shared,
+            kind,
+            seg,
+            seg_off: 0,
+            locked: VmLock::Unlocked,
+        });
         Ok(())
     }
 
@@ -414,7 +428,9 @@ impl AddressSpace {
             let seg_off = old_end - self.space.brk_start;
             // Extend the heap VMA (or create it on first growth).
             let extended = match self.space.vmas.find(old_end - 1) {
-                Some(v) if v.kind == VmaKind::Heap && v.end == old_end => {
+                // do_brk_flags extends the heap's mapping only when its flags are those of
+                // the growth (mlockall(MCL_FUTURE) makes new heap locked).
+                Some(v) if v.kind == VmaKind::Heap && v.end == old_end && v.locked == self.space.def_lock => {
                     let v = v.clone();
                     self.space.vmas.remove_range(v.start, v.end);
                     self.space.vmas.insert(Vma { end: new_end, ..v });
@@ -431,6 +447,7 @@ impl AddressSpace {
                     kind: VmaKind::Heap,
                     seg,
                     seg_off,
+                    locked: self.space.def_lock,
                 });
             }
         } else if new_end < old_end {
@@ -534,6 +551,7 @@ impl AddressSpace {
                     kind,
                     seg,
                     seg_off,
+                    locked: VmLock::Unlocked,
                 });
             }
         }
@@ -628,9 +646,18 @@ impl AddressSpace {
         }
         match advice {
             Advice::Hint => Ok(()),
-            Advice::DontNeed => {
+            Advice::DontNeed | Advice::DontNeedLocked => {
                 let vmas: Vec<Vma> = self.space.vmas.intersecting(addr, end).cloned().collect();
-                for v in vmas.iter().filter(|v| !v.shared) {
+                for v in &vmas {
+                    // madvise_dontneed_free_valid_vma: a locked mapping is EINVAL, unless
+                    // MADV_DONTNEED_LOCKED; the mappings before it were done.
+                    if v.locked.is_locked() && advice == Advice::DontNeed {
+                        self.generation += 1;
+                        return Err(Errno::EINVAL);
+                    }
+                    if v.shared {
+                        continue;
+                    }
                     let (from, to) = (v.start.max(addr), v.end.min(end));
                     let seg_from = v.seg_off + (from - v.start);
                     if let Some(s) = self.phys.segment_mut(v.seg) {
@@ -640,8 +667,20 @@ impl AddressSpace {
                 self.generation += 1;
                 Ok(())
             }
-            Advice::PageOut => {
-                self.evict(addr, len);
+            // madvise_cold / madvise_pageout: a locked mapping is EINVAL (can_madv_lru_vma),
+            // the mappings before it were done.
+            Advice::Cold | Advice::PageOut => {
+                let vmas: Vec<(u64, u64, bool)> =
+                    self.space.vmas.intersecting(addr, end).map(|v| (v.start, v.end, v.locked.is_locked())).collect();
+                for (start, stop, locked) in vmas {
+                    if locked {
+                        return Err(Errno::EINVAL);
+                    }
+                    if advice == Advice::PageOut {
+                        let (from, to) = (start.max(addr), stop.min(end));
+                        self.evict(from, to - from);
+                    }
+                }
                 Ok(())
             }
             // madvise_populate: a permission the access lacks is EINVAL (faultin_vma_page_range
@@ -674,9 +713,9 @@ impl AddressSpace {
     /// `msync(2)`'s walk of the mappings; `addr` already untagged, `flags` checked. Every
     /// mapping here is in memory and the page cache needs no writeback, so only the errors
     /// are observable: ENOMEM for a range with holes (at the first hole for MS_ASYNC alone,
-    /// else after the walk), as mm/msync.c has them. No mapping is ever VM_LOCKED here (mlock
-    /// is not modelled), so MS_INVALIDATE is never EBUSY.
-    pub fn msync(&self, addr: u64, len: u64, async_only: bool) -> KResult<()> {
+    /// else after the walk), as mm/msync.c has them; with `invalidate` (MS_INVALIDATE), a
+    /// locked mapping reached is EBUSY.
+    pub fn msync(&self, addr: u64, len: u64, async_only: bool, invalidate: bool) -> KResult<()> {
         if !self.is_page_aligned(addr) {
             return Err(Errno::EINVAL);
         }
@@ -691,6 +730,9 @@ impl AddressSpace {
                     return Err(Errno::ENOMEM);
                 }
                 unmapped = true;
+            }
+            if invalidate && v.locked.is_locked() {
+                return Err(Errno::EBUSY);
             }
             start = v.end;
         }
@@ -712,14 +754,15 @@ impl AddressSpace {
     }
 
     /// Evict the resident pages of `[addr, addr+len)` as reclaim would: they become not
-    /// present, their contents are kept. Returns how many pages were evicted.
+    /// present, their contents are kept; locked mappings' pages are unevictable and stay.
+    /// Returns how many pages were evicted.
     pub fn evict(&mut self, addr: u64, len: u64) -> u64 {
         let (start, Some(end)) = (self.page_down(addr), addr.checked_add(len).and_then(|e| self.page_up(e))) else {
             return 0;
         };
         let vmas: Vec<Vma> = self.space.vmas.intersecting(start, end).cloned().collect();
         let mut n = 0;
-        for v in vmas {
+        for v in vmas.into_iter().filter(|v| !v.locked.is_locked()) {
             let (from, to) = (v.start.max(start), v.end.min(end));
             if let Some(s) = self.phys.segment_mut(v.seg) {
                 for off in s.evict_pages(v.seg_off + (from - v.start), to - from) {
@@ -848,8 +891,14 @@ impl AddressSpace {
     /// fault, and a major one when it had been evicted). One mapping lookup and one segment
     /// lookup; the segment is handed back for what the access does next.
     fn fault_in(&mut self, addr: u64, access: Access) -> Result<Faulted<'_>, FaultKind> {
+        self.fault_in_needing(addr, access.needs())
+    }
+
+    /// [`Self::fault_in`] for an access needing the protection `needs`; `Prot::NONE` is GUP's
+    /// FOLL_FORCE read (mlock's populate), which any mapping allows.
+    fn fault_in_needing(&mut self, addr: u64, needs: Prot) -> Result<Faulted<'_>, FaultKind> {
         let vma = self.space.vmas.find(addr).ok_or(FaultKind::Unmapped)?;
-        if !vma.prot.contains(access.needs()) {
+        if !vma.prot.contains(needs) {
             return Err(FaultKind::Protection);
         }
         let tagged = vma.prot.contains(Prot::TAGGED);
@@ -1159,10 +1208,16 @@ impl MapRequest {
 pub enum Advice {
     /// An advice that changes nothing observable (MADV_NORMAL, WILLNEED, ...).
     Hint,
-    /// MADV_DONTNEED / MADV_FREE: private anonymous pages read back as zero.
+    /// MADV_DONTNEED / MADV_FREE: private anonymous pages read back as zero; EINVAL on a
+    /// locked mapping.
     DontNeed,
-    /// MADV_PAGEOUT: reclaim the pages now (they become not present; contents kept).
+    /// MADV_DONTNEED_LOCKED (5.18+): MADV_DONTNEED that drops locked pages too.
+    DontNeedLocked,
+    /// MADV_PAGEOUT: reclaim the pages now (they become not present; contents kept); EINVAL
+    /// on a locked mapping.
     PageOut,
+    /// MADV_COLD: nothing observable, but EINVAL on a locked mapping.
+    Cold,
     /// MADV_POPULATE_READ / MADV_POPULATE_WRITE (5.14+): fault the pages in as a read or a
     /// write would, without tag checks (GUP).
     Populate(Access),

@@ -93,6 +93,27 @@ pub enum VmaKind {
     Vdso,
 }
 
+/// Whether a mapping is locked in memory: `VM_LOCKED`, with `VM_LOCKONFAULT` (mm/mlock.c).
+/// Locked pages stay resident: reclaim passes them by and `MADV_DONTNEED` refuses them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum VmLock {
+    /// Not locked.
+    #[default]
+    Unlocked,
+    /// `VM_LOCKED`: locked, and faulted in when locked (`mlock`, `MCL_CURRENT`, `MAP_LOCKED`).
+    Locked,
+    /// `VM_LOCKED | VM_LOCKONFAULT`: pages are locked as they are faulted in, none is
+    /// faulted in by the lock (`MLOCK_ONFAULT`, `MCL_ONFAULT`).
+    OnFault,
+}
+
+impl VmLock {
+    /// Does the mapping carry `VM_LOCKED`?
+    pub fn is_locked(self) -> bool {
+        self != VmLock::Unlocked
+    }
+}
+
 /// One virtual memory area `[start, end)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Vma {
@@ -110,6 +131,8 @@ pub struct Vma {
     pub seg: PhysAddr,
     /// Offset of `start` inside that segment.
     pub seg_off: u64,
+    /// Locked in memory (mlock).
+    pub locked: VmLock,
 }
 
 impl Vma {
@@ -307,7 +330,16 @@ mod tests {
     use super::*;
 
     fn vma(start: u64, end: u64) -> Vma {
-        Vma { start, end, prot: Prot::RW, shared: false, kind: VmaKind::Anon, seg: PhysAddr(0x1000_0000), seg_off: 0 }
+        Vma {
+            start,
+            end,
+            prot: Prot::RW,
+            shared: false,
+            kind: VmaKind::Anon,
+            seg: PhysAddr(0x1000_0000),
+            seg_off: 0,
+            locked: VmLock::Unlocked,
+        }
     }
 
     /// The search hint keeps the top-down placement exact: mappings go one below the other,

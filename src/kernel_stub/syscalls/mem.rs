@@ -1,9 +1,10 @@
-//! Memory syscalls: mmap, munmap, mprotect, madvise, mremap (brk is served directly).
+//! Memory syscalls: mmap, munmap, mprotect, madvise, mremap, brk, msync, mincore, and the
+//! mlock family (the model is `mm::mlock`).
 
 use crate::addr::UserAddr;
 use crate::arch::Arch;
 use crate::kernel_stub::errno::{Errno, KResult};
-use crate::kernel_stub::mm::{Advice, MapRequest, Placement, Prot, VmaKind};
+use crate::kernel_stub::mm::{Access, Advice, LockLimit, MapRequest, Placement, Prot, VmLock, VmaKind};
 use crate::kernel_stub::uaccess;
 use crate::kernel_stub::vfs::Node;
 use crate::kernel_stub::Kernel;
@@ -31,6 +32,9 @@ const MAP_HUGETLB: u64 = 0x4_0000;
 /// Flags MAP_SHARED_VALIDATE accepts (LEGACY_MAP_MASK plus MAP_SYNC is not supported here).
 const LEGACY_MAP_MASK: u64 =
     0x01 | 0x02 | 0x10 | 0x20 | 0x0100 | 0x0800 | 0x1000 | 0x2000 | 0x4000 | 0x8000 | 0x1_0000 | 0x2_0000 | 0x4_0000;
+
+/// MLOCK_ONFAULT, mlock2's one flag.
+const MLOCK_ONFAULT: u64 = 1;
 
 const MREMAP_MAYMOVE: u64 = 1;
 const MREMAP_FIXED: u64 = 2;
@@ -73,8 +77,35 @@ impl Kernel {
         }
     }
 
+    /// What bounds the task's locked memory: RLIMIT_MEMLOCK, and CAP_IPC_LOCK (root).
+    fn lock_limit(&self) -> LockLimit {
+        LockLimit { bytes: self.rlimits.0[8].0, capable: self.config.uid == 0 }
+    }
+
+    /// `MAP_LOCKED`: asm-generic 0x2000, sparc 0x100.
+    fn map_locked_flag(&self) -> u64 {
+        if self.arch == Arch::Sparc64 {
+            0x100
+        } else {
+            0x2000
+        }
+    }
+
     pub(super) fn sys_mmap(&mut self, addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> KResult<u64> {
-        let at = self.map_area(addr, len, prot, flags, fd, off)?;
+        // do_mmap's VM_LOCKED: MAP_LOCKED, or mm->def_flags (mlockall(MCL_FUTURE), which may
+        // add VM_LOCKONFAULT).
+        let lock = match self.mm.default_lock() {
+            VmLock::OnFault => VmLock::OnFault,
+            _ if flags & self.map_locked_flag() != 0 => VmLock::Locked,
+            def => def,
+        };
+        let at = self.map_area(addr, len, prot, flags, fd, off, lock)?;
+        if lock.is_locked() {
+            // The new mapping is locked and, unless VM_LOCKONFAULT, faulted in (mm_populate,
+            // errors ignored).
+            let len = len.div_ceil(self.mm.page_size()) * self.mm.page_size();
+            self.mm.lock_new_mapping(at, len, lock);
+        }
         // MAP_POPULATE (0x8000 on both architectures) unless MAP_NONBLOCK (0x10000): mm_populate
         // faults the pages in, a write fault for a private writable mapping (to break COW),
         // else a read one; failures are ignored (the mapping stands; out of memory, the OOM
@@ -84,16 +115,26 @@ impl Kernel {
         if flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE {
             if let Some((prot, shared)) = self.mm.vmas().find(at).map(|v| (v.prot, v.shared)) {
                 let write = prot.contains(Prot::WRITE) && !shared;
-                let access =
-                    if write { crate::kernel_stub::mm::Access::Write } else { crate::kernel_stub::mm::Access::Read };
+                let access = if write { Access::Write } else { Access::Read };
                 let _ = self.mm.populate(at, len, access);
             }
         }
         Ok(at)
     }
 
-    /// do_mmap: the mapping itself, without MAP_POPULATE's faulting in.
-    fn map_area(&mut self, addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> KResult<u64> {
+    /// do_mmap: the mapping itself, without MAP_POPULATE's faulting in or the lock, which
+    /// is checked here (`lock`, as the mapping will be locked).
+    #[allow(clippy::too_many_arguments)]
+    fn map_area(
+        &mut self,
+        addr: u64,
+        len: u64,
+        prot: u64,
+        flags: u64,
+        fd: u64,
+        off: u64,
+        lock: VmLock,
+    ) -> KResult<u64> {
         let page = self.mm.page_size();
         if !off.is_multiple_of(page) {
             return Err(Errno::EINVAL);
@@ -116,6 +157,16 @@ impl Kernel {
         if flags & MAP_HUGETLB != 0 {
             // No hugetlbfs pool is configured, as on a machine with nr_hugepages = 0.
             return Err(Errno::ENOMEM);
+        }
+        // MAP_LOCKED needs can_do_mlock (EPERM), and a locked mapping must fit in
+        // RLIMIT_MEMLOCK (mlock_future_ok: EAGAIN). Linux checks both after placing the
+        // mapping; tagmmu checks before, so a request that is also misplaced reports these.
+        let limit = self.lock_limit();
+        if flags & self.map_locked_flag() != 0 && !limit.can_lock() {
+            return Err(Errno::EPERM);
+        }
+        if !self.mm.lock_future_ok(lock, len.div_ceil(page).saturating_mul(page), limit) {
+            return Err(Errno::EAGAIN);
         }
         let placement = if flags & MAP_FIXED_NOREPLACE != 0 {
             Placement::FixedNoReplace
@@ -195,13 +246,13 @@ impl Kernel {
     pub(super) fn sys_madvise(&mut self, addr: u64, len: u64, advice: u64) -> KResult<u64> {
         let adv = match advice {
             // NORMAL, RANDOM, SEQUENTIAL, WILLNEED, DONTFORK, DOFORK, MERGEABLE, UNMERGEABLE,
-            // HUGEPAGE, NOHUGEPAGE, DONTDUMP, DODUMP, WIPEONFORK, KEEPONFORK, COLD: nothing
+            // HUGEPAGE, NOHUGEPAGE, DONTDUMP, DODUMP, WIPEONFORK, KEEPONFORK: nothing
             // observable for one process.
-            0..=3 | 10..=20 => Advice::Hint,
+            0..=3 | 10..=19 => Advice::Hint,
+            20 => Advice::Cold,
             4 | 8 => Advice::DontNeed,
-            // MADV_DONTNEED_LOCKED (5.18+): DONTNEED that also drops locked pages; nothing is
-            // locked here.
-            24 if self.config.version.at_least(5, 18) => Advice::DontNeed,
+            // MADV_DONTNEED_LOCKED (5.18+): DONTNEED that also drops locked pages.
+            24 if self.config.version.at_least(5, 18) => Advice::DontNeedLocked,
             21 => Advice::PageOut,
             22 => Advice::Populate(crate::kernel_stub::mm::Access::Read),
             23 => Advice::Populate(crate::kernel_stub::mm::Access::Write),
@@ -220,7 +271,7 @@ impl Kernel {
         if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0 || flags & (MS_ASYNC | MS_SYNC) == MS_ASYNC | MS_SYNC {
             return Err(Errno::EINVAL);
         }
-        self.mm.msync(a, len, flags == MS_ASYNC).map(|_| 0)
+        self.mm.msync(a, len, flags == MS_ASYNC, flags & MS_INVALIDATE != 0).map(|_| 0)
     }
 
     /// `mincore(2)`: a byte per page of `[addr, addr + len)`, 1 when the page is resident,
@@ -289,6 +340,11 @@ impl Kernel {
             }
             return Ok(old);
         }
+        // A locked mapping's growth must fit in RLIMIT_MEMLOCK (resize_is_valid: EAGAIN).
+        let limit = self.lock_limit();
+        if new_len > old_len && !self.mm.lock_future_ok(vma.locked, new_len - old_len, limit) {
+            return Err(Errno::EAGAIN);
+        }
         if flags & MREMAP_MAYMOVE == 0 {
             // Growing in place would need the backing segment to grow; report what Linux
             // reports when the next range is taken.
@@ -305,7 +361,70 @@ impl Kernel {
         let at = self.mm.mmap(hint, new_len, vma.prot, req, vma.kind.clone())?;
         self.mm.copy_user_pages(old, at, old_len.min(new_len))?;
         self.mm.munmap(old, old_len)?;
+        if vma.locked.is_locked() {
+            // The lock moves with the mapping, and a locked mapping's growth is faulted in
+            // (mremap's mm_populate of the new tail).
+            self.mm.lock_new_mapping(at, new_len, vma.locked);
+        }
         Ok(at)
+    }
+
+    /// `brk(2)`: under `mlockall(MCL_FUTURE)` the new heap is locked: it must fit in
+    /// RLIMIT_MEMLOCK (else the break stays), and is faulted in unless VM_LOCKONFAULT.
+    pub(super) fn sys_brk(&mut self, requested: u64) -> u64 {
+        let lock = self.mm.default_lock();
+        let old = self.mm.brk();
+        let page = self.mm.page_size();
+        let up = |a: u64| a.div_ceil(page) * page;
+        if lock.is_locked()
+            && requested > old
+            && !self.mm.lock_future_ok(lock, up(requested) - up(old), self.lock_limit())
+        {
+            return old;
+        }
+        let new = self.mm.set_brk(requested);
+        if lock.is_locked() && new == requested && up(new) > up(old) {
+            self.mm.lock_new_mapping(up(old), up(new) - up(old), lock);
+        }
+        new
+    }
+
+    /// `mlock(2)` (`flags` 0) and `mlock2(2)`: EINVAL for an unknown flag, EPERM when the task
+    /// may lock nothing (RLIMIT_MEMLOCK 0 without CAP_IPC_LOCK), then `mm::mlock`.
+    pub(super) fn sys_mlock(&mut self, addr: u64, len: u64, flags: u64) -> KResult<u64> {
+        if flags & !MLOCK_ONFAULT != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let limit = self.lock_limit();
+        if !limit.can_lock() {
+            return Err(Errno::EPERM);
+        }
+        let lock = if flags & MLOCK_ONFAULT != 0 { VmLock::OnFault } else { VmLock::Locked };
+        let a = self.untag_arg(addr);
+        self.mm.mlock(a, len, lock, limit).map(|_| 0)
+    }
+
+    /// `munlock(2)`.
+    pub(super) fn sys_munlock(&mut self, addr: u64, len: u64) -> KResult<u64> {
+        let a = self.untag_arg(addr);
+        self.mm.munlock(a, len).map(|_| 0)
+    }
+
+    /// `mlockall(2)`: MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT (asm-generic 1, 2, 4; sparc
+    /// 0x2000, 0x4000, 0x8000). No flag, an unknown one, or MCL_ONFAULT alone is EINVAL;
+    /// then EPERM as for mlock.
+    pub(super) fn sys_mlockall(&mut self, flags: u64) -> KResult<u64> {
+        let (current, future, onfault) = if self.arch == Arch::Sparc64 { (0x2000, 0x4000, 0x8000) } else { (1, 2, 4) };
+        if flags == 0 || flags & !(current | future | onfault) != 0 || flags == onfault {
+            return Err(Errno::EINVAL);
+        }
+        let limit = self.lock_limit();
+        if !limit.can_lock() {
+            return Err(Errno::EPERM);
+        }
+        let lock = if flags & onfault != 0 { VmLock::OnFault } else { VmLock::Locked };
+        let pick = |bit: u64| (flags & bit != 0).then_some(lock);
+        self.mm.mlockall(pick(current), pick(future), limit).map(|_| 0)
     }
 
     pub(super) fn sys_getrandom(&mut self, buf: u64, len: u64, flags: u64) -> KResult<u64> {

@@ -150,6 +150,11 @@ sysnos! {
     Madvise = "madvise", Some(233), Some(75), [Hex, Size, Int];
     Msync = "msync", Some(227), Some(65), [Hex, Size, Hex];
     Mincore = "mincore", Some(232), Some(78), [Hex, Size, Hex];
+    Mlock = "mlock", Some(228), Some(237), [Hex, Size];
+    Munlock = "munlock", Some(229), Some(238), [Hex, Size];
+    Mlockall = "mlockall", Some(230), Some(239), [Hex];
+    Munlockall = "munlockall", Some(231), Some(240), [];
+    Mlock2 = "mlock2", Some(284), Some(356), [Hex, Size, Hex];
     Fsync = "fsync", Some(82), Some(95), [Fd];
     Fdatasync = "fdatasync", Some(83), Some(253), [Fd];
     Prlimit64 = "prlimit64", Some(261), Some(331), [Int, Int, Hex, Hex];
@@ -432,7 +437,7 @@ impl Kernel {
             Getuid | Geteuid => Ok(self.config.uid as u64),
             Getgid | Getegid => Ok(self.config.gid as u64),
             Sysinfo => self.sys_sysinfo(a[0]),
-            Brk => Ok(self.mm.set_brk(a[0])),
+            Brk => Ok(self.sys_brk(a[0])),
             Munmap => self.sys_munmap(a[0], a[1]),
             Mremap => self.sys_mremap(a[0], a[1], a[2], a[3], a[4]),
             Mmap => self.sys_mmap(a[0], a[1], a[2], a[3], a[4], a[5]),
@@ -440,6 +445,14 @@ impl Kernel {
             Madvise => self.sys_madvise(a[0], a[1], a[2]),
             Msync => self.sys_msync(a[0], a[1], a[2]),
             Mincore => self.sys_mincore(a[0], a[1], a[2]),
+            Mlock => self.sys_mlock(a[0], a[1], 0),
+            Mlock2 => self.sys_mlock(a[0], a[1], a[2]),
+            Munlock => self.sys_munlock(a[0], a[1]),
+            Mlockall => self.sys_mlockall(a[0]),
+            Munlockall => {
+                self.mm.munlockall();
+                Ok(0)
+            }
             Fsync | Fdatasync => self.sys_fsync(a[0]),
             Getrandom => self.sys_getrandom(a[0], a[1], a[2]),
             Rseq => Err(Errno::ENOSYS),
@@ -668,6 +681,29 @@ mod tests {
         k.config.uid = 0;
         assert_eq!(k.syscall(nr(Sysno::Setgid), [5, 0, 0, 0, 0, 0]), SyscallOutcome::Return(Ok(0)));
         assert_eq!(k.config.gid, 5, "root may change its gid");
+    }
+
+    #[test]
+    fn mlockall_flags_are_each_architectures_and_memlock_follows_the_version() {
+        for (arch, current, future) in [(Arch::Arm64, 1, 2), (Arch::Sparc64, 0x2000, 0x4000)] {
+            let mut k = Kernel::new(arch, crate::kernel_stub::KernelConfig::default());
+            let nr = |s: Sysno| if arch == Arch::Arm64 { s.arm64_nr() } else { s.sparc64_nr() }.unwrap();
+            let other = if arch == Arch::Arm64 { 0x4000 } else { 2 };
+            let call = |k: &mut Kernel, flags: u64| k.syscall(nr(Sysno::Mlockall), [flags, 0, 0, 0, 0, 0]);
+            assert_eq!(call(&mut k, other), SyscallOutcome::Return(Err(Errno::EINVAL)), "{arch}");
+            assert_eq!(call(&mut k, future), SyscallOutcome::Return(Ok(0)), "{arch}");
+            assert_eq!(k.mm.default_lock(), crate::kernel_stub::mm::VmLock::Locked);
+            // Nothing mapped yet: the whole (empty) address space fits.
+            assert_eq!(call(&mut k, current), SyscallOutcome::Return(Ok(0)), "{arch}");
+            assert_eq!(k.mm.default_lock(), crate::kernel_stub::mm::VmLock::Unlocked, "MCL_FUTURE cleared");
+        }
+        let old = crate::kernel_stub::KernelConfig {
+            version: crate::kernel_stub::version::KernelVersion { major: 5, minor: 15 },
+            ..Default::default()
+        };
+        assert_eq!(Kernel::new(Arch::Arm64, old).rlimits.0[8], (64 << 10, 64 << 10));
+        let new = Kernel::new(Arch::Arm64, crate::kernel_stub::KernelConfig::default());
+        assert_eq!(new.rlimits.0[8], (8 << 20, 8 << 20));
     }
 
     #[test]
