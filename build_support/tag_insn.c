@@ -9,9 +9,10 @@
  * - GMI;
  * - LDG on a page entered readable;
  * - STG and ST2G (any index form) within one page entered writable, DC GVA;
- * and returns false for everything else, which then goes to the Rust hook as before (IRG,
- * whose draw is the kernel model's seeded generator; the zeroing forms; STGP; unaligned,
- * page-crossing and unentered addresses, where the Rust path raises the faults).
+ * - IRG, from the machine's seeded tag generator, which the Rust path draws from too;
+ * and returns false for everything else, which then goes to the Rust hook as before (the
+ * zeroing forms; STGP; ADDG/SUBG; unaligned, page-crossing and unentered addresses, where
+ * the Rust path raises the faults).
  *
  * A store also keeps the MMIO windows' tag cache equal to the tags (tag_cache.h), and is
  * refused (left to Rust) when its physical page may be entered in the soft TLB without
@@ -49,6 +50,10 @@ struct tagmmu_tag_insns {
     struct tagmmu_tag_cache *cache;
     /* Instructions emulated here. */
     uint64_t emulated;
+    /* IRG's generator (tagmmu_irg_draw) and GCR_EL1.Exclude of the running thread, which
+     * the Rust side keeps current (`TagInsnTable::set_exclude` after every kernel entry). */
+    uint64_t irg_state;
+    uint64_t irg_exclude;
     /* Per hash slot of physical page numbers: how many pages there may be entered in the
      * soft TLB without checks. Non-zero: tag stores to such pages go to Rust. */
     uint16_t unchecked[TAGMMU_UNCHECKED_SLOTS];
@@ -92,6 +97,27 @@ static void store_tags(struct tagmmu_tag_insns *t, struct tagmmu_tag_insn_page *
     }
 }
 
+/* IRG's choice: splitmix64 steps `*state`; the tag is the i-th of the tags `exclude` allows,
+ * i uniform (the high half of the draw scaled to their number); 0 when every tag is excluded
+ * (no draw). Mirrors `irg_draw` in src/emu/arm64/tag_insn.rs. */
+uint64_t tagmmu_irg_draw(uint64_t *state, uint16_t exclude) {
+    unsigned allowed = 16u - (unsigned)__builtin_popcount(exclude);
+    if (allowed == 0) {
+        return 0;
+    }
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    unsigned i = (unsigned)(((z >> 32) * allowed) >> 32);
+    for (unsigned tag = 0; tag < 16; tag++) {
+        if (!(exclude & (1u << tag)) && i-- == 0) {
+            return tag;
+        }
+    }
+    return 0;
+}
+
 /* The fast emulation (uc_cb_tagmmu_udef_fast_t): true when the instruction at the PC was
  * emulated (the engine steps the PC past it), false to leave it to the interrupt hook. */
 bool tagmmu_tag_insn(struct uc_struct *uc, void *env, uint32_t w, void *data) {
@@ -99,6 +125,15 @@ bool tagmmu_tag_insn(struct uc_struct *uc, void *env, uint32_t w, void *data) {
     uint64_t *x = (uint64_t *)((char *)env + t->env_xregs);
     unsigned rd = w & 31, rn = (w >> 5) & 31, rm = (w >> 16) & 31;
     (void)uc;
+    /* IRG Xd|SP, Xn|SP, Xm: Xn with a random tag that neither GCR_EL1.Exclude nor Xm<15:0>
+     * (XZR for 31) excludes. */
+    if ((w & 0xffe0fc00) == 0x9ac01000) {
+        uint16_t exclude = (uint16_t)t->irg_exclude | (uint16_t)(rm == 31 ? 0 : x[rm]);
+        uint64_t tag = tagmmu_irg_draw(&t->irg_state, exclude);
+        x[rd] = (x[rn] & ~(15ull << 56)) | (tag << 56);
+        t->emulated++;
+        return true;
+    }
     /* GMI Xd, Xn|SP, Xm: Xm (XZR for 31) with the bit of Xn's tag set. */
     if ((w & 0xffe0fc00) == 0x9ac01400) {
         uint64_t v = (rm == 31 ? 0 : x[rm]) | (1ull << TAGMMU_PTR_TAG(x[rn]));

@@ -43,6 +43,8 @@ pub(crate) struct RunState {
     counter: Box<BlockCounter>,
     /// When the run started.
     pub started: Instant,
+    /// The page walks of TLB fills, for the address space's current generation.
+    walks: crate::emu::walk_cache::WalkCache,
     /// The scheduler should pick the thread to run at this stop (a syscall slept, yielded or
     /// woke someone, a thread exited, or a time slice ended).
     pub reschedule: bool,
@@ -65,6 +67,7 @@ impl RunState {
             stats: EmuStats::default(),
             counter: Box::default(),
             started: Instant::now(),
+            walks: Default::default(),
             reschedule: false,
         }
     }
@@ -182,6 +185,9 @@ pub(crate) trait Backend {
     fn at_mark(&mut self) -> bool;
     /// The TLB was flushed: forget what was recorded per TLB entry.
     fn tlb_flushed(&mut self) {}
+    /// The kernel model is done for now (after [`sync_memory`]): copy into the CPU side's
+    /// state what the C fast paths read of it.
+    fn kernel_left(&mut self) {}
     /// The physical address of tag `tag`'s alias of guest physical address `pa`.
     fn tag_alias(pa: u64, tag: u8) -> u64;
     /// Map the arena (all anonymous guest memory: `len` bytes at physical `pa`, host memory at
@@ -217,11 +223,12 @@ pub(crate) trait Backend {
 }
 
 /// A page a TLB fill found mapped: its untagged virtual address, physical address and
-/// protection.
+/// protection, and whether its memory has allocation tags.
 pub(crate) struct MappedPage {
     pub va: u64,
     pub pa: PhysAddr,
     pub prot: Prot,
+    pub tag_storage: bool,
 }
 
 /// The page walk of a TLB fill for `vaddr`, against the kernel stub's address space (a fault
@@ -254,13 +261,23 @@ pub(crate) fn tlb_walk<G: Backend>(
         MemType::FETCH => Access::Fetch,
         _ => Access::Read,
     };
-    let mm = &mut g.kernel().mm;
-    let page = match mm.untag(vaddr) {
-        None => Err(FaultKind::Unmapped),
-        Some(va) => {
-            mm.handle_user_fault(va, access).map(|pa| MappedPage { va, pa, prot: mm.prot_at(va).unwrap_or(Prot::NONE) })
+    let Some(va) = g.kernel().mm.untag(vaddr) else { return Some((access, Err(FaultKind::Unmapped))) };
+    let page_size = 1u64 << page_bits;
+    let (page_va, in_page) = (va & !(page_size - 1), va & (page_size - 1));
+    let generation = g.kernel().mm.generation();
+    let found = match g.run().walks.get(generation, page_va, access) {
+        Some(p) => Ok(p),
+        None => {
+            let walked = g.kernel().mm.user_fault(page_va, access);
+            if let Ok(p) = walked {
+                // A first touch bumps no generation: the walk holds as found.
+                g.run().walks.put(generation, page_va, access, p);
+            }
+            walked
         }
     };
+    let page =
+        found.map(|p| MappedPage { va, pa: PhysAddr(p.pa.0 + in_page), prot: p.prot, tag_storage: p.tag_storage });
     Some((access, page))
 }
 
@@ -279,8 +296,6 @@ pub(crate) fn uc_perms(prot: Prot) -> UcProt {
     perms
 }
 
-/// Mirror the kernel stub's physical-memory changes into Unicorn and flush the TLB when the
-/// translations changed.
 /// After a kernel entry: stop the run if its wall-time budget ran out meanwhile.
 pub(crate) fn check_time_budget<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuError> {
     let run = uc.get_data_mut().run();
@@ -293,6 +308,9 @@ pub(crate) fn check_time_budget<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), E
     Ok(())
 }
 
+/// Mirror the kernel stub's physical-memory changes into Unicorn and flush the TLB when the
+/// translations changed; then hand the CPU side what its fast paths read of the kernel
+/// ([`Backend::kernel_left`]).
 pub(crate) fn sync_memory<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuError> {
     let events = uc.get_data_mut().kernel().mm.phys_mut().take_events();
     if !events.is_empty() {
@@ -343,6 +361,7 @@ pub(crate) fn sync_memory<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuErro
         run.thrash_limit = largest.map_or(u64::MAX, |(_, n)| crate::emu::soft_tlb::thrash_limit(n));
         run.thrash_mode = largest.filter(|_| run.thrash_limit != u64::MAX).map(|(mode, _)| mode);
     }
+    uc.get_data_mut().kernel_left();
     Ok(())
 }
 

@@ -10,6 +10,7 @@ mod guard;
 mod run_loop;
 mod soft_tlb;
 pub mod sparc64;
+mod walk_cache;
 
 use std::fmt;
 use std::time::Duration;

@@ -187,6 +187,10 @@ impl Backend for Guest {
     fn at_mark(&mut self) -> bool {
         at_block_mark(self)
     }
+    fn kernel_left(&mut self) {
+        let exclude = self.kernel.mte.ctrl.exclude();
+        self.tag_insns.set_exclude(exclude);
+    }
     fn tlb_flushed(&mut self) {
         self.unchecked_pages.clear();
         self.tag_cache.clear();
@@ -320,11 +324,9 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
     let (access, walk) = tlb_walk(uc, vaddr, ty)?;
     let g = uc.get_data_mut();
     match walk {
-        Ok(MappedPage { pa, prot, va }) => {
+        Ok(MappedPage { pa, prot, va, tag_storage }) => {
             let perms = uc_perms(prot);
-            let tagged = prot.contains(Prot::TAGGED)
-                && g.kernel.mte.supported()
-                && g.kernel.mm.phys().containing(pa).is_some_and(|(s, _)| s.tags().is_some());
+            let tagged = prot.contains(Prot::TAGGED) && g.kernel.mte.supported() && tag_storage;
             let paddr = if tagged { mte::tlb_page(g, vaddr, va, pa) } else { pa.0 & !0xfff };
             Some(TlbEntry { paddr, perms })
         }
@@ -455,7 +457,7 @@ pub fn run(
     kernel.vfs.set_stdin_deadline(state.deadline());
     let mut tag_cache = access_hook::TagCache::new();
     // The table keeps a pointer to the boxed cache, which moving the box does not move.
-    let tag_insns = tag_insn::TagInsnTable::new(&mut *tag_cache);
+    let tag_insns = tag_insn::TagInsnTable::new(&mut *tag_cache, kernel.config.seed);
     let guest = Guest {
         kernel,
         disasm: Disassembler::new(crate::arch::Arch::Arm64),

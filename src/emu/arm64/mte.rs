@@ -24,7 +24,6 @@
 //! MSR/MRS TCO arrive as undefined instructions and are executed here (see [`crate::mte::insn`]).
 //! LDGM, STGM and STZGM are UNDEFINED at EL0: SIGILL.
 
-use rand::Rng;
 use unicorn_engine::{RegisterARM64, Unicorn};
 
 use super::{xreg, Guest, PendingSignal, TagFault};
@@ -71,7 +70,7 @@ pub(super) fn tlb_page(g: &mut Guest, vaddr: u64, va: u64, pa: crate::addr::Phys
     let mm = &g.kernel.mm;
     let next = page_va + 0x1000;
     // The page first: on a page of mixed tags (a tagged heap's) the next one is not looked at.
-    let unchecked = mm.first_tag_mismatch(page_va, 0x1000, ptr_tag).is_none()
+    let unchecked = mm.first_tag_mismatch_at(crate::addr::PhysAddr(pa_page), 0x1000, ptr_tag).is_none()
         && mm.tag_at(next).is_none_or(|t| MTE.matches(ptr_tag, t));
     if unchecked {
         let next_pa = mm.tag_at(next).and_then(|_| mm.phys_of(next)).map(|p| p.0 & !0xfff);
@@ -385,14 +384,8 @@ pub(super) fn execute(uc: &mut Unicorn<Guest>, insn: MteInsn) -> Result<bool, Em
         MteInsn::Irg { d, n, m } => {
             let base = get(uc, n, true)?;
             let exclude = (get(uc, m, false)? as u16) | exclude_gcr;
-            let tag = if exclude == 0xffff {
-                0
-            } else {
-                // The i-th allowed tag, i drawn uniformly (no list built: one IRG per
-                // allocation under glibc's heap tagging).
-                let i = uc.get_data_mut().kernel.rng().gen_range(0..16 - exclude.count_ones() as usize);
-                (0..16u8).filter(|t| exclude & (1 << t) == 0).nth(i).unwrap_or(0)
-            };
+            // The machine's IRG generator, which the C fast path draws from too.
+            let tag = uc.get_data_mut().tag_insns.irg_draw(exclude);
             set(uc, d, MTE.with_tag(base, tag), true)?;
         }
         MteInsn::Gmi { d, n, m } => {

@@ -1,4 +1,4 @@
-//! The fast path of the emulated MTE tag instructions: GMI, LDG, STG, ST2G and DC GVA in C,
+//! The fast path of the emulated MTE tag instructions: IRG, GMI, LDG, STG, ST2G and DC GVA in C,
 //! without the Rust interrupt hook (Unicorn patch 0010, `build_support/tag_insn.c`).
 //!
 //! glibc's heap tagging runs millions of tag instructions (measured on the mixed-tag heap
@@ -17,8 +17,12 @@
 //!   its physical page may be entered in the soft TLB without checks (the table counts those
 //!   pages per hash slot, kept by [`mte::tlb_page`](super::mte) and `forget_unchecked`):
 //!   dropping those TLB entries is the Rust path's job.
-//! - IRG (whose tag is the kernel model's seeded draw), ADDG/SUBG, SUBP, the zeroing stores,
-//!   STGP and anything unaligned, page-crossing or faulting stay on the Rust path.
+//! - IRG draws from a generator of the machine's own, seeded from the kernel's seed, whose
+//!   state is in the table: the C side and the Rust path ([`TagInsnTable::irg_draw`], when
+//!   tracing sends IRG there) draw from the same sequence through the same C function. The
+//!   thread's GCR_EL1.Exclude is copied in after every kernel entry ([`TagInsnTable::set_exclude`]).
+//! - ADDG/SUBG, SUBP, the zeroing stores, STGP and anything unaligned, page-crossing or
+//!   faulting stay on the Rust path.
 
 use std::ffi::c_void;
 
@@ -63,6 +67,8 @@ pub(super) struct TagInsnTable {
     env_xregs: usize,
     cache: *mut TagCache,
     emulated: u64,
+    irg_state: u64,
+    irg_exclude: u64,
     unchecked: [u16; UNCHECKED_SLOTS],
     pages: [TagInsnPage; PAGES],
     // Rust only, after everything the C side reads: the slots to empty at the next flush
@@ -73,6 +79,7 @@ pub(super) struct TagInsnTable {
 
 extern "C" {
     fn tagmmu_tag_insn(uc: *mut uc_engine, env: *mut c_void, insn: u32, data: *mut c_void) -> bool;
+    fn tagmmu_irg_draw(state: *mut u64, exclude: u16) -> u64;
     /// tagmmu's Unicorn patch 0010.
     fn uc_tagmmu_udef_fast(
         uc: *mut uc_engine,
@@ -83,12 +90,17 @@ extern "C" {
 
 impl TagInsnTable {
     /// An empty table over the windows' tag cache `cache` (which the C side updates on tag
-    /// stores; it must outlive the table's use by the engine).
-    pub(super) fn new(cache: *mut TagCache) -> Box<TagInsnTable> {
+    /// stores; it must outlive the table's use by the engine), IRG's generator seeded from
+    /// `seed`.
+    pub(super) fn new(cache: *mut TagCache, seed: u64) -> Box<TagInsnTable> {
         Box::new(TagInsnTable {
             env_xregs: o::ENV_XREGS,
             cache,
             emulated: 0,
+            // Apart from the other uses of the seed (the kernel's ChaCha8 stream).
+            irg_state: seed ^ 0x4952_4720_7461_6773,
+            // Linux's default: no tag allowed (PR_MTE_TAG_MASK 0) until the task says.
+            irg_exclude: 0xffff,
             unchecked: [0; UNCHECKED_SLOTS],
             pages: [EMPTY; PAGES],
             used_slots: Vec::new(),
@@ -160,6 +172,18 @@ impl TagInsnTable {
         }
     }
 
+    /// The running thread's GCR_EL1.Exclude, for IRG.
+    pub(super) fn set_exclude(&mut self, exclude: u16) {
+        self.irg_exclude = u64::from(exclude);
+    }
+
+    /// IRG's tag for the exclusion mask `exclude` (GCR_EL1's and the instruction's), the
+    /// next draw of the machine's generator (the C side's function).
+    pub(super) fn irg_draw(&mut self, exclude: u16) -> u8 {
+        // SAFETY: the function only steps the state it is given, a live u64.
+        unsafe { tagmmu_irg_draw(&mut self.irg_state, exclude) as u8 }
+    }
+
     /// The instructions the C side emulated so far.
     pub(super) fn emulated(&self) -> u64 {
         self.emulated
@@ -189,7 +213,7 @@ mod tests {
     /// page entered (va page 0x10, pa page 0x99, writable as given) whose tags are `tags`.
     fn run_c(word: u32, x: &mut [u64; 32], tags: &mut [u8; PAGE_GRANULES], writable: bool) -> (bool, u64) {
         let mut cache = TagCache::new();
-        let mut t = TagInsnTable::new(&mut *cache);
+        let mut t = TagInsnTable::new(&mut *cache, 1);
         t.pages[TagInsnTable::slot(0x10)] =
             TagInsnPage { va_page: 0x10, tags: tags.as_mut_ptr(), pa_page: 0x99, writable: writable.into() };
         // A stand-in CPUARMState: the xregs at their offset.
@@ -261,16 +285,67 @@ mod tests {
         assert_eq!(x[0], 0b10_0001);
     }
 
+    /// Run `word` through the C side over `t` with registers `x` (x[31] is SP).
+    fn run_on(t: &mut TagInsnTable, word: u32, x: &mut [u64; 32]) -> bool {
+        let mut env = vec![0u64; o::ENV_XREGS / 8 + 32];
+        env[o::ENV_XREGS / 8..].copy_from_slice(x);
+        let t_ptr: *mut TagInsnTable = t;
+        // SAFETY: as in `run_c`.
+        let done = unsafe { tagmmu_tag_insn(std::ptr::null_mut(), env.as_mut_ptr().cast(), word, t_ptr.cast()) };
+        x.copy_from_slice(&env[o::ENV_XREGS / 8..]);
+        done
+    }
+
+    /// IRG in C: Xn's address with a tag neither GCR_EL1.Exclude nor Xm excludes, drawn from
+    /// the machine's generator, which the Rust path shares; tag 0 when all are excluded.
+    #[test]
+    fn irg_draws_allowed_tags_from_the_shared_generator() {
+        let mut cache = TagCache::new();
+        let mut t = TagInsnTable::new(&mut *cache, 7);
+        let mut twin = TagInsnTable::new(&mut *cache, 7);
+        // Tags 3 and 9 allowed: GCR excludes all but 3, 9 and 12; x2 excludes 12.
+        let exclude = !((1u16 << 3) | (1 << 9) | (1 << 12));
+        t.set_exclude(exclude);
+        let mut seen = [0u32; 16];
+        for _ in 0..200 {
+            // irg x0, x1, x2
+            let mut x = [0u64; 32];
+            x[1] = TAG5 | VA | 0x30;
+            x[2] = 1 << 12;
+            assert!(run_on(&mut t, 0x9ac2_1020, &mut x), "C emulates IRG");
+            let tag = (x[0] >> 56) as usize;
+            assert_eq!(x[0] & 0x00ff_ffff_ffff_ffff, VA | 0x30, "the address is Xn's");
+            seen[tag] += 1;
+            assert_eq!(twin.irg_draw(exclude | (1 << 12)) as usize, tag, "the Rust path draws the same");
+        }
+        assert!(seen[3] > 50 && seen[9] > 50 && seen[3] + seen[9] == 200, "{seen:?}");
+        // irg sp, sp (XZR as Xm): SP is register 31 both ways.
+        let mut x = [0u64; 32];
+        x[31] = VA | 0x100;
+        assert!(run_on(&mut t, 0x9adf_13ff, &mut x));
+        assert!([3, 9].contains(&(x[31] >> 56)) && x[31] & 0xfff == 0x100, "{:#x}", x[31]);
+        // Every tag excluded (Linux's default mask): tag 0, no draw.
+        t.set_exclude(0xffff);
+        let mut x = [0u64; 32];
+        x[1] = TAG5 | VA;
+        assert!(run_on(&mut t, 0x9ac2_1020, &mut x));
+        assert_eq!(x[0], VA);
+        assert_eq!(
+            t.irg_state,
+            twin.irg_state.wrapping_add(0x9e37_79b9_7f4a_7c15),
+            "one draw ahead of the twin: none for tag 0"
+        );
+    }
+
     /// What the C side leaves to the Rust hook changes nothing.
     #[test]
     fn the_c_side_leaves_the_rest_to_the_rust_hook() {
-        let cases: [(u32, u64, bool, &str); 8] = [
+        let cases: [(u32, u64, bool, &str); 7] = [
             (0xd920_0820, VA + 0x2000, true, "stg on a page not entered"),
             (0xd920_0820, VA + 0x40, false, "stg on a read-only page"),
             (0xd920_0820, VA + 0x48, true, "stg unaligned (SIGBUS)"),
             (0xd9a0_0820, VA + 0xff0, true, "st2g across pages"),
             (0xd960_0820, VA + 0x40, true, "stzg (zeroes memory)"),
-            (0x9ac2_1020, VA, true, "irg (the model's seeded draw)"),
             (0x6900_0820, VA + 0x40, true, "stgp"),
             (0xd503_201f, VA, true, "nop (not a tag instruction)"),
         ];
@@ -294,7 +369,7 @@ mod tests {
         let mut cache = TagCache::new();
         cache.enter(0x99 * PAGE, &[0u8; PAGE_GRANULES]);
         let mut tags = [0u8; PAGE_GRANULES];
-        let mut t = TagInsnTable::new(&mut *cache);
+        let mut t = TagInsnTable::new(&mut *cache, 1);
         t.pages[TagInsnTable::slot(0x10)] =
             TagInsnPage { va_page: 0x10, tags: tags.as_mut_ptr(), pa_page: 0x99, writable: 1 };
         t.used_pages.push(TagInsnTable::slot(0x10) as u16);

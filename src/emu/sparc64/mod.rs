@@ -309,7 +309,7 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
     let g = uc.get_data_mut();
     let page = g.kernel.mm.page_size();
     match walk {
-        Ok(MappedPage { va, pa, prot }) => {
+        Ok(MappedPage { va, pa, prot, tag_storage }) => {
             let mut perms = uc_perms(prot);
             if runtime_code::is_runtime_code(g, va, prot) {
                 if access == Access::Fetch {
@@ -324,7 +324,7 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
             let mut paddr = pa.0 & !(page - 1);
             // An ADI page of a task that enabled ADI (the mapping was looked up just above).
             let checked = g.kernel.adi.checking() && prot.contains(Prot::TAGGED);
-            if checked && g.kernel.mm.phys().containing(pa).is_some_and(|(s, _)| s.tags().is_some()) {
+            if checked && tag_storage {
                 paddr = adi::fill(g, vaddr, va, paddr);
             }
             Some(TlbEntry { paddr, perms })

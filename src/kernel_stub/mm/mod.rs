@@ -31,6 +31,22 @@ struct Faulted<'a> {
     pa: PhysAddr,
     off: u64,
     tagged: bool,
+    prot: Prot,
+}
+
+/// A user page a fault made (or found) present, as a CPU backend's TLB fill needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserPage {
+    /// The physical address of the faulting address.
+    pub pa: PhysAddr,
+    /// The mapping's protection.
+    pub prot: Prot,
+    /// The backing segment has allocation tags (tag storage).
+    pub tag_storage: bool,
+    /// The answer holds until the generation changes ([`AddressSpace::generation`]): the
+    /// page is memory the model owns, not a file's page cache, which can shrink under the
+    /// mapping (a later access past the end is SIGBUS).
+    pub stable: bool,
 }
 use crate::kernel_stub::errno::{Errno, KResult};
 
@@ -836,7 +852,7 @@ impl AddressSpace {
         if len == 0 || last.is_none_or(|l| l / page_size != addr / page_size) {
             return Err(FaultKind::Unmapped);
         }
-        let Faulted { seg, pa, off, tagged } = self.fault_in(addr, Access::Write)?;
+        let Faulted { seg, pa, off, tagged, .. } = self.fault_in(addr, Access::Write)?;
         let stored = match seg.and_then(|s| s.tags_mut()) {
             Some(t) if tagged => {
                 let granule = t.granule();
@@ -902,12 +918,13 @@ impl AddressSpace {
             return Err(FaultKind::Protection);
         }
         let tagged = vma.prot.contains(Prot::TAGGED);
+        let prot = vma.prot;
         let pa = vma.phys(addr);
         let seg_pa = vma.seg;
         let off = pa.0 - seg_pa.0;
         let page_off = off - off % self.space.layout.page_size;
         let ram = self.phys.budget();
-        let Some(s) = self.phys.segment_mut(seg_pa) else { return Ok(Faulted { seg: None, pa, off, tagged }) };
+        let Some(s) = self.phys.segment_mut(seg_pa) else { return Ok(Faulted { seg: None, pa, off, tagged, prot }) };
         if s.past_eof(page_off) {
             return Err(FaultKind::PastEof);
         }
@@ -927,7 +944,7 @@ impl AddressSpace {
                 self.stats.major_faults += 1;
             }
         }
-        Ok(Faulted { seg: Some(s), pa, off, tagged })
+        Ok(Faulted { seg: Some(s), pa, off, tagged, prot })
     }
 
     /// The tags of the page holding `pa` changed: record it for [`Self::take_retagged`].
@@ -1011,9 +1028,16 @@ impl AddressSpace {
         if !v.prot.contains(Prot::TAGGED) {
             return None;
         }
-        let (seg, off) = self.phys.containing(v.phys(addr))?;
+        self.first_tag_mismatch_at(v.phys(addr), len, ptr_tag).map(|pa| addr + (pa.0 - v.phys(addr).0))
+    }
+
+    /// [`Self::first_tag_mismatch`] by physical address (of a tag-checked mapping, which the
+    /// caller knows): the physical address of the first granule of `[pa, pa + len)` whose tag
+    /// `ptr_tag` does not match, if any.
+    pub fn first_tag_mismatch_at(&self, pa: PhysAddr, len: u64, ptr_tag: u8) -> Option<PhysAddr> {
+        let (seg, off) = self.phys.containing(pa)?;
         let tags = seg.tags()?;
-        tags.first_mismatch(&self.space.layout.tags, off, len, ptr_tag).map(|bad| addr + (bad - off))
+        tags.first_mismatch(&self.space.layout.tags, off, len, ptr_tag).map(|bad| PhysAddr(pa.0 + (bad - off)))
     }
 
     /// The user address at which physical address `pa` is mapped (the first mapping found).
@@ -1037,6 +1061,15 @@ impl AddressSpace {
     /// On success the page is present and its physical address is returned.
     pub fn handle_user_fault(&mut self, addr: u64, access: Access) -> Result<PhysAddr, FaultKind> {
         self.fault_in(addr, access).map(|f| f.pa)
+    }
+
+    /// [`Self::handle_user_fault`] with what a TLB fill needs besides the physical address,
+    /// from the same two lookups (the mapping, the segment).
+    pub fn user_fault(&mut self, addr: u64, access: Access) -> Result<UserPage, FaultKind> {
+        self.fault_in(addr, access).map(|f| {
+            let (tag_storage, stable) = f.seg.map_or((false, false), |s| (s.tags().is_some(), !s.is_file_cache()));
+            UserPage { pa: f.pa, prot: f.prot, tag_storage, stable }
+        })
     }
 
     /// Is the page holding the untagged address `addr` a page of a file's page cache wholly
