@@ -325,7 +325,8 @@ impl Kernel {
         self.rng.fill_bytes(buf);
     }
 
-    /// The seeded random source (IRG, getrandom, AT_RANDOM).
+    /// The seeded random source (getrandom, AT_RANDOM; IRG has a generator of its own, seeded
+    /// from the same seed, in the CPU backend's tag-instruction table).
     pub fn rng(&mut self) -> &mut ChaCha8Rng {
         &mut self.rng
     }

@@ -67,13 +67,20 @@ impl Kernel {
         Ok(p)
     }
 
-    /// Untag an address argument of an address-space syscall (munmap, mprotect, madvise):
-    /// tags are accepted when the thread enabled the tagged-address ABI.
+    /// Untag an address argument of an address-space syscall (munmap, mprotect, madvise,
+    /// msync, mincore, mremap's old address, the mlock family), as the kernel's
+    /// `untagged_addr()` does there, whether or not the thread enabled the tagged-address
+    /// ABI (Documentation/arch/arm64/tagged-address-abi.rst: that prctl governs the addresses
+    /// the kernel accesses; addresses only used to manage the address space always accept a
+    /// tag). arm64: the top byte of an address whose bit 55 is clear (`addr &
+    /// sign_extend64(addr, 55)`). sparc64: on a CPU with ADI, the version bits, sign-extending
+    /// bit 59 (`__untagged_addr`, adi_capable()). mmap, brk and mremap's new address are
+    /// never untagged (since 5.6: a tag there would alias another address).
     fn untag_arg(&self, addr: u64) -> u64 {
-        if self.uaccess.tagged_addr_abi {
-            self.mm.untag(addr).unwrap_or(addr)
-        } else {
-            addr
+        match self.arch {
+            Arch::Arm64 => addr & ((((addr << 8) as i64) >> 8) as u64),
+            Arch::Sparc64 if self.adi.machine.supported => (((addr << 4) as i64) >> 4) as u64,
+            Arch::Sparc64 => addr,
         }
     }
 

@@ -683,6 +683,25 @@ mod tests {
         assert_eq!(k.config.gid, 5, "root may change its gid");
     }
 
+    /// Address-space syscalls untag their address as `untagged_addr()` does: sparc64 drops
+    /// the ADI version bits on a CPU with ADI, whether or not the task enabled ADI, and keeps
+    /// them on one without (where they make an address in the VA hole).
+    #[test]
+    fn sparc64_untags_versioned_addresses_on_a_cpu_with_adi() {
+        for adi in [true, false] {
+            let mut k = Kernel::new(Arch::Sparc64, crate::kernel_stub::KernelConfig::default());
+            k.adi.machine.supported = adi;
+            let nr = |s: Sysno| s.sparc64_nr().unwrap();
+            let SyscallOutcome::Return(Ok(p)) = k.syscall(nr(Sysno::Mmap), [0, 8192, 3, 0x22, u64::MAX, 0]) else {
+                panic!("mmap")
+            };
+            let versioned = p | (5 << 60);
+            let r = k.syscall(nr(Sysno::Mprotect), [versioned, 8192, 1, 0, 0, 0]);
+            let want = if adi { Ok(0) } else { Err(Errno::ENOMEM) };
+            assert_eq!(r, SyscallOutcome::Return(want), "adi {adi}");
+        }
+    }
+
     #[test]
     fn mlockall_flags_are_each_architectures_and_memlock_follows_the_version() {
         for (arch, current, future) in [(Arch::Arm64, 1, 2), (Arch::Sparc64, 0x2000, 0x4000)] {
