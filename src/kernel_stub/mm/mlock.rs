@@ -210,11 +210,14 @@ impl AddressSpace {
     /// [`Self::lock_future_ok`]).
     pub fn lock_new_mapping(&mut self, addr: u64, len: u64, lock: VmLock) {
         let end = addr.saturating_add(len);
-        self.space.vmas.update_range(addr, end, |v| {
-            if lockable(v) {
-                v.locked = lock;
-            }
-        });
+        // A heap that grew under MCL_FUTURE is locked already (`set_brk`): no split for it.
+        if self.space.vmas.intersecting(addr, end).any(|v| lockable(v) && v.locked != lock) {
+            self.space.vmas.update_range(addr, end, |v| {
+                if lockable(v) {
+                    v.locked = lock;
+                }
+            });
+        }
         let _ = self.populate_locked(addr, end, true);
     }
 }
@@ -324,6 +327,22 @@ mod tests {
         assert_eq!(resident(&mm, a, 4), "0000");
         assert_eq!(mm.msync(a, PAGE, false, true), Err(Errno::EBUSY));
         assert_eq!(mm.msync(a + 2 * PAGE, PAGE, false, true), Ok(()));
+    }
+
+    #[test]
+    fn the_heap_grows_locked_under_mcl_future_in_one_mapping() {
+        let mut mm = space();
+        mm.init_brk(0x40_0000).unwrap();
+        let base = mm.brk();
+        mm.mlockall(None, Some(VmLock::Locked), NO_LIMIT).unwrap();
+        for step in 1..=4u64 {
+            let old = mm.brk();
+            mm.set_brk(base + step * PAGE);
+            mm.lock_new_mapping(old, PAGE, VmLock::Locked);
+        }
+        assert_eq!(mm.locked_vm(), 4);
+        assert_eq!(mm.vmas().iter().filter(|v| v.kind == VmaKind::Heap).count(), 1, "the heap is one mapping");
+        assert_eq!(resident(&mm, base, 4), "1111");
     }
 
     #[test]
