@@ -261,8 +261,8 @@ impl Kernel {
             // MADV_DONTNEED_LOCKED (5.18+): DONTNEED that also drops locked pages.
             24 if self.config.version.at_least(5, 18) => Advice::DontNeedLocked,
             21 => Advice::PageOut,
-            22 => Advice::Populate(crate::kernel_stub::mm::Access::Read),
-            23 => Advice::Populate(crate::kernel_stub::mm::Access::Write),
+            22 => Advice::Populate(Access::Read),
+            23 => Advice::Populate(Access::Write),
             _ => return Err(Errno::EINVAL),
         };
         let a = self.untag_arg(addr);
