@@ -382,7 +382,8 @@ impl Kernel {
         let lock = self.mm.default_lock();
         let old = self.mm.brk();
         let page = self.mm.page_size();
-        let up = |a: u64| a.div_ceil(page) * page;
+        // A break near the top of the address space fails in set_brk; here it must not overflow.
+        let up = |a: u64| a.checked_next_multiple_of(page).unwrap_or(u64::MAX & !(page - 1));
         if lock.is_locked()
             && requested > old
             && !self.mm.lock_future_ok(lock, up(requested) - up(old), self.lock_limit())

@@ -712,6 +712,10 @@ mod tests {
             assert_eq!(call(&mut k, other), SyscallOutcome::Return(Err(Errno::EINVAL)), "{arch}");
             assert_eq!(call(&mut k, future), SyscallOutcome::Return(Ok(0)), "{arch}");
             assert_eq!(k.mm.default_lock(), crate::kernel_stub::mm::VmLock::Locked);
+            // brk to the top of the address space under MCL_FUTURE: refused, no overflow.
+            let brk = nr(Sysno::Brk);
+            let SyscallOutcome::Return(Ok(now)) = k.syscall(brk, [0; 6]) else { panic!("brk") };
+            assert_eq!(k.syscall(brk, [u64::MAX, 0, 0, 0, 0, 0]), SyscallOutcome::Return(Ok(now)), "{arch}");
             // Nothing mapped yet: the whole (empty) address space fits.
             assert_eq!(call(&mut k, current), SyscallOutcome::Return(Ok(0)), "{arch}");
             assert_eq!(k.mm.default_lock(), crate::kernel_stub::mm::VmLock::Unlocked, "MCL_FUTURE cleared");
