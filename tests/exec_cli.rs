@@ -554,10 +554,16 @@ fn huge_reservations_cost_the_host_only_the_touched_pages() {
     assert!(usage.ru_maxrss < 64 << 10, "peak host RSS {} KiB", usage.ru_maxrss);
 }
 
-/// mincore, MADV_POPULATE_READ/WRITE, MAP_POPULATE, msync and fsync/fdatasync (once ENOSYS,
-/// and MADV_POPULATE_* a no-op): `mm_calls` prints exactly what the same source printed
-/// built natively on a Linux 6.18 host (x86-64; these answers do not depend on the
-/// architecture), on both guest architectures (sparc64 with its 8 KiB pages).
+/// Run `programs/common/<program>` on arm64 and on sparc64: it exits 0 and prints `expected`
+/// on both.
+fn prints_on_both_architectures(program: &str, expected: &str) {
+    for arch in ["arm64", "sparc64"] {
+        let out = exec(&guest(&format!("{arch}/{program}")), &[]);
+        assert_eq!(out.status.code(), Some(0), "{arch}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), expected, "{arch}");
+    }
+}
+
 /// The mlock family (`programs/common/mlock_calls.c`): what an unprivileged task gets from
 /// mlock, mlock2, munlock, mlockall, munlockall, MAP_LOCKED, and from madvise, msync, brk and
 /// fork over locked memory. The expected lines are what the same source prints natively on
@@ -565,19 +571,15 @@ fn huge_reservations_cost_the_host_only_the_touched_pages() {
 #[test]
 fn mlock_family_answers_as_linux_does() {
     let expected = "mlock: 0, 1111\nDONTNEED locked: EINVAL, 1111\nPAGEOUT locked: EINVAL, 1111\nmsync MS_INVALIDATE locked: EBUSY\nDONTNEED_LOCKED: 0, 0011\nchild DONTNEED: 0, 0001\nmunlock: 0, DONTNEED 0, 0000\nmlock2 MLOCK_ONFAULT: 0, 0000, touched 0100\nmlock2 unknown flag: EINVAL\nmlock PROT_NONE: ENOMEM, 00\nmlock over a hole: ENOMEM, at the hole ENOMEM\nmlock of a length that wraps: 0\nRLIMIT_MEMLOCK 16 pages: mlock 17 ENOMEM, 8 0, 12 more ENOMEM, 12 over the 8 0\nMAP_LOCKED: 1111, over the limit EAGAIN\nmlockall 0: EINVAL, MCL_ONFAULT alone: EINVAL\nmlockall MCL_CURRENT over the limit: ENOMEM\nmlockall MCL_FUTURE: 0, mmap 111, over the limit EAGAIN, sbrk 1\nmlockall MCL_FUTURE|MCL_ONFAULT: 0, mmap 000\nmunlockall: 0, DONTNEED 0\nRLIMIT_MEMLOCK 0: mlock EPERM, mlockall EPERM, MAP_LOCKED EPERM, munlock 0\n";
-    for arch in ["arm64", "sparc64"] {
-        let out = exec(&guest(&format!("{arch}/mlock_calls")), &[]);
-        assert_eq!(out.status.code(), Some(0), "{arch}: {}", text(&out.stderr));
-        assert_eq!(text(&out.stdout), expected, "{arch}");
-    }
+    prints_on_both_architectures("mlock_calls", expected);
 }
 
+/// mincore, MADV_POPULATE_READ/WRITE, MAP_POPULATE, msync and fsync/fdatasync (once ENOSYS,
+/// and MADV_POPULATE_* a no-op): `mm_calls` prints exactly what the same source printed
+/// built natively on a Linux 6.18 host (x86-64; these answers do not depend on the
+/// architecture), on both guest architectures (sparc64 with its 8 KiB pages).
 #[test]
 fn residency_syscalls_answer_as_linux_does() {
     let expected = "fresh: 0000\none page written: 0100\npopulate write: 0, 0111\ndontneed: 0, 0000\npopulate read: 0, 1000\nmincore unaligned: EINVAL\nmincore bad vector: EFAULT\nmincore length rounds up: 0\nmincore over a hole: ENOMEM, first bytes 1 0 7\npopulate over a hole: ENOMEM\nmsync sync over a hole: ENOMEM\nmsync async over a hole: ENOMEM\nmsync both flags: EINVAL\nmsync unknown flag: EINVAL\nmsync unaligned: EINVAL\nmsync mapped: 0\nmsync empty: 0\npopulate write read-only: EINVAL\npopulate read read-only: 0, 1\npopulate read PROT_NONE: EINVAL\nMAP_POPULATE: 111\nMAP_POPULATE|MAP_NONBLOCK: 000\nfsync file 0, pipe EINVAL, /dev/null EINVAL, closed EBADF\nfdatasync file 0, pipe EINVAL\n";
-    for arch in ["arm64", "sparc64"] {
-        let out = exec(&guest(&format!("{arch}/mm_calls")), &[]);
-        assert_eq!(out.status.code(), Some(0), "{arch}: {}", text(&out.stderr));
-        assert_eq!(text(&out.stdout), expected, "{arch}");
-    }
+    prints_on_both_architectures("mm_calls", expected);
 }

@@ -13,6 +13,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "errname.h"
+
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
 #define MADV_POPULATE_WRITE 23
@@ -20,25 +22,12 @@
 
 static long pg;
 
-static const char *err(int r) {
-    static char buf[32]; /* only for an unexpected errno */
-    if (r == 0)
-        return "0";
-    switch (errno) {
-    case EINVAL: return "EINVAL";
-    case ENOMEM: return "ENOMEM";
-    case EFAULT: return "EFAULT";
-    case EBADF: return "EBADF";
-    default: snprintf(buf, sizeof buf, "errno %d", errno); return buf;
-    }
-}
-
 /* The residency of n pages at p, as "0101". */
 static const char *resident(char *p, int n) {
     static char out[64];
     unsigned char vec[32];
     if (mincore(p, n * pg, vec))
-        return err(-1);
+        return errname(-1);
     for (int i = 0; i < n; i++)
         out[i] = (char)('0' + (vec[i] & 1));
     out[n] = 0;
@@ -52,37 +41,37 @@ int main(void) {
     p[pg] = 1;
     printf("one page written: %s\n", resident(p, 4));
     /* Each call is a statement of its own: the order of a call's arguments is unspecified. */
-    const char *r = err(madvise(p + 2 * pg, 2 * pg, MADV_POPULATE_WRITE));
+    const char *r = errname(madvise(p + 2 * pg, 2 * pg, MADV_POPULATE_WRITE));
     printf("populate write: %s, %s\n", r, resident(p, 4));
-    r = err(madvise(p, 4 * pg, MADV_DONTNEED));
+    r = errname(madvise(p, 4 * pg, MADV_DONTNEED));
     printf("dontneed: %s, %s\n", r, resident(p, 4));
-    r = err(madvise(p, pg, MADV_POPULATE_READ));
+    r = errname(madvise(p, pg, MADV_POPULATE_READ));
     printf("populate read: %s, %s\n", r, resident(p, 4));
     unsigned char vec[8];
-    printf("mincore unaligned: %s\n", err(mincore(p + 1, pg, vec)));
-    printf("mincore bad vector: %s\n", err(mincore(p, pg, (unsigned char *)8)));
-    printf("mincore length rounds up: %s\n", err(mincore(p + 3 * pg, 1, vec)));
+    printf("mincore unaligned: %s\n", errname(mincore(p + 1, pg, vec)));
+    printf("mincore bad vector: %s\n", errname(mincore(p, pg, (unsigned char *)8)));
+    printf("mincore length rounds up: %s\n", errname(mincore(p + 3 * pg, 1, vec)));
 
     /* A hole after two pages: mincore reports the first mapping, then ENOMEM. */
     munmap(p + 2 * pg, pg);
     memset(vec, 7, sizeof vec);
-    r = err(mincore(p, 4 * pg, vec));
+    r = errname(mincore(p, 4 * pg, vec));
     printf("mincore over a hole: %s, first bytes %d %d %d\n", r, vec[0], vec[1], vec[2]);
-    printf("populate over a hole: %s\n", err(madvise(p, 4 * pg, MADV_POPULATE_WRITE)));
-    printf("msync sync over a hole: %s\n", err(msync(p, 4 * pg, MS_SYNC)));
-    printf("msync async over a hole: %s\n", err(msync(p, 4 * pg, MS_ASYNC)));
-    printf("msync both flags: %s\n", err(msync(p, pg, MS_SYNC | MS_ASYNC)));
-    printf("msync unknown flag: %s\n", err(msync(p, pg, 8)));
-    printf("msync unaligned: %s\n", err(msync(p + 1, pg, MS_SYNC)));
-    printf("msync mapped: %s\n", err(msync(p, 2 * pg, MS_SYNC | MS_INVALIDATE)));
-    printf("msync empty: %s\n", err(msync(p, 0, MS_ASYNC)));
+    printf("populate over a hole: %s\n", errname(madvise(p, 4 * pg, MADV_POPULATE_WRITE)));
+    printf("msync sync over a hole: %s\n", errname(msync(p, 4 * pg, MS_SYNC)));
+    printf("msync async over a hole: %s\n", errname(msync(p, 4 * pg, MS_ASYNC)));
+    printf("msync both flags: %s\n", errname(msync(p, pg, MS_SYNC | MS_ASYNC)));
+    printf("msync unknown flag: %s\n", errname(msync(p, pg, 8)));
+    printf("msync unaligned: %s\n", errname(msync(p + 1, pg, MS_SYNC)));
+    printf("msync mapped: %s\n", errname(msync(p, 2 * pg, MS_SYNC | MS_INVALIDATE)));
+    printf("msync empty: %s\n", errname(msync(p, 0, MS_ASYNC)));
 
     char *ro = mmap(0, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     char *none = mmap(0, pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    printf("populate write read-only: %s\n", err(madvise(ro, pg, MADV_POPULATE_WRITE)));
-    r = err(madvise(ro, pg, MADV_POPULATE_READ));
+    printf("populate write read-only: %s\n", errname(madvise(ro, pg, MADV_POPULATE_WRITE)));
+    r = errname(madvise(ro, pg, MADV_POPULATE_READ));
     printf("populate read read-only: %s, %s\n", r, resident(ro, 1));
-    printf("populate read PROT_NONE: %s\n", err(madvise(none, pg, MADV_POPULATE_READ)));
+    printf("populate read PROT_NONE: %s\n", errname(madvise(none, pg, MADV_POPULATE_READ)));
 
     char *pop = mmap(0, 3 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     printf("MAP_POPULATE: %s\n", resident(pop, 3));
@@ -93,8 +82,8 @@ int main(void) {
     int pfd[2];
     pipe(pfd);
     int null = open("/dev/null", O_WRONLY);
-    printf("fsync file %s, pipe %s, /dev/null %s, closed %s\n", err(fsync(fd)), err(fsync(pfd[0])), err(fsync(null)),
-           err(fsync(99)));
-    printf("fdatasync file %s, pipe %s\n", err(fdatasync(fd)), err(fdatasync(pfd[1])));
+    printf("fsync file %s, pipe %s, /dev/null %s, closed %s\n", errname(fsync(fd)), errname(fsync(pfd[0])), errname(fsync(null)),
+           errname(fsync(99)));
+    printf("fdatasync file %s, pipe %s\n", errname(fdatasync(fd)), errname(fdatasync(pfd[1])));
     return 0;
 }
