@@ -383,7 +383,7 @@ impl Kernel {
         let old = self.mm.brk();
         let page = self.mm.page_size();
         // A break near the top of the address space fails in set_brk; here it must not overflow.
-        let up = |a: u64| a.checked_next_multiple_of(page).unwrap_or(u64::MAX & !(page - 1));
+        let up = |a: u64| a.checked_next_multiple_of(page).unwrap_or(!(page - 1));
         if lock.is_locked()
             && requested > old
             && !self.mm.lock_future_ok(lock, up(requested) - up(old), self.lock_limit())
