@@ -1,7 +1,7 @@
 //! The address space: VMAs over host-backed physical memory, with per-page presence.
 //!
 //! Anonymous pages start not present. They become present when user code touches them (the CPU
-//! backend's page walk calls [`AddressSpace::handle_user_fault`]) or when the kernel stub faults
+//! backend's page walk calls [`AddressSpace::user_fault`]) or when the kernel stub faults
 //! them in. [`AddressSpace::evict`] (and the guest's own `madvise(MADV_PAGEOUT)`) takes a page
 //! out again, as reclaim would; its contents survive, as they would in swap.
 
@@ -712,15 +712,22 @@ impl AddressSpace {
     }
 
     /// Fault in every page of `[addr, addr + len)` (untagged) as a user access of kind
-    /// `access` would, through GUP (no tag checks): MADV_POPULATE_*, MAP_POPULATE. Stops at
-    /// the first page that cannot be faulted in. Costs at most the pages the machine's RAM
-    /// holds (past it the fault is out of memory) plus those already resident.
+    /// `access` would, through GUP (no tag checks): MADV_POPULATE_* (`faultin_vma_page_range`;
+    /// mmap's and mlock's populate is [`Self::mm_populate`]). Stops at the first page that
+    /// cannot be faulted in. Costs at most the pages the machine's RAM holds (past it the
+    /// fault is out of memory) plus those already resident.
     pub fn populate(&mut self, addr: u64, len: u64, access: Access) -> Result<(), FaultKind> {
-        let page = self.space.layout.page_size;
         let end = addr.checked_add(len).ok_or(FaultKind::Unmapped)?;
-        let mut at = addr - addr % page;
-        while at < end {
-            self.fault_in(at, access)?;
+        self.fault_in_range(self.page_down(addr), end, access.needs())
+    }
+
+    /// Fault in the pages from `from` (page-aligned) up to `to`, each an access needing
+    /// `needs` ([`Self::fault_in_needing`]); stops at the first that fails.
+    fn fault_in_range(&mut self, from: u64, to: u64, needs: Prot) -> Result<(), FaultKind> {
+        let page = self.space.layout.page_size;
+        let mut at = from;
+        while at < to {
+            self.fault_in_needing(at, needs)?;
             at += page;
         }
         Ok(())

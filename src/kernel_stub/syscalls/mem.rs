@@ -113,18 +113,13 @@ impl Kernel {
             let len = len.div_ceil(self.mm.page_size()) * self.mm.page_size();
             self.mm.lock_new_mapping(at, len, lock);
         }
-        // MAP_POPULATE (0x8000 on both architectures) unless MAP_NONBLOCK (0x10000): mm_populate
-        // faults the pages in, a write fault for a private writable mapping (to break COW),
-        // else a read one; failures are ignored (the mapping stands; out of memory, the OOM
-        // killer acts).
+        // MAP_POPULATE (0x8000 on both architectures) unless MAP_NONBLOCK (0x10000): the
+        // mapping is faulted in as mlock's is (mm_populate), failures ignored (the mapping
+        // stands; out of memory, the OOM killer acts).
         const MAP_POPULATE: u64 = 0x8000;
         const MAP_NONBLOCK: u64 = 0x1_0000;
         if flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE {
-            if let Some((prot, shared)) = self.mm.vmas().find(at).map(|v| (v.prot, v.shared)) {
-                let write = prot.contains(Prot::WRITE) && !shared;
-                let access = if write { Access::Write } else { Access::Read };
-                let _ = self.mm.populate(at, len, access);
-            }
+            let _ = self.mm.mm_populate(at, at.saturating_add(len), true);
         }
         Ok(at)
     }
