@@ -69,6 +69,15 @@ impl AddressSpace {
             .sum()
     }
 
+    /// The pages `[addr, addr + len)` covers, as do_mlock and munlock round it: the start down
+    /// to its page, `PAGE_ALIGN(len + offset_in_page(start))` in the kernel's unsigned
+    /// arithmetic (a length near the top of the address space wraps to a small one).
+    fn pages_of(&self, addr: u64, len: u64) -> (u64, u64) {
+        let page = self.space.layout.page_size;
+        let off = addr % page;
+        (addr - off, len.wrapping_add(off).wrapping_add(page - 1) & !(page - 1))
+    }
+
     /// `apply_vma_lock_flags`: give the mappings of `[start, start + len)` (page-aligned) the
     /// lock `lock`, in order; a hole ends the walk with ENOMEM, the mappings before it
     /// changed. A range that wraps is EINVAL.
@@ -143,11 +152,7 @@ impl AddressSpace {
     /// no memory EAGAIN.
     pub fn mlock(&mut self, addr: u64, len: u64, lock: VmLock, limit: LockLimit) -> KResult<()> {
         let page = self.space.layout.page_size;
-        let off = addr % page;
-        // PAGE_ALIGN(len + offset_in_page(start)), in the kernel's unsigned arithmetic: a
-        // length near the top of the address space wraps to a small one.
-        let len = len.wrapping_add(off).wrapping_add(page - 1) & !(page - 1);
-        let start = addr - off;
+        let (start, len) = self.pages_of(addr, len);
         let mut locked = (len / page).saturating_add(self.locked_vm());
         if locked > limit.bytes / page && !limit.capable {
             locked -= self.locked_pages_in(start, len);
@@ -165,10 +170,8 @@ impl AddressSpace {
     /// `munlock(2)`: unlock the pages of `[addr, addr + len)` (untagged; rounded out to
     /// pages). ENOMEM for a hole; no limit or capability is involved.
     pub fn munlock(&mut self, addr: u64, len: u64) -> KResult<()> {
-        let page = self.space.layout.page_size;
-        let off = addr % page;
-        let len = len.wrapping_add(off).wrapping_add(page - 1) & !(page - 1);
-        self.apply_lock(addr - off, len, VmLock::Unlocked)
+        let (start, len) = self.pages_of(addr, len);
+        self.apply_lock(start, len, VmLock::Unlocked)
     }
 
     /// `mlockall(2)` with its flags decoded and checked, after `can_do_mlock`: `current`

@@ -1035,7 +1035,8 @@ impl AddressSpace {
         if !v.prot.contains(Prot::TAGGED) {
             return None;
         }
-        self.first_tag_mismatch_at(v.phys(addr), len, ptr_tag).map(|pa| addr + (pa.0 - v.phys(addr).0))
+        let pa = v.phys(addr);
+        self.first_tag_mismatch_at(pa, len, ptr_tag).map(|bad| addr + (bad.0 - pa.0))
     }
 
     /// [`Self::first_tag_mismatch`] by physical address (of a tag-checked mapping, which the
