@@ -17,6 +17,7 @@ pub mod gfs2;
 pub mod gup;
 pub mod iomap_dio;
 pub mod iov_iter;
+pub mod itimer;
 pub mod livelock;
 pub mod loops;
 pub mod mm;
@@ -264,6 +265,8 @@ pub struct Kernel {
     retired: u64,
     /// Nanoseconds added to the clocks by guest sleeps (sleeping does not block the host).
     slept_ns: u64,
+    /// Every process's ITIMER_REAL.
+    pub itimers: itimer::ITimers,
 }
 
 impl Kernel {
@@ -315,6 +318,7 @@ impl Kernel {
             started: Instant::now(),
             retired: 0,
             slept_ns: 0,
+            itimers: Default::default(),
             config,
         }
     }

@@ -182,7 +182,7 @@ impl Backend for Guest {
         &mut self.state
     }
     fn next_event(&self) -> u64 {
-        self.slice_end.min(self.next_tick)
+        self.slice_end.min(self.next_tick).min(self.kernel.timer_check_at())
     }
     fn at_mark(&mut self) -> bool {
         at_block_mark(self)
@@ -380,7 +380,8 @@ fn on_unmapped(uc: &mut Unicorn<Guest>, addr: u64) -> bool {
 }
 
 /// At a block where the block counter reached a mark (see `crate::emu::block_counter`): a
-/// budget ran out, the time slice ended, or a modelled timer tick. True: stop the CPU.
+/// budget ran out, the time slice ended, an interval timer expired, or a modelled timer
+/// tick. True: stop the CPU.
 fn at_block_mark(g: &mut Guest) -> bool {
     if let Some(stop) = g.state.budget_stop() {
         g.state.stop = Some(stop);
@@ -395,6 +396,19 @@ fn at_block_mark(g: &mut Guest) -> bool {
         g.slice_end = u64::MAX;
         g.state.reschedule = true;
         return true;
+    }
+    // An interval timer expired (or a periodic one rearms after its SIGALRM was taken).
+    if n >= g.kernel.timer_check_at() {
+        g.kernel.set_retired(n);
+        g.kernel.run_timers();
+        if g.kernel.threads.take_resched() {
+            g.state.reschedule = true;
+            return true;
+        }
+        if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {
+            g.pending = Some(PendingSignal { signo, si_code, addr, esr: None, forced: false });
+            return true;
+        }
     }
     // A modelled timer tick is a kernel entry too: report an asynchronous tag fault there.
     if n >= g.next_tick {

@@ -127,6 +127,10 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
         // before the next user instruction.
         uc.emu_stop().op("stop")?;
     }
+    // The syscall may have set an interval timer: the block counter marks its expiry.
+    let g = uc.get_data_mut();
+    let next = crate::emu::backend::Backend::next_event(&*g);
+    g.state.arm(next);
     Ok(())
 }
 

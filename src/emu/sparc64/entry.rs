@@ -123,6 +123,10 @@ fn return_to_user(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
         // The task just enabled ADI: stop so the run loop installs the check hook.
         uc.emu_stop().op("stop")?;
     }
+    // The syscall may have set an interval timer: the block counter marks its expiry.
+    let g = uc.get_data_mut();
+    let next = crate::emu::backend::Backend::next_event(&*g);
+    g.state.arm(next);
     Ok(())
 }
 

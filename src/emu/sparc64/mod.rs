@@ -219,7 +219,7 @@ impl Backend for Guest {
         if self.kernel.adi.deferred.is_some() {
             return 0;
         }
-        self.slice_end
+        self.slice_end.min(self.kernel.timer_check_at())
     }
     fn at_mark(&mut self) -> bool {
         at_block_mark(self)
@@ -379,7 +379,8 @@ fn on_unmapped(uc: &mut Unicorn<Guest>, addr: u64) -> bool {
 }
 
 /// At a block where the block counter reached a mark (see `crate::emu::block_counter`): a
-/// budget ran out, the time slice ended, or a deferred ADI error waits. True: stop the CPU.
+/// budget ran out, the time slice ended, an interval timer expired, or a deferred ADI error
+/// waits. True: stop the CPU.
 fn at_block_mark(g: &mut Guest) -> bool {
     if let Some(stop) = g.state.budget_stop() {
         g.state.stop = Some(stop);
@@ -394,6 +395,20 @@ fn at_block_mark(g: &mut Guest) -> bool {
         g.slice_end = u64::MAX;
         g.state.reschedule = true;
         return true;
+    }
+    // An interval timer expired (or a periodic one rearms after its SIGALRM was taken).
+    let n = g.state.instructions();
+    if n >= g.kernel.timer_check_at() {
+        g.kernel.set_retired(n);
+        g.kernel.run_timers();
+        if g.kernel.threads.take_resched() {
+            g.state.reschedule = true;
+            return true;
+        }
+        if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {
+            g.pending = Some(PendingSignal { signo, si_code, addr, forced: false, at: None });
+            return true;
+        }
     }
     // A disrupting ADI error is taken at the next block boundary.
     if g.kernel.adi.deferred.is_some() && g.pending.is_none() {

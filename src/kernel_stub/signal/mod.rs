@@ -298,6 +298,9 @@ pub struct SignalState {
     /// takes it (Linux's `shared_pending`). `pending` above is the running thread's own.
     pub shared_pending: u64,
     shared_info: [(i32, Option<u64>); NSIG],
+    /// A SIGALRM was dequeued for the process since the kernel last looked: its periodic
+    /// ITIMER_REAL rearms (see [`crate::kernel_stub::itimer`]).
+    pub alarm_dequeued: bool,
 }
 
 /// The part of [`SignalState`] that belongs to one thread (mask, its own pending signals,
@@ -341,6 +344,7 @@ impl Default for SignalState {
             altstack: AltStack { sp: 0, flags: SS_DISABLE, size: 0 },
             shared_pending: 0,
             shared_info: [(code::SI_USER, None); NSIG],
+            alarm_dequeued: false,
         }
     }
 }
@@ -437,6 +441,9 @@ impl SignalState {
             self.shared_pending &= !bit(signo);
             self.shared_info[(signo - 1) as usize]
         };
+        if signo == sig::SIGALRM {
+            self.alarm_dequeued = true;
+        }
         Some((signo, c, a))
     }
 
@@ -465,6 +472,7 @@ impl SignalState {
             pending_info: [(code::SI_USER, None); NSIG],
             shared_pending: 0,
             shared_info: [(code::SI_USER, None); NSIG],
+            alarm_dequeued: false,
             ..self.clone()
         }
     }
@@ -486,6 +494,7 @@ impl SignalState {
         std::mem::swap(&mut self.actions, &mut other.actions);
         std::mem::swap(&mut self.shared_pending, &mut other.shared_pending);
         std::mem::swap(&mut self.shared_info, &mut other.shared_info);
+        std::mem::swap(&mut self.alarm_dequeued, &mut other.alarm_dequeued);
     }
 
     /// Context switch: swap the running thread's part with a parked thread's.

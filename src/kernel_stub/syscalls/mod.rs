@@ -119,6 +119,9 @@ sysnos! {
     Futex = "futex", Some(98), Some(142), [Hex, Int, Int, Hex, Hex, Int];
     SetRobustList = "set_robust_list", Some(99), Some(300), [Hex, Size];
     Nanosleep = "nanosleep", Some(101), Some(249), [Hex, Hex];
+    Getitimer = "getitimer", Some(102), Some(86), [Int, Hex];
+    Setitimer = "setitimer", Some(103), Some(83), [Int, Hex, Hex];
+    Alarm = "alarm", None, Some(27), [Int];
     ClockGettime = "clock_gettime", Some(113), Some(257), [Int, Hex];
     ClockGetres = "clock_getres", Some(114), Some(258), [Int, Hex];
     ClockNanosleep = "clock_nanosleep", Some(115), Some(259), [Int, Hex, Hex, Hex];
@@ -395,6 +398,9 @@ impl Kernel {
             Futex => self.sys_futex(a[0], a[1], a[2], a[3], a[4], a[5]),
             SetRobustList => self.set_robust_list(a[0], a[1]),
             Nanosleep => self.sys_nanosleep(a[0], a[1]),
+            Getitimer => self.sys_getitimer(a[0], a[1]),
+            Setitimer => self.sys_setitimer(a[0], a[1], a[2]),
+            Alarm => self.sys_alarm(a[0]),
             ClockNanosleep => self.sys_clock_nanosleep(a[0], a[1], a[2], a[3]),
             ClockGettime => self.sys_clock_gettime(a[0], a[1]),
             ClockGetres => self.sys_clock_getres(a[0], a[1]),

@@ -44,9 +44,11 @@ impl Kernel {
     pub(super) fn wait_or_deadlock(&mut self, fd: u64, wait: Wait, what: &str) -> KResult<()> {
         // A read of the host's stdin with nothing there yet: the thread sleeps while the
         // others run (the scheduler waits on the host once nobody else can run); alone, the
-        // read itself waits on the host.
+        // read itself waits on the host, unless an interval timer is armed (the scheduler
+        // then fires it first: its SIGALRM interrupts the read).
         let host_stdin = self.vfs.is_host_stdin(fd);
-        if self.vfs.would_block(fd, wait)? && !self.threads.alone() {
+        let sleeps = !self.threads.alone() || self.itimers.next_expiry().is_some();
+        if self.vfs.would_block(fd, wait)? && sleeps {
             let on = if host_stdin { "waits for the host's stdin" } else { "on a pipe" };
             self.block(crate::kernel_stub::task::Blocked {
                 on: crate::kernel_stub::task::WaitOn::Io { file: self.vfs.file(fd)?, wait },

@@ -358,6 +358,7 @@ impl Kernel {
         }
         self.shm_detach_all();
         self.vfs.exit_process();
+        self.itimers.exit_process(pid);
         // Orphans go to init (which reaps the zombies among them).
         let orphans: Vec<u32> = self.procs.iter().filter(|(_, p)| p.ppid == pid).map(|(&c, _)| c).collect();
         for c in orphans {
@@ -399,7 +400,7 @@ impl Kernel {
     }
 
     /// The signal state (handlers, process pending set) of process `pid`.
-    fn process_signals(&self, pid: u32) -> Option<&SignalState> {
+    pub(crate) fn process_signals(&self, pid: u32) -> Option<&SignalState> {
         if pid == self.config.pid {
             Some(&self.signals)
         } else {

@@ -5,8 +5,8 @@
 //! A thread that sleeps is parked with what it waits for ([`WaitOn`]) and an optional
 //! deadline on CLOCK_MONOTONIC. It becomes runnable when that happens, when its deadline
 //! passes, or when a signal it does not block arrives. When no thread can run, the guest's
-//! clocks jump to the earliest deadline (nobody runs meanwhile: a virtual machine idles for
-//! free); with no deadline the process can never continue, and the run ends as a deadlock
+//! clocks jump to the earliest deadline or interval-timer expiry (nobody runs meanwhile: a
+//! virtual machine idles for free); with no deadline the process can never continue, and the run ends as a deadlock
 //! that names what each thread waits for.
 
 use rand::Rng;
@@ -231,6 +231,8 @@ impl Kernel {
         let from_alive = !self.threads.exited;
         self.park_current();
         loop {
+            // An interval timer that expired signals its process (which may wake a sleeper).
+            self.run_timers();
             let now = self.monotonic_ns();
             let world = World { now, vfs: &self.vfs, procs: &self.procs, current: (self.config.pid, &self.signals) };
             let mut ready = Vec::new();
@@ -253,7 +255,8 @@ impl Kernel {
                 let resume = self.unpark(to);
                 return Ok(Switch { from, from_alive, to, resume });
             }
-            let next_deadline = self.threads.parked.values().filter_map(|p| p.wait.as_ref()?.deadline).min();
+            let sleepers = self.threads.parked.values().filter_map(|p| p.wait.as_ref()?.deadline);
+            let next_deadline = sleepers.chain(self.itimers.next_expiry()).min();
             match next_deadline {
                 Some(d) => self.sleep(d.saturating_sub(now).max(1)),
                 None if self.wait_for_host_stdin() => {}
