@@ -2,11 +2,18 @@
 //! or growing host memory without bound, whatever the bytes. The cargo-fuzz targets in
 //! `fuzz/` call them under libFuzzer; `tests/fuzz_smoke.rs` runs them over the seed corpus
 //! (`fuzz/corpus/<target>/`) and seeded mutations of it in every `make test`.
+//!
+//! The instruction-stream targets come in two forms: one machine per input ([`insns_arm64`],
+//! [`insns_sparc64`]: exact, the form a crash is reproduced in) and one machine for many
+//! inputs ([`PersistentInsns`]: what the long fuzz runs use, about a hundred times faster,
+//! since a machine's start-up costs as much as thousands of inputs).
 
 use std::path::Path;
 
+use std::io::{BufRead, Read, Write};
+
 use crate::arch::Arch;
-use crate::kernel_stub::vfs::{InputSource, OutputSink};
+use crate::kernel_stub::vfs::{HostStream, InputSource, OutputSink};
 use crate::kernel_stub::{Kernel, KernelConfig};
 
 /// The scenario parser and its translation into a machine (YAML guard, schema, checks of
@@ -116,4 +123,216 @@ fn run_insns(harness: &str, data: &[u8]) {
     // Guest faults, budgets and refusals are results; only a panic (or a hang or unbounded
     // host memory, which libFuzzer reports) is a finding.
     let _ = crate::machine::run(&cfg);
+}
+
+/// The cargo-fuzz targets `insns_arm64` and `insns_sparc64`: `data` through this thread's
+/// [`PersistentInsns`] driver for `arch`, or, with `TAGMMU_FUZZ_ONE_SHOT` set in the
+/// environment, through a machine of its own ([`insns_arm64`], [`insns_sparc64`]: how a
+/// finding is reproduced on its own, without the inputs before it).
+pub fn insns_target(arch: Arch, data: &[u8]) {
+    thread_local! {
+        static DRIVERS: std::cell::RefCell<Vec<PersistentInsns>> = const { std::cell::RefCell::new(Vec::new()) };
+        static ONE_SHOT: bool = std::env::var_os("TAGMMU_FUZZ_ONE_SHOT").is_some();
+    }
+    if ONE_SHOT.with(|o| *o) {
+        match arch {
+            Arch::Arm64 => insns_arm64(data),
+            Arch::Sparc64 => insns_sparc64(data),
+        }
+        return;
+    }
+    DRIVERS.with(|d| {
+        let mut drivers = d.borrow_mut();
+        let i = match drivers.iter().position(|p| p.arch == arch) {
+            Some(i) => i,
+            None => {
+                drivers.push(PersistentInsns::new(arch));
+                drivers.len() - 1
+            }
+        };
+        let _ = drivers[i].run(data);
+    });
+}
+
+/// Random instruction streams, many per machine: the `insn_fuzz` harness runs persistent
+/// (`--persistent`, see programs/common/insn_fuzz.c) in a machine on its own thread, reads
+/// each input from a host pipe as its stdin and answers on another as its stdout. Each input
+/// runs with its words rewritten into the same code mapping, the data zeroed and retagged,
+/// fresh handlers, mask, alternate stack and tag state, under an ITIMER_REAL of 100,000
+/// virtual nanoseconds (instructions). The machine is
+/// replaced after [`PersistentInsns::INPUTS_PER_MACHINE`] inputs, when it ends (the words
+/// exited, were killed, ran out its budget of [`PersistentInsns::MACHINE_INSNS`]), or when an
+/// answer takes longer than [`PersistentInsns::ANSWER_TIMEOUT`] (the words blocked SIGALRM
+/// and then waited on stdin: that machine is left to its budgets on its thread).
+/// A panic on the machine's thread is re-raised by the next call. The host process must
+/// ignore SIGPIPE (Rust's `main` does; the cargo-fuzz targets do it in their `init`): a
+/// machine that ended leaves the driver's pipe without a reader.
+pub struct PersistentInsns {
+    arch: Arch,
+    machine: Option<RunningHarness>,
+    /// Inputs the current machine answered.
+    served: u64,
+    /// Machines started so far.
+    pub machines: u64,
+    /// How the machines that were replaced ended, and how many each way ("exited 0",
+    /// "killed by SIGSEGV (SI_KERNEL)", "instruction budget", "no answer in time", ...).
+    pub endings: std::collections::BTreeMap<String, u64>,
+}
+
+/// A machine running the persistent harness.
+struct RunningHarness {
+    input: std::io::PipeWriter,
+    answers: std::io::BufReader<std::io::PipeReader>,
+    /// The machine's thread: how the machine ended.
+    thread: std::thread::JoinHandle<String>,
+    /// The number of the last input sent.
+    seq: u64,
+}
+
+/// What one input came to in a [`PersistentInsns`] machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InsnOutcome {
+    /// The harness's line for it (its faults and how it ended).
+    Answered(String),
+    /// The machine ended, or gave no answer in time, before the line came.
+    MachineEnded,
+}
+
+impl PersistentInsns {
+    /// Inputs one machine serves before it is replaced.
+    pub const INPUTS_PER_MACHINE: u64 = 10_000;
+    /// Instructions one machine may run (its harness included).
+    pub const MACHINE_INSNS: u64 = 5_000_000_000;
+    /// How long the driver waits for an answer.
+    pub const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+    /// A driver for `arch`'s CPU; the machine starts with the first input.
+    pub fn new(arch: Arch) -> PersistentInsns {
+        PersistentInsns { arch, machine: None, served: 0, machines: 0, endings: Default::default() }
+    }
+
+    /// Run `data` (its first 4096 bytes: words in the architecture's byte order).
+    pub fn run(&mut self, data: &[u8]) -> InsnOutcome {
+        if self.served >= Self::INPUTS_PER_MACHINE {
+            self.stop(true);
+        }
+        if self.machine.is_none() {
+            self.start();
+        }
+        let Some(m) = self.machine.as_mut() else { return InsnOutcome::MachineEnded };
+        let words = &data[..data.len().min(4096)];
+        m.seq += 1;
+        let mut msg = (words.len() as u32).to_le_bytes().to_vec();
+        msg.extend_from_slice(words);
+        if m.input.write_all(&msg).is_err() {
+            self.stop(true);
+            return InsnOutcome::MachineEnded;
+        }
+        match Self::answer(m) {
+            Ok(line) => {
+                self.served += 1;
+                InsnOutcome::Answered(line)
+            }
+            Err(timed_out) => {
+                // At end of file the machine is ending: wait for it (a panic there shows).
+                self.stop(!timed_out);
+                InsnOutcome::MachineEnded
+            }
+        }
+    }
+
+    /// The harness's line for input `m.seq`: lines the words wrote themselves are skipped
+    /// (a line holding the answer's prefix counts from there). `Err(timed_out)` at end of
+    /// file (false) or after [`Self::ANSWER_TIMEOUT`] without one (true).
+    fn answer(m: &mut RunningHarness) -> Result<String, bool> {
+        let prefix = format!("insn_fuzz {}: ", m.seq);
+        let deadline = std::time::Instant::now() + Self::ANSWER_TIMEOUT;
+        let mut line = Vec::new();
+        loop {
+            if m.answers.buffer().is_empty() {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if !readable_within(m.answers.get_ref(), left.as_millis() as i32) {
+                    return Err(true);
+                }
+            }
+            line.clear();
+            // A line longer than 1 MiB is words' output: cut it there.
+            match (&mut m.answers).take(1 << 20).read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return Err(false),
+                Ok(_) => {}
+            }
+            if let Some(at) = line.windows(prefix.len()).position(|w| w == prefix.as_bytes()) {
+                return Ok(String::from_utf8_lossy(&line[at..]).trim_end().to_string());
+            }
+        }
+    }
+
+    fn start(&mut self) {
+        let harness = match self.arch {
+            Arch::Arm64 => "arm64/insn_fuzz",
+            Arch::Sparc64 => "sparc64/insn_fuzz",
+        };
+        let program = crate::programs::guest_program(harness).unwrap_or_else(|e| panic!("{e}"));
+        let (Ok((in_r, in_w)), Ok((out_r, out_w))) = (std::io::pipe(), std::io::pipe()) else {
+            panic!("no host pipe for the persistent harness");
+        };
+        let mut cfg = crate::machine::MachineConfig::new(program)
+            .args(["--persistent"])
+            .limits(crate::emu::RunLimits { insn_budget: Some(Self::MACHINE_INSNS), time_budget: None });
+        cfg.kernel.memory_limit = 64 << 20;
+        cfg.kernel.stdin = InputSource::Host(HostStream::new(in_r));
+        cfg.kernel.stdout = OutputSink::Host(HostStream::new(out_w));
+        cfg.kernel.stderr = OutputSink::Capture;
+        // Guest faults, budgets and refusals are results; a panic is a finding.
+        let thread = std::thread::spawn(move || match crate::machine::run(&cfg) {
+            Ok(r) => match r.stop {
+                crate::emu::Stop::Exited { status } => format!("exited {status}"),
+                crate::emu::Stop::Killed { signal } => format!("killed by {} ({})", signal.name, signal.code_name),
+                crate::emu::Stop::InsnBudget { .. } => "instruction budget".into(),
+                crate::emu::Stop::TimeBudget { .. } => "time budget".into(),
+                crate::emu::Stop::Deadlock { .. } => "deadlock".into(),
+            },
+            Err(e) => format!("error: {e}"),
+        });
+        self.machine = Some(RunningHarness { input: in_w, answers: std::io::BufReader::new(out_r), thread, seq: 0 });
+        self.served = 0;
+        self.machines += 1;
+    }
+
+    /// Replace the machine: its stdin closes (the harness exits at end of file). `join`:
+    /// wait for its thread (re-raising a panic there); otherwise leave it to its budgets.
+    fn stop(&mut self, join: bool) {
+        let Some(m) = self.machine.take() else { return };
+        drop(m.input);
+        drop(m.answers);
+        let ending = if join {
+            match m.thread.join() {
+                Ok(ending) => ending,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        } else {
+            "no answer in time".into()
+        };
+        *self.endings.entry(ending).or_default() += 1;
+    }
+}
+
+impl Drop for PersistentInsns {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.stop(true);
+        }
+    }
+}
+
+/// Is the host descriptor readable (data or end of file) within `ms` milliseconds?
+fn readable_within(f: &impl std::os::fd::AsRawFd, ms: i32) -> bool {
+    let mut p = libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    loop {
+        // SAFETY: one valid pollfd on the stack, for the duration of the call.
+        let r = unsafe { libc::poll(&mut p, 1, ms.max(0)) };
+        if r >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return r > 0;
+        }
+    }
 }

@@ -204,3 +204,81 @@ fn the_sparc64_seed_streams_fault_as_the_architecture_says() {
         "insn_fuzz: 6 faults (5 ill, 1 segv, 0 bus, 0 fpe, 0 trap), ended at the end of the words\n"
     );
 }
+
+/// Little-endian arm64 words.
+fn arm64_words(words: &[u32]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+/// The persistent driver (many inputs per machine, what the long fuzz runs use) answers every
+/// seed as the one-shot harness does, ends a loop at its time limit (ITIMER_REAL), also one
+/// blocked reading the harness's own stdin, and replaces a machine the words ended.
+#[test]
+fn the_persistent_harness_answers_as_the_one_shot_one_and_survives_its_inputs() {
+    use tagmmu::fuzz::{InsnOutcome, PersistentInsns};
+    for (arch, dir) in [(tagmmu::arch::Arch::Arm64, "arm64"), (tagmmu::arch::Arch::Sparc64, "sparc64")] {
+        let mut p = PersistentInsns::new(arch);
+        let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fuzz/corpus/insns_{dir}"));
+        let mut names: Vec<String> =
+            std::fs::read_dir(&seeds).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        for (i, name) in names.iter().enumerate() {
+            let data = std::fs::read(seeds.join(name)).unwrap();
+            let InsnOutcome::Answered(line) = p.run(&data) else { panic!("{dir}/{name}: no answer") };
+            let one_shot = harness_output(dir, name, &[]);
+            assert_eq!(
+                line.replacen(&format!("insn_fuzz {}: ", i + 1), "insn_fuzz: ", 1),
+                one_shot.trim_end(),
+                "{dir}/{name}"
+            );
+        }
+        assert_eq!(p.machines, 1, "one machine served every seed");
+    }
+    let mut p = PersistentInsns::new(tagmmu::arch::Arch::Arm64);
+    let spin = arm64_words(&[0x1400_0000]); // b .
+                                            // read(0, x1, 16): the harness's own stdin, empty until the driver's next input.
+    let read_stdin = arm64_words(&[0xd280_0000, 0xd280_0202, 0xd280_07e8, 0xd400_0001, 0x1400_0000]);
+    let exit = arm64_words(&[0xd280_00e0, 0xd280_0bc8, 0xd400_0001]); // exit(7)
+    let outcome = |o: InsnOutcome| match o {
+        InsnOutcome::Answered(l) => l,
+        InsnOutcome::MachineEnded => "ended".into(),
+    };
+    assert!(outcome(p.run(&spin)).ends_with("ended at the time limit"));
+    assert!(outcome(p.run(&read_stdin)).ends_with("ended at the time limit"));
+    assert!(outcome(p.run(&spin)).starts_with("insn_fuzz 3: "), "the machine goes on after both");
+    assert_eq!(outcome(p.run(&exit)), "ended");
+    assert_eq!(
+        outcome(p.run(&spin)),
+        "insn_fuzz 1: 0 faults (0 ill, 0 segv, 0 bus, 0 fpe, 0 trap), ended at the time limit"
+    );
+    assert_eq!(p.machines, 2, "a new machine after the words exited");
+    assert_eq!(p.endings.get("exited 7"), Some(&1), "{:?}", p.endings);
+}
+
+/// Mutated streams through the persistent driver: no panic, and many inputs a second (the
+/// count is printed; the long runs' figures are in fuzz/README.md).
+#[test]
+fn mutated_streams_survive_the_persistent_driver() {
+    use tagmmu::fuzz::{InsnOutcome, PersistentInsns};
+    for (arch, target) in [(tagmmu::arch::Arch::Arm64, "insns_arm64"), (tagmmu::arch::Arch::Sparc64, "insns_sparc64")] {
+        let seeds = seeds(target);
+        let mut rng = ChaCha8Rng::seed_from_u64(0x7065_7273);
+        let mut p = PersistentInsns::new(arch);
+        let (start, mut answered, mut runs) = (Instant::now(), 0, 0);
+        while start.elapsed() < Duration::from_secs(4) {
+            let input = mutate(&mut rng, &seeds);
+            if matches!(p.run(&input), InsnOutcome::Answered(_)) {
+                answered += 1;
+            }
+            runs += 1;
+        }
+        eprintln!(
+            "{target} persistent: {runs} inputs in {:?}, {answered} answered, {} machines (ended: {:?})",
+            start.elapsed(),
+            p.machines,
+            p.endings
+        );
+        assert!(answered * 10 >= runs * 9, "{target}: most inputs answered ({answered} of {runs})");
+        assert!(runs > 200, "{target}: {runs} inputs");
+    }
+}

@@ -1,22 +1,35 @@
 // insn_fuzz: the harness of the random-instruction-stream fuzz targets (src/fuzz.rs). It
-// reads /input (at most 4096 bytes of instruction words), copies them into an RWX mapping
-// followed by an all-zero word (udf #0 on arm64, illtrap 0 on SPARC), points most general
-// registers into a tagged mapping (arm64: PROT_MTE, sync tag checks, every tag allowed,
-// granule i carries tag i % 16; SPARC: PROT_ADI, precise MCD stores, block i version
-// i % 16) with a different logical tag/version each, and jumps to the words.
-// Faults in the words (SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGTRAP) are counted and skipped by
-// the handler, which runs on an alternate stack; the zero word at the end, a fault outside
-// the words, or the 4096th fault prints the counts and exits 0. Anything else the words do
-// (syscalls, wild stores, signals) is the machine's business, bounded by the run's budgets.
-// argv: none (the words are /input), or the path of the words. Expected stdout: "insn_fuzz: <n> faults (<ill> ill, <segv> segv, <bus> bus,
-// <fpe> fpe, <trap> trap), ended <how>".
+// copies instruction words (at most 4096 bytes) into an RWX mapping followed by an all-zero
+// word (udf #0 on arm64, illtrap 0 on SPARC), points most general registers into a tagged
+// mapping (arm64: PROT_MTE, sync tag checks, every tag allowed, granule i carries tag
+// i % 16; SPARC: PROT_ADI, precise MCD stores, block i version i % 16) with a different
+// logical tag/version each, and jumps to the words.
+// Faults in the words (SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGTRAP; SIGEMT on SPARC, in the
+// total only) are counted and skipped by the handler, which runs on an alternate stack; the
+// zero word at the end, a fault outside the words, or the 4096th fault ends the run with a
+// line of counts. Anything else the words do (syscalls, wild stores, signals) is the
+// machine's business.
+// One shot (argv: none, or the path of the words; default /input): the words are the file,
+// the run exits 0 after its line, bounded by the machine's budgets.
+// Persistent (argv: --persistent): inputs come on stdin, each a 4-byte little-endian length
+// (at most 4096) and the words; each runs in the same code and data mappings, the words
+// rewritten, the data zeroed and retagged, with fresh handlers, mask, alternate stack and
+// tag state (arm64: the tagged-address control, PSTATE.TCO, FPCR/FPSR; SPARC: %asr14), under
+// an ITIMER_REAL of ITERATION_NS (SIGALRM ends it "at the time limit"), and answers with its
+// line, numbered; end of file on stdin exits 0. What the words did to the process beyond
+// that (other processes, other mappings, the mappings' protections, a blocked SIGALRM, the
+// SPARC %fsr) may outlive the input: the driver restarts the machine when no answer comes.
+// Expected stdout: "insn_fuzz: <n> faults (<ill> ill, <segv> segv, <bus> bus, <fpe> fpe,
+// <trap> trap), ended <how>" (persistent: "insn_fuzz <seq>: ..." per input).
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <ucontext.h>
 #include <unistd.h>
 #ifdef __aarch64__
@@ -26,6 +39,12 @@
 #define MAX_CODE 4096
 #define DATA_LEN (64 * 1024)
 #define MAX_FAULTS 4096
+/* Virtual nanoseconds (instructions) one persistent input may run. */
+#define ITERATION_NS 100000
+
+static int persistent;
+static unsigned long seq;
+static sigjmp_buf next_input;
 
 static uint32_t *code, *code_end; /* code_end: the zero word */
 static unsigned long counts[NSIG];
@@ -41,15 +60,16 @@ static char *digits(unsigned long v, char *end) {
     return end;
 }
 
+/* The line being built (one write: the words may have left fd 1 anything but a pipe). */
+static char line[256];
+static size_t line_len;
+
 static void put(const char *s) {
     size_t n = strlen(s);
-    while (n) {
-        ssize_t w = write(1, s, n);
-        if (w <= 0)
-            return;
-        s += w;
-        n -= (size_t)w;
-    }
+    if (n > sizeof line - line_len)
+        n = sizeof line - line_len;
+    memcpy(line + line_len, s, n);
+    line_len += n;
 }
 
 static void put_num(unsigned long v) {
@@ -58,7 +78,13 @@ static void put_num(unsigned long v) {
 }
 
 static __attribute__((noreturn)) void finish(const char *how) {
-    put("insn_fuzz: ");
+    line_len = 0;
+    put("insn_fuzz");
+    if (persistent) {
+        put(" ");
+        put_num(seq);
+    }
+    put(": ");
     put_num(faults);
     put(" faults (");
     put_num(counts[SIGILL]);
@@ -73,7 +99,21 @@ static __attribute__((noreturn)) void finish(const char *how) {
     put(" trap), ended ");
     put(how);
     put("\n");
+    for (const char *p = line; line_len;) {
+        ssize_t w = write(1, p, line_len);
+        if (w <= 0)
+            break;
+        p += w;
+        line_len -= (size_t)w;
+    }
+    if (persistent)
+        siglongjmp(next_input, 1);
     _exit(0);
+}
+
+static void on_alarm(int sig) {
+    (void)sig;
+    finish("at the time limit");
 }
 
 static void on_fault(int sig, siginfo_t *si, void *ctx) {
@@ -114,22 +154,105 @@ static unsigned long tag_of(unsigned long n) {
 #endif
 }
 
-int main(int argc, char **argv) {
+static char *data;
+
+/* Handlers (the fault signals and, persistent, SIGALRM) on the alternate stack, nothing
+ * blocked. */
+static int setup_signals(void) {
     static char altstack[64 * 1024];
     stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
     if (sigaltstack(&ss, 0))
-        return 1;
+        return -1;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_fault;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    const int sigs[] = {SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGTRAP};
+    const int sigs[] = {SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGTRAP,
+#ifdef SIGEMT
+                        SIGEMT, /* SPARC's tagged-arithmetic overflow (counted in the total only) */
+#endif
+    };
     for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
         if (sigaction(sigs[i], &sa, 0))
-            return 1;
+            return -1;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_ONSTACK;
+    if (persistent && sigaction(SIGALRM, &sa, 0))
+        return -1;
+    sigset_t none;
+    sigemptyset(&none);
+    return sigprocmask(SIG_SETMASK, &none, 0);
+}
 
-    code = mmap(0, MAX_CODE + 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (code == MAP_FAILED)
+/* The code and data mappings. (Persistent, they are made once: each input rewrites the
+ * words and zeroes and retags the data. A fresh mapping per input would have the machine
+ * drop its translations and host pages each time; words that unmapped or reprotected them
+ * kill the harness, and the driver starts a new machine.) */
+static int map_areas(void) {
+    void *c = mmap(0, MAX_CODE + 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (c == MAP_FAILED)
+        return -1;
+    code = c;
+#ifdef __aarch64__
+    const int prot_tag = 0x20; /* PROT_MTE */
+#else
+    /* Without ADI (--no-adi: a T4-like CPU) the data is plain memory: the versions in the
+     * pointers then make them addresses in the VA hole. */
+    const int prot_tag = (getauxval(AT_HWCAP) & 0x08000000UL /* HWCAP_SPARC_ADI */) ? 0x10 /* PROT_ADI */ : 0;
+#endif
+    void *d = mmap(0, DATA_LEN, PROT_READ | PROT_WRITE | prot_tag, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (d == MAP_FAILED)
+        return -1;
+    data = d;
+    return 0;
+}
+
+/* Read exactly n bytes of fd; 0 at end of file (or an error) before they came. */
+static int read_full(int fd, void *buf, size_t n) {
+    char *p = buf;
+    while (n) {
+        ssize_t r = read(fd, p, n);
+        if (r <= 0)
+            return 0;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 1;
+}
+
+static __attribute__((noreturn)) void run_words(size_t len);
+
+/* The persistent loop: every finish() comes back here. */
+static __attribute__((noreturn)) void serve(void) {
+    static unsigned char words[MAX_CODE];
+    static size_t len;
+    sigsetjmp(next_input, 1);
+    struct itimerval off;
+    memset(&off, 0, sizeof off);
+    setitimer(ITIMER_REAL, &off, 0);
+    unsigned char hdr[4];
+    if (!read_full(0, hdr, 4))
+        _exit(0);
+    len = (size_t)hdr[0] | (size_t)hdr[1] << 8 | (size_t)hdr[2] << 16 | (size_t)hdr[3] << 24;
+    if (len > MAX_CODE || !read_full(0, words, len))
+        _exit(2);
+    seq++;
+    faults = 0;
+    memset(counts, 0, sizeof counts);
+    if (setup_signals())
+        _exit(3);
+    memcpy(code, words, len);
+    run_words(len);
+}
+
+int main(int argc, char **argv) {
+    persistent = argc > 1 && strcmp(argv[1], "--persistent") == 0;
+    if (map_areas())
+        return 1;
+    if (persistent)
+        serve();
+    if (setup_signals())
         return 1;
     int fd = open(argc > 1 ? argv[1] : "/input", O_RDONLY);
     size_t len = 0;
@@ -139,37 +262,48 @@ int main(int argc, char **argv) {
             len += (size_t)n;
         close(fd);
     }
+    run_words(len);
+}
+
+/* Tag the data, load the registers and jump to the words (`len` bytes at `code`). */
+static __attribute__((noreturn)) void run_words(size_t len) {
     len &= ~(size_t)3;
     code_end = (uint32_t *)((char *)code + len);
     *code_end = 0;
 
+    /* Persistent: the data the last input left, zero again (contents and tags). */
+    if (persistent && madvise(data, DATA_LEN, MADV_DONTNEED))
+        _exit(4);
 #ifdef __aarch64__
     /* Sync tag checks, every tag allowed for IRG (PR_MTE_TAG_MASK = 0xffff << 3). */
     if (prctl(PR_SET_TAGGED_ADDR_CTRL, 1UL | (1UL << 1) | (0xfffeUL << 3), 0, 0, 0))
-        return 1;
-    char *data = mmap(0, DATA_LEN, PROT_READ | PROT_WRITE | 0x20 /* PROT_MTE */, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (data == MAP_FAILED)
-        return 1;
+        _exit(1);
+    /* Tag checks not overridden (PSTATE.TCO: the words may have set it), FP control and
+     * status as a new program's. */
+    __asm__ volatile(".word 0xd503409f\n\t" /* msr tco, #0 (no +memtag: common source) */
+                     "msr fpcr, xzr\n\t"
+                     "msr fpsr, xzr" ::: "memory");
     for (unsigned long g = 0; g < DATA_LEN / 16; g++) {
         register char *p __asm__("x0") = (char *)((uintptr_t)(data + g * 16) | (tag_of(g) << 56));
-        __asm__ volatile(".word 0xd9200800" ::"r"(p) : "memory"); /* stg x0, [x0] (no +memtag: common source) */
+        /* stg x0, [x0] (no +memtag: common source) */
+        __asm__ volatile(".word 0xd9200800" ::"r"(p) : "memory");
     }
     const unsigned shift = 56;
 #else
-    /* Without ADI (--no-adi: a T4-like CPU) the data is plain memory: the versions in the
-     * pointers then make them addresses in the VA hole. */
-    int adi = (getauxval(AT_HWCAP) & 0x08000000UL /* HWCAP_SPARC_ADI */) != 0;
-    char *data = mmap(0, DATA_LEN, PROT_READ | PROT_WRITE | (adi ? 0x10 /* PROT_ADI */ : 0), MAP_PRIVATE | MAP_ANONYMOUS,
-                      -1, 0);
-    if (data == MAP_FAILED)
-        return 1;
-    if (adi) {
+    if (getauxval(AT_HWCAP) & 0x08000000UL /* HWCAP_SPARC_ADI */) {
         __asm__ volatile(".word 0x9d802001" ::: "memory"); /* wr %g0, 1, %asr14: precise stores */
         for (unsigned long b = 0; b < DATA_LEN / 64; b++)
             __asm__ volatile("stxa %0, [%1] 0x90" ::"r"(tag_of(b)), "r"(data + b * 64) : "memory");
     }
     const unsigned shift = 60;
 #endif
+    /* The input's time limit starts now. */
+    if (persistent) {
+        struct itimerval limit;
+        memset(&limit, 0, sizeof limit);
+        limit.it_value.tv_usec = ITERATION_NS / 1000;
+        setitimer(ITIMER_REAL, &limit, 0);
+    }
     /* Register i: a pointer 1 KiB * i into the data (whose granule/block there has tag i % 16)
      * with the matching tag, or (i % 4 == 1) the next tag, or (i % 4 == 3) a small number.
      * The syscall-number register starts as getpid. */

@@ -21,8 +21,8 @@ mod streams;
 use fd_table::FdSlot;
 pub use page_cache::{FileData, PAGE_CACHE_SLACK};
 pub use pipe::{Pipe, Wait, PIPE_BUF, PIPE_DEF_CAPACITY, PIPE_MAX_SIZE};
-use streams::{capture, host_readable};
-pub use streams::{InputSource, OutputSink, Stream, CAPTURE_LIMIT, CAPTURE_MARKER};
+use streams::capture;
+pub use streams::{HostStream, InputSource, OutputSink, Stream, CAPTURE_LIMIT, CAPTURE_MARKER};
 
 /// File type bits of `st_mode`.
 pub mod mode {
@@ -500,6 +500,7 @@ impl Vfs {
                 };
                 match sink {
                     OutputSink::Capture => capture(buf, data),
+                    OutputSink::Host(h) => Vfs::write_host(h, data)?,
                     OutputSink::Inherit => {
                         let r = if *s == Stream::Out {
                             let mut o = std::io::stdout().lock();

@@ -132,7 +132,7 @@ impl Vfs {
     pub fn would_block_file(&self, f: &OpenFile, wait: Wait) -> bool {
         // The host's stdin: a read waits while the host has nothing to give.
         if self.is_host_stdin_file(f) {
-            return wait == Wait::Read && !f.flags.nonblock && !super::host_readable(0);
+            return wait == Wait::Read && !f.flags.nonblock && !self.host_stdin_readable();
         }
         let Node::Pipe(p) = &self.inodes[f.ino].node else { return false };
         if f.flags.nonblock {

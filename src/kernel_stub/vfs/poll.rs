@@ -49,16 +49,13 @@ impl Vfs {
                 }
                 ev
             }
-            Node::Stream(Stream::In) => match &self.stdin {
-                InputSource::Inherit => {
-                    if host_readable(0) {
-                        rd
-                    } else {
-                        0
-                    }
+            Node::Stream(Stream::In) => {
+                if self.stdin.host_fd().is_none() || self.host_stdin_readable() {
+                    rd
+                } else {
+                    0
                 }
-                _ => rd,
-            },
+            }
             Node::Stream(_) => wr,
             _ => rd | wr,
         }

@@ -1,7 +1,51 @@
-//! The standard streams: where fd 1 and 2 go (the host's streams or bounded capture
-//! buffers) and where fd 0 reads from (the host's stdin, fixed bytes, or nothing).
+//! The standard streams: where fd 1 and 2 go (the host's streams, a host file or pipe the
+//! caller gives, or bounded capture buffers) and where fd 0 reads from (the host's stdin, a
+//! host file or pipe, fixed bytes, or nothing).
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
 
 use super::*;
+
+/// A host file descriptor (a pipe, a file) the caller hands the machine as a standard
+/// stream: a library user feeds the guest's stdin, or reads its stdout, while it runs.
+/// Clones share the descriptor, which closes when the last clone goes.
+#[derive(Clone)]
+pub struct HostStream(Arc<std::fs::File>);
+
+impl HostStream {
+    /// Take ownership of `fd` (e.g. one end of `std::io::pipe()`).
+    pub fn new(fd: impl Into<OwnedFd>) -> HostStream {
+        HostStream(Arc::new(std::fs::File::from(fd.into())))
+    }
+
+    /// The descriptor's number in the host process.
+    pub fn raw_fd(&self) -> i32 {
+        self.0.as_raw_fd()
+    }
+
+    fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+
+    fn write_all(&self, data: &[u8]) -> std::io::Result<()> {
+        (&*self.0).write_all(data)
+    }
+}
+
+impl PartialEq for HostStream {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for HostStream {}
+
+impl std::fmt::Debug for HostStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HostStream(fd {})", self.raw_fd())
+    }
+}
 
 /// Where guest output on fd 1 or 2 goes.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -11,6 +55,8 @@ pub enum OutputSink {
     Inherit,
     /// Into a buffer the caller reads after the run.
     Capture,
+    /// To this host descriptor, as the guest writes (a write error is EPIPE).
+    Host(HostStream),
 }
 
 /// The most bytes of one guest stream a capture keeps (the rest is dropped, after a marker
@@ -43,6 +89,19 @@ pub enum InputSource {
     /// Immediately end of file.
     #[default]
     Empty,
+    /// This host descriptor: reads wait on it as on the host's stdin.
+    Host(HostStream),
+}
+
+impl InputSource {
+    /// The host descriptor reads come from, if they come from the host.
+    pub fn host_fd(&self) -> Option<i32> {
+        match self {
+            InputSource::Inherit => Some(0),
+            InputSource::Host(h) => Some(h.raw_fd()),
+            InputSource::Bytes(_) | InputSource::Empty => None,
+        }
+    }
 }
 
 /// Which standard stream.
@@ -57,7 +116,7 @@ pub enum Stream {
 }
 
 /// Is the host's `fd` readable now (or at its end, or in error)?
-pub(super) fn host_readable(fd: i32) -> bool {
+fn host_readable(fd: i32) -> bool {
     let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     // SAFETY: one valid pollfd on the stack, for the duration of the call.
     unsafe { libc::poll(&mut p, 1, 0) != 0 }
@@ -109,40 +168,57 @@ impl Vfs {
                 self.stdin_pos = end;
                 Ok(b[start..end].to_vec())
             }
-            InputSource::Inherit => {
+            InputSource::Inherit | InputSource::Host(_) => {
+                let fd = self.stdin.host_fd().unwrap_or(0);
                 if let Some(deadline) = self.stdin_deadline {
                     // Wait for input no longer than the run's wall-time budget: past it the
                     // read is interrupted (the run then stops on the budget, before the guest
                     // sees EINTR).
-                    if !wait_readable(0, deadline) {
+                    if !wait_readable(fd, deadline) {
                         return Err(Errno::EINTR);
                     }
                 }
                 let mut buf = vec![0; len.min(1 << 16)];
-                let n = std::io::stdin().read(&mut buf).map_err(|_| Errno::EIO)?;
+                let n = match &self.stdin {
+                    InputSource::Host(h) => h.read(&mut buf),
+                    _ => std::io::stdin().read(&mut buf),
+                }
+                .map_err(|_| Errno::EIO)?;
                 buf.truncate(n);
                 Ok(buf)
             }
         }
     }
 
-    /// Does the open file `f` read the host's stdin?
+    /// Write `data` to a host descriptor sink.
+    pub(super) fn write_host(h: &HostStream, data: &[u8]) -> KResult<()> {
+        h.write_all(data).map_err(|_| Errno::EPIPE)
+    }
+
+    /// Is the host's stdin (or the host descriptor given as stdin) readable now?
+    pub(super) fn host_stdin_readable(&self) -> bool {
+        self.stdin.host_fd().is_some_and(host_readable)
+    }
+
+    /// Does the open file `f` read from the host (its stdin, or a descriptor given as
+    /// stdin)?
     pub fn is_host_stdin_file(&self, f: &OpenFile) -> bool {
-        matches!(self.inodes[f.ino].node, Node::Stream(Stream::In)) && self.stdin == InputSource::Inherit
+        matches!(self.inodes[f.ino].node, Node::Stream(Stream::In)) && self.stdin.host_fd().is_some()
     }
 
-    /// Does `fd` read the host's stdin (a poll of it may wait on the host)?
+    /// Does `fd` read from the host (a poll of it may wait on the host)?
     pub fn is_host_stdin(&self, fd: u64) -> bool {
-        matches!(self.node(fd), Ok(Node::Stream(Stream::In))) && self.stdin == InputSource::Inherit
+        matches!(self.node(fd), Ok(Node::Stream(Stream::In))) && self.stdin.host_fd().is_some()
     }
 
-    /// Wait up to `until` for the host's stdin to become readable.
+    /// Wait up to `until` for the host's stdin (or the descriptor given as stdin) to become
+    /// readable.
     pub fn wait_host_stdin(&self, until: std::time::Instant) -> bool {
         let until = match self.stdin_deadline {
             Some(d) if d < until => d,
             _ => until,
         };
-        wait_readable(0, until)
+        self.stdin.host_fd().is_some_and(|fd| wait_readable(fd, until))
     }
 }
 
