@@ -1,7 +1,8 @@
 // itimers.c - ITIMER_REAL: setitimer/getitimer/alarm, SIGALRM (si_code SI_KERNEL) at expiry
 // in the middle of a loop, a periodic timer, a sleep and a pipe read the timer interrupts
-// (EINTR, the time left), the argument checks, and gettimeofday's microseconds (a long on arm64, an int on
-// sparc64) agreeing with clock_gettime.
+// (EINTR, the time left), a timer per process (a forked child has none; the parent's
+// interrupts its wait), the argument checks, and gettimeofday's microseconds (a long on
+// arm64, an int on sparc64) agreeing with clock_gettime.
 // argv: none.
 // Expected stdout: one "<check>: ok" line per check, then "itimers: all ok".
 // Expected exit status: 0 (on a failed check: "FAIL: <check>" and exit 1)
@@ -10,6 +11,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,6 +99,27 @@ int main(void) {
     errno = 0;
     CHECK(pipe(p) == 0 && read(p[0], &byte, 1) == -1 && errno == EINTR && alarms == 1,
           "the timer interrupts a read that would sleep for ever");
+
+    /* Timers are per process: a forked child has none; the parent's fires while the child
+     * runs and interrupts the parent's wait (EINTR), which is then taken again. */
+    alarms = 0;
+    v.it_value.tv_usec = 5000;
+    setitimer(ITIMER_REAL, &v, 0);
+    pid_t child = fork();
+    if (child == 0) {
+        struct itimerval mine;
+        getitimer(ITIMER_REAL, &mine);
+        for (volatile long i = 0; i < 50000000L; i++)
+            ;
+        _exit(tv_ns(&mine, 1) == 0 && alarms == 0 ? 0 : 1);
+    }
+    int status = -1;
+    errno = 0;
+    r = waitpid(child, &status, 0);
+    e = errno;
+    CHECK(child > 0 && r == -1 && e == EINTR && alarms == 1, "the parent's timer interrupts its wait for the child");
+    CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "the child had no timer and got no SIGALRM");
 
     /* alarm(): seconds, the old one's rounded time left. */
     CHECK(alarm(5) == 0, "alarm with nothing armed returns 0");

@@ -223,7 +223,7 @@ impl Vfs {
 }
 
 #[cfg(test)]
-mod capture_tests {
+mod tests {
     use super::*;
 
     #[test]
@@ -236,5 +236,30 @@ mod capture_tests {
         capture(&mut buf, &[b'e'; 1000]);
         assert_eq!(buf.len(), CAPTURE_LIMIT + CAPTURE_MARKER.len());
         assert!(buf.ends_with(CAPTURE_MARKER));
+    }
+
+    #[test]
+    fn host_descriptors_serve_as_stdin_and_stdout_while_the_machine_runs() {
+        let (in_r, mut in_w) = std::io::pipe().unwrap();
+        let (mut out_r, out_w) = std::io::pipe().unwrap();
+        let mut vfs = Vfs::new(
+            InputSource::Host(HostStream::new(in_r)),
+            OutputSink::Host(HostStream::new(out_w)),
+            OutputSink::Capture,
+        );
+        assert!(vfs.is_host_stdin(0));
+        assert_eq!(vfs.poll_events(0).unwrap() & crate::kernel_stub::vfs::poll::POLLIN, 0, "nothing to read yet");
+        assert!(vfs.would_block(0, Wait::Read).unwrap(), "a read would wait on the host");
+        in_w.write_all(b"abc").unwrap();
+        assert!(!vfs.would_block(0, Wait::Read).unwrap());
+        assert_eq!(vfs.read(0, 16, None).unwrap(), b"abc");
+        assert_eq!(vfs.write(1, b"out\n", None).unwrap(), 4);
+        let mut got = [0u8; 4];
+        out_r.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"out\n", "written through at once");
+        drop(in_w);
+        assert_eq!(vfs.read(0, 16, None).unwrap(), b"", "the host closed it: end of file");
+        drop(out_r);
+        assert_eq!(vfs.write(1, b"x", None), Err(Errno::EPIPE), "no reader left");
     }
 }
