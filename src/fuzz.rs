@@ -158,7 +158,7 @@ pub fn insns_target(arch: Arch, data: &[u8]) {
 /// (`--persistent`, see programs/common/insn_fuzz.c) in a machine on its own thread, reads
 /// each input from a host pipe as its stdin and answers on another as its stdout. Each input
 /// runs with its words rewritten into the same code mapping, the data zeroed and retagged,
-/// fresh handlers, mask, alternate stack and tag state, under an ITIMER_REAL of 100,000
+/// fresh handlers, mask, alternate stack and tag state, under an ITIMER_REAL of 20,000
 /// virtual nanoseconds (instructions). The machine is
 /// replaced after [`PersistentInsns::INPUTS_PER_MACHINE`] inputs, when it ends (the words
 /// exited, were killed, ran out its budget of [`PersistentInsns::MACHINE_INSNS`]), or when an
