@@ -159,13 +159,13 @@ pub fn insns_target(arch: Arch, data: &[u8]) {
 /// each input from a host pipe as its stdin and answers on another as its stdout. Each input
 /// runs with its words rewritten into the same code mapping, the data zeroed and retagged,
 /// fresh handlers, mask, alternate stack and tag state, under an ITIMER_REAL of 20,000
-/// virtual nanoseconds (instructions). The machine is
-/// replaced after [`PersistentInsns::INPUTS_PER_MACHINE`] inputs, when it ends (the words
-/// exited, were killed, ran out its budget of [`PersistentInsns::MACHINE_INSNS`]), or when an
-/// answer takes longer than [`PersistentInsns::ANSWER_TIMEOUT`] (the words blocked SIGALRM
-/// and then waited on stdin: that machine is left to its budgets on its thread).
-/// A panic on the machine's thread is re-raised by the next call. The host process must
-/// ignore SIGPIPE (Rust's `main` does; the cargo-fuzz targets do it in their `init`): a
+/// virtual nanoseconds (instructions). The machine is replaced after
+/// [`PersistentInsns::INPUTS_PER_MACHINE`] inputs, when it ends (the words exited, were
+/// killed, ran out its budget of [`PersistentInsns::MACHINE_INSNS`]), or when an answer takes
+/// longer than [`PersistentInsns::ANSWER_TIMEOUT`] (the words blocked SIGALRM and then waited
+/// on stdin: that machine is left to its budgets on its thread). A panic on the machine's
+/// thread ends the machine: the call that sees it end re-raises the panic. The host process
+/// must ignore SIGPIPE (Rust's `main` does; the cargo-fuzz targets do it in their `init`): a
 /// machine that ended leaves the driver's pipe without a reader.
 pub struct PersistentInsns {
     arch: Arch,

@@ -61,6 +61,7 @@ pub mod prelude {
     pub use crate::emu::{FatalSignal, RunLimits, Stop};
     pub use crate::kernel_stub::loops::{LivelockAction, Verdict};
     pub use crate::kernel_stub::version::KernelVersion;
+    pub use crate::kernel_stub::vfs::{HostStream, InputSource, OutputSink};
     pub use crate::kernel_stub::KernelConfig;
     pub use crate::machine::{self, MachineConfig};
     pub use crate::mte::{MteLevel, TcfMode};
