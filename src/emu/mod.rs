@@ -10,6 +10,7 @@ mod guard;
 mod run_loop;
 mod soft_tlb;
 pub mod sparc64;
+mod translation_cache;
 mod walk_cache;
 
 use std::fmt;

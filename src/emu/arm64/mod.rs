@@ -502,6 +502,7 @@ pub fn run(
     };
     crate::emu::engine_build::check()?;
     let mut uc = Unicorn::new_with_data(UcArch::ARM64, Mode::ARM, guest).op("open")?;
+    crate::emu::translation_cache::bound(&mut uc)?;
     uc.ctl_set_cpu_model(unicorn_engine::Arm64CpuModel::MAX as i32).op("set cpu model")?;
     // QEMU's ARM targets default to 1 KiB target pages; Linux/arm64 here uses 4 KiB.
     uc.ctl_set_page_size(4096).op("set page size")?;

@@ -493,6 +493,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
     crate::emu::engine_build::check()?;
     let mut uc =
         engine::Engine::new(Unicorn::new_with_data(UcArch::SPARC, Mode::SPARC64 | Mode::BIG_ENDIAN, guest).op("open")?);
+    crate::emu::translation_cache::bound(&mut uc)?;
     // Unicorn creates the CPU at the first register access.
     let pc0 = uc.reg_read(unicorn_engine::RegisterSPARC::PC).op("read pc")?;
     // SAFETY: the engine was just opened for SPARC64 and outlives every use of the handle
