@@ -308,6 +308,29 @@ pub(crate) fn check_time_budget<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), E
     Ok(())
 }
 
+/// What an interval timer's expiry asks of the CPU backend at a block mark.
+pub(crate) enum TimerStop {
+    /// The scheduler runs (the timer signalled a process whose thread sleeps or is parked).
+    Reschedule,
+    /// The running thread takes this signal: (signo, si_code, si_addr).
+    Deliver(u32, i32, Option<u64>),
+}
+
+/// At a block mark at instruction `n`: fire the interval timers that are due, or rearm a
+/// periodic one whose SIGALRM was taken (see `crate::kernel_stub::itimer`). `Some` when the
+/// CPU must stop for it.
+pub(crate) fn fire_timers(k: &mut Kernel, n: u64) -> Option<TimerStop> {
+    if n < k.timer_check_at() {
+        return None;
+    }
+    k.set_retired(n);
+    k.run_timers();
+    if k.threads.take_resched() {
+        return Some(TimerStop::Reschedule);
+    }
+    k.signals.take_deliverable().map(|(signo, si_code, addr)| TimerStop::Deliver(signo, si_code, addr))
+}
+
 /// Mirror the kernel stub's physical-memory changes into Unicorn and flush the TLB when the
 /// translations changed; then hand the CPU side what its fast paths read of the kernel
 /// ([`Backend::kernel_left`]).

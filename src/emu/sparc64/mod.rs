@@ -398,17 +398,16 @@ fn at_block_mark(g: &mut Guest) -> bool {
     }
     // An interval timer expired (or a periodic one rearms after its SIGALRM was taken).
     let n = g.state.instructions();
-    if n >= g.kernel.timer_check_at() {
-        g.kernel.set_retired(n);
-        g.kernel.run_timers();
-        if g.kernel.threads.take_resched() {
+    match crate::emu::backend::fire_timers(&mut g.kernel, n) {
+        Some(crate::emu::backend::TimerStop::Reschedule) => {
             g.state.reschedule = true;
             return true;
         }
-        if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {
+        Some(crate::emu::backend::TimerStop::Deliver(signo, si_code, addr)) => {
             g.pending = Some(PendingSignal { signo, si_code, addr, forced: false, at: None });
             return true;
         }
+        None => {}
     }
     // A disrupting ADI error is taken at the next block boundary.
     if g.kernel.adi.deferred.is_some() && g.pending.is_none() {
