@@ -275,7 +275,7 @@ static __attribute__((noreturn)) void run_words(size_t len) {
     /* A branch back to the zero word after it: it ends the translation block there. (A
      * translation block goes on past an undefined word, tagmmu's MTE instructions being
      * ones, so without it every input translated up to 512 words of what the page held after
-     * its own: three quarters of the time per input.) Words that jump to it end at the zero
+     * its own: two thirds of the time per input.) Words that jump to it end at the zero
      * word. */
 #ifdef __aarch64__
     code_end[1] = 0x17ffffff; /* b .-4 */

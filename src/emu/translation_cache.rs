@@ -11,8 +11,8 @@ use unicorn_engine_sys::{uc_error, ControlType};
 
 use crate::emu::EmuError;
 
-/// Bytes of translated code one engine may hold: 256 MiB, forty times what busybox's
-/// whole run translates.
+/// Bytes of translated code one engine may hold: 256 MiB (QEMU itself settles for 32 MiB on
+/// a 32-bit host).
 pub const CODE_BUFFER_BYTES: u32 = 256 << 20;
 
 /// `UC_CTL_{READ,WRITE}(UC_CTL_TCG_BUFFER_SIZE, 1)`.

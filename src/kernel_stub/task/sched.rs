@@ -6,8 +6,8 @@
 //! deadline on CLOCK_MONOTONIC. It becomes runnable when that happens, when its deadline
 //! passes, or when a signal it does not block arrives. When no thread can run, the guest's
 //! clocks jump to the earliest deadline or interval-timer expiry (nobody runs meanwhile: a
-//! virtual machine idles for free); with no deadline the process can never continue, and the run ends as a deadlock
-//! that names what each thread waits for.
+//! virtual machine idles for free); with no deadline the process can never continue, and the
+//! run ends as a deadlock that names what each thread waits for.
 
 use rand::Rng;
 
