@@ -41,8 +41,8 @@ impl TagScheme {
 
 /// Tag storage for one block of memory: one tag (low nibble of a byte) per granule.
 ///
-/// The storage is committed on write ([`ZeroedBytes`]): a huge mapping whose memory is
-/// reserved but never touched costs no host memory for its tags either.
+/// The storage is committed on write (a zero-initialised `ZeroedBytes`): a huge mapping
+/// whose memory is reserved but never touched costs no host memory for its tags either.
 #[derive(Debug)]
 pub struct TagStore {
     granule: u64,
