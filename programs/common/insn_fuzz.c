@@ -30,6 +30,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
 #ifdef __aarch64__
@@ -45,6 +46,20 @@
 #define ITERATION_NS 20000
 
 static int persistent;
+/* Persistent: the harness's own pid. A process the words forked runs the words and this
+ * code too; it must not answer nor read the next input: it exits as soon as it gets here. */
+static pid_t harness;
+/* The thread pointer (arm64 TPIDR_EL0, SPARC %g7) as glibc set it: the words may change it,
+ * and the handlers, siglongjmp and the libc calls after read thread-local data through it. */
+static unsigned long thread_pointer;
+
+static void restore_thread_pointer(void) {
+#ifdef __aarch64__
+    __asm__ volatile("msr tpidr_el0, %0" ::"r"(thread_pointer));
+#else
+    __asm__ volatile("mov %0, %%g7" ::"r"(thread_pointer));
+#endif
+}
 static unsigned long seq;
 static sigjmp_buf next_input;
 
@@ -80,6 +95,19 @@ static void put_num(unsigned long v) {
 }
 
 static __attribute__((noreturn)) void finish(const char *how) {
+    static unsigned long answered; /* persistent: the last input answered */
+    restore_thread_pointer();
+    if (persistent && getpid() != harness)
+        _exit(0);
+    if (persistent) {
+        /* No SIGALRM from here on (one already pending comes at this syscall's return and
+         * answers instead of this call); one that comes after the answer was written ends
+         * nothing more. */
+        static const struct itimerval off;
+        setitimer(ITIMER_REAL, &off, 0);
+        if (answered == seq)
+            siglongjmp(next_input, 1);
+    }
     line_len = 0;
     put("insn_fuzz");
     if (persistent) {
@@ -108,6 +136,7 @@ static __attribute__((noreturn)) void finish(const char *how) {
         p += w;
         line_len -= (size_t)w;
     }
+    answered = seq;
     if (persistent)
         siglongjmp(next_input, 1);
     _exit(0);
@@ -120,6 +149,7 @@ static void on_alarm(int sig) {
 
 static void on_fault(int sig, siginfo_t *si, void *ctx) {
     (void)si;
+    restore_thread_pointer();
     faults++;
     counts[sig]++;
 #ifdef __aarch64__
@@ -210,6 +240,17 @@ static int map_areas(void) {
     return 0;
 }
 
+/* Every other catchable signal ignored (once, at start): the words may send the process
+ * any (kill, tgkill with what the registers hold), and most would end it. */
+static void ignore_other_signals(void) {
+    struct sigaction ign;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGILL && s != SIGSEGV && s != SIGBUS && s != SIGFPE && s != SIGTRAP)
+            sigaction(s, &ign, 0); /* SIGKILL, SIGSTOP and glibc's own: EINVAL, as they are */
+}
+
 /* Read exactly n bytes of fd; 0 at end of file (or an error) before they came. */
 static int read_full(int fd, void *buf, size_t n) {
     char *p = buf;
@@ -229,16 +270,18 @@ static __attribute__((noreturn)) void run_words(size_t len);
 static __attribute__((noreturn)) void serve(void) {
     static unsigned char words[MAX_CODE];
     static size_t len;
+    /* (The time limit was disarmed by finish(), which every input ends in.) */
     sigsetjmp(next_input, 1);
-    struct itimerval off;
-    memset(&off, 0, sizeof off);
-    setitimer(ITIMER_REAL, &off, 0);
     unsigned char hdr[4];
     if (!read_full(0, hdr, 4))
         _exit(0);
     len = (size_t)hdr[0] | (size_t)hdr[1] << 8 | (size_t)hdr[2] << 16 | (size_t)hdr[3] << 24;
     if (len > MAX_CODE || !read_full(0, words, len))
         _exit(2);
+    /* Children the words forked that ended are reaped (the machine's process table stays
+     * small); one still running its copy of the words goes on until it faults or ends. */
+    while (waitpid(-1, 0, WNOHANG) > 0)
+        ;
     seq++;
     faults = 0;
     memset(counts, 0, sizeof counts);
@@ -250,8 +293,15 @@ static __attribute__((noreturn)) void serve(void) {
 
 int main(int argc, char **argv) {
     persistent = argc > 1 && strcmp(argv[1], "--persistent") == 0;
+    harness = getpid();
+#ifdef __aarch64__
+    __asm__ volatile("mrs %0, tpidr_el0" : "=r"(thread_pointer));
+#else
+    __asm__ volatile("mov %%g7, %0" : "=r"(thread_pointer));
+#endif
     if (map_areas())
         return 1;
+    ignore_other_signals();
     if (persistent)
         serve();
     if (setup_signals())
