@@ -16,9 +16,13 @@
 // rewritten, the data zeroed and retagged, with fresh handlers, mask, alternate stack and
 // tag state (arm64: the tagged-address control, PSTATE.TCO, FPCR/FPSR; SPARC: %asr14), under
 // an ITIMER_REAL of ITERATION_NS (SIGALRM ends it "at the time limit"), and answers with its
-// line, numbered; end of file on stdin exits 0. What the words did to the process beyond
-// that (other processes, other mappings, the mappings' protections, a blocked SIGALRM, the
-// SPARC %fsr) may outlive the input: the driver restarts the machine when no answer comes.
+// line, numbered; end of file on stdin exits 0. In both modes every other catchable signal
+// is ignored (the words may send any) and the handlers restore the thread pointer (the words
+// may change it; glibc and siglongjmp read through it); persistent, a copy the words forked
+// exits at its first handler, and ended copies are reaped before each input. What the words
+// did to the process beyond that (a running copy, other mappings, the mappings'
+// protections, a blocked SIGALRM, the SPARC %fsr) may outlive the input: the driver
+// restarts the machine when no answer comes.
 // Expected stdout: "insn_fuzz: <n> faults (<ill> ill, <segv> segv, <bus> bus, <fpe> fpe,
 // <trap> trap), ended <how>" (persistent: "insn_fuzz <seq>: ..." per input).
 #define _GNU_SOURCE
