@@ -154,6 +154,8 @@ static void on_alarm(int sig) {
 static void on_fault(int sig, siginfo_t *si, void *ctx) {
     (void)si;
     restore_thread_pointer();
+    if (persistent && getpid() != harness)
+        _exit(0);
     faults++;
     counts[sig]++;
 #ifdef __aarch64__
