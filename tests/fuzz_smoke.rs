@@ -246,6 +246,15 @@ fn the_persistent_harness_answers_as_the_one_shot_one_and_survives_its_inputs() 
     assert!(outcome(p.run(&spin)).ends_with("ended at the time limit"));
     assert!(outcome(p.run(&read_stdin)).ends_with("ended at the time limit"));
     assert!(outcome(p.run(&spin)).starts_with("insn_fuzz 3: "), "the machine goes on after both");
+    // clone(SIGCHLD): the copy runs on to the end word and exits there; only the harness
+    // answers, and the next input is not read by the copy.
+    let fork = arm64_words(&[0xd280_0220, 0xd280_0001, 0xd280_1b88, 0xd400_0001]);
+    // msr tpidr_el0, x1 (a tagged data pointer): the handler and siglongjmp still find TLS.
+    let thread_pointer = arm64_words(&[0xd51b_d041]);
+    assert!(outcome(p.run(&fork)).starts_with("insn_fuzz 4: "));
+    assert!(outcome(p.run(&thread_pointer)).starts_with("insn_fuzz 5: "));
+    assert!(outcome(p.run(&spin)).starts_with("insn_fuzz 6: "), "the same machine goes on");
+    assert_eq!(p.machines, 1, "{:?}", p.endings);
     assert_eq!(outcome(p.run(&exit)), "ended");
     assert_eq!(
         outcome(p.run(&spin)),
