@@ -553,7 +553,7 @@ impl PhysMemory {
             return;
         }
         let bytes = &src.bytes()[from.1 as usize..(from.1 + page) as usize];
-        let data = bytes.iter().any(|&b| b != 0).then(|| bytes.to_vec());
+        let data = (!is_zero(bytes)).then(|| bytes.to_vec());
         let tags = src.tags().map(|t| t.granules(from.1, page).to_vec());
         let state = src.page_state(from.1);
         let Some(dst) = self.segments.get_mut(&to.0 .0) else { return };
@@ -602,9 +602,30 @@ impl PhysMemory {
     }
 }
 
+/// Whether `bytes` are all zero, compared a 4 KiB chunk at a time against a static page of
+/// zeros: slice equality is one `memcmp` (vectorised libc code). A byte-by-byte `any` was a
+/// third of a fork-heavy fuzz profile (`perf record` of `insns_arm64`; fork scans every held
+/// page, and the fuzz build instruments every iteration of a loop written in Rust).
+fn is_zero(bytes: &[u8]) -> bool {
+    static ZEROS: [u8; 4096] = [0; 4096];
+    bytes.chunks(ZEROS.len()).all(|c| c == &ZEROS[..c.len()])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn is_zero_sees_a_set_byte_anywhere() {
+        let mut page = vec![0u8; 4096 + 3];
+        assert!(is_zero(&page));
+        for at in [0, 63, 64, 4095, 4096, 4098] {
+            page[at] = 0x80;
+            assert!(!is_zero(&page), "byte {at}");
+            page[at] = 0;
+        }
+        assert!(is_zero(&[]));
+    }
 
     #[test]
     fn allocate_release_and_events() {
