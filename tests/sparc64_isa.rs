@@ -65,3 +65,16 @@ fn run_time_code_is_patched_and_rescanned_after_every_rewrite() {
     assert!(!out.contains("FAIL"), "{out}");
     assert_eq!(r.notices.iter().filter(|n| n.contains("BPr with a reserved rcond")).count(), 1, "{:?}", r.notices);
 }
+
+/// Register windows the kernel cannot store (`programs/sparc64/held_windows.c`): Linux holds
+/// them (thread_info's `reg_window[]`), hands them to the handler in the frame's
+/// `rwin_save`, takes them back at sigreturn, and raises SIGSEGV (SI_KERNEL) when they still
+/// cannot be written. tagmmu killed the task at the first such window.
+#[test]
+fn windows_the_kernel_cannot_store_go_to_the_handler_in_rwin_save() {
+    let r = machine::run(&MachineConfig::new(guest("sparc64/held_windows"))).unwrap();
+    let out = text(&r.stdout);
+    assert_eq!(r.stop, Stop::Exited { status: 0 }, "{out}{}", text(&r.stderr));
+    assert!(!out.contains("FAIL") && out.ends_with("held_windows: all ok\n"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.ends_with(" ok")).count(), 11, "{out}");
+}

@@ -43,6 +43,12 @@ pub(crate) trait RunLoop: Backend + Sized {
     }
     /// These threads are gone (their process ended): drop their CPU state.
     fn forget_threads(_uc: &mut Unicorn<Self>, _tids: &[crate::kernel_stub::task::Tid]) {}
+    /// On the way back to user, a fault the kernel raises for CPU state it could not hand
+    /// back (sparc64: register windows it holds and still cannot store), to deliver before
+    /// the CPU runs.
+    fn fault_on_return(_uc: &mut Unicorn<Self>) -> Result<Option<Self::Signal>, EmuError> {
+        Ok(None)
+    }
 }
 
 /// Run the guest until its first process ends. Another process that ends (exit, or a fatal
@@ -82,6 +88,11 @@ fn run_until_process_stop<G: RunLoop>(uc: &mut Unicorn<G>) -> Result<Stop, EmuEr
         // lets QEMU grow the table.
         if uc.get_data_mut().run().flush_tlb {
             sync_memory(uc)?;
+        }
+        if let Some(p) = G::fault_on_return(uc)? {
+            if let Some(stop) = G::deliver(uc, p)? {
+                return Ok(stop);
+            }
         }
         let begin = G::begin(uc)?;
         let g = uc.get_data_mut();

@@ -11,7 +11,7 @@ use crate::kernel_stub::syscalls::SyscallOutcome;
 
 use super::cpu::{CCR_ICC_C, CCR_XCC_C};
 use super::regs::{global_reg_id, read_regs, window_reg_id, write_regs};
-use super::traps::{fault, flush_at_trap, force_segv, load_current_window};
+use super::traps::{fault, fault_in_user_windows, flush_at_trap, force_segv, load_current_window};
 use super::{adi, disasm_at, Guest, PendingSignal};
 
 /// The Linux syscall trap (`ta 0x6d`): number in %g1, arguments in %o0-%o5; the result in
@@ -119,6 +119,9 @@ fn return_to_user(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     if let Some((signo, si_code, addr)) = g.kernel.signals.take_deliverable() {
         g.pending = Some(PendingSignal { signo, si_code, addr, forced: false, at: None });
         uc.emu_stop().op("stop")?;
+    } else if !g.held.is_empty() {
+        // Windows the kernel holds (a flush before clone could not store them).
+        fault_in_user_windows(uc)?;
     } else if g.kernel.adi.checking() && !g.adi_hook {
         // The task just enabled ADI: stop so the run loop installs the check hook.
         uc.emu_stop().op("stop")?;
@@ -138,7 +141,10 @@ fn on_rt_sigreturn(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
         return Ok(());
     }
     let mut regs = read_regs(uc)?;
-    if uc.get_data_mut().kernel.restore_rt_frame_sparc64(&mut regs).is_err() {
+    let g = uc.get_data_mut();
+    // The frame's held windows come back and are written; those that cannot be stay held
+    // and SIGSEGV's frame takes them.
+    if g.kernel.restore_rt_frame_sparc64(&mut regs, &mut g.held).is_err() {
         return force_segv(uc);
     }
     write_regs(uc, &regs)?;
@@ -153,6 +159,11 @@ pub(super) fn on_getcontext(uc: &mut Unicorn<Guest>, after: u64) -> Result<(), E
     let env = uc.get_data().env();
     if !flush_at_trap(uc, after)? {
         return Ok(());
+    }
+    // A window still held: `do_sigsegv`, at the trap.
+    if !uc.get_data().held.is_empty() {
+        env.set_pc_npc(after - 4, after);
+        return force_segv(uc);
     }
     let mut regs = read_regs(uc)?;
     regs.pc = after;
@@ -169,6 +180,11 @@ pub(super) fn on_getcontext(uc: &mut Unicorn<Guest>, after: u64) -> Result<(), E
 pub(super) fn on_setcontext(uc: &mut Unicorn<Guest>, after: u64) -> Result<(), EmuError> {
     if !flush_at_trap(uc, after)? {
         return Ok(());
+    }
+    // A window still held: `do_sigsegv`, at the trap.
+    if !uc.get_data().held.is_empty() {
+        uc.get_data().env().set_pc_npc(after - 4, after);
+        return force_segv(uc);
     }
     let mut regs = read_regs(uc)?;
     let r = uc.get_data_mut().kernel.sparc64_set_context(&mut regs);

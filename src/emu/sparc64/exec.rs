@@ -41,6 +41,8 @@ pub(super) fn exec_in_place(uc: &mut Unicorn<Guest>, template: &ExecParams, at: 
     let kernel = &g.kernel;
     g.threads.retain(|t, _| kernel.threads.is_parked(*t));
     g.resume = None;
+    // flush_thread: the new program holds no window of the old one.
+    g.held.clear();
     g.state.flush_tlb = true;
     super::start_thread(uc, start)?;
     // The old program's translated code is stale (the new image was written behind the

@@ -200,8 +200,12 @@ pub(crate) struct Guest {
     threads: threads::Parked,
     /// Shadow pages serving fetches from run-time code (see [`runtime_code`]).
     shadows: runtime_code::ShadowPool,
-    /// The running task's registers, kept before the scheduler ran (see `threads::park`).
-    outgoing: Option<crate::kernel_stub::signal::sparc64::Sparc64Regs>,
+    /// The running task's registers and held windows, kept before the scheduler ran (see
+    /// `threads::park`).
+    outgoing: Option<threads::ParkedTask>,
+    /// The register windows the kernel holds for the running task (see
+    /// [`crate::kernel_stub::signal::sparc64::HeldWindows`]).
+    held: crate::kernel_stub::signal::sparc64::HeldWindows,
     /// The instruction count at which the running task's time slice ends (never while it
     /// is the only one).
     slice_end: u64,
@@ -280,6 +284,19 @@ impl RunLoop for Guest {
         for t in tids {
             g.threads.remove(t);
         }
+    }
+    fn fault_on_return(uc: &mut Unicorn<Guest>) -> Result<Option<PendingSignal>, EmuError> {
+        let g = uc.get_data_mut();
+        if g.held.is_empty() || g.kernel.write_held_windows(&mut g.held) {
+            return Ok(None);
+        }
+        Ok(Some(PendingSignal {
+            signo: crate::kernel_stub::signal::sig::SIGSEGV,
+            si_code: crate::kernel_stub::signal::code::SI_KERNEL,
+            addr: None,
+            forced: true,
+            at: None,
+        }))
     }
 }
 
@@ -486,6 +503,7 @@ pub fn run(kernel: Kernel, start: InitialState, opts: Sparc64Options) -> Result<
         deferred_report: None,
         threads: Default::default(),
         outgoing: None,
+        held: Default::default(),
         slice_end: u64::MAX,
         shadows: Default::default(),
     };

@@ -1,5 +1,6 @@
-//! Signal delivery at a clean stop: the handler's frame (after flushing the windows), an
-//! ignored signal, or the end of the guest with the report of why.
+//! Signal delivery at a clean stop: the handler's frame (after flushing the windows; those
+//! that cannot be stored go into the frame), an ignored signal, or the end of the guest with
+//! the report of why.
 
 use unicorn_engine::Unicorn;
 
@@ -8,7 +9,7 @@ use crate::kernel_stub::signal::{code, default_action, sig, DefaultAction, SIG_D
 use crate::kernel_stub::trace::TraceEvent;
 
 use super::regs::{read_regs, write_regs};
-use super::traps::flush_all;
+use super::traps::synchronize_user_stack;
 use super::traps::{ST_LINUX64_SYSCALL, TRAP_BASE};
 use super::{disasm_at, Guest, PendingSignal};
 
@@ -49,11 +50,14 @@ pub(super) fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Optio
             esr: None,
             fault_address: p.addr.unwrap_or(0),
         };
-        let framed = match flush_all(uc) {
-            Ok(()) => {
+        // The windows go to the stack, those that cannot be written into the frame's
+        // `rwin_save` (more than the kernel can hold: as a frame that cannot be written).
+        let framed = match synchronize_user_stack(uc) {
+            Ok(_) => {
                 let mut regs = read_regs(uc)?;
                 let tt = if p.forced { 0 } else { TRAP_BASE + ST_LINUX64_SYSCALL };
-                match uc.get_data_mut().kernel.setup_rt_frame_sparc64(&mut regs, &info, &act, tt) {
+                let g = uc.get_data_mut();
+                match g.kernel.setup_rt_frame_sparc64(&mut regs, &info, &act, tt, &mut g.held) {
                     Ok(()) => {
                         write_regs(uc, &regs)?;
                         true

@@ -11,7 +11,7 @@ use unicorn_engine::Unicorn;
 
 use crate::emu::{EmuError, UcContext};
 use crate::kernel_stub::errno::KResult;
-use crate::kernel_stub::signal::sparc64::Sparc64Regs;
+use crate::kernel_stub::signal::sparc64::{HeldWindows, Sparc64Regs};
 use crate::kernel_stub::task::{Spawn, Switch, Tid};
 
 use super::cpu::{WindowState, CCR_ICC_C, CCR_XCC_C};
@@ -19,13 +19,21 @@ use super::regs::{read_regs, window_reg_id, write_regs};
 use super::traps::{flush_all, load_current_window};
 use super::Guest;
 
-/// The parked tasks' registers, by id.
-pub(super) type Parked = std::collections::HashMap<Tid, Sparc64Regs>;
+/// A task that is not running: its registers, and the windows the kernel holds for it.
+#[derive(Clone, Debug)]
+pub(super) struct ParkedTask {
+    regs: Sparc64Regs,
+    held: HeldWindows,
+}
+
+/// The parked tasks, by id.
+pub(super) type Parked = std::collections::HashMap<Tid, ParkedTask>;
 
 /// A child `clone` created, as sparc64's copy_thread leaves it: the parent's registers at
 /// the syscall's return (its windows were flushed before the address space was copied),
 /// with %o0 the parent's pid, %o1 1 (what tells glibc it is the child), the carry clear,
-/// and its own stack if it was given one.
+/// and its own stack if it was given one. It holds what the parent holds (the thread_info
+/// is copied).
 pub(super) fn spawn(uc: &mut Unicorn<Guest>, s: Spawn, parent: u32) -> Result<(), EmuError> {
     let mut regs = read_regs(uc)?;
     regs.o[0] = u64::from(parent);
@@ -39,7 +47,8 @@ pub(super) fn spawn(uc: &mut Unicorn<Guest>, s: Spawn, parent: u32) -> Result<()
     }
     regs.ccr &= !((CCR_ICC_C | CCR_XCC_C) as u8);
     let g = uc.get_data_mut();
-    g.threads.insert(s.tid, regs);
+    let held = g.held.clone();
+    g.threads.insert(s.tid, ParkedTask { regs, held });
     // A new process runs the same image: it starts with the same patched instructions.
     if s.process {
         let table = g.patches.clone();
@@ -88,11 +97,16 @@ pub(super) fn park(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     if uc.get_data_mut().kernel.threads.exited() {
         return Ok(());
     }
-    flush_all(uc).map_err(|b| {
-        EmuError::Internal(format!("cannot flush a parked task's register windows to its stack at {:#x}", b.addr))
+    // Windows that cannot be stored are held for it (they come back at its return to user).
+    // A task parks at a return to user, where it holds none (a held one is SIGSEGV first),
+    // so its at most NWINDOWS - 1 windows always find a slot.
+    flush_all(uc).map_err(|_| {
+        EmuError::Internal("a parked task's register windows need more than the kernel's NSWINS slots".into())
     })?;
     let regs = read_regs(uc)?;
-    uc.get_data_mut().outgoing = Some(regs);
+    let g = uc.get_data_mut();
+    let held = std::mem::take(&mut g.held);
+    g.outgoing = Some(ParkedTask { regs, held });
     Ok(())
 }
 
@@ -101,21 +115,37 @@ pub(super) fn park(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
 /// syscall as `sw.resume` says.
 pub(super) fn switch(uc: &mut Unicorn<Guest>, sw: &Switch) -> Result<(), EmuError> {
     let outgoing = uc.get_data_mut().outgoing.take();
-    if let Some(regs) = outgoing.filter(|_| sw.from_alive) {
-        uc.get_data_mut().threads.insert(sw.from, regs);
+    if let Some(task) = outgoing.filter(|_| sw.from_alive) {
+        uc.get_data_mut().threads.insert(sw.from, task);
     }
-    let Some(next) = uc.get_data_mut().threads.remove(&sw.to) else {
+    let Some(ParkedTask { regs: next, held }) = uc.get_data_mut().threads.remove(&sw.to) else {
         return Err(EmuError::Internal(format!("task {} has no CPU state", sw.to)));
     };
+    uc.get_data_mut().held = held;
     // The register file holds none of its windows (they were flushed when it was parked):
     // every RESTORE fills from its stack, as after Linux's return to a switched-in task.
     let env = uc.get_data().env();
     let ws = env.windows();
     env.set_windows(WindowState { cansave: env.nwindows() - 2, canrestore: 0, otherwin: 0, ..ws });
     write_regs(uc, &next)?;
-    load_current_window(uc).map_err(|b| {
-        EmuError::Internal(format!("cannot load task {}'s current window from its stack at {:#x}", sw.to, b.addr))
-    })?;
+    // On its way back to user: the windows held for it are written first; one that still
+    // cannot be is SIGSEGV (the run loop's `fault_on_return`) before the window is filled.
+    let g = uc.get_data_mut();
+    let held_left = !g.held.is_empty() && !g.kernel.write_held_windows(&mut g.held);
+    if let Err(bad) = load_current_window(uc) {
+        // A window that cannot be filled (its stack went away while the task slept):
+        // SIGSEGV at the fault, as `fill_fixup` raises it, unless the SIGSEGV for the held
+        // windows comes first.
+        if !held_left {
+            let k = &mut uc.get_data_mut().kernel;
+            k.signals.force(crate::kernel_stub::signal::sig::SIGSEGV);
+            k.signals.raise_with(
+                crate::kernel_stub::signal::sig::SIGSEGV,
+                crate::kernel_stub::signal::code::SEGV_MAPERR,
+                Some(bad.addr),
+            );
+        }
+    }
     if let Some((r, second)) = sw.resume.result() {
         // The task slept with PC on its `ta`: the syscall returns now, after it.
         let env = uc.get_data().env();

@@ -7,6 +7,7 @@ use unicorn_engine::Unicorn;
 
 use crate::emu::{EmuError, UcContext};
 use crate::kernel_stub::mm::Access;
+use crate::kernel_stub::signal::sparc64::{BufferFull, HeldWindow};
 use crate::kernel_stub::signal::{code, sig};
 use crate::kernel_stub::Kernel;
 
@@ -63,6 +64,35 @@ fn spill_one(uc: &mut Unicorn<Guest>) -> Result<(), BadFrame> {
     Ok(())
 }
 
+/// A spill the user's SAVE or FLUSHW trapped for. A window whose frame cannot be written is
+/// held by the kernel and `saved` all the same (`spill_fixup`), and the fault is SIGSEGV
+/// (SEGV_MAPERR at the frame) with the instruction retried after it; only when no slot is
+/// left does the window stay in the register file.
+fn spill_from_user(uc: &mut Unicorn<Guest>) -> Result<(), BadFrame> {
+    let env = uc.get_data().env();
+    let w = windows::spill_target(&env);
+    let (sp, regs) = windows::read_window(&env, &mut UcWindow(uc), w);
+    spill_one(uc).inspect_err(|_| {
+        if uc.get_data_mut().held.hold(HeldWindow { sp, regs }).is_ok() {
+            env.set_windows(windows::saved(env.windows()));
+        }
+    })
+}
+
+/// A spill of a user window by the kernel (`flushw` after a trap: before a signal frame, a
+/// context trap, clone, a task switch): a window whose frame cannot be written is held
+/// (`spill_fixup`) and the flush goes on.
+fn spill_or_hold(uc: &mut Unicorn<Guest>) -> Result<(), BufferFull> {
+    let env = uc.get_data().env();
+    let w = windows::spill_target(&env);
+    let (sp, regs) = windows::read_window(&env, &mut UcWindow(uc), w);
+    if spill_one(uc).is_err() {
+        uc.get_data_mut().held.hold(HeldWindow { sp, regs })?;
+        env.set_windows(windows::saved(env.windows()));
+    }
+    Ok(())
+}
+
 /// Linux's fill handler: load window CWP - 1 from its frame and `restored`.
 fn fill_one(uc: &mut Unicorn<Guest>) -> Result<(), BadFrame> {
     let env = uc.get_data().env();
@@ -79,13 +109,13 @@ fn fill_one(uc: &mut Unicorn<Guest>) -> Result<(), BadFrame> {
 }
 
 /// Store the current window's locals and ins to its save area at %sp + 2047, as Linux's
-/// flush does for the trapping window.
-fn store_current_window(uc: &mut Unicorn<Guest>) -> Result<(), BadFrame> {
+/// flush does for the trapping window; held when that cannot be written.
+fn store_current_window(uc: &mut Unicorn<Guest>) -> Result<(), BufferFull> {
     let env = uc.get_data().env();
     let (sp, regs) = windows::read_window(&env, &mut UcWindow(uc), env.cwp());
     let (at, wide) = windows::frame_of(sp);
     if !user_store(&mut uc.get_data_mut().kernel, at, &windows::encode(&regs, wide)) {
-        return Err(BadFrame { addr: at });
+        uc.get_data_mut().held.hold(HeldWindow { sp, regs })?;
     }
     Ok(())
 }
@@ -104,21 +134,46 @@ pub(super) fn load_current_window(uc: &mut Unicorn<Guest>) -> Result<(), BadFram
     Ok(())
 }
 
-/// Every window flushed to the stack and the register file left with none to restore, as
-/// after Linux's `synchronize_user_stack` and a return to user that refills only the
-/// current window.
-pub(super) fn flush_all(uc: &mut Unicorn<Guest>) -> Result<(), BadFrame> {
+/// Every window flushed to the stack (those whose frame cannot be written held by the
+/// kernel) and the register file left with none to restore, as after Linux's
+/// `flush_user_windows` and a return to user that refills only the current window.
+pub(super) fn flush_all(uc: &mut Unicorn<Guest>) -> Result<(), BufferFull> {
     flush_windows(uc)?;
     store_current_window(uc)
 }
 
+/// Linux's `synchronize_user_stack`: flush every window, then write the windows held to
+/// their stacks again (those written are held no more). Whether none is left held.
+pub(super) fn synchronize_user_stack(uc: &mut Unicorn<Guest>) -> Result<bool, BufferFull> {
+    flush_all(uc)?;
+    let g = uc.get_data_mut();
+    Ok(g.held.is_empty() || g.kernel.write_held_windows(&mut g.held))
+}
+
 /// Flush every window before a trap handler reads or rewrites the user context (the `ta`
-/// is at `after - 4`). False when a window's frame cannot be written: SIGSEGV is pending.
+/// is at `after - 4`), as `synchronize_user_stack` does; windows that cannot be written
+/// are held. False when more windows must be held than the kernel has slots for: the task
+/// is killed with SIGSEGV, as for a frame that cannot be written.
 pub(super) fn flush_at_trap(uc: &mut Unicorn<Guest>, after: u64) -> Result<bool, EmuError> {
-    match flush_all(uc) {
-        Ok(()) => Ok(true),
-        Err(bad) => fault(uc, sig::SIGSEGV, code::SEGV_MAPERR, after - 4, after, bad.addr).map(|_| false),
+    match synchronize_user_stack(uc) {
+        Ok(_) => Ok(true),
+        Err(BufferFull) => {
+            uc.get_data().env().set_pc_npc(after - 4, after);
+            force_segv(uc).map(|_| false)
+        }
     }
+}
+
+/// Linux's `fault_in_user_windows`, on the way back to user: write the windows the task
+/// holds to their stacks; one that still cannot be written is `force_sig(SIGSEGV)`
+/// (SI_KERNEL), whose frame then takes them (`rwin_save`). Nothing when a signal is
+/// already pending: its frame takes them.
+pub(super) fn fault_in_user_windows(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+    let g = uc.get_data_mut();
+    if g.held.is_empty() || g.pending.is_some() || g.kernel.write_held_windows(&mut g.held) {
+        return Ok(());
+    }
+    force_segv(uc)
 }
 
 /// `force_sig(SIGSEGV)`: the kernel could not complete a context operation.
@@ -128,11 +183,12 @@ pub(super) fn force_segv(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
     uc.emu_stop().op("stop")
 }
 
-/// `flushw`: spill every window the task holds in the register file.
-fn flush_windows(uc: &mut Unicorn<Guest>) -> Result<(), BadFrame> {
+/// `flushw` in the kernel: spill every window the task has in the register file, holding
+/// those whose frame cannot be written.
+fn flush_windows(uc: &mut Unicorn<Guest>) -> Result<(), BufferFull> {
     let env = uc.get_data().env();
     while env.windows().cansave < env.nwindows() - 2 {
-        spill_one(uc)?;
+        spill_or_hold(uc)?;
     }
     Ok(())
 }
@@ -225,12 +281,18 @@ pub(super) fn on_interrupt(uc: &mut Unicorn<Guest>, intno: u32) -> Result<(), Em
         n if n == TRAP_BASE + ST_GETCONTEXT => on_getcontext(uc, npc),
         n if n == TRAP_BASE + ST_SETCONTEXT => on_setcontext(uc, npc),
         n if n == TRAP_BASE + ST_FLUSH_WINDOWS => {
-            // `ta 3`: flush the windows, continue after the trap.
-            window_trap(uc, npc, npc + 4, flush_windows)
+            // `ta 3`: the kernel flushes the windows (holding those it cannot store), and
+            // the task continues after the trap, unless a held window still cannot be
+            // written on the way back.
+            env.set_pc_npc(npc, npc + 4);
+            if flush_windows(uc).is_err() {
+                return force_segv(uc);
+            }
+            fault_in_user_windows(uc)
         }
         n if (TT_SPILL..TT_FILL).contains(&n) => {
             let at = trapping_insn(uc.get_data(), npc, |w| is_save(w) || is_flushw(w));
-            window_trap(uc, at, npc, spill_one)
+            window_trap(uc, at, npc, spill_from_user)
         }
         n if (TT_FILL..TT_FILL + 0x40).contains(&n) => {
             let at = trapping_insn(uc.get_data(), npc, |w| is_restore(w) || is_return(w));

@@ -5,13 +5,16 @@
 //! crosses the sparc64 user ABI (kill, rt_sigaction, masks, frames, contexts) goes through
 //! these maps. SPARC's SIGEMT takes the internal slot of SIGSTKFLT, which SPARC lacks.
 //! Also here: the user registers the trap handlers save (`Sparc64Regs`); the context traps
-//! are in `context`, the signal frame in `rt_frame`.
+//! are in `context`, the signal frame in `rt_frame`, the windows a task could not store in
+//! `rwin`.
 
 mod context;
 mod rt_frame;
+mod rwin;
 
 pub use context::uctx;
 pub use rt_frame::{encode_siginfo, frame};
+pub use rwin::{BufferFull, HeldWindow, HeldWindows, NSWINS, RWIN_SIZE};
 
 use crate::kernel_stub::signal::flags as generic;
 

@@ -2,13 +2,15 @@
 //! arch/sparc/kernel/signal_64.c builds it in `setup_rt_frame` and reads it back in
 //! `do_rt_sigreturn`.
 
+use super::rwin::{HeldWindows, RWIN_SIZE};
 use super::{be64, mask_to_generic, mask_to_sparc, to_sparc, Sparc64Regs, MINSIGSTKSZ, STACK_BIAS};
 
 /// `struct rt_signal_frame` (arch/sparc/kernel/signal_64.c): the 192-byte `sparc_stackf`
 /// (whose first 128 bytes are the interrupted window's save area), siginfo at 192, `pt_regs`
 /// at 320 (`u_regs[16]`, tstate 448, tpc 456, tnpc 464, y 472, magic 476), `fpu_save` at 480,
 /// `stack_t` at 488, the mask at 512, `rwin_save` at 520; 528 bytes, then the 280-byte FPU
-/// state when the task uses the FPU.
+/// state when the task uses the FPU, then the held register windows (`__siginfo_rwin_t`,
+/// 960 bytes) when the task holds any (see [`super::rwin`]).
 pub mod frame {
     #![allow(missing_docs)]
     pub const SIZE: u64 = 528;
@@ -50,17 +52,21 @@ pub fn encode_siginfo(info: &crate::kernel_stub::signal::SigInfo, trapno: u32) -
 }
 
 impl crate::kernel_stub::Kernel {
-    /// `setup_rt_frame` for a 64-bit sparc task whose register windows are all flushed: build
-    /// the frame below the interrupted %sp (or on the alternate stack) and set `regs` to enter
-    /// the handler: %sp = frame - 2047, %o0 = signal, %o1 = %o2 = &siginfo, %o7 = the restorer
+    /// `setup_rt_frame` for a 64-bit sparc task whose register windows are all flushed (to
+    /// its stack, or into `held` for those that could not be stored): build the frame below
+    /// the interrupted %sp (or on the alternate stack) and set `regs` to enter the handler:
+    /// %sp = frame - 2047, %o0 = signal, %o1 = %o2 = &siginfo, %o7 = the restorer
     /// rt_sigaction was given, PC = handler. `trap_type` goes into the frame's magic word.
-    /// EFAULT when the frame cannot be written (the caller then kills with SIGSEGV).
+    /// Held windows go into the frame's `rwin_save` and the task holds none any more; the
+    /// newest of them, not the stack's copy, heads the frame. EFAULT when the frame cannot
+    /// be written (the caller then kills with SIGSEGV).
     pub fn setup_rt_frame_sparc64(
         &mut self,
         regs: &mut Sparc64Regs,
         info: &crate::kernel_stub::signal::SigInfo,
         act: &crate::kernel_stub::signal::SigAction,
         trap_type: u32,
+        held: &mut HeldWindows,
     ) -> crate::kernel_stub::errno::KResult<()> {
         use crate::kernel_stub::errno::Errno;
         use crate::kernel_stub::signal::{
@@ -71,14 +77,23 @@ impl crate::kernel_stub::Kernel {
         let on_alt = self.on_altstack(old_sp);
         let use_alt = act.flags & gf::SA_ONSTACK != 0 && alt.flags & SS_DISABLE == 0 && !on_alt;
         let top = if use_alt { alt.sp.checked_add(alt.size).ok_or(Errno::EFAULT)? } else { old_sp };
-        let size = frame::SIZE + frame::FPU_SIZE;
+        let rwin_size = if held.is_empty() { 0 } else { RWIN_SIZE };
+        let size = frame::SIZE + frame::FPU_SIZE + rwin_size;
         let sf = top.checked_sub(size).ok_or(Errno::EFAULT)? & !15;
         let ctx = crate::kernel_stub::uaccess::UaccessCtx::default();
         let put = |k: &mut Self, at: u64, bytes: &[u8]| {
             crate::kernel_stub::uaccess::write_user(&mut k.mm, ctx, crate::addr::UserAddr(at), bytes)
         };
-        // The interrupted window's save area (flushed there) heads the new frame.
-        let window = crate::kernel_stub::uaccess::read_user(&mut self.mm, ctx, crate::addr::UserAddr(old_sp), 128)?;
+        // The interrupted window's save area (flushed there) heads the new frame; with
+        // windows held, the newest held one does (`reg_window[wsaved - 1]`).
+        let window = match held.windows().last() {
+            Some(w) => w.regs.iter().flat_map(|r| r.to_be_bytes()).collect(),
+            None => crate::kernel_stub::uaccess::read_user(&mut self.mm, ctx, crate::addr::UserAddr(old_sp), 128)?,
+        };
+        let rwin_save = if held.is_empty() { 0 } else { sf + frame::SIZE + frame::FPU_SIZE };
+        if rwin_save != 0 {
+            self.save_rwin_state(held, rwin_save)?;
+        }
         put(self, sf, &window)?;
         if act.flags & gf::SA_SIGINFO != 0 {
             put(self, sf + frame::INFO, &encode_siginfo(info, 0))?;
@@ -95,13 +110,14 @@ impl crate::kernel_stub::Kernel {
         w.u64(sf + frame::SIZE);
         let ss_flags = if on_alt { SS_ONSTACK } else { alt.flags & !SS_AUTODISARM };
         w.u64(alt.sp).u32(ss_flags).u32(0).u64(alt.size);
-        w.u64(mask_to_sparc(self.signals.blocked)).u64(0);
+        w.u64(mask_to_sparc(self.signals.blocked)).u64(rwin_save);
         for d in regs.fpr {
             w.u64(d);
         }
         w.u64(regs.fsr).u64(regs.gsr).u64(FPRS_ALL);
         put(self, sf + frame::REGS, &w.finish())?;
 
+        held.clear();
         if use_alt && alt.flags & SS_AUTODISARM != 0 {
             self.signals.altstack = AltStack { sp: 0, flags: SS_DISABLE, size: 0 };
         }
@@ -125,9 +141,18 @@ impl crate::kernel_stub::Kernel {
 
     /// `do_rt_sigreturn` for a 64-bit sparc task whose windows are all flushed: the frame is
     /// at %sp + 2047. Restores %g/%o, PC/NPC, %y, CCR and %asi (the only TSTATE fields a user
-    /// may change), the FPU state when saved, the mask and the alternate stack. An error
-    /// (misaligned frame or PC, unreadable memory) means SIGSEGV for the caller.
-    pub fn restore_rt_frame_sparc64(&mut self, regs: &mut Sparc64Regs) -> crate::kernel_stub::errno::KResult<()> {
+    /// may change), the FPU state when saved, the mask and the alternate stack, and takes
+    /// back the windows of the frame's `rwin_save` into `held`, writing them to their stacks
+    /// (`restore_rwin_state`). An error (misaligned frame or PC, unreadable memory, a held
+    /// window that still cannot be written) means SIGSEGV for the caller; the windows not
+    /// written stay in `held`. (Linux has restored %g/%o, %y and the alternate stack by
+    /// then and leaves PC/NPC and the mask; tagmmu leaves all of them, so the SIGSEGV's
+    /// frame shows the task as it was at the sigreturn trap.)
+    pub fn restore_rt_frame_sparc64(
+        &mut self,
+        regs: &mut Sparc64Regs,
+        held: &mut HeldWindows,
+    ) -> crate::kernel_stub::errno::KResult<()> {
         use crate::kernel_stub::errno::Errno;
         use crate::kernel_stub::signal::{AltStack, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, UNBLOCKABLE};
         let sf = regs.o[6].wrapping_add(STACK_BIAS);
@@ -180,6 +205,10 @@ impl crate::kernel_stub::Kernel {
             new.fsr = be64(&f, 256);
             new.gsr = be64(&f, 264);
         }
+        let rwin_save = at(frame::RWIN_SAVE);
+        if rwin_save != 0 {
+            self.restore_rwin_state(rwin_save, held)?;
+        }
         let mask = mask_to_generic(at(frame::MASK));
         self.signals.blocked = mask & !UNBLOCKABLE;
         let ss = &b[(frame::STACK - frame::REGS) as usize..];
@@ -230,7 +259,7 @@ mod tests {
         k.signals.blocked = 1 << (sig::SIGUSR2 - 1);
         let act = SigAction { handler: 0x10_5000, flags: gf::SA_SIGINFO, restorer: 0x10_6000 - 8, mask: 0 };
         let info = SigInfo { signo: sig::SIGSEGV, code: code::SEGV_MAPERR, addr: Some(0x1234), ..Default::default() };
-        k.setup_rt_frame_sparc64(&mut regs, &info, &act, 0x30).unwrap();
+        k.setup_rt_frame_sparc64(&mut regs, &info, &act, 0x30, &mut HeldWindows::default()).unwrap();
         let sf = regs.o[6] + STACK_BIAS;
         assert_eq!(sf % 16, 0);
         assert!(sf + frame::SIZE + frame::FPU_SIZE <= sp + STACK_BIAS);
@@ -246,12 +275,12 @@ mod tests {
         assert_ne!(k.signals.blocked & (1 << (sig::SIGSEGV - 1)), 0, "blocked in the handler");
         // The handler returns: the restorer's window has the frame at %sp.
         let mut back = Sparc64Regs { o: [0, 0, 0, 0, 0, 0, sf - STACK_BIAS, 0], ..Default::default() };
-        k.restore_rt_frame_sparc64(&mut back).unwrap();
+        k.restore_rt_frame_sparc64(&mut back, &mut HeldWindows::default()).unwrap();
         assert_eq!((back.g, back.o, back.pc, back.npc, back.y), (before.g, before.o, before.pc, before.npc, 5));
         assert_eq!((back.ccr, back.asi, back.fpr, back.fsr), (0x11, 0x82, before.fpr, 0x400));
         assert_eq!(k.signals.blocked, 1 << (sig::SIGUSR2 - 1));
         // A misaligned frame pointer is refused.
         let mut bad = Sparc64Regs { o: [0, 0, 0, 0, 0, 0, sf - STACK_BIAS + 8, 0], ..Default::default() };
-        assert!(k.restore_rt_frame_sparc64(&mut bad).is_err());
+        assert!(k.restore_rt_frame_sparc64(&mut bad, &mut HeldWindows::default()).is_err());
     }
 }
