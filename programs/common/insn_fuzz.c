@@ -171,6 +171,13 @@ static void on_fault(int sig, siginfo_t *si, void *ctx) {
         finish("outside the words");
     if (faults >= MAX_FAULTS)
         finish("at the fault cap");
+#ifndef __aarch64__
+    /* Words that left %sp misaligned: sigreturn refuses the frame (do_rt_sigreturn checks
+     * the restored %sp) and SIGSEGV, blocked in this handler, kills the process; the input
+     * ends here instead, and the machine goes on. */
+    if ((sc->sigc_regs.u_regs[14] + 2047) & 7)
+        finish("with a misaligned stack pointer");
+#endif
 #ifdef __aarch64__
     uc->uc_mcontext.pc = pc + 4;
 #else
@@ -204,7 +211,11 @@ static int setup_signals(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_fault;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    /* SA_NODEFER: a fault the kernel forces while a handler runs or returns (a sigreturn
+     * that refuses the frame the words left, a deferred ADI error delivered at the handler's
+     * entry) would find its signal blocked and kill the process (force_sig resets it to the
+     * default); unblocked, it comes here, outside the words, and ends the input. */
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
     const int sigs[] = {SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGTRAP,
 #ifdef SIGEMT
                         SIGEMT, /* SPARC's tagged-arithmetic overflow (counted in the total only) */
