@@ -17,12 +17,16 @@
 //! tagmmu's own trampoline needs nothing, so an ordinary program pays nothing for this.
 //!
 //! A shadow page is kept for its virtual page with the bytes it was made from: a later fill
-//! (after a store, a TLB flush or an eviction) finding the same bytes uses it again. Finding
-//! other bytes, the translations made from the old shadow are stale, and QEMU never learns
-//! it (the stores went to the real page, and its jump cache finds translations by virtual
-//! PC): the fill then asks the run loop to start over, which drops every translation and TLB
-//! entry and empties the pool, and the fetch is retried. The same happens when the pool of
-//! [`SHADOW_SLOTS`] pages runs out.
+//! (after a TLB flush or an eviction) finding the same bytes uses it again. Finding other
+//! bytes (or a store to the page), the translations made from the old shadow are stale, and
+//! QEMU never learns it (the stores went to the real page). They are keyed by the shadow's
+//! physical address, which the page never maps to again until the pool starts over, so only
+//! QEMU's jump cache, which finds translations by virtual PC alone, could still reach them:
+//! the run loop flushes the TLB (which empties the jump cache) and the fetch is retried,
+//! from a new slot. When the pool of [`SHADOW_SLOTS`] pages runs out, the run loop drops
+//! every translation and TLB entry and the pool starts over. (Dropping every translation at
+//! each change made the persistent SPARC fuzz harness, which rewrites its words for every
+//! input, retranslate all of its code each time: a third of its profile.)
 
 use unicorn_engine::{Prot as UcProt, TlbEntry, Unicorn};
 
@@ -35,7 +39,7 @@ use crate::kernel_stub::mm::{Prot, VmaKind};
 /// (below 17 << 36), below [`super::FAULT_WINDOW_PA`], inside QEMU's 41-bit physical space.
 pub(super) const SHADOW_PA: u64 = 0x1e0_0000_0000;
 /// Shadow pages before the pool is recycled.
-pub(super) const SHADOW_SLOTS: u64 = 64;
+pub(super) const SHADOW_SLOTS: u64 = 512;
 
 /// The shadow pool's state.
 #[derive(Debug, Default)]
@@ -45,9 +49,11 @@ pub(super) struct ShadowPool {
     /// For each virtual page served from a shadow since the last recycle: the slot, and the
     /// page's bytes the shadow was made from.
     pages: std::collections::HashMap<u64, (u64, Vec<u8>)>,
-    /// Translations may be stale or the pool ran out: drop every translation before the CPU
-    /// runs again.
+    /// The pool ran out: drop every translation before the CPU runs again.
     pub(super) recycle: bool,
+    /// A page's shadow was dropped: the translations made from it must become unreachable
+    /// (a TLB flush, which empties the jump cache) before the CPU runs again.
+    pub(super) stale: bool,
 }
 
 /// Whether fetches from `va` (a page of a mapping with protection `prot`) are run-time code.
@@ -94,7 +100,8 @@ pub(super) fn fetch_entry(uc: &mut Unicorn<Guest>, va: u64, pa: u64, perms: UcPr
         }
         // The code changed under an earlier shadow: its translations are stale.
         Some(_) => {
-            g.shadows.recycle = true;
+            g.shadows.pages.remove(&va);
+            g.shadows.stale = true;
             return None;
         }
         None if patched.is_empty() => return Some(direct),
@@ -118,12 +125,13 @@ pub(super) fn fetch_entry(uc: &mut Unicorn<Guest>, va: u64, pa: u64, perms: UcPr
 
 /// A store is about to reach the run-time code page `va`. When fetches from it are served from
 /// a shadow, the translations made from that shadow would outlive the change (QEMU drops the
-/// translations of the page stored to, and finds translations by virtual PC): the store is
-/// refused for now (`None`) and retried once the run loop has dropped every translation.
+/// translations of the page stored to, and finds translations by virtual PC): the shadow is
+/// dropped, and the store is refused for now (`None`) and retried once the run loop has made
+/// those translations unreachable.
 pub(super) fn before_store(g: &mut Guest, va: u64) -> Option<()> {
     let page = g.kernel.mm.page_size();
-    if g.shadows.pages.contains_key(&(va & !(page - 1))) {
-        g.shadows.recycle = true;
+    if g.shadows.pages.remove(&(va & !(page - 1))).is_some() {
+        g.shadows.stale = true;
         return None;
     }
     Some(())
@@ -136,10 +144,15 @@ pub(super) fn map_pool(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
         .map_err(|err| EmuError::Unicorn { op: "map the shadow code pool", err })
 }
 
-/// Before the CPU runs again: when asked (stale translations, or the pool ran out), drop every
-/// translation and every TLB entry, and start the pool over.
+/// Before the CPU runs again: when the pool ran out, drop every translation and every TLB
+/// entry, and start the pool over; when a shadow was dropped, flush the TLB and with it the
+/// jump cache.
 pub(super) fn recycle_if_needed(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
+    let stale = std::mem::take(&mut uc.get_data_mut().shadows.stale);
     if !std::mem::take(&mut uc.get_data_mut().shadows.recycle) {
+        if stale {
+            uc.ctl_flush_tlb().map_err(|err| EmuError::Unicorn { op: "flush tlb", err })?;
+        }
         return Ok(());
     }
     let shadows = &mut uc.get_data_mut().shadows;
