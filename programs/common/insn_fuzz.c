@@ -200,6 +200,11 @@ static unsigned long tag_of(unsigned long n) {
 }
 
 static char *data;
+#ifndef __aarch64__
+/* SPARC: the words' own stack (see run_words). */
+#define WORDS_STACK_LEN (64 * 1024)
+static char *words_stack;
+#endif
 
 /* Handlers (the fault signals and, persistent, SIGALRM) on the alternate stack, nothing
  * blocked. */
@@ -254,6 +259,12 @@ static int map_areas(void) {
     if (d == MAP_FAILED)
         return -1;
     data = d;
+#ifndef __aarch64__
+    void *s = mmap(0, WORDS_STACK_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (s == MAP_FAILED)
+        return -1;
+    words_stack = s;
+#endif
     return 0;
 }
 
@@ -353,6 +364,10 @@ static __attribute__((noreturn)) void run_words(size_t len) {
     /* Persistent: the data the last input left, zero again (contents and tags). */
     if (persistent && madvise(data, DATA_LEN, MADV_DONTNEED))
         _exit(4);
+#ifndef __aarch64__
+    if (persistent && madvise(words_stack, WORDS_STACK_LEN, MADV_DONTNEED))
+        _exit(4);
+#endif
 #ifdef __aarch64__
     /* Sync tag checks, every tag allowed for IRG (PR_MTE_TAG_MASK = 0xffff << 3). */
     if (prctl(PR_SET_TAGGED_ADDR_CTRL, 1UL | (1UL << 1) | (0xfffeUL << 3), 0, 0, 0))
@@ -416,9 +431,18 @@ static __attribute__((noreturn)) void run_words(size_t len) {
 #else
     regs[1] = 20; /* %g1 = __NR_getpid */
     regs[31] = (uintptr_t)code;
+    /* The words get a stack of their own, %sp in its middle and %fp above (a frame of zeros),
+     * and the harness's windows are flushed first: the windows the words spill, and those
+     * they fill with RESTOREs, are all on that stack. On the harness's, words that moved %sp
+     * or %fp spilled over its frames (SAVE %sp, +320, %sp, then a flush), and the next input
+     * found serve()'s frame trashed: it read its input and answered nothing the driver
+     * understood, which cost a 5 s timeout and a new machine. */
+    regs[14] = (uintptr_t)words_stack + WORDS_STACK_LEN / 2 - 2047;
+    regs[30] = (uintptr_t)words_stack + WORDS_STACK_LEN * 3 / 4 - 2047;
     register unsigned long *r __asm__("o7") = regs;
-    /* %g1-%g5, %o0-%o5, %l0-%l7, %i0-%i5 (the stack, frame and TLS registers stay). */
-    __asm__ volatile("ldx [%%o7 + 8], %%g1\n\t"
+    /* %g1-%g5, %o0-%o6, %l0-%l7, %i0-%i6 (the TLS register stays). */
+    __asm__ volatile("flushw\n\t"
+                     "ldx [%%o7 + 8], %%g1\n\t"
                      "ldx [%%o7 + 16], %%g2\n\t"
                      "ldx [%%o7 + 24], %%g3\n\t"
                      "ldx [%%o7 + 32], %%g4\n\t"
@@ -429,6 +453,7 @@ static __attribute__((noreturn)) void run_words(size_t len) {
                      "ldx [%%o7 + 88], %%o3\n\t"
                      "ldx [%%o7 + 96], %%o4\n\t"
                      "ldx [%%o7 + 104], %%o5\n\t"
+                     "ldx [%%o7 + 112], %%o6\n\t"
                      "ldx [%%o7 + 128], %%l0\n\t"
                      "ldx [%%o7 + 136], %%l1\n\t"
                      "ldx [%%o7 + 144], %%l2\n\t"
@@ -443,6 +468,7 @@ static __attribute__((noreturn)) void run_words(size_t len) {
                      "ldx [%%o7 + 216], %%i3\n\t"
                      "ldx [%%o7 + 224], %%i4\n\t"
                      "ldx [%%o7 + 232], %%i5\n\t"
+                     "ldx [%%o7 + 240], %%i6\n\t"
                      "ldx [%%o7 + 248], %%o7\n\t"
                      "jmp %%o7\n\t"
                      " nop" ::"r"(r)
