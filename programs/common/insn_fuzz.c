@@ -3,7 +3,8 @@
 // word (udf #0 on arm64, illtrap 0 on SPARC), points most general registers into a tagged
 // mapping (arm64: PROT_MTE, sync tag checks, every tag allowed, granule i carries tag
 // i % 16; SPARC: PROT_ADI, precise MCD stores, block i version i % 16) with a different
-// logical tag/version each, and jumps to the words.
+// logical tag/version each, gives the words a stack of their own (zeroed for each input;
+// SPARC: the harness's windows flushed first), and jumps to the words.
 // Faults in the words (SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGTRAP; SIGEMT on SPARC, in the
 // total only) are counted and skipped by the handler, which runs on an alternate stack; the
 // zero word at the end, a fault outside the words, or the 4096th fault ends the run with a
@@ -200,11 +201,9 @@ static unsigned long tag_of(unsigned long n) {
 }
 
 static char *data;
-#ifndef __aarch64__
-/* SPARC: the words' own stack (see run_words). */
+/* The words' own stack (see run_words). */
 #define WORDS_STACK_LEN (64 * 1024)
 static char *words_stack;
-#endif
 
 /* Handlers (the fault signals and, persistent, SIGALRM) on the alternate stack, nothing
  * blocked. */
@@ -259,12 +258,10 @@ static int map_areas(void) {
     if (d == MAP_FAILED)
         return -1;
     data = d;
-#ifndef __aarch64__
     void *s = mmap(0, WORDS_STACK_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (s == MAP_FAILED)
         return -1;
     words_stack = s;
-#endif
     return 0;
 }
 
@@ -364,10 +361,8 @@ static __attribute__((noreturn)) void run_words(size_t len) {
     /* Persistent: the data the last input left, zero again (contents and tags). */
     if (persistent && madvise(data, DATA_LEN, MADV_DONTNEED))
         _exit(4);
-#ifndef __aarch64__
     if (persistent && madvise(words_stack, WORDS_STACK_LEN, MADV_DONTNEED))
         _exit(4);
-#endif
 #ifdef __aarch64__
     /* Sync tag checks, every tag allowed for IRG (PR_MTE_TAG_MASK = 0xffff << 3). */
     if (prctl(PR_SET_TAGGED_ADDR_CTRL, 1UL | (1UL << 1) | (0xfffeUL << 3), 0, 0, 0))
@@ -409,6 +404,9 @@ static __attribute__((noreturn)) void run_words(size_t len) {
 #ifdef __aarch64__
     regs[8] = 172; /* __NR_getpid */
     regs[30] = (uintptr_t)code;
+    /* The words' stack pointer: the middle of their own stack (the harness's frames stay
+     * out of their reach, as on SPARC). */
+    regs[31] = (uintptr_t)words_stack + WORDS_STACK_LEN / 2;
     register unsigned long *r __asm__("x30") = regs;
     __asm__ volatile("ldp x0, x1, [x30, #0]\n\t"
                      "ldp x2, x3, [x30, #16]\n\t"
@@ -424,6 +422,8 @@ static __attribute__((noreturn)) void run_words(size_t len) {
                      "ldp x23, x24, [x30, #184]\n\t"
                      "ldp x25, x26, [x30, #200]\n\t"
                      "ldp x27, x28, [x30, #216]\n\t"
+                     "ldr x29, [x30, #248]\n\t"
+                     "mov sp, x29\n\t"
                      "ldr x29, [x30, #232]\n\t"
                      "ldr x30, [x30, #240]\n\t"
                      "br x30" ::"r"(r)
