@@ -4,8 +4,10 @@
 // integer register), a BPr with a reserved rcond (Unicorn's translator crashes the host), a
 // CBcond with a reserved condition, a store through the T4 block-init ASI 0xf2 (Unicorn drops
 // it), LDSTUBA/LDFA/LDDFA/STTWA through %asi holding the twin ASI 0xe2 (Unicorn aborted the
-// host or stored 16 bytes: refused by tagmmu's Unicorn patch 0002), and a fused multiply-add
-// (FMAf, which tagmmu does not model: Unicorn's own trap).
+// host or stored 16 bytes: refused by tagmmu's Unicorn patch 0002), a fused multiply-add
+// (FMAf, which tagmmu does not model: Unicorn's own trap), and block loads and stores
+// (ASI 0xf0) naming registers off an eight-double boundary (%f56 crashed the host: Unicorn
+// patch 0015); a block load to %f16 still loads.
 // Then a CBcond (cwbleu, which crashes Unicorn's translator when not emulated) taken and not
 // taken.
 // argv: none.
@@ -122,6 +124,24 @@ int main(void) {
     TRY_ASI("mov 5, %%o2\n\tmov 6, %%o3\n\tstda %%o2, [%%o0] %%asi", 24, "STTWA through %asi holding a twin ASI is SIGILL");
     TRY(0x81b8024a, t); /* fmaddd */
     CHECK(t, "FMAf is SIGILL");
+    /* Block loads and stores (ASI_BLK_P, 0xf0) move eight doubles from an eight-double
+       boundary: %f0, %f16, %f32 or %f48. Through %f56 Unicorn's translator indexed past its
+       FP registers and crashed the host (found by the insns_sparc64 fuzz target); %f8 is as
+       illegal (Unicorn patch 0015). */
+    TRY(0xf39a1e00, t); /* ldda [%o0] 0xf0, %f56 */
+    CHECK(t, "a block load to %f56 is SIGILL");
+    TRY(0xd19a1e00, t); /* ldda [%o0] 0xf0, %f8 */
+    CHECK(t, "a block load to %f8 is SIGILL");
+    TRY(0xf3ba1e00, t); /* stda %f56, [%o0] 0xf0 */
+    CHECK(t, "a block store from %f56 is SIGILL");
+    static double blk[8] __attribute__((aligned(64))) = {1, 2, 3, 4, 5, 6, 7, 8};
+    static double got[2];
+    __asm__ volatile("ldda [%0] 0xf0, %%f16\n\tstd %%f16, [%1]\n\tstd %%f30, [%1 + 8]"
+                     :
+                     : "r"(blk), "r"(got)
+                     : "f16", "f17", "f18", "f19", "f20", "f21", "f22", "f23", "f24", "f25", "f26", "f27",
+                       "f28", "f29", "f30", "f31", "memory");
+    CHECK(got[0] == 1 && got[1] == 8, "a block load to %f16 loads eight doubles");
     /* cwbleu %o1, %o2, .+8 skips the next instruction when %o1 <= %o2 unsigned (3 <= 5). */
     unsigned long r;
     __asm__ volatile("mov 3, %%o1\n\tmov 5, %%o2\n\tmov 1, %0\n\t"
