@@ -283,4 +283,43 @@ mod tests {
         let mut bad = Sparc64Regs { o: [0, 0, 0, 0, 0, 0, sf - STACK_BIAS + 8, 0], ..Default::default() };
         assert!(k.restore_rt_frame_sparc64(&mut bad, &mut HeldWindows::default()).is_err());
     }
+
+    #[test]
+    fn held_windows_go_into_rwin_save_and_the_newest_heads_the_frame() {
+        use super::super::rwin::HeldWindow;
+        use crate::kernel_stub::signal::SigInfo;
+        use crate::kernel_stub::signal::{code, flags as gf, SigAction};
+        let (mut k, a) = kernel_with_stack();
+        let sp = a + 0x7000 - STACK_BIAS;
+        k.mm.write_kernel(sp + STACK_BIAS, &[0x5a; 128]).unwrap();
+        let mut held = HeldWindows::default();
+        let older = HeldWindow { sp: 0x10, regs: [1; 16] };
+        let newest = HeldWindow { sp: 0x20, regs: std::array::from_fn(|i| 100 + i as u64) };
+        held.hold(older).unwrap();
+        held.hold(newest).unwrap();
+        let mut regs =
+            Sparc64Regs { o: [0, 0, 0, 0, 0, 0, sp, 0], pc: 0x10_2000, npc: 0x10_2004, ..Default::default() };
+        let act = SigAction { handler: 0x10_5000, flags: gf::SA_SIGINFO, restorer: 0x10_6000 - 8, mask: 0 };
+        let info = SigInfo { signo: sig::SIGSEGV, code: code::SI_KERNEL, ..Default::default() };
+        k.setup_rt_frame_sparc64(&mut regs, &info, &act, 0, &mut held).unwrap();
+        assert!(held.is_empty(), "the frame took them");
+        let sf = regs.o[6] + STACK_BIAS;
+        assert!(sf + frame::SIZE + frame::FPU_SIZE + RWIN_SIZE <= sp + STACK_BIAS);
+        let mut b = [0u8; 8];
+        k.mm.read_kernel(sf + frame::RWIN_SAVE, &mut b).unwrap();
+        let rwin = u64::from_be_bytes(b);
+        assert_eq!(rwin, sf + frame::SIZE + frame::FPU_SIZE);
+        let mut r = [0u8; RWIN_SIZE as usize];
+        k.mm.read_kernel(rwin, &mut r).unwrap();
+        assert_eq!(&r[..4], &2i32.to_be_bytes(), "wsaved");
+        assert_eq!(be64(&r, 904 + 8), 0x20, "rwbuf_stkptrs[1]");
+        let mut head = [0u8; 128];
+        k.mm.read_kernel(sf, &mut head).unwrap();
+        assert_eq!(be64(&head, 0), 100, "the newest held window, not the stack's copy, heads the frame");
+        assert_eq!(be64(&head, 120), 115);
+        // Back at sigreturn: both stacks are unwritable, so both stay held and it fails.
+        let mut back = Sparc64Regs { o: [0, 0, 0, 0, 0, 0, sf - STACK_BIAS, 0], ..Default::default() };
+        assert!(k.restore_rt_frame_sparc64(&mut back, &mut held).is_err());
+        assert_eq!(held.windows(), &[older, newest]);
+    }
 }
