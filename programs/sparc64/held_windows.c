@@ -10,7 +10,8 @@
 //            with an older window's %sp bad: SIGSEGV SI_KERNEL after the trap, the window in
 //            rwin_save, written to the buffer at sigreturn; (d) a handler that returns
 //            without fixing it: sigreturn fails and SIGSEGV (SI_KERNEL) comes with the same
-//            window held.
+//            window held; (e) a SAVE whose spill of the oldest window cannot store it:
+//            SEGV_MAPERR, the window held in rwin_save.
 // argv: none.
 // Expected stdout: one "held_windows: <check> ok" line per check, then "held_windows: all ok".
 // Expected exit status: 0 (on a failed check: "FAIL: ..." and exit 1)
@@ -49,6 +50,7 @@ _Static_assert(offsetof(struct sigcontext, sigc_mask) == 320, "sigcontext layout
 #define BAD_SP (0x10UL - 2047) /* a biased %sp whose save area is at 0x10: never mapped */
 #define MARK_A 0x1234567UL
 #define MARK_C 0xabcdefUL
+#define MARK_E 0x5eed5UL
 
 static unsigned long window_buf[16] __attribute__((aligned(16)));
 static sigjmp_buf out;
@@ -169,6 +171,29 @@ __attribute__((noinline)) static void flush_with_bad_older_sp(void)
                      : "g1", "memory");
 }
 
+/* A window with %sp pointing nowhere, then eight more SAVEs (their %sp good, from %g2): the
+ * register file runs out and the user's SAVE traps to spill that window, which fails. */
+__attribute__((noinline)) static void save_spills_a_bad_window(void)
+{
+    __asm__ volatile("set %0, %%g1\n\t"
+                     "save %%sp, -192, %%sp\n\t"
+                     "set %1, %%l0\n\t"
+                     "mov %%sp, %%g2\n\t"
+                     "mov %%g1, %%sp\n\t"
+                     "save %%g2, -192, %%sp\n\t"
+                     "save %%g2, -192, %%sp\n\t"
+                     "save %%g2, -192, %%sp\n\t"
+                     "save %%g2, -192, %%sp\n\t"
+                     "save %%g2, -192, %%sp\n\t"
+                     "save %%g2, -192, %%sp\n\t"
+                     "save %%g2, -192, %%sp\n\t"
+                     "save %%g2, -192, %%sp\n\t"
+                     "restore\n\t"
+                     :
+                     : "i"(BAD_SP), "i"(MARK_E)
+                     : "g1", "g2", "memory");
+}
+
 int main(void)
 {
     static char altstack[64 * 1024];
@@ -221,6 +246,16 @@ int main(void)
           "sigreturn that cannot write a window is SIGSEGV (SI_KERNEL)");
     check(seen[1].wsaved == 1 && seen[1].stkptr == BAD_SP && seen[1].l0 == MARK_A,
           "the window is still held in the new frame");
+
+    /* (e) A SAVE whose spill cannot store the oldest window: the kernel holds it, and the
+     * fault is SIGSEGV SEGV_MAPERR at the frame (the handler leaves by siglongjmp). */
+    mode = 0;
+    hits = 0;
+    if (!sigsetjmp(out, 1))
+        save_spills_a_bad_window();
+    check(hits == 1 && seen[0].code == SEGV_MAPERR && seen[0].wsaved >= 1 && seen[0].stkptr == BAD_SP &&
+              seen[0].l0 == MARK_E,
+          "a SAVE that cannot spill a window is SEGV_MAPERR, the window held in rwin_save");
 
     if (failed)
         return 1;
