@@ -96,6 +96,17 @@ static void on_segv(int sig, siginfo_t *si, void *ctx)
     }
 }
 
+/* Store the current window's locals and ins in its save area at %sp + 2047, by hand. */
+#define STORE_WINDOW                                                                           \
+    "stx %%l0, [%%sp + 2047 + 0]\n\tstx %%l1, [%%sp + 2047 + 8]\n\t"                            \
+    "stx %%l2, [%%sp + 2047 + 16]\n\tstx %%l3, [%%sp + 2047 + 24]\n\t"                          \
+    "stx %%l4, [%%sp + 2047 + 32]\n\tstx %%l5, [%%sp + 2047 + 40]\n\t"                          \
+    "stx %%l6, [%%sp + 2047 + 48]\n\tstx %%l7, [%%sp + 2047 + 56]\n\t"                          \
+    "stx %%i0, [%%sp + 2047 + 64]\n\tstx %%i1, [%%sp + 2047 + 72]\n\t"                          \
+    "stx %%i2, [%%sp + 2047 + 80]\n\tstx %%i3, [%%sp + 2047 + 88]\n\t"                          \
+    "stx %%i4, [%%sp + 2047 + 96]\n\tstx %%i5, [%%sp + 2047 + 104]\n\t"                         \
+    "stx %%i6, [%%sp + 2047 + 112]\n\tstx %%i7, [%%sp + 2047 + 120]\n\t"
+
 /* In a window of its own whose save area holds its registers (stored by hand, so that the
  * fill after sigreturn finds them), point %sp nowhere and load from address 0. %l0 is
  * MARK_A, %l2 the good %sp; %sp is good again after the load. */
@@ -106,22 +117,7 @@ __attribute__((noinline)) static void fault_with_bad_sp(void)
                      "set %1, %%l0\n\t"
                      "mov 0x55, %%l1\n\t"
                      "mov %%sp, %%l2\n\t"
-                     "stx %%l0, [%%sp + 2047 + 0]\n\t"
-                     "stx %%l1, [%%sp + 2047 + 8]\n\t"
-                     "stx %%l2, [%%sp + 2047 + 16]\n\t"
-                     "stx %%l3, [%%sp + 2047 + 24]\n\t"
-                     "stx %%l4, [%%sp + 2047 + 32]\n\t"
-                     "stx %%l5, [%%sp + 2047 + 40]\n\t"
-                     "stx %%l6, [%%sp + 2047 + 48]\n\t"
-                     "stx %%l7, [%%sp + 2047 + 56]\n\t"
-                     "stx %%i0, [%%sp + 2047 + 64]\n\t"
-                     "stx %%i1, [%%sp + 2047 + 72]\n\t"
-                     "stx %%i2, [%%sp + 2047 + 80]\n\t"
-                     "stx %%i3, [%%sp + 2047 + 88]\n\t"
-                     "stx %%i4, [%%sp + 2047 + 96]\n\t"
-                     "stx %%i5, [%%sp + 2047 + 104]\n\t"
-                     "stx %%i6, [%%sp + 2047 + 112]\n\t"
-                     "stx %%i7, [%%sp + 2047 + 120]\n\t"
+                     STORE_WINDOW
                      "mov %%g1, %%sp\n\t"
                      "ldx [%%g0], %%g1\n\t"
                      "mov %%l2, %%sp\n\t"
@@ -142,22 +138,7 @@ __attribute__((noinline)) static void flush_with_bad_older_sp(void)
                      "set %1, %%l0\n\t"
                      "mov 0x66, %%l1\n\t"
                      "mov %%sp, %%l2\n\t"
-                     "stx %%l0, [%%sp + 2047 + 0]\n\t"
-                     "stx %%l1, [%%sp + 2047 + 8]\n\t"
-                     "stx %%l2, [%%sp + 2047 + 16]\n\t"
-                     "stx %%l3, [%%sp + 2047 + 24]\n\t"
-                     "stx %%l4, [%%sp + 2047 + 32]\n\t"
-                     "stx %%l5, [%%sp + 2047 + 40]\n\t"
-                     "stx %%l6, [%%sp + 2047 + 48]\n\t"
-                     "stx %%l7, [%%sp + 2047 + 56]\n\t"
-                     "stx %%i0, [%%sp + 2047 + 64]\n\t"
-                     "stx %%i1, [%%sp + 2047 + 72]\n\t"
-                     "stx %%i2, [%%sp + 2047 + 80]\n\t"
-                     "stx %%i3, [%%sp + 2047 + 88]\n\t"
-                     "stx %%i4, [%%sp + 2047 + 96]\n\t"
-                     "stx %%i5, [%%sp + 2047 + 104]\n\t"
-                     "stx %%i6, [%%sp + 2047 + 112]\n\t"
-                     "stx %%i7, [%%sp + 2047 + 120]\n\t"
+                     STORE_WINDOW
                      "save %%sp, -192, %%sp\n\t"
                      "mov %%fp, %%l2\n\t"
                      "mov %%g1, %%fp\n\t"
