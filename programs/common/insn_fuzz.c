@@ -20,10 +20,12 @@
 // line, numbered; end of file on stdin exits 0. In both modes every other catchable signal
 // is ignored (the words may send any) and the handlers restore the thread pointer (the words
 // may change it; glibc and siglongjmp read through it); persistent, a copy the words forked
-// exits at its first handler, and ended copies are reaped before each input. What the words
-// did to the process beyond that (a running copy, other mappings, the mappings'
-// protections, a blocked SIGALRM, the SPARC %fsr) may outlive the input: the driver
-// restarts the machine when no answer comes.
+// exits at its first handler, and ended copies are reaped before each input; the inputs and
+// answers go through private copies of stdin and stdout (fd 900 and up), and the code, data
+// and stack mappings get their protection back (or are mapped again where they were) before
+// each input. What the words did to the process beyond that (a running copy, other
+// mappings, a blocked SIGALRM, the SPARC %fsr) may outlive the input: the driver restarts
+// the machine when no answer comes.
 // Expected stdout: "insn_fuzz: <n> faults (<ill> ill, <segv> segv, <bus> bus, <fpe> fpe,
 // <trap> trap), ended <how>" (persistent: "insn_fuzz <seq>: ..." per input).
 #define _GNU_SOURCE
@@ -67,6 +69,11 @@ static void restore_thread_pointer(void) {
 }
 static unsigned long seq;
 static sigjmp_buf next_input;
+/* The descriptors the harness reads inputs from and answers on: private copies of stdin and
+ * stdout, far above the small numbers in the words' registers (words that dup3(0, 1) sent
+ * the answer into stdin's pipe, and the driver waited 5 s for it). */
+#define PROTOCOL_FDS 900
+static int input_fd = 0, answer_fd = 1;
 
 static uint32_t *code, *code_end; /* code_end: the zero word */
 static unsigned long counts[NSIG];
@@ -135,7 +142,7 @@ static __attribute__((noreturn)) void finish(const char *how) {
     put(how);
     put("\n");
     for (const char *p = line; line_len;) {
-        ssize_t w = write(1, p, line_len);
+        ssize_t w = write(answer_fd, p, line_len);
         if (w <= 0)
             break;
         p += w;
@@ -201,6 +208,7 @@ static unsigned long tag_of(unsigned long n) {
 }
 
 static char *data;
+static int data_prot;
 /* The words' own stack (see run_words). */
 #define WORDS_STACK_LEN (64 * 1024)
 static char *words_stack;
@@ -254,7 +262,8 @@ static int map_areas(void) {
      * pointers then make them addresses in the VA hole. */
     const int prot_tag = (getauxval(AT_HWCAP) & 0x08000000UL /* HWCAP_SPARC_ADI */) ? 0x10 /* PROT_ADI */ : 0;
 #endif
-    void *d = mmap(0, DATA_LEN, PROT_READ | PROT_WRITE | prot_tag, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    data_prot = PROT_READ | PROT_WRITE | prot_tag;
+    void *d = mmap(0, DATA_LEN, data_prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (d == MAP_FAILED)
         return -1;
     data = d;
@@ -289,6 +298,14 @@ static int read_full(int fd, void *buf, size_t n) {
     return 1;
 }
 
+/* Give the mapping at `at` its protection back; when that fails (the words unmapped part of
+ * it, or put a mapping there that cannot take it), map it again, fresh, where it was. */
+static int restore_area(void *at, size_t len, int prot) {
+    if (mprotect(at, len, prot) == 0)
+        return 0;
+    return mmap(at, len, prot, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == at ? 0 : -1;
+}
+
 static __attribute__((noreturn)) void run_words(size_t len);
 
 /* The persistent loop: every finish() comes back here. */
@@ -298,10 +315,10 @@ static __attribute__((noreturn)) void serve(void) {
     /* (The time limit was disarmed by finish(), which every input ends in.) */
     sigsetjmp(next_input, 1);
     unsigned char hdr[4];
-    if (!read_full(0, hdr, 4))
+    if (!read_full(input_fd, hdr, 4))
         _exit(0);
     len = (size_t)hdr[0] | (size_t)hdr[1] << 8 | (size_t)hdr[2] << 16 | (size_t)hdr[3] << 24;
-    if (len > MAX_CODE || !read_full(0, words, len))
+    if (len > MAX_CODE || !read_full(input_fd, words, len))
         _exit(2);
     /* Children the words forked that ended are reaped (the machine's process table stays
      * small); one still running its copy of the words goes on until it faults or ends. */
@@ -312,6 +329,11 @@ static __attribute__((noreturn)) void serve(void) {
     memset(counts, 0, sizeof counts);
     if (setup_signals())
         _exit(3);
+    /* The mappings as they were made, whatever the last words did to them (reprotected,
+     * unmapped or replaced them: each of these took the machine down before). */
+    if (restore_area(code, MAX_CODE + 4096, PROT_READ | PROT_WRITE | PROT_EXEC) ||
+        restore_area(data, DATA_LEN, data_prot) || restore_area(words_stack, WORDS_STACK_LEN, PROT_READ | PROT_WRITE))
+        _exit(4);
     memcpy(code, words, len);
     run_words(len);
 }
@@ -327,8 +349,15 @@ int main(int argc, char **argv) {
     if (map_areas())
         return 1;
     ignore_other_signals();
-    if (persistent)
+    answer_fd = fcntl(1, F_DUPFD, PROTOCOL_FDS);
+    if (answer_fd < 0)
+        return 1;
+    if (persistent) {
+        input_fd = fcntl(0, F_DUPFD, PROTOCOL_FDS);
+        if (input_fd < 0)
+            return 1;
         serve();
+    }
     if (setup_signals())
         return 1;
     int fd = open(argc > 1 ? argv[1] : "/input", O_RDONLY);
