@@ -10,7 +10,7 @@ use super::{be64, mask_to_generic, mask_to_sparc, to_sparc, Sparc64Regs, MINSIGS
 /// at 320 (`u_regs[16]`, tstate 448, tpc 456, tnpc 464, y 472, magic 476), `fpu_save` at 480,
 /// `stack_t` at 488, the mask at 512, `rwin_save` at 520; 528 bytes, then the 280-byte FPU
 /// state when the task uses the FPU, then the held register windows (`__siginfo_rwin_t`,
-/// 960 bytes) when the task holds any (see [`super::rwin`]).
+/// 960 bytes) when the task holds any (see [`super::HeldWindows`]).
 pub mod frame {
     #![allow(missing_docs)]
     pub const SIZE: u64 = 528;
