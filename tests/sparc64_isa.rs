@@ -76,5 +76,5 @@ fn windows_the_kernel_cannot_store_go_to_the_handler_in_rwin_save() {
     let out = text(&r.stdout);
     assert_eq!(r.stop, Stop::Exited { status: 0 }, "{out}{}", text(&r.stderr));
     assert!(!out.contains("FAIL") && out.ends_with("held_windows: all ok\n"), "{out}");
-    assert_eq!(out.lines().filter(|l| l.ends_with(" ok")).count(), 12, "{out}");
+    assert_eq!(out.lines().filter(|l| l.ends_with(" ok")).count(), 13, "{out}");
 }

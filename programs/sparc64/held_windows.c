@@ -11,7 +11,8 @@
 //            rwin_save, written to the buffer at sigreturn; (d) a handler that returns
 //            without fixing it: sigreturn fails and SIGSEGV (SI_KERNEL) comes with the same
 //            window held; (e) a SAVE whose spill of the oldest window cannot store it:
-//            SEGV_MAPERR, the window held in rwin_save.
+//            SEGV_MAPERR, the window held in rwin_save; (f) getcontext with %sp bad:
+//            SIGSEGV SI_KERNEL, the window held once.
 // argv: none.
 // Expected stdout: one "held_windows: <check> ok" line per check, then "held_windows: all ok".
 // Expected exit status: 0 (on a failed check: "FAIL: ..." and exit 1)
@@ -51,6 +52,7 @@ _Static_assert(offsetof(struct sigcontext, sigc_mask) == 320, "sigcontext layout
 #define MARK_A 0x1234567UL
 #define MARK_C 0xabcdefUL
 #define MARK_E 0x5eed5UL
+#define MARK_F 0xf00dUL
 
 static unsigned long window_buf[16] __attribute__((aligned(16)));
 static sigjmp_buf out;
@@ -175,6 +177,23 @@ __attribute__((noinline)) static void save_spills_a_bad_window(void)
                      : "g1", "g2", "memory");
 }
 
+/* getcontext (`ta 0x6e`) with %sp pointing nowhere: its synchronize_user_stack holds the
+ * window, and a held window is do_sigsegv (SI_KERNEL). */
+__attribute__((noinline)) static void getcontext_with_bad_sp(void)
+{
+    static char ucontext_area[1024] __attribute__((aligned(16)));
+    __asm__ volatile("set %0, %%g1\n\t"
+                     "save %%sp, -192, %%sp\n\t"
+                     "set %1, %%l0\n\t"
+                     "mov %2, %%o0\n\t"
+                     "mov %%g1, %%sp\n\t"
+                     "ta 0x6e\n\t"
+                     "nop\n\t"
+                     :
+                     : "i"(BAD_SP), "i"(MARK_F), "r"(ucontext_area)
+                     : "g1", "o0", "memory");
+}
+
 int main(void)
 {
     static char altstack[64 * 1024];
@@ -237,6 +256,15 @@ int main(void)
     check(hits == 1 && seen[0].code == SEGV_MAPERR && seen[0].wsaved >= 1 && seen[0].stkptr == BAD_SP &&
               seen[0].l0 == MARK_E,
           "a SAVE that cannot spill a window is SEGV_MAPERR, the window held in rwin_save");
+
+    /* (f) getcontext with %sp pointing nowhere: SIGSEGV SI_KERNEL, the window held once. */
+    mode = 0;
+    hits = 0;
+    if (!sigsetjmp(out, 1))
+        getcontext_with_bad_sp();
+    check(hits == 1 && seen[0].code == SI_KERNEL && seen[0].wsaved == 1 && seen[0].stkptr == BAD_SP &&
+              seen[0].l0 == MARK_F,
+          "getcontext with a window it cannot store is SIGSEGV (SI_KERNEL), the window held once");
 
     if (failed)
         return 1;

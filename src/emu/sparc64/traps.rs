@@ -109,13 +109,20 @@ fn fill_one(uc: &mut Unicorn<Guest>) -> Result<(), BadFrame> {
 }
 
 /// Store the current window's locals and ins to its save area at %sp + 2047, as Linux's
-/// flush does for the trapping window; held when that cannot be written.
+/// flush does for the trapping window; held when that cannot be written. (The window stays
+/// in tagmmu's register file after the flush, where Linux's is gone: a second flush before
+/// the task runs again, as a context trap's `do_sigsegv` and the frame it leads to make,
+/// finds it held already and does not hold it twice.)
 fn store_current_window(uc: &mut Unicorn<Guest>) -> Result<(), BufferFull> {
     let env = uc.get_data().env();
     let (sp, regs) = windows::read_window(&env, &mut UcWindow(uc), env.cwp());
     let (at, wide) = windows::frame_of(sp);
     if !user_store(&mut uc.get_data_mut().kernel, at, &windows::encode(&regs, wide)) {
-        uc.get_data_mut().held.hold(HeldWindow { sp, regs })?;
+        let window = HeldWindow { sp, regs };
+        let held = &mut uc.get_data_mut().held;
+        if held.windows().last() != Some(&window) {
+            held.hold(window)?;
+        }
     }
     Ok(())
 }
