@@ -354,9 +354,11 @@ fn words_cannot_trash_the_harness_stack() {
 
 /// What the words do to the harness's descriptors and mappings does not reach the next
 /// input: `dup3(0, 1)` (stdout onto stdin's pipe: the answer went nowhere and the driver
-/// waited 5 s, three times in 1,500 new corpus inputs) and `mprotect(code, 8192, PROT_NONE)`
-/// (the harness could no longer write the next words). The harness answers on private
-/// copies of its descriptors and gives its mappings their protection back before each input.
+/// waited 5 s for it, three times in 1,500 new corpus inputs), `mprotect(code, 8192,
+/// PROT_NONE)` (the harness could no longer write the next words) and `mlock` of the data
+/// (MADV_DONTNEED refused it: seven of those 1,500 inputs ended their machine so). The harness
+/// answers on private copies of its descriptors, gives its mappings their protection back,
+/// and unlocks memory before each input.
 #[test]
 fn words_cannot_take_the_harness_descriptors_or_mappings() {
     use tagmmu::fuzz::{InsnOutcome, PersistentInsns};
@@ -365,10 +367,13 @@ fn words_cannot_take_the_harness_descriptors_or_mappings() {
     let dup_stdout = words(&[0xd2800000, 0xd2800021, 0xd2800002, 0xd2800308, 0xd4000001]);
     // mov x0, x30 (the code page); mov x1, #8192; mov x2, #0; mov x8, #226 (mprotect); svc #0
     let protect_code = words(&[0xaa1e03e0, 0xd2840001, 0xd2800002, 0xd2801c48, 0xd4000001]);
+    // mov x0, x1 (a pointer into the data); mov x1, #4096; mov x8, #228 (mlock); svc #0:
+    // MADV_DONTNEED then refused the locked data (EINVAL) and the harness exited
+    let lock_data = words(&[0xaa0103e0, 0xd2820001, 0xd2801c88, 0xd4000001]);
     // nop
     let plain = words(&[0xd503201f]);
     let mut p = PersistentInsns::new(tagmmu::arch::Arch::Arm64);
-    for (i, input) in [&dup_stdout, &plain, &protect_code, &plain].into_iter().enumerate() {
+    for (i, input) in [&dup_stdout, &plain, &protect_code, &plain, &lock_data, &plain].into_iter().enumerate() {
         let r = p.run(input);
         let InsnOutcome::Answered(line) = r else { panic!("input {i}: no answer ({:?})", p.endings) };
         if i % 2 == 1 {

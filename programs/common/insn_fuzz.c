@@ -21,9 +21,9 @@
 // is ignored (the words may send any) and the handlers restore the thread pointer (the words
 // may change it; glibc and siglongjmp read through it); persistent, a copy the words forked
 // exits at its first handler, and ended copies are reaped before each input; the inputs and
-// answers go through private copies of stdin and stdout (fd 900 and up), and the code, data
-// and stack mappings get their protection back (or are mapped again where they were) before
-// each input. What the words did to the process beyond that (a running copy, other
+// answers go through private copies of stdin and stdout (fd 900 and up), and before each
+// input the code, data and stack mappings get their protection back (or are mapped again
+// where they were) and memory the words locked is unlocked. What the words did to the process beyond that (a running copy, other
 // mappings, a blocked SIGALRM, the SPARC %fsr) may outlive the input: the driver restarts
 // the machine when no answer comes.
 // Expected stdout: "insn_fuzz: <n> faults (<ill> ill, <segv> segv, <bus> bus, <fpe> fpe,
@@ -306,6 +306,13 @@ static int restore_area(void *at, size_t len, int prot) {
     return mmap(at, len, prot, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == at ? 0 : -1;
 }
 
+/* Zero the mapping at `at` (contents and tags), mapping it afresh when MADV_DONTNEED refuses. */
+static int zero_area(void *at, size_t len, int prot) {
+    if (madvise(at, len, MADV_DONTNEED) == 0)
+        return 0;
+    return mmap(at, len, prot, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == at ? 0 : -1;
+}
+
 static __attribute__((noreturn)) void run_words(size_t len);
 
 /* The persistent loop: every finish() comes back here. */
@@ -387,10 +394,11 @@ static __attribute__((noreturn)) void run_words(size_t len) {
     code_end[1] = 0x30bfffff; /* ba,a .-4 */
 #endif
 
-    /* Persistent: the data the last input left, zero again (contents and tags). */
-    if (persistent && madvise(data, DATA_LEN, MADV_DONTNEED))
-        _exit(4);
-    if (persistent && madvise(words_stack, WORDS_STACK_LEN, MADV_DONTNEED))
+    /* Persistent: the data the last input left, zero again (contents and tags). Words that
+     * locked memory (mlock, mlockall) made MADV_DONTNEED refuse it (EINVAL): unlocked first,
+     * and mapped afresh if it still refuses. */
+    if (persistent && (munlockall() || zero_area(data, DATA_LEN, data_prot) ||
+                       zero_area(words_stack, WORDS_STACK_LEN, PROT_READ | PROT_WRITE)))
         _exit(4);
 #ifdef __aarch64__
     /* Sync tag checks, every tag allowed for IRG (PR_MTE_TAG_MASK = 0xffff << 3). */
