@@ -267,17 +267,29 @@ impl Kernel {
     }
 
     pub(super) fn sys_pread(&mut self, fd: u64, buf: u64, len: u64, off: u64) -> KResult<u64> {
-        if (off as i64) < 0 {
-            return Err(Errno::EINVAL);
-        }
+        self.positional(fd, off)?;
         self.sys_read(fd, buf, len, Some(off))
     }
 
     pub(super) fn sys_pwrite(&mut self, fd: u64, buf: u64, len: u64, off: u64) -> KResult<u64> {
+        self.positional(fd, off)?;
+        self.sys_write(fd, buf, len, Some(off))
+    }
+
+    /// The checks `ksys_pread64`/`ksys_pwrite64` make before `vfs_read`/`vfs_write`: a
+    /// negative offset is EINVAL, a bad descriptor EBADF, and a file opened without
+    /// FMODE_PREAD/FMODE_PWRITE (pipes and the std streams, which `stream_open` them, like a
+    /// tty or a pipe) ESPIPE, before the access mode or the buffer is looked at. (Without it
+    /// a pread of a pipe read it as read(2) would, and one of the host's stdin waited for
+    /// input: words in the persistent fuzz harness blocked on the driver's pipe that way.)
+    fn positional(&mut self, fd: u64, off: u64) -> KResult<()> {
         if (off as i64) < 0 {
             return Err(Errno::EINVAL);
         }
-        self.sys_write(fd, buf, len, Some(off))
+        match self.vfs.node(fd)? {
+            Node::Pipe(_) | Node::Stream(_) => Err(Errno::ESPIPE),
+            _ => Ok(()),
+        }
     }
 
     fn read_iovecs(&mut self, iov: u64, cnt: u64) -> KResult<Vec<(u64, u64)>> {

@@ -607,6 +607,52 @@ mod tests {
         assert_eq!(k.syscall(kill, [0, 0xffff_ffff, 0, 0, 0, 0]), SyscallOutcome::Return(Err(Errno::EINVAL)));
     }
 
+    /// pread64/pwrite64 on a pipe or a std stream are ESPIPE, before the access mode and the
+    /// buffer are looked at, and take nothing from the pipe; on the host's stdin the pread
+    /// does not wait for input (it did, and read it as read(2) would).
+    #[test]
+    fn positional_io_on_pipes_and_streams_is_espipe() {
+        let (host_r, host_w) = std::io::pipe().unwrap();
+        let config = crate::kernel_stub::KernelConfig {
+            stdin: crate::kernel_stub::vfs::InputSource::Host(crate::kernel_stub::vfs::HostStream::new(host_r)),
+            stdout: crate::kernel_stub::vfs::OutputSink::Capture,
+            stderr: crate::kernel_stub::vfs::OutputSink::Capture,
+            ..Default::default()
+        };
+        let mut k = Kernel::new(Arch::Arm64, config);
+        let nr = |s: Sysno| s.arm64_nr().unwrap();
+        let SyscallOutcome::Return(Ok(buf)) = k.syscall(nr(Sysno::Mmap), [0, 4096, 3, 0x22, u64::MAX, 0]) else {
+            panic!("mmap")
+        };
+        let espipe = SyscallOutcome::Return(Err(Errno::ESPIPE));
+        // pread of the write end (not readable) is still ESPIPE, as is pwrite of the read end.
+        assert_eq!(k.syscall(nr(Sysno::Pipe2), [buf, 0, 0, 0, 0, 0]), SyscallOutcome::Return(Ok(0)));
+        let fds = crate::kernel_stub::uaccess::read_user(&mut k.mm, k.uaccess, crate::addr::UserAddr(buf), 8).unwrap();
+        let (r, w) = (
+            u64::from(u32::from_le_bytes(fds[..4].try_into().unwrap())),
+            u64::from(u32::from_le_bytes(fds[4..].try_into().unwrap())),
+        );
+        assert_eq!(k.syscall(nr(Sysno::Write), [w, buf, 8, 0, 0, 0]), SyscallOutcome::Return(Ok(8)));
+        assert_eq!(k.syscall(nr(Sysno::Pread64), [r, buf + 64, 8, 0, 0, 0]), espipe);
+        assert_eq!(k.syscall(nr(Sysno::Pread64), [w, buf + 64, 8, 0, 0, 0]), espipe);
+        assert_eq!(k.syscall(nr(Sysno::Pwrite64), [r, buf, 8, 0, 0, 0]), espipe);
+        assert_eq!(k.syscall(nr(Sysno::Pwrite64), [w, 0, 8, 0, 0, 0]), espipe);
+        // A negative offset is EINVAL first; a bad descriptor EBADF.
+        assert_eq!(
+            k.syscall(nr(Sysno::Pread64), [r, buf, 8, u64::MAX, 0, 0]),
+            SyscallOutcome::Return(Err(Errno::EINVAL))
+        );
+        assert_eq!(k.syscall(nr(Sysno::Pread64), [77, buf, 8, 0, 0, 0]), SyscallOutcome::Return(Err(Errno::EBADF)));
+        // The pipe still holds its 8 bytes.
+        assert_eq!(k.syscall(nr(Sysno::Read), [r, buf + 64, 64, 0, 0, 0]), SyscallOutcome::Return(Ok(8)));
+        // stdin (the host pipe, nothing written: a read would wait), stdout; a NULL buffer
+        // and a huge count change nothing.
+        assert_eq!(k.syscall(nr(Sysno::Pread64), [0, 0, 1 << 60, 0, 0, 0]), espipe);
+        assert_eq!(k.syscall(nr(Sysno::Pread64), [0, buf, 16, 0, 0, 0]), espipe);
+        assert_eq!(k.syscall(nr(Sysno::Pwrite64), [1, buf, 16, 0, 0, 0]), espipe);
+        drop(host_w);
+    }
+
     /// A kernel access that faults the machine out of memory (getrandom into a buffer larger
     /// than the RAM): the copy stops short, the OOM killer's SIGKILL (SI_KERNEL) is pending on
     /// the way back to user space, and its report is a notice.
