@@ -21,10 +21,11 @@
 // is ignored (the words may send any) and the handlers restore the thread pointer (the words
 // may change it; glibc and siglongjmp read through it); persistent, a copy the words forked
 // exits at its first handler, and ended copies are reaped before each input; the inputs and
-// answers go through private copies of stdin and stdout (fd 900 and up), and before each
-// input the code, data and stack mappings get their protection back (or are mapped again
-// where they were) and memory the words locked is unlocked. What the words did to the process beyond that (a running copy, other
-// mappings, a blocked SIGALRM, the SPARC %fsr) may outlive the input: the driver restarts
+// answers go through private copies of stdin and stdout (fds 901 and 900), the harness's own
+// state is read-only while the words run, and before each input the code, data and stack
+// mappings get their protection back (or are mapped again where they were) and memory the
+// words locked is unlocked. What the words did to the process beyond that (a running copy,
+// other mappings, a blocked SIGALRM, the SPARC %fsr) may outlive the input: the driver restarts
 // the machine when no answer comes.
 // Expected stdout: "insn_fuzz: <n> faults (<ill> ill, <segv> segv, <bus> bus, <fpe> fpe,
 // <trap> trap), ended <how>" (persistent: "insn_fuzz <seq>: ..." per input).
@@ -52,30 +53,54 @@
  * input costs (each delivery costs the host as much as a few thousand instructions). */
 #define ITERATION_NS 20000
 
-static int persistent;
-/* Persistent: the harness's own pid. A process the words forked runs the words and this
- * code too; it must not answer nor read the next input: it exits as soon as it gets here. */
-static pid_t harness;
-/* The thread pointer (arm64 TPIDR_EL0, SPARC %g7) as glibc set it: the words may change it,
- * and the handlers, siglongjmp and the libc calls after read thread-local data through it. */
-static unsigned long thread_pointer;
+/* What the harness keeps across the words (persistent: across inputs), on pages of its own
+ * that are read-only while the words run: the words' stores reach the harness's data easily
+ * (a SPARC sethi, an arm64 adrp, then a store), and a descriptor, sequence number or jump
+ * buffer they overwrote lost the answer (the driver then waited 5 s and started a new
+ * machine). finish() makes them writable again. */
+struct harness_state {
+    int persistent;
+    /* Persistent: the harness's own pid. A process the words forked runs the words and this
+     * code too; it must not answer nor read the next input: it exits as soon as it gets
+     * here. */
+    pid_t harness;
+    /* The thread pointer (arm64 TPIDR_EL0, SPARC %g7) as glibc set it: the words may change
+     * it, and the handlers, siglongjmp and the libc calls after read thread-local data
+     * through it. */
+    unsigned long thread_pointer;
+    /* The input being run, and the last one answered. */
+    unsigned long seq, answered;
+    sigjmp_buf next_input;
+    uint32_t *code, *code_end; /* code_end: the zero word */
+    char *data;
+    int data_prot;
+    char *words_stack; /* the words' own stack (see run_words) */
+};
+#define STATE_LEN 8192 /* a SPARC page, two arm64 ones */
+static union {
+    struct harness_state s;
+    char pages[STATE_LEN];
+} state __attribute__((aligned(STATE_LEN)));
+#define st (state.s)
+
+/* The state read-only (the words run) or writable. */
+static int protect_state(int writable) {
+    return mprotect(&state, STATE_LEN, PROT_READ | (writable ? PROT_WRITE : 0));
+}
 
 static void restore_thread_pointer(void) {
 #ifdef __aarch64__
-    __asm__ volatile("msr tpidr_el0, %0" ::"r"(thread_pointer));
+    __asm__ volatile("msr tpidr_el0, %0" ::"r"(st.thread_pointer));
 #else
-    __asm__ volatile("mov %0, %%g7" ::"r"(thread_pointer));
+    __asm__ volatile("mov %0, %%g7" ::"r"(st.thread_pointer));
 #endif
 }
-static unsigned long seq;
-static sigjmp_buf next_input;
-/* The descriptors the harness reads inputs from and answers on: private copies of stdin and
- * stdout, far above the small numbers in the words' registers (words that dup3(0, 1) sent
- * the answer into stdin's pipe, and the driver waited 5 s for it). */
-#define PROTOCOL_FDS 900
-static int input_fd = 0, answer_fd = 1;
-
-static uint32_t *code, *code_end; /* code_end: the zero word */
+/* The descriptors the harness answers on and reads inputs from: private copies of stdout
+ * and stdin, far above the small numbers in the words' registers (words that dup3(0, 1) sent
+ * the answer into stdin's pipe, and the driver waited 5 s for it), and constants, out of the
+ * words' reach. */
+#define ANSWER_FD 900
+#define INPUT_FD 901
 static unsigned long counts[NSIG];
 static unsigned long faults;
 
@@ -107,24 +132,25 @@ static void put_num(unsigned long v) {
 }
 
 static __attribute__((noreturn)) void finish(const char *how) {
-    static unsigned long answered; /* persistent: the last input answered */
     restore_thread_pointer();
-    if (persistent && getpid() != harness)
+    if (st.persistent && getpid() != st.harness)
         _exit(0);
-    if (persistent) {
+    if (protect_state(1))
+        _exit(5);
+    if (st.persistent) {
         /* No SIGALRM from here on (one already pending comes at this syscall's return and
          * answers instead of this call); one that comes after the answer was written ends
          * nothing more. */
         static const struct itimerval off;
         setitimer(ITIMER_REAL, &off, 0);
-        if (answered == seq)
-            siglongjmp(next_input, 1);
+        if (st.answered == st.seq)
+            siglongjmp(st.next_input, 1);
     }
     line_len = 0;
     put("insn_fuzz");
-    if (persistent) {
+    if (st.persistent) {
         put(" ");
-        put_num(seq);
+        put_num(st.seq);
     }
     put(": ");
     put_num(faults);
@@ -142,15 +168,15 @@ static __attribute__((noreturn)) void finish(const char *how) {
     put(how);
     put("\n");
     for (const char *p = line; line_len;) {
-        ssize_t w = write(answer_fd, p, line_len);
+        ssize_t w = write(ANSWER_FD, p, line_len);
         if (w <= 0)
             break;
         p += w;
         line_len -= (size_t)w;
     }
-    answered = seq;
-    if (persistent)
-        siglongjmp(next_input, 1);
+    st.answered = st.seq;
+    if (st.persistent)
+        siglongjmp(st.next_input, 1);
     _exit(0);
 }
 
@@ -162,7 +188,7 @@ static void on_alarm(int sig) {
 static void on_fault(int sig, siginfo_t *si, void *ctx) {
     (void)si;
     restore_thread_pointer();
-    if (persistent && getpid() != harness)
+    if (st.persistent && getpid() != st.harness)
         _exit(0);
     faults++;
     counts[sig]++;
@@ -173,9 +199,9 @@ static void on_fault(int sig, siginfo_t *si, void *ctx) {
     struct sigcontext *sc = ctx;
     uintptr_t pc = sc->sigc_regs.tpc;
 #endif
-    if (pc == (uintptr_t)code_end)
+    if (pc == (uintptr_t)st.code_end)
         finish("at the end of the words");
-    if (pc < (uintptr_t)code || pc > (uintptr_t)code_end)
+    if (pc < (uintptr_t)st.code || pc > (uintptr_t)st.code_end)
         finish("outside the words");
     if (faults >= MAX_FAULTS)
         finish("at the fault cap");
@@ -207,11 +233,7 @@ static unsigned long tag_of(unsigned long n) {
 #endif
 }
 
-static char *data;
-static int data_prot;
-/* The words' own stack (see run_words). */
 #define WORDS_STACK_LEN (64 * 1024)
-static char *words_stack;
 
 /* Handlers (the fault signals and, persistent, SIGALRM) on the alternate stack, nothing
  * blocked. */
@@ -239,7 +261,7 @@ static int setup_signals(void) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_alarm;
     sa.sa_flags = SA_ONSTACK;
-    if (persistent && sigaction(SIGALRM, &sa, 0))
+    if (st.persistent && sigaction(SIGALRM, &sa, 0))
         return -1;
     sigset_t none;
     sigemptyset(&none);
@@ -254,7 +276,7 @@ static int map_areas(void) {
     void *c = mmap(0, MAX_CODE + 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (c == MAP_FAILED)
         return -1;
-    code = c;
+    st.code = c;
 #ifdef __aarch64__
     const int prot_tag = 0x20; /* PROT_MTE */
 #else
@@ -262,15 +284,15 @@ static int map_areas(void) {
      * pointers then make them addresses in the VA hole. */
     const int prot_tag = (getauxval(AT_HWCAP) & 0x08000000UL /* HWCAP_SPARC_ADI */) ? 0x10 /* PROT_ADI */ : 0;
 #endif
-    data_prot = PROT_READ | PROT_WRITE | prot_tag;
-    void *d = mmap(0, DATA_LEN, data_prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    st.data_prot = PROT_READ | PROT_WRITE | prot_tag;
+    void *d = mmap(0, DATA_LEN, st.data_prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (d == MAP_FAILED)
         return -1;
-    data = d;
+    st.data = d;
     void *s = mmap(0, WORDS_STACK_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (s == MAP_FAILED)
         return -1;
-    words_stack = s;
+    st.words_stack = s;
     return 0;
 }
 
@@ -320,49 +342,51 @@ static __attribute__((noreturn)) void serve(void) {
     static unsigned char words[MAX_CODE];
     static size_t len;
     /* (The time limit was disarmed by finish(), which every input ends in.) */
-    sigsetjmp(next_input, 1);
+    sigsetjmp(st.next_input, 1);
     unsigned char hdr[4];
-    if (!read_full(input_fd, hdr, 4))
+    if (!read_full(INPUT_FD, hdr, 4))
         _exit(0);
     len = (size_t)hdr[0] | (size_t)hdr[1] << 8 | (size_t)hdr[2] << 16 | (size_t)hdr[3] << 24;
-    if (len > MAX_CODE || !read_full(input_fd, words, len))
+    if (len > MAX_CODE || !read_full(INPUT_FD, words, len))
         _exit(2);
     /* Children the words forked that ended are reaped (the machine's process table stays
      * small); one still running its copy of the words goes on until it faults or ends. */
     while (waitpid(-1, 0, WNOHANG) > 0)
         ;
-    seq++;
+    st.seq++;
     faults = 0;
     memset(counts, 0, sizeof counts);
     if (setup_signals())
         _exit(3);
     /* The mappings as they were made, whatever the last words did to them (reprotected,
      * unmapped or replaced them: each of these took the machine down before). */
-    if (restore_area(code, MAX_CODE + 4096, PROT_READ | PROT_WRITE | PROT_EXEC) ||
-        restore_area(data, DATA_LEN, data_prot) || restore_area(words_stack, WORDS_STACK_LEN, PROT_READ | PROT_WRITE))
+    if (restore_area(st.code, MAX_CODE + 4096, PROT_READ | PROT_WRITE | PROT_EXEC) ||
+        restore_area(st.data, DATA_LEN, st.data_prot) || restore_area(st.words_stack, WORDS_STACK_LEN, PROT_READ | PROT_WRITE))
         _exit(4);
-    memcpy(code, words, len);
+    memcpy(st.code, words, len);
     run_words(len);
 }
 
 int main(int argc, char **argv) {
-    persistent = argc > 1 && strcmp(argv[1], "--persistent") == 0;
-    harness = getpid();
+    st.persistent = argc > 1 && strcmp(argv[1], "--persistent") == 0;
+    st.harness = getpid();
 #ifdef __aarch64__
-    __asm__ volatile("mrs %0, tpidr_el0" : "=r"(thread_pointer));
+    __asm__ volatile("mrs %0, tpidr_el0" : "=r"(st.thread_pointer));
 #else
-    __asm__ volatile("mov %%g7, %0" : "=r"(thread_pointer));
+    __asm__ volatile("mov %%g7, %0" : "=r"(st.thread_pointer));
 #endif
     if (map_areas())
         return 1;
     ignore_other_signals();
-    answer_fd = fcntl(1, F_DUPFD, PROTOCOL_FDS);
-    if (answer_fd < 0)
+    if (dup2(1, ANSWER_FD) != ANSWER_FD)
         return 1;
-    if (persistent) {
-        input_fd = fcntl(0, F_DUPFD, PROTOCOL_FDS);
-        if (input_fd < 0)
+    if (st.persistent) {
+        /* stdin itself becomes /dev/null: words that read fd 0 (or pread it) took the next
+         * input's bytes, or waited on the driver's pipe for ever. */
+        int null = open("/dev/null", O_RDWR);
+        if (dup2(0, INPUT_FD) != INPUT_FD || null < 0 || dup2(null, 0) != 0)
             return 1;
+        close(null);
         serve();
     }
     if (setup_signals())
@@ -371,7 +395,7 @@ int main(int argc, char **argv) {
     size_t len = 0;
     if (fd >= 0) {
         ssize_t n;
-        while (len < MAX_CODE && (n = read(fd, (char *)code + len, MAX_CODE - len)) > 0)
+        while (len < MAX_CODE && (n = read(fd, (char *)st.code + len, MAX_CODE - len)) > 0)
             len += (size_t)n;
         close(fd);
     }
@@ -381,24 +405,24 @@ int main(int argc, char **argv) {
 /* Tag the data, load the registers and jump to the words (`len` bytes at `code`). */
 static __attribute__((noreturn)) void run_words(size_t len) {
     len &= ~(size_t)3;
-    code_end = (uint32_t *)((char *)code + len);
-    *code_end = 0;
+    st.code_end = (uint32_t *)((char *)st.code + len);
+    *st.code_end = 0;
     /* A branch back to the zero word after it: it ends the translation block there. (A
      * translation block goes on past an undefined word, tagmmu's MTE instructions being
      * ones, so without it every input translated up to 512 words of what the page held after
      * its own: two thirds of the time per input.) Words that jump to it end at the zero
      * word. */
 #ifdef __aarch64__
-    code_end[1] = 0x17ffffff; /* b .-4 */
+    st.code_end[1] = 0x17ffffff; /* b .-4 */
 #else
-    code_end[1] = 0x30bfffff; /* ba,a .-4 */
+    st.code_end[1] = 0x30bfffff; /* ba,a .-4 */
 #endif
 
     /* Persistent: the data the last input left, zero again (contents and tags). Words that
      * locked memory (mlock, mlockall) made MADV_DONTNEED refuse it (EINVAL): unlocked first,
      * and mapped afresh if it still refuses. */
-    if (persistent && (munlockall() || zero_area(data, DATA_LEN, data_prot) ||
-                       zero_area(words_stack, WORDS_STACK_LEN, PROT_READ | PROT_WRITE)))
+    if (st.persistent && (munlockall() || zero_area(st.data, DATA_LEN, st.data_prot) ||
+                       zero_area(st.words_stack, WORDS_STACK_LEN, PROT_READ | PROT_WRITE)))
         _exit(4);
 #ifdef __aarch64__
     /* Sync tag checks, every tag allowed for IRG (PR_MTE_TAG_MASK = 0xffff << 3). */
@@ -410,7 +434,7 @@ static __attribute__((noreturn)) void run_words(size_t len) {
                      "msr fpcr, xzr\n\t"
                      "msr fpsr, xzr" ::: "memory");
     for (unsigned long g = 0; g < DATA_LEN / 16; g++) {
-        register char *p __asm__("x0") = (char *)((uintptr_t)(data + g * 16) | (tag_of(g) << 56));
+        register char *p __asm__("x0") = (char *)((uintptr_t)(st.data + g * 16) | (tag_of(g) << 56));
         /* stg x0, [x0] (no +memtag: common source) */
         __asm__ volatile(".word 0xd9200800" ::"r"(p) : "memory");
     }
@@ -419,31 +443,34 @@ static __attribute__((noreturn)) void run_words(size_t len) {
     if (getauxval(AT_HWCAP) & 0x08000000UL /* HWCAP_SPARC_ADI */) {
         __asm__ volatile(".word 0x9d802001" ::: "memory"); /* wr %g0, 1, %asr14: precise stores */
         for (unsigned long b = 0; b < DATA_LEN / 64; b++)
-            __asm__ volatile("stxa %0, [%1] 0x90" ::"r"(tag_of(b)), "r"(data + b * 64) : "memory");
+            __asm__ volatile("stxa %0, [%1] 0x90" ::"r"(tag_of(b)), "r"(st.data + b * 64) : "memory");
     }
     const unsigned shift = 60;
 #endif
     /* The input's time limit starts now. */
-    if (persistent) {
+    if (st.persistent) {
         struct itimerval limit;
         memset(&limit, 0, sizeof limit);
         limit.it_value.tv_usec = ITERATION_NS / 1000;
         setitimer(ITIMER_REAL, &limit, 0);
     }
+    /* The harness's state is out of the words' reach until finish(). */
+    if (protect_state(0))
+        _exit(5);
     /* Register i: a pointer 1 KiB * i into the data (whose granule/block there has tag i % 16)
      * with the matching tag, or (i % 4 == 1) the next tag, or (i % 4 == 3) a small number.
      * The syscall-number register starts as getpid. */
     for (unsigned long i = 0; i < 32; i++) {
         unsigned long tag = (i + (i % 4 == 1)) % 16;
-        regs[i] = i % 4 == 3 ? i * 8 : (uintptr_t)(data + (i * 1024) % DATA_LEN) | (tag << shift);
+        regs[i] = i % 4 == 3 ? i * 8 : (uintptr_t)(st.data + (i * 1024) % DATA_LEN) | (tag << shift);
     }
 
 #ifdef __aarch64__
     regs[8] = 172; /* __NR_getpid */
-    regs[30] = (uintptr_t)code;
+    regs[30] = (uintptr_t)st.code;
     /* The words' stack pointer: the middle of their own stack (the harness's frames stay
      * out of their reach, as on SPARC). */
-    regs[31] = (uintptr_t)words_stack + WORDS_STACK_LEN / 2;
+    regs[31] = (uintptr_t)st.words_stack + WORDS_STACK_LEN / 2;
     register unsigned long *r __asm__("x30") = regs;
     __asm__ volatile("ldp x0, x1, [x30, #0]\n\t"
                      "ldp x2, x3, [x30, #16]\n\t"
@@ -467,15 +494,15 @@ static __attribute__((noreturn)) void run_words(size_t len) {
                      : "memory");
 #else
     regs[1] = 20; /* %g1 = __NR_getpid */
-    regs[31] = (uintptr_t)code;
+    regs[31] = (uintptr_t)st.code;
     /* The words get a stack of their own, %sp in its middle and %fp above (a frame of zeros),
      * and the harness's windows are flushed first: the windows the words spill, and those
      * they fill with RESTOREs, are all on that stack. On the harness's, words that moved %sp
      * or %fp spilled over its frames (SAVE %sp, +320, %sp, then a flush), and the next input
      * found serve()'s frame trashed: it read its input and answered nothing the driver
      * understood, which cost a 5 s timeout and a new machine. */
-    regs[14] = (uintptr_t)words_stack + WORDS_STACK_LEN / 2 - 2047;
-    regs[30] = (uintptr_t)words_stack + WORDS_STACK_LEN * 3 / 4 - 2047;
+    regs[14] = (uintptr_t)st.words_stack + WORDS_STACK_LEN / 2 - 2047;
+    regs[30] = (uintptr_t)st.words_stack + WORDS_STACK_LEN * 3 / 4 - 2047;
     register unsigned long *r __asm__("o7") = regs;
     /* %g1-%g5, %o0-%o6, %l0-%l7, %i0-%i6 (the TLS register stays). */
     __asm__ volatile("flushw\n\t"
