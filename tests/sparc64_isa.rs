@@ -66,6 +66,31 @@ fn run_time_code_is_patched_and_rescanned_after_every_rewrite() {
     assert_eq!(r.notices.iter().filter(|n| n.contains("BPr with a reserved rcond")).count(), 1, "{:?}", r.notices);
 }
 
+/// SPARC's data segment is RWX: the kernel writes there (a signal frame on an alternate stack
+/// in .bss, a `read(2)` into a static buffer) dropped every translation (a third of the
+/// instruction-stream fuzz harness's time). Only writes into pages the CPU fetched from do
+/// now, and code rewritten by `read(2)` still runs new (`common/jit_rewrite`).
+#[test]
+fn kernel_writes_drop_translations_only_where_code_was_fetched() {
+    let data = tagmmu::kernel_stub::binfmt_elf::load_file(&guest("sparc64/signals"), None).unwrap();
+    let rwx = tagmmu::kernel_stub::mm::Prot::RW | tagmmu::kernel_stub::mm::Prot::EXEC;
+    assert!(data.segments.iter().any(|s| s.prot == rwx), "the data segment is RWX");
+    let r = machine::run(&MachineConfig::new(guest("sparc64/signals"))).unwrap();
+    assert_eq!(r.stop, Stop::Exited { status: 0 }, "{}", text(&r.stdout));
+    assert_eq!(r.stats.cpu.code_flushes, 0, "signal frames on the static alternate stack");
+    for arch in ["sparc64", "arm64"] {
+        let r = machine::run(&MachineConfig::new(guest(&format!("{arch}/jit_rewrite")))).unwrap();
+        let out = text(&r.stdout);
+        assert_eq!(r.stop, Stop::Exited { status: 0 }, "{out}");
+        assert!(out.contains("jit_rewrite: rwx 1 then 2\n") && out.contains("mprotect 3 then 4\n"), "{out}");
+        assert!(
+            r.stats.cpu.code_flushes >= 2,
+            "{arch}: {} flushes: read(2) and pread(2) over code",
+            r.stats.cpu.code_flushes
+        );
+    }
+}
+
 /// Register windows the kernel cannot store (`programs/sparc64/held_windows.c`): Linux holds
 /// them (thread_info's `reg_window[]`), hands them to the handler in the frame's
 /// `rwin_save`, takes them back at sigreturn, and raises SIGSEGV (SI_KERNEL) when they still

@@ -48,6 +48,10 @@ pub(crate) struct RunState {
     /// The scheduler should pick the thread to run at this stop (a syscall slept, yielded or
     /// woke someone, a thread exited, or a time slice ended).
     pub reschedule: bool,
+    /// The physical pages the TLB was given execute permission for since translations and
+    /// TLB were last dropped together: the only pages QEMU can have translated code from
+    /// (see [`sync_memory`]).
+    code_pages: std::collections::HashSet<u64>,
 }
 
 impl RunState {
@@ -68,6 +72,7 @@ impl RunState {
             counter: Box::default(),
             started: Instant::now(),
             walks: Default::default(),
+            code_pages: Default::default(),
             reschedule: false,
         }
     }
@@ -120,6 +125,12 @@ impl RunState {
             self.stats.tlb_grow_flushes += 1;
             self.counter.mark_next_block();
         }
+    }
+
+    /// A TLB fill gave execute permission for the physical page `pa` (a page-aligned address,
+    /// the page's own, not an alias or a shadow): translations may be made from it.
+    pub fn note_code_page(&mut self, pa: u64) {
+        self.code_pages.insert(pa);
     }
 
     /// At a mark: whether to stop for a TLB that thrashed (see [`RunState::note_tlb_fill`]).
@@ -349,11 +360,23 @@ pub(crate) fn sync_memory<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuErro
     if !retagged.is_empty() {
         G::retagged(uc, retagged)?;
     }
-    if uc.get_data_mut().kernel().mm.take_code_written() {
+    let written = uc.get_data_mut().kernel().mm.take_code_written();
+    let run = uc.get_data_mut().run();
+    let translated = match written.pages() {
+        Some(pages) => pages.iter().any(|p| run.code_pages.contains(&p.0)),
+        None => true,
+    };
+    if translated {
         // The kernel wrote code the CPU may have translated: drop every translation, and
         // every TLB entry (SPARC serves run-time code from scanned copies, filled anew).
+        // Pages of executable mappings the TLB never gave execute permission for hold no
+        // translations: a write there (SPARC's data segment is RWX, and every signal frame
+        // on an alternate stack in .bss, every read(2) into a static buffer, wrote it) costs
+        // nothing. Until both are dropped here, a page stays in the set.
+        run.code_pages.clear();
+        run.flush_tlb = true;
+        run.stats.code_flushes += 1;
         uc.ctl_flush_tb().op("flush translations")?;
-        uc.get_data_mut().run().flush_tlb = true;
     }
     let g = uc.get_data_mut();
     let gen = g.kernel().mm.generation();

@@ -126,6 +126,11 @@ pub struct EmuStats {
     pub tlb_fills: u64,
     /// TLB flushes made because the TLB thrashed, so that QEMU grows it.
     pub tlb_grow_flushes: u64,
+    /// Times every translation was dropped because the kernel wrote into a page the CPU may
+    /// have translated code from (a `read(2)` into JIT code). Writes into executable pages
+    /// the CPU never fetched from (SPARC's RWX data segment: signal frames on an alternate
+    /// stack in .bss, reads into static buffers) drop nothing.
+    pub code_flushes: u64,
     /// Emulated instructions (MRS of ID registers, tag instructions).
     pub emulated_insns: u64,
     /// Of those, the tag instructions the C fast path emulated without the Rust hook (arm64;

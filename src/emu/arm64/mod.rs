@@ -326,6 +326,9 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
     match walk {
         Ok(MappedPage { pa, prot, va, tag_storage }) => {
             let perms = uc_perms(prot);
+            if prot.contains(Prot::EXEC) {
+                g.state.note_code_page(pa.0 & !0xfff);
+            }
             let tagged = prot.contains(Prot::TAGGED) && g.kernel.mte.supported() && tag_storage;
             let paddr = if tagged { mte::tlb_page(g, vaddr, va, pa) } else { pa.0 & !0xfff };
             Some(TlbEntry { paddr, perms })

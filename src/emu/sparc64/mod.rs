@@ -330,6 +330,7 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
             let mut perms = uc_perms(prot);
             if runtime_code::is_runtime_code(g, va, prot) {
                 if access == Access::Fetch {
+                    g.state.note_code_page(pa.0 & !(page - 1));
                     return runtime_code::fetch_entry(uc, va, pa.0, perms);
                 }
                 if access == Access::Write {
@@ -337,6 +338,8 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
                 }
                 // Never writable and executable at once: a fetch refills the entry and scans.
                 perms = UcProt(perms.0 & !UcProt::EXEC.0);
+            } else if prot.contains(Prot::EXEC) {
+                g.state.note_code_page(pa.0 & !(page - 1));
             }
             let mut paddr = pa.0 & !(page - 1);
             // An ADI page of a task that enabled ADI (the mapping was looked up just above).

@@ -221,9 +221,10 @@ pub struct AddressSpace {
     /// Physical pages whose allocation tags changed since the CPU backend last took them (it
     /// may have entered such a page in its TLB unchecked because every granule matched).
     retagged: Vec<u64>,
-    /// The kernel wrote into an executable mapping (a `read(2)` into JIT code) since the CPU
-    /// backend last looked: its translations of that code are stale.
-    code_written: bool,
+    /// The physical pages of executable mappings the kernel wrote into (a `read(2)` into JIT
+    /// code, a signal frame on SPARC's RWX data segment) since the CPU backend last looked:
+    /// its translations of code there are stale.
+    code_written: CodeWrites,
     /// Bumped whenever translations or permissions change, so the CPU backend knows to flush
     /// its TLB.
     generation: u64,
@@ -279,7 +280,7 @@ impl AddressSpace {
             },
             phys,
             retagged: Vec::new(),
-            code_written: false,
+            code_written: CodeWrites::default(),
             generation: 0,
             out_of_memory: false,
             stats: MmStats::default(),
@@ -983,15 +984,17 @@ impl AddressSpace {
         self.space.vmas.iter().map(|v| v.end - v.start).sum()
     }
 
-    /// Record that the kernel wrote into an executable mapping (see [`Self::take_code_written`]).
-    pub fn note_code_written(&mut self) {
-        self.code_written = true;
+    /// Record that the kernel wrote into the page at physical `pa` of an executable mapping
+    /// (see [`Self::take_code_written`]).
+    pub fn note_code_written(&mut self, pa: PhysAddr) {
+        let page = PhysAddr(pa.0 & !(self.page_size() - 1));
+        self.code_written.note(page);
     }
 
-    /// Whether the kernel wrote into an executable mapping since the last call: the CPU
-    /// backend's translations of code may be stale (Linux's user copies write memory the CPU
-    /// then fetches from; only the CPU's own stores are seen by the translator).
-    pub fn take_code_written(&mut self) -> bool {
+    /// The pages of executable mappings the kernel wrote into since the last call: the CPU
+    /// backend's translations of code there may be stale (Linux's user copies write memory
+    /// the CPU then fetches from; only the CPU's own stores are seen by the translator).
+    pub fn take_code_written(&mut self) -> CodeWrites {
         std::mem::take(&mut self.code_written)
     }
 
@@ -1264,12 +1267,63 @@ pub enum Advice {
     Populate(Access),
 }
 
+/// The physical pages of executable mappings the kernel wrote into (see
+/// [`AddressSpace::take_code_written`]): each page once, up to [`CodeWrites::MAX_PAGES`], past
+/// which the writes count as "many pages" (the CPU backend then drops all of its code).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CodeWrites {
+    pages: Vec<PhysAddr>,
+    overflowed: bool,
+}
+
+impl CodeWrites {
+    /// Pages listed one by one before the list gives up.
+    pub const MAX_PAGES: usize = 64;
+
+    fn note(&mut self, page: PhysAddr) {
+        if self.overflowed || self.pages.contains(&page) {
+            return;
+        }
+        if self.pages.len() == Self::MAX_PAGES {
+            self.overflowed = true;
+            self.pages.clear();
+            return;
+        }
+        self.pages.push(page);
+    }
+
+    /// Nothing was written.
+    pub fn is_empty(&self) -> bool {
+        !self.overflowed && self.pages.is_empty()
+    }
+
+    /// The pages written (page-aligned), or `None` for more than [`Self::MAX_PAGES`].
+    pub fn pages(&self) -> Option<&[PhysAddr]> {
+        (!self.overflowed).then_some(&self.pages[..])
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn space() -> AddressSpace {
         AddressSpace::new(Layout::arm64())
+    }
+
+    /// Code writes are listed by physical page, each once; past the cap they are "many".
+    #[test]
+    fn code_writes_list_each_page_once_up_to_the_cap() {
+        let mut mm = space();
+        mm.note_code_written(PhysAddr(0x5123));
+        mm.note_code_written(PhysAddr(0x5fff));
+        mm.note_code_written(PhysAddr(0x7000));
+        assert_eq!(mm.take_code_written().pages(), Some(&[PhysAddr(0x5000), PhysAddr(0x7000)][..]));
+        assert!(mm.take_code_written().is_empty());
+        for i in 0..=CodeWrites::MAX_PAGES as u64 {
+            mm.note_code_written(PhysAddr(i << 12));
+        }
+        let many = mm.take_code_written();
+        assert!(!many.is_empty() && many.pages().is_none());
     }
     const ANON: MapRequest = MapRequest::PRIVATE;
 

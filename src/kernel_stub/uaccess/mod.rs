@@ -150,7 +150,7 @@ fn copy_user(
             let k = ((page - a % page) as usize).min(to as usize - done);
             let Some((pa, exec)) = mm.vmas().find(a).map(|v| (v.phys(a), v.prot.contains(Prot::EXEC))) else { break };
             if exec && access == Access::Write {
-                mm.note_code_written();
+                mm.note_code_written(pa);
             }
             let Some((seg_pa, off)) = mm.phys().containing(pa).map(|(s, off)| (s.pa(), off as usize)) else { break };
             let Some(seg) = mm.phys_mut().segment_mut(seg_pa) else { break };
@@ -338,13 +338,16 @@ mod tests {
         let mut back = [0u8; 8];
         assert_eq!(copy_to_user(&mut mm, ctx, UserAddr(a), b"data"), 0);
         assert_eq!(copy_from_user(&mut mm, ctx, &mut back, UserAddr(a)), 0);
-        assert!(!mm.take_code_written(), "a copy into data");
+        assert!(mm.take_code_written().is_empty(), "a copy into data");
         mm.mprotect(a + 4096, 4096, Prot::RW | Prot::EXEC).unwrap();
         assert_eq!(copy_from_user(&mut mm, ctx, &mut back, UserAddr(a + 4096)), 0);
-        assert!(!mm.take_code_written(), "a copy out of code");
+        assert!(mm.take_code_written().is_empty(), "a copy out of code");
         assert_eq!(copy_to_user(&mut mm, ctx, UserAddr(a + 4096 - 2), b"code"), 0);
-        assert!(mm.take_code_written(), "a copy into code");
-        assert!(!mm.take_code_written(), "taken once");
+        // Only the code page: its physical page, once (the copy's first two bytes went to
+        // the data page before it).
+        let code_pa = mm.vmas().find(a + 4096).unwrap().phys(a + 4096);
+        assert_eq!(mm.take_code_written().pages(), Some(&[code_pa][..]), "a copy into code");
+        assert!(mm.take_code_written().is_empty(), "taken once");
     }
 
     #[test]
