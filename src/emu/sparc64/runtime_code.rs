@@ -149,7 +149,7 @@ pub(super) fn fetch_entry(uc: &mut Unicorn<Guest>, va: u64, pa: u64, perms: UcPr
     });
     let shadows = &mut g.shadows;
     let last = shadows.scans.get(&va);
-    if !last.is_some_and(|l| l.made_from == real) {
+    if last.is_none_or(|l| l.made_from != real) {
         let scan = Scan::of(real, va, last);
         if shadows.scans.len() >= KEPT_SCANS {
             shadows.scans.clear();
@@ -162,7 +162,7 @@ pub(super) fn fetch_entry(uc: &mut Unicorn<Guest>, va: u64, pa: u64, perms: UcPr
             return None;
         }
     }
-    let Some(scan) = shadows.scans.get(&va) else { return None };
+    let scan = shadows.scans.get(&va)?;
     g.patches.extend(scan.patched.iter().copied());
     if scan.patched.is_empty() {
         return Some(direct);
