@@ -417,7 +417,7 @@ fn words_cannot_overwrite_the_harness_state() {
         0xf2c0_0009 | ((a >> 32 & 0xffff) as u32) << 5, // movk x9, #a[47:32], lsl 32
         0x9280_000a,                                    // movn x10, #0 (all ones)
     ];
-    arm.extend((0..128).map(|k| 0xf900_012a | k << 10)); // str x10, [x9, #8k]
+    arm.extend((0..128).map(|k| 0xf900_012a | (k << 10))); // str x10, [x9, #8k]
     let s = harness_state_address("sparc64");
     assert!(s < 1 << 32);
     let mut sparc: Vec<u32> = vec![
@@ -425,7 +425,7 @@ fn words_cannot_overwrite_the_harness_state() {
         0x8210_6000 | (s & 0x3ff) as u32, // or %g1, %lo(s), %g1
         0x8410_3fff,                      // mov -1, %g2
     ];
-    sparc.extend((0..128).map(|k| 0xc470_6000 | k * 8)); // stx %g2, [%g1 + 8k]
+    sparc.extend((0..128).map(|k| 0xc470_6000 | (k * 8))); // stx %g2, [%g1 + 8k]
     let cases = [
         (tagmmu::arch::Arch::Arm64, arm.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>(), 128),
         (tagmmu::arch::Arch::Sparc64, sparc.iter().flat_map(|w| w.to_be_bytes()).collect(), 128),
