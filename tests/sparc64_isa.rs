@@ -53,13 +53,20 @@ fn only_the_executable_sections_are_scanned() {
 /// Code written at run time gets the same treatment as the image's text, and so does each
 /// rewrite of it by the program's own stores (src/emu/sparc64/runtime_code.rs): an ADI
 /// version load, then a CBcond over it, then a reserved-rcond BPr (which crashed the host
-/// before) over that, each run from the same address after the program rewrote it.
+/// before) over that, each run from the same address after the program rewrote it; and code
+/// that stores into its own page, flushes and runs the word it stored (the store was refused
+/// for ever: the run never ended).
 #[test]
 fn run_time_code_is_patched_and_rescanned_after_every_rewrite() {
     let r = machine::run(&MachineConfig::new(guest("sparc64/jit_patches"))).unwrap();
     let out = text(&r.stdout);
     assert_eq!(r.stop, Stop::Exited { status: 0 }, "{out}");
-    for line in ["jit_patches: version 5\n", "jit_patches: cbcond 7\n", "jit_patches: reserved bpr sigill 8\n"] {
+    for line in [
+        "jit_patches: version 5\n",
+        "jit_patches: cbcond 7\n",
+        "jit_patches: reserved bpr sigill 8\n",
+        "jit_patches: self store 11\n",
+    ] {
         assert!(out.contains(line), "{line:?} in {out}");
     }
     assert!(!out.contains("FAIL"), "{out}");

@@ -1,10 +1,11 @@
 // jit_patches: words tagmmu must emulate or refuse (an ADI version load, a T4 CBcond, a BPr
 // with a reserved rcond that crashed Unicorn's code generator) in code the program writes
 // at run time, then rewrites with its own stores after running it: each version of the code
-// is scanned anew (src/emu/sparc64/runtime_code.rs).
+// is scanned anew (src/emu/sparc64/runtime_code.rs); then code that stores into its own page
+// (served from a shadow, for its CBcond), flushes and runs the word it stored.
 // argv: none. Expected stdout: the setup checks' "...: ok" lines, "jit_patches: version 5",
-// "jit_patches: cbcond 7", "jit_patches: reserved bpr sigill 8", "every version ran as
-// written: ok". Expected exit status: 0 (on a failed check: "FAIL: ..." and exit 1).
+// "jit_patches: cbcond 7", "jit_patches: reserved bpr sigill 8", "jit_patches: self store
+// 11", "every version ran as written: ok". Expected exit status: 0 (on a failed check: "FAIL: ..." and exit 1).
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "adi_util.h"
 
 typedef long (*fn_t)(void *);
+typedef long (*store_fn_t)(void *, uint32_t, uint32_t *);
 
 static volatile int sigills;
 static void on_sigill(int sig, siginfo_t *si, void *ctx) {
@@ -67,6 +69,16 @@ int main(void) {
     long b = ((fn_t)code)(data);
     printf("jit_patches: reserved bpr sigill %d\n", sigills == 1 ? (int)b : -1);
 
-    CHECK(v == 5 && c == 7 && b == 8 && sigills == 1, "every version ran as written");
+    /* cwbe %o0, %o0, .+8 (the page is served from a shadow); mov 9, %o0 (skipped);
+     * st %o1, [%o2]; flush %o2; ba,a .+8; nop; mov 1, %o0 (stored over: mov 11, %o0);
+     * retl; nop. tagmmu refused a store into a page served from a shadow until the shadow
+     * was gone, and the store, fetched from a shadow made again, was refused for ever. */
+    const uint32_t self_store[] = {0x12c20048, 0x90102009, 0xd2228000, 0x81da8000, 0x30800002,
+                                   0x01000000, 0x90102001, 0x81c3e008, 0x01000000};
+    emit(code, self_store, 9);
+    long s = ((store_fn_t)code)(data, 0x9010200b /* mov 11, %o0 */, code + 6);
+    printf("jit_patches: self store %ld\n", s);
+
+    CHECK(v == 5 && c == 7 && b == 8 && sigills == 1 && s == 11, "every version ran as written");
     return failed;
 }

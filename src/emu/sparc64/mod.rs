@@ -334,7 +334,7 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
                     return runtime_code::fetch_entry(uc, va, pa.0, perms);
                 }
                 if access == Access::Write {
-                    runtime_code::before_store(g, va)?;
+                    runtime_code::before_store(g, va);
                 }
                 // Never writable and executable at once: a fetch refills the entry and scans.
                 perms = UcProt(perms.0 & !UcProt::EXEC.0);
@@ -399,14 +399,18 @@ fn on_unmapped(uc: &mut Unicorn<Guest>, addr: u64) -> bool {
 }
 
 /// At a block where the block counter reached a mark (see `crate::emu::block_counter`): a
-/// budget ran out, the time slice ended, an interval timer expired, or a deferred ADI error
-/// waits. True: stop the CPU.
+/// budget ran out, the TLB thrashed, a store dropped a shadow of run-time code, the time slice
+/// ended, an interval timer expired, or a deferred ADI error waits. True: stop the CPU.
 fn at_block_mark(g: &mut Guest) -> bool {
     if let Some(stop) = g.state.budget_stop() {
         g.state.stop = Some(stop);
         return true;
     }
     if g.state.take_tlb_grow() {
+        return true;
+    }
+    // A store dropped a shadow of run-time code: its translations go before the next block.
+    if g.shadows.stale {
         return true;
     }
     // The running task's time slice is over: the scheduler picks who runs next (a block

@@ -10,7 +10,12 @@
 //! and stores still reach the real page). So that a word written after the scan is scanned
 //! too, such pages are never writable and executable in the TLB at once: a store refills the
 //! entry without execute permission, the next fetch refills it and scans again. A store to a
-//! page served from a shadow first drops every translation ([`before_store`]).
+//! page served from a shadow drops the shadow and goes on; the CPU stops at the next block,
+//! where the TLB is flushed ([`before_store`]): the rest of the storing block runs the old
+//! words, as SPARC V9 allows (a store to instruction memory need not be seen by fetches
+//! before a FLUSH). (The store was refused until the flush, and retried: a store in the
+//! shadowed page itself then found a new shadow made again before it, and was refused again
+//! for ever.)
 //!
 //! Which pages: executable pages of a mapping that is not the exec'd image's text (mmap'd,
 //! or the image made writable by mprotect). The image's text was patched at exec and
@@ -189,15 +194,14 @@ pub(super) fn fetch_entry(uc: &mut Unicorn<Guest>, va: u64, pa: u64, perms: UcPr
 /// A store is about to reach the run-time code page `va`. When fetches from it are served from
 /// a shadow, the translations made from that shadow would outlive the change (QEMU drops the
 /// translations of the page stored to, and finds translations by virtual PC): the shadow is
-/// dropped, and the store is refused for now (`None`) and retried once the run loop has made
-/// those translations unreachable.
-pub(super) fn before_store(g: &mut Guest, va: u64) -> Option<()> {
+/// dropped, the store goes on, and the CPU stops at the next block (see the module's doc),
+/// where the run loop makes those translations unreachable.
+pub(super) fn before_store(g: &mut Guest, va: u64) {
     let page = g.kernel.mm.page_size();
     if g.shadows.slots.remove(&(va & !(page - 1))).is_some() {
         g.shadows.stale = true;
-        return None;
+        g.state.mark_next_block();
     }
-    Some(())
 }
 
 /// Map the shadow pool (at the start of a run).
