@@ -639,11 +639,16 @@ impl AddressSpace {
         if self.space.vmas.count() >= MAX_MAP_COUNT && self.space.vmas.splits_at(addr, end) {
             return Err(Errno::ENOMEM);
         }
+        let new_prot = |v: &Vma| if sticky { prot | v.prot.into_tagged() } else { prot };
+        // Nothing changes (mprotect_fixup: newflags == oldflags): no split, no TLB flush.
+        if self.space.vmas.intersecting(addr, end).all(|v| new_prot(v) == v.prot) {
+            return Ok(());
+        }
         // Tag storage first: when the host refuses it, nothing has changed.
         if prot.contains(Prot::TAGGED) {
             self.enable_tags(addr, end)?;
         }
-        self.space.vmas.update_range(addr, end, |v| v.prot = if sticky { prot | v.prot.into_tagged() } else { prot });
+        self.space.vmas.update_range(addr, end, |v| v.prot = new_prot(v));
         self.generation += 1;
         Ok(())
     }
@@ -1585,6 +1590,24 @@ mod tests {
         mm.madvise(a + 4096, 4096, Advice::PageOut).unwrap();
         assert!(!mm.is_present(a + 4096));
         assert_eq!(mm.madvise(a + 8192, 4096, Advice::Hint), Err(Errno::ENOMEM));
+    }
+
+    /// An mprotect that changes nothing splits nothing and flushes no TLB (the generation
+    /// stays); one that changes a page does both.
+    #[test]
+    fn an_mprotect_that_changes_nothing_leaves_the_tlb() {
+        let mut mm = space();
+        let a = mm.mmap(0, 2 * 4096, Prot::RW, ANON, VmaKind::Anon).unwrap();
+        let gen = mm.generation();
+        mm.mprotect(a, 4096, Prot::RW).unwrap();
+        assert_eq!((mm.generation(), mm.vmas().count()), (gen, 1));
+        assert_eq!(mm.mprotect(a, 3 * 4096, Prot::RW), Err(Errno::ENOMEM), "still checked");
+        mm.mprotect(a + 4096, 4096, Prot::READ).unwrap();
+        assert_eq!((mm.generation(), mm.vmas().count()), (gen + 1, 2));
+        mm.mprotect(a, 2 * 4096, Prot::READ).unwrap();
+        assert_eq!(mm.generation(), gen + 2);
+        mm.mprotect(a, 2 * 4096, Prot::READ).unwrap();
+        assert_eq!(mm.generation(), gen + 2);
     }
 
     #[test]
