@@ -117,6 +117,7 @@ fn run_insns(harness: &str, data: &[u8]) {
         .limits(crate::emu::RunLimits {
             insn_budget: Some(INSNS_BUDGET),
             time_budget: Some(std::time::Duration::from_secs(2)),
+            ..Default::default()
         })
         .file("/input", &data[..data.len().min(4096)]);
     cfg.kernel.memory_limit = 64 << 20;
@@ -162,8 +163,8 @@ pub fn insns_target(arch: Arch, data: &[u8]) {
 /// virtual nanoseconds (instructions). The machine is replaced after
 /// [`PersistentInsns::INPUTS_PER_MACHINE`] inputs, when it ends (the words exited, were
 /// killed, ran out its budget of [`PersistentInsns::MACHINE_INSNS`]), or when an answer takes
-/// longer than [`PersistentInsns::ANSWER_TIMEOUT`] (the words blocked SIGALRM and then waited
-/// on stdin: that machine is left to its budgets on its thread). A panic on the machine's
+/// longer than [`PersistentInsns::ANSWER_TIMEOUT`] (the words blocked SIGALRM and then spun:
+/// that machine's stop flag ends it on its thread, which is not waited for). A panic on the machine's
 /// thread ends the machine: the call that sees it end re-raises the panic. The host process
 /// must ignore SIGPIPE (Rust's `main` does; the cargo-fuzz targets do it in their `init`): a
 /// machine that ended leaves the driver's pipe without a reader.
@@ -177,6 +178,8 @@ pub struct PersistentInsns {
     /// How the machines that were replaced ended, and how many each way ("exited 0",
     /// "killed by SIGSEGV (SI_KERNEL)", "instruction budget", "no answer in time", ...).
     pub endings: std::collections::BTreeMap<String, u64>,
+    /// The threads of machines given up on (stop flag raised), until they end.
+    abandoned: Vec<std::thread::JoinHandle<String>>,
 }
 
 /// A machine running the persistent harness.
@@ -187,6 +190,8 @@ struct RunningHarness {
     thread: std::thread::JoinHandle<String>,
     /// The number of the last input sent.
     seq: u64,
+    /// Ends the machine when the driver gives up on it (see [`PersistentInsns::stop`]).
+    stop_flag: crate::emu::StopFlag,
 }
 
 /// What one input came to in a [`PersistentInsns`] machine.
@@ -208,11 +213,25 @@ impl PersistentInsns {
 
     /// A driver for `arch`'s CPU; the machine starts with the first input.
     pub fn new(arch: Arch) -> PersistentInsns {
-        PersistentInsns { arch, machine: None, served: 0, machines: 0, endings: Default::default() }
+        PersistentInsns {
+            arch,
+            machine: None,
+            served: 0,
+            machines: 0,
+            endings: Default::default(),
+            abandoned: Vec::new(),
+        }
+    }
+
+    /// Machines given up on whose threads have not ended yet.
+    pub fn abandoned_machines(&mut self) -> usize {
+        self.abandoned.retain(|t| !t.is_finished());
+        self.abandoned.len()
     }
 
     /// Run `data` (its first 4096 bytes: words in the architecture's byte order).
     pub fn run(&mut self, data: &[u8]) -> InsnOutcome {
+        self.abandoned.retain(|t| !t.is_finished());
         if self.served >= Self::INPUTS_PER_MACHINE {
             self.stop(true);
         }
@@ -273,12 +292,16 @@ impl PersistentInsns {
             Arch::Sparc64 => "sparc64/insn_fuzz",
         };
         let program = crate::programs::guest_program(harness).unwrap_or_else(|e| panic!("{e}"));
+        let stop_flag = crate::emu::StopFlag::new();
         let (Ok((in_r, in_w)), Ok((out_r, out_w))) = (std::io::pipe(), std::io::pipe()) else {
             panic!("no host pipe for the persistent harness");
         };
-        let mut cfg = crate::machine::MachineConfig::new(program)
-            .args(["--persistent"])
-            .limits(crate::emu::RunLimits { insn_budget: Some(Self::MACHINE_INSNS), time_budget: None });
+        let mut cfg =
+            crate::machine::MachineConfig::new(program).args(["--persistent"]).limits(crate::emu::RunLimits {
+                insn_budget: Some(Self::MACHINE_INSNS),
+                stop_flag: Some(stop_flag.clone()),
+                ..Default::default()
+            });
         cfg.kernel.memory_limit = 64 << 20;
         cfg.kernel.stdin = InputSource::Host(HostStream::new(in_r));
         cfg.kernel.stdout = OutputSink::Host(HostStream::new(out_w));
@@ -294,13 +317,17 @@ impl PersistentInsns {
             },
             Err(e) => format!("error: {e}"),
         });
-        self.machine = Some(RunningHarness { input: in_w, answers: std::io::BufReader::new(out_r), thread, seq: 0 });
+        self.machine =
+            Some(RunningHarness { input: in_w, answers: std::io::BufReader::new(out_r), thread, seq: 0, stop_flag });
         self.served = 0;
         self.machines += 1;
     }
 
     /// Replace the machine: its stdin closes (the harness exits at end of file). `join`:
-    /// wait for its thread (re-raising a panic there); otherwise leave it to its budgets.
+    /// wait for its thread (re-raising a panic there); otherwise raise its stop flag and leave
+    /// its thread to end. (Left to its budgets, a machine whose words blocked SIGALRM and
+    /// spun in no-fault loads, one trap each, ran on for an hour on a thread nobody joined:
+    /// three at once took most of a core from a libFuzzer run.)
     fn stop(&mut self, join: bool) {
         let Some(m) = self.machine.take() else { return };
         drop(m.input);
@@ -311,6 +338,8 @@ impl PersistentInsns {
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         } else {
+            m.stop_flag.raise();
+            self.abandoned.push(m.thread);
             "no answer in time".into()
         };
         *self.endings.entry(ending).or_default() += 1;

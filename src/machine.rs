@@ -217,7 +217,7 @@ pub fn run(cfg: &MachineConfig) -> Result<RunResult, MachineError> {
     }
     // Every execve after this one runs in place, on the same CPU and memory (the backends
     // load `kernel.pending_exec` themselves).
-    let step = Step { image: &image, argv, envp: cfg.env.clone(), execfn, exe: &exe, limits: cfg.limits };
+    let step = Step { image: &image, argv, envp: cfg.env.clone(), execfn, exe: &exe, limits: cfg.limits.clone() };
     let out = match image.arch {
         Arch::Arm64 => run_arm64(cfg, step, kernel)?,
         Arch::Sparc64 => run_sparc64(cfg, step, kernel)?,

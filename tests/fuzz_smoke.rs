@@ -488,3 +488,34 @@ fn a_harness_the_words_broke_ends_its_machine_at_once() {
     assert!(outcomes[2].1 < Duration::from_secs(2), "{:?}", outcomes[2].1);
     assert_eq!(p.endings.get("exited 6"), Some(&1), "{:?}", p.endings);
 }
+
+/// A machine the driver gives up on (no answer in time: the words blocked every signal, so
+/// the input's SIGALRM never came, and spun) ends on its thread once its stop flag is raised.
+/// Left to its budgets, such a machine ran on for up to an hour (no-fault loads, one trap
+/// each, count one instruction), and three at once took most of a core from a libFuzzer run.
+#[test]
+fn a_machine_given_up_on_ends_on_its_thread() {
+    use tagmmu::fuzz::{InsnOutcome, PersistentInsns};
+    // movn x9, #0; str x9, [sp]; mov x0, #0 (SIG_BLOCK); mov x1, sp; mov x2, #0; mov x3, #8;
+    // mov x8, #135 (rt_sigprocmask); svc #0; b .
+    let block_and_spin = arm64_words(&[
+        0x9280_0009,
+        0xf900_03e9,
+        0xd280_0000,
+        0x9100_03e1,
+        0xd280_0002,
+        0xd280_0103,
+        0xd280_10e8,
+        0xd400_0001,
+        0x1400_0000,
+    ]);
+    let mut p = PersistentInsns::new(tagmmu::arch::Arch::Arm64);
+    assert_eq!(p.run(&block_and_spin), InsnOutcome::MachineEnded);
+    assert_eq!(p.endings.get("no answer in time"), Some(&1), "{:?}", p.endings);
+    let given_up = Instant::now();
+    while p.abandoned_machines() > 0 {
+        assert!(given_up.elapsed() < Duration::from_secs(3), "the machine runs on");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(matches!(p.run(&arm64_words(&[0xd503_201f])), InsnOutcome::Answered(_)), "a new machine");
+}

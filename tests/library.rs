@@ -64,8 +64,11 @@ fn segv_gives_a_structured_fatal_signal() {
 
 #[test]
 fn budgets_stop_an_endless_loop() {
-    let cfg =
-        MachineConfig::new(guest("arm64/loop")).limits(RunLimits { insn_budget: Some(500_000), time_budget: None });
+    let cfg = MachineConfig::new(guest("arm64/loop")).limits(RunLimits {
+        insn_budget: Some(500_000),
+        time_budget: None,
+        ..Default::default()
+    });
     let r = machine::run(&cfg).unwrap();
     assert!(
         matches!(r.stop, Stop::InsnBudget { executed } if executed > 500_000 && executed < 600_000),
@@ -73,9 +76,23 @@ fn budgets_stop_an_endless_loop() {
         r.stop
     );
     let cfg = MachineConfig::new(guest("arm64/loop"))
-        .limits(RunLimits { insn_budget: None, time_budget: Some(std::time::Duration::from_millis(200)) });
+        .limits(RunLimits { time_budget: Some(std::time::Duration::from_millis(200)), ..Default::default() });
     let r = machine::run(&cfg).unwrap();
     assert!(matches!(r.stop, Stop::TimeBudget { elapsed_ms } if elapsed_ms >= 200), "{:?}", r.stop);
+    // No budget at all: another thread's stop flag ends it, as the wall-time budget would.
+    let flag = tagmmu::emu::StopFlag::new();
+    let cfg = MachineConfig::new(guest("arm64/loop"))
+        .limits(RunLimits { stop_flag: Some(flag.clone()), ..Default::default() });
+    let started = std::time::Instant::now();
+    let raiser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        flag.raise();
+    });
+    let r = machine::run(&cfg).unwrap();
+    raiser.join().unwrap();
+    assert!(matches!(r.stop, Stop::TimeBudget { .. }), "{:?}", r.stop);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300), "{:?}", started.elapsed());
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
 }
 
 #[test]

@@ -9,7 +9,7 @@ use unicorn_engine::{MemType, Prot as UcProt, Unicorn};
 use crate::addr::PhysAddr;
 use crate::emu::block_counter::BlockCounter;
 use crate::emu::guard::catch;
-use crate::emu::{EmuError, EmuStats, RunLimits, Stop, UcContext};
+use crate::emu::{EmuError, EmuStats, RunLimits, Stop, StopFlag, UcContext};
 use crate::kernel_stub::mm::{Access, FaultKind, PhysEvent, Prot};
 use crate::kernel_stub::Kernel;
 
@@ -153,12 +153,15 @@ impl RunState {
         None
     }
 
-    /// The stop if the wall-time budget ran out. Checked every few thousand blocks and after
-    /// every kernel entry (a syscall can take long: a huge write, a blocking read).
+    /// The stop if the wall-time budget ran out or the stop flag was raised. Checked every few
+    /// thousand blocks and after every kernel entry (a syscall can take long: a huge write).
     pub fn time_exceeded(&self) -> Option<Stop> {
-        let deadline = self.deadline()?;
         let now = Instant::now();
-        (now >= deadline).then(|| Stop::TimeBudget { elapsed_ms: (now - self.started).as_millis() as u64 })
+        let stop = || Stop::TimeBudget { elapsed_ms: (now - self.started).as_millis() as u64 };
+        if self.limits.stop_flag.as_ref().is_some_and(StopFlag::is_raised) {
+            return Some(stop());
+        }
+        (now >= self.deadline()?).then(stop)
     }
 
     /// When the wall-time budget runs out, if there is one (and the instant can be held).
@@ -512,7 +515,7 @@ mod tests {
 
     #[test]
     fn budgets_stop_the_run() {
-        let mut r = RunState::new(RunLimits { insn_budget: Some(10), time_budget: None });
+        let mut r = RunState::new(RunLimits { insn_budget: Some(10), ..Default::default() });
         r.arm(u64::MAX);
         r.counter_mut().count_block(0x1000, 40);
         assert_eq!(r.budget_stop(), None);
@@ -521,6 +524,18 @@ mod tests {
         assert_eq!(r.stats().instructions, 11);
         assert_eq!(r.stats().blocks, 2);
         assert_eq!(uc_perms(Prot::READ | Prot::EXEC), UcProt::READ | UcProt::EXEC);
+    }
+
+    /// A raised stop flag ends the run at the next look at the wall clock, as the wall-time
+    /// budget does; until then nothing stops it.
+    #[test]
+    fn a_raised_stop_flag_stops_the_run() {
+        let flag = StopFlag::new();
+        let r = RunState::new(RunLimits { stop_flag: Some(flag.clone()), ..Default::default() });
+        assert_eq!(r.time_exceeded(), None);
+        flag.raise();
+        assert!(matches!(r.time_exceeded(), Some(Stop::TimeBudget { .. })));
+        assert_ne!(flag, StopFlag::new(), "another flag");
     }
 
     struct TestGuest {

@@ -19,13 +19,46 @@ use std::time::Duration;
 use crate::kernel_stub::signal::{code_name, signal_name};
 
 /// Limits on a run, so that an endless guest always ends.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunLimits {
     /// Stop after about this many instructions (counted per translation block).
     pub insn_budget: Option<u64>,
     /// Stop after this much wall time.
     pub time_budget: Option<Duration>,
+    /// Stop once another thread raises this flag, as if the wall-time budget had run out
+    /// ([`Stop::TimeBudget`]; looked at where the wall clock is).
+    pub stop_flag: Option<StopFlag>,
 }
+
+/// A flag another thread raises to end a run ([`RunLimits::stop_flag`]): how a driver ends a
+/// machine it gave up waiting for (one whose guest blocked its timer signal and spins, which
+/// would otherwise run on until its instruction budget, on a thread nobody joins).
+#[derive(Clone, Debug, Default)]
+pub struct StopFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl StopFlag {
+    /// A flag not raised yet.
+    pub fn new() -> StopFlag {
+        StopFlag::default()
+    }
+    /// Raise it: the run stops at its next look at the wall clock (every few thousand
+    /// blocks, and after every kernel entry).
+    pub fn raise(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    /// Whether it was raised.
+    pub fn is_raised(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Two flags are equal when they are the same flag.
+impl PartialEq for StopFlag {
+    fn eq(&self, other: &StopFlag) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for StopFlag {}
 
 /// A signal that ended the guest.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -183,6 +183,7 @@ impl LoadedScenario {
         cfg.limits = RunLimits {
             insn_budget: s.limits.insn_budget,
             time_budget: Some(Duration::from_millis(s.limits.time_budget_ms.unwrap_or(60_000))),
+            ..Default::default()
         };
         for (i, f) in s.files.iter().enumerate() {
             let contents = match (&f.content, &f.host) {

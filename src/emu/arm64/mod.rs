@@ -54,7 +54,7 @@ const CODE_RANGES_WITHOUT_PHYS: [(u64, u64); 2] =
 const FAULT_WINDOW_PA: u64 = 0x07f0_0000_0000;
 
 /// Options of the arm64 CPU.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Arm64Options {
     /// The MTE level offered to the guest (ID registers and HWCAP2).
     pub mte: MteLevel,
@@ -469,7 +469,7 @@ pub fn run(
     // A blocking read of the host's stdin gives up when the wall-time budget runs out: at
     // the run's own deadline, so the check after the syscall then stops the run (a deadline
     // of its own, taken a moment earlier, let the guest see EINTR and go on).
-    let state = RunState::new(opts.limits);
+    let state = RunState::new(opts.limits.clone());
     kernel.vfs.set_stdin_deadline(state.deadline());
     let mut tag_cache = access_hook::TagCache::new();
     // The table keeps a pointer to the boxed cache, which moving the box does not move.

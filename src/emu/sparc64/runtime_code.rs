@@ -26,9 +26,9 @@
 //! bytes uses it again, and one finding other bytes classifies only the words that changed.
 //! (A full scan at each fill cost the persistent SPARC fuzz harness, whose words store into
 //! their own page, a third of its time.) A shadow page is kept for its virtual page while the
-//! page's bytes are those of its scan. Finding other
-//! bytes (or a store to the page), the translations made from the old shadow are stale, and
-//! QEMU never learns it (the stores went to the real page). They are keyed by the shadow's
+//! page's bytes are those of its scan. Finding other bytes (or a store to the page), the
+//! translations made from the old shadow are stale, and QEMU never learns it (the stores went
+//! to the real page). They are keyed by the shadow's
 //! physical address, which the page never maps to again until the pool starts over, so only
 //! QEMU's jump cache, which finds translations by virtual PC alone, could still reach them:
 //! the run loop flushes the TLB (which empties the jump cache) and the fetch is retried,
