@@ -205,6 +205,11 @@ fn the_sparc64_seed_streams_fault_as_the_architecture_says() {
     );
 }
 
+/// Bytes from a hex string (inputs recorded from libFuzzer corpora).
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
 /// Little-endian arm64 words.
 fn arm64_words(words: &[u32]) -> Vec<u8> {
     words.iter().flat_map(|w| w.to_le_bytes()).collect()
@@ -326,8 +331,6 @@ fn sparc_words_that_break_register_windows_do_not_end_the_machine() {
 #[test]
 fn words_cannot_trash_the_harness_stack() {
     use tagmmu::fuzz::{InsnOutcome, PersistentInsns};
-    let hex =
-        |s: &str| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<u8>>();
     let pairs = [
         (
             tagmmu::arch::Arch::Sparc64,
@@ -408,8 +411,6 @@ fn harness_state_address(arch: &str) -> u64 {
 #[test]
 fn words_cannot_overwrite_the_harness_state() {
     use tagmmu::fuzz::{InsnOutcome, PersistentInsns};
-    let hex =
-        |s: &str| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<u8>>();
     let a = harness_state_address("arm64");
     let mut arm: Vec<u32> = vec![
         0xd280_0009 | ((a & 0xffff) as u32) << 5,       // movz x9, #a[15:0]
@@ -468,8 +469,6 @@ fn words_cannot_overwrite_the_harness_state() {
 #[test]
 fn a_harness_the_words_broke_ends_its_machine_at_once() {
     use tagmmu::fuzz::{InsnOutcome, PersistentInsns};
-    let hex =
-        |s: &str| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<u8>>();
     let inputs = [
         "dadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadac8da1200c8724000da1200c8f21200d8f2924081c0ce4f02d8f2924081c0ce4f0202020202029dd041bb9de3bf4081c45a400000000000c6704000dadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadadac8da1200c8724000da1200c8f21200d8f2924081c0ce4f02d8f2924081c0ce4f020202020202c8f212003058000081e8000091d0206f8100000000c65a4000c6728000506343a215adbe44621c40bd7ef292580000c0ce4f02024000c80207020202020202020202000081e800f08744a2155600000091d0206dc65a4000c6729d002d00ff0200ff01",
         "9de3bf409de3bf408158000081e5000091d020ffffffff40810000000000000000d020ffffffff24fffbff6d81c0ce4f142add560000e800e04083434083538000ffff409d21bf408158000081e5000091d020ffffffff40810000000000000000d020ffffffff24ffffff6d81c0ce4f142add560000e800e04083434083538000ffffffff6de7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7f9e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e700ce95f611560000e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e781e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7ffff6de7e7e7e7e7e7e7e7e7e7e7e7e7e7e79de3bf00ca000001c8f21200d8f21200c8da1200c8724000c8da1200c8f21200d8f21200c8f212009191919191919191919191919191919191912d91c45a4000c6708000c6714000c8da1200c8724000c8da1200c8f21200d8f21200c8da1200c8724000c8da1200c8f21200d8f21200c8f21200d8f2924081c0ceffc07ea73b12c00040000000a501e7e7e7e7e7e7e7000040e7e77ee7e7e7e7e7e7",
