@@ -2,16 +2,18 @@
 // with a reserved rcond that crashed Unicorn's code generator) in code the program writes
 // at run time, then rewrites with its own stores after running it: each version of the code
 // is scanned anew (src/emu/sparc64/runtime_code.rs); then code that stores into its own page
-// (served from a shadow, for its CBcond), flushes and runs the word it stored.
+// (served from a shadow, for its CBcond), flushes and runs the word it stored; then read(2)
+// writes a word into a page served from a shadow, and the new word runs.
 // argv: none. Expected stdout: the setup checks' "...: ok" lines, "jit_patches: version 5",
 // "jit_patches: cbcond 7", "jit_patches: reserved bpr sigill 8", "jit_patches: self store
-// 11", "every version ran as written: ok". Expected exit status: 0 (on a failed check: "FAIL: ..." and exit 1).
+// 11", "jit_patches: kernel write 7 then 12", "every version ran as written: ok". Expected exit status: 0 (on a failed check: "FAIL: ..." and exit 1).
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #include "adi_util.h"
 
@@ -79,6 +81,18 @@ int main(void) {
     long s = ((store_fn_t)code)(data, 0x9010200b /* mov 11, %o0 */, code + 6);
     printf("jit_patches: self store %ld\n", s);
 
-    CHECK(v == 5 && c == 7 && b == 8 && sigills == 1 && s == 11, "every version ran as written");
+    /* The CBcond code again (served from a shadow), then read(2) over its last word (mov 12,
+     * %o0): the kernel's write drops the translations of that page alone, and the shadow
+     * made from the old bytes must not serve the next fetch. */
+    emit(code, cbcond, 4);
+    long k1 = ((fn_t)code)(data);
+    int fds[2];
+    const uint32_t twelve = 0x9010200c;
+    CHECK(pipe(fds) == 0 && write(fds[1], &twelve, 4) == 4 && read(fds[0], code + 3, 4) == 4, "read(2) over the code");
+    __builtin___clear_cache((char *)code, (char *)(code + 4));
+    long k2 = ((fn_t)code)(data);
+    printf("jit_patches: kernel write %ld then %ld\n", k1, k2);
+
+    CHECK(v == 5 && c == 7 && b == 8 && sigills == 1 && s == 11 && k1 == 7 && k2 == 12, "every version ran as written");
     return failed;
 }

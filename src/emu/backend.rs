@@ -23,6 +23,10 @@ pub(crate) struct RunState {
     pub tlb_gen: u64,
     /// Flush the TLB before running again.
     pub flush_tlb: bool,
+    /// Pages whose entries alone must go before the CPU runs again (the fault windows of
+    /// refused accesses), each as the fill hook was given it (the pointer tag included: the
+    /// entry is that alias's). See [`RunState::flush_tlb_page`].
+    flush_pages: Vec<u64>,
     /// TLB fills since the last flush that evicted another page's entry, and how many make
     /// the TLB thrash ([`crate::emu::soft_tlb::thrash_limit`]).
     evictions_since_flush: u64,
@@ -62,6 +66,7 @@ impl RunState {
             error: None,
             tlb_gen: u64::MAX,
             flush_tlb: true,
+            flush_pages: Vec::new(),
             evictions_since_flush: 0,
             thrash_limit: u64::MAX,
             thrash_mode: None,
@@ -74,6 +79,17 @@ impl RunState {
             walks: Default::default(),
             code_pages: Default::default(),
             reschedule: false,
+        }
+    }
+
+    /// Drop the TLB entries of the page holding `vaddr` (as a fill hook was given it) before
+    /// the CPU runs again: a refused access's fault window, which must not serve the next
+    /// access to that page. Past [`FLUSH_PAGES_MAX`] pages, the whole TLB is flushed instead.
+    pub fn flush_tlb_page(&mut self, vaddr: u64) {
+        if self.flush_pages.len() < FLUSH_PAGES_MAX {
+            self.flush_pages.push(vaddr);
+        } else {
+            self.flush_tlb = true;
         }
     }
 
@@ -345,6 +361,22 @@ pub(crate) fn fire_timers(k: &mut Kernel, n: u64) -> Option<TimerStop> {
     k.signals.take_deliverable().map(|(signo, si_code, addr)| TimerStop::Deliver(signo, si_code, addr))
 }
 
+/// The most single pages [`RunState::flush_tlb_page`] keeps before it flushes the whole TLB.
+const FLUSH_PAGES_MAX: usize = 16;
+
+unsafe extern "C" {
+    /// Unicorn patch 0017: QEMU's `tlb_flush_page` of the engine's CPU (every MMU mode, the
+    /// victim TLB and the jump cache of the page), for the whole address given.
+    fn uc_tagmmu_flush_tlb_page(uc: *mut unicorn_engine_sys::uc_engine, address: u64) -> unicorn_engine_sys::uc_error;
+    /// Unicorn patch 0018: drop the translations of the code in `len` bytes of host memory
+    /// at `host` (in every RAM block holding them), which tagmmu wrote behind QEMU's back.
+    fn uc_tagmmu_invalidate_host_code(
+        uc: *mut unicorn_engine_sys::uc_engine,
+        host: *mut std::ffi::c_void,
+        len: usize,
+    ) -> unicorn_engine_sys::uc_error;
+}
+
 /// Mirror the kernel stub's physical-memory changes into Unicorn and flush the TLB when the
 /// translations changed; then hand the CPU side what its fast paths read of the kernel
 /// ([`Backend::kernel_left`]).
@@ -364,29 +396,15 @@ pub(crate) fn sync_memory<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuErro
         G::retagged(uc, retagged)?;
     }
     let written = uc.get_data_mut().kernel().mm.take_code_written();
-    let run = uc.get_data_mut().run();
-    let translated = match written.pages() {
-        Some(pages) => pages.iter().any(|p| run.code_pages.contains(&p.0)),
-        None => true,
-    };
-    if translated {
-        // The kernel wrote code the CPU may have translated: drop every translation, and
-        // every TLB entry (SPARC serves run-time code from scanned copies, filled anew).
-        // Pages of executable mappings the TLB never gave execute permission for hold no
-        // translations: a write there (SPARC's data segment is RWX, and every signal frame
-        // on an alternate stack in .bss, every read(2) into a static buffer, wrote it) costs
-        // nothing. Until both are dropped here, a page stays in the set.
-        run.code_pages.clear();
-        run.flush_tlb = true;
-        run.stats.code_flushes += 1;
-        uc.ctl_flush_tb().op("flush translations")?;
-    }
+    invalidate_written_code(uc, written.pages())?;
     let g = uc.get_data_mut();
     let gen = g.kernel().mm.generation();
     let run = g.run();
     if gen != run.tlb_gen || run.flush_tlb {
         run.tlb_gen = gen;
         run.flush_tlb = false;
+        run.flush_pages.clear();
+        run.stats.tlb_flushes += 1;
         g.tlb_flushed();
         // SAFETY: the engine is live and stopped (the CPU runs only inside emu_start), and
         // its target is laid out as `G::TLB_LAYOUT`.
@@ -409,8 +427,74 @@ pub(crate) fn sync_memory<G: Backend>(uc: &mut Unicorn<G>) -> Result<(), EmuErro
         run.evictions_since_flush = 0;
         run.thrash_limit = largest.map_or(u64::MAX, |(_, n)| crate::emu::soft_tlb::thrash_limit(n));
         run.thrash_mode = largest.filter(|_| run.thrash_limit != u64::MAX).map(|(mode, _)| mode);
+    } else if !run.flush_pages.is_empty() {
+        let mut pages = std::mem::take(&mut run.flush_pages);
+        run.stats.tlb_page_flushes += pages.len() as u64;
+        let handle = uc.get_handle();
+        for &page in &pages {
+            // SAFETY: `handle` is the live engine, stopped (the CPU runs only inside
+            // emu_start), used on its own thread.
+            let err = unsafe { uc_tagmmu_flush_tlb_page(handle, page) };
+            if err != unicorn_engine_sys::uc_error::OK {
+                return Err(EmuError::Unicorn { op: "flush a TLB page", err });
+            }
+        }
+        // The vector's storage serves the next stop.
+        pages.clear();
+        uc.get_data_mut().run().flush_pages = pages;
     }
     uc.get_data_mut().kernel_left();
+    Ok(())
+}
+
+/// Drop the translations the kernel's writes into executable pages made stale (`pages`, the
+/// physical pages written; `None`: too many to list).
+///
+/// Pages of executable mappings the TLB never gave execute permission for hold no
+/// translations: a write there (SPARC's data segment is RWX, and every signal frame on an
+/// alternate stack in .bss, every read(2) into a static buffer, wrote it) costs nothing. A
+/// page the CPU may have fetched from loses its own translations (Unicorn patch 0018, as
+/// QEMU's stores into translated code do), and the TLB is flushed so that the next fetch
+/// refills it (SPARC rescans run-time code then, and a page served from a shadow copy gets a
+/// new one). Only when the pages are too many to list, or one is not guest memory the engine
+/// maps, is every translation dropped. A page stays in the set until its translations are
+/// dropped here and the TLB with them.
+fn invalidate_written_code<G: Backend>(uc: &mut Unicorn<G>, pages: Option<&[PhysAddr]>) -> Result<(), EmuError> {
+    let handle = uc.get_handle();
+    let g = uc.get_data_mut();
+    let page_size = g.kernel().mm.page_size();
+    let code: Vec<PhysAddr> = match pages {
+        Some(pages) => pages.iter().copied().filter(|p| g.run().code_pages.contains(&p.0)).collect(),
+        None => Vec::new(),
+    };
+    let mut whole = pages.is_none();
+    for &page in &code {
+        let host = g.kernel().mm.phys().containing(page).map(|(seg, off)| seg.bytes()[off as usize..].as_ptr());
+        let Some(host) = host else {
+            whole = true;
+            break;
+        };
+        // SAFETY: `handle` is the live engine, stopped, used on its own thread; `host` points
+        // at the page's bytes in the kernel stub's physical memory (the buffer Unicorn maps),
+        // which hold at least a page from there, and are only read.
+        let err = unsafe { uc_tagmmu_invalidate_host_code(handle, host.cast_mut().cast(), page_size as usize) };
+        if err != unicorn_engine_sys::uc_error::OK {
+            return Err(EmuError::Unicorn { op: "drop the translations of a page", err });
+        }
+    }
+    let run = g.run();
+    if whole {
+        run.code_pages.clear();
+        run.flush_tlb = true;
+        run.stats.code_flushes += 1;
+        uc.ctl_flush_tb().op("flush translations")?;
+    } else if !code.is_empty() {
+        for page in &code {
+            run.code_pages.remove(&page.0);
+        }
+        run.flush_tlb = true;
+        run.stats.code_pages_invalidated += code.len() as u64;
+    }
     Ok(())
 }
 

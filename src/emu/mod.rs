@@ -157,13 +157,23 @@ pub struct EmuStats {
     pub blocks: u64,
     /// TLB fills (page walks).
     pub tlb_fills: u64,
+    /// Flushes of the whole TLB (an address-space change, a thread switch, a thrashing TLB,
+    /// code the kernel wrote, too many single pages at once).
+    pub tlb_flushes: u64,
+    /// Pages whose TLB entries alone were dropped: the fault windows of refused accesses (a
+    /// SIGSEGV or a tag-check fault costs one, not a flush of the whole TLB).
+    pub tlb_page_flushes: u64,
     /// TLB flushes made because the TLB thrashed, so that QEMU grows it.
     pub tlb_grow_flushes: u64,
-    /// Times every translation was dropped because the kernel wrote into a page the CPU may
-    /// have translated code from (a `read(2)` into JIT code). Writes into executable pages
-    /// the CPU never fetched from (SPARC's RWX data segment: signal frames on an alternate
-    /// stack in .bss, reads into static buffers) drop nothing.
+    /// Times every translation was dropped because the kernel wrote into more pages the CPU
+    /// may have translated code from than it lists at once (see `code_pages_invalidated`).
     pub code_flushes: u64,
+    /// Pages the CPU may have translated code from whose translations alone were dropped
+    /// because the kernel wrote into them (a `read(2)` into JIT code, a SPARC window spill
+    /// onto a stack in run-time code). Writes into executable pages the CPU never fetched
+    /// from (SPARC's RWX data segment: signal frames on an alternate stack in .bss, reads
+    /// into static buffers) drop nothing.
+    pub code_pages_invalidated: u64,
     /// Emulated instructions (MRS of ID registers, tag instructions).
     pub emulated_insns: u64,
     /// Of those, the tag instructions the C fast path emulated without the Rust hook (arm64;

@@ -352,7 +352,7 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
         Err(kind) => {
             let page = g.kernel.mm.untag(vaddr).unwrap_or(vaddr);
             g.refused = Some((page, vaddr, kind, access));
-            g.state.flush_tlb = true;
+            g.state.flush_tlb_page(vaddr);
             let perms = if access == Access::Write { UcProt::WRITE } else { UcProt::READ };
             Some(TlbEntry { paddr: FAULT_WINDOW_PA, perms })
         }

@@ -368,7 +368,7 @@ fn on_tlb_fill(uc: &mut Unicorn<Guest>, vaddr: u64, ty: MemType) -> Option<TlbEn
         Err(kind) => {
             let env = g.env();
             g.refused = Some(Refused { vpage: vaddr & !(page - 1), kind, pc: env.pc(), npc: env.npc() });
-            g.state.flush_tlb = true;
+            g.state.flush_tlb_page(vaddr);
             let perms = if access == Access::Write { UcProt::WRITE } else { UcProt::READ };
             Some(TlbEntry { paddr: FAULT_WINDOW_PA, perms })
         }
