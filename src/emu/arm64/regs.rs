@@ -10,43 +10,136 @@ use crate::kernel_stub::signal::arm64::Arm64Regs;
 use super::sysregs::IdRegs;
 use super::Guest;
 
-/// Read the thread's user registers.
-pub(super) fn read_regs(uc: &Unicorn<Guest>) -> Result<Arm64Regs, EmuError> {
-    let mut r = Arm64Regs::default();
-    for (i, x) in r.x.iter_mut().enumerate() {
-        *x = uc.reg_read(xreg(i as u32)).op("read x")?;
+/// The general registers a signal frame holds, in [`read_regs`]'s order: x0..x30, SP, PC,
+/// PSTATE, FPSR, FPCR.
+const GENERAL: usize = 36;
+/// With the 32 Q registers after them.
+const ALL: usize = GENERAL + 32;
+
+/// Unicorn's ids of the registers [`read_regs`] and [`write_regs`] move, in order.
+fn register_ids() -> [i32; ALL] {
+    let mut ids = [0i32; ALL];
+    for (i, id) in ids.iter_mut().enumerate() {
+        *id = match i {
+            0..=30 => xreg(i as u32),
+            31 => RegisterARM64::SP as i32,
+            32 => RegisterARM64::PC as i32,
+            33 => RegisterARM64::PSTATE as i32,
+            34 => RegisterARM64::FPSR as i32,
+            35 => RegisterARM64::FPCR as i32,
+            _ => RegisterARM64::Q0 as i32 + (i - GENERAL) as i32,
+        };
     }
-    r.sp = uc.reg_read(RegisterARM64::SP).op("read sp")?;
-    r.pc = uc.reg_read(RegisterARM64::PC).op("read pc")?;
-    r.pstate = uc.reg_read(RegisterARM64::PSTATE).op("read pstate")? & !crate::kernel_stub::signal::arm64::PSTATE_TCO;
+    ids
+}
+
+/// Read the thread's user registers (one call into Unicorn for all of them: one call per
+/// register, each Q register through an allocating read, was a tenth of the arm64
+/// instruction-stream fuzz target, whose words take a signal every few instructions).
+pub(super) fn read_regs(uc: &Unicorn<Guest>) -> Result<Arm64Regs, EmuError> {
+    let ids = register_ids();
+    let mut general = [0u64; GENERAL];
+    let mut q = [[0u8; 16]; 32];
+    let mut sizes = [0usize; ALL];
+    let mut values = [std::ptr::null_mut::<std::ffi::c_void>(); ALL];
+    for (i, g) in general.iter_mut().enumerate() {
+        values[i] = (g as *mut u64).cast();
+        sizes[i] = 8;
+    }
+    for (i, v) in q.iter_mut().enumerate() {
+        values[GENERAL + i] = v.as_mut_ptr().cast();
+        sizes[GENERAL + i] = 16;
+    }
+    // SAFETY: the engine is live and used on its own thread; each of the ALL ids has a
+    // buffer of the size given beside it (8 bytes for the general registers, some of which
+    // Unicorn stores as 4, into zeroed u64s, little-endian as the host; 16 for a Q register).
+    let err = unsafe {
+        unicorn_engine_sys::uc_reg_read_batch2(
+            uc.get_handle(),
+            ids.as_ptr(),
+            values.as_ptr(),
+            sizes.as_mut_ptr(),
+            ALL as i32,
+        )
+    };
+    if err != unicorn_engine_sys::uc_error::OK {
+        return Err(EmuError::Unicorn { op: "read the registers", err });
+    }
+    let mut r = Arm64Regs::default();
+    r.x.copy_from_slice(&general[..31]);
+    r.sp = general[31];
+    r.pc = general[32];
+    r.pstate = general[33] & !crate::kernel_stub::signal::arm64::PSTATE_TCO;
     if uc.get_data().tco {
         r.pstate |= crate::kernel_stub::signal::arm64::PSTATE_TCO;
     }
-    r.fpsr = uc.reg_read(RegisterARM64::FPSR).op("read fpsr")? as u32;
-    r.fpcr = uc.reg_read(RegisterARM64::FPCR).op("read fpcr")? as u32;
-    for (i, v) in r.v.iter_mut().enumerate() {
-        let b = uc.reg_read_long(RegisterARM64::Q0 as i32 + i as i32).op("read q")?;
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&b[..16]);
-        *v = u128::from_le_bytes(a);
+    r.fpsr = general[34] as u32;
+    r.fpcr = general[35] as u32;
+    for (v, b) in r.v.iter_mut().zip(q) {
+        *v = u128::from_le_bytes(b);
     }
     Ok(r)
 }
 
-/// Write the thread's user registers.
-pub(super) fn write_regs(uc: &mut Unicorn<Guest>, r: &Arm64Regs) -> Result<(), EmuError> {
-    for (i, x) in r.x.iter().enumerate() {
-        uc.reg_write(xreg(i as u32), *x).op("write x")?;
+/// The registers of `r` as [`read_regs`]'s order has them: the general ones as u64s, the Q
+/// registers as bytes.
+fn as_values(r: &Arm64Regs) -> ([u64; GENERAL], [[u8; 16]; 32]) {
+    let mut general = [0u64; GENERAL];
+    general[..31].copy_from_slice(&r.x);
+    general[31] = r.sp;
+    general[32] = r.pc;
+    general[33] = r.pstate & !crate::kernel_stub::signal::arm64::PSTATE_TCO;
+    general[34] = r.fpsr as u64;
+    general[35] = r.fpcr as u64;
+    (general, std::array::from_fn(|i| r.v[i].to_le_bytes()))
+}
+
+/// Write the thread's user registers `r`, where `held` is what the CPU holds now (as
+/// [`read_regs`] gave it): only the registers that differ are written, in one call into
+/// Unicorn, and then the PC. (A signal frame's setup changes a handful of the 68; its
+/// sigreturn, what the handler changed.)
+pub(super) fn write_regs(uc: &mut Unicorn<Guest>, r: &Arm64Regs, held: &Arm64Regs) -> Result<(), EmuError> {
+    let ids = register_ids();
+    let (general, q) = as_values(r);
+    let (held_general, held_q) = as_values(held);
+    // The PC is set last, through set_pc (a write of the PC id also asks the engine to stop).
+    const PC: usize = 32;
+    let mut batch_ids = [0i32; ALL];
+    let mut values = [std::ptr::null::<std::ffi::c_void>(); ALL];
+    let mut sizes = [0usize; ALL];
+    let changed = general
+        .iter()
+        .enumerate()
+        .filter(|&(i, g)| i != PC && *g != held_general[i])
+        .map(|(i, g)| (ids[i], (g as *const u64).cast(), 8))
+        .chain(
+            q.iter()
+                .enumerate()
+                .filter(|&(i, v)| *v != held_q[i])
+                .map(|(i, v)| (ids[GENERAL + i], v.as_ptr().cast(), 16)),
+        );
+    let mut n = 0;
+    for (id, value, size) in changed {
+        (batch_ids[n], values[n], sizes[n]) = (id, value, size);
+        n += 1;
     }
-    uc.reg_write(RegisterARM64::SP, r.sp).op("write sp")?;
-    uc.reg_write(RegisterARM64::PSTATE, r.pstate & !crate::kernel_stub::signal::arm64::PSTATE_TCO)
-        .op("write pstate")?;
+    if n > 0 {
+        // SAFETY: the engine is live, stopped and used on its own thread; each of the first
+        // `n` ids has a value of the size beside it, alive for the call (`general`, `q`).
+        let err = unsafe {
+            unicorn_engine_sys::uc_reg_write_batch2(
+                uc.get_handle(),
+                batch_ids.as_ptr(),
+                values.as_ptr(),
+                sizes.as_mut_ptr(),
+                n as i32,
+            )
+        };
+        if err != unicorn_engine_sys::uc_error::OK {
+            return Err(EmuError::Unicorn { op: "write the registers", err });
+        }
+    }
     uc.get_data_mut().tco = r.pstate & crate::kernel_stub::signal::arm64::PSTATE_TCO != 0;
-    uc.reg_write(RegisterARM64::FPSR, r.fpsr as u64).op("write fpsr")?;
-    uc.reg_write(RegisterARM64::FPCR, r.fpcr as u64).op("write fpcr")?;
-    for (i, v) in r.v.iter().enumerate() {
-        uc.reg_write_long(RegisterARM64::Q0 as i32 + i as i32, &v.to_le_bytes()).op("write q")?;
-    }
     uc.set_pc(r.pc).op("write pc")?;
     Ok(())
 }

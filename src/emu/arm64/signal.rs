@@ -70,11 +70,12 @@ pub(super) fn deliver(uc: &mut Unicorn<Guest>, p: PendingSignal) -> Result<Optio
                 action: format!("handler {:#x}", act.handler),
             });
         }
-        let mut regs = read_regs(uc)?;
+        let held = read_regs(uc)?;
+        let mut regs = held.clone();
         let g = uc.get_data_mut();
         match g.kernel.setup_rt_frame_arm64(&mut regs, &info, &act, trampoline) {
             Ok(()) => {
-                write_regs(uc, &regs)?;
+                write_regs(uc, &regs, &held)?;
                 return Ok(None);
             }
             Err(_) => {

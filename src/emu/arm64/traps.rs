@@ -85,10 +85,11 @@ fn on_syscall(uc: &mut Unicorn<Guest>) -> Result<(), EmuError> {
             return Ok(());
         }
         SyscallOutcome::SigReturn => {
-            let mut regs = read_regs(uc)?;
+            let held = read_regs(uc)?;
+            let mut regs = held.clone();
             let sp = regs.sp;
             if uc.get_data_mut().kernel.restore_rt_frame_arm64(&mut regs).is_ok() {
-                write_regs(uc, &regs)?;
+                write_regs(uc, &regs, &held)?;
             } else {
                 // A bad frame: arm64_notify_segfault(sp), SEGV_ACCERR when sp lies in a
                 // mapping (the usual case: a garbage frame on the stack), else SEGV_MAPERR
