@@ -10,8 +10,12 @@ use crate::kernel_stub::signal::arm64::Arm64Regs;
 use super::sysregs::IdRegs;
 use super::Guest;
 
-/// The general registers a signal frame holds, in [`read_regs`]'s order: x0..x30, SP, PC,
-/// PSTATE, FPSR, FPCR.
+/// The general registers a signal frame holds, in [`read_regs`]'s order: x0..x30, then these.
+const SP: usize = 31;
+const PC: usize = 32;
+const PSTATE: usize = 33;
+const FPSR: usize = 34;
+const FPCR: usize = 35;
 const GENERAL: usize = 36;
 /// With the 32 Q registers after them.
 const ALL: usize = GENERAL + 32;
@@ -22,11 +26,11 @@ fn register_ids() -> [i32; ALL] {
     for (i, id) in ids.iter_mut().enumerate() {
         *id = match i {
             0..=30 => xreg(i as u32),
-            31 => RegisterARM64::SP as i32,
-            32 => RegisterARM64::PC as i32,
-            33 => RegisterARM64::PSTATE as i32,
-            34 => RegisterARM64::FPSR as i32,
-            35 => RegisterARM64::FPCR as i32,
+            SP => RegisterARM64::SP as i32,
+            PC => RegisterARM64::PC as i32,
+            PSTATE => RegisterARM64::PSTATE as i32,
+            FPSR => RegisterARM64::FPSR as i32,
+            FPCR => RegisterARM64::FPCR as i32,
             _ => RegisterARM64::Q0 as i32 + (i - GENERAL) as i32,
         };
     }
@@ -66,15 +70,15 @@ pub(super) fn read_regs(uc: &Unicorn<Guest>) -> Result<Arm64Regs, EmuError> {
         return Err(EmuError::Unicorn { op: "read the registers", err });
     }
     let mut r = Arm64Regs::default();
-    r.x.copy_from_slice(&general[..31]);
-    r.sp = general[31];
-    r.pc = general[32];
-    r.pstate = general[33] & !crate::kernel_stub::signal::arm64::PSTATE_TCO;
+    r.x.copy_from_slice(&general[..SP]);
+    r.sp = general[SP];
+    r.pc = general[PC];
+    r.pstate = general[PSTATE] & !crate::kernel_stub::signal::arm64::PSTATE_TCO;
     if uc.get_data().tco {
         r.pstate |= crate::kernel_stub::signal::arm64::PSTATE_TCO;
     }
-    r.fpsr = general[34] as u32;
-    r.fpcr = general[35] as u32;
+    r.fpsr = general[FPSR] as u32;
+    r.fpcr = general[FPCR] as u32;
     for (v, b) in r.v.iter_mut().zip(q) {
         *v = u128::from_le_bytes(b);
     }
@@ -85,12 +89,12 @@ pub(super) fn read_regs(uc: &Unicorn<Guest>) -> Result<Arm64Regs, EmuError> {
 /// registers as bytes.
 fn as_values(r: &Arm64Regs) -> ([u64; GENERAL], [[u8; 16]; 32]) {
     let mut general = [0u64; GENERAL];
-    general[..31].copy_from_slice(&r.x);
-    general[31] = r.sp;
-    general[32] = r.pc;
-    general[33] = r.pstate & !crate::kernel_stub::signal::arm64::PSTATE_TCO;
-    general[34] = r.fpsr as u64;
-    general[35] = r.fpcr as u64;
+    general[..SP].copy_from_slice(&r.x);
+    general[SP] = r.sp;
+    general[PC] = r.pc;
+    general[PSTATE] = r.pstate & !crate::kernel_stub::signal::arm64::PSTATE_TCO;
+    general[FPSR] = r.fpsr as u64;
+    general[FPCR] = r.fpcr as u64;
     (general, std::array::from_fn(|i| r.v[i].to_le_bytes()))
 }
 
@@ -103,7 +107,6 @@ pub(super) fn write_regs(uc: &mut Unicorn<Guest>, r: &Arm64Regs, held: &Arm64Reg
     let (general, q) = as_values(r);
     let (held_general, held_q) = as_values(held);
     // The PC is set last, through set_pc (a write of the PC id also asks the engine to stop).
-    const PC: usize = 32;
     let mut batch_ids = [0i32; ALL];
     let mut values = [std::ptr::null::<std::ffi::c_void>(); ALL];
     let mut sizes = [0usize; ALL];
