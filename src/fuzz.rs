@@ -163,8 +163,9 @@ pub fn insns_target(arch: Arch, data: &[u8]) {
 /// virtual nanoseconds (instructions). The machine is replaced after
 /// [`PersistentInsns::INPUTS_PER_MACHINE`] inputs, when it ends (the words exited, were
 /// killed, ran out its budget of [`PersistentInsns::MACHINE_INSNS`]), or when an answer takes
-/// longer than [`PersistentInsns::ANSWER_TIMEOUT`] (the words blocked SIGALRM and then spun:
-/// that machine's stop flag ends it on its thread, which is not waited for). A panic on the machine's
+/// longer than [`PersistentInsns::answer_timeout`] (the words blocked SIGALRM, or disarmed the
+/// input's timer, and then spun: that machine's stop flag ends it on its thread, which is not
+/// waited for). A panic on the machine's
 /// thread ends the machine: the call that sees it end re-raises the panic. The host process
 /// must ignore SIGPIPE (Rust's `main` does; the cargo-fuzz targets do it in their `init`): a
 /// machine that ended leaves the driver's pipe without a reader.
@@ -208,8 +209,24 @@ impl PersistentInsns {
     pub const INPUTS_PER_MACHINE: u64 = 10_000;
     /// Instructions one machine may run (its harness included).
     pub const MACHINE_INSNS: u64 = 5_000_000_000;
-    /// How long the driver waits for an answer.
-    pub const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+    /// How long the driver waits for an answer on `arch`'s CPU before it gives the machine
+    /// up. Nothing in the guest bounds words that disarmed the input's timer
+    /// (`setitimer(ITIMER_REAL, &zero, ...)`) or blocked SIGALRM and then loop, and a loop of
+    /// syscalls runs too few instructions a second (about 8 million, arm64) for an
+    /// instruction bound to end it sooner: the wall clock does.
+    ///
+    /// arm64: 1 s. The slowest answered input of a 7,264-input libFuzzer corpus took under
+    /// 0.25 s (4,096 faults, the harness's cap, take about 45 ms); the 5 unanswered ones,
+    /// loops of `setitimer` after disarming it, took 25 s of that corpus's 57 s replay with
+    /// a 5 s wait. SPARC: 5 s, since inputs that reach the fault cap with SIGILLs are
+    /// answered after up to 2.4 s (7,578 inputs of a SPARC corpus; each SIGILL costs about
+    /// 0.5 ms there, not yet profiled).
+    pub fn answer_timeout(arch: Arch) -> std::time::Duration {
+        match arch {
+            Arch::Arm64 => std::time::Duration::from_secs(1),
+            Arch::Sparc64 => std::time::Duration::from_secs(5),
+        }
+    }
 
     /// A driver for `arch`'s CPU; the machine starts with the first input.
     pub fn new(arch: Arch) -> PersistentInsns {
@@ -247,7 +264,7 @@ impl PersistentInsns {
             self.stop(true);
             return InsnOutcome::MachineEnded;
         }
-        match Self::answer(m) {
+        match Self::answer(m, Self::answer_timeout(self.arch)) {
             Ok(line) => {
                 self.served += 1;
                 InsnOutcome::Answered(line)
@@ -262,10 +279,10 @@ impl PersistentInsns {
 
     /// The harness's line for input `m.seq`: lines the words wrote themselves are skipped
     /// (a line holding the answer's prefix counts from there). `Err(timed_out)` at end of
-    /// file (false) or after [`Self::ANSWER_TIMEOUT`] without one (true).
-    fn answer(m: &mut RunningHarness) -> Result<String, bool> {
+    /// file (false) or after `timeout` without one (true).
+    fn answer(m: &mut RunningHarness, timeout: std::time::Duration) -> Result<String, bool> {
         let prefix = format!("insn_fuzz {}: ", m.seq);
-        let deadline = std::time::Instant::now() + Self::ANSWER_TIMEOUT;
+        let deadline = std::time::Instant::now() + timeout;
         let mut line = Vec::new();
         loop {
             if m.answers.buffer().is_empty() {
