@@ -218,9 +218,9 @@ impl PersistentInsns {
     /// arm64: 1 s. The slowest answered input of a 7,264-input libFuzzer corpus took under
     /// 0.25 s (4,096 faults, the harness's cap, take about 45 ms); the 5 unanswered ones,
     /// loops of `setitimer` after disarming it, took 25 s of that corpus's 57 s replay with
-    /// a 5 s wait. SPARC: 5 s, since inputs that reach the fault cap with SIGILLs are
-    /// answered after up to 2.4 s (7,578 inputs of a SPARC corpus; each SIGILL costs about
-    /// 0.5 ms there, not yet profiled).
+    /// a 5 s wait. SPARC: 5 s, since inputs whose words fork until `fork` fails, each copy
+    /// then faulting up to the cap, are answered after up to 2.4 s (7,578 inputs of a SPARC
+    /// corpus; one of them: 24 processes, 116,464 signals and as many failed forks).
     pub fn answer_timeout(arch: Arch) -> std::time::Duration {
         match arch {
             Arch::Arm64 => std::time::Duration::from_secs(1),
