@@ -101,16 +101,19 @@ int main(void) {
           "the timer interrupts a read that would sleep for ever");
 
     /* Timers are per process: a forked child has none; the parent's fires while the child
-     * runs and interrupts the parent's wait (EINTR), which is then taken again. */
+     * sleeps and interrupts the parent's wait (EINTR), which is then taken again. (The
+     * margins are wide for qemu-user, the differential oracle, whose timers run in host
+     * time: with a 5 ms timer and a spinning child, a loaded host fired the timer before
+     * the parent reached waitpid.) */
     alarms = 0;
-    v.it_value.tv_usec = 5000;
+    v.it_value.tv_usec = 100000;
     setitimer(ITIMER_REAL, &v, 0);
     pid_t child = fork();
     if (child == 0) {
         struct itimerval mine;
         getitimer(ITIMER_REAL, &mine);
-        for (volatile long i = 0; i < 50000000L; i++)
-            ;
+        struct timespec half = {0, 500000000L};
+        nanosleep(&half, 0);
         _exit(tv_ns(&mine, 1) == 0 && alarms == 0 ? 0 : 1);
     }
     int status = -1;
