@@ -165,10 +165,10 @@ pub fn insns_target(arch: Arch, data: &[u8]) {
 /// killed, ran out its budget of [`PersistentInsns::MACHINE_INSNS`]), or when an answer takes
 /// longer than [`PersistentInsns::answer_timeout`] (the words blocked SIGALRM, or disarmed the
 /// input's timer, and then spun: that machine's stop flag ends it on its thread, which is not
-/// waited for). A panic on the machine's
-/// thread ends the machine: the call that sees it end re-raises the panic. The host process
-/// must ignore SIGPIPE (Rust's `main` does; the cargo-fuzz targets do it in their `init`): a
-/// machine that ended leaves the driver's pipe without a reader.
+/// waited for). A panic on the machine's thread ends the machine: the call that sees it end
+/// re-raises the panic. The host process must ignore SIGPIPE (Rust's `main` does; the
+/// cargo-fuzz targets do it in their `init`): a machine that ended leaves the driver's pipe
+/// without a reader.
 pub struct PersistentInsns {
     arch: Arch,
     machine: Option<RunningHarness>,
