@@ -170,6 +170,20 @@ impl Kernel {
         self.procs.values().filter(|p| p.exited.is_none()).count()
     }
 
+    /// How many live processes make `fork` fail with EAGAIN. copy_process checks RLIMIT_NPROC
+    /// for every user but root (INIT_USER; tagmmu's uid 0 also stands for CAP_SYS_RESOURCE and
+    /// CAP_SYS_ADMIN, which exempt a process too). tagmmu counts the machine's live processes,
+    /// where Linux counts the real user's tasks, threads included; and it never makes more than
+    /// 4096, root or not (a bound on the host's memory).
+    fn process_limit(&self) -> u64 {
+        const MACHINE_PROCESSES: u64 = 4096;
+        if self.config.uid == 0 {
+            MACHINE_PROCESSES
+        } else {
+            self.rlimits.0[6].0.min(MACHINE_PROCESSES)
+        }
+    }
+
     /// fork: clone without CLONE_VM (the child a copy of the process with one thread, the
     /// caller's); vfork: CLONE_VM | CLONE_VFORK (the child runs in the parent's address
     /// space, on the stack it was given, while the parent sleeps until the child execs or
@@ -196,7 +210,7 @@ impl Kernel {
             ));
             return Err(Errno::ENOSYS);
         }
-        if self.live_processes() as u64 >= self.rlimits.0[6].0.min(4096) {
+        if self.live_processes() as u64 >= self.process_limit() {
             return Err(Errno::EAGAIN);
         }
         let pid = self.threads.next_tid;
@@ -526,6 +540,21 @@ mod tests {
         k.mm.read_kernel(a + 4096, &mut w).unwrap();
         assert_eq!(u32::from_le_bytes(w), 3 << 8);
         assert_eq!(sys(&mut k, Sysno::Wait4, [u64::MAX, 0, 0, 0, 0, 0]), SyscallOutcome::Return(Err(Errno::ECHILD)));
+    }
+
+    #[test]
+    fn rlimit_nproc_binds_fork_for_every_user_but_root() {
+        let clone = |k: &mut Kernel| sys(k, Sysno::Clone, [u64::from(sig::SIGCHLD), 0, 0, 0, 0, 0]);
+        let mut k = Kernel::new(Arch::Arm64, KernelConfig::default());
+        assert_ne!(k.config.uid, 0);
+        k.rlimits.0[6] = (2, 2);
+        fork(&mut k);
+        assert_eq!(clone(&mut k), SyscallOutcome::Return(Err(Errno::EAGAIN)), "a third process");
+        // Root is exempt (copy_process: INIT_USER, or CAP_SYS_RESOURCE/CAP_SYS_ADMIN).
+        k.config.uid = 0;
+        fork(&mut k);
+        fork(&mut k);
+        assert_eq!(k.live_processes(), 4);
     }
 
     #[test]
