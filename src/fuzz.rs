@@ -218,13 +218,15 @@ impl PersistentInsns {
     /// arm64: 1 s. The slowest answered input of a 7,264-input libFuzzer corpus took under
     /// 0.25 s (4,096 faults, the harness's cap, take about 45 ms); the 5 unanswered ones,
     /// loops of `setitimer` after disarming it, took 25 s of that corpus's 57 s replay with
-    /// a 5 s wait. SPARC: 5 s, since inputs whose words fork until `fork` fails, each copy
-    /// then faulting up to the cap, are answered after up to 2.4 s (7,578 inputs of a SPARC
-    /// corpus; one of them: 24 processes, 116,464 signals and as many failed forks).
+    /// a 5 s wait. SPARC: 2 s. Its signals cost more, and words that fork have each copy
+    /// fault up to the cap: the slowest answered input of 15,424 (four libFuzzer corpora)
+    /// took 1.36 s, with the harness's bound of 64 processes. Words that `vfork` in a loop
+    /// leave every ancestor, the harness too, waiting for the deepest copy, which loops; 39
+    /// such inputs of a 4,716-input corpus took 195 s of its 228 s replay with a 5 s wait.
     pub fn answer_timeout(arch: Arch) -> std::time::Duration {
         match arch {
             Arch::Arm64 => std::time::Duration::from_secs(1),
-            Arch::Sparc64 => std::time::Duration::from_secs(5),
+            Arch::Sparc64 => std::time::Duration::from_secs(2),
         }
     }
 

@@ -565,3 +565,56 @@ fn words_that_disarm_their_timer_are_given_up_after_a_second() {
     assert_eq!(p.endings.get("no answer in time"), Some(&1), "{:?}", p.endings);
     assert!(matches!(p.run(&arm64_words(&[0xd503_201f])), InsnOutcome::Answered(_)), "a new machine");
 }
+
+/// The harness keeps the words to 64 processes (RLIMIT_NPROC, programs/common/insn_fuzz.c).
+/// These SPARC words `vfork` in a loop, and so does each copy, so the copies form a chain that
+/// waits for its deepest one, which loops on EAGAIN. Without the bound the chain grew to the
+/// machine's cap of 4,096 processes (a libFuzzer corpus filled with such inputs, and every
+/// scheduling point looked at every process of the chain).
+#[test]
+fn the_harness_keeps_the_words_to_64_processes() {
+    use std::io::Write;
+    let words = sparc_vfork_loop();
+    let mut framed = (words.len() as u32).to_le_bytes().to_vec();
+    framed.extend_from_slice(&words);
+    let mut child = tagmmu()
+        .args(["exec", "--clear-env", "--trace", "--insn-budget", "100000"])
+        .arg(guest("sparc64/insn_fuzz"))
+        .arg("--persistent")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&framed).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(125), "stopped by the instruction budget");
+    let trace = String::from_utf8_lossy(&out.stderr);
+    let tids: std::collections::BTreeSet<u32> =
+        trace.lines().filter_map(|l| l.strip_prefix("[tagmmu] [tid ")?.split(']').next()?.parse().ok()).collect();
+    assert!(trace.contains("vfork() = -1 EAGAIN"), "the chain met the limit");
+    // The harness is pid 4242 and its copies take the next ids.
+    assert_eq!(tids, (4242..4242 + 64).collect(), "64 processes");
+}
+
+/// SPARC words that `vfork` in a loop: loop: mov 66 (vfork), %g1; ta 0x6d; ba loop; nop.
+fn sparc_vfork_loop() -> Vec<u8> {
+    [0x8210_2042u32, 0x91d0_206d, 0x10bf_fffe, 0x0100_0000].iter().flat_map(|w| w.to_be_bytes()).collect()
+}
+
+/// A `vfork` chain never answers: the harness waits for its copy, which waits for its own,
+/// down to one that loops, with no timer of its own (as on Linux, whose vfork wait takes only
+/// SIGKILL). The SPARC driver gives it up after 2 s; it waited 5 s.
+#[test]
+fn a_sparc_vfork_chain_is_given_up_after_two_seconds() {
+    use tagmmu::fuzz::{InsnOutcome, PersistentInsns};
+    let sparc = tagmmu::arch::Arch::Sparc64;
+    assert_eq!(PersistentInsns::answer_timeout(sparc), Duration::from_secs(2));
+    let mut p = PersistentInsns::new(sparc);
+    let t = Instant::now();
+    assert_eq!(p.run(&sparc_vfork_loop()), InsnOutcome::MachineEnded);
+    let waited = t.elapsed();
+    // (poll's timeout is whole milliseconds, rounded down.)
+    assert!(waited >= Duration::from_millis(1900) && waited < Duration::from_secs(4), "{waited:?}");
+    assert_eq!(p.endings.get("no answer in time"), Some(&1), "{:?}", p.endings);
+}

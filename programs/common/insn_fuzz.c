@@ -9,7 +9,8 @@
 // total only) are counted and skipped by the handler, which runs on an alternate stack; the
 // zero word at the end, a fault outside the words, or the 4096th fault ends the run with a
 // line of counts. Anything else the words do (syscalls, wild stores, signals) is the
-// machine's business.
+// machine's business, except that the harness and the copies the words fork are at most 64
+// processes (RLIMIT_NPROC, soft and hard: past it fork and vfork fail with EAGAIN).
 // One shot (argv: none, or the path of the words; default /input): the words are the file,
 // the run exits 0 after its line, bounded by the machine's budgets.
 // Persistent (argv: --persistent): inputs come on stdin, each a 4-byte little-endian length
@@ -37,6 +38,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <ucontext.h>
@@ -48,6 +50,7 @@
 #define MAX_CODE 4096
 #define DATA_LEN (64 * 1024)
 #define MAX_FAULTS 4096
+#define MAX_PROCESSES 64
 /* Virtual nanoseconds (instructions) one persistent input may run, its faults' handlers
  * included: enough to run each of 1024 words twenty times, and it bounds the signals an
  * input costs (each delivery costs the host as much as a few thousand instructions). */
@@ -397,6 +400,14 @@ int main(int argc, char **argv) {
         return 1;
     ignore_other_signals();
     if (dup2(1, ANSWER_FD) != ANSWER_FD)
+        return 1;
+    /* At most MAX_PROCESSES processes, the harness included (soft and hard limit: the words
+     * run as an ordinary user and cannot raise it). Words that fork or vfork in a loop made
+     * 4,096 copies, the machine's cap, and every scheduling point then looked at each; a
+     * vfork chain of them left every ancestor, the harness too, waiting for its deepest copy,
+     * which looped with no timer of its own until the driver gave the machine up. */
+    struct rlimit nproc = {MAX_PROCESSES, MAX_PROCESSES};
+    if (setrlimit(RLIMIT_NPROC, &nproc))
         return 1;
     if (st.persistent) {
         /* stdin itself becomes /dev/null: words that read fd 0 (or pread it) took the next
