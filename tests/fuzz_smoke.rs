@@ -215,6 +215,11 @@ fn arm64_words(words: &[u32]) -> Vec<u8> {
     words.iter().flat_map(|w| w.to_le_bytes()).collect()
 }
 
+/// Big-endian SPARC words.
+fn sparc64_words(words: &[u32]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_be_bytes()).collect()
+}
+
 /// The persistent driver (many inputs per machine, what the long fuzz runs use) answers every
 /// seed as the one-shot harness does, ends a loop at its time limit (ITIMER_REAL), also one
 /// after a read of stdin, and replaces a machine the words ended.
@@ -429,7 +434,7 @@ fn words_cannot_overwrite_the_harness_state() {
     sparc.extend((0..128).map(|k| 0xc470_6000 | (k * 8))); // stx %g2, [%g1 + 8k]
     let cases = [
         (tagmmu::arch::Arch::Arm64, arm.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>(), 128),
-        (tagmmu::arch::Arch::Sparc64, sparc.iter().flat_map(|w| w.to_be_bytes()).collect(), 128),
+        (tagmmu::arch::Arch::Sparc64, sparc64_words(&sparc), 128),
         // The corpus input (ldstuba through ASI 0, then a wild store into the harness's data).
         (
             tagmmu::arch::Arch::Sparc64,
@@ -599,7 +604,7 @@ fn the_harness_keeps_the_words_to_64_processes() {
 
 /// SPARC words that `vfork` in a loop: loop: mov 66 (vfork), %g1; ta 0x6d; ba loop; nop.
 fn sparc_vfork_loop() -> Vec<u8> {
-    [0x8210_2042u32, 0x91d0_206d, 0x10bf_fffe, 0x0100_0000].iter().flat_map(|w| w.to_be_bytes()).collect()
+    sparc64_words(&[0x8210_2042, 0x91d0_206d, 0x10bf_fffe, 0x0100_0000])
 }
 
 /// A `vfork` chain never answers: the harness waits for its copy, which waits for its own,
